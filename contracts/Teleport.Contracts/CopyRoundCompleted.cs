@@ -1,0 +1,11 @@
+namespace Teleport.Contracts;
+
+/// <summary>Event from the source after each copy round: progress and the dirty blocks left for the next round.</summary>
+public sealed record CopyRoundCompleted(
+    Guid MigrationId,
+    int Round,
+    long BlocksSent,
+    long BytesOnWire,
+    long DirtyBlocksRemaining,
+    double BytesPerSecond,
+    DateTimeOffset CompletedAt);
