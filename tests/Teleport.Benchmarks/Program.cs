@@ -1,0 +1,1 @@
+namespace Teleport.Benchmarks; public static class Program { public static int Main(string[] args) => 0; }
