@@ -1,1 +1,24 @@
-namespace Teleport.Benchmarks; public static class Program { public static int Main(string[] args) => 0; }
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Running;
+
+namespace Teleport.Benchmarks;
+
+/// <summary>
+/// <c>dotnet run -c Release --project tests/Teleport.Benchmarks -- memory 10000000</c> measures index size;
+/// anything else goes to BenchmarkDotNet, e.g. <c>-- --filter '*'</c> or <c>-- --filter '*Sha256*'</c>.
+/// </summary>
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "memory")
+            return IndexMemoryMeasurement.Run(args.Length > 1 ? long.Parse(args[1]) : 10_000_000);
+        // Short runs: the machine's cores are shared, and these figures need a ballpark, not a paper.
+        var config = DefaultConfig.Instance
+            .AddJob(Job.ShortRun.WithWarmupCount(1).WithIterationCount(3).WithLaunchCount(1))
+            .WithOptions(ConfigOptions.DisableOptimizationsValidator);
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, config);
+        return 0;
+    }
+}

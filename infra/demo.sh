@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The first thing to run on a fresh machine: builds the test disk images (Debian systems made from Debian
+# packages), then shows how much of each one a destination would rebuild from the others instead of
+# receiving it, and builds a content index over the base image.
+# Everything lands under ~/.cache/teleport (override with TELEPORT_TEST_IMAGES); nothing needs root except
+# installing missing Debian packages.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+images=${TELEPORT_TEST_IMAGES:-$HOME/.cache/teleport/images}
+
+"$root/infra/images/make-test-images.sh" "$images" >&2
+dotnet build "$root/src/Teleport.Cli" -c Release -v quiet -nologo >&2
+teleport=("dotnet" "$root/src/Teleport.Cli/bin/Release/net10.0/teleport.dll")
+
+echo "== Similarity between the test systems (4 KiB blocks)"
+"${teleport[@]}" similarity \
+    --base "$images/base.img" --base "$images/lamp.img" --base "$images/web.img" \
+    --target "$images/base.img" --target "$images/lamp.img" --target "$images/web.img"
+
+echo "== Migrating lamp.img to a destination that holds base.img: what must cross the wire"
+"${teleport[@]}" similarity --base "$images/base.img" --target "$images/lamp.img"
+
+echo "== Indexing base.img at the destination"
+"${teleport[@]}" index build --index "$images/index" "$images/base.img"

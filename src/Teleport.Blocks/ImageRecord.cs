@@ -1,0 +1,89 @@
+using Microsoft.Win32.SafeHandles;
+
+namespace Teleport.Blocks;
+
+/// <summary>What the index knows about one image, and a lazily opened read handle for verified lookups.</summary>
+internal sealed class ImageRecord(int id, string path)
+{
+    private readonly Lock _handleGate = new();
+    private SafeFileHandle? _handle;
+    private bool _closed;
+
+    public int Id { get; } = id;
+    public string Path { get; } = path;
+
+    /// <summary>Identity when last fully indexed; null while not (yet) trustworthy, which forces a re-scan.</summary>
+    public ImageIdentity? Identity { get; set; }
+
+    /// <summary>Receiving blocks through <see cref="BlockIndex.Add"/>: identity is refreshed at save, not checked.</summary>
+    public bool Live { get; set; }
+
+    public long Blocks { get; set; }
+    public long ZeroBlocks { get; set; }
+    public long NonZeroBlocks { get; set; }
+
+    /// <summary>Blocks whose entry was dropped because another image's entry has the same key.</summary>
+    public long SharedBlocks { get; set; }
+
+    public IndexedImage ToPublic() =>
+        new(Path, Blocks, ZeroBlocks, NonZeroBlocks, SharedBlocks, Identity?.IsBlockDevice ?? false, Live);
+
+    /// <summary>Reads one block (zero-padded past the end); false when the image cannot be read there.</summary>
+    public bool TryRead(long block, Span<byte> destination)
+    {
+        try
+        {
+            var handle = GetHandle();
+            if (handle is null)
+                return false;
+            long offset = block * destination.Length;
+            int got = 0;
+            while (got < destination.Length)
+            {
+                int n = RandomAccess.Read(handle, destination[got..], offset + got);
+                if (n == 0)
+                    break;
+                got += n;
+            }
+            if (got == 0)
+                return false;
+            destination[got..].Clear();
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Drops the handle so the next read reopens the path (the file may have been replaced).</summary>
+    public void ResetHandle()
+    {
+        lock (_handleGate)
+        {
+            _handle?.Dispose();
+            _handle = null;
+        }
+    }
+
+    /// <summary>Closes the handle for good: the image left the index.</summary>
+    public void Close()
+    {
+        lock (_handleGate)
+        {
+            _closed = true;
+            _handle?.Dispose();
+            _handle = null;
+        }
+    }
+
+    private SafeFileHandle? GetHandle()
+    {
+        lock (_handleGate)
+        {
+            if (_closed)
+                return null;
+            return _handle ??= File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        }
+    }
+}

@@ -1,0 +1,221 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Teleport.Blocks;
+
+/// <summary>
+/// The on-disk index: a 64-byte header (magic, version, block size, counts, payload checksum, header checksum),
+/// the image table, then the sorted entries verbatim (24 bytes each, little-endian). Everything after the
+/// header is covered by XxHash64; any mismatch, truncation or inconsistency is an <see cref="IndexCorruptException"/>.
+/// </summary>
+internal static class IndexFile
+{
+    public const int Version = 1;
+    private const int HeaderSize = 64;
+    private const int ChunkEntries = 1 << 16;
+    private static ReadOnlySpan<byte> Magic => "TPBLKIDX"u8;
+
+    public sealed record Contents(List<ImageRecord> Images, IndexEntry[] Entries);
+
+    public static string PathFor(string directory, int blockSize) => Path.Combine(directory, $"blocks-{blockSize}.tpidx");
+
+    /// <summary>Writes atomically: a temporary file in the same directory, flushed to disk, then renamed over.</summary>
+    public static void Write(string path, int blockSize, IReadOnlyList<ImageRecord> images, ReadOnlySpan<IndexEntry> entries)
+    {
+        EnsureLittleEndian();
+        byte[] table = EncodeImages(images);
+        var hash = new XxHash64();
+        hash.Append(table);
+        for (int i = 0; i < entries.Length; i += ChunkEntries)
+            hash.Append(MemoryMarshal.AsBytes(entries.Slice(i, Math.Min(ChunkEntries, entries.Length - i))));
+
+        Span<byte> header = stackalloc byte[HeaderSize];
+        header.Clear();
+        Magic.CopyTo(header);
+        BinaryPrimitives.WriteInt32LittleEndian(header[8..], Version);
+        BinaryPrimitives.WriteInt32LittleEndian(header[12..], blockSize);
+        BinaryPrimitives.WriteInt32LittleEndian(header[16..], images.Count);
+        BinaryPrimitives.WriteInt64LittleEndian(header[24..], entries.Length);
+        BinaryPrimitives.WriteInt64LittleEndian(header[32..], table.Length);
+        BinaryPrimitives.WriteUInt64LittleEndian(header[40..], hash.GetCurrentHashAsUInt64());
+        BinaryPrimitives.WriteUInt64LittleEndian(header[56..], XxHash64.HashToUInt64(header[..56]));
+
+        string temp = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
+        try
+        {
+            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+            {
+                stream.Write(header);
+                stream.Write(table);
+                for (int i = 0; i < entries.Length; i += ChunkEntries)
+                    stream.Write(MemoryMarshal.AsBytes(entries.Slice(i, Math.Min(ChunkEntries, entries.Length - i))));
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temp, path, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(temp);
+            throw;
+        }
+    }
+
+    public static Contents Read(string path, int blockSize)
+    {
+        EnsureLittleEndian();
+        try
+        {
+            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            long length = RandomAccess.GetLength(handle);
+            Span<byte> header = stackalloc byte[HeaderSize];
+            if (length < HeaderSize || RandomAccess.Read(handle, header, 0) != HeaderSize)
+                throw Corrupt(path, $"it is {length} bytes long, shorter than the {HeaderSize}-byte header (truncated)");
+            if (!header[..8].SequenceEqual(Magic))
+                throw Corrupt(path, "it does not start with the index magic (not an index file)");
+            if (BinaryPrimitives.ReadUInt64LittleEndian(header[56..]) != XxHash64.HashToUInt64(header[..56]))
+                throw Corrupt(path, "the header checksum does not match");
+            int version = BinaryPrimitives.ReadInt32LittleEndian(header[8..]);
+            if (version != Version)
+                throw Corrupt(path, $"format version {version} is not the supported version {Version}");
+            int fileBlockSize = BinaryPrimitives.ReadInt32LittleEndian(header[12..]);
+            if (fileBlockSize != blockSize)
+                throw Corrupt(path, $"it was built for block size {fileBlockSize}, not {blockSize}");
+            int imageCount = BinaryPrimitives.ReadInt32LittleEndian(header[16..]);
+            long entryCount = BinaryPrimitives.ReadInt64LittleEndian(header[24..]);
+            long tableBytes = BinaryPrimitives.ReadInt64LittleEndian(header[32..]);
+            ulong checksum = BinaryPrimitives.ReadUInt64LittleEndian(header[40..]);
+            if (imageCount < 0 || imageCount > IndexEntry.MaxImageId || entryCount < 0 || entryCount > Array.MaxLength
+                || tableBytes < 0 || tableBytes > int.MaxValue)
+                throw Corrupt(path, "the header's counts are out of range");
+            long expected = HeaderSize + tableBytes + entryCount * IndexEntry.Size;
+            if (length != expected)
+                throw Corrupt(path, $"it is {length} bytes long but its header describes {expected} bytes (truncated or overwritten)");
+
+            var hash = new XxHash64();
+            var table = new byte[tableBytes];
+            ReadExactly(handle, table, HeaderSize);
+            hash.Append(table);
+            var entries = new IndexEntry[entryCount];
+            long offset = HeaderSize + tableBytes;
+            for (int i = 0; i < entries.Length; i += ChunkEntries)
+            {
+                var bytes = MemoryMarshal.AsBytes(entries.AsSpan(i, Math.Min(ChunkEntries, entries.Length - i)));
+                ReadExactly(handle, bytes, offset);
+                hash.Append(bytes);
+                offset += bytes.Length;
+            }
+            if (hash.GetCurrentHashAsUInt64() != checksum)
+                throw Corrupt(path, "the content checksum does not match");
+
+            var images = DecodeImages(path, table, imageCount);
+            Validate(path, images, entries);
+            return new Contents(images, entries);
+        }
+        catch (IOException e) when (e is not FileNotFoundException)
+        {
+            throw Corrupt(path, $"reading it failed ({e.Message})", e);
+        }
+    }
+
+    private static void Validate(string path, List<ImageRecord> images, IndexEntry[] entries)
+    {
+        var known = new bool[images.Count == 0 ? 1 : images.Max(i => i.Id) + 1];
+        foreach (var image in images)
+            known[image.Id] = true;
+        for (int i = 0; i < entries.Length; i++)
+        {
+            int id = entries[i].ImageId;
+            if (id >= known.Length || !known[id])
+                throw Corrupt(path, $"entry {i} refers to image {id}, which the file does not list");
+            if (i > 0 && entries[i - 1].CompareTo(entries[i]) >= 0)
+                throw Corrupt(path, $"entries are not in strictly ascending key order at entry {i}");
+        }
+    }
+
+    private static byte[] EncodeImages(IReadOnlyList<ImageRecord> images)
+    {
+        using var buffer = new MemoryStream();
+        using var writer = new BinaryWriter(buffer, Encoding.UTF8);
+        foreach (var image in images)
+        {
+            writer.Write(image.Id);
+            writer.Write(image.Path);
+            var identity = image.Identity;
+            writer.Write(identity.HasValue);
+            var id = identity.GetValueOrDefault();
+            writer.Write(id.Device);
+            writer.Write(id.Inode);
+            writer.Write(id.Size);
+            writer.Write(id.ModifiedNs);
+            writer.Write(id.ChangedNs);
+            writer.Write(id.IsBlockDevice);
+            writer.Write(image.Blocks);
+            writer.Write(image.ZeroBlocks);
+            writer.Write(image.NonZeroBlocks);
+            writer.Write(image.SharedBlocks);
+        }
+        writer.Flush();
+        return buffer.ToArray();
+    }
+
+    private static List<ImageRecord> DecodeImages(string path, byte[] table, int count)
+    {
+        var images = new List<ImageRecord>(count);
+        var seen = new HashSet<int>();
+        try
+        {
+            using var reader = new BinaryReader(new MemoryStream(table), Encoding.UTF8);
+            for (int i = 0; i < count; i++)
+            {
+                int id = reader.ReadInt32();
+                string imagePath = reader.ReadString();
+                bool hasIdentity = reader.ReadBoolean();
+                var identity = new ImageIdentity(reader.ReadUInt64(), reader.ReadUInt64(), reader.ReadInt64(),
+                    reader.ReadInt64(), reader.ReadInt64(), reader.ReadBoolean());
+                if (id < 1 || id > IndexEntry.MaxImageId || !seen.Add(id) || imagePath.Length == 0)
+                    throw Corrupt(path, $"image record {i} has an invalid id or path");
+                images.Add(new ImageRecord(id, imagePath)
+                {
+                    Identity = hasIdentity ? identity : null,
+                    Blocks = reader.ReadInt64(),
+                    ZeroBlocks = reader.ReadInt64(),
+                    NonZeroBlocks = reader.ReadInt64(),
+                    SharedBlocks = reader.ReadInt64(),
+                });
+            }
+            if (reader.BaseStream.Position != table.Length)
+                throw Corrupt(path, "the image table has trailing bytes");
+        }
+        catch (EndOfStreamException e)
+        {
+            throw Corrupt(path, "the image table is shorter than its image count", e);
+        }
+        catch (FormatException e)
+        {
+            throw Corrupt(path, "the image table is malformed", e);
+        }
+        return images;
+    }
+
+    private static void ReadExactly(Microsoft.Win32.SafeHandles.SafeFileHandle handle, Span<byte> buffer, long offset)
+    {
+        int got = 0;
+        while (got < buffer.Length)
+        {
+            int n = RandomAccess.Read(handle, buffer[got..], offset + got);
+            if (n == 0)
+                throw new EndOfStreamException();
+            got += n;
+        }
+    }
+
+    private static IndexCorruptException Corrupt(string path, string reason, Exception? inner = null) => new(path, reason, inner);
+
+    private static void EnsureLittleEndian()
+    {
+        if (!BitConverter.IsLittleEndian)
+            throw new PlatformNotSupportedException("The block index file format is little-endian only.");
+    }
+}

@@ -1,0 +1,101 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace Teleport.Blocks;
+
+/// <summary>The few Linux calls .NET does not expose: lseek with SEEK_DATA/SEEK_HOLE/SEEK_END, and statx.</summary>
+internal static partial class NativeFile
+{
+    private const int SeekEnd = 2, SeekData = 3, SeekHole = 4;
+    private const int Enxio = 6;
+    private const int AtFdCwd = -100;
+    private const uint StatxBasicStats = 0x7ff;
+    private const int StatxBufferSize = 256;
+
+    [LibraryImport("libc", EntryPoint = "lseek", SetLastError = true)]
+    private static partial long LSeek(int fd, long offset, int whence);
+
+    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Statx(int dirFd, string path, int flags, uint mask, Span<byte> buffer);
+
+    /// <summary>
+    /// The data extent at or after <paramref name="position"/>: [dataStart, dataEnd). Bytes from position to
+    /// dataStart are a hole. Where the file system cannot report holes, everything is data.
+    /// </summary>
+    public static (long DataStart, long DataEnd) FindData(SafeFileHandle handle, long position, long length)
+    {
+        if (!OperatingSystem.IsLinux())
+            return (position, length);
+        bool added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            int fd = (int)handle.DangerousGetHandle();
+            long dataStart = LSeek(fd, position, SeekData);
+            if (dataStart < 0)
+                return Marshal.GetLastPInvokeError() == Enxio ? (length, length) : (position, length);
+            long dataEnd = LSeek(fd, dataStart, SeekHole);
+            return (Math.Min(dataStart, length), dataEnd < 0 ? length : Math.Min(dataEnd, length));
+        }
+        finally
+        {
+            if (added)
+                handle.DangerousRelease();
+        }
+    }
+
+    /// <summary>Size in bytes of a regular file or a block device (whose st_size is 0).</summary>
+    public static long GetLength(SafeFileHandle handle)
+    {
+        if (!OperatingSystem.IsLinux())
+            return RandomAccess.GetLength(handle);
+        bool added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            long end = LSeek((int)handle.DangerousGetHandle(), 0, SeekEnd);
+            if (end < 0)
+                throw new IOException($"Cannot find the size of the image (errno {Marshal.GetLastPInvokeError()}).");
+            return end;
+        }
+        finally
+        {
+            if (added)
+                handle.DangerousRelease();
+        }
+    }
+
+    /// <summary>Identity of a file for change detection; null when it does not exist.</summary>
+    public static ImageIdentity? Stat(string path)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            var info = new FileInfo(path);
+            return info.Exists
+                ? new ImageIdentity(0, 0, info.Length, info.LastWriteTimeUtc.Ticks * 100, info.LastWriteTimeUtc.Ticks * 100, false)
+                : null;
+        }
+        Span<byte> buffer = stackalloc byte[StatxBufferSize];
+        if (Statx(AtFdCwd, path, 0, StatxBasicStats, buffer) != 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno is 2 or 20) // ENOENT, ENOTDIR
+                return null;
+            throw new IOException($"Cannot stat image '{path}' (errno {errno}).");
+        }
+        // struct statx offsets (stable kernel ABI): mode@28, ino@32, size@40, ctime@96, mtime@112, dev major/minor@136/140.
+        ushort mode = BinaryPrimitives.ReadUInt16LittleEndian(buffer[28..]);
+        ulong inode = BinaryPrimitives.ReadUInt64LittleEndian(buffer[32..]);
+        long size = BinaryPrimitives.ReadInt64LittleEndian(buffer[40..]);
+        long ctime = Nanoseconds(buffer[96..]);
+        long mtime = Nanoseconds(buffer[112..]);
+        ulong device = ((ulong)BinaryPrimitives.ReadUInt32LittleEndian(buffer[136..]) << 32)
+            | BinaryPrimitives.ReadUInt32LittleEndian(buffer[140..]);
+        bool isBlockDevice = (mode & 0xF000) == 0x6000;
+        return new ImageIdentity(device, inode, size, mtime, ctime, isBlockDevice);
+    }
+
+    private static long Nanoseconds(ReadOnlySpan<byte> timestamp) =>
+        BinaryPrimitives.ReadInt64LittleEndian(timestamp) * 1_000_000_000L + BinaryPrimitives.ReadUInt32LittleEndian(timestamp[8..]);
+}

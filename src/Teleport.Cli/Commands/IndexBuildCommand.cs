@@ -1,0 +1,46 @@
+using System.Diagnostics;
+using System.Globalization;
+using Serilog;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using Teleport.Blocks;
+using Teleport.Cli.Infrastructure;
+
+namespace Teleport.Cli.Commands;
+
+/// <summary><c>teleport index build</c>: brings the index up to date with the given images and saves it.</summary>
+public sealed class IndexBuildCommand(CliConsole console) : Command<IndexBuildSettings>
+{
+    public override int Execute(CommandContext context, IndexBuildSettings settings, CancellationToken cancellationToken)
+    {
+        var blockSize = BlockSizeOption.Parse(settings.BlockSize);
+        foreach (var image in settings.Images)
+            if (!File.Exists(image) && !image.StartsWith("/dev/", StringComparison.Ordinal))
+                throw new UserInputException($"image '{image}' does not exist");
+
+        var clock = Stopwatch.StartNew();
+        if (settings.Rebuild)
+            BlockIndex.Reset(settings.IndexDirectory, blockSize);
+        using var index = IndexOpener.Open(settings.IndexDirectory, blockSize);
+        if (settings.Threads is { } threads)
+            index.MaxParallelism = threads;
+        IndexBuildReport report = null!;
+        if (console.IsInteractive)
+            console.Ui.Status().Start($"indexing {settings.Images.Length} image(s)", _ => report = index.Update(settings.Images, cancellationToken));
+        else
+            report = index.Update(settings.Images, cancellationToken);
+        index.Save();
+        var stats = index.Stats;
+        var seconds = clock.Elapsed.TotalSeconds;
+        Log.Information("Indexed {Scanned} image(s), skipped {Skipped} unchanged, removed {Removed}: {Bytes} bytes read in {Seconds:0.00} s",
+            report.ImagesScanned, report.ImagesSkipped, report.ImagesRemoved, report.BytesRead, seconds);
+
+        var summary = new IndexSummary(stats.BlockSize, stats.Images, stats.Blocks, stats.ZeroBlocks, stats.UniqueBlocks,
+            report.BytesRead, Math.Round(seconds, 3), stats.IndexBytes, report.ImagesScanned, report.ImagesSkipped, report.ImagesRemoved);
+        if (settings.Json)
+            console.WriteJson(summary);
+        else
+            console.Results.Write(IndexTables.Summary(summary, report.BytesRead / Math.Max(seconds, 1e-9)));
+        return ExitCodes.Success;
+    }
+}

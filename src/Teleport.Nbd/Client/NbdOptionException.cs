@@ -1,0 +1,14 @@
+using Teleport.Nbd.Protocol;
+
+namespace Teleport.Nbd.Client;
+
+/// <summary>The server refused an option during the handshake (e.g. NBD_REP_ERR_UNKNOWN for a missing export).</summary>
+public sealed class NbdOptionException(NbdOption option, NbdOptionReplyType reply, string? serverMessage)
+    : NbdException($"NBD option {option} refused with {reply}{(string.IsNullOrEmpty(serverMessage) ? "" : ": " + serverMessage)}")
+{
+    public NbdOption Option { get; } = option;
+
+    public NbdOptionReplyType Reply { get; } = reply;
+
+    public string? ServerMessage { get; } = serverMessage;
+}

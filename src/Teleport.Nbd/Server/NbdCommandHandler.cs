@@ -1,0 +1,114 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+using Teleport.Nbd.Protocol;
+
+namespace Teleport.Nbd.Server;
+
+/// <summary>
+/// Runs one validated request against the session's export and sends its reply.
+/// Never throws: export failures become error replies.
+/// </summary>
+internal sealed class NbdCommandHandler(NbdSession session, NbdReplyWriter writer, ILogger logger, CancellationToken cancellationToken)
+{
+    /// <param name="request">A request that passed <see cref="NbdRequestValidator"/>.</param>
+    /// <param name="payload">WRITE data (pooled, returned here), or null.</param>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask ExecuteAsync(NbdRequest request, byte[]? payload)
+    {
+        bool fua = (request.Flags & NbdCommandFlags.Fua) != 0;
+        long offset = (long)request.Offset;
+        Exception? failure = null;
+        try
+        {
+            switch (request.Command)
+            {
+                case NbdCommand.Read:
+                    await ReadAsync(request).ConfigureAwait(false);
+                    return;
+
+                case NbdCommand.Write:
+                    await session.Export.WriteAsync(offset, payload.AsMemory(0, (int)request.Length), fua, cancellationToken).ConfigureAwait(false);
+                    break;
+
+                case NbdCommand.Flush:
+                    await session.Export.FlushAsync(cancellationToken).ConfigureAwait(false);
+                    break;
+
+                case NbdCommand.Trim:
+                    await session.Export.TrimAsync(offset, request.Length, fua, cancellationToken).ConfigureAwait(false);
+                    break;
+
+                case NbdCommand.WriteZeroes:
+                    bool noHole = (request.Flags & NbdCommandFlags.NoHole) != 0;
+                    await session.Export.WriteZeroesAsync(offset, request.Length, noHole, fua, cancellationToken).ConfigureAwait(false);
+                    break;
+
+                default:
+                    // The validator lets nothing else through; answer rather than hang the client.
+                    await writer.WriteErrorAsync(request.Cookie, NbdError.InvalidArgument, "unsupported command", session.StructuredReplies).ConfigureAwait(false);
+                    return;
+            }
+        }
+        catch (Exception e)
+        {
+            failure = e;
+        }
+        finally
+        {
+            if (payload is not null)
+            {
+                ArrayPool<byte>.Shared.Return(payload);
+            }
+        }
+
+        if (failure is null)
+        {
+            await writer.WriteSuccessAsync(request.Cookie).ConfigureAwait(false);
+        }
+        else
+        {
+            await ReplyFailureAsync(request, failure).ConfigureAwait(false);
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask ReadAsync(NbdRequest request)
+    {
+        int length = (int)request.Length;
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(NbdReplyWriter.HeaderRoom + length);
+        try
+        {
+            Exception? failure = null;
+            try
+            {
+                await session.Export.ReadAsync((long)request.Offset, buffer.AsMemory(NbdReplyWriter.HeaderRoom, length), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+
+            if (failure is null)
+            {
+                await writer.WriteReadDataAsync(request.Cookie, buffer, length, request.Offset, session.StructuredReplies).ConfigureAwait(false);
+            }
+            else
+            {
+                await ReplyFailureAsync(request, failure).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private ValueTask ReplyFailureAsync(in NbdRequest request, Exception failure)
+    {
+        NbdError error = NbdErrorMapper.Map(failure);
+        NbdLog.CommandFailed(logger, failure, request.Command, request.Offset, request.Length, session.Export.Name, error);
+        // The exception text stays in the server log: it may name local paths.
+        return writer.WriteErrorAsync(request.Cookie, error, $"{request.Command} failed: {error}", session.StructuredReplies);
+    }
+}

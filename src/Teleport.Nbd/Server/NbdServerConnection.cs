@@ -1,0 +1,150 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using Microsoft.Extensions.Logging;
+using Teleport.Nbd.Exports;
+using Teleport.Nbd.Protocol;
+
+namespace Teleport.Nbd.Server;
+
+/// <summary>
+/// One client connection: handshake, then the read loop of the transmission phase. The loop frames and
+/// validates each request, reads WRITE payloads into pooled buffers and hands the request to a worker;
+/// workers reply in completion order. The loop ends on NBD_CMD_DISC, end of stream, a protocol
+/// violation or server shutdown, and always waits for running requests before closing.
+/// </summary>
+internal sealed class NbdServerConnection(NbdExportRegistry exports, NbdServerOptions options, ILogger logger, string remote)
+{
+    public async Task RunAsync(Stream stream, CancellationToken cancellationToken)
+    {
+        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true));
+        try
+        {
+            NbdSession? session = await HandshakeAsync(reader, stream, cancellationToken).ConfigureAwait(false);
+            if (session is null)
+            {
+                return;
+            }
+
+            NbdLog.Attached(logger, remote, session.Export.Name, session.StructuredReplies);
+            var writer = new NbdReplyWriter(stream, logger, remote);
+            var handler = new NbdCommandHandler(session, writer, logger, cancellationToken);
+            var workers = new NbdWorkerPool(handler, options.MaxInFlightRequests, logger);
+            try
+            {
+                await TransmitAsync(reader, session, writer, workers, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                await workers.StopAsync().ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Server shutdown.
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
+        {
+            NbdLog.Disconnected(logger, remote);
+        }
+        catch (Exception e)
+        {
+            NbdLog.ConnectionFailed(logger, e, remote);
+        }
+        finally
+        {
+            await reader.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task<NbdSession?> HandshakeAsync(PipeReader reader, Stream stream, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(options.HandshakeTimeout);
+        try
+        {
+            return await new NbdServerHandshake(exports, options, logger, remote).RunAsync(reader, stream, timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            NbdLog.HandshakeViolation(logger, remote, $"no export chosen within {options.HandshakeTimeout}");
+            return null;
+        }
+    }
+
+    private async Task TransmitAsync(PipeReader reader, NbdSession session, NbdReplyWriter writer, NbdWorkerPool workers, CancellationToken cancellationToken)
+    {
+        while (!writer.Failed)
+        {
+            ReadResult result = await reader.ReadAtLeastAsync(NbdMagic.RequestHeaderLength, cancellationToken).ConfigureAwait(false);
+            ReadOnlySequence<byte> buffer = result.Buffer;
+            if (buffer.Length < NbdMagic.RequestHeaderLength)
+            {
+                reader.AdvanceTo(buffer.End);
+                NbdLog.Disconnected(logger, remote);
+                return;
+            }
+
+            if (!NbdRequestCodec.TryParse(buffer, out NbdRequest request))
+            {
+                NbdLog.BadRequestMagic(logger, remote);
+                reader.AdvanceTo(buffer.Start);
+                return;
+            }
+
+            reader.AdvanceTo(buffer.GetPosition(NbdMagic.RequestHeaderLength));
+
+            NbdValidation verdict = NbdRequestValidator.Validate(request, session.Export.Size, session.Flags, options.MaxPayloadLength);
+            switch (verdict.Disposition)
+            {
+                case NbdRequestDisposition.Disconnect:
+                    NbdLog.Disconnected(logger, remote);
+                    return;
+
+                case NbdRequestDisposition.RejectAndClose:
+                    NbdLog.RequestClosesConnection(logger, request.Command, request.Length, remote, verdict.Reason);
+                    await writer.WriteErrorAsync(request.Cookie, verdict.Error, verdict.Reason, session.StructuredReplies).ConfigureAwait(false);
+                    return;
+
+                case NbdRequestDisposition.Reject:
+                    NbdLog.RequestRejected(logger, remote, request.Command, request.Cookie, verdict.Error, verdict.Reason);
+                    if (request.Command == NbdCommand.Write && !await NbdPipe.SkipAsync(reader, request.Length, cancellationToken).ConfigureAwait(false))
+                    {
+                        NbdLog.TruncatedRequest(logger, remote, request.Command, request.Length);
+                        return;
+                    }
+
+                    await writer.WriteErrorAsync(request.Cookie, verdict.Error, verdict.Reason, session.StructuredReplies).ConfigureAwait(false);
+                    break;
+
+                default:
+                    byte[]? payload = null;
+                    if (request.Command == NbdCommand.Write)
+                    {
+                        payload = ArrayPool<byte>.Shared.Rent((int)request.Length);
+                        bool complete;
+                        try
+                        {
+                            complete = await NbdPipe.ReadExactAsync(reader, payload.AsMemory(0, (int)request.Length), cancellationToken).ConfigureAwait(false);
+                        }
+                        catch
+                        {
+                            ArrayPool<byte>.Shared.Return(payload);
+                            throw;
+                        }
+
+                        if (!complete)
+                        {
+                            // Half a payload is never written: the export is untouched by this request.
+                            ArrayPool<byte>.Shared.Return(payload);
+                            NbdLog.TruncatedRequest(logger, remote, request.Command, request.Length);
+                            return;
+                        }
+                    }
+
+                    NbdRequestWorker worker = await workers.RentAsync().ConfigureAwait(false);
+                    worker.Assign(request, payload);
+                    break;
+            }
+        }
+    }
+}

@@ -1,0 +1,232 @@
+using System.Buffers.Binary;
+using System.IO.Pipelines;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Teleport.Nbd.Exports;
+using Teleport.Nbd.Protocol;
+
+namespace Teleport.Nbd.Server;
+
+/// <summary>
+/// Server side of the fixed newstyle handshake: greeting, client flags, then option haggling until
+/// NBD_OPT_GO / NBD_OPT_EXPORT_NAME picks an export (returns the session) or the client aborts
+/// or breaks the protocol (returns null: the caller closes the connection).
+/// </summary>
+internal sealed class NbdServerHandshake(NbdExportRegistry exports, NbdServerOptions options, ILogger logger, string remote)
+{
+    private const NbdHandshakeFlags ServerFlags = NbdHandshakeFlags.FixedNewstyle | NbdHandshakeFlags.NoZeroes;
+    private const NbdClientFlags KnownClientFlags = NbdClientFlags.FixedNewstyle | NbdClientFlags.NoZeroes;
+
+    private bool _structuredReplies;
+
+    public async Task<NbdSession?> RunAsync(PipeReader reader, Stream output, CancellationToken cancellationToken)
+    {
+        var greeting = new byte[18];
+        BinaryPrimitives.WriteUInt64BigEndian(greeting, NbdMagic.InitPassword);
+        BinaryPrimitives.WriteUInt64BigEndian(greeting.AsSpan(8), NbdMagic.OptionRequest);
+        BinaryPrimitives.WriteUInt16BigEndian(greeting.AsSpan(16), (ushort)ServerFlags);
+        await output.WriteAsync(greeting, cancellationToken).ConfigureAwait(false);
+
+        byte[]? flagBytes = await NbdPipe.ReadExactAsync(reader, 4, cancellationToken).ConfigureAwait(false);
+        if (flagBytes is null)
+        {
+            return null;
+        }
+
+        var clientFlags = (NbdClientFlags)BinaryPrimitives.ReadUInt32BigEndian(flagBytes);
+        if ((clientFlags & ~KnownClientFlags) != 0)
+        {
+            NbdLog.HandshakeViolation(logger, remote, $"unknown client flags 0x{(uint)clientFlags:x}");
+            return null;
+        }
+
+        bool noZeroes = (clientFlags & NbdClientFlags.NoZeroes) != 0;
+        while (true)
+        {
+            byte[]? header = await NbdPipe.ReadExactAsync(reader, NbdMagic.OptionHeaderLength, cancellationToken).ConfigureAwait(false);
+            if (header is null)
+            {
+                return null;
+            }
+
+            ulong magic = BinaryPrimitives.ReadUInt64BigEndian(header);
+            if (magic != NbdMagic.OptionRequest)
+            {
+                NbdLog.HandshakeViolation(logger, remote, $"bad option magic 0x{magic:x16}");
+                return null;
+            }
+
+            var option = (NbdOption)BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(8));
+            uint length = BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(12));
+            if (length > (uint)options.MaxOptionLength)
+            {
+                NbdLog.HandshakeViolation(logger, remote, $"option {option} carries {length} bytes, limit {options.MaxOptionLength}");
+                return null;
+            }
+
+            byte[]? data = await NbdPipe.ReadExactAsync(reader, (int)length, cancellationToken).ConfigureAwait(false);
+            if (data is null)
+            {
+                return null;
+            }
+
+            switch (option)
+            {
+                case NbdOption.ExportName:
+                    return await ExportNameAsync(data, noZeroes, output, cancellationToken).ConfigureAwait(false);
+
+                case NbdOption.Abort:
+                    await ReplyAsync(output, option, NbdOptionReplyType.Ack, [], cancellationToken).ConfigureAwait(false);
+                    return null;
+
+                case NbdOption.List:
+                    await ListAsync(data, output, cancellationToken).ConfigureAwait(false);
+                    break;
+
+                case NbdOption.Info:
+                case NbdOption.Go:
+                    NbdSession? session = await InfoAsync(option, data, output, cancellationToken).ConfigureAwait(false);
+                    if (session is not null && option == NbdOption.Go)
+                    {
+                        return session;
+                    }
+
+                    break;
+
+                case NbdOption.StructuredReply when options.AllowStructuredReplies:
+                    if (data.Length != 0)
+                    {
+                        await RefuseAsync(output, option, NbdOptionReplyType.ErrorInvalid, "NBD_OPT_STRUCTURED_REPLY takes no data", cancellationToken).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        _structuredReplies = true;
+                        await ReplyAsync(output, option, NbdOptionReplyType.Ack, [], cancellationToken).ConfigureAwait(false);
+                    }
+
+                    break;
+
+                default:
+                    await RefuseAsync(output, option, NbdOptionReplyType.ErrorUnsupported, $"option {(uint)option} is not supported", cancellationToken).ConfigureAwait(false);
+                    break;
+            }
+        }
+    }
+
+    private async Task<NbdSession?> ExportNameAsync(byte[] data, bool noZeroes, Stream output, CancellationToken cancellationToken)
+    {
+        string name = Encoding.UTF8.GetString(data);
+        if (!exports.TryGet(name, out INbdExport? export))
+        {
+            // NBD_OPT_EXPORT_NAME cannot carry an error: the protocol says to hang up.
+            NbdLog.HandshakeViolation(logger, remote, $"NBD_OPT_EXPORT_NAME for unknown export '{name}'");
+            return null;
+        }
+
+        // Structured replies may have been negotiated before EXPORT_NAME as well.
+        var session = new NbdSession(export, FlagsFor(export), _structuredReplies);
+        var reply = new byte[10 + (noZeroes ? 0 : NbdMagic.ExportNamePadding)];
+        BinaryPrimitives.WriteUInt64BigEndian(reply, (ulong)export.Size);
+        BinaryPrimitives.WriteUInt16BigEndian(reply.AsSpan(8), (ushort)session.Flags);
+        await output.WriteAsync(reply, cancellationToken).ConfigureAwait(false);
+        return session;
+    }
+
+    private async Task ListAsync(byte[] data, Stream output, CancellationToken cancellationToken)
+    {
+        if (data.Length != 0)
+        {
+            await RefuseAsync(output, NbdOption.List, NbdOptionReplyType.ErrorInvalid, "NBD_OPT_LIST takes no data", cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        foreach (INbdExport export in exports.List())
+        {
+            int nameLength = Encoding.UTF8.GetByteCount(export.Name);
+            var entry = new byte[4 + nameLength + Encoding.UTF8.GetByteCount(export.Description ?? string.Empty)];
+            BinaryPrimitives.WriteUInt32BigEndian(entry, (uint)nameLength);
+            Encoding.UTF8.GetBytes(export.Name, entry.AsSpan(4));
+            Encoding.UTF8.GetBytes(export.Description ?? string.Empty, entry.AsSpan(4 + nameLength));
+            await ReplyAsync(output, NbdOption.List, NbdOptionReplyType.Server, entry, cancellationToken).ConfigureAwait(false);
+        }
+
+        await ReplyAsync(output, NbdOption.List, NbdOptionReplyType.Ack, [], cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<NbdSession?> InfoAsync(NbdOption option, byte[] data, Stream output, CancellationToken cancellationToken)
+    {
+        if (!NbdOptionCodec.TryParseInfoRequest(data, out string name, out NbdInfoType[] requests))
+        {
+            await RefuseAsync(output, option, NbdOptionReplyType.ErrorInvalid, "malformed info request", cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+
+        if (!exports.TryGet(name, out INbdExport? export))
+        {
+            await RefuseAsync(output, option, NbdOptionReplyType.ErrorUnknown, $"no export named '{name}'", cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+
+        var session = new NbdSession(export, FlagsFor(export), _structuredReplies);
+
+        var info = new byte[12];
+        BinaryPrimitives.WriteUInt16BigEndian(info, (ushort)NbdInfoType.Export);
+        BinaryPrimitives.WriteUInt64BigEndian(info.AsSpan(2), (ulong)export.Size);
+        BinaryPrimitives.WriteUInt16BigEndian(info.AsSpan(10), (ushort)session.Flags);
+        await ReplyAsync(output, option, NbdOptionReplyType.Info, info, cancellationToken).ConfigureAwait(false);
+
+        // Block sizes are always sent: minimum 1 tells the client no alignment is needed.
+        var blockSize = new byte[14];
+        BinaryPrimitives.WriteUInt16BigEndian(blockSize, (ushort)NbdInfoType.BlockSize);
+        BinaryPrimitives.WriteUInt32BigEndian(blockSize.AsSpan(2), 1);
+        BinaryPrimitives.WriteUInt32BigEndian(blockSize.AsSpan(6), (uint)options.PreferredBlockSize);
+        BinaryPrimitives.WriteUInt32BigEndian(blockSize.AsSpan(10), (uint)options.MaxPayloadLength);
+        await ReplyAsync(output, option, NbdOptionReplyType.Info, blockSize, cancellationToken).ConfigureAwait(false);
+
+        if (requests.Contains(NbdInfoType.Name))
+        {
+            await ReplyAsync(output, option, NbdOptionReplyType.Info, InfoString(NbdInfoType.Name, export.Name), cancellationToken).ConfigureAwait(false);
+        }
+
+        if (requests.Contains(NbdInfoType.Description) && export.Description is not null)
+        {
+            await ReplyAsync(output, option, NbdOptionReplyType.Info, InfoString(NbdInfoType.Description, export.Description), cancellationToken).ConfigureAwait(false);
+        }
+
+        await ReplyAsync(output, option, NbdOptionReplyType.Ack, [], cancellationToken).ConfigureAwait(false);
+        return session;
+    }
+
+    private NbdTransmissionFlags FlagsFor(INbdExport export)
+    {
+        var flags = NbdTransmissionFlags.HasFlags | NbdTransmissionFlags.SendFlush | NbdTransmissionFlags.SendFua | NbdTransmissionFlags.CanMultiConn;
+        flags |= export.IsReadOnly
+            ? NbdTransmissionFlags.ReadOnly
+            : NbdTransmissionFlags.SendTrim | NbdTransmissionFlags.SendWriteZeroes;
+
+        if (_structuredReplies)
+        {
+            // Every read is answered in one chunk, so "don't fragment" is always honoured.
+            flags |= NbdTransmissionFlags.SendDf;
+        }
+
+        return flags;
+    }
+
+    private static byte[] InfoString(NbdInfoType type, string text)
+    {
+        var bytes = new byte[2 + Encoding.UTF8.GetByteCount(text)];
+        BinaryPrimitives.WriteUInt16BigEndian(bytes, (ushort)type);
+        Encoding.UTF8.GetBytes(text, bytes.AsSpan(2));
+        return bytes;
+    }
+
+    private Task RefuseAsync(Stream output, NbdOption option, NbdOptionReplyType type, string reason, CancellationToken cancellationToken)
+    {
+        NbdLog.OptionRefused(logger, remote, option, type, reason);
+        return ReplyAsync(output, option, type, Encoding.UTF8.GetBytes(reason), cancellationToken);
+    }
+
+    private static async Task ReplyAsync(Stream output, NbdOption option, NbdOptionReplyType type, byte[] data, CancellationToken cancellationToken) =>
+        await output.WriteAsync(NbdOptionCodec.BuildReply(option, type, data), cancellationToken).ConfigureAwait(false);
+}

@@ -1,0 +1,31 @@
+namespace Teleport.Nbd.Server;
+
+/// <summary>Limits and choices of an <see cref="NbdServer"/>.</summary>
+public sealed class NbdServerOptions
+{
+    /// <summary>Largest READ/WRITE payload (and advertised maximum block size). Default 32 MiB.</summary>
+    public int MaxPayloadLength { get; init; } = 32 * 1024 * 1024;
+
+    /// <summary>Requests executed at once per connection; the server stops reading the socket beyond it.</summary>
+    public int MaxInFlightRequests { get; init; } = 16;
+
+    /// <summary>Preferred block size advertised in NBD_INFO_BLOCK_SIZE.</summary>
+    public int PreferredBlockSize { get; init; } = 4096;
+
+    /// <summary>Accept NBD_OPT_STRUCTURED_REPLY (otherwise answer NBD_REP_ERR_UNSUP).</summary>
+    public bool AllowStructuredReplies { get; init; } = true;
+
+    /// <summary>Time a client has to finish option haggling.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Largest option payload accepted; a longer one closes the connection.</summary>
+    public int MaxOptionLength { get; init; } = 16 * 1024;
+
+    internal void Validate()
+    {
+        if (MaxPayloadLength < 4096 || MaxInFlightRequests < 1 || PreferredBlockSize < 1 || MaxOptionLength < 4096)
+        {
+            throw new ArgumentException("NbdServerOptions out of range.");
+        }
+    }
+}

@@ -1,0 +1,26 @@
+namespace Teleport.Orchestrator;
+
+/// <summary>Configuration of an orchestrator process (section "Orchestrator").</summary>
+public sealed class OrchestratorOptions
+{
+    /// <summary>Configuration section these options bind from.</summary>
+    public const string SectionName = "Orchestrator";
+
+    /// <summary>
+    /// Where saga state lives: a SQLite file path (or "Data Source=..." string), or a PostgreSQL connection string
+    /// (recognised by its "Host=" key).
+    /// </summary>
+    public string Database { get; set; } = "teleport-orchestrator.db";
+
+    /// <summary>
+    /// The queue the orchestrators share (competing consumers). Only a second Teleport installation on the same
+    /// broker (or a test) needs another name; commands such as CancelMigration are sent here.
+    /// </summary>
+    public string QueueName { get; set; } = Teleport.Contracts.WorkerQueues.Orchestrator;
+
+    /// <summary>Timeouts and sweeper settings.</summary>
+    public MigrationSettings Settings { get; set; } = new();
+
+    /// <summary>How many times a message is re-run after an optimistic-concurrency conflict before it faults.</summary>
+    public int ConcurrencyRetryLimit { get; set; } = 10;
+}

@@ -1,0 +1,51 @@
+using MassTransit;
+using MassTransit.Configuration;
+using MassTransit.Saga;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Teleport.Orchestrator.Persistence;
+
+namespace Teleport.Orchestrator;
+
+/// <summary>
+/// Wiring for an orchestrator process. Call <c>services.AddTeleportOrchestrator(configuration)</c>, then inside
+/// <c>services.AddMassTransit(x =&gt; { x.AddMigrationSaga(); x.UsingRabbitMq((c, cfg) =&gt; cfg.ConfigureEndpoints(c)); })</c>.
+/// </summary>
+public static class OrchestratorRegistration
+{
+    /// <summary>Binds <see cref="OrchestratorOptions"/> from the "Orchestrator" section and registers the orchestrator's services.</summary>
+    public static IServiceCollection AddTeleportOrchestrator(this IServiceCollection services, IConfiguration configuration)
+    {
+        var options = new OrchestratorOptions();
+        configuration.GetSection(OrchestratorOptions.SectionName).Bind(options);
+        return services.AddTeleportOrchestrator(options);
+    }
+
+    /// <summary>Registers the database, schema upgrade on start, deadline sweeper and settings.</summary>
+    public static IServiceCollection AddTeleportOrchestrator(this IServiceCollection services, OrchestratorOptions options)
+    {
+        services.AddSingleton(options);
+        services.AddSingleton(options.Settings);
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(_ => new OrchestratorDatabase(options.Database));
+        services.AddHostedService<SchemaUpgradeService>();
+        services.AddSingleton<DeadlineSweeper>();
+        services.AddHostedService(provider => provider.GetRequiredService<DeadlineSweeper>());
+        return services;
+    }
+
+    /// <summary>Adds the migration saga with Teleport's EF Core repository to the bus being configured.</summary>
+    public static IBusRegistrationConfigurator AddMigrationSaga(this IBusRegistrationConfigurator configurator)
+    {
+        configurator.AddSagaStateMachine<MigrationStateMachine, MigrationState, MigrationSagaDefinition>()
+            .Repository(repository =>
+            {
+                repository.RegisterSagaRepository<MigrationState, OrchestratorDbContext,
+                    SagaConsumeContextFactory<OrchestratorDbContext, MigrationState>, MigrationSagaRepositoryContextFactory>();
+                repository.RegisterLoadSagaRepository<MigrationState, MigrationSagaRepositoryContextFactory>();
+                repository.RegisterQuerySagaRepository<MigrationState, MigrationSagaRepositoryContextFactory>();
+            });
+        return configurator;
+    }
+}

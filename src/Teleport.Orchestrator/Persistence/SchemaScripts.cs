@@ -1,0 +1,67 @@
+namespace Teleport.Orchestrator.Persistence;
+
+/// <summary>
+/// Every schema step ever shipped, in order. A released step is never edited: a change to the model gets a new
+/// step (ALTER TABLE ...) with the next number, so every database upgrades along the same path.
+/// </summary>
+public static class SchemaScripts
+{
+    // Initialised before All, which reads it. Column kinds of version 1, written once and rendered for both providers so they cannot drift apart.
+    private static readonly (string Name, string Kind)[] Version1Columns =
+    [
+        ("CorrelationId", "uuid!"), ("CurrentState", "text!"), ("Version", "int!"), ("Phase", "text!"), ("Attempt", "int!"),
+        ("VmId", "text!"), ("VolumeId", "text!"), ("SourceStorageId", "text!"), ("DestinationStorageId", "text!"), ("HostId", "text!"),
+        ("DataEndpoint", "text"), ("Secret", "text"), ("CertificateSha256", "text"),
+        ("OptionBlockSize", "int"), ("OptionBandwidthBytesPerSecond", "long"), ("OptionDirtyThresholdBlocks", "long"),
+        ("OptionMaxCopyRounds", "int"), ("OptionCompressionLevel", "int"), ("OptionUseIndex", "bool!"),
+        ("DeadlineUtc", "time"),
+        ("RequestedAt", "time"), ("PrepareSentAt", "time"), ("PreparedAt", "time"), ("IndexStreamedAt", "time"),
+        ("BlocksRequestedAt", "time"), ("LastRoundAt", "time"), ("DirtyBelowThresholdAt", "time"), ("PauseSentAt", "time"),
+        ("PausedAt", "time"), ("SwitchedAt", "time"), ("CompletedAt", "time"), ("ResumedAt", "time"), ("SucceededAt", "time"),
+        ("RollbackStartedAt", "time"), ("SwitchedBackAt", "time"), ("ResumedOnSourceAt", "time"), ("FailedAt", "time"),
+        ("SourceAbortedAt", "time"), ("DestinationAbortedAt", "time"),
+        ("VolumeBytes", "long!"), ("Blocks", "long!"), ("ZeroBlocks", "long!"), ("IndexBytes", "long!"),
+        ("BlocksFromIndex", "long!"), ("BlocksRequestedFromSource", "long!"), ("Rounds", "int!"), ("BlocksSent", "long!"),
+        ("BytesOnWire", "long!"), ("LastBytesPerSecond", "double!"), ("DirtyBlocks", "long!"), ("RoundCapReached", "bool!"),
+        ("Verified", "bool!"), ("DowntimeMilliseconds", "double"),
+        ("IndexStreamedSeen", "bool!"), ("BlocksRequestedSeen", "bool!"), ("ThresholdSeen", "bool!"),
+        ("SwitchConfirmed", "bool!"), ("DestinationVerified", "bool!"), ("PauseRequested", "bool!"), ("SwitchRequested", "bool!"),
+        ("FailureReason", "text"), ("FailedPhase", "text"), ("FailedState", "text"), ("RollbackIncomplete", "bool!"),
+    ];
+
+    public static IReadOnlyList<SchemaScript> All { get; } =
+    [
+        new(1, "migrations table (saga state)", CreateMigrations(DatabaseProvider.Sqlite), CreateMigrations(DatabaseProvider.Postgres)),
+    ];
+
+    public static int Latest => All[^1].Version;
+
+    private static string CreateMigrations(DatabaseProvider provider)
+    {
+        var columns = Version1Columns.Select(c =>
+        {
+            var notNull = c.Kind.EndsWith('!');
+            var kind = c.Kind.TrimEnd('!');
+            var type = (provider, kind) switch
+            {
+                (DatabaseProvider.Postgres, "uuid") => "uuid",
+                (DatabaseProvider.Postgres, "text") => "text",
+                (DatabaseProvider.Postgres, "int") => "integer",
+                (DatabaseProvider.Postgres, "long") => "bigint",
+                (DatabaseProvider.Postgres, "double") => "double precision",
+                (DatabaseProvider.Postgres, "bool") => "boolean",
+                (DatabaseProvider.Postgres, "time") => "timestamp with time zone",
+                // SQLite as EF Core's provider stores them: Guid and times as TEXT, integers and bools as INTEGER.
+                (_, "uuid" or "text" or "time") => "TEXT",
+                (_, "int" or "long" or "bool") => "INTEGER",
+                (_, "double") => "REAL",
+                _ => throw new InvalidOperationException($"unknown column kind {kind}"),
+            };
+            var key = c.Name == "CorrelationId" ? " PRIMARY KEY" : "";
+            return $"    \"{c.Name}\" {type}{(notNull ? " NOT NULL" : "")}{key}";
+        });
+        var table = OrchestratorDbContext.MigrationsTable;
+        return $"CREATE TABLE \"{table}\" (\n{string.Join(",\n", columns)}\n);\n" +
+               $"CREATE INDEX \"IX_{table}_DeadlineUtc\" ON \"{table}\" (\"DeadlineUtc\");";
+    }
+}

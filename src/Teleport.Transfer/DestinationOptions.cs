@@ -1,0 +1,45 @@
+using System.Net;
+using Teleport.Blocks;
+
+namespace Teleport.Transfer;
+
+/// <summary>Where a <see cref="DestinationSession"/> listens and builds the volume.</summary>
+public sealed record DestinationOptions
+{
+    public required Guid MigrationId { get; init; }
+
+    /// <summary>The per-migration secret (at least 16 bytes).</summary>
+    public required byte[] Secret { get; init; }
+
+    /// <summary>The volume to build: created or resized to the source's size (a device must be large enough).</summary>
+    public required string VolumePath { get; init; }
+
+    /// <summary>Durable progress file; defaults to the volume path plus ".teleport-state".</summary>
+    public string? StatePath { get; init; }
+
+    public IPEndPoint Listen { get; init; } = new(IPAddress.Any, 0);
+
+    public TransferTls? Tls { get; init; }
+
+    /// <summary>Local content index to rebuild blocks from (optional). Received blocks are added to it.</summary>
+    public BlockIndex? Index { get; init; }
+
+    /// <summary>Verify by re-reading and hashing the whole volume instead of the fingerprints of what was written
+    /// (stronger, but costs a full read during the cut-over).</summary>
+    public bool VerifyByReading { get; init; }
+
+    /// <summary>Block bytes written between checkpoints (flush, state file, acknowledgement).</summary>
+    public long CheckpointBytes { get; init; } = 64L << 20;
+
+    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>A new connection must authenticate within this time.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>After completion, how long to wait for the source's goodbye (to re-deliver a lost Complete).</summary>
+    public TimeSpan CompletionLinger { get; init; } = TimeSpan.FromSeconds(30);
+
+    public ITransferObserver? Observer { get; init; }
+
+    internal string EffectiveStatePath => StatePath ?? VolumePath + ".teleport-state";
+}

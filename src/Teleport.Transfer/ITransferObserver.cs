@@ -1,0 +1,21 @@
+namespace Teleport.Transfer;
+
+/// <summary>
+/// Progress callbacks of a session (all optional). Called from the session's own tasks: keep them quick and
+/// do not block; a throwing observer fails the session.
+/// </summary>
+public interface ITransferObserver
+{
+    void OnPhase(TransferPhase phase) { }
+
+    /// <summary>The index phase ended and the destination told what it lacks (source side: once per migration).</summary>
+    void OnIndexResolved(IndexReport report) { }
+
+    void OnRound(RoundReport report) { }
+
+    /// <summary>The connection dropped; the session reconnects (attempt counts from 1).</summary>
+    void OnReconnect(int attempt, Exception error) { }
+
+    /// <summary>A connection was refused before or during authentication (destination side).</summary>
+    void OnRejected(Exception error) { }
+}

@@ -1,0 +1,76 @@
+using System.IO.Pipelines;
+
+namespace Teleport.Transfer.Protocol;
+
+/// <summary>
+/// Framing layer, send side: writes header + payload straight into the pipe's memory (no intermediate copies)
+/// and flushes. An optional <see cref="TokenBucket"/> paces the bytes put on the wire. One writer per connection,
+/// used by one task at a time.
+/// </summary>
+internal sealed class FrameWriter
+{
+    private readonly PipeWriter _writer;
+    private readonly TokenBucket? _pacer;
+    private Memory<byte> _pending;
+
+    public FrameWriter(Stream stream, TokenBucket? pacer)
+    {
+        _writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: ProtocolConstants.MaxPayload + ProtocolConstants.HeaderSize, leaveOpen: true));
+        _pacer = pacer;
+    }
+
+    /// <summary>Bytes of all frames written so far (headers included).</summary>
+    public long BytesWritten { get; private set; }
+
+    /// <summary>Memory to build a payload of at most <paramref name="maxPayload"/> bytes into; finish with <see cref="CommitAsync"/>.</summary>
+    public Span<byte> GetPayloadSpan(int maxPayload)
+    {
+        if (maxPayload > ProtocolConstants.MaxPayload)
+            throw new ArgumentOutOfRangeException(nameof(maxPayload));
+        _pending = _writer.GetMemory(ProtocolConstants.HeaderSize + maxPayload);
+        return _pending.Span[ProtocolConstants.HeaderSize..];
+    }
+
+    /// <summary>Writes the header in front of the payload built in <see cref="GetPayloadSpan"/> and sends the frame.</summary>
+    public async ValueTask CommitAsync(MessageType type, byte flags, int payloadLength, CancellationToken cancellationToken)
+    {
+        Commit(type, flags, payloadLength);
+        await FlushAsync(ProtocolConstants.HeaderSize + payloadLength, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Sends a frame whose payload is already in a buffer.</summary>
+    public ValueTask SendAsync(MessageType type, ReadOnlySpan<byte> payload, CancellationToken cancellationToken)
+    {
+        payload.CopyTo(GetPayloadSpan(payload.Length));
+        Commit(type, 0, payload.Length);
+        return FlushAsync(ProtocolConstants.HeaderSize + payload.Length, cancellationToken);
+    }
+
+    private void Commit(MessageType type, byte flags, int payloadLength)
+    {
+        if (_pending.Length < ProtocolConstants.HeaderSize + payloadLength)
+            throw new InvalidOperationException("payload longer than the span taken from GetPayloadSpan");
+        new FrameHeader(payloadLength, type, flags).Write(_pending.Span);
+        _pending = default;
+        _writer.Advance(ProtocolConstants.HeaderSize + payloadLength);
+    }
+
+    private async ValueTask FlushAsync(int frameBytes, CancellationToken cancellationToken)
+    {
+        BytesWritten += frameBytes;
+        if (_pacer is not null)
+            await _pacer.AcquireAsync(frameBytes, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var result = await _writer.FlushAsync(cancellationToken).ConfigureAwait(false);
+            if (result.IsCompleted)
+                throw TransferException.Lost("connection closed by peer while sending");
+        }
+        catch (IOException e)
+        {
+            throw TransferException.Lost($"connection failed while sending: {e.Message}", e);
+        }
+    }
+
+    public ValueTask CompleteAsync() => _writer.CompleteAsync();
+}

@@ -1,0 +1,58 @@
+using System.Buffers.Binary;
+
+namespace Teleport.Transfer.Protocol;
+
+/// <summary>Bounds-checked little-endian reader over a payload; running past the end is a BadFrame error.</summary>
+internal ref struct PayloadReader
+{
+    private readonly ReadOnlySpan<byte> _data;
+    private readonly MessageType _type;
+    private int _position;
+
+    public PayloadReader(ReadOnlySpan<byte> data, MessageType type)
+    {
+        _data = data;
+        _type = type;
+        _position = 0;
+    }
+
+    public readonly int Remaining => _data.Length - _position;
+
+    public ReadOnlySpan<byte> Bytes(int count)
+    {
+        if (count < 0 || count > Remaining)
+            throw new TransferException(TransferErrorCode.BadFrame,
+                $"{_type} payload is truncated: needs {count} more bytes at offset {_position}, has {Remaining}");
+        var slice = _data.Slice(_position, count);
+        _position += count;
+        return slice;
+    }
+
+    public ReadOnlySpan<byte> Rest() => Bytes(Remaining);
+
+    public byte U8() => Bytes(1)[0];
+
+    public ushort U16() => BinaryPrimitives.ReadUInt16LittleEndian(Bytes(2));
+
+    public uint U32() => BinaryPrimitives.ReadUInt32LittleEndian(Bytes(4));
+
+    public ulong U64() => BinaryPrimitives.ReadUInt64LittleEndian(Bytes(8));
+
+    /// <summary>A u64 that must fit a non-negative long (block numbers, counts).</summary>
+    public long Count64()
+    {
+        ulong value = U64();
+        if (value > long.MaxValue)
+            throw new TransferException(TransferErrorCode.OutOfRange, $"{_type}: value {value} is out of range");
+        return (long)value;
+    }
+
+    public Guid Guid() => new(Bytes(16));
+
+    /// <summary>Asserts the payload was consumed exactly (trailing bytes mean a malformed frame).</summary>
+    public readonly void End()
+    {
+        if (Remaining != 0)
+            throw new TransferException(TransferErrorCode.BadFrame, $"{_type} payload has {Remaining} unexpected trailing bytes");
+    }
+}

@@ -1,0 +1,36 @@
+using System.Buffers.Binary;
+
+namespace Teleport.Transfer.Protocol;
+
+/// <summary>Little-endian writer into a payload span (the caller sized the span).</summary>
+internal ref struct PayloadWriter
+{
+    private readonly Span<byte> _data;
+
+    public PayloadWriter(Span<byte> data)
+    {
+        _data = data;
+        Written = 0;
+    }
+
+    public int Written { get; private set; }
+
+    public Span<byte> Take(int count)
+    {
+        var slice = _data.Slice(Written, count);
+        Written += count;
+        return slice;
+    }
+
+    public void U8(byte value) => Take(1)[0] = value;
+
+    public void U16(ushort value) => BinaryPrimitives.WriteUInt16LittleEndian(Take(2), value);
+
+    public void U32(uint value) => BinaryPrimitives.WriteUInt32LittleEndian(Take(4), value);
+
+    public void U64(ulong value) => BinaryPrimitives.WriteUInt64LittleEndian(Take(8), value);
+
+    public void Bytes(ReadOnlySpan<byte> value) => value.CopyTo(Take(value.Length));
+
+    public void Guid(Guid value) => value.TryWriteBytes(Take(16));
+}

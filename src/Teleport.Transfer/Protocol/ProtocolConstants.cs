@@ -1,0 +1,39 @@
+namespace Teleport.Transfer.Protocol;
+
+/// <summary>Fixed numbers of protocol version 1.</summary>
+internal static class ProtocolConstants
+{
+    /// <summary>"TLPT" read as a little-endian integer: the first four payload bytes of Hello.</summary>
+    public const uint Magic = 0x54504C54;
+
+    public const ushort MinVersion = 1;
+    public const ushort MaxVersion = 1;
+
+    /// <summary>Bytes of the frame header: u32 length, u8 type, u8 flags, u16 reserved.</summary>
+    public const int HeaderSize = 8;
+
+    /// <summary>Most raw block bytes one Data frame may carry.</summary>
+    public const int MaxBatchBytes = 1 << 20;
+
+    /// <summary>Most runs one Data frame may list.</summary>
+    public const int MaxRunsPerBatch = 256;
+
+    /// <summary>Largest payload a peer accepts; anything longer is an oversized frame.</summary>
+    public const int MaxPayload = MaxBatchBytes + 64 * 1024;
+
+    /// <summary>Target payload size of IndexBatch frames.</summary>
+    public const int IndexBatchTarget = 64 * 1024;
+
+    public const int NonceSize = 32;
+    public const int MacSize = 32;
+    public const int DigestSize = 32;
+
+    /// <summary>Data frame flag: the block payload is zstd-compressed.</summary>
+    public const byte FlagCompressed = 0x01;
+
+    /// <summary>Data run kinds.</summary>
+    public const byte RunData = 0, RunZero = 1;
+
+    /// <summary>IndexBatch entry tags.</summary>
+    public const byte EntryFingerprint = 0, EntryZeroRun = 1;
+}

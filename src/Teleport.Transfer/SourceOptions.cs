@@ -1,0 +1,54 @@
+using System.Net;
+using Teleport.Blocks;
+
+namespace Teleport.Transfer;
+
+/// <summary>How a <see cref="SourceSession"/> reaches the destination and paces the migration.</summary>
+public sealed record SourceOptions
+{
+    public required Guid MigrationId { get; init; }
+
+    /// <summary>The per-migration secret (at least 16 bytes); both sides prove they know it, it is never sent.</summary>
+    public required byte[] Secret { get; init; }
+
+    /// <summary>The volume to migrate (file or block device), read while the VM keeps writing it.</summary>
+    public required string VolumePath { get; init; }
+
+    /// <summary>The destination's data-channel endpoint (ignored when <see cref="Connect"/> is set).</summary>
+    public EndPoint? Destination { get; init; }
+
+    /// <summary>Opens a raw connection to the destination; replaces <see cref="Destination"/> (tests, proxies).</summary>
+    public Func<CancellationToken, ValueTask<Stream>>? Connect { get; init; }
+
+    public int BlockSize { get; init; } = BlockSizes.Default;
+
+    /// <summary>zstd level for block data: 0 off, 1 (default, cheap) .. 22; negative levels are faster still.</summary>
+    public int CompressionLevel { get; init; } = 1;
+
+    /// <summary>Cap on bytes put on the wire (index and data). Unlimited by default.</summary>
+    public ByteRate Bandwidth { get; init; } = ByteRate.Unlimited;
+
+    /// <summary>Copy rounds stop (the migration is ready for cut-over) once this few blocks are dirty.</summary>
+    public long DirtyThresholdBlocks { get; init; } = 256;
+
+    /// <summary>Copy rounds before declaring convergence even if the dirty set stays above the threshold.</summary>
+    public int MaxRounds { get; init; } = 30;
+
+    /// <summary>Start the final round by itself once converged (for volumes nobody writes, e.g. `teleport send`).</summary>
+    public bool AutoCutover { get; init; }
+
+    /// <summary>Pause between rounds after convergence while waiting for <see cref="SourceSession.BeginCutover"/>.</summary>
+    public TimeSpan IdleRoundInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    public TransferTls? Tls { get; init; }
+
+    /// <summary>Consecutive failed reconnects before the session gives up.</summary>
+    public int MaxReconnectAttempts { get; init; } = 20;
+
+    public TimeSpan ReconnectDelay { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Raw block bytes sent but not yet acknowledged (flushed) by the destination before sending pauses.</summary>
+    public long MaxUnackedBytes { get; init; } = 256L << 20;
+
+    public ITransferObserver? Observer { get; init; }
+}

@@ -1,0 +1,11 @@
+namespace Teleport.Transfer;
+
+/// <summary>The source's position in the four phases (kept across reconnects).</summary>
+internal enum SourcePhase
+{
+    Index,
+    AwaitRequests,
+    Copy,
+    Final,
+    Done,
+}

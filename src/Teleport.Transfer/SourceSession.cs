@@ -1,0 +1,720 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Teleport.Blocks;
+using Teleport.Transfer.Protocol;
+
+namespace Teleport.Transfer;
+
+/// <summary>
+/// The sending side of one migration. <see cref="RunAsync"/> connects, streams the index, copies requested and dirty
+/// blocks round after round until <see cref="Converged"/>, waits for <see cref="BeginCutover"/> (the caller pauses the
+/// VM first), sends the final round and returns once the destination has verified the volume. Connection failures
+/// are retried: nothing the destination acknowledged is sent again.
+/// </summary>
+public sealed class SourceSession : IAsyncDisposable
+{
+    private readonly SourceOptions _options;
+    private readonly IDirtyTracker _tracker;
+    private readonly ILogger _log;
+    private readonly ITransferObserver _observer;
+    private readonly Guid _sessionId = Guid.NewGuid();
+    private readonly TaskCompletionSource _converged = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _cutover = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TokenBucket? _pacer;
+    private readonly BlockCompressor _compressor;
+    private readonly Lock _lock = new();
+    private readonly Queue<InFlightBatch> _inFlight = new();
+    private readonly SemaphoreSlim _acked = new(0);
+    private readonly byte[] _raw = new byte[ProtocolConstants.MaxBatchBytes];
+    private readonly byte[] _indexBuffer = new byte[ProtocolConstants.IndexBatchTarget + 64];
+    private readonly DataRun[] _runs = new DataRun[ProtocolConstants.MaxRunsPerBatch];
+    private readonly List<BlockRun> _taken = [];
+    private readonly Stopwatch _clock = new();
+
+    private VolumeFile? _volume;
+    private VolumeGeometry _geometry;
+    private Fingerprint _zero;
+    private Fingerprint[] _fingerprints = [];
+    private BlockBitmap _pending = new(0);
+    private byte[] _pad = [];
+    private SourcePhase _phase = SourcePhase.Index;
+    private long _indexNext, _nextSeq, _lastSeqOnConnection, _unackedBytes, _scan;
+    private int _round;
+    private bool _initialDirtyDropped;
+    private byte[]? _finalDigest;
+    private IndexReport? _indexReport;
+
+    // Statistics.
+    private long _closedBytes, _indexBytes, _dataBytes, _zeroBlocks, _blocksSent;
+    private int _reconnects;
+
+    public SourceSession(SourceOptions options, IDirtyTracker tracker, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(tracker);
+        Handshake.ValidateSecret(options.Secret);
+        BlockSizes.Validate(options.BlockSize);
+        if (options.Destination is null && options.Connect is null)
+            throw new ArgumentException("SourceOptions needs Destination or Connect");
+        if (tracker.BlockSize != options.BlockSize)
+            throw new ArgumentException($"the dirty tracker works in {tracker.BlockSize}-byte blocks, the transfer in {options.BlockSize}");
+        _options = options;
+        _tracker = tracker;
+        _log = logger ?? NullLogger.Instance;
+        _observer = options.Observer ?? NoObserver.Instance;
+        _pacer = options.Bandwidth.IsUnlimited ? null : new TokenBucket(options.Bandwidth);
+        _compressor = new BlockCompressor(options.CompressionLevel);
+    }
+
+    /// <summary>Completes when the dirty set fell under the threshold or the round cap was hit: time to pause the VM.</summary>
+    public Task Converged => _converged.Task;
+
+    /// <summary>The cut-over: the caller has stopped the writers; send the last dirty blocks, verify, finish.</summary>
+    public void BeginCutover() => _cutover.TrySetResult();
+
+    /// <summary>Blocks still to send: dirty in the tracker plus taken but not yet sent.</summary>
+    public long OutstandingBlocks
+    {
+        get
+        {
+            lock (_lock)
+                return _tracker.DirtyCount + _pending.Count;
+        }
+    }
+
+    public async Task<TransferResult> RunAsync(CancellationToken cancellationToken = default)
+    {
+        if (_volume is not null)
+            throw new InvalidOperationException("RunAsync was already called on this session");
+        _volume = VolumeFile.OpenRead(_options.VolumePath);
+        _geometry = new VolumeGeometry(_volume.Length, _options.BlockSize);
+        if (_tracker.BlockCount != _geometry.BlockCount)
+            throw new ArgumentException($"the dirty tracker covers {_tracker.BlockCount} blocks, the volume has {_geometry.BlockCount}");
+        _zero = ZeroFingerprints.For(_geometry.BlockSize);
+        _fingerprints = new Fingerprint[_geometry.BlockCount];
+        _pending = new BlockBitmap(_geometry.BlockCount);
+        _pad = new byte[_geometry.BlockSize];
+        _clock.Start();
+
+        int failures = 0;
+        try
+        {
+            while (true)
+            {
+                TransferConnection? connection = null;
+                try
+                {
+                    _observer.OnPhase(TransferPhase.Connecting);
+                    var raw = await ConnectAsync(cancellationToken).ConfigureAwait(false);
+                    connection = await TransferConnection.OpenClientAsync(raw, _options.Tls, _pacer, cancellationToken).ConfigureAwait(false);
+                    var resume = await AuthenticateAsync(connection, cancellationToken).ConfigureAwait(false);
+                    failures = 0;
+                    return await RunConnectionAsync(connection, resume, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (IsConnectionFailure(e) && !cancellationToken.IsCancellationRequested)
+                {
+                    failures++;
+                    if (failures > _options.MaxReconnectAttempts)
+                        throw new TransferException(TransferErrorCode.ConnectionLost, $"gave up after {_options.MaxReconnectAttempts} failed reconnects: {e.Message}", inner: e);
+                    _reconnects++;
+                    _log.LogWarning("Migration {MigrationId}: connection failed ({Error}); reconnecting (attempt {Attempt})", _options.MigrationId, e.Message, failures);
+                    _observer.OnReconnect(failures, e);
+                    await Task.Delay(_options.ReconnectDelay, cancellationToken).ConfigureAwait(false);
+                }
+                catch (TransferException e) when (connection is not null)
+                {
+                    await connection.TrySendErrorAsync(e).ConfigureAwait(false);
+                    throw;
+                }
+                finally
+                {
+                    if (connection is not null)
+                    {
+                        _closedBytes += connection.Bytes;
+                        await connection.DisposeAsync().ConfigureAwait(false);
+                    }
+                }
+            }
+        }
+        catch when (_phase != SourcePhase.Done)
+        {
+            GiveBackUndelivered();
+            throw;
+        }
+    }
+
+    private static bool IsConnectionFailure(Exception e) =>
+        e is TransferException { Code: TransferErrorCode.ConnectionLost } or SocketException or IOException;
+
+    /// <summary>On failure, blocks taken from the tracker but not acknowledged go back to it.</summary>
+    private void GiveBackUndelivered()
+    {
+        lock (_lock)
+        {
+            foreach (var run in _pending.Runs())
+                _tracker.MarkDirty(run.Start, run.Count);
+            foreach (var batch in _inFlight)
+            {
+                foreach (var run in batch.Runs)
+                    _tracker.MarkDirty(run.Start, run.Count);
+            }
+
+            _pending.ClearAll();
+            _inFlight.Clear();
+        }
+    }
+
+    private async Task<Stream> ConnectAsync(CancellationToken ct)
+    {
+        if (_options.Connect is { } connect)
+            return await connect(ct).ConfigureAwait(false);
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+            await socket.ConnectAsync(_options.Destination!, ct).ConfigureAwait(false);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private async Task<ResumeMessage> AuthenticateAsync(TransferConnection c, CancellationToken ct)
+    {
+        var hello = new HelloMessage(ProtocolConstants.MinVersion, ProtocolConstants.MaxVersion, _options.MigrationId, _sessionId,
+            RandomNumberGenerator.GetBytes(ProtocolConstants.NonceSize), _geometry.Size, _geometry.BlockSize);
+        byte[] helloBytes = new byte[HelloMessage.Size];
+        hello.Write(helloBytes);
+        await c.SendAsync(MessageType.Hello, helloBytes, ct).ConfigureAwait(false);
+
+        var challengeFrame = await c.ExpectAsync(MessageType.Challenge, ct).ConfigureAwait(false);
+        byte[] challengeBytes = challengeFrame.Payload.ToArray();
+        var challenge = ChallengeMessage.Parse(challengeBytes);
+        if (challenge.Version < ProtocolConstants.MinVersion || challenge.Version > ProtocolConstants.MaxVersion)
+            throw new TransferException(TransferErrorCode.UnsupportedVersion,
+                $"destination chose protocol version {challenge.Version}; this source speaks {ProtocolConstants.MinVersion}..{ProtocolConstants.MaxVersion}");
+
+        byte[] transcript = Handshake.TranscriptHash(helloBytes, challengeBytes);
+        await c.SendAsync(MessageType.SourceProof, Handshake.Proof(_options.Secret, source: true, transcript), ct).ConfigureAwait(false);
+        var proof = await c.ExpectAsync(MessageType.DestinationProof, ct).ConfigureAwait(false);
+        if (!Handshake.Check(Handshake.Proof(_options.Secret, source: false, transcript), proof.Payload.Span))
+            throw new TransferException(TransferErrorCode.AuthenticationFailed, "the destination could not prove the migration secret");
+
+        var resumeFrame = await c.ExpectAsync(MessageType.Resume, ct).ConfigureAwait(false);
+        return ResumeMessage.Parse(resumeFrame.Payload.Span);
+    }
+
+    private async Task<TransferResult> RunConnectionAsync(TransferConnection c, ResumeMessage resume, CancellationToken ct)
+    {
+        ApplyResume(resume);
+        if (resume.Phase == DestinationPhase.Completed)
+        {
+            // Our FinalEnd was verified but its Complete got lost with the connection.
+            if (_finalDigest is null || !CryptographicOperations.FixedTimeEquals(_finalDigest, resume.Digest))
+                throw new TransferException(TransferErrorCode.VerificationFailed, "destination reports a completed migration this source did not finish");
+            await c.SendAsync(MessageType.Goodbye, [], ct).ConfigureAwait(false);
+            return Finish(c);
+        }
+
+        var events = Channel.CreateUnbounded<ControlEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        using var connectionStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var reader = ReadLoopAsync(c, events.Writer, connectionStop.Token);
+        var sender = SendLoopAsync(c, events.Reader, connectionStop.Token);
+        var first = await Task.WhenAny(reader, sender).ConfigureAwait(false);
+        await connectionStop.CancelAsync().ConfigureAwait(false);
+        if (first == reader)
+        {
+            try
+            {
+                await sender.ConfigureAwait(false);
+            }
+            catch (Exception) when (!reader.IsCompletedSuccessfully)
+            {
+                // The reader's failure is the one to report.
+            }
+
+            await reader.ConfigureAwait(false);
+            throw TransferException.Lost("reader stopped unexpectedly");
+        }
+
+        try
+        {
+            await reader.ConfigureAwait(false);
+        }
+        catch (Exception) when (sender.IsCompletedSuccessfully)
+        {
+            // The sender finished; the reader was only stopped.
+        }
+
+        return await sender.ConfigureAwait(false);
+    }
+
+    private void ApplyResume(ResumeMessage resume)
+    {
+        lock (_lock)
+        {
+            // Acknowledged batches are done; the rest is sent again (re-read, so it carries the newest content).
+            foreach (var batch in _inFlight)
+            {
+                if (batch.Seq <= resume.DurableSeq)
+                    continue;
+                foreach (var run in batch.Runs)
+                    _pending.SetRange(run.Start, run.Count);
+            }
+
+            _inFlight.Clear();
+            _unackedBytes = 0;
+        }
+
+        _lastSeqOnConnection = resume.DurableSeq;
+        if (resume.IndexCursor > _geometry.BlockCount)
+            throw new TransferException(TransferErrorCode.OutOfRange, $"destination's index cursor {resume.IndexCursor} is past the volume");
+        switch (resume.Phase)
+        {
+            case DestinationPhase.Index:
+                _phase = SourcePhase.Index;
+                _indexNext = resume.IndexCursor;
+                break;
+            case DestinationPhase.Copy when _phase == SourcePhase.Index:
+                _phase = SourcePhase.AwaitRequests;
+                break;
+        }
+    }
+
+    private async Task ReadLoopAsync(TransferConnection c, ChannelWriter<ControlEvent> events, CancellationToken ct)
+    {
+        var runs = new List<BlockRun>();
+        while (true)
+        {
+            var frame = await c.Reader.ReadAsync(ct).ConfigureAwait(false);
+            switch (frame.Type)
+            {
+                case MessageType.Ack:
+                {
+                    var r = new PayloadReader(frame.Payload.Span, MessageType.Ack);
+                    long seq = r.Count64();
+                    r.End();
+                    lock (_lock)
+                    {
+                        while (_inFlight.TryPeek(out var batch) && batch.Seq <= seq)
+                        {
+                            _inFlight.Dequeue();
+                            _unackedBytes -= batch.Bytes;
+                        }
+                    }
+
+                    _acked.Release();
+                    break;
+                }
+
+                case MessageType.Request:
+                    runs.Clear();
+                    RequestMessage.Parse(frame.Payload.Span, _geometry, runs);
+                    lock (_lock)
+                    {
+                        foreach (var run in runs)
+                            _pending.SetRange(run.Start, run.Count);
+                    }
+
+                    break;
+
+                case MessageType.RequestEnd:
+                    events.TryWrite(new ControlEvent(RequestEndMessage.Parse(frame.Payload.Span), null));
+                    break;
+
+                case MessageType.Complete:
+                {
+                    var r = new PayloadReader(frame.Payload.Span, MessageType.Complete);
+                    byte[] digest = r.Bytes(ProtocolConstants.DigestSize).ToArray();
+                    r.End();
+                    events.TryWrite(new ControlEvent(null, digest));
+                    break;
+                }
+
+                case MessageType.Error:
+                    throw ErrorMessage.Parse(frame.Payload.Span);
+
+                default:
+                    throw TransferConnection.Unexpected(frame.Type, "source expects Ack, Request, RequestEnd or Complete");
+            }
+        }
+    }
+
+    private async Task<TransferResult> SendLoopAsync(TransferConnection c, ChannelReader<ControlEvent> events, CancellationToken ct)
+    {
+        if (_phase == SourcePhase.Index)
+        {
+            _observer.OnPhase(TransferPhase.Index);
+            await StreamIndexAsync(c, ct).ConfigureAwait(false);
+            _phase = SourcePhase.AwaitRequests;
+            _observer.OnPhase(TransferPhase.Request);
+        }
+
+        // The destination sends its request list (and RequestEnd) after the index and on every connection after that.
+        var requestEnd = await NextEventAsync(events, ct).ConfigureAwait(false);
+        if (requestEnd.RequestEnd is not { } totals)
+            throw new TransferException(TransferErrorCode.UnexpectedMessage, "destination sent Complete before the final round");
+        if (_phase == SourcePhase.AwaitRequests)
+        {
+            _indexReport ??= new IndexReport(_geometry.BlockCount, totals.Zero, totals.FromIndex, totals.FromVolume, totals.Requested, _indexBytes);
+            _observer.OnIndexResolved(_indexReport);
+            _phase = SourcePhase.Copy;
+        }
+
+        if (_phase == SourcePhase.Copy)
+        {
+            _observer.OnPhase(TransferPhase.Copy);
+            await CopyRoundsAsync(c, ct).ConfigureAwait(false);
+            _phase = SourcePhase.Final;
+        }
+
+        _observer.OnPhase(TransferPhase.Final);
+        while (true)
+        {
+            var started = Stopwatch.GetTimestamp();
+            long wireBefore = c.Writer.BytesWritten, sentBefore = _blocksSent, zeroBefore = _zeroSentTotal;
+            lock (_lock)
+                TakeDirty();
+            await SendPendingAsync(c, ct).ConfigureAwait(false);
+            _finalDigest = VolumeDigest.Compute(_geometry, _fingerprints);
+            byte[] payload = new byte[8 + ProtocolConstants.DigestSize];
+            BinaryPrimitives.WriteUInt64LittleEndian(payload, (ulong)_lastSeqOnConnection);
+            _finalDigest.CopyTo(payload, 8);
+            await c.SendAsync(MessageType.FinalEnd, payload, ct).ConfigureAwait(false);
+
+            var outcome = await NextEventAsync(events, ct).ConfigureAwait(false);
+            if (outcome.CompleteDigest is not { } digest)
+                continue; // more blocks were requested: another final round
+
+            if (!CryptographicOperations.FixedTimeEquals(digest, _finalDigest))
+                throw new TransferException(TransferErrorCode.VerificationFailed,
+                    $"destination digest {Convert.ToHexStringLower(digest)} differs from the source's {Convert.ToHexStringLower(_finalDigest)}");
+            _round++;
+            _observer.OnRound(new RoundReport(_round, _blocksSent - sentBefore, _zeroSentTotal - zeroBefore,
+                c.Writer.BytesWritten - wireBefore, Stopwatch.GetElapsedTime(started).TotalSeconds, 0, Final: true));
+            await c.SendAsync(MessageType.Goodbye, [], ct).ConfigureAwait(false);
+            return Finish(c);
+        }
+    }
+
+    private long _zeroSentTotal;
+
+    private static async Task<ControlEvent> NextEventAsync(ChannelReader<ControlEvent> events, CancellationToken ct) =>
+        await events.ReadAsync(ct).ConfigureAwait(false);
+
+    private TransferResult Finish(TransferConnection c)
+    {
+        _phase = SourcePhase.Done;
+        _observer.OnPhase(TransferPhase.Completed);
+        return new TransferResult(
+            BytesOnWire: _closedBytes + c.Bytes,
+            IndexBytes: _indexBytes,
+            DataBytes: _dataBytes,
+            Blocks: _geometry.BlockCount,
+            ZeroBlocks: _indexReport?.ZeroBlocks ?? _zeroBlocks,
+            BlocksFromIndex: _indexReport?.FromIndex ?? 0,
+            BlocksSent: _blocksSent,
+            Rounds: _round,
+            Seconds: _clock.Elapsed.TotalSeconds,
+            Verified: true,
+            Reconnects: _reconnects,
+            VolumeDigest: _finalDigest!);
+    }
+
+    /// <summary>Index phase: one entry per block from the cursor on: zero runs as intervals, other blocks as fingerprints.</summary>
+    private async Task StreamIndexAsync(TransferConnection c, CancellationToken ct)
+    {
+        if (!_initialDirtyDropped)
+        {
+            // Writes before this point are covered by reading the volume now; track only what changes from here on.
+            _taken.Clear();
+            _tracker.TakeDirty(0, _geometry.BlockCount, _taken);
+            _taken.Clear();
+            _initialDirtyDropped = true;
+        }
+
+        int perChunk = _raw.Length / _geometry.BlockSize;
+        long block = _indexNext;
+        int length = BeginIndexBatch(block);
+        long zeroStart = -1;
+        while (block < _geometry.BlockCount)
+        {
+            long n = Math.Min(perChunk, _geometry.BlockCount - block);
+            int bytes = (int)_geometry.RunBytes(block, n);
+            _volume!.Read(_raw.AsSpan(0, bytes), _geometry.Offset(block));
+            for (int i = 0; i < n; i++, block++)
+            {
+                var data = _raw.AsSpan(i * _geometry.BlockSize, _geometry.BlockLength(block));
+                if (ZeroBlocks.IsZero(data))
+                {
+                    _fingerprints[block] = _zero;
+                    if (zeroStart < 0)
+                        zeroStart = block;
+                    continue;
+                }
+
+                if (zeroStart >= 0)
+                {
+                    length = AppendZeroRun(length, block - zeroStart);
+                    zeroStart = -1;
+                }
+
+                var fingerprint = Hash(data);
+                _fingerprints[block] = fingerprint;
+                _indexBuffer[length++] = ProtocolConstants.EntryFingerprint;
+                fingerprint.WriteTo(_indexBuffer.AsSpan(length));
+                length += Fingerprint.Size;
+                if (length >= ProtocolConstants.IndexBatchTarget)
+                {
+                    await SendIndexBatchAsync(c, length, block + 1, ct).ConfigureAwait(false);
+                    length = BeginIndexBatch(block + 1);
+                }
+            }
+        }
+
+        if (zeroStart >= 0)
+            length = AppendZeroRun(length, block - zeroStart);
+        if (length > 8)
+            await SendIndexBatchAsync(c, length, block, ct).ConfigureAwait(false);
+
+        byte[] end = new byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(end, (ulong)_geometry.BlockCount);
+        long before = c.Writer.BytesWritten;
+        await c.SendAsync(MessageType.IndexEnd, end, ct).ConfigureAwait(false);
+        _indexBytes += c.Writer.BytesWritten - before;
+    }
+
+    private int BeginIndexBatch(long firstBlock)
+    {
+        BinaryPrimitives.WriteUInt64LittleEndian(_indexBuffer, (ulong)firstBlock);
+        return 8;
+    }
+
+    private int AppendZeroRun(int length, long count)
+    {
+        _zeroBlocks += count;
+        while (count > 0)
+        {
+            uint part = (uint)Math.Min(count, uint.MaxValue);
+            _indexBuffer[length++] = ProtocolConstants.EntryZeroRun;
+            BinaryPrimitives.WriteUInt32LittleEndian(_indexBuffer.AsSpan(length), part);
+            length += 4;
+            count -= part;
+        }
+
+        return length;
+    }
+
+    private async ValueTask SendIndexBatchAsync(TransferConnection c, int length, long next, CancellationToken ct)
+    {
+        long before = c.Writer.BytesWritten;
+        await c.SendAsync(MessageType.IndexBatch, _indexBuffer.AsSpan(0, length), ct).ConfigureAwait(false);
+        _indexBytes += c.Writer.BytesWritten - before;
+        _indexNext = next;
+    }
+
+    private Fingerprint Hash(ReadOnlySpan<byte> data)
+    {
+        if (data.Length == _geometry.BlockSize)
+            return Fingerprint.Compute(data);
+        data.CopyTo(_pad);
+        _pad.AsSpan(data.Length).Clear();
+        return Fingerprint.Compute(_pad);
+    }
+
+    private void TakeDirty()
+    {
+        _taken.Clear();
+        _tracker.TakeDirty(0, _geometry.BlockCount, _taken);
+        foreach (var run in _taken)
+            _pending.SetRange(run.Start, run.Count);
+        _taken.Clear();
+    }
+
+    /// <summary>Copy rounds until converged and the cut-over was requested.</summary>
+    private async Task CopyRoundsAsync(TransferConnection c, CancellationToken ct)
+    {
+        while (true)
+        {
+            bool converged = _converged.Task.IsCompleted;
+            if (converged)
+            {
+                if (_cutover.Task.IsCompleted)
+                    return;
+                await Task.WhenAny(_cutover.Task, Task.Delay(_options.IdleRoundInterval, ct)).ConfigureAwait(false);
+                ct.ThrowIfCancellationRequested();
+                if (_cutover.Task.IsCompleted)
+                    return;
+            }
+
+            var started = Stopwatch.GetTimestamp();
+            long wireBefore = c.Writer.BytesWritten, sentBefore = _blocksSent, zeroBefore = _zeroSentTotal;
+            lock (_lock)
+            {
+                TakeDirty();
+                if (converged && _pending.Count == 0)
+                    continue;
+            }
+
+            _round++;
+            await SendPendingAsync(c, ct).ConfigureAwait(false);
+            byte[] roundEnd = new byte[4];
+            BinaryPrimitives.WriteUInt32LittleEndian(roundEnd, (uint)_round);
+            await c.SendAsync(MessageType.RoundEnd, roundEnd, ct).ConfigureAwait(false);
+
+            long dirty = OutstandingBlocks;
+            _observer.OnRound(new RoundReport(_round, _blocksSent - sentBefore, _zeroSentTotal - zeroBefore,
+                c.Writer.BytesWritten - wireBefore, Stopwatch.GetElapsedTime(started).TotalSeconds, dirty, Final: false));
+            if (!converged && (dirty <= _options.DirtyThresholdBlocks || _round >= _options.MaxRounds))
+            {
+                _log.LogInformation("Migration {MigrationId}: converged after round {Round} with {Dirty} dirty blocks", _options.MigrationId, _round, dirty);
+                _converged.TrySetResult();
+                _observer.OnPhase(TransferPhase.Converged);
+                if (_options.AutoCutover)
+                    BeginCutover();
+            }
+        }
+    }
+
+    /// <summary>Sends every pending block as Data frames (continuous stream; acknowledgements come back asynchronously).</summary>
+    private async Task SendPendingAsync(TransferConnection c, CancellationToken ct)
+    {
+        while (true)
+        {
+            while (Volatile.Read(ref _unackedBytes) > _options.MaxUnackedBytes)
+                await _acked.WaitAsync(ct).ConfigureAwait(false);
+
+            int runCount = BuildBatch(out int rawLength, out long coveredBytes);
+            if (runCount == 0)
+                return;
+            long seq = ++_nextSeq;
+            var runs = _runs.AsSpan(0, runCount).ToArray();
+            lock (_lock)
+            {
+                _inFlight.Enqueue(new InFlightBatch(seq, runs, coveredBytes));
+                _unackedBytes += coveredBytes;
+            }
+
+            int payloadLength = WriteDataFrame(c, seq, runCount, rawLength, out byte flags);
+            long before = c.Writer.BytesWritten;
+            await c.Writer.CommitAsync(MessageType.Data, flags, payloadLength, ct).ConfigureAwait(false);
+            _dataBytes += c.Writer.BytesWritten - before;
+            _lastSeqOnConnection = seq;
+        }
+    }
+
+    /// <summary>
+    /// Takes up to one batch of pending blocks (in ascending order from where the last batch ended), reads them,
+    /// fingerprints them, and splits them into data and zero runs with the data packed into <see cref="_raw"/>.
+    /// </summary>
+    private int BuildBatch(out int rawLength, out long coveredBytes)
+    {
+        int blockSize = _geometry.BlockSize;
+        int runCount = 0;
+        rawLength = 0;
+        coveredBytes = 0;
+        int readAt = 0; // raw bytes read so far (data may be packed tighter behind it)
+        while (true)
+        {
+            long start, count;
+            lock (_lock)
+            {
+                start = _pending.NextSet(_scan);
+                if (start < 0 && _scan > 0)
+                {
+                    _scan = 0;
+                    start = _pending.NextSet(0);
+                }
+
+                if (start < 0)
+                    break;
+                long budget = (_raw.Length - readAt) / blockSize;
+                if (budget == 0)
+                    break;
+                count = Math.Min(_pending.NextClear(start) - start, budget);
+                _pending.ClearRange(start, count);
+                _scan = start + count;
+            }
+
+            int bytes = (int)_geometry.RunBytes(start, count);
+            _volume!.Read(_raw.AsSpan(readAt, bytes), _geometry.Offset(start));
+            int at = readAt;
+            for (long b = start; b < start + count; b++)
+            {
+                int length = _geometry.BlockLength(b);
+                var data = _raw.AsSpan(at, length);
+                bool zero = ZeroBlocks.IsZero(data);
+                bool extends = runCount > 0 && _runs[runCount - 1].Zero == zero && _runs[runCount - 1].Start + _runs[runCount - 1].Count == b;
+                if (!extends && runCount == _runs.Length)
+                {
+                    // No room for another run: the rest of this range goes back to pending.
+                    lock (_lock)
+                    {
+                        _pending.SetRange(b, start + count - b);
+                        _scan = Math.Min(_scan, b);
+                    }
+
+                    return runCount;
+                }
+
+                if (zero)
+                {
+                    _fingerprints[b] = _zero;
+                    _zeroSentTotal++;
+                }
+                else
+                {
+                    _fingerprints[b] = Hash(data);
+                    if (at != rawLength)
+                        data.CopyTo(_raw.AsSpan(rawLength));
+                    rawLength += length;
+                }
+
+                if (extends)
+                    _runs[runCount - 1] = _runs[runCount - 1] with { Count = _runs[runCount - 1].Count + 1 };
+                else
+                    _runs[runCount++] = new DataRun(b, 1, zero);
+                coveredBytes += length;
+                _blocksSent++;
+                at += length;
+            }
+
+            readAt = rawLength;
+        }
+
+        return runCount;
+    }
+
+    private int WriteDataFrame(TransferConnection c, long seq, int runCount, int rawLength, out byte flags)
+    {
+        var span = c.Writer.GetPayloadSpan(ProtocolConstants.MaxPayload);
+        int header = DataMessage.WriteHeader(span, seq, _runs.AsSpan(0, runCount), rawLength);
+        var raw = _raw.AsSpan(0, rawLength);
+        int compressed = _compressor.TryCompress(raw, span[header..]);
+        if (compressed >= 0)
+        {
+            flags = ProtocolConstants.FlagCompressed;
+            return header + compressed;
+        }
+
+        flags = 0;
+        raw.CopyTo(span[header..]);
+        return header + rawLength;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _volume?.Dispose();
+        _compressor.Dispose();
+        _acked.Dispose();
+        await Task.CompletedTask.ConfigureAwait(false);
+    }
+}

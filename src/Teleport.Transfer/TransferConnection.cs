@@ -1,0 +1,131 @@
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Teleport.Transfer.Protocol;
+
+namespace Teleport.Transfer;
+
+/// <summary>One connection of a session: the (optionally TLS) stream with its frame reader and writer.</summary>
+internal sealed class TransferConnection : IAsyncDisposable
+{
+    private readonly Stream _stream;
+
+    private TransferConnection(Stream stream, TokenBucket? pacer)
+    {
+        _stream = stream;
+        Reader = new FrameReader(stream);
+        Writer = new FrameWriter(stream, pacer);
+    }
+
+    public FrameReader Reader { get; }
+
+    public FrameWriter Writer { get; }
+
+    /// <summary>Frame bytes both ways.</summary>
+    public long Bytes => Reader.BytesRead + Writer.BytesWritten;
+
+    public static async Task<TransferConnection> OpenClientAsync(Stream raw, TransferTls? tls, TokenBucket? pacer, CancellationToken ct)
+    {
+        if (tls is null)
+            return new TransferConnection(raw, pacer);
+        if (tls.PinnedPeerSha256 is not { Length: 32 } pin)
+            throw new ArgumentException("TLS on the source needs PinnedPeerSha256: the SHA-256 of the destination certificate");
+        var ssl = new SslStream(raw, leaveInnerStreamOpen: false);
+        try
+        {
+            await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+            {
+                TargetHost = tls.TargetHost,
+                ClientCertificates = tls.Certificate is null ? null : new X509CertificateCollection { tls.Certificate },
+                RemoteCertificateValidationCallback = (_, certificate, _, _) => Matches(certificate, pin),
+            }, ct).ConfigureAwait(false);
+        }
+        catch (AuthenticationException e)
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw new TransferException(TransferErrorCode.AuthenticationFailed, $"TLS with the destination failed (certificate pin mismatch?): {e.Message}", inner: e);
+        }
+
+        return new TransferConnection(ssl, pacer);
+    }
+
+    public static async Task<TransferConnection> OpenServerAsync(Stream raw, TransferTls? tls, CancellationToken ct)
+    {
+        if (tls is null)
+            return new TransferConnection(raw, null);
+        var certificate = tls.Certificate ?? throw new ArgumentException("TLS on the destination needs a Certificate");
+        byte[]? pin = tls.PinnedPeerSha256;
+        var ssl = new SslStream(raw, leaveInnerStreamOpen: false);
+        try
+        {
+            await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+            {
+                ServerCertificate = certificate,
+                ClientCertificateRequired = pin is not null,
+                RemoteCertificateValidationCallback = (_, c, _, _) => pin is null || Matches(c, pin),
+            }, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException)
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw new TransferException(TransferErrorCode.AuthenticationFailed, $"TLS with the source failed: {e.Message}", inner: e);
+        }
+
+        return new TransferConnection(ssl, null);
+    }
+
+    private static bool Matches(X509Certificate? certificate, byte[] pin) =>
+        certificate is not null && CryptographicOperations.FixedTimeEquals(TransferTls.Sha256Of(certificate), pin);
+
+    /// <summary>Reads the next frame and insists on its type; an Error frame becomes the peer's exception.</summary>
+    public async ValueTask<Frame> ExpectAsync(MessageType type, CancellationToken ct)
+    {
+        var frame = await Reader.ReadAsync(ct).ConfigureAwait(false);
+        if (frame.Type == MessageType.Error)
+            throw ErrorMessage.Parse(frame.Payload.Span);
+        if (frame.Type != type)
+            throw Unexpected(frame.Type, $"expected {type}");
+        return frame;
+    }
+
+    public static TransferException Unexpected(MessageType type, string where) =>
+        Enum.IsDefined(type)
+            ? new TransferException(TransferErrorCode.UnexpectedMessage, $"{type} frame is not allowed here ({where})")
+            : new TransferException(TransferErrorCode.UnknownMessage, $"frame type 0x{(byte)type:x2} is unknown");
+
+    public ValueTask SendAsync(MessageType type, ReadOnlySpan<byte> payload, CancellationToken ct) => Writer.SendAsync(type, payload, ct);
+
+    /// <summary>Tells the peer why we are closing; best effort (the connection may already be gone).</summary>
+    public async Task TrySendErrorAsync(TransferException error)
+    {
+        if (error.Remote || error.Code == TransferErrorCode.ConnectionLost)
+            return;
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            var span = Writer.GetPayloadSpan(8 + ErrorMessage.MaxText);
+            int n = ErrorMessage.Write(span, error.Code, error.Detail);
+            await Writer.CommitAsync(MessageType.Error, 0, n, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is TransferException or IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The peer is gone; it will see the closed connection instead.
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await Writer.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            // Unsent bytes of a dead connection.
+        }
+
+        await Reader.CompleteAsync().ConfigureAwait(false);
+        await _stream.DisposeAsync().ConfigureAwait(false);
+    }
+}

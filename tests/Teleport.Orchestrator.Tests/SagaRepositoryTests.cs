@@ -1,0 +1,269 @@
+using System.Reflection;
+using Microsoft.EntityFrameworkCore;
+using Teleport.Contracts;
+using Teleport.Orchestrator.Persistence;
+using static Teleport.Orchestrator.Tests.SagaTestHost;
+
+namespace Teleport.Orchestrator.Tests;
+
+/// <summary>The EF Core saga repository on SQLite and on a real PostgreSQL.</summary>
+public sealed class SagaRepositoryTests
+{
+    public static TheoryData<string> Providers() => ["sqlite", "postgres"];
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Schema_is_created_once_and_a_second_start_changes_nothing(string provider)
+    {
+        await using var test = await TestDatabase.CreateAsync(provider);
+
+        await using (var context = test.Open().CreateContext())
+        {
+            Assert.Equal([1], await new SchemaMigrator(context, test.Open().Provider).MigrateAsync(CancellationToken.None));
+        }
+
+        await using (var context = test.Open().CreateContext())
+        {
+            Assert.Empty(await new SchemaMigrator(context, test.Open().Provider).MigrateAsync(CancellationToken.None));
+        }
+
+        // A whole second orchestrator start.
+        var database = test.Open();
+        await database.EnsureSchemaAsync(CancellationToken.None);
+        await database.EnsureSchemaAsync(CancellationToken.None);
+        Assert.Equal(SchemaScripts.Latest, await CurrentVersion(database));
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Two_orchestrators_starting_together_apply_each_step_once(string provider)
+    {
+        await using var test = await TestDatabase.CreateAsync(provider);
+        var first = test.Open();
+        var second = test.Open();
+
+        await Task.WhenAll(
+            Task.Run(() => first.EnsureSchemaAsync(CancellationToken.None)),
+            Task.Run(() => second.EnsureSchemaAsync(CancellationToken.None)));
+
+        await using var context = first.CreateContext();
+        var versions = await context.Database.SqlQueryRaw<int>($"SELECT \"version\" AS \"Value\" FROM \"{SchemaMigrator.VersionsTable}\"").ToListAsync();
+        Assert.Equal([1], versions);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task A_schema_newer_than_the_orchestrator_refuses_to_start(string provider)
+    {
+        await using var test = await TestDatabase.CreateAsync(provider);
+        var database = test.Open();
+        await database.EnsureSchemaAsync(CancellationToken.None);
+        await using (var context = database.CreateContext())
+        {
+            await context.Database.ExecuteSqlRawAsync(
+                $"INSERT INTO \"{SchemaMigrator.VersionsTable}\" (\"version\", \"description\", \"applied_at\") VALUES (99, 'future', 'x')");
+        }
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => test.Open().EnsureSchemaAsync(CancellationToken.None));
+        Assert.Contains("newer than this orchestrator knows", error.Message);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Every_column_of_the_saga_round_trips(string provider)
+    {
+        await using var test = await TestDatabase.CreateAsync(provider);
+        var database = test.Open();
+        var saga = FilledSaga();
+
+        await using (var context = await database.OpenAsync(CancellationToken.None))
+        {
+            context.Migrations.Add(saga);
+            await context.SaveChangesAsync();
+        }
+
+        await using (var context = database.CreateContext())
+        {
+            var loaded = await context.Migrations.AsNoTracking().SingleAsync(x => x.CorrelationId == saga.CorrelationId);
+            foreach (var property in WritableProperties())
+            {
+                var expected = property.Name == nameof(MigrationState.Version) ? 1 : property.GetValue(saga);
+                Assert.True(Equals(expected, property.GetValue(loaded)),
+                    $"{property.Name}: wrote {expected}, read {property.GetValue(loaded)}");
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Insert_load_update_delete_with_a_version_that_counts_saves(string provider)
+    {
+        await using var test = await TestDatabase.CreateAsync(provider);
+        var database = test.Open();
+        var id = Guid.NewGuid();
+
+        await using (var context = await database.OpenAsync(CancellationToken.None))
+        {
+            context.Migrations.Add(new MigrationState { CorrelationId = id, CurrentState = "Preparing", VmId = "vm" });
+            await context.SaveChangesAsync();
+        }
+
+        await using (var context = database.CreateContext())
+        {
+            var row = await context.Migrations.SingleAsync(x => x.CorrelationId == id);
+            Assert.Equal(("Preparing", "vm", 1), (row.CurrentState, row.VmId, row.Version));
+            row.CurrentState = "Indexing";
+            await context.SaveChangesAsync();
+            row.Rounds = 3;
+            await context.SaveChangesAsync();
+        }
+
+        await using (var context = database.CreateContext())
+        {
+            var row = await context.Migrations.SingleAsync(x => x.CorrelationId == id);
+            Assert.Equal(("Indexing", 3, 3), (row.CurrentState, row.Rounds, row.Version));
+            context.Migrations.Remove(row);
+            await context.SaveChangesAsync();
+        }
+
+        await using (var context = database.CreateContext())
+        {
+            Assert.Null(await context.Migrations.SingleOrDefaultAsync(x => x.CorrelationId == id));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Concurrent_updates_of_one_saga_conflict_and_the_first_write_survives(string provider)
+    {
+        await using var test = await TestDatabase.CreateAsync(provider);
+        var database = test.Open();
+        var id = Guid.NewGuid();
+        await using (var context = await database.OpenAsync(CancellationToken.None))
+        {
+            context.Migrations.Add(new MigrationState { CorrelationId = id, CurrentState = "Copying" });
+            await context.SaveChangesAsync();
+        }
+
+        await using var first = database.CreateContext();
+        await using var second = database.CreateContext();
+        var a = await first.Migrations.SingleAsync(x => x.CorrelationId == id);
+        var b = await second.Migrations.SingleAsync(x => x.CorrelationId == id);
+        a.Rounds = 4;
+        b.ThresholdSeen = true;
+
+        await first.SaveChangesAsync();
+        await Assert.ThrowsAsync<DbUpdateConcurrencyException>(() => second.SaveChangesAsync());
+
+        await using var check = database.CreateContext();
+        var row = await check.Migrations.AsNoTracking().SingleAsync(x => x.CorrelationId == id);
+        Assert.Equal((4, false, 2), (row.Rounds, row.ThresholdSeen, row.Version));
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task A_second_insert_of_the_same_saga_is_refused(string provider)
+    {
+        await using var test = await TestDatabase.CreateAsync(provider);
+        var database = test.Open();
+        var id = Guid.NewGuid();
+        await using (var context = await database.OpenAsync(CancellationToken.None))
+        {
+            context.Migrations.Add(new MigrationState { CorrelationId = id, CurrentState = "Preparing" });
+            await context.SaveChangesAsync();
+        }
+
+        await using var again = database.CreateContext();
+        again.Migrations.Add(new MigrationState { CorrelationId = id, CurrentState = "Preparing" });
+        await Assert.ThrowsAnyAsync<DbUpdateException>(() => again.SaveChangesAsync());
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Two_events_handled_at_once_for_one_saga_are_both_recorded_through_retry(string provider)
+    {
+        await using var test = await TestDatabase.CreateAsync(provider);
+        var race = new RaceMaker();
+        var conflicts = new ConflictCounter();
+        await using var host = await StartAsync(database: test.ConnectionString, configureDb: b => b.AddInterceptors(race, conflicts));
+        var m = new MigrationScript(host);
+        await m.DriveTo("Indexing");
+
+        // The first update is held until the other message has read the same version: one of them must conflict.
+        race.Arm();
+        await Task.WhenAll(host.Publish(m.BlocksRequested()), host.Publish(m.Threshold(rounds: 1)));
+
+        var row = await host.WaitFor(m.Id, r => r.BlocksRequestedSeen && r.ThresholdSeen, "both events recorded");
+        Assert.Equal("Indexing", row.CurrentState);
+        Assert.True(race.HeldUpdates == 1, "no update was held:\n" + race.Trace);
+        Assert.True(conflicts.Conflicts >= 1, "no concurrency conflict happened, so the retry path was not exercised:\n" + race.Trace);
+
+        // With both recorded, the index event goes straight to the pause.
+        await host.Publish(m.IndexStreamed());
+        await host.Sent<PauseVm>(m.Id, MigrationScript.HostQueue(Host));
+        await host.WaitForState(m.Id, "Pausing");
+        Assert.Equal(1, host.SentCount<PauseVm>(m.Id));
+        host.AssertNoFaults();
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Many_sagas_driven_at_once_all_finish(string provider)
+    {
+        await using var test = await TestDatabase.CreateAsync(provider);
+        await using var host = await StartAsync(database: test.ConnectionString);
+        var scripts = Enumerable.Range(0, 8).Select(_ => new MigrationScript(host)).ToList();
+
+        await Task.WhenAll(scripts.Select(async m =>
+        {
+            await m.DriveTo("Resuming");
+            await host.Publish(m.Resumed());
+            await host.WaitForState(m.Id, "Succeeded");
+        }));
+
+        foreach (var m in scripts)
+        {
+            await host.Published<MigrationSucceeded>(m.Id);
+            Assert.Equal(1, host.PublishedCount<MigrationSucceeded>(m.Id));
+        }
+
+        host.AssertNoFaults();
+    }
+
+    private static IEnumerable<PropertyInfo> WritableProperties() =>
+        typeof(MigrationState).GetProperties().Where(p => p.CanWrite);
+
+    // Distinct non-default values everywhere, timestamps with an offset and sub-millisecond parts.
+    private static MigrationState FilledSaga()
+    {
+        var saga = new MigrationState();
+        var n = 0;
+        foreach (var property in WritableProperties())
+        {
+            n++;
+            var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+            object value = type switch
+            {
+                _ when type == typeof(Guid) => Guid.NewGuid(),
+                _ when type == typeof(string) => $"{property.Name}-ü✓-{n}",
+                _ when type == typeof(int) => 1000 + n,
+                _ when type == typeof(long) => (1L << 40) + n,
+                _ when type == typeof(double) => 1234.5678 + n,
+                _ when type == typeof(bool) => property.Name != nameof(MigrationState.OptionUseIndex),
+                _ when type == typeof(DateTimeOffset) => new DateTimeOffset(2026, 11, 24, 21, 0, 0, TimeSpan.Zero).AddSeconds(n).AddTicks(1230),
+                _ when type == typeof(DateTime) => new DateTime(2026, 11, 24, 23, 0, n, 123, DateTimeKind.Utc),
+                _ => throw new InvalidOperationException($"no sample for {property.Name} ({type})"),
+            };
+            property.SetValue(saga, value);
+        }
+
+        return saga;
+    }
+
+    private static async Task<int> CurrentVersion(OrchestratorDatabase database)
+    {
+        await using var context = database.CreateContext();
+        await context.Database.OpenConnectionAsync();
+        return await new SchemaMigrator(context, database.Provider).CurrentVersionAsync(null, CancellationToken.None);
+    }
+}

@@ -1,0 +1,130 @@
+using MassTransit;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Teleport.Contracts;
+using Teleport.Orchestrator.Persistence;
+
+namespace Teleport.Orchestrator.Tests;
+
+/// <summary>
+/// Two orchestrator instances on one real RabbitMQ queue and one real PostgreSQL database drive many migrations
+/// at once while the test plays the workers (every event twice, a phase's events all at once): each migration
+/// succeeds exactly once and its row is consistent.
+/// </summary>
+public sealed class ScaleOutTests
+{
+    public const string RabbitMqVariable = "TELEPORT_RABBITMQ";
+
+    [Fact]
+    public async Task Two_orchestrators_on_rabbitmq_and_postgres_never_double_drive_a_saga()
+    {
+        var rabbit = Environment.GetEnvironmentVariable(RabbitMqVariable);
+        if (string.IsNullOrWhiteSpace(rabbit))
+        {
+            throw new InvalidOperationException(
+                $"{RabbitMqVariable} is not set: run the tests through infra/test.sh (its hook 10-rabbitmq.sh starts a private broker)");
+        }
+
+        await using var database = await TestDatabase.CreateAsync("postgres");
+        var run = Guid.NewGuid().ToString("N")[..8];
+        var (source, destination, hostId) = ($"src-{run}", $"dst-{run}", $"host-{run}");
+        var options = new OrchestratorOptions
+        {
+            Database = database.ConnectionString,
+            QueueName = $"teleport-orchestrator-test-{run}",
+            Settings = new MigrationSettings { NbdEndpoints = new() { [destination] = "127.0.0.1:10809" } },
+        };
+
+        var worker = new WorkerDouble();
+        var counter = new SuccessCounter();
+        var workers = Bus.Factory.CreateUsingRabbitMq(cfg =>
+        {
+            cfg.Host(new Uri(rabbit));
+            foreach (var queue in new[] { WorkerQueues.Storage(source), WorkerQueues.Storage(destination), WorkerQueues.Host(hostId) })
+            {
+                cfg.ReceiveEndpoint(queue, e =>
+                {
+                    e.ConfigureConsumeTopology = false;
+                    e.AutoDelete = true;
+                    e.Instance(worker);
+                });
+            }
+
+            cfg.ReceiveEndpoint($"teleport-success-test-{run}", e =>
+            {
+                e.AutoDelete = true;
+                e.Instance(counter);
+            });
+        });
+
+        await using var first = await StartOrchestrator(options, rabbit);
+        await using var second = await StartOrchestrator(options, rabbit);
+        await workers.StartAsync();
+        try
+        {
+            var ids = Enumerable.Range(0, 12).Select(_ => Guid.NewGuid()).ToList();
+            await Task.WhenAll(ids.SelectMany(id =>
+            {
+                var request = new MigrationRequested(id, $"vm-{id:N}"[..12], "vol", source, destination, hostId, new MigrationOptions(), DateTimeOffset.UtcNow);
+                return new[] { workers.Publish(request), workers.Publish(request) };
+            }));
+
+            var reader = new OrchestratorDatabase(database.ConnectionString);
+            var until = DateTime.UtcNow.AddSeconds(90);
+            List<MigrationState> rows = [];
+            while (DateTime.UtcNow < until)
+            {
+                await using var db = await reader.OpenAsync(CancellationToken.None);
+                rows = await db.Migrations.AsNoTracking().Where(r => ids.Contains(r.CorrelationId)).ToListAsync();
+                if (rows.Count == ids.Count && rows.All(r => r.CurrentState is "Succeeded" or "Failed") && ids.All(counter.Succeeded.ContainsKey))
+                {
+                    break;
+                }
+
+                await Task.Delay(100);
+            }
+
+            Assert.True(rows.Count == ids.Count, $"{rows.Count} of {ids.Count} sagas exist");
+            foreach (var row in rows)
+            {
+                Assert.True(row.CurrentState == "Succeeded", $"{row.CorrelationId}: {row.CurrentState} {row.FailureReason}");
+                Assert.Equal(3, row.Rounds);
+                Assert.Equal(204_800, row.BytesOnWire);
+                Assert.Equal(300, row.DowntimeMilliseconds!.Value, precision: 3);
+                Assert.True(row.PauseRequested && row.SwitchRequested && row.SwitchConfirmed && row.DestinationVerified);
+            }
+
+            // Late duplicates may still be in flight; give them a moment, then count what other systems saw.
+            await Task.Delay(500);
+            Assert.All(ids, id => Assert.Equal(1, counter.Succeeded.GetValueOrDefault(id)));
+            Assert.True(first.Handled > 0 && second.Handled > 0, $"both instances must have worked: {first.Handled} and {second.Handled} messages");
+        }
+        finally
+        {
+            await workers.StopAsync();
+        }
+    }
+
+    private static async Task<OrchestratorInstance> StartOrchestrator(OrchestratorOptions options, string rabbit)
+    {
+        var services = new ServiceCollection();
+        services.AddSingleton<ILoggerFactory>(NullLoggerFactory.Instance);
+        services.AddSingleton(typeof(ILogger<>), typeof(NullLogger<>));
+        services.AddTeleportOrchestrator(options);
+        services.AddMassTransit(x =>
+        {
+            x.AddMigrationSaga();
+            x.UsingRabbitMq((context, cfg) =>
+            {
+                cfg.Host(new Uri(rabbit));
+                cfg.ConfigureEndpoints(context);
+            });
+        });
+        var provider = services.BuildServiceProvider(true);
+        var instance = new OrchestratorInstance(provider);
+        await instance.StartAsync();
+        return instance;
+    }
+}
