@@ -8,7 +8,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 images=${TELEPORT_TEST_IMAGES:-$HOME/.cache/teleport/images}
 
-"$root/infra/images/make-test-images.sh" "$images" >&2
+"$root/infra/images/make-test-images.sh" --out "$images" >&2
 dotnet build "$root/src/Teleport.Cli" -c Release -v quiet -nologo >&2
 teleport=("dotnet" "$root/src/Teleport.Cli/bin/Release/net10.0/teleport.dll")
 

@@ -8,13 +8,20 @@
 #   free_port VAR [FIRST]         set VAR to a free TCP port (>= FIRST) not handed out before in this run
 
 TELEPORT_ROOT=${TELEPORT_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+# Caches live under HOME; a CI environment may not set it.
+HOME=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
+export HOME
+
+# Progress goes to the stderr test.sh started with, even from commands whose output is redirected (wait_for).
+exec {_TELEPORT_LOG_FD}>&2
 
 log() {
-    printf '[test %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2
+    printf '[test %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&"$_TELEPORT_LOG_FD"
 }
 
 die() {
     log "ERROR: $*"
+    [[ -n ${_TELEPORT_WAIT_OUT:-} ]] && rm -f "$_TELEPORT_WAIT_OUT"
     exit 1
 }
 
@@ -42,22 +49,24 @@ run_exit_handlers() {
 
 wait_for() {
     [[ $# -ge 3 ]] || die "usage: wait_for \"description\" timeout_seconds command..."
-    local what=$1 timeout=$2 deadline out
+    local what=$1 timeout=$2 deadline
     shift 2
     deadline=$((SECONDS + timeout))
-    out=$(mktemp "${TMPDIR:-/tmp}/teleport-wait.XXXXXX")
+    _TELEPORT_WAIT_OUT=$(mktemp "${TMPDIR:-/tmp}/teleport-wait.XXXXXX")
     # The command runs in this shell (not a subshell) so it may die() to stop waiting early.
-    until "$@" >"$out" 2>&1; do
+    until "$@" >"$_TELEPORT_WAIT_OUT" 2>&1; do
         if ((SECONDS >= deadline)); then
             log "ERROR: timed out after ${timeout}s waiting for: $what"
             log "last attempt was: $*"
-            tail -n 20 "$out" | sed 's/^/    | /' >&2
-            rm -f "$out"
+            tail -n 20 "$_TELEPORT_WAIT_OUT" | sed 's/^/    | /' >&"$_TELEPORT_LOG_FD"
+            rm -f "$_TELEPORT_WAIT_OUT"
+            _TELEPORT_WAIT_OUT=
             return 1
         fi
         sleep 0.5
     done
-    rm -f "$out"
+    rm -f "$_TELEPORT_WAIT_OUT"
+    _TELEPORT_WAIT_OUT=
 }
 
 # ---- packages -----------------------------------------------------------------------------------

@@ -46,20 +46,25 @@ _teleport_hook=
 : "${TELEPORT_TEST_RESULTS:?infra/test.d/00-dotnet.sh must set TELEPORT_TEST_RESULTS}"
 log "dotnet test $test_target (Release) ..."
 test_start=$SECONDS
+# A hung test is killed after 10 minutes (blame-hang); a test project after 20 (the run must stay under 25).
+session_timeout=(-- RunConfiguration.TestSessionTimeout=1200000)
+for arg in "$@"; do [[ $arg == -- ]] && session_timeout=(); done
 test_rc=0
 dotnet test "$test_target" --configuration Release \
     --logger trx --results-directory "$TELEPORT_TEST_RESULTS" \
     --blame-hang-timeout 10m --blame-hang-dump-type none \
-    "$@" </dev/null || test_rc=$?
+    "$@" "${session_timeout[@]}" </dev/null || test_rc=$?
 log "dotnet test finished in $((SECONDS - test_start))s (exit $test_rc); whole run $((SECONDS - run_start))s"
 
-# Sum the counters of every .trx this run wrote: one per test project.
+# Sum the counters of every .trx this run wrote (one per test project). A project whose run was aborted (a hung
+# or crashed test host) counts as one failure more than its counters show: the test that never ended is in none.
 shopt -s nullglob
 trx_files=("$TELEPORT_TEST_RESULTS"/*.trx)
 shopt -u nullglob
 passed=0 failed=0 skipped=0
-if ((${#trx_files[@]} > 0)); then
-    read -r passed failed skipped < <(grep -ho '<Counters [^>]*>' "${trx_files[@]}" | awk '
+for trx in "${trx_files[@]}"; do
+    read -r p f s outcome < <(grep -ho -e '<Counters [^>]*>' -e '<ResultSummary outcome="[A-Za-z]*"' "$trx" | awk '
+        /^<ResultSummary/ { split($0, o, "\""); outcome = o[2]; next }
         {
             for (i = 1; i <= NF; i++) {
                 split($i, kv, "=")
@@ -67,8 +72,13 @@ if ((${#trx_files[@]} > 0)); then
                 n[kv[1]] += kv[2]
             }
         }
-        END { print n["passed"] + 0, n["failed"] + n["error"] + n["timeout"] + n["aborted"] + 0, n["notExecuted"] + n["inconclusive"] + 0 }')
-fi
+        END { print n["passed"] + 0, n["failed"] + n["error"] + n["timeout"] + n["aborted"] + 0, n["notExecuted"] + n["inconclusive"] + 0, outcome }')
+    if [[ $outcome != Completed && $f -eq 0 ]]; then
+        log "ERROR: the test run of $(grep -o 'storage="[^"]*"' "$trx" | head -n 1 | sed -E 's/.*\/([^/]*)\.dll"/\1/') ended $outcome (hung or crashed)"
+        f=1
+    fi
+    passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+done
 log "results: ${#trx_files[@]} test assemblies, .trx files in $TELEPORT_TEST_RESULTS"
 
 final_rc=0

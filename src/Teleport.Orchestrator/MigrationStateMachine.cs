@@ -1,6 +1,7 @@
 using System.Linq.Expressions;
 using System.Text.RegularExpressions;
 using MassTransit;
+using Microsoft.Extensions.Logging;
 using Teleport.Contracts;
 
 namespace Teleport.Orchestrator;
@@ -16,12 +17,13 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
     private readonly MigrationSettings _settings;
     private readonly TimeProvider _clock;
 
-    public MigrationStateMachine(MigrationSettings settings, TimeProvider clock)
+    public MigrationStateMachine(MigrationSettings settings, TimeProvider clock, ILogger<MigrationStateMachine> logger)
     {
         _settings = settings;
         _clock = clock;
 
         InstanceState(x => x.CurrentState);
+        ConnectStateObserver(new MigrationStateLogger(logger));
 
         Event(() => MigrationRequested, x => x.CorrelateById(m => m.Message.MigrationId));
         Correlate(() => DestinationPrepared, m => m.MigrationId);
@@ -59,12 +61,14 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
             StartPrepare(When(MigrationRequested).Then(c => Accept(c.Saga, c.Message))));
 
         During(Preparing,
-            When(DestinationPrepared)
+            When(DestinationPrepared, c => PreparedProblem(c.Saga, c.Message) is null)
                 .Then(c => RecordPrepared(c.Saga, c.Message))
                 .Send(c => StorageQueue(c.Saga.SourceStorageId), c => new StartTransfer(
                     c.Saga.CorrelationId, c.Saga.VolumeId, c.Saga.SourceStorageId, c.Saga.DestinationStorageId,
                     c.Saga.DataEndpoint!, c.Saga.Secret!, c.Saga.CertificateSha256, c.Saga.Options))
                 .TransitionTo(Indexing),
+            RollBack(When(DestinationPrepared, c => PreparedProblem(c.Saga, c.Message) is not null),
+                c => $"unusable DestinationPrepared: {PreparedProblem(c.Saga, c.Message)}"),
             RollBack(When(TransferFailed), c => TransferFailure(c.Message)),
             RollBack(When(DeadlineExpired, c => IsCurrent(c.Saga, c.Message)), c => DeadlineFailure(c.Message)),
             RollBack(When(CancelMigration), c => CancelFailure(c.Message)),
@@ -411,6 +415,14 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
 
     [GeneratedRegex("^[A-Za-z0-9._-]{1,128}$")]
     private static partial Regex SafeId();
+
+    // The source would be sent to connect with these: an answer without them (or from another storage) is useless.
+    private static string? PreparedProblem(MigrationState saga, DestinationPrepared prepared) =>
+        prepared.DestinationStorageId != saga.DestinationStorageId
+            ? $"it came from storage '{prepared.DestinationStorageId}', not the destination '{saga.DestinationStorageId}'"
+            : string.IsNullOrWhiteSpace(prepared.DataEndpoint) ? "no data endpoint"
+            : string.IsNullOrWhiteSpace(prepared.Secret) ? "no secret"
+            : null;
 
     private static void RecordPrepared(MigrationState saga, DestinationPrepared prepared)
     {

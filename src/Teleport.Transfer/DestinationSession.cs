@@ -20,6 +20,7 @@ public sealed class DestinationSession : IAsyncDisposable
     private readonly DestinationOptions _options;
     private readonly ILogger _log;
     private readonly ITransferObserver _observer;
+    private readonly string _volumeFullPath;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly TaskCompletionSource<TransferResult> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _completed = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -57,6 +58,7 @@ public sealed class DestinationSession : IAsyncDisposable
         _options = options;
         _log = logger ?? NullLogger.Instance;
         _observer = options.Observer ?? NoObserver.Instance;
+        _volumeFullPath = Path.GetFullPath(options.VolumePath);
     }
 
     /// <summary>The bound endpoint once <see cref="Start"/> ran (port 0 in the options picks a free port).</summary>
@@ -89,7 +91,11 @@ public sealed class DestinationSession : IAsyncDisposable
         {
             var first = await Task.WhenAny(_done.Task, _completed.Task, accepting).ConfigureAwait(false);
             if (first == accepting)
+            {
                 await accepting.ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
+                throw new TransferException(TransferErrorCode.Internal, "the listener stopped");
+            }
             if (first == _completed.Task)
             {
                 // Wait for the source's goodbye; if it never comes (its Complete was lost and it gave up), we are still done.
@@ -131,8 +137,7 @@ public sealed class DestinationSession : IAsyncDisposable
                 return;
             }
 
-            socket.NoDelay = true;
-            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+            SocketTuning.Apply(socket);
             var handler = HandleConnectionAsync(socket, ct);
             lock (_handlers)
             {
@@ -302,7 +307,8 @@ public sealed class DestinationSession : IAsyncDisposable
                     _indexBytes += frame.WireBytes;
                     EndIndex(frame.Payload.Span);
                     _observer.OnPhase(TransferPhase.Request);
-                    await SendRequestsAsync(c, ct).ConfigureAwait(false);
+                    long requested = await SendRequestsAsync(c, ct).ConfigureAwait(false);
+                    _observer.OnIndexResolved(new IndexReport(_geometry.BlockCount, _zeroBlocks, _fromIndex, _fromVolume, requested, _indexBytes));
                     _observer.OnPhase(TransferPhase.Copy);
                     break;
 
@@ -544,7 +550,7 @@ public sealed class DestinationSession : IAsyncDisposable
     }
 
     /// <summary>Requests every block that is neither present nor waiting for a copy, then RequestEnd with the totals.</summary>
-    private async ValueTask SendRequestsAsync(TransferConnection c, CancellationToken ct)
+    private async ValueTask<long> SendRequestsAsync(TransferConnection c, CancellationToken ct)
     {
         var presence = _state!.Presence;
         long requested = 0;
@@ -579,6 +585,7 @@ public sealed class DestinationSession : IAsyncDisposable
         await c.SendAsync(MessageType.RequestEnd, end32, ct).ConfigureAwait(false);
         _log.LogInformation("Migration {MigrationId}: requested {Requested} blocks ({FromIndex} from index, {FromVolume} from the volume, {Zero} zero)",
             _options.MigrationId, requested, _fromIndex, _fromVolume, _zeroBlocks);
+        return requested;
     }
 
     private static async ValueTask SendRequestFrameAsync(TransferConnection c, List<BlockRun> runs, CancellationToken ct)
@@ -643,7 +650,7 @@ public sealed class DestinationSession : IAsyncDisposable
                     }
 
                     MarkPresent(b, fingerprint);
-                    _options.Index?.Add(fingerprint, _options.VolumePath, b);
+                    _options.Index?.Add(fingerprint, _volumeFullPath, b);
                     ResolveWaiters(b, fingerprint, blockData);
                     at += length;
                 }

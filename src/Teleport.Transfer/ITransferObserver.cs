@@ -8,7 +8,8 @@ public interface ITransferObserver
 {
     void OnPhase(TransferPhase phase) { }
 
-    /// <summary>The index phase ended and the destination told what it lacks (source side: once per migration).</summary>
+    /// <summary>The index phase ended and the destination knows what it lacks (source: once per migration, when the
+    /// request list arrived; destination: when it sent the list).</summary>
     void OnIndexResolved(IndexReport report) { }
 
     void OnRound(RoundReport report) { }

@@ -50,5 +50,12 @@ public sealed record SourceOptions
     /// <summary>Raw block bytes sent but not yet acknowledged (flushed) by the destination before sending pauses.</summary>
     public long MaxUnackedBytes { get; init; } = 256L << 20;
 
+    /// <summary>
+    /// How long the destination may stay silent while a reply is due (acknowledgements of data in flight, the request
+    /// list, the final verification) before the connection is treated as lost and re-established. Raise it above the
+    /// destination's full-volume verification time when it uses VerifyByReading.
+    /// </summary>
+    public TimeSpan ResponseTimeout { get; init; } = TimeSpan.FromMinutes(2);
+
     public ITransferObserver? Observer { get; init; }
 }

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Net.Sockets;
+using System.Runtime.ExceptionServices;
 using System.Security.Cryptography;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
@@ -45,12 +46,13 @@ public sealed class SourceSession : IAsyncDisposable
     private SourcePhase _phase = SourcePhase.Index;
     private long _indexNext, _nextSeq, _lastSeqOnConnection, _unackedBytes, _scan;
     private int _round;
-    private bool _initialDirtyDropped;
+    private bool _initialDirtyDropped, _awaitingReply;
+    private long _lastReceived;
     private byte[]? _finalDigest;
     private IndexReport? _indexReport;
 
     // Statistics.
-    private long _closedBytes, _indexBytes, _dataBytes, _zeroBlocks, _blocksSent;
+    private long _closedBytes, _indexBytes, _dataBytes, _zeroBlocks, _blocksSent, _zeroSentTotal;
     private int _reconnects;
 
     public SourceSession(SourceOptions options, IDirtyTracker tracker, ILogger? logger = null)
@@ -173,10 +175,10 @@ public sealed class SourceSession : IAsyncDisposable
     {
         if (_options.Connect is { } connect)
             return await connect(ct).ConfigureAwait(false);
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+            SocketTuning.Apply(socket);
             await socket.ConnectAsync(_options.Destination!, ct).ConfigureAwait(false);
             return new NetworkStream(socket, ownsSocket: true);
         }
@@ -226,35 +228,65 @@ public sealed class SourceSession : IAsyncDisposable
 
         var events = Channel.CreateUnbounded<ControlEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         using var connectionStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        Volatile.Write(ref _lastReceived, Stopwatch.GetTimestamp());
         var reader = ReadLoopAsync(c, events.Writer, connectionStop.Token);
         var sender = SendLoopAsync(c, events.Reader, connectionStop.Token);
-        var first = await Task.WhenAny(reader, sender).ConfigureAwait(false);
+        var watchdog = WatchdogAsync(connectionStop.Token);
+        await Task.WhenAny(reader, sender, watchdog).ConfigureAwait(false);
         await connectionStop.CancelAsync().ConfigureAwait(false);
-        if (first == reader)
-        {
-            try
-            {
-                await sender.ConfigureAwait(false);
-            }
-            catch (Exception) when (!reader.IsCompletedSuccessfully)
-            {
-                // The reader's failure is the one to report.
-            }
-
-            await reader.ConfigureAwait(false);
-            throw TransferException.Lost("reader stopped unexpectedly");
-        }
-
         try
         {
-            await reader.ConfigureAwait(false);
+            await Task.WhenAll(reader, sender, watchdog).ConfigureAwait(false);
         }
-        catch (Exception) when (sender.IsCompletedSuccessfully)
+        catch (Exception)
         {
-            // The sender finished; the reader was only stopped.
+            // Both outcomes are inspected below.
         }
 
-        return await sender.ConfigureAwait(false);
+        if (sender.IsCompletedSuccessfully)
+            return sender.Result;
+        if (watchdog.Exception?.InnerException is { } silence)
+            ExceptionDispatchInfo.Throw(silence);
+        // Prefer what the peer reported (or a protocol error) over the lost connection or cancellation it caused.
+        var readerError = reader.Exception?.InnerException;
+        var senderError = sender.Exception?.InnerException;
+        if (readerError is TransferException { Code: not TransferErrorCode.ConnectionLost })
+            ExceptionDispatchInfo.Throw(readerError);
+        if (senderError is not null and not OperationCanceledException)
+            ExceptionDispatchInfo.Throw(senderError);
+        if (readerError is not null and not OperationCanceledException)
+            ExceptionDispatchInfo.Throw(readerError);
+        ct.ThrowIfCancellationRequested();
+        throw TransferException.Lost("connection ended");
+    }
+
+    /// <summary>
+    /// A connection that dies silently while we wait for the destination (acknowledgements of data in flight, the
+    /// request list, the final Complete) is declared lost after <see cref="SourceOptions.ResponseTimeout"/>;
+    /// an idle connection (nothing outstanding) is left to TCP keepalive.
+    /// </summary>
+    private async Task WatchdogAsync(CancellationToken ct)
+    {
+        var period = TimeSpan.FromMilliseconds(Math.Clamp(_options.ResponseTimeout.TotalMilliseconds / 4, 10, 1000));
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(period, ct).ConfigureAwait(false);
+                bool waiting = Volatile.Read(ref _unackedBytes) > 0 || Volatile.Read(ref _awaitingReply);
+                if (!waiting)
+                {
+                    Volatile.Write(ref _lastReceived, Stopwatch.GetTimestamp());
+                    continue;
+                }
+
+                if (Stopwatch.GetElapsedTime(Volatile.Read(ref _lastReceived)) > _options.ResponseTimeout)
+                    throw TransferException.Lost($"no response from the destination for {_options.ResponseTimeout.TotalSeconds:0} s");
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
     }
 
     private void ApplyResume(ResumeMessage resume)
@@ -295,6 +327,7 @@ public sealed class SourceSession : IAsyncDisposable
         while (true)
         {
             var frame = await c.Reader.ReadAsync(ct).ConfigureAwait(false);
+            Volatile.Write(ref _lastReceived, Stopwatch.GetTimestamp());
             switch (frame.Type)
             {
                 case MessageType.Ack:
@@ -405,10 +438,18 @@ public sealed class SourceSession : IAsyncDisposable
         }
     }
 
-    private long _zeroSentTotal;
-
-    private static async Task<ControlEvent> NextEventAsync(ChannelReader<ControlEvent> events, CancellationToken ct) =>
-        await events.ReadAsync(ct).ConfigureAwait(false);
+    private async Task<ControlEvent> NextEventAsync(ChannelReader<ControlEvent> events, CancellationToken ct)
+    {
+        Volatile.Write(ref _awaitingReply, true);
+        try
+        {
+            return await events.ReadAsync(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            Volatile.Write(ref _awaitingReply, false);
+        }
+    }
 
     private TransferResult Finish(TransferConnection c)
     {
@@ -628,7 +669,8 @@ public sealed class SourceSession : IAsyncDisposable
             lock (_lock)
             {
                 start = _pending.NextSet(_scan);
-                if (start < 0 && _scan > 0)
+                // Runs in a frame must ascend: wrap around to the start of the volume only between frames.
+                if (start < 0 && _scan > 0 && runCount == 0)
                 {
                     _scan = 0;
                     start = _pending.NextSet(0);
@@ -710,11 +752,12 @@ public sealed class SourceSession : IAsyncDisposable
         return header + rawLength;
     }
 
-    public async ValueTask DisposeAsync()
+    /// <summary>Releases the volume handle; call after <see cref="RunAsync"/> has returned.</summary>
+    public ValueTask DisposeAsync()
     {
         _volume?.Dispose();
         _compressor.Dispose();
         _acked.Dispose();
-        await Task.CompletedTask.ConfigureAwait(false);
+        return ValueTask.CompletedTask;
     }
 }

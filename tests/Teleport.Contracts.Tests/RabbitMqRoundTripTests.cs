@@ -1,3 +1,4 @@
+using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
 
 namespace Teleport.Contracts.Tests;
@@ -32,6 +33,16 @@ public sealed class RabbitMqRoundTripTests
         Assert.Equal(TimeSpan.FromHours(5.5), received.RequestedAt.Offset);
         Assert.Equal("application/vnd.masstransit+json", envelope.ContentType);
         Assert.NotNull(envelope.MessageId);
+
+        // It travelled through this bus's own exchange, not the shared Teleport.Contracts:MigrationRequested.
+        var exchange = bus.ExchangeFor(typeof(MigrationRequested));
+        Assert.StartsWith(bus.Prefix, exchange, StringComparison.Ordinal);
+        var (connection, channel) = await TestBus.OpenChannel();
+        await using (connection)
+        await using (channel)
+        {
+            await channel.ExchangeDeclarePassiveAsync(exchange);
+        }
     }
 
     [Fact]
@@ -93,6 +104,32 @@ public sealed class RabbitMqRoundTripTests
     }
 
     [Fact]
+    public async Task A_body_that_is_not_a_message_lands_intact_in_the_error_queue()
+    {
+        // What `teleport replay` works from: a message a worker cannot read is kept, not lost.
+        var storageId = $"bad-{Guid.NewGuid():N}";
+        await using var bus = await TestBus.Start([], storageId, [typeof(PrepareDestination)]);
+        var queue = WorkerQueues.Storage(storageId);
+        var body = "{\"message\": {\"migrationId\": "u8.ToArray();
+
+        var (connection, channel) = await TestBus.OpenChannel();
+        await using (connection)
+        await using (channel)
+        {
+            var properties = new BasicProperties { ContentType = "application/vnd.masstransit+json", MessageId = Guid.NewGuid().ToString() };
+            await channel.BasicPublishAsync(string.Empty, queue, mandatory: true, properties, body);
+
+            var faulted = await TakeOne(connection, queue + "_error", Delivery);
+
+            Assert.Equal(body, faulted.Body.ToArray());
+            Assert.Equal(properties.MessageId, faulted.BasicProperties.MessageId);
+            Assert.Contains(faulted.BasicProperties.Headers!.Keys, k => k.StartsWith("MT-Fault", StringComparison.Ordinal));
+        }
+
+        Assert.Empty(bus.Received.Snapshot());
+    }
+
+    [Fact]
     public async Task Disposing_the_test_bus_deletes_its_queues()
     {
         var storageId = $"gone-{Guid.NewGuid():N}";
@@ -105,6 +142,36 @@ public sealed class RabbitMqRoundTripTests
         {
             var missing = await Assert.ThrowsAsync<OperationInterruptedException>(() => channel.QueueDeclarePassiveAsync(WorkerQueues.Storage(storageId)));
             Assert.Equal((ushort?)404, missing.ShutdownReason?.ReplyCode);
+        }
+    }
+
+    /// <summary>Takes the first message of a queue that MassTransit may not have declared yet.</summary>
+    private static async Task<BasicGetResult> TakeOne(IConnection connection, string queue, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            // A get on a missing queue closes the channel (404): each attempt uses its own.
+            await using (var channel = await connection.CreateChannelAsync())
+            {
+                try
+                {
+                    if (await channel.BasicGetAsync(queue, autoAck: true) is { } result)
+                    {
+                        return result;
+                    }
+                }
+                catch (OperationInterruptedException missing) when (missing.ShutdownReason?.ReplyCode == 404)
+                {
+                }
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Nothing arrived in {queue} within {timeout.TotalSeconds:0}s.");
+            }
+
+            await Task.Delay(100);
         }
     }
 }

@@ -128,7 +128,8 @@ public sealed class TestBus : IAsyncDisposable
         await using (connection)
         await using (channel)
         {
-            foreach (var queue in _queues)
+            // MassTransit moves faulted messages to NAME_error and unconsumable ones to NAME_skipped.
+            foreach (var queue in _queues.SelectMany(q => new[] { q, q + "_error", q + "_skipped" }))
             {
                 await channel.QueueDeleteAsync(queue);
                 await channel.ExchangeDeleteAsync(queue);

@@ -205,6 +205,23 @@ public sealed class ClientServerTests
     }
 
     [Fact]
+    public async Task ServerWithoutStructuredReplies_RefusesThem_AndSimpleRepliesWork()
+    {
+        await using var harness = ServerHarness.Start(new NbdServerOptions { AllowStructuredReplies = false });
+        harness.AddExport("disk", MiB, fill: _ => 4);
+        await using NbdClient client = await NbdClient.ConnectAsync(harness.EndPoint, "disk");
+        Assert.False(client.StructuredReplies);
+        Assert.False(client.Export.Has(NbdTransmissionFlags.SendDf));
+
+        var back = new byte[MiB];
+        await client.ReadAsync(0, back);
+        Assert.All(back, b => Assert.Equal(4, b));
+        var error = await Assert.ThrowsAsync<NbdCommandException>(() => client.ReadAsync(MiB, new byte[1]).AsTask());
+        Assert.Equal(NbdError.InvalidArgument, error.Error);
+        await QemuTools.QemuIoAsync(harness.Url("disk"), "read -P 4 0 1M", "write -P 5 0 4k", "read -P 5 0 4k");
+    }
+
+    [Fact]
     public async Task FileExport_RefusesATrackerThatIsTooSmall()
     {
         await using var harness = ServerHarness.Start();

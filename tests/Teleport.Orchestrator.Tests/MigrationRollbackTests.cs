@@ -27,6 +27,24 @@ public sealed class MigrationRollbackTests
         host.AssertNoFaults();
     }
 
+    [Theory]
+    [InlineData("", "s3cret", Destination, "no data endpoint")]
+    [InlineData("10.0.0.2:7000", " ", Destination, "no secret")]
+    [InlineData("10.0.0.2:7000", "s3cret", "dst-other", "not the destination 'dst-1'")]
+    public async Task An_unusable_destination_answer_rolls_back_instead_of_starting_the_source(
+        string endpoint, string secret, string storage, string reason)
+    {
+        await using var host = await StartAsync();
+        var m = new MigrationScript(host);
+        await m.DriveTo("Preparing");
+
+        await host.Publish(m.Prepared() with { DataEndpoint = endpoint, Secret = secret, DestinationStorageId = storage });
+
+        await ExpectAbortsAndFailure(host, m.Id, MigrationPhases.Prepare, reason);
+        Assert.Equal(0, host.SentCount<StartTransfer>(m.Id));
+        host.AssertNoFaults();
+    }
+
     [Fact]
     public async Task Pause_failure_resumes_on_the_source_then_aborts_both_sides()
     {

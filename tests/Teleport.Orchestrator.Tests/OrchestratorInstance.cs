@@ -15,6 +15,11 @@ public sealed class OrchestratorInstance(ServiceProvider provider) : IAsyncDispo
 
     public int Handled => Volatile.Read(ref _handled);
 
+    /// <summary>Messages that faulted at this instance (for failure messages).</summary>
+    public string Faults => string.Join("; ", _faults);
+
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _faults = new();
+
     public async Task StartAsync()
     {
         provider.GetRequiredService<IBusControl>().ConnectConsumeObserver(this);
@@ -36,7 +41,11 @@ public sealed class OrchestratorInstance(ServiceProvider provider) : IAsyncDispo
     }
 
     public Task ConsumeFault<T>(ConsumeContext<T> context, Exception exception)
-        where T : class => Task.CompletedTask;
+        where T : class
+    {
+        _faults.Enqueue($"{typeof(T).Name}: {exception.Message}");
+        return Task.CompletedTask;
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -6,77 +6,94 @@ using Microsoft.EntityFrameworkCore.Diagnostics;
 namespace Teleport.Orchestrator.Tests;
 
 /// <summary>
-/// Forces a lost-update race: the first UPDATE of a saga row after <see cref="Arm"/> is held until another
-/// message has read the row, so both writers start from the same version and one of them must conflict.
+/// Forces a lost-update race: the next saga UPDATE chosen by <see cref="Arm"/> is held until another writer's
+/// UPDATE of the row has gone through, so the held one still carries the version it read and must conflict.
 /// </summary>
 public sealed partial class RaceMaker : DbCommandInterceptor
 {
     private readonly ConcurrentQueue<string> _trace = new();
-    private int _reads;
+    private readonly TaskCompletionSource _heldSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Func<string, bool> _which = _ => true;
+    private int _updatesDone;
     private int _armed;
     private int _held;
 
-    public void Arm() => Interlocked.Exchange(ref _armed, 1);
+    /// <summary>Holds the next saga UPDATE whose SQL satisfies <paramref name="which"/> (any, by default).</summary>
+    public void Arm(Func<string, bool>? which = null)
+    {
+        _which = which ?? (_ => true);
+        Interlocked.Exchange(ref _armed, 1);
+    }
 
     public int HeldUpdates => Volatile.Read(ref _held);
 
-    /// <summary>The saga-table commands seen, for a failure message.</summary>
+    /// <summary>The saga-table updates seen, for a failure message.</summary>
     public string Trace => string.Join("\n", _trace);
+
+    /// <summary>Completes once an update is being held.</summary>
+    public Task Held => _heldSignal.Task;
 
     public override async ValueTask<InterceptionResult<DbDataReader>> ReaderExecutingAsync(
         DbCommand command, CommandEventData eventData, InterceptionResult<DbDataReader> result, CancellationToken cancellationToken = default)
     {
-        await HoldFirstUpdate(command);
+        await HoldChosenUpdate(command);
+        return result;
+    }
+
+    public override async ValueTask<InterceptionResult<int>> NonQueryExecutingAsync(
+        DbCommand command, CommandEventData eventData, InterceptionResult<int> result, CancellationToken cancellationToken = default)
+    {
+        await HoldChosenUpdate(command);
         return result;
     }
 
     public override ValueTask<DbDataReader> ReaderExecutedAsync(
         DbCommand command, CommandExecutedEventData eventData, DbDataReader result, CancellationToken cancellationToken = default)
     {
-        // Counted once the read has run, so the held writer goes on only after the other one has its (old) version.
-        if (SagaRead().IsMatch(command.CommandText))
-        {
-            Interlocked.Increment(ref _reads);
-            _trace.Enqueue($"read done (thread {Environment.CurrentManagedThreadId})");
-        }
-
+        CountUpdate(command);
         return ValueTask.FromResult(result);
     }
 
-    public override async ValueTask<InterceptionResult<int>> NonQueryExecutingAsync(
-        DbCommand command, CommandEventData eventData, InterceptionResult<int> result, CancellationToken cancellationToken = default)
+    public override ValueTask<int> NonQueryExecutedAsync(
+        DbCommand command, CommandExecutedEventData eventData, int result, CancellationToken cancellationToken = default)
     {
-        await HoldFirstUpdate(command);
-        return result;
+        CountUpdate(command);
+        return ValueTask.FromResult(result);
     }
 
-    private async Task HoldFirstUpdate(DbCommand command)
+    private void CountUpdate(DbCommand command)
+    {
+        if (SagaUpdate().IsMatch(command.CommandText))
+        {
+            Interlocked.Increment(ref _updatesDone);
+        }
+    }
+
+    private async Task HoldChosenUpdate(DbCommand command)
     {
         if (!SagaUpdate().IsMatch(command.CommandText))
         {
             return;
         }
 
-        if (Interlocked.Exchange(ref _armed, 0) != 1)
+        if (!_which(command.CommandText) || Interlocked.Exchange(ref _armed, 0) != 1)
         {
             _trace.Enqueue($"update (thread {Environment.CurrentManagedThreadId})");
             return;
         }
 
         Interlocked.Increment(ref _held);
-        var readsBefore = Volatile.Read(ref _reads);
-        _trace.Enqueue($"update held after {readsBefore} reads (thread {Environment.CurrentManagedThreadId})");
-        var until = DateTime.UtcNow.AddSeconds(10);
-        while (Volatile.Read(ref _reads) == readsBefore && DateTime.UtcNow < until)
+        var before = Volatile.Read(ref _updatesDone);
+        _trace.Enqueue($"update held (thread {Environment.CurrentManagedThreadId})");
+        _heldSignal.TrySetResult();
+        var until = DateTime.UtcNow.AddSeconds(15);
+        while (Volatile.Read(ref _updatesDone) == before && DateTime.UtcNow < until)
         {
             await Task.Delay(5);
         }
 
-        _trace.Enqueue($"update released after {Volatile.Read(ref _reads)} reads");
+        _trace.Enqueue($"update released after {Volatile.Read(ref _updatesDone) - before} other update(s)");
     }
-
-    [GeneratedRegex("""^\s*SELECT\b.*\bFROM\s+"?migrations"?\s""", RegexOptions.Singleline | RegexOptions.IgnoreCase)]
-    private static partial Regex SagaRead();
 
     [GeneratedRegex("""^\s*UPDATE\s+"?migrations"?\s""", RegexOptions.IgnoreCase)]
     private static partial Regex SagaUpdate();

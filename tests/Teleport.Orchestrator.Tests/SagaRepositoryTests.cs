@@ -189,9 +189,11 @@ public sealed class SagaRepositoryTests
         var m = new MigrationScript(host);
         await m.DriveTo("Indexing");
 
-        // The first update is held until the other message has read the same version: one of them must conflict.
+        // The first event's update is held until the second one's has gone through: the first must conflict.
         race.Arm();
-        await Task.WhenAll(host.Publish(m.BlocksRequested()), host.Publish(m.Threshold(rounds: 1)));
+        await host.Publish(m.BlocksRequested());
+        await race.Held.WaitAsync(TimeSpan.FromSeconds(15));
+        await host.Publish(m.Threshold(rounds: 1));
 
         var row = await host.WaitFor(m.Id, r => r.BlocksRequestedSeen && r.ThresholdSeen, "both events recorded");
         Assert.Equal("Indexing", row.CurrentState);
@@ -202,6 +204,35 @@ public sealed class SagaRepositoryTests
         await host.Publish(m.IndexStreamed());
         await host.Sent<PauseVm>(m.Id, MigrationScript.HostQueue(Host));
         await host.WaitForState(m.Id, "Pausing");
+        Assert.Equal(1, host.SentCount<PauseVm>(m.Id));
+        host.AssertNoFaults();
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task A_message_that_lost_the_race_sends_nothing_until_its_rerun_is_saved(string provider)
+    {
+        await using var test = await TestDatabase.CreateAsync(provider);
+        var race = new RaceMaker();
+        var conflicts = new ConflictCounter();
+        await using var host = await StartAsync(database: test.ConnectionString, configureDb: b => b.AddInterceptors(race, conflicts));
+        var m = new MigrationScript(host);
+        await m.DriveTo("Copying");
+
+        // The threshold's save (which would send PauseVm) is held while a round is recorded: it must conflict,
+        // and the PauseVm of that lost attempt must never leave the outbox.
+        race.Arm(sql => sql.Contains("ThresholdSeen", StringComparison.Ordinal));
+        await host.Publish(m.Threshold(rounds: 2));
+        await race.Held.WaitAsync(TimeSpan.FromSeconds(15));
+        await host.Publish(m.Round(2));
+
+        await host.Sent<PauseVm>(m.Id, MigrationScript.HostQueue(Host));
+        var row = await host.WaitForState(m.Id, "Pausing");
+        Assert.True(race.HeldUpdates == 1, "the threshold's update was not held:\n" + race.Trace);
+        Assert.True(conflicts.Conflicts >= 1, "no conflict:\n" + race.Trace);
+        Assert.Equal(2, row.Rounds);
+        Assert.Equal(10_000_000 + 10_000_000, row.BytesOnWire);
+        await Task.Delay(200);
         Assert.Equal(1, host.SentCount<PauseVm>(m.Id));
         host.AssertNoFaults();
     }

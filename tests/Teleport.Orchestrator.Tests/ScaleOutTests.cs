@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Teleport.Contracts;
 using Teleport.Orchestrator.Persistence;
+using Xunit.Abstractions;
 
 namespace Teleport.Orchestrator.Tests;
 
@@ -13,7 +14,7 @@ namespace Teleport.Orchestrator.Tests;
 /// at once while the test plays the workers (every event twice, a phase's events all at once): each migration
 /// succeeds exactly once and its row is consistent.
 /// </summary>
-public sealed class ScaleOutTests
+public sealed class ScaleOutTests(ITestOutputHelper output)
 {
     public const string RabbitMqVariable = "TELEPORT_RABBITMQ";
 
@@ -46,8 +47,8 @@ public sealed class ScaleOutTests
             {
                 cfg.ReceiveEndpoint(queue, e =>
                 {
+                    // Declared as the orchestrator's sends declare them (durable): commands only, no event bindings.
                     e.ConfigureConsumeTopology = false;
-                    e.AutoDelete = true;
                     e.Instance(worker);
                 });
             }
@@ -59,8 +60,9 @@ public sealed class ScaleOutTests
             });
         });
 
-        await using var first = await StartOrchestrator(options, rabbit);
-        await using var second = await StartOrchestrator(options, rabbit);
+        var conflicts = new ConflictCounter();
+        await using var first = await StartOrchestrator(options, rabbit, conflicts);
+        await using var second = await StartOrchestrator(options, rabbit, conflicts);
         await workers.StartAsync();
         try
         {
@@ -86,10 +88,11 @@ public sealed class ScaleOutTests
                 await Task.Delay(100);
             }
 
-            Assert.True(rows.Count == ids.Count, $"{rows.Count} of {ids.Count} sagas exist");
+            Assert.True(rows.Count == ids.Count, $"{rows.Count} of {ids.Count} sagas exist; faults: {first.Faults} {second.Faults}");
             foreach (var row in rows)
             {
-                Assert.True(row.CurrentState == "Succeeded", $"{row.CorrelationId}: {row.CurrentState} {row.FailureReason}");
+                Assert.True(row.CurrentState == "Succeeded",
+                    $"{row.CorrelationId}: {row.CurrentState} {row.FailureReason}; faults: {first.Faults} {second.Faults}");
                 Assert.Equal(3, row.Rounds);
                 Assert.Equal(204_800, row.BytesOnWire);
                 Assert.Equal(300, row.DowntimeMilliseconds!.Value, precision: 3);
@@ -100,6 +103,7 @@ public sealed class ScaleOutTests
             await Task.Delay(500);
             Assert.All(ids, id => Assert.Equal(1, counter.Succeeded.GetValueOrDefault(id)));
             Assert.True(first.Handled > 0 && second.Handled > 0, $"both instances must have worked: {first.Handled} and {second.Handled} messages");
+            output.WriteLine($"instance 1 consumed {first.Handled}, instance 2 {second.Handled}; {conflicts.Conflicts} concurrency conflicts re-run");
         }
         finally
         {
@@ -107,12 +111,15 @@ public sealed class ScaleOutTests
         }
     }
 
-    private static async Task<OrchestratorInstance> StartOrchestrator(OrchestratorOptions options, string rabbit)
+    private static async Task<OrchestratorInstance> StartOrchestrator(OrchestratorOptions options, string rabbit, ConflictCounter conflicts)
     {
         var services = new ServiceCollection();
         services.AddSingleton<ILoggerFactory>(NullLoggerFactory.Instance);
         services.AddSingleton(typeof(ILogger<>), typeof(NullLogger<>));
         services.AddTeleportOrchestrator(options);
+        services.AddSingleton(_ => new OrchestratorDatabase(options.Database, b => b.AddInterceptors(conflicts)));
+        // Bindings must exist before the test publishes, as in a host that waits for its bus.
+        services.Configure<MassTransitHostOptions>(o => o.WaitUntilStarted = true);
         services.AddMassTransit(x =>
         {
             x.AddMigrationSaga();

@@ -8,7 +8,8 @@ namespace Teleport.Transfer.Tests;
 /// <summary>
 /// Test-only TCP proxy between source and destination that understands the frame header: on the first connection it
 /// cuts both sides when the <see cref="CutAtOccurrence"/>-th frame of <see cref="CutType"/> passes (forwarding only half
-/// of that frame, so the receiver sees a truncated frame). Later connections pass through untouched.
+/// of that frame, so the receiver sees a truncated frame), or goes silent without closing (<see cref="BlackHole"/>).
+/// Later connections pass through untouched.
 /// </summary>
 public sealed class FrameCuttingProxy : IAsyncDisposable
 {
@@ -19,8 +20,9 @@ public sealed class FrameCuttingProxy : IAsyncDisposable
     private int _connections;
     private int _seen;
 
-    internal FrameCuttingProxy(IPEndPoint target, MessageType cutType, int cutAtOccurrence)
+    internal FrameCuttingProxy(IPEndPoint target, MessageType cutType, int cutAtOccurrence, bool blackHole = false)
     {
+        BlackHole = blackHole;
         _target = target;
         CutType = cutType;
         CutAtOccurrence = cutAtOccurrence;
@@ -31,6 +33,10 @@ public sealed class FrameCuttingProxy : IAsyncDisposable
     internal MessageType CutType { get; }
 
     public int CutAtOccurrence { get; }
+
+    /// <summary>Instead of closing at the cut, swallow everything from then on (a link that died silently).</summary>
+    public bool BlackHole { get; }
+
 
     public IPEndPoint EndPoint => (IPEndPoint)_listener.LocalEndpoint;
 
@@ -70,17 +76,38 @@ public sealed class FrameCuttingProxy : IAsyncDisposable
             return;
         }
 
-        using var cut = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-        var a = PumpAsync(client.GetStream(), upstream.GetStream(), cutting, cut);
-        var b = PumpAsync(upstream.GetStream(), client.GetStream(), cutting, cut);
-        await Task.WhenAny(a, b);
-        await cut.CancelAsync();
-        client.Close();
-        upstream.Close();
+        var link = new Link(client.Client, upstream.Client, cutting);
+        var a = PumpAsync(client.GetStream(), upstream.GetStream(), link);
+        var b = PumpAsync(upstream.GetStream(), client.GetStream(), link);
         await Task.WhenAll(a, b);
     }
 
-    private async Task PumpAsync(NetworkStream from, NetworkStream to, bool cutting, CancellationTokenSource cut)
+    /// <summary>One proxied connection: its two sockets and whether it was cut.</summary>
+    private sealed class Link(Socket client, Socket upstream, bool cutting)
+    {
+        public bool Cutting { get; } = cutting;
+
+        public volatile bool Silent;
+
+        // A clean FIN both ways (not a close with unread data, which would send RST and make the peers drop what
+        // was already forwarded): each side reads everything it got, then sees the end of the stream.
+        public void Cut()
+        {
+            Silent = true;
+            foreach (var socket in new[] { client, upstream })
+            {
+                try
+                {
+                    socket.Shutdown(SocketShutdown.Send);
+                }
+                catch (SocketException)
+                {
+                }
+            }
+        }
+    }
+
+    private async Task PumpAsync(NetworkStream from, NetworkStream to, Link link)
     {
         var header = new byte[ProtocolConstants.HeaderSize];
         var payload = new byte[ProtocolConstants.MaxPayload];
@@ -88,25 +115,34 @@ public sealed class FrameCuttingProxy : IAsyncDisposable
         {
             while (true)
             {
-                await from.ReadExactlyAsync(header, cut.Token);
+                await from.ReadExactlyAsync(header, _stop.Token);
                 int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(header);
-                await from.ReadExactlyAsync(payload.AsMemory(0, length), cut.Token);
-                if (cutting && header[4] == (byte)CutType && Interlocked.Increment(ref _seen) == CutAtOccurrence)
+                await from.ReadExactlyAsync(payload.AsMemory(0, length), _stop.Token);
+                if (link.Silent)
+                    continue; // after the cut everything is swallowed until both sides have closed
+                if (link.Cutting && header[4] == (byte)CutType && Interlocked.Increment(ref _seen) == CutAtOccurrence)
                 {
                     HasCut = true;
-                    await to.WriteAsync(header, cut.Token);
-                    await to.WriteAsync(payload.AsMemory(0, length / 2), cut.Token);
-                    await to.FlushAsync(cut.Token);
-                    return;
+                    if (BlackHole)
+                    {
+                        link.Silent = true;
+                        continue;
+                    }
+
+                    await to.WriteAsync(header, _stop.Token);
+                    await to.WriteAsync(payload.AsMemory(0, length / 2), _stop.Token);
+                    await to.FlushAsync(_stop.Token);
+                    link.Cut();
+                    continue;
                 }
 
-                await to.WriteAsync(header, cut.Token);
-                await to.WriteAsync(payload.AsMemory(0, length), cut.Token);
+                await to.WriteAsync(header, _stop.Token);
+                await to.WriteAsync(payload.AsMemory(0, length), _stop.Token);
             }
         }
         catch (Exception)
         {
-            // Either side closed or we were told to stop.
+            // End of stream, a closed peer, or the proxy stopping.
         }
     }
 

@@ -93,7 +93,8 @@ public class ProtocolFaultTests
         await using var peer = await f.ConnectAsync();
         await peer.SendRawAsync(Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
         var error = await peer.ReadErrorThenCloseAsync();
-        Assert.Equal(TransferErrorCode.Oversized, error?.Code);
+        // "GET " is no sane length and "1.1\r" sets the reserved header bits: refused at the framing layer.
+        Assert.Equal(TransferErrorCode.BadFrame, error?.Code);
         Assert.False(File.Exists(f.VolumePath));
         Assert.False(f.Run.IsCompleted, "an unauthenticated peer must not end the session");
     }
@@ -302,5 +303,49 @@ public class ProtocolFaultTests
         for (int i = 0; i < 200 && !condition(); i++)
             await Task.Delay(50);
         Assert.True(condition());
+    }
+}
+
+/// <summary>Mutual authentication: a destination that does not know the secret cannot pass itself off as the real one.</summary>
+public class ImpostorDestinationTests
+{
+    [Fact]
+    public async Task The_source_refuses_a_destination_that_cannot_prove_the_secret()
+    {
+        using var m = new Migration(VolumeBuilder.Build("rrrr", seed: 2));
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var impostor = Task.Run(async () =>
+        {
+            using var client = await listener.AcceptTcpClientAsync();
+            var stream = client.GetStream();
+            var reader = new FrameReader(stream);
+            var hello = await reader.ReadAsync(default);
+            Assert.Equal(MessageType.Hello, hello.Type);
+            async Task Send(MessageType type, byte[] payload)
+            {
+                var header = new byte[8];
+                new FrameHeader(payload.Length, type, 0).Write(header);
+                await stream.WriteAsync(header);
+                await stream.WriteAsync(payload);
+            }
+
+            var challenge = new byte[ChallengeMessage.Size];
+            new ChallengeMessage(1, RandomNumberGenerator.GetBytes(32)).Write(challenge);
+            await Send(MessageType.Challenge, challenge);
+            var proof = await reader.ReadAsync(default);
+            Assert.Equal(MessageType.SourceProof, proof.Type);
+            await Send(MessageType.DestinationProof, RandomNumberGenerator.GetBytes(32)); // cannot compute the real one
+            // The source must not send anything else but an Error.
+            var next = await reader.ReadAsync(default);
+            return next.Type;
+        });
+
+        await using var source = new SourceSession(m.Source((System.Net.IPEndPoint)listener.LocalEndpoint), m.Tracker);
+        var error = await Assert.ThrowsAsync<TransferException>(() => source.RunAsync());
+        Assert.Equal(TransferErrorCode.AuthenticationFailed, error.Code);
+        Assert.False(error.Remote);
+        Assert.Equal(MessageType.Error, await impostor);
+        listener.Stop();
     }
 }

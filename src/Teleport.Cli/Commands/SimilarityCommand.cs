@@ -29,7 +29,10 @@ public sealed class SimilarityCommand(CliConsole console) : Command<SimilaritySe
             if (settings.Json)
                 console.WriteJson(new PairJson(report));
             else
-                console.Results.Write(PairTable(settings.Bases[0], settings.Targets[0], report));
+            {
+                console.Out.WriteLine($"{Path.GetFileName(settings.Targets[0])} against {Path.GetFileName(settings.Bases[0])} ({report.BlockSize}-byte blocks)");
+                console.Results.Write(PairTable(report));
+            }
             return ExitCodes.Success;
         }
 
@@ -45,7 +48,9 @@ public sealed class SimilarityCommand(CliConsole console) : Command<SimilaritySe
         }
         else
         {
+            console.Out.WriteLine("Similarity: share of the target's non-zero blocks found in the base (rows: base, columns: target)");
             console.Results.Write(MatrixTable(settings, matrix));
+            console.Out.WriteLine("Zero blocks in each target");
             console.Results.Write(ZeroTable(settings.Targets, digests));
         }
         return ExitCodes.Success;
@@ -81,10 +86,9 @@ public sealed class SimilarityCommand(CliConsole console) : Command<SimilaritySe
         return digests;
     }
 
-    private static Table PairTable(string basePath, string targetPath, SimilarityReport r)
+    private static Table PairTable(SimilarityReport r)
     {
         var table = new Table().Border(TableBorder.Simple)
-            .Title($"{Path.GetFileName(targetPath)} against {Path.GetFileName(basePath)} ({r.BlockSize}-byte blocks)")
             .AddColumn("blocks").AddColumn(new TableColumn("count").RightAligned()).AddColumn(new TableColumn("share").RightAligned());
         void Row(string name, long count, long of) =>
             table.AddRow(name, count.ToString("N0", CultureInfo.InvariantCulture), Percent(count, of));
@@ -99,9 +103,7 @@ public sealed class SimilarityCommand(CliConsole console) : Command<SimilaritySe
 
     private static Table MatrixTable(SimilaritySettings settings, Dictionary<string, Dictionary<string, SimilarityReport>> matrix)
     {
-        var table = new Table().Border(TableBorder.Simple)
-            .Title("Similarity: share of the target's non-zero blocks found in the base (rows: base, columns: target)")
-            .AddColumn("base \\ target");
+        var table = new Table().Border(TableBorder.Simple).AddColumn("base \\ target");
         foreach (var t in settings.Targets)
             table.AddColumn(new TableColumn(Markup.Escape(Path.GetFileName(t))).RightAligned());
         table.AddColumn(new TableColumn("average").RightAligned());
@@ -129,7 +131,7 @@ public sealed class SimilarityCommand(CliConsole console) : Command<SimilaritySe
 
     private static Table ZeroTable(string[] targets, Dictionary<string, ImageDigest> digests)
     {
-        var table = new Table().Border(TableBorder.Simple).Title("Zero blocks in each target");
+        var table = new Table().Border(TableBorder.Simple);
         foreach (var t in targets)
             table.AddColumn(new TableColumn(Markup.Escape(Path.GetFileName(t))).RightAligned());
         table.AddRow(targets.Select(t => Percent(digests[t].ZeroBlocks, digests[t].Blocks)).ToArray());

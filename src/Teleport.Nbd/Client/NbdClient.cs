@@ -262,7 +262,8 @@ public sealed class NbdClient : IAsyncDisposable
     {
         if (_failure is not null)
         {
-            throw _failure as NbdException ?? new NbdConnectionException("NBD connection failed.", _failure);
+            // A fresh exception per call: sharing one instance would mix up stack traces across callers.
+            throw new NbdConnectionException($"NBD connection is closed: {_failure.Message}", _failure);
         }
     }
 

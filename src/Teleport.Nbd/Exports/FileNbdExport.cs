@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using Microsoft.Win32.SafeHandles;
 using Teleport.Blocks;
 
@@ -9,6 +8,8 @@ namespace Teleport.Nbd.Exports;
 /// so a flush on any connection makes all completed writes durable: multi-conn safe).
 /// Writes, trims and write-zeroes mark their blocks in <see cref="DirtyTracker"/> after the data
 /// reached the file, so a concurrent take never misses them.
+/// I/O is synchronous pread/pwrite on the caller's thread: the server calls from pool workers, and .NET's
+/// async file I/O on Linux would only queue the same blocking call to another pool thread.
 /// </summary>
 public sealed class FileNbdExport : INbdExport, IDisposable
 {
@@ -28,7 +29,7 @@ public sealed class FileNbdExport : INbdExport, IDisposable
         Name = name;
         Description = description;
         IsReadOnly = readOnly;
-        _handle = File.OpenHandle(path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite, FileShare.ReadWrite, FileOptions.Asynchronous);
+        _handle = File.OpenHandle(path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite, FileShare.ReadWrite);
         try
         {
             Size = RandomAccess.GetLength(_handle);
@@ -63,31 +64,34 @@ public sealed class FileNbdExport : INbdExport, IDisposable
     /// <summary>Tracker every modification is recorded in, or null when nobody tracks this volume.</summary>
     public IDirtyTracker? DirtyTracker { get; }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken)
+    public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken)
     {
         CheckRange(offset, buffer.Length);
-        while (!buffer.IsEmpty)
+        cancellationToken.ThrowIfCancellationRequested();
+        Span<byte> span = buffer.Span;
+        while (!span.IsEmpty)
         {
-            int read = await RandomAccess.ReadAsync(_handle, buffer, offset, cancellationToken).ConfigureAwait(false);
+            int read = RandomAccess.Read(_handle, span, offset);
             if (read == 0)
             {
                 throw new IOException($"Backing file of export '{Name}' ended at {offset}: it shrank under the export.");
             }
 
-            buffer = buffer[read..];
+            span = span[read..];
             offset += read;
         }
+
+        return ValueTask.CompletedTask;
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken cancellationToken)
+    public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken cancellationToken)
     {
         CheckWritable();
         CheckRange(offset, data.Length);
+        cancellationToken.ThrowIfCancellationRequested();
         try
         {
-            await RandomAccess.WriteAsync(_handle, data, offset, cancellationToken).ConfigureAwait(false);
+            RandomAccess.Write(_handle, data.Span, offset);
         }
         finally
         {
@@ -99,18 +103,20 @@ public sealed class FileNbdExport : INbdExport, IDisposable
         {
             RandomAccess.FlushToDisk(_handle);
         }
+
+        return ValueTask.CompletedTask;
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask TrimAsync(long offset, long length, bool fua, CancellationToken cancellationToken)
+    public ValueTask TrimAsync(long offset, long length, bool fua, CancellationToken cancellationToken)
     {
         CheckWritable();
         CheckRange(offset, length);
+        cancellationToken.ThrowIfCancellationRequested();
         try
         {
             if (!Fallocate.TryPunchHole(_handle, offset, length))
             {
-                await ZeroAsync(offset, length, cancellationToken).ConfigureAwait(false);
+                WriteZeroBytes(offset, length);
             }
         }
         finally
@@ -122,19 +128,21 @@ public sealed class FileNbdExport : INbdExport, IDisposable
         {
             RandomAccess.FlushToDisk(_handle);
         }
+
+        return ValueTask.CompletedTask;
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask WriteZeroesAsync(long offset, long length, bool noHole, bool fua, CancellationToken cancellationToken)
+    public ValueTask WriteZeroesAsync(long offset, long length, bool noHole, bool fua, CancellationToken cancellationToken)
     {
         CheckWritable();
         CheckRange(offset, length);
+        cancellationToken.ThrowIfCancellationRequested();
         try
         {
             bool done = (!noHole && Fallocate.TryPunchHole(_handle, offset, length)) || Fallocate.TryZeroRange(_handle, offset, length);
             if (!done)
             {
-                await ZeroAsync(offset, length, cancellationToken).ConfigureAwait(false);
+                WriteZeroBytes(offset, length);
             }
         }
         finally
@@ -146,6 +154,8 @@ public sealed class FileNbdExport : INbdExport, IDisposable
         {
             RandomAccess.FlushToDisk(_handle);
         }
+
+        return ValueTask.CompletedTask;
     }
 
     public ValueTask FlushAsync(CancellationToken cancellationToken)
@@ -160,12 +170,13 @@ public sealed class FileNbdExport : INbdExport, IDisposable
 
     public void Dispose() => _handle.Dispose();
 
-    private async ValueTask ZeroAsync(long offset, long length, CancellationToken cancellationToken)
+    /// <summary>Fallback when the file system cannot punch holes or zero ranges.</summary>
+    private void WriteZeroBytes(long offset, long length)
     {
         while (length > 0)
         {
             int chunk = (int)Math.Min(length, ZeroChunk);
-            await RandomAccess.WriteAsync(_handle, Zeroes[..chunk], offset, cancellationToken).ConfigureAwait(false);
+            RandomAccess.Write(_handle, Zeroes.Span[..chunk], offset);
             offset += chunk;
             length -= chunk;
         }

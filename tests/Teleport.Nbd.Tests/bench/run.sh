@@ -27,20 +27,18 @@ dotnet build -c Release "$HERE/NbdBenchServer" -o "$WORK/bin" >"$WORK/build.log"
 echo "creating a ${SIZE_MIB} MiB image of random data..." >&2
 head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom > "$WORK/disk.img"
 
-# Starts our server (args: port [--dirty]); stdin is a fifo held open so the server runs until we close it.
+# Starts our server (args: port [--dirty]); it runs until SIGTERM.
 start_ours() {
   local port=$1; shift
-  mkfifo "$WORK/in.$port"
-  "$WORK/bin/NbdBenchServer" "$WORK/disk.img" "$port" disk "$@" < "$WORK/in.$port" > "$WORK/out.$port" &
+  "$WORK/bin/NbdBenchServer" "$WORK/disk.img" "$port" disk "$@" > "$WORK/out.$port" &
   local pid=$!
   PIDS+=("$pid")
-  exec {HOLD}>"$WORK/in.$port"
-  eval "HOLD_$port=$HOLD PID_$port=$pid"
+  eval "PID_$port=$pid"
   wait_port "$port"
 }
 stop_ours() {
-  local port=$1 fd pid; eval "fd=\$HOLD_$port pid=\$PID_$port"; exec {fd}>&-
-  wait "$pid" 2>/dev/null || true
+  local port=$1 pid; eval "pid=\$PID_$port"
+  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
 }
 
 # Best of ROUNDS runs of qemu-img bench; prints MiB/s. Args: url size count depth [extra bench args]
@@ -67,8 +65,8 @@ QEMU=$(free_port)
 "$QEMU_NBD" -f raw -x disk -b 127.0.0.1 -p "$QEMU" -t --shared=4 "$WORK/disk.img" 2>"$WORK/qemu-nbd.log" & PIDS+=($!)
 wait_port "$QEMU"
 
-# Request counts: 1/4 of the image in 4 KiB requests, the whole image in 1 MiB requests.
-C4K=$((SIZE_MIB * 64)); C1M=$((SIZE_MIB))
+# Request counts: 1/16 of the image in 4 KiB requests, the whole image in 1 MiB requests.
+C4K=$((SIZE_MIB * 16)); C1M=$((SIZE_MIB))
 row "qemu-img bench" "teleport MiB/s" "qemu-nbd MiB/s" "ratio"
 for mode in read write; do
   flag=""; [ "$mode" = write ] && flag="-w"
@@ -82,6 +80,13 @@ for mode in read write; do
   done
 done
 stop_ours "$OURS"
+
+# Allocations on the server's hot path: 4 KiB reads and writes, counted by the server process.
+ALLOC=$(free_port); start_ours "$ALLOC"
+"$QEMU_IMG" bench -f raw -d 16 -c "$C4K" -s 4k "nbd://127.0.0.1:$ALLOC/disk" >/dev/null 2>&1
+"$QEMU_IMG" bench -f raw -d 16 -c "$C4K" -s 4k -w "nbd://127.0.0.1:$ALLOC/disk" >/dev/null 2>&1
+stop_ours "$ALLOC"
+ALLOCATED=$(sed -n 's/allocated bytes: //p' "$WORK/out.$ALLOC")
 
 DIRTY=$(free_port); start_ours "$DIRTY" --dirty
 CLEAN=$(free_port); start_ours "$CLEAN"
@@ -98,4 +103,5 @@ done
 stop_ours "$DIRTY"
 stop_ours "$CLEAN"
 echo
-echo "dirty blocks reported by the tracked server: $(sed -n 's/dirty blocks: //p' "$WORK/out.$DIRTY")"
+echo "dirty blocks reported by the tracked server: $(sed -n 's/dirty blocks: //p' "$WORK/out.$DIRTY") of $((SIZE_MIB * 256))"
+echo "server allocations: $ALLOCATED bytes over $((2 * C4K)) requests (4 KiB reads + writes, 2 connections) = $(awk -v a="$ALLOCATED" -v n="$((2 * C4K))" 'BEGIN { printf "%.1f", a / n }') bytes/request"

@@ -1,6 +1,7 @@
-// Serves one file over NBD for the benchmark script: NbdBenchServer FILE PORT EXPORT [--dirty].
-// Runs until stdin closes.
+// Serves one file over NBD for bench/run.sh: NbdBenchServer FILE PORT EXPORT [--dirty].
+// Runs until SIGTERM/SIGINT, then prints what it measured.
 using System.Net;
+using System.Runtime.InteropServices;
 using Teleport.Blocks;
 using Teleport.Nbd.Exports;
 using Teleport.Nbd.Server;
@@ -16,9 +17,17 @@ DirtyBitmap? bitmap = args.Contains("--dirty") ? new DirtyBitmap((size + 4095) /
 using var export = new FileNbdExport(args[2], args[0], dirtyTracker: bitmap);
 var registry = new NbdExportRegistry();
 registry.Add(export);
-await using var server = new NbdServer(registry);
-server.Listen(new IPEndPoint(IPAddress.Loopback, int.Parse(args[1])));
-Console.WriteLine("listening");
-await Console.In.ReadToEndAsync();
+var stop = new TaskCompletionSource();
+using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });
+using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); });
+await using (var server = new NbdServer(registry))
+{
+    server.Listen(new IPEndPoint(IPAddress.Loopback, int.Parse(args[1])));
+    Console.WriteLine("listening");
+    long allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+    await stop.Task;
+    Console.WriteLine($"allocated bytes: {GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore}");
+}
+
 Console.WriteLine($"dirty blocks: {bitmap?.DirtyCount ?? -1}");
 return 0;

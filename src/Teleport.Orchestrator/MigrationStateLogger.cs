@@ -1,0 +1,28 @@
+using MassTransit;
+using Microsoft.Extensions.Logging;
+
+namespace Teleport.Orchestrator;
+
+/// <summary>Logs every state change of a migration, with its MigrationId in the scope, so operators can follow one migration.</summary>
+public sealed class MigrationStateLogger(ILogger<MigrationStateMachine> logger) : IStateObserver<MigrationState>
+{
+    public Task StateChanged(BehaviorContext<MigrationState> context, State currentState, State previousState)
+    {
+        var saga = context.Saga;
+        using (logger.BeginScope(new Dictionary<string, object> { ["MigrationId"] = saga.CorrelationId }))
+        {
+            if (currentState.Name == "Failed")
+            {
+                logger.LogWarning("Migration {MigrationId} of VM {VmId} failed in phase {Phase}: {Reason}",
+                    saga.CorrelationId, saga.VmId, saga.FailedPhase, saga.FailureReason);
+            }
+            else
+            {
+                logger.LogInformation("Migration {MigrationId} of VM {VmId}: {PreviousState} -> {State} on {Event}",
+                    saga.CorrelationId, saga.VmId, previousState?.Name ?? "Initial", currentState.Name, context.Event.Name);
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+}

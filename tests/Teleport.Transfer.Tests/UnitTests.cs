@@ -1,0 +1,206 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using Teleport.Blocks;
+using Teleport.Transfer.Protocol;
+
+namespace Teleport.Transfer.Tests;
+
+public class ByteRateTests
+{
+    [Theory]
+    [InlineData("100mbit", 12_500_000)]
+    [InlineData("100Mbit/s", 12_500_000)]
+    [InlineData("100mbps", 12_500_000)]
+    [InlineData("1gbit", 125_000_000)]
+    [InlineData("1.5Gbps", 187_500_000)]
+    [InlineData("512kbit", 64_000)]
+    [InlineData("12.5MB/s", 12_500_000)]
+    [InlineData("1KiB/s", 1024)]
+    [InlineData("2MiB", 2 * 1024 * 1024)]
+    [InlineData("750000", 750_000)]
+    [InlineData("750000B/s", 750_000)]
+    public void Parses_what_operators_write(string text, double bytesPerSecond) =>
+        Assert.Equal(bytesPerSecond, ByteRate.Parse(text).BytesPerSecond, 6);
+
+    [Theory]
+    [InlineData("unlimited")]
+    [InlineData("0")]
+    public void Parses_unlimited(string text) => Assert.True(ByteRate.Parse(text).IsUnlimited);
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("fast")]
+    [InlineData("100 furlongs")]
+    [InlineData("10mb")] // megabit or megabyte? refused rather than guessed
+    [InlineData("-5mbit")]
+    [InlineData("1.2.3mbit")]
+    public void Refuses_nonsense(string text)
+    {
+        Assert.False(ByteRate.TryParse(text, out _));
+        var error = Assert.Throws<FormatException>(() => ByteRate.Parse(text));
+        Assert.Contains("100mbit", error.Message);
+    }
+}
+
+public class FramingTests
+{
+    /// <summary>Hands out at most a few bytes per read, so frames span many pipe reads.</summary>
+    private sealed class TricklingStream(byte[] data) : MemoryStream(data)
+    {
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            base.ReadAsync(buffer[..Math.Min(buffer.Length, 7)], cancellationToken);
+
+        public override int Read(byte[] buffer, int offset, int count) => base.Read(buffer, offset, Math.Min(count, 7));
+    }
+
+    private static byte[] Frame(MessageType type, byte[] payload, ushort reserved = 0)
+    {
+        var bytes = new byte[8 + payload.Length];
+        new FrameHeader(payload.Length, type, 0).Write(bytes);
+        BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(6), reserved);
+        payload.CopyTo(bytes, 8);
+        return bytes;
+    }
+
+    [Fact]
+    public async Task Reassembles_frames_delivered_in_small_pieces()
+    {
+        byte[] a = RandomNumberGenerator.GetBytes(100_000), b = RandomNumberGenerator.GetBytes(3);
+        var reader = new FrameReader(new TricklingStream([.. Frame(MessageType.Data, a), .. Frame(MessageType.Ack, b)]));
+        var first = await reader.ReadAsync(CancellationToken.None);
+        Assert.Equal(MessageType.Data, first.Type);
+        Assert.True(first.Payload.Span.SequenceEqual(a));
+        var second = await reader.ReadAsync(CancellationToken.None);
+        Assert.True(second.Payload.Span.SequenceEqual(b));
+        var end = await Assert.ThrowsAsync<TransferException>(async () => await reader.ReadAsync(CancellationToken.None));
+        Assert.Equal(TransferErrorCode.ConnectionLost, end.Code);
+        Assert.Equal(2 * 8 + a.Length + b.Length, reader.BytesRead);
+    }
+
+    [Fact]
+    public async Task A_truncated_frame_is_reported_as_such()
+    {
+        var bytes = Frame(MessageType.Data, new byte[50]);
+        var reader = new FrameReader(new MemoryStream(bytes[..30]));
+        var error = await Assert.ThrowsAsync<TransferException>(async () => await reader.ReadAsync(CancellationToken.None));
+        Assert.Equal(TransferErrorCode.ConnectionLost, error.Code);
+        Assert.Contains("middle of a frame", error.Message);
+    }
+
+    [Fact]
+    public async Task Reserved_bits_and_oversized_lengths_are_refused()
+    {
+        var reserved = new FrameReader(new MemoryStream(Frame(MessageType.Ack, new byte[8], reserved: 1)));
+        Assert.Equal(TransferErrorCode.BadFrame, (await Assert.ThrowsAsync<TransferException>(async () => await reserved.ReadAsync(default))).Code);
+        var header = new byte[8];
+        BinaryPrimitives.WriteUInt32LittleEndian(header, ProtocolConstants.MaxPayload + 1);
+        var oversized = new FrameReader(new MemoryStream(header));
+        Assert.Equal(TransferErrorCode.Oversized, (await Assert.ThrowsAsync<TransferException>(async () => await oversized.ReadAsync(default))).Code);
+    }
+
+    [Fact]
+    public void Data_frames_are_validated_before_use()
+    {
+        var geometry = new VolumeGeometry(10 * 4096 + 100, 4096); // 11 blocks, the last 100 bytes
+        var runs = new List<DataRun>();
+        byte[] Build((long, int, bool)[] r, int raw, int body)
+        {
+            var header = new byte[DataMessage.HeaderSize(r.Length)];
+            DataMessage.WriteHeader(header, 1, r.Select(x => new DataRun(x.Item1, x.Item2, x.Item3)).ToArray(), raw);
+            return [.. header, .. new byte[body]];
+        }
+
+        TransferErrorCode Code(byte[] payload, byte flags = 0)
+        {
+            runs.Clear();
+            return Assert.Throws<TransferException>(() => DataMessage.Parse(payload, flags, geometry, runs, out _, out _)).Code;
+        }
+
+        // The partial last block carries exactly its 100 bytes.
+        runs.Clear();
+        DataMessage.Parse(Build([(9, 2, false)], 4196, 4196), 0, geometry, runs, out _, out int raw);
+        Assert.Equal(4196, raw);
+        Assert.Equal(TransferErrorCode.OutOfRange, Code(Build([(10, 2, false)], 8192, 8192)));
+        Assert.Equal(TransferErrorCode.OutOfRange, Code(Build([(3, 2, false), (4, 1, false)], 12288, 12288)));
+        Assert.Equal(TransferErrorCode.BadFrame, Code(Build([(0, 1, false)], 4096, 4000)));
+        Assert.Equal(TransferErrorCode.BadFrame, Code(Build([(0, 1, false)], 4000, 4000)));
+        Assert.Equal(TransferErrorCode.BadFrame, Code(Build([(0, 1, false)], 4096, 4096), flags: 0x80));
+        Assert.Equal(TransferErrorCode.BadFrame, Code(Build([], 0, 0)));
+        Assert.Equal(TransferErrorCode.BadFrame, Code(new byte[5]));
+    }
+
+    [Fact]
+    public void Compression_keeps_raw_when_it_does_not_pay()
+    {
+        using var compressor = new BlockCompressor(3);
+        var target = new byte[BlockCompressor.Bound(1 << 20)];
+        byte[] random = RandomNumberGenerator.GetBytes(1 << 20);
+        Assert.Equal(-1, compressor.TryCompress(random, target));
+
+        byte[] text = new byte[1 << 20];
+        for (int i = 0; i < text.Length; i++)
+            text[i] = (byte)('a' + i % 13);
+        int n = compressor.TryCompress(text, target);
+        Assert.InRange(n, 1, text.Length / 10);
+        var back = new byte[text.Length];
+        compressor.Decompress(target.AsSpan(0, n), back);
+        Assert.Equal(text, back);
+
+        // Announced length must match exactly.
+        Assert.Equal(TransferErrorCode.BadFrame, Assert.Throws<TransferException>(() => compressor.Decompress(target.AsSpan(0, n), new byte[text.Length - 1])).Code);
+        Assert.Equal(TransferErrorCode.BadFrame, Assert.Throws<TransferException>(() => compressor.Decompress(target.AsSpan(0, n), new byte[text.Length + 1])).Code);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new BlockCompressor(99));
+    }
+}
+
+public class DestinationStateTests
+{
+    [Fact]
+    public void Round_trips_and_detects_damage()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("state");
+        var state = new DestinationState(Guid.NewGuid(), Guid.NewGuid(), new VolumeGeometry(1000 * 4096 + 5, 4096), fresh: true)
+        {
+            Phase = Protocol.DestinationPhase.Copy,
+            IndexCursor = 1001,
+            DurableSeq = 42,
+        };
+        state.Presence.SetRange(3, 200);
+        state.Presence.Set(1000);
+        state.Save(path);
+
+        var loaded = DestinationState.Load(path)!;
+        Assert.Equal(state.MigrationId, loaded.MigrationId);
+        Assert.Equal(state.SourceSessionId, loaded.SourceSessionId);
+        Assert.Equal(state.Geometry, loaded.Geometry);
+        Assert.True(loaded.Fresh);
+        Assert.Equal(Protocol.DestinationPhase.Copy, loaded.Phase);
+        Assert.Equal(42, loaded.DurableSeq);
+        Assert.Equal(201, loaded.Presence.Count);
+        Assert.True(loaded.Presence.Test(1000) && loaded.Presence.Test(3) && !loaded.Presence.Test(2));
+
+        byte[] bytes = File.ReadAllBytes(path);
+        bytes[50] ^= 1;
+        File.WriteAllBytes(path, bytes);
+        Assert.Throws<InvalidDataException>(() => DestinationState.Load(path));
+        File.WriteAllBytes(path, bytes[..20]);
+        Assert.Throws<InvalidDataException>(() => DestinationState.Load(path));
+        Assert.Null(DestinationState.Load(dir.File("absent")));
+    }
+
+    [Fact]
+    public void Bitmap_runs_and_ranges()
+    {
+        var bitmap = new BlockBitmap(300);
+        bitmap.SetRange(10, 120);
+        bitmap.Set(299);
+        Assert.Equal(121, bitmap.Count);
+        Assert.Equal([new BlockRun(10, 120), new BlockRun(299, 1)], bitmap.Runs().ToArray());
+        bitmap.ClearRange(0, 128);
+        Assert.Equal([new BlockRun(128, 2), new BlockRun(299, 1)], bitmap.Runs().ToArray());
+        Assert.Equal(3, bitmap.Count);
+        Assert.Equal(130, bitmap.NextClear(128));
+        Assert.Equal(-1, bitmap.NextSet(300));
+    }
+}
