@@ -19,6 +19,9 @@ public sealed record DestinationOptions
 
     public IPEndPoint Listen { get; init; } = new(IPAddress.Any, 0);
 
+    /// <summary>When set, a source announcing a volume of another size is refused (the session fails).</summary>
+    public long? ExpectedVolumeBytes { get; init; }
+
     public TransferTls? Tls { get; init; }
 
     /// <summary>Local content index to rebuild blocks from (optional). Received blocks are added to it.</summary>

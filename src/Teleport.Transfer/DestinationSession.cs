@@ -356,6 +356,10 @@ public sealed class DestinationSession : IAsyncDisposable
             throw new TransferException(TransferErrorCode.VolumeMismatch, e.Message);
         }
 
+        if (_options.ExpectedVolumeBytes is { } expected && expected != geometry.Size)
+            throw new TransferException(TransferErrorCode.VolumeMismatch,
+                $"the source's volume is {geometry.Size} bytes; this destination expects {expected}");
+
         if (geometry.BlockCount > Array.MaxLength)
             throw new TransferException(TransferErrorCode.VolumeMismatch, $"a volume of {geometry.BlockCount} blocks is too large; use a larger block size");
 

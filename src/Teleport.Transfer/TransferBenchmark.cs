@@ -130,6 +130,8 @@ public static class TransferBenchmark
         }
 
         double hash = hashed / 1e6 / clock.Elapsed.TotalSeconds;
+        if (o.CompressionLevel == 0)
+            return (hash, 0);
         using var compressor = new BlockCompressor(o.CompressionLevel);
         var target = new byte[BlockCompressor.Bound(1 << 20)];
         clock.Restart();

@@ -35,8 +35,10 @@ public sealed class CliConsole
             ColorSystem = ColorSystemSupport.NoColors,
             Interactive = InteractionSupport.No,
         });
-        // Piped tables should not wrap at the 80 columns Spectre assumes without a terminal.
+        // Piped tables and logged errors should not wrap at the 80 columns Spectre assumes without a terminal.
         Results.Profile.Width = Math.Max(Results.Profile.Width, 160);
+        if (!interactive)
+            Ui.Profile.Width = 1000;
     }
 
     /// <summary>Raw stdout.</summary>

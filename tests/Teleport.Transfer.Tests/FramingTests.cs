@@ -5,43 +5,6 @@ using Teleport.Transfer.Protocol;
 
 namespace Teleport.Transfer.Tests;
 
-public class ByteRateTests
-{
-    [Theory]
-    [InlineData("100mbit", 12_500_000)]
-    [InlineData("100Mbit/s", 12_500_000)]
-    [InlineData("100mbps", 12_500_000)]
-    [InlineData("1gbit", 125_000_000)]
-    [InlineData("1.5Gbps", 187_500_000)]
-    [InlineData("512kbit", 64_000)]
-    [InlineData("12.5MB/s", 12_500_000)]
-    [InlineData("1KiB/s", 1024)]
-    [InlineData("2MiB", 2 * 1024 * 1024)]
-    [InlineData("750000", 750_000)]
-    [InlineData("750000B/s", 750_000)]
-    public void Parses_what_operators_write(string text, double bytesPerSecond) =>
-        Assert.Equal(bytesPerSecond, ByteRate.Parse(text).BytesPerSecond, 6);
-
-    [Theory]
-    [InlineData("unlimited")]
-    [InlineData("0")]
-    public void Parses_unlimited(string text) => Assert.True(ByteRate.Parse(text).IsUnlimited);
-
-    [Theory]
-    [InlineData("")]
-    [InlineData("fast")]
-    [InlineData("100 furlongs")]
-    [InlineData("10mb")] // megabit or megabyte? refused rather than guessed
-    [InlineData("-5mbit")]
-    [InlineData("1.2.3mbit")]
-    public void Refuses_nonsense(string text)
-    {
-        Assert.False(ByteRate.TryParse(text, out _));
-        var error = Assert.Throws<FormatException>(() => ByteRate.Parse(text));
-        Assert.Contains("100mbit", error.Message);
-    }
-}
-
 public class FramingTests
 {
     /// <summary>Hands out at most a few bytes per read, so frames span many pipe reads.</summary>
@@ -150,57 +113,5 @@ public class FramingTests
         Assert.Equal(TransferErrorCode.BadFrame, Assert.Throws<TransferException>(() => compressor.Decompress(target.AsSpan(0, n), new byte[text.Length - 1])).Code);
         Assert.Equal(TransferErrorCode.BadFrame, Assert.Throws<TransferException>(() => compressor.Decompress(target.AsSpan(0, n), new byte[text.Length + 1])).Code);
         Assert.Throws<ArgumentOutOfRangeException>(() => new BlockCompressor(99));
-    }
-}
-
-public class DestinationStateTests
-{
-    [Fact]
-    public void Round_trips_and_detects_damage()
-    {
-        using var dir = new TempDir();
-        string path = dir.File("state");
-        var state = new DestinationState(Guid.NewGuid(), Guid.NewGuid(), new VolumeGeometry(1000 * 4096 + 5, 4096), fresh: true)
-        {
-            Phase = Protocol.DestinationPhase.Copy,
-            IndexCursor = 1001,
-            DurableSeq = 42,
-        };
-        state.Presence.SetRange(3, 200);
-        state.Presence.Set(1000);
-        state.Save(path);
-
-        var loaded = DestinationState.Load(path)!;
-        Assert.Equal(state.MigrationId, loaded.MigrationId);
-        Assert.Equal(state.SourceSessionId, loaded.SourceSessionId);
-        Assert.Equal(state.Geometry, loaded.Geometry);
-        Assert.True(loaded.Fresh);
-        Assert.Equal(Protocol.DestinationPhase.Copy, loaded.Phase);
-        Assert.Equal(42, loaded.DurableSeq);
-        Assert.Equal(201, loaded.Presence.Count);
-        Assert.True(loaded.Presence.Test(1000) && loaded.Presence.Test(3) && !loaded.Presence.Test(2));
-
-        byte[] bytes = File.ReadAllBytes(path);
-        bytes[50] ^= 1;
-        File.WriteAllBytes(path, bytes);
-        Assert.Throws<InvalidDataException>(() => DestinationState.Load(path));
-        File.WriteAllBytes(path, bytes[..20]);
-        Assert.Throws<InvalidDataException>(() => DestinationState.Load(path));
-        Assert.Null(DestinationState.Load(dir.File("absent")));
-    }
-
-    [Fact]
-    public void Bitmap_runs_and_ranges()
-    {
-        var bitmap = new BlockBitmap(300);
-        bitmap.SetRange(10, 120);
-        bitmap.Set(299);
-        Assert.Equal(121, bitmap.Count);
-        Assert.Equal([new BlockRun(10, 120), new BlockRun(299, 1)], bitmap.Runs().ToArray());
-        bitmap.ClearRange(0, 128);
-        Assert.Equal([new BlockRun(128, 2), new BlockRun(299, 1)], bitmap.Runs().ToArray());
-        Assert.Equal(3, bitmap.Count);
-        Assert.Equal(130, bitmap.NextClear(128));
-        Assert.Equal(-1, bitmap.NextSet(300));
     }
 }

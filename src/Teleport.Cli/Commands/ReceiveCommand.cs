@@ -1,0 +1,75 @@
+using Microsoft.Extensions.Logging;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Serilog;
+using Spectre.Console.Cli;
+using Teleport.Blocks;
+using Teleport.Cli.Infrastructure;
+using Teleport.Transfer;
+
+namespace Teleport.Cli.Commands;
+
+/// <summary>
+/// <c>teleport receive</c>: the destination side of a standalone migration. Waits for one authenticated sender,
+/// rebuilds what it can from the local index, receives the rest and exits once the volume is verified.
+/// </summary>
+public sealed class ReceiveCommand(CliConsole console) : AsyncCommand<ReceiveSettings>
+{
+    public override async Task<int> ExecuteAsync(CommandContext context, ReceiveSettings settings, CancellationToken cancellationToken)
+    {
+        var secret = TransferSupport.ReadSecret(settings.SecretFile);
+        var listen = TransferSupport.ParseListen(settings.Listen);
+        long? expectedBytes = settings.Size is null ? null : ByteSize.Parse(settings.Size, "--size");
+        using var index = settings.Index is null ? null : IndexOpener.Open(settings.Index, BlockSizes.Default);
+        using var certificate = settings.TlsCertificate is null ? null : LoadCertificate(settings.TlsCertificate);
+
+        var progress = new TransferProgress("receive");
+        // Resume progress lives beside the volume until the volume is verified; a rerun after a crash picks it up.
+        var statePath = settings.Volume + ".teleport-state";
+        var options = new DestinationOptions
+        {
+            MigrationId = TransferSupport.MigrationIdFor(settings, secret),
+            Secret = secret,
+            VolumePath = settings.Volume,
+            StatePath = statePath,
+            Listen = listen,
+            ExpectedVolumeBytes = expectedBytes,
+            Index = index,
+            VerifyByReading = settings.VerifyByReading,
+            Tls = certificate is null ? null : new TransferTls { Certificate = certificate },
+            Observer = progress,
+        };
+        using var loggers = TransferSupport.LoggerFactory();
+        await using var session = new DestinationSession(options, loggers.CreateLogger<DestinationSession>());
+        var bound = session.Start();
+        Log.Information("Receiving migration {MigrationId} into {Volume} on {Endpoint}{Index}",
+            options.MigrationId, settings.Volume, bound, index is null ? "" : $" with the index in {settings.Index}");
+        if (certificate is not null)
+            Log.Information("TLS certificate SHA-256 (the sender's --tls-pin): {Pin}", Convert.ToHexStringLower(TransferTls.Sha256Of(certificate)));
+
+        var result = await progress.ShowAsync(console, () => session.RunAsync(cancellationToken));
+        index?.Save();
+        if (result.Verified)
+            File.Delete(statePath);
+        var summary = TransferSupport.Summary(result);
+        if (settings.Json)
+            console.WriteJson(summary);
+        else
+            console.Results.Write(TransferTables.Summary(summary, new FileInfo(settings.Volume).Length));
+        return result.Verified ? ExitCodes.Success : ExitCodes.Failure;
+    }
+
+    private static X509Certificate2 LoadCertificate(string path)
+    {
+        if (!File.Exists(path))
+            throw new UserInputException($"certificate '{path}' does not exist");
+        try
+        {
+            return X509CertificateLoader.LoadPkcs12FromFile(path, password: null);
+        }
+        catch (CryptographicException e)
+        {
+            throw new UserInputException($"certificate '{path}' is not a PKCS#12 file with its key: {e.Message}");
+        }
+    }
+}

@@ -1,0 +1,79 @@
+using System.Text.Json;
+
+namespace Teleport.Host.Hypervisor;
+
+/// <summary>
+/// <see cref="IHypervisor"/> for one QEMU process through its QMP socket (<c>-qmp unix:PATH,server=on,wait=off</c>).
+/// QEMU's <c>stop</c> drains all block I/O before it answers, so after <see cref="PauseAsync"/> no disk request
+/// of the guest is in flight: the path switcher can swap its upstream safely.
+/// </summary>
+public sealed class QmpHypervisor : IHypervisor
+{
+    private readonly QmpClient _client;
+
+    private QmpHypervisor(QmpClient client)
+    {
+        _client = client;
+        _client.EventReceived += OnEvent;
+    }
+
+    public event Action<VmStateChange>? StateChanged;
+
+    /// <summary>The QMP connection, for commands this type does not wrap.</summary>
+    public QmpClient Client => _client;
+
+    public static async Task<QmpHypervisor> ConnectAsync(string socketPath, QmpOptions? options = null, CancellationToken cancellationToken = default) =>
+        new(await QmpClient.ConnectAsync(socketPath, options, cancellationToken).ConfigureAwait(false));
+
+    public async Task<VmStatus> QueryStatusAsync(CancellationToken cancellationToken = default)
+    {
+        JsonElement status = await _client.ExecuteAsync("query-status", null, cancellationToken).ConfigureAwait(false);
+        if (status.ValueKind != JsonValueKind.Object
+            || !status.TryGetProperty("running", out JsonElement running) || running.ValueKind is not (JsonValueKind.True or JsonValueKind.False)
+            || !status.TryGetProperty("status", out JsonElement state) || state.ValueKind != JsonValueKind.String)
+        {
+            throw new QmpConnectionException("query-status returned an unexpected shape.");
+        }
+
+        return new VmStatus(running.GetBoolean(), state.GetString()!);
+    }
+
+    public async Task PauseAsync(CancellationToken cancellationToken = default)
+    {
+        await _client.ExecuteAsync("stop", null, cancellationToken).ConfigureAwait(false);
+        VmStatus status = await QueryStatusAsync(cancellationToken).ConfigureAwait(false);
+        if (status.Running)
+        {
+            throw new InvalidOperationException($"QEMU accepted 'stop' but still reports '{status.State}'.");
+        }
+    }
+
+    public async Task ResumeAsync(CancellationToken cancellationToken = default)
+    {
+        await _client.ExecuteAsync("cont", null, cancellationToken).ConfigureAwait(false);
+        VmStatus status = await QueryStatusAsync(cancellationToken).ConfigureAwait(false);
+        if (!status.Running)
+        {
+            throw new InvalidOperationException($"QEMU accepted 'cont' but reports '{status.State}'.");
+        }
+    }
+
+    private void OnEvent(QmpEvent e)
+    {
+        switch (e.Name)
+        {
+            case "STOP":
+                StateChanged?.Invoke(new VmStateChange(false, e.Timestamp));
+                break;
+            case "RESUME":
+                StateChanged?.Invoke(new VmStateChange(true, e.Timestamp));
+                break;
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _client.EventReceived -= OnEvent;
+        return _client.DisposeAsync();
+    }
+}

@@ -1,0 +1,232 @@
+using System.Diagnostics;
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Teleport.Nbd.Client;
+using Teleport.Nbd.Exports;
+using Teleport.Nbd.Server;
+
+namespace Teleport.Host.Switching;
+
+/// <summary>
+/// A local NBD endpoint for one VM disk that forwards every request to an upstream export (a storage
+/// worker) and can repoint that upstream while the VM is paused, without the VM's NBD connection noticing.
+/// A switch connects and checks the new upstream (export exists, same size and writability), holds new
+/// requests, waits until none is in flight, flushes the old upstream, swaps, and lets requests go again:
+/// every request runs wholly on one upstream, in the order the client issued them; nothing is lost or sent
+/// twice. A refused or failed switch leaves the old upstream in place.
+/// </summary>
+public sealed class PathSwitcher : IAsyncDisposable
+{
+    private readonly NbdServer _server;
+    private readonly UpstreamLink _link;
+    private readonly UpstreamGate _gate;
+    private readonly PathSwitcherOptions _options;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _switchLock = new(1, 1);
+    private UpstreamTarget? _previous;
+    private int _disposed;
+
+    private PathSwitcher(NbdServer server, UpstreamLink link, UpstreamGate gate, string exportName, EndPoint localEndPoint, PathSwitcherOptions options, ILogger logger)
+    {
+        _server = server;
+        _link = link;
+        _gate = gate;
+        ExportName = exportName;
+        LocalEndPoint = localEndPoint;
+        _options = options;
+        _logger = logger;
+    }
+
+    /// <summary>Raised when the upstream is lost outside a switch, on each failed reconnect and on restoration.</summary>
+    public event Action<UpstreamEvent>? UpstreamChanged;
+
+    /// <summary>Where QEMU connects (<c>nbd:unix:PATH:exportname=NAME</c>).</summary>
+    public EndPoint LocalEndPoint { get; }
+
+    /// <summary>The export name QEMU asks for locally.</summary>
+    public string ExportName { get; }
+
+    public long Size => _link.Size;
+
+    /// <summary>The upstream requests go to now.</summary>
+    public UpstreamTarget Current => _link.Current.Target;
+
+    /// <summary>The upstream before the last switch (the one <see cref="SwitchBackAsync"/> returns to), or null.</summary>
+    public UpstreamTarget? Previous => Volatile.Read(ref _previous);
+
+    /// <summary>Requests being forwarded right now.</summary>
+    public int InFlight => _gate.InFlight;
+
+    /// <summary>Connects to <paramref name="upstreamEndPoint"/>/<paramref name="exportName"/> and serves it locally under the same name.</summary>
+    public static Task<PathSwitcher> StartAsync(EndPoint listenEndPoint, EndPoint upstreamEndPoint, string exportName, PathSwitcherOptions? options = null, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default) =>
+        StartAsync(listenEndPoint, new UpstreamTarget(upstreamEndPoint, exportName), exportName, options, loggerFactory, cancellationToken);
+
+    /// <summary>Connects to <paramref name="upstream"/> and serves it on <paramref name="listenEndPoint"/> as <paramref name="localExportName"/>.</summary>
+    /// <exception cref="PathSwitchException">The upstream is unreachable or has no such export.</exception>
+    public static async Task<PathSwitcher> StartAsync(EndPoint listenEndPoint, UpstreamTarget upstream, string localExportName, PathSwitcherOptions? options = null, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(listenEndPoint);
+        ArgumentNullException.ThrowIfNull(upstream);
+        ArgumentException.ThrowIfNullOrEmpty(localExportName);
+        options ??= new PathSwitcherOptions();
+        ILogger logger = loggerFactory?.CreateLogger<PathSwitcher>() ?? NullLogger<PathSwitcher>.Instance;
+        PathSwitcher? switcher = null;
+        NbdClient client = await UpstreamLink.ConnectAsync(upstream, options, null, cancellationToken).ConfigureAwait(false);
+        var gate = new UpstreamGate();
+        var registry = new NbdExportRegistry();
+        // Never accept a request larger than the upstream takes: it could not be forwarded whole.
+        NbdServerOptions serverOptions = options.Server;
+        int maxPayload = Math.Min(serverOptions.MaxPayloadLength, client.Export.MaximumPayload);
+        var server = new NbdServer(registry, new NbdServerOptions
+        {
+            MaxPayloadLength = maxPayload,
+            MaxInFlightRequests = serverOptions.MaxInFlightRequests,
+            PreferredBlockSize = serverOptions.PreferredBlockSize,
+            AllowStructuredReplies = serverOptions.AllowStructuredReplies,
+            HandshakeTimeout = serverOptions.HandshakeTimeout,
+            MaxOptionLength = serverOptions.MaxOptionLength,
+        }, loggerFactory?.CreateLogger<NbdServer>());
+        var link = new UpstreamLink(new UpstreamConnection(client, upstream), maxPayload, options, e => switcher?.Raise(e), logger);
+        try
+        {
+            registry.Add(new ForwardingExport(localExportName, link, gate));
+            EndPoint bound = server.Listen(listenEndPoint);
+            switcher = new PathSwitcher(server, link, gate, localExportName, bound, options, logger);
+            SwitcherLog.Started(logger, localExportName, bound, upstream, link.Size);
+            return switcher;
+        }
+        catch
+        {
+            await server.DisposeAsync().ConfigureAwait(false);
+            await link.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    public Task<SwitchResult> SwitchAsync(EndPoint upstreamEndPoint, string exportName, CancellationToken cancellationToken = default) =>
+        SwitchAsync(new UpstreamTarget(upstreamEndPoint, exportName), cancellationToken);
+
+    /// <summary>
+    /// Repoints the disk to <paramref name="target"/>. Call it with the VM paused: requests that arrive
+    /// meanwhile are held (not failed) until the swap is done.
+    /// </summary>
+    /// <exception cref="PathSwitchException">Refused (unreachable, no such export, other size) or the old upstream could not drain or flush; the old upstream stays.</exception>
+    public async Task<SwitchResult> SwitchAsync(UpstreamTarget target, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        await _switchLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await SwitchLockedAsync(target, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _switchLock.Release();
+        }
+    }
+
+    /// <summary>Switches back to <see cref="Previous"/> (rollback).</summary>
+    /// <exception cref="InvalidOperationException">There was no switch to undo.</exception>
+    public Task<SwitchResult> SwitchBackAsync(CancellationToken cancellationToken = default)
+    {
+        UpstreamTarget previous = Previous ?? throw new InvalidOperationException("The path switcher has not switched; there is nothing to switch back to.");
+        return SwitchAsync(previous, cancellationToken);
+    }
+
+    private async Task<SwitchResult> SwitchLockedAsync(UpstreamTarget target, CancellationToken cancellationToken)
+    {
+        var total = Stopwatch.StartNew();
+        UpstreamTarget from = Current;
+        NbdClient next;
+        try
+        {
+            next = await _link.ConnectReplacementAsync(target, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PathSwitchException e)
+        {
+            SwitcherLog.SwitchRefused(_logger, ExportName, target, e.Message);
+            throw;
+        }
+
+        TimeSpan connect = total.Elapsed;
+        var blocked = Stopwatch.StartNew();
+        Task drained = _gate.CloseAsync();
+        bool swapped = false;
+        try
+        {
+            try
+            {
+                await drained.WaitAsync(_options.DrainTimeout, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException e)
+            {
+                throw new PathSwitchException($"{_gate.InFlight} request(s) still in flight on {from} after {_options.DrainTimeout.TotalSeconds:0.#} s; is the VM paused?", e);
+            }
+
+            TimeSpan drain = blocked.Elapsed;
+            UpstreamConnection old = _link.Current;
+            try
+            {
+                // Everything the old upstream acknowledged must be durable there: it is the rollback copy.
+                await old.Client.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                throw new PathSwitchException($"Flushing the old upstream {from} failed: {e.Message}", e);
+            }
+
+            TimeSpan flush = blocked.Elapsed - drain;
+            _link.Replace(new UpstreamConnection(next, target));
+            swapped = true;
+            Volatile.Write(ref _previous, from);
+            _gate.Open();
+            TimeSpan heldFor = blocked.Elapsed;
+            _ = UpstreamLink.DisposeQuietlyAsync(old.Client);
+            var result = new SwitchResult(from, target, connect, drain, flush, heldFor, total.Elapsed);
+            SwitcherLog.Switched(_logger, ExportName, from, target, result.Total.TotalMilliseconds, result.Blocked.TotalMilliseconds);
+            return result;
+        }
+        catch (Exception e)
+        {
+            if (!swapped)
+            {
+                _gate.Open();
+                await UpstreamLink.DisposeQuietlyAsync(next).ConfigureAwait(false);
+                SwitcherLog.SwitchRefused(_logger, ExportName, target, e.Message);
+            }
+
+            throw;
+        }
+    }
+
+    private void Raise(UpstreamEvent e)
+    {
+        try
+        {
+            UpstreamChanged?.Invoke(e);
+        }
+        catch (Exception failure)
+        {
+            // The reconnect loop must survive a failing subscriber.
+            SwitcherLog.SubscriberFailed(_logger, failure, e.Kind);
+        }
+    }
+
+    /// <summary>
+    /// Stops serving and closes the upstream connection. Requests waiting for a lost upstream fail at once;
+    /// running ones finish first.
+    /// </summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _link.StopReconnectingAsync().ConfigureAwait(false);
+        await _server.DisposeAsync().ConfigureAwait(false);
+        await _link.DisposeAsync().ConfigureAwait(false);
+        _switchLock.Dispose();
+    }
+}

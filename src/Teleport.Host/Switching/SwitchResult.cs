@@ -1,0 +1,14 @@
+namespace Teleport.Host.Switching;
+
+/// <summary>
+/// What a switch did and how long each step took. <see cref="Blocked"/> is the time new requests were held
+/// (drain + flush of the old upstream + swap); connecting to the new upstream happens before that.
+/// </summary>
+public sealed record SwitchResult(
+    UpstreamTarget From,
+    UpstreamTarget To,
+    TimeSpan Connect,
+    TimeSpan Drain,
+    TimeSpan Flush,
+    TimeSpan Blocked,
+    TimeSpan Total);

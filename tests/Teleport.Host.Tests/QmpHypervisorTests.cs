@@ -1,0 +1,159 @@
+using System.Text;
+using Teleport.Host.Hypervisor;
+using Teleport.Host.Tests.Support;
+
+namespace Teleport.Host.Tests;
+
+/// <summary>QMP against a real qemu-system-x86_64 (an empty machine, no guest) and against broken sockets.</summary>
+public sealed class QmpHypervisorTests : IDisposable
+{
+    private static readonly string[] EmptyMachine = ["-machine", "none", "-nodefaults", "-nographic", "-display", "none", "-S"];
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public async Task Connect_Negotiates_AndReportsPrelaunch()
+    {
+        await using var qemu = await QemuProcess.StartAsync(_dir.File("qmp.sock"), EmptyMachine);
+        await using QmpHypervisor vm = await QmpHypervisor.ConnectAsync(qemu.QmpSocket);
+
+        VmStatus status = await vm.QueryStatusAsync();
+
+        Assert.False(status.Running);
+        Assert.Equal("prelaunch", status.State);
+        Assert.Matches(@"^\d+\.\d+\.\d+$", vm.Client.QemuVersion);
+    }
+
+    [Fact]
+    public async Task ResumeAndPause_ChangeTheState_AndRaiseResumeAndStopEvents()
+    {
+        await using var qemu = await QemuProcess.StartAsync(_dir.File("qmp.sock"), EmptyMachine);
+        await using QmpHypervisor vm = await QmpHypervisor.ConnectAsync(qemu.QmpSocket);
+        var changes = new List<VmStateChange>();
+        vm.StateChanged += c =>
+        {
+            lock (changes)
+            {
+                changes.Add(c);
+            }
+        };
+
+        Task<QmpEvent> resumed = vm.Client.WaitForEventAsync("RESUME");
+        await vm.ResumeAsync();
+        Assert.True((await vm.QueryStatusAsync()).Running);
+        QmpEvent resume = await resumed.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Task<QmpEvent> stopped = vm.Client.WaitForEventAsync("STOP");
+        await vm.PauseAsync();
+        VmStatus paused = await vm.QueryStatusAsync();
+        QmpEvent stop = await stopped.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.False(paused.Running);
+        Assert.Equal("paused", paused.State);
+        Assert.True(stop.Timestamp >= resume.Timestamp);
+        Assert.True(Math.Abs((DateTimeOffset.UtcNow - stop.Timestamp).TotalMinutes) < 5, "QEMU's event timestamp is parsed as wall-clock time");
+
+        // Pausing a paused VM and resuming twice are harmless.
+        await vm.PauseAsync();
+        await vm.ResumeAsync();
+        await vm.ResumeAsync();
+        Assert.True((await vm.QueryStatusAsync()).Running);
+        lock (changes)
+        {
+            Assert.True(changes.Count >= 3);
+            Assert.Equal([true, false], changes.Take(2).Select(c => c.Running));
+        }
+    }
+
+    [Fact]
+    public async Task UnknownCommand_ThrowsQmpException_AndTheConnectionStaysUsable()
+    {
+        await using var qemu = await QemuProcess.StartAsync(_dir.File("qmp.sock"), EmptyMachine);
+        await using QmpHypervisor vm = await QmpHypervisor.ConnectAsync(qemu.QmpSocket);
+
+        var e = await Assert.ThrowsAsync<QmpException>(() => vm.Client.ExecuteAsync("no-such-command"));
+        Assert.Equal("CommandNotFound", e.ErrorClass);
+        Assert.Equal("no-such-command", e.Command);
+        Assert.False((await vm.QueryStatusAsync()).Running);
+    }
+
+    [Fact]
+    public async Task FrozenQemu_CommandTimesOut_ThenWorksAgainWhenQemuContinues()
+    {
+        await using var qemu = await QemuProcess.StartAsync(_dir.File("qmp.sock"), EmptyMachine);
+        await using QmpHypervisor vm = await QmpHypervisor.ConnectAsync(qemu.QmpSocket, new QmpOptions { CommandTimeout = TimeSpan.FromMilliseconds(500) });
+
+        await vm.ResumeAsync();
+        await qemu.SignalAsync("STOP");
+        var e = await Assert.ThrowsAsync<TimeoutException>(() => vm.PauseAsync());
+        Assert.Contains("'stop'", e.Message);
+        await qemu.SignalAsync("CONT");
+
+        // The late answer to the timed-out command is dropped; the next command gets its own answer
+        // (and shows the 'stop' itself did run once QEMU continued).
+        VmStatus status = await vm.QueryStatusAsync();
+        Assert.Equal("paused", status.State);
+    }
+
+    [Fact]
+    public async Task QemuKilled_PendingAndLaterCallsFailWithConnectionError_NotATimeout()
+    {
+        await using var qemu = await QemuProcess.StartAsync(_dir.File("qmp.sock"), EmptyMachine);
+        await using QmpHypervisor vm = await QmpHypervisor.ConnectAsync(qemu.QmpSocket, new QmpOptions { CommandTimeout = TimeSpan.FromSeconds(60) });
+
+        await qemu.SignalAsync("STOP");
+        Task pending = vm.ResumeAsync();
+        Task<QmpEvent> anEvent = vm.Client.WaitForEventAsync("RESUME");
+        await qemu.SignalAsync("KILL");
+
+        var e = await Assert.ThrowsAsync<QmpConnectionException>(() => pending.WaitAsync(TimeSpan.FromSeconds(20)));
+        Assert.Contains("QEMU is gone", e.Message);
+        await Assert.ThrowsAsync<QmpConnectionException>(() => anEvent.WaitAsync(TimeSpan.FromSeconds(5)));
+        await Assert.ThrowsAsync<QmpConnectionException>(() => vm.QueryStatusAsync());
+        await Assert.ThrowsAsync<QmpConnectionException>(() => vm.PauseAsync());
+    }
+
+    [Fact]
+    public async Task Connect_ToMissingSocket_FailsClearly()
+    {
+        var e = await Assert.ThrowsAsync<QmpConnectionException>(() => QmpHypervisor.ConnectAsync(_dir.File("nobody.sock")));
+        Assert.Contains("nobody.sock", e.Message);
+    }
+
+    [Fact]
+    public async Task Connect_ToSilentSocket_TimesOutWithoutGreeting()
+    {
+        await using var fake = new FakeQmpServer(_dir.File("silent.sock"), []);
+        var e = await Assert.ThrowsAsync<QmpConnectionException>(() =>
+            QmpHypervisor.ConnectAsync(fake.Path, new QmpOptions { ConnectTimeout = TimeSpan.FromMilliseconds(300) }).WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Contains("No QMP greeting", e.Message);
+    }
+
+    [Theory]
+    [InlineData("this is not json\r\n", "not JSON")]
+    [InlineData("{\"hello\": 1}\r\n", "not a QMP greeting")]
+    [InlineData("[1, 2]\r\n", "not a QMP greeting")]
+    [InlineData("", "before the greeting")]
+    public async Task Connect_ToSocketThatIsNotQmp_FailsClearly(string greeting, string expected)
+    {
+        string path = _dir.File("fake.sock");
+        // An empty greeting stands for a peer that hangs up at once.
+        await using (var fake = new FakeQmpServer(path, Encoding.UTF8.GetBytes(greeting), hangUp: greeting.Length == 0))
+        {
+            var e = await Assert.ThrowsAsync<QmpConnectionException>(() =>
+                QmpHypervisor.ConnectAsync(path, new QmpOptions { ConnectTimeout = TimeSpan.FromSeconds(5) }).WaitAsync(TimeSpan.FromSeconds(10)));
+            Assert.Contains(expected, e.Message);
+        }
+    }
+
+    [Fact]
+    public async Task OversizedMessage_ClosesTheConnection()
+    {
+        byte[] huge = Encoding.UTF8.GetBytes("{\"QMP\": \"" + new string('x', 8192));
+        await using var fake = new FakeQmpServer(_dir.File("huge.sock"), huge);
+        var e = await Assert.ThrowsAsync<QmpConnectionException>(() =>
+            QmpHypervisor.ConnectAsync(fake.Path, new QmpOptions { MaxMessageLength = 4096 }).WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Contains("limit", e.Message);
+    }
+}
