@@ -71,7 +71,9 @@ public sealed class BlockIndex : IDisposable
     public static void Reset(string directory, int blockSize = BlockSizes.Default)
     {
         BlockSizes.Validate(blockSize);
-        File.Delete(IndexFile.PathFor(Path.GetFullPath(directory), blockSize));
+        var path = IndexFile.PathFor(Path.GetFullPath(directory), blockSize);
+        if (File.Exists(path)) // a directory that does not exist yet has nothing to reset
+            File.Delete(path);
     }
 
     public string Directory { get; }

@@ -57,6 +57,14 @@ public sealed class IndexCommandTests : IDisposable
     }
 
     [Fact]
+    public void Rebuild_of_an_index_that_does_not_exist_yet_builds_it()
+    {
+        var json = CliRun.Of("index", "build", "--rebuild", "--index", IndexDir, _images.Base, "--json").Json();
+
+        Assert.Equal(128, json.GetProperty("uniqueBlocks").GetInt64());
+    }
+
+    [Fact]
     public void Stats_on_a_missing_directory_is_a_clear_error()
     {
         var run = CliRun.Of("index", "stats", "--index", _images.PathOf("nowhere"));

@@ -20,130 +20,28 @@ internal sealed class ForwardingExport(string name, UpstreamLink link, UpstreamG
 
     public bool IsReadOnly => link.IsReadOnly;
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken)
-    {
-        await gate.EnterAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            UpstreamConnection connection = link.Current;
-            while (true)
-            {
-                try
-                {
-                    await connection.Client.ReadAsync(offset, buffer, cancellationToken).ConfigureAwait(false);
-                    return;
-                }
-                catch (Exception e) when (UpstreamErrors.IsConnectionLoss(e))
-                {
-                    connection = await link.RecoverAsync(connection, e, cancellationToken).ConfigureAwait(false);
-                }
-                catch (NbdCommandException e)
-                {
-                    throw UpstreamErrors.Translate(e);
-                }
-            }
-        }
-        finally
-        {
-            gate.Exit();
-        }
-    }
+    public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken) =>
+        ForwardAsync((offset, buffer), static (client, s, ct) => client.ReadAsync(s.offset, s.buffer, ct), cancellationToken);
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken cancellationToken)
-    {
-        await gate.EnterAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            UpstreamConnection connection = link.Current;
-            while (true)
-            {
-                try
-                {
-                    await connection.Client.WriteAsync(offset, data, fua, cancellationToken).ConfigureAwait(false);
-                    return;
-                }
-                catch (Exception e) when (UpstreamErrors.IsConnectionLoss(e))
-                {
-                    connection = await link.RecoverAsync(connection, e, cancellationToken).ConfigureAwait(false);
-                }
-                catch (NbdCommandException e)
-                {
-                    throw UpstreamErrors.Translate(e);
-                }
-            }
-        }
-        finally
-        {
-            gate.Exit();
-        }
-    }
+    public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken cancellationToken) =>
+        ForwardAsync((offset, data, fua), static (client, s, ct) => client.WriteAsync(s.offset, s.data, s.fua, ct), cancellationToken);
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask TrimAsync(long offset, long length, bool fua, CancellationToken cancellationToken)
-    {
-        uint count = checked((uint)length);
-        await gate.EnterAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            UpstreamConnection connection = link.Current;
-            while (true)
-            {
-                try
-                {
-                    await connection.Client.TrimAsync(offset, count, fua, cancellationToken).ConfigureAwait(false);
-                    return;
-                }
-                catch (Exception e) when (UpstreamErrors.IsConnectionLoss(e))
-                {
-                    connection = await link.RecoverAsync(connection, e, cancellationToken).ConfigureAwait(false);
-                }
-                catch (NbdCommandException e)
-                {
-                    throw UpstreamErrors.Translate(e);
-                }
-            }
-        }
-        finally
-        {
-            gate.Exit();
-        }
-    }
+    public ValueTask TrimAsync(long offset, long length, bool fua, CancellationToken cancellationToken) =>
+        ForwardAsync((offset, count: checked((uint)length), fua),
+            static (client, s, ct) => client.TrimAsync(s.offset, s.count, s.fua, ct), cancellationToken);
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask WriteZeroesAsync(long offset, long length, bool noHole, bool fua, CancellationToken cancellationToken)
-    {
-        uint count = checked((uint)length);
-        await gate.EnterAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            UpstreamConnection connection = link.Current;
-            while (true)
-            {
-                try
-                {
-                    await connection.Client.WriteZeroesAsync(offset, count, fua, noHole, cancellationToken).ConfigureAwait(false);
-                    return;
-                }
-                catch (Exception e) when (UpstreamErrors.IsConnectionLoss(e))
-                {
-                    connection = await link.RecoverAsync(connection, e, cancellationToken).ConfigureAwait(false);
-                }
-                catch (NbdCommandException e)
-                {
-                    throw UpstreamErrors.Translate(e);
-                }
-            }
-        }
-        finally
-        {
-            gate.Exit();
-        }
-    }
+    public ValueTask WriteZeroesAsync(long offset, long length, bool noHole, bool fua, CancellationToken cancellationToken) =>
+        ForwardAsync((offset, count: checked((uint)length), noHole, fua),
+            static (client, s, ct) => client.WriteZeroesAsync(s.offset, s.count, s.fua, s.noHole, ct), cancellationToken);
 
+    public ValueTask FlushAsync(CancellationToken cancellationToken) =>
+        ForwardAsync(0, static (client, _, ct) => client.FlushAsync(ct), cancellationToken);
+
+    // One request through the gate to the current upstream, re-sent after a reconnect. The request's arguments
+    // travel as a value-tuple state and the operation is a static lambda, so forwarding allocates no closure.
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask FlushAsync(CancellationToken cancellationToken)
+    private async ValueTask ForwardAsync<TState>(TState state, Func<NbdClient, TState, CancellationToken, ValueTask> request,
+        CancellationToken cancellationToken)
     {
         await gate.EnterAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -153,7 +51,7 @@ internal sealed class ForwardingExport(string name, UpstreamLink link, UpstreamG
             {
                 try
                 {
-                    await connection.Client.FlushAsync(cancellationToken).ConfigureAwait(false);
+                    await request(connection.Client, state, cancellationToken).ConfigureAwait(false);
                     return;
                 }
                 catch (Exception e) when (UpstreamErrors.IsConnectionLoss(e))

@@ -107,30 +107,10 @@ public sealed class FileNbdExport : INbdExport, IDisposable
         return ValueTask.CompletedTask;
     }
 
-    public ValueTask TrimAsync(long offset, long length, bool fua, CancellationToken cancellationToken)
-    {
-        CheckWritable();
-        CheckRange(offset, length);
-        cancellationToken.ThrowIfCancellationRequested();
-        try
-        {
-            if (!Fallocate.TryPunchHole(_handle, offset, length))
-            {
-                WriteZeroBytes(offset, length);
-            }
-        }
-        finally
-        {
-            MarkDirty(offset, length);
-        }
-
-        if (fua)
-        {
-            RandomAccess.FlushToDisk(_handle);
-        }
-
-        return ValueTask.CompletedTask;
-    }
+    // Trimmed ranges read back as zeroes here (the protocol allows any content), so a trim is a write-zeroes
+    // that may punch a hole.
+    public ValueTask TrimAsync(long offset, long length, bool fua, CancellationToken cancellationToken) =>
+        WriteZeroesAsync(offset, length, noHole: false, fua, cancellationToken);
 
     public ValueTask WriteZeroesAsync(long offset, long length, bool noHole, bool fua, CancellationToken cancellationToken)
     {

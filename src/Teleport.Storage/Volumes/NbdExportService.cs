@@ -1,0 +1,91 @@
+using System.Net;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Teleport.Nbd.Exports;
+using Teleport.Nbd.Server;
+using Teleport.Storage.DirtyTracking;
+using Teleport.Storage.Worker;
+
+namespace Teleport.Storage.Volumes;
+
+/// <summary>
+/// Serves every consistent volume of the store over NBD, each with its own dirty tracker (kept in
+/// <see cref="VolumeTrackers"/>) so writes made while a migration runs are sent again.
+/// </summary>
+public sealed class NbdExportService : IHostedService, IAsyncDisposable
+{
+    private readonly StorageWorkerOptions _options;
+    private readonly VolumeStore _store;
+    private readonly VolumeTrackers _volumes;
+    private readonly ILogger<NbdExportService> _log;
+    private readonly NbdExportRegistry _registry = new();
+    private readonly NbdServer _server;
+    private readonly Lock _gate = new();
+
+    public NbdExportService(StorageWorkerOptions options, VolumeStore store, VolumeTrackers volumes, ILoggerFactory loggers)
+    {
+        _options = options;
+        _store = store;
+        _volumes = volumes;
+        _log = loggers.CreateLogger<NbdExportService>();
+        _server = new NbdServer(_registry, new NbdServerOptions(), loggers.CreateLogger<NbdServer>());
+    }
+
+    /// <summary>The bound NBD endpoint once started.</summary>
+    public EndPoint? EndPoint { get; private set; }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        foreach (var name in _store.List())
+            Export(name);
+        EndPoint = _server.Listen(_options.NbdEndPoint);
+        _log.LogInformation("Serving {Count} volumes from {Directory} over NBD on {EndPoint}", _volumes.List().Count, _store.Directory, EndPoint);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Starts serving a volume of the store (a volume a migration just completed); false if it is served already.</summary>
+    public bool Export(string name)
+    {
+        lock (_gate)
+        {
+            if (_volumes.Contains(name))
+                return false;
+            var path = _store.PathOf(name);
+            long bytes = new FileInfo(path).Length;
+            var tracker = DirtyTrackerFactory.Create(path, bytes,
+                new DirtyTrackingOptions { Mode = _options.DirtyTracking, BlockSize = _options.BlockSize });
+            FileNbdExport export;
+            try
+            {
+                export = new FileNbdExport(name, path, readOnly: false, dirtyTracker: tracker);
+            }
+            catch
+            {
+                (tracker as IDisposable)?.Dispose();
+                throw;
+            }
+
+            _registry.Add(export);
+            _volumes.TryAdd(new VolumeEntry(name, path, tracker, export));
+            _log.LogInformation("Exporting volume {Volume} ({Bytes} bytes, {Tracker} dirty tracking)", name, bytes, tracker.GetType().Name);
+            return true;
+        }
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _server.StopAsync().ConfigureAwait(false);
+        lock (_gate)
+        {
+            foreach (var entry in _volumes.List())
+            {
+                _registry.Remove(entry.Name);
+                _volumes.TryRemove(entry.Name, out _);
+                entry.Export.Dispose();
+                (entry.Tracker as IDisposable)?.Dispose();
+            }
+        }
+    }
+
+    public ValueTask DisposeAsync() => _server.DisposeAsync();
+}

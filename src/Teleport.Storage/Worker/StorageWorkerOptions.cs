@@ -1,0 +1,80 @@
+using System.Net;
+using Teleport.Blocks;
+using Teleport.Storage.DirtyTracking;
+
+namespace Teleport.Storage.Worker;
+
+/// <summary>
+/// Configuration of one storage worker, bound from the "Storage" section (JSON, TELEPORT_STORAGE__* variables, flags).
+/// </summary>
+public sealed class StorageWorkerOptions
+{
+    public const string SectionName = "Storage";
+
+    /// <summary>This worker's id; commands arrive on <c>WorkerQueues.Storage(StorageId)</c>.</summary>
+    public string StorageId { get; set; } = "";
+
+    /// <summary>Directory of the volumes: every <c>NAME.img</c> in it is exported as NAME.</summary>
+    public string VolumeDirectory { get; set; } = "";
+
+    /// <summary>Content index the destination side rebuilds blocks from (optional).</summary>
+    public string? IndexDirectory { get; set; }
+
+    /// <summary>Where VM hosts reach the NBD exports (ADDR:PORT).</summary>
+    public string NbdListen { get; set; } = "0.0.0.0:10809";
+
+    /// <summary>Where the destination side listens for a source's data channel (ADDR:PORT; port 0 picks one per migration).</summary>
+    public string DataListen { get; set; } = "0.0.0.0:0";
+
+    /// <summary>Host name or address peers use to reach this worker; defaults to the listen address when it is not a wildcard.</summary>
+    public string? AdvertiseHost { get; set; }
+
+    public int BlockSize { get; set; } = BlockSizes.Default;
+
+    /// <summary>"memory" (one process only) or a RabbitMQ address: <c>rabbitmq://user:pass@HOST:PORT/vhost</c> (amqp:// too).</summary>
+    public string Bus { get; set; } = "memory";
+
+    public DirtyTrackingMode DirtyTracking { get; set; } = DirtyTrackingMode.Auto;
+
+    /// <summary>Defaults for what a migration's <c>MigrationOptions</c> leaves null.</summary>
+    public long DirtyThresholdBlocks { get; set; } = 256;
+
+    public int MaxCopyRounds { get; set; } = 30;
+
+    public int CompressionLevel { get; set; } = 1;
+
+    /// <summary>How long a stopping worker waits for its migrations to wind down.</summary>
+    public TimeSpan StopTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    public IPEndPoint NbdEndPoint => ParseEndPoint(NbdListen, "NbdListen");
+
+    public IPEndPoint DataEndPoint => ParseEndPoint(DataListen, "DataListen");
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first bad setting.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(StorageId) || StorageId.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))
+            throw new ArgumentException($"Storage:StorageId '{StorageId}' must be non-empty and use only letters, digits, '-', '_' and '.'");
+        if (string.IsNullOrWhiteSpace(VolumeDirectory))
+            throw new ArgumentException("Storage:VolumeDirectory is required");
+        BlockSizes.Validate(BlockSize);
+        _ = NbdEndPoint;
+        _ = DataEndPoint;
+        _ = StorageBus.Parse(Bus);
+        ArgumentOutOfRangeException.ThrowIfNegative(DirtyThresholdBlocks, "Storage:DirtyThresholdBlocks");
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxCopyRounds, 1, "Storage:MaxCopyRounds");
+    }
+
+    /// <summary>The "host:port" a source should connect to for a destination bound at <paramref name="bound"/>.</summary>
+    public string Advertise(IPEndPoint bound)
+    {
+        string host = AdvertiseHost
+            ?? (bound.Address.Equals(IPAddress.Any) || bound.Address.Equals(IPAddress.IPv6Any) ? Dns.GetHostName() : bound.Address.ToString());
+        return host.Contains(':') && !host.StartsWith('[') ? $"[{host}]:{bound.Port}" : $"{host}:{bound.Port}";
+    }
+
+    private static IPEndPoint ParseEndPoint(string text, string name) =>
+        IPEndPoint.TryParse(text, out var endPoint) && text.Contains(':')
+            ? endPoint
+            : throw new ArgumentException($"Storage:{name} '{text}' is not ADDR:PORT (e.g. 0.0.0.0:10809)");
+}
