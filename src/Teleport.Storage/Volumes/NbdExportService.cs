@@ -72,6 +72,21 @@ public sealed class NbdExportService : IHostedService, IAsyncDisposable
         }
     }
 
+    /// <summary>Stops serving a volume (new connections cannot open it; open ones keep their handle until they close).</summary>
+    public bool Unexport(string name)
+    {
+        lock (_gate)
+        {
+            if (!_volumes.TryRemove(name, out var entry))
+                return false;
+            _registry.Remove(name);
+            entry.Export.Dispose();
+            (entry.Tracker as IDisposable)?.Dispose();
+            _log.LogInformation("Stopped exporting volume {Volume}", name);
+            return true;
+        }
+    }
+
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         await _server.StopAsync().ConfigureAwait(false);

@@ -9,7 +9,10 @@ public sealed class VolumeStore
     public const string Extension = ".img";
 
     /// <summary>Left beside a volume by an unfinished incoming migration: the volume is not consistent yet.</summary>
-    public const string IncomingSuffix = ".teleport-state";
+    public const string IncomingSuffix = ".incoming";
+
+    /// <summary>Resume state of the data channel's destination session, beside the volume.</summary>
+    public const string SessionStateSuffix = ".teleport-state";
 
     private const int MaxNameLength = 200;
 
@@ -37,11 +40,24 @@ public sealed class VolumeStore
         return Path.Combine(Directory, name + Extension);
     }
 
-    public string StatePathOf(string name) => PathOf(name) + IncomingSuffix;
+    /// <summary>The marker saying NAME is being built by a migration and must not be served.</summary>
+    public string IncomingMarkerOf(string name) => PathOf(name) + IncomingSuffix;
+
+    public string SessionStatePathOf(string name) => PathOf(name) + SessionStateSuffix;
 
     public bool Exists(string name) => File.Exists(PathOf(name));
 
-    public bool IsIncoming(string name) => File.Exists(StatePathOf(name));
+    public bool IsIncoming(string name) => File.Exists(IncomingMarkerOf(name));
+
+    /// <summary>Marks NAME as being built by an incoming migration (it is not listed or served until <see cref="MarkComplete"/>).</summary>
+    public void MarkIncoming(string name) => File.WriteAllText(IncomingMarkerOf(name), "");
+
+    /// <summary>NAME is consistent: drop the incoming marker and the session's resume state.</summary>
+    public void MarkComplete(string name)
+    {
+        File.Delete(SessionStatePathOf(name));
+        File.Delete(IncomingMarkerOf(name));
+    }
 
     /// <summary>Creates an empty sparse volume of <paramref name="bytes"/>; fails if it exists.</summary>
     public string Create(string name, long bytes)
@@ -59,7 +75,8 @@ public sealed class VolumeStore
         var path = PathOf(name);
         bool existed = File.Exists(path);
         File.Delete(path);
-        File.Delete(StatePathOf(name));
+        File.Delete(IncomingMarkerOf(name));
+        File.Delete(SessionStatePathOf(name));
         return existed;
     }
 
