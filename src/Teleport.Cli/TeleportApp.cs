@@ -40,6 +40,9 @@ public static class TeleportApp
             config.AddCommand<ReceiveCommand>("receive")
                 .WithDescription("Receive one volume from a `teleport send`, rebuilding what the local index holds.")
                 .WithExample("receive", "--listen", "0.0.0.0:7000", "--volume", "lamp.img", "--index", "/var/lib/teleport/index", "--secret-file", "secret");
+            config.AddCommand<StorageCommand>("storage")
+                .WithDescription("Run a storage worker: serve volumes over NBD and migrate them on the saga's commands.")
+                .WithExample("storage", "--id", "ams-1", "--volumes", "/srv/volumes", "--nbd-listen", "0.0.0.0:10809", "--bus", "rabbitmq://teleport:secret@mq:5672/");
             config.AddCommand<SimilarityCommand>("similarity")
                 .WithDescription("How much of each target image a destination holding the base images would not need to receive.")
                 .WithExample("similarity", "--base", "base.img", "--target", "lamp.img", "--json");

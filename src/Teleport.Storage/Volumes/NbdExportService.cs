@@ -72,7 +72,7 @@ public sealed class NbdExportService : IHostedService, IAsyncDisposable
         }
     }
 
-    /// <summary>Stops serving a volume (new connections cannot open it; open ones keep their handle until they close).</summary>
+    /// <summary>Stops serving a volume (new connections cannot open it; requests on open ones fail with an I/O error).</summary>
     public bool Unexport(string name)
     {
         lock (_gate)

@@ -1,0 +1,46 @@
+using Serilog;
+using Spectre.Console.Cli;
+using Teleport.Cli.Hosting;
+using Teleport.Cli.Infrastructure;
+using Teleport.Contracts;
+
+namespace Teleport.Cli.Commands;
+
+/// <summary>
+/// <c>teleport storage</c>: runs a storage worker until Ctrl-C or SIGTERM. It serves the volumes over NBD and takes
+/// the saga's commands (PrepareDestination, StartTransfer, FinalSync, AbortTransfer) from its own queue.
+/// </summary>
+public sealed class StorageCommand : AsyncCommand<StorageSettings>
+{
+    public override async Task<int> ExecuteAsync(CommandContext context, StorageSettings settings, CancellationToken cancellationToken)
+    {
+        var configuration = StorageHost.ReadConfiguration(settings.ConfigFile, settings.Overrides());
+        var options = StorageHost.Options(configuration);
+        using var host = StorageHost.Build(configuration, options);
+        Log.Information("Storage worker {StorageId} starting: volumes in {Volumes}, NBD on {Nbd}, commands on {Queue}, bus {Bus}",
+            options.StorageId, options.VolumeDirectory, options.NbdListen, WorkerQueues.Storage(options.StorageId),
+            Teleport.Storage.Worker.StorageBus.Parse(options.Bus));
+        try
+        {
+            await host.StartAsync(cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return ExitCodes.Success;
+        }
+
+        try
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            Log.Information("Storage worker {StorageId} stopping", options.StorageId);
+        }
+
+        using var stopping = new CancellationTokenSource(options.StopTimeout + TimeSpan.FromSeconds(30));
+        await host.StopAsync(stopping.Token);
+        Log.Information("Storage worker {StorageId} stopped", options.StorageId);
+        return ExitCodes.Success;
+    }
+}

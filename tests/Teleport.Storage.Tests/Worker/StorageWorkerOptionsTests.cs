@@ -1,0 +1,69 @@
+using System.Net;
+using Teleport.Storage.Migrations;
+using Teleport.Storage.Worker;
+
+namespace Teleport.Storage.Tests.Worker;
+
+public sealed class StorageWorkerOptionsTests
+{
+    private static StorageWorkerOptions Valid() => new() { StorageId = "ams-1", VolumeDirectory = "/srv/volumes" };
+
+    [Fact]
+    public void Parses_the_bus_setting()
+    {
+        Assert.True(StorageBus.Parse("memory").InMemory);
+        var rabbit = StorageBus.Parse("rabbitmq://teleport:s%40cret@mq.example:5673/prod");
+        Assert.Equal(("mq.example", 5673, "teleport", "s@cret", "prod"), (rabbit.RabbitMq!.Host, rabbit.RabbitMq.Port, rabbit.User, rabbit.Password, rabbit.VirtualHost));
+        Assert.DoesNotContain("s@cret", rabbit.ToString());
+        var amqp = StorageBus.Parse("amqp://127.0.0.1:5672/");
+        Assert.Equal(("guest", "guest", "/"), (amqp.User, amqp.Password, amqp.VirtualHost));
+    }
+
+    [Theory]
+    [InlineData("nats://mq:4222")]
+    [InlineData("rabbitmq")]
+    [InlineData("")]
+    public void Refuses_other_buses(string bus) =>
+        Assert.Contains("neither 'memory' nor", Assert.Throws<ArgumentException>(() => StorageBus.Parse(bus)).Message);
+
+    [Fact]
+    public void Validate_names_the_bad_setting()
+    {
+        Valid().Validate();
+        Assert.Contains("StorageId", Check(o => o.StorageId = "a/b"));
+        Assert.Contains("VolumeDirectory", Check(o => o.VolumeDirectory = " "));
+        Assert.Contains("NbdListen", Check(o => o.NbdListen = "10809"));
+        Assert.Contains("DataListen", Check(o => o.DataListen = "somewhere"));
+        Assert.Contains("Bus", Check(o => o.Bus = "kafka://x"));
+        Assert.Contains("block size", Check(o => o.BlockSize = 1000), StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("MaxCopyRounds", Check(o => o.MaxCopyRounds = 0));
+    }
+
+    [Fact]
+    public void Advertises_the_listen_address_or_the_configured_host()
+    {
+        Assert.Equal("10.0.0.5:7000", Valid().Advertise(new IPEndPoint(IPAddress.Parse("10.0.0.5"), 7000)));
+        Assert.Equal("[::1]:7000", Valid().Advertise(new IPEndPoint(IPAddress.IPv6Loopback, 7000)));
+        var named = Valid();
+        named.AdvertiseHost = "ams-1.example";
+        Assert.Equal("ams-1.example:7000", named.Advertise(new IPEndPoint(IPAddress.Any, 7000)));
+        Assert.Equal($"{Dns.GetHostName()}:7000", Valid().Advertise(new IPEndPoint(IPAddress.Any, 7000)));
+    }
+
+    [Fact]
+    public void Parses_data_endpoints_from_the_bus()
+    {
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, 7000), StorageMigrations.ParseEndPoint("127.0.0.1:7000"));
+        Assert.Equal(new IPEndPoint(IPAddress.IPv6Loopback, 7000), StorageMigrations.ParseEndPoint("[::1]:7000"));
+        Assert.Equal(new DnsEndPoint("dst.example", 7000), StorageMigrations.ParseEndPoint("dst.example:7000"));
+        foreach (var bad in new[] { "", "dst.example", "dst.example:0", "dst.example:70000", "a b:7000", "127.0.0.1:0" })
+            Assert.Throws<ArgumentException>(() => StorageMigrations.ParseEndPoint(bad));
+    }
+
+    private static string Check(Action<StorageWorkerOptions> change)
+    {
+        var options = Valid();
+        change(options);
+        return Assert.ThrowsAny<ArgumentException>(options.Validate).Message;
+    }
+}

@@ -1,0 +1,59 @@
+using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Teleport.Storage.Migrations;
+using Teleport.Storage.Volumes;
+using Teleport.Storage.Worker;
+
+namespace Teleport.Storage.Tests.Worker;
+
+/// <summary>A storage worker host in this process, on loopback ports chosen by the system.</summary>
+public sealed class WorkerHost : IAsyncDisposable
+{
+    private readonly IHost _host;
+
+    private WorkerHost(IHost host, StorageWorkerOptions options)
+    {
+        _host = host;
+        Options = options;
+    }
+
+    public StorageWorkerOptions Options { get; }
+
+    public string Id => Options.StorageId;
+
+    public EndPoint NbdEndPoint => _host.Services.GetRequiredService<NbdExportService>().EndPoint!;
+
+    public VolumeTrackers Volumes => _host.Services.GetRequiredService<VolumeTrackers>();
+
+    public StorageMigrations Migrations => _host.Services.GetRequiredService<StorageMigrations>();
+
+    public static async Task<WorkerHost> Start(string id, string volumes, string? index = null, long dirtyThresholdBlocks = 256, ILoggerProvider? logs = null)
+    {
+        var options = new StorageWorkerOptions
+        {
+            StorageId = id,
+            VolumeDirectory = volumes,
+            IndexDirectory = index,
+            NbdListen = "127.0.0.1:0",
+            DataListen = "127.0.0.1:0",
+            Bus = TestBroker.Address,
+            DirtyThresholdBlocks = dirtyThresholdBlocks,
+        };
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        if (logs is not null)
+            builder.Logging.AddProvider(logs).SetMinimumLevel(LogLevel.Debug);
+        builder.Services.AddTeleportStorageWorker(options);
+        var host = builder.Build();
+        await host.StartAsync();
+        return new WorkerHost(host, options);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _host.StopAsync();
+        _host.Dispose();
+    }
+}
