@@ -32,13 +32,20 @@ if [ -n "$GUEST_DOTNET" ] && [ -n "$GUEST_PROBE" ]; then
 		report FAIL dotnet_probe cannot create the probe device
 	else
 		for d in dev proc sys; do mount --bind /$d /host/$d; done
-		mount -t tmpfs tmpfs /host/tmp
-		chroot /host /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp DOTNET_CLI_HOME=/tmp \
+		# .NET needs a writable home and temp directory, and the host root is read-only. The tmpfs goes over a
+		# host directory that holds neither the probe nor dotnet: a checkout under /tmp must stay visible.
+		scratch=
+		for d in /mnt /media /srv /opt /tmp; do
+			case "$GUEST_PROBE:$GUEST_DOTNET" in "$d"/* | *:"$d"/*) continue ;; esac
+			if [ -d "/host$d" ]; then scratch=$d; break; fi
+		done
+		mount -t tmpfs tmpfs "/host$scratch"
+		chroot /host /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$scratch" DOTNET_CLI_HOME="$scratch" TMPDIR="$scratch" \
 			DOTNET_NOLOGO=1 DOTNET_EnableDiagnostics=0 DOTNET_gcServer=0 \
 			"$GUEST_DOTNET" "$GUEST_PROBE" kernel-tracker-probe /dev/mapper/tp 2>&1 | tee -a $results
 		grep -q '^KMOD-TEST .* dotnet_' $results || report FAIL dotnet_probe the probe printed no result
 		dmsetup remove tp || report FAIL dotnet_probe_cleanup cannot remove the probe device
-		umount /host/tmp /host/sys /host/proc /host/dev /host
+		umount "/host$scratch" /host/sys /host/proc /host/dev /host
 	fi
 fi
 
