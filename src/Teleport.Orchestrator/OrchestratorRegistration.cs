@@ -35,9 +35,13 @@ public static class OrchestratorRegistration
         return services;
     }
 
-    /// <summary>Adds the migration saga with Teleport's EF Core repository to the bus being configured.</summary>
+    /// <summary>
+    /// Adds the migration saga with Teleport's EF Core repository to the bus being configured, and turns off
+    /// MassTransit's usage telemetry: an orchestrator must not call out to a third-party service.
+    /// </summary>
     public static IBusRegistrationConfigurator AddMigrationSaga(this IBusRegistrationConfigurator configurator)
     {
+        configurator.DisableUsageTelemetry();
         configurator.AddSagaStateMachine<MigrationStateMachine, MigrationState, MigrationSagaDefinition>()
             .Repository(repository =>
             {

@@ -53,6 +53,7 @@ public sealed class TestBus : IAsyncDisposable
         services.AddSingleton<ReceivedMessages>();
         services.AddMassTransit(x =>
         {
+            x.DisableUsageTelemetry();
             x.UsingRabbitMq((context, cfg) =>
             {
                 cfg.Host(broker.Host, (ushort)broker.Port, VirtualHost(broker), h =>

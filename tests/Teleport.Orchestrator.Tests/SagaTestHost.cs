@@ -68,7 +68,11 @@ public sealed class SagaTestHost : IAsyncDisposable
         services.AddSingleton<TimeProvider>(clock);
         services.AddSingleton(clock);
         services.AddSingleton(_ => new OrchestratorDatabase(database, configureDb));
-        services.AddMassTransitTestHarness(x => x.AddMigrationSaga());
+        services.AddMassTransitTestHarness(x =>
+        {
+            x.DisableUsageTelemetry();
+            x.AddMigrationSaga();
+        });
         var provider = services.BuildServiceProvider(true);
         var host = new SagaTestHost(provider, file, database);
         await host.Database.EnsureSchemaAsync(CancellationToken.None);

@@ -122,6 +122,7 @@ public sealed class ScaleOutTests(ITestOutputHelper output)
         services.Configure<MassTransitHostOptions>(o => o.WaitUntilStarted = true);
         services.AddMassTransit(x =>
         {
+            x.DisableUsageTelemetry();
             x.AddMigrationSaga();
             x.UsingRabbitMq((context, cfg) =>
             {

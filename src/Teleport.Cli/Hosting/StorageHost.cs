@@ -40,6 +40,9 @@ public static class StorageHost
             throw new UserInputException(e.Message);
         }
 
+        // A mistyped directory would otherwise start a worker that serves nothing.
+        if (!Directory.Exists(options.VolumeDirectory))
+            throw new UserInputException($"volume directory '{options.VolumeDirectory}' does not exist");
         return options;
     }
 

@@ -32,6 +32,8 @@ public static class StorageWorkerRegistration
 
         services.AddMassTransit(x =>
         {
+            // A storage server must not call out to MassTransit's usage-telemetry service.
+            x.DisableUsageTelemetry();
             x.AddConsumer<StorageCommandConsumer>();
             if (bus.InMemory)
             {

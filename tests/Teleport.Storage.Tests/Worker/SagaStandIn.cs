@@ -34,21 +34,25 @@ public sealed class SagaStandIn : IAsyncDisposable
         var broker = StorageBus.Parse(TestBroker.Address);
         var services = new ServiceCollection();
         services.AddSingleton<EventLog>();
-        services.AddMassTransit(x => x.UsingRabbitMq((context, cfg) =>
+        services.AddMassTransit(x =>
         {
-            cfg.Host(broker.RabbitMq!.Host, (ushort)broker.RabbitMq.Port, broker.VirtualHost, h =>
+            x.DisableUsageTelemetry();
+            x.UsingRabbitMq((context, cfg) =>
             {
-                h.Username(broker.User);
-                h.Password(broker.Password);
+                cfg.Host(broker.RabbitMq!.Host, (ushort)broker.RabbitMq.Port, broker.VirtualHost, h =>
+                {
+                    h.Username(broker.User);
+                    h.Password(broker.Password);
+                });
+                cfg.ReceiveEndpoint($"storage-tests-saga-{Guid.NewGuid():N}", e =>
+                {
+                    e.AutoDelete = true;
+                    e.Durable = false;
+                    foreach (var type in Events)
+                        e.Consumer(typeof(RecordingConsumer<>).MakeGenericType(type), t => ActivatorUtilities.CreateInstance(context, t));
+                });
             });
-            cfg.ReceiveEndpoint($"storage-tests-saga-{Guid.NewGuid():N}", e =>
-            {
-                e.AutoDelete = true;
-                e.Durable = false;
-                foreach (var type in Events)
-                    e.Consumer(typeof(RecordingConsumer<>).MakeGenericType(type), t => ActivatorUtilities.CreateInstance(context, t));
-            });
-        }));
+        });
         var provider = services.BuildServiceProvider();
         var bus = provider.GetRequiredService<IBusControl>();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));

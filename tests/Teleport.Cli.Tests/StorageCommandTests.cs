@@ -1,0 +1,34 @@
+namespace Teleport.Cli.Tests;
+
+/// <summary>`teleport storage` refuses bad settings before it starts anything (the worker itself is tested in Teleport.Storage.Tests).</summary>
+public sealed class StorageCommandTests : IDisposable
+{
+    private readonly string _volumes = Directory.CreateTempSubdirectory("teleport-storage-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_volumes, recursive: true);
+
+    [Theory]
+    [InlineData("--id", "a/b", "StorageId")]
+    [InlineData("--nbd-listen", "nowhere", "NbdListen")]
+    [InlineData("--bus", "kafka://x", "Bus")]
+    [InlineData("--volumes", "/nonexistent/teleport-volumes", "volume directory '/nonexistent/teleport-volumes' does not exist")]
+    public void Bad_settings_are_one_clear_line(string option, string value, string message)
+    {
+        var args = new List<string> { "storage", "--id", "s1", "--volumes", _volumes, "--nbd-listen", "127.0.0.1:0", "--bus", "memory" };
+        args[args.IndexOf(option) + 1] = value;
+
+        var run = CliRun.Of([.. args]);
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains(message, run.Stderr);
+    }
+
+    [Fact]
+    public void A_missing_id_is_refused()
+    {
+        var run = CliRun.Of("storage", "--volumes", _volumes, "--nbd-listen", "127.0.0.1:0");
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("StorageId", run.Stderr);
+    }
+}
