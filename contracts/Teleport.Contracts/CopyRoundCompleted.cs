@@ -1,6 +1,7 @@
 namespace Teleport.Contracts;
 
 /// <summary>Event from the source after each copy round: what this round sent (not running totals) and the dirty blocks left for the next.</summary>
+/// <remarks>Attempt: which attempt of the migration this belongs to (a retry starts the next); workers echo the command's attempt so the saga can ignore late answers of an earlier one.</remarks>
 public sealed record CopyRoundCompleted(
     Guid MigrationId,
     int Round,
@@ -8,4 +9,5 @@ public sealed record CopyRoundCompleted(
     long BytesOnWire,
     long DirtyBlocksRemaining,
     double BytesPerSecond,
-    DateTimeOffset CompletedAt);
+    DateTimeOffset CompletedAt,
+    int Attempt = 1);

@@ -1,6 +1,7 @@
 namespace Teleport.Contracts;
 
-/// <summary>Event from the destination: it listens for the source on DataEndpoint and accepts only peers proving Secret.</summary>
+/// <summary>Event from the destination: it listens for the source on DataEndpoint and accepts only peers proving Secret; after the cut-over the VM's disk is ExportName at NbdEndpoint.</summary>
+/// <remarks>Attempt: which attempt of the migration this belongs to (echoed from PrepareDestination).</remarks>
 public sealed record DestinationPrepared(
     Guid MigrationId,
     string DestinationStorageId,
@@ -8,4 +9,7 @@ public sealed record DestinationPrepared(
     string DataEndpoint,
     string Secret,
     string? CertificateSha256,
-    DateTimeOffset PreparedAt);
+    string NbdEndpoint,
+    string ExportName,
+    DateTimeOffset PreparedAt,
+    int Attempt = 1);

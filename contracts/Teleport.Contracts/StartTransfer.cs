@@ -1,6 +1,7 @@
 namespace Teleport.Contracts;
 
 /// <summary>Command to the source storage worker: connect to the destination and run the index phase and copy rounds.</summary>
+/// <remarks>Attempt: which attempt of the migration this belongs to (a retry starts the next); workers echo the command's attempt so the saga can ignore late answers of an earlier one.</remarks>
 public sealed record StartTransfer(
     Guid MigrationId,
     string VolumeId,
@@ -9,4 +10,5 @@ public sealed record StartTransfer(
     string DataEndpoint,
     string Secret,
     string? CertificateSha256,
-    MigrationOptions Options);
+    MigrationOptions Options,
+    int Attempt = 1);

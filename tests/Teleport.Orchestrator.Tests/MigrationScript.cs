@@ -16,7 +16,7 @@ public sealed class MigrationScript(SagaTestHost host, Guid? id = null)
 
     public static string HostQueue(string id) => WorkerQueues.Host(id);
 
-    public DestinationPrepared Prepared() => new(Id, Destination, Volume, "10.0.0.2:7000", "s3cret", "ab12", T0.AddSeconds(1));
+    public DestinationPrepared Prepared() => new(Id, Destination, Volume, "10.0.0.2:7000", "s3cret", "ab12", SagaTestHost.DestinationNbd, Volume, T0.AddSeconds(1));
 
     public IndexStreamed IndexStreamed() => new(Id, 1L << 30, 262_144, 100_000, 5_000_000, T0.AddSeconds(20));
 

@@ -20,7 +20,7 @@ public sealed class WorkerDouble :
     public Task Consume(ConsumeContext<PrepareDestination> context)
     {
         var c = context.Message;
-        return Twice(context, new DestinationPrepared(c.MigrationId, c.DestinationStorageId, c.VolumeId, "127.0.0.1:7000", "secret", null, T0));
+        return Twice(context, new DestinationPrepared(c.MigrationId, c.DestinationStorageId, c.VolumeId, "127.0.0.1:7000", "secret", null, "127.0.0.1:10809", c.VolumeId, T0, c.Attempt));
     }
 
     public Task Consume(ConsumeContext<StartTransfer> context)

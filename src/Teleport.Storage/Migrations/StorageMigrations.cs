@@ -114,7 +114,7 @@ public sealed class StorageMigrations : IHostedService, IAsyncDisposable
         }
 
         var prepared = new DestinationPrepared(command.MigrationId, _options.StorageId, command.VolumeId, _options.Advertise(bound),
-            Convert.ToBase64String(secret), null, DateTimeOffset.UtcNow);
+            Convert.ToBase64String(secret), null, _options.Advertise(_options.NbdEndPoint), command.VolumeId, DateTimeOffset.UtcNow, command.Attempt);
         var migration = new DestinationMigration(command.MigrationId, command.VolumeId, session, observer, events, prepared);
         _destinations.Add(command.MigrationId, migration);
         migration.Run = Task.Run(() => RunDestinationAsync(migration));
