@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 
@@ -11,9 +13,13 @@ namespace Teleport.Blocks;
 /// stale entry (the image changed) or a colliding key is a miss, never wrong data.
 /// </para>
 /// <para>
-/// Thread safety: lookups and <see cref="Add"/> may run concurrently with each other and with
-/// <see cref="Update"/> (which reads images without holding the lock and only locks to swap tables);
-/// updates and saves are serialised. One process should own an index directory at a time.
+/// Thread safety: lookups, <see cref="Add"/> and <see cref="Refresh"/> may run concurrently with each other and
+/// with <see cref="Update"/> (which reads images without holding the lock and only locks to swap tables);
+/// updates, removals and saves are serialised. One process should own an index directory at a time.
+/// </para>
+/// <para>
+/// Served volumes change in place: <see cref="Refresh"/> re-points a block's content after a write and
+/// <see cref="Remove"/> drops a deleted image, so the index follows without re-reading whole images.
 /// </para>
 /// </summary>
 public sealed class BlockIndex : IDisposable
@@ -32,6 +38,8 @@ public sealed class BlockIndex : IDisposable
     private EntryTable _table = EntryTable.Empty;
     private readonly Dictionary<IndexKey, ulong> _delta = new(); // received blocks not yet merged into _table
     private long _hits, _misses, _stale;
+    private const int MaxStaleSeen = 1 << 16;
+    private readonly ConcurrentDictionary<IndexKey, ulong> _staleSeen = new(); // entries a lookup found stale, dropped at save
     private bool _disposed;
 
     private BlockIndex(string directory, int blockSize, Func<Fingerprint, IndexKey> keyOf)
@@ -232,6 +240,9 @@ public sealed class BlockIndex : IDisposable
                 return true;
             }
             Interlocked.Increment(ref _stale);
+            // The block there was rewritten (or the image shrank): the entry is dropped at the next save if still stale.
+            if (_staleSeen.Count < MaxStaleSeen)
+                _staleSeen[key] = locations[i];
         }
         block.Clear();
         Interlocked.Increment(ref _misses);
@@ -253,18 +264,7 @@ public sealed class BlockIndex : IDisposable
         try
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            // Called per received block: the path as given maps straight to its record, no path allocation.
-            if (!_addAliases.TryGetValue(imagePath, out var image))
-            {
-                string full = Path.GetFullPath(imagePath);
-                if (!_byPath.TryGetValue(full, out image))
-                {
-                    if (NativeFile.Stat(full) is null)
-                        throw new FileNotFoundException($"Image '{full}' does not exist.", full);
-                    image = Register(new ImageRecord(NextImageId(), full));
-                }
-                _addAliases[imagePath] = image;
-            }
+            var image = ImageForAdd(imagePath);
             image.Live = true;
             int existing = _table.Find(key);
             if (existing >= 0 || _delta.ContainsKey(key))
@@ -285,6 +285,138 @@ public sealed class BlockIndex : IDisposable
         }
     }
 
+    /// <summary>
+    /// Block <paramref name="blockNumber"/> of <paramref name="imagePath"/> was rewritten in place and now holds
+    /// <paramref name="fingerprint"/> (a write to a served volume). Unlike <see cref="Add"/>, an existing entry for the
+    /// content is checked: if it no longer verifies (its block was rewritten too), the key is pointed here instead of
+    /// keeping a dead entry. The entry of the block's previous content goes stale; lookups never return it (they
+    /// verify) and the next <see cref="Save"/> drops stale entries lookups met. Zero blocks are not indexed: skip them.
+    /// Thread-safe; the image is registered on first use and its identity taken at <see cref="Save"/>.
+    /// </summary>
+    public void Refresh(in Fingerprint fingerprint, string imagePath, long blockNumber)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(imagePath);
+        if (blockNumber < 0 || blockNumber > IndexEntry.MaxBlock)
+            throw new ArgumentOutOfRangeException(nameof(blockNumber), $"Block number {blockNumber} is outside 0..{IndexEntry.MaxBlock}.");
+        var key = _keyOf(fingerprint);
+        Span<ulong> locations = stackalloc ulong[MaxCandidates];
+        int count = 0;
+        ImageRecord?[] images;
+        _lock.EnterReadLock();
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            int at = _table.Find(key);
+            if (at >= 0)
+                locations[count++] = _table[at].Location;
+            if (_delta.TryGetValue(key, out ulong received))
+                locations[count++] = received;
+            images = _images;
+        }
+        finally
+        {
+            _lock.ExitReadLock();
+        }
+
+        // Verified outside the lock: reading a block must not hold up lookups.
+        int holder = 0;
+        var buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
+        try
+        {
+            for (int i = 0; i < count && holder == 0; i++)
+            {
+                var entry = new IndexEntry { Location = locations[i] };
+                var image = entry.ImageId < images.Length ? images[entry.ImageId] : null;
+                if (image is not null && image.TryRead(entry.Block, buffer.AsSpan(0, BlockSize)) && Fingerprint.Compute(buffer.AsSpan(0, BlockSize)) == fingerprint)
+                    holder = entry.ImageId;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        _lock.EnterWriteLock();
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var image = ImageForAdd(imagePath);
+            image.Live = true;
+            if (holder != 0)
+            {
+                // The content is still where the index says (possibly this very block): nothing to change.
+                if (holder != image.Id)
+                    image.SharedBlocks++;
+                return;
+            }
+            ulong here = IndexEntry.Pack(image.Id, blockNumber);
+            int at = _table.Find(key);
+            if (at >= 0)
+            {
+                _table.SetLocation(at, here);
+                _delta.Remove(key);
+            }
+            else
+            {
+                if (!_delta.ContainsKey(key))
+                    image.NonZeroBlocks++;
+                _delta[key] = here;
+                if (_delta.Count >= Math.Max(MinDeltaLimit, _table.Count / 8))
+                    MergeDelta();
+            }
+            _staleSeen.TryRemove(key, out _);
+        }
+        finally
+        {
+            _lock.ExitWriteLock();
+        }
+    }
+
+    /// <summary>
+    /// Drops <paramref name="imagePath"/> and its entries (a deleted volume). Images whose blocks were indexed under
+    /// its entries are re-read by the next <see cref="Update"/>. False when the index did not cover it.
+    /// </summary>
+    public bool Remove(string imagePath)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(imagePath);
+        string full = Path.GetFullPath(imagePath);
+        lock (_updateGate)
+        {
+            _lock.EnterWriteLock();
+            try
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                if (!_byPath.TryGetValue(full, out var image))
+                    return false;
+                var removed = new bool[_images.Length];
+                removed[image.Id] = true;
+                _table = _table.WithoutImages(removed, out long entriesRemoved);
+                foreach (var (key, location) in _delta.ToList())
+                {
+                    if (new IndexEntry { Location = location }.ImageId == image.Id)
+                    {
+                        _delta.Remove(key);
+                        entriesRemoved++;
+                    }
+                }
+                Unregister(image);
+                if (entriesRemoved > 0)
+                {
+                    foreach (var other in _images)
+                    {
+                        if (other is { SharedBlocks: > 0, Live: false })
+                            other.Identity = null; // coverage of its shared blocks went with the removed entries
+                    }
+                }
+                return true;
+            }
+            finally
+            {
+                _lock.ExitWriteLock();
+            }
+        }
+    }
+
     /// <summary>Writes the index atomically (temporary file, then rename).</summary>
     public void Save()
     {
@@ -297,6 +429,7 @@ public sealed class BlockIndex : IDisposable
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
                 MergeDelta();
+                DropStale();
                 foreach (var image in _images)
                 {
                     if (image is { Live: true })
@@ -508,6 +641,54 @@ public sealed class BlockIndex : IDisposable
             for (int id = 0; id < idLimit; id++)
                 sharedByImage[id] += counts[id];
         return new ScanResult([.. runs], sharedByImage, blocks, zeroBlocks, bytesRead);
+    }
+
+    // Caller holds the write lock. Called per block: the path as given maps straight to its record, no path allocation.
+    private ImageRecord ImageForAdd(string imagePath)
+    {
+        if (!_addAliases.TryGetValue(imagePath, out var image))
+        {
+            string full = Path.GetFullPath(imagePath);
+            if (!_byPath.TryGetValue(full, out image))
+            {
+                if (NativeFile.Stat(full) is null)
+                    throw new FileNotFoundException($"Image '{full}' does not exist.", full);
+                image = Register(new ImageRecord(NextImageId(), full));
+            }
+            _addAliases[imagePath] = image;
+        }
+        return image;
+    }
+
+    // Caller holds the write lock: drops the entries lookups found stale that are still stale (read again to be sure).
+    private void DropStale()
+    {
+        if (_staleSeen.IsEmpty)
+            return;
+        var drop = new HashSet<IndexKey>();
+        var buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
+        try
+        {
+            foreach (var (key, location) in _staleSeen)
+            {
+                int at = _table.Find(key);
+                if (at < 0 || _table[at].Location != location)
+                    continue;
+                var entry = new IndexEntry { Location = location };
+                var image = entry.ImageId < _images.Length ? _images[entry.ImageId] : null;
+                var block = buffer.AsSpan(0, BlockSize);
+                if (image is not null && image.TryRead(entry.Block, block) && _keyOf(Fingerprint.Compute(block)) == key)
+                    continue;
+                drop.Add(key);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+        _staleSeen.Clear();
+        if (drop.Count > 0)
+            _table = _table.WithoutKeys(drop);
     }
 
     // Caller holds the write lock.

@@ -59,6 +59,23 @@ internal sealed class EntryTable
 
     public ref readonly IndexEntry this[int index] => ref _entries[index];
 
+    /// <summary>
+    /// Points the entry at <paramref name="index"/> to another block with the same content (its old block was
+    /// rewritten). The key, and so the order, is unchanged; the 8-byte write is atomic, so a concurrent reader sees
+    /// either location, and lookups verify what they read.
+    /// </summary>
+    public void SetLocation(int index, ulong location) => Volatile.Write(ref _entries[index].Location, location);
+
+    /// <summary>The table without the entries whose key is in <paramref name="keys"/>.</summary>
+    public EntryTable WithoutKeys(IReadOnlySet<IndexKey> keys)
+    {
+        var kept = new List<IndexEntry>(_entries.Length);
+        foreach (ref readonly var e in _entries.AsSpan())
+            if (!keys.Contains(new IndexKey(e.KeyHigh, e.KeyLow)))
+                kept.Add(e);
+        return kept.Count == _entries.Length ? this : new EntryTable([.. kept]);
+    }
+
     /// <summary>The table without entries of the images flagged in <paramref name="removedImages"/>.</summary>
     public EntryTable WithoutImages(bool[] removedImages, out long removed)
     {

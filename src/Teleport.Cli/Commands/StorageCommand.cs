@@ -8,7 +8,7 @@ namespace Teleport.Cli.Commands;
 
 /// <summary>
 /// <c>teleport storage</c>: runs a storage worker until Ctrl-C or SIGTERM. It serves the volumes over NBD and takes
-/// the saga's commands (PrepareDestination, StartTransfer, FinalSync, AbortTransfer) from its own queue.
+/// the saga's commands (PrepareDestination, StartTransfer, FinalSync, AbortTransfer) and CreateVolume/DeleteVolume from its own queue.
 /// </summary>
 public sealed class StorageCommand : AsyncCommand<StorageSettings>
 {

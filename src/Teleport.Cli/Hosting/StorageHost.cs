@@ -3,6 +3,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Serilog;
 using Teleport.Cli.Infrastructure;
+using Microsoft.Extensions.Logging.Abstractions;
+using Teleport.Storage.Security;
 using Teleport.Storage.Worker;
 
 namespace Teleport.Cli.Hosting;
@@ -43,6 +45,19 @@ public static class StorageHost
         // A mistyped directory would otherwise start a worker that serves nothing.
         if (!Directory.Exists(options.VolumeDirectory))
             throw new UserInputException($"volume directory '{options.VolumeDirectory}' does not exist");
+        if (options.DataChannelTls && options.TlsCertificate is not null)
+        {
+            // A configured certificate that cannot be used is a bad setting, reported before anything starts.
+            try
+            {
+                DataChannelCertificate.Load(options, NullLogger.Instance).Dispose();
+            }
+            catch (ArgumentException e)
+            {
+                throw new UserInputException(e.Message);
+            }
+        }
+
         return options;
     }
 

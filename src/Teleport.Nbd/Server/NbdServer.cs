@@ -19,6 +19,7 @@ public sealed class NbdServer : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<(Socket Socket, Task AcceptLoop, string? UnixPath)> _listeners = [];
     private readonly ConcurrentDictionary<long, Task> _connections = new();
+    private readonly NbdAttachments _attachments = new();
     private long _nextConnectionId;
     private readonly List<EndPoint> _endPoints = [];
 
@@ -44,6 +45,9 @@ public sealed class NbdServer : IAsyncDisposable
 
     /// <summary>Connections currently open.</summary>
     public int ConnectionCount => _connections.Count;
+
+    /// <summary>Connections past the handshake that use the export named <paramref name="exportName"/>.</summary>
+    public int ClientsOf(string exportName) => _attachments.Count(exportName);
 
     /// <summary>
     /// Starts listening on <paramref name="endPoint"/> (an <see cref="IPEndPoint"/>, port 0 for an ephemeral
@@ -149,7 +153,7 @@ public sealed class NbdServer : IAsyncDisposable
         try
         {
             await using var stream = new NetworkStream(client, ownsSocket: true);
-            await new NbdServerConnection(_exports, _options, _logger, remote).RunAsync(stream, _stopping.Token).ConfigureAwait(false);
+            await new NbdServerConnection(_exports, _options, _logger, remote, _attachments).RunAsync(stream, _stopping.Token).ConfigureAwait(false);
         }
         finally
         {

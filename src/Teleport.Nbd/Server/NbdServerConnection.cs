@@ -12,7 +12,7 @@ namespace Teleport.Nbd.Server;
 /// workers reply in completion order. The loop ends on NBD_CMD_DISC, end of stream, a protocol
 /// violation or server shutdown, and always waits for running requests before closing.
 /// </summary>
-internal sealed class NbdServerConnection(NbdExportRegistry exports, NbdServerOptions options, ILogger logger, string remote)
+internal sealed class NbdServerConnection(NbdExportRegistry exports, NbdServerOptions options, ILogger logger, string remote, NbdAttachments attachments)
 {
     public async Task RunAsync(Stream stream, CancellationToken cancellationToken)
     {
@@ -26,16 +26,24 @@ internal sealed class NbdServerConnection(NbdExportRegistry exports, NbdServerOp
             }
 
             NbdLog.Attached(logger, remote, session.Export.Name, session.StructuredReplies);
-            var writer = new NbdReplyWriter(stream, logger, remote);
-            var handler = new NbdCommandHandler(session, writer, logger, cancellationToken);
-            var workers = new NbdWorkerPool(handler, options.MaxInFlightRequests, logger);
+            attachments.Attach(session.Export.Name);
             try
             {
-                await TransmitAsync(reader, session, writer, workers, cancellationToken).ConfigureAwait(false);
+                var writer = new NbdReplyWriter(stream, logger, remote);
+                var handler = new NbdCommandHandler(session, writer, logger, cancellationToken);
+                var workers = new NbdWorkerPool(handler, options.MaxInFlightRequests, logger);
+                try
+                {
+                    await TransmitAsync(reader, session, writer, workers, cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    await workers.StopAsync().ConfigureAwait(false);
+                }
             }
             finally
             {
-                await workers.StopAsync().ConfigureAwait(false);
+                attachments.Detach(session.Export.Name);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

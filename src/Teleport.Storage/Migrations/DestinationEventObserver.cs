@@ -4,19 +4,25 @@ using Teleport.Transfer;
 namespace Teleport.Storage.Migrations;
 
 /// <summary>Turns a destination session's progress into BlocksRequested and remembers its phase for failure reports.</summary>
-internal sealed class DestinationEventObserver(Guid migrationId, OrderedPublisher events) : ITransferObserver
+internal sealed class DestinationEventObserver(Guid migrationId, int attempt, OrderedPublisher events, Action<TransferPhase> phaseChanged) : ITransferObserver
 {
     private volatile TransferPhase _phase = TransferPhase.Connecting;
     private int _resolved;
 
     public TransferPhase Phase => _phase;
 
-    public void OnPhase(TransferPhase phase) => _phase = phase;
+    public void OnPhase(TransferPhase phase)
+    {
+        if (_phase == phase)
+            return;
+        _phase = phase;
+        phaseChanged(phase);
+    }
 
     public void OnIndexResolved(IndexReport report)
     {
         // A reconnecting source gets the request list again; the saga needs the figures once.
         if (Interlocked.Exchange(ref _resolved, 1) == 0)
-            events.Post(new BlocksRequested(migrationId, report.FromIndex + report.FromVolume, report.Requested, DateTimeOffset.UtcNow));
+            events.Post(new BlocksRequested(migrationId, report.FromIndex + report.FromVolume, report.Requested, DateTimeOffset.UtcNow, attempt));
     }
 }

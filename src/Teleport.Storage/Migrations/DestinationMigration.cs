@@ -5,9 +5,12 @@ namespace Teleport.Storage.Migrations;
 
 /// <summary>An incoming migration: the listening session and the DestinationPrepared a duplicate command gets again.</summary>
 internal sealed class DestinationMigration(
-    Guid migrationId, string volumeId, DestinationSession session, DestinationEventObserver observer, OrderedPublisher events, DestinationPrepared prepared)
+    Guid migrationId, int attempt, string volumeId, DestinationSession session, DestinationEventObserver observer, OrderedPublisher events,
+    DestinationPrepared prepared)
 {
     public Guid MigrationId { get; } = migrationId;
+
+    public int Attempt { get; } = attempt;
 
     public string VolumeId { get; } = volumeId;
 

@@ -11,11 +11,11 @@ namespace Teleport.Storage.Migrations;
 internal sealed class OrderedPublisher
 {
     private readonly Channel<object> _queue = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly IPublishEndpoint _bus;
+    private readonly Func<IPublishEndpoint> _bus;
     private readonly ILogger _log;
     private readonly Task _pump;
 
-    public OrderedPublisher(IPublishEndpoint bus, ILogger log)
+    public OrderedPublisher(Func<IPublishEndpoint> bus, ILogger log)
     {
         _bus = bus;
         _log = log;
@@ -37,7 +37,7 @@ internal sealed class OrderedPublisher
         {
             try
             {
-                await _bus.Publish(message, message.GetType()).ConfigureAwait(false);
+                await _bus().Publish(message, message.GetType()).ConfigureAwait(false);
             }
             catch (Exception e)
             {

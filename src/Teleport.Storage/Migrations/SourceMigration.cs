@@ -3,9 +3,11 @@ using Teleport.Transfer;
 namespace Teleport.Storage.Migrations;
 
 /// <summary>A running (or finished) outgoing migration of one volume.</summary>
-internal sealed class SourceMigration(Guid migrationId, string volumeId, SourceSession session, SourceEventObserver observer, OrderedPublisher events)
+internal sealed class SourceMigration(Guid migrationId, int attempt, string volumeId, SourceSession session, SourceEventObserver observer, OrderedPublisher events)
 {
     public Guid MigrationId { get; } = migrationId;
+
+    public int Attempt { get; } = attempt;
 
     public string VolumeId { get; } = volumeId;
 

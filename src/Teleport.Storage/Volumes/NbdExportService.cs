@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Teleport.Blocks;
 using Teleport.Nbd.Exports;
 using Teleport.Nbd.Server;
 using Teleport.Storage.DirtyTracking;
@@ -21,18 +22,27 @@ public sealed class NbdExportService : IHostedService, IAsyncDisposable
     private readonly NbdExportRegistry _registry = new();
     private readonly NbdServer _server;
     private readonly Lock _gate = new();
+    private readonly Action? _indexWritten;
 
-    public NbdExportService(StorageWorkerOptions options, VolumeStore store, VolumeTrackers volumes, ILoggerFactory loggers)
+    /// <summary>
+    /// With <paramref name="indexWritten"/> (the worker indexes its volumes) every export also marks an index-dirty
+    /// bitmap (<see cref="VolumeEntry.IndexDirty"/>) and calls it after each write.
+    /// </summary>
+    public NbdExportService(StorageWorkerOptions options, VolumeStore store, VolumeTrackers volumes, ILoggerFactory loggers, Action? indexWritten = null)
     {
         _options = options;
         _store = store;
         _volumes = volumes;
+        _indexWritten = indexWritten;
         _log = loggers.CreateLogger<NbdExportService>();
         _server = new NbdServer(_registry, new NbdServerOptions(), loggers.CreateLogger<NbdServer>());
     }
 
     /// <summary>The bound NBD endpoint once started.</summary>
     public EndPoint? EndPoint { get; private set; }
+
+    /// <summary>NBD clients attached to the export of volume <paramref name="name"/>.</summary>
+    public int ClientsOf(string name) => _server.ClientsOf(name);
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -55,9 +65,11 @@ public sealed class NbdExportService : IHostedService, IAsyncDisposable
             var tracker = DirtyTrackerFactory.Create(path, bytes,
                 new DirtyTrackingOptions { Mode = _options.DirtyTracking, BlockSize = _options.BlockSize });
             FileNbdExport export;
+            DirtyBitmap? indexDirty = _indexWritten is null ? null : DirtyBitmap.ForVolume(bytes, _options.BlockSize);
             try
             {
-                export = new FileNbdExport(name, path, readOnly: false, dirtyTracker: tracker);
+                IDirtyTracker marked = indexDirty is null ? tracker : new TeeDirtyTracker(tracker, indexDirty, _indexWritten!);
+                export = new FileNbdExport(name, path, readOnly: false, dirtyTracker: marked);
             }
             catch
             {
@@ -66,7 +78,7 @@ public sealed class NbdExportService : IHostedService, IAsyncDisposable
             }
 
             _registry.Add(export);
-            _volumes.TryAdd(new VolumeEntry(name, path, tracker, export));
+            _volumes.TryAdd(new VolumeEntry(name, path, tracker, export, indexDirty));
             _log.LogInformation("Exporting volume {Volume} ({Bytes} bytes, {Tracker} dirty tracking)", name, bytes, tracker.GetType().Name);
             return true;
         }

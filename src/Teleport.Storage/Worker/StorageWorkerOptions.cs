@@ -46,6 +46,33 @@ public sealed class StorageWorkerOptions
     /// <summary>How long a stopping worker waits for its migrations to wind down.</summary>
     public TimeSpan StopTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>The worker's own state: the migration journal and the generated data-channel certificate. Default: <c>VolumeDirectory/.teleport</c>.</summary>
+    public string? StateDirectory { get; set; }
+
+    /// <summary>Serve incoming migrations' data channel with TLS (the source pins the certificate by DestinationPrepared.CertificateSha256).</summary>
+    public bool DataChannelTls { get; set; } = true;
+
+    /// <summary>Certificate for the data channel: a PKCS#12 file (with its key), or a PEM certificate with <see cref="TlsKey"/>. Default: a self-signed one generated once in the state directory.</summary>
+    public string? TlsCertificate { get; set; }
+
+    /// <summary>PEM private key of a PEM <see cref="TlsCertificate"/>.</summary>
+    public string? TlsKey { get; set; }
+
+    /// <summary>Password of a PKCS#12 <see cref="TlsCertificate"/>.</summary>
+    public string? TlsCertificatePassword { get; set; }
+
+    /// <summary>With an index: index the served volumes and keep their entries current as NBD writes change blocks.</summary>
+    public bool IndexVolumes { get; set; } = true;
+
+    /// <summary>How long the indexer waits after a write before re-hashing, so a burst of writes is read once.</summary>
+    public TimeSpan IndexDebounce { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Least time between two saves of the index file by the indexer (it is also saved at stop).</summary>
+    public TimeSpan IndexSaveInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The state directory in use.</summary>
+    public string EffectiveStateDirectory => StateDirectory is { Length: > 0 } dir ? dir : Path.Combine(VolumeDirectory, ".teleport");
+
     public IPEndPoint NbdEndPoint => ParseEndPoint(NbdListen, "NbdListen");
 
     public IPEndPoint DataEndPoint => ParseEndPoint(DataListen, "DataListen");
@@ -63,6 +90,10 @@ public sealed class StorageWorkerOptions
         _ = StorageBus.Parse(Bus);
         ArgumentOutOfRangeException.ThrowIfNegative(DirtyThresholdBlocks, "Storage:DirtyThresholdBlocks");
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxCopyRounds, 1, "Storage:MaxCopyRounds");
+        if (TlsKey is not null && TlsCertificate is null)
+            throw new ArgumentException("Storage:TlsKey is set without Storage:TlsCertificate");
+        if (IndexDebounce < TimeSpan.Zero || IndexSaveInterval < TimeSpan.Zero)
+            throw new ArgumentException("Storage:IndexDebounce and Storage:IndexSaveInterval must not be negative");
     }
 
     /// <summary>The "host:port" a source should connect to for a destination bound at <paramref name="bound"/>.</summary>

@@ -1,18 +1,57 @@
 using MassTransit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Teleport.Contracts;
-using Teleport.Storage.Migrations;
-using Teleport.Storage.Volumes;
 
 namespace Teleport.Storage.Worker;
 
 /// <summary>
-/// Wiring of a storage worker: <c>services.AddTeleportStorageWorker(options)</c> in a generic host registers the
-/// volume store, the NBD exports, the migrations and a MassTransit bus consuming on <c>WorkerQueues.Storage(id)</c>.
+/// Wiring of storage workers. Two layers (docs/storage.md): <see cref="AddStorageWorkerNode"/> registers one worker's
+/// services without a bus (several per container, keyed by StorageId) and <see cref="ConfigureStorageWorkerEndpoint"/>
+/// puts its queue on the bus being built; <see cref="AddTeleportStorageWorker(IServiceCollection, StorageWorkerOptions)"/>
+/// is both plus a bus of its own (in-memory or RabbitMQ).
 /// </summary>
 public static class StorageWorkerRegistration
 {
+    /// <summary>
+    /// Registers one storage worker node (no bus): <c>GetRequiredKeyedService&lt;StorageWorkerNode&gt;(storageId)</c>
+    /// resolves it, and it starts and stops with the host. Its events go to the container's <c>IBus</c>.
+    /// </summary>
+    public static IServiceCollection AddStorageWorkerNode(this IServiceCollection services, StorageWorkerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        string id = options.StorageId;
+        if (services.Any(d => d.ServiceType == typeof(StorageWorkerNodeRegistration) && ((StorageWorkerNodeRegistration?)d.ImplementationInstance)?.Options.StorageId == id))
+            throw new ArgumentException($"a storage worker '{id}' is already registered in this container");
+        services.AddSingleton(new StorageWorkerNodeRegistration(options));
+        services.TryAddSingleton<StorageWorkerNodes>();
+        services.AddKeyedSingleton(id, (p, _) => p.GetRequiredService<StorageWorkerNodes>().Get(id));
+        // Not AddHostedService: it would keep only the first of several registrations of the same type.
+        services.AddSingleton<IHostedService>(p => p.GetRequiredService<StorageWorkerNodes>().Get(id));
+        return services;
+    }
+
+    /// <summary>
+    /// The receive endpoint of node <paramref name="storageId"/> on the bus being configured: queue
+    /// <c>WorkerQueues.Storage(storageId)</c>, consume topology off (commands are sent, never published), one command at
+    /// a time, consumers bound to that node.
+    /// </summary>
+    public static void ConfigureStorageWorkerEndpoint(this IBusFactoryConfigurator cfg, IBusRegistrationContext context, string storageId)
+    {
+        var node = context.GetRequiredService<StorageWorkerNodes>().Get(storageId);
+        cfg.ReceiveEndpoint(WorkerQueues.Storage(storageId), e =>
+        {
+            e.ConfigureConsumeTopology = false;
+            // Sessions are started in the background, so one command at a time keeps the registry's order simple.
+            e.ConcurrentMessageLimit = 1;
+            e.Consumer(node.CommandConsumer);
+            e.Consumer(node.VolumeConsumer);
+        });
+    }
+
     public static IServiceCollection AddTeleportStorageWorker(this IServiceCollection services, IConfiguration configuration)
     {
         var options = new StorageWorkerOptions();
@@ -20,24 +59,19 @@ public static class StorageWorkerRegistration
         return services.AddTeleportStorageWorker(options);
     }
 
+    /// <summary>A standalone storage worker: the node and a MassTransit bus of its own (Storage:Bus) consuming on its queue.</summary>
     public static IServiceCollection AddTeleportStorageWorker(this IServiceCollection services, StorageWorkerOptions options)
     {
         options.Validate();
         var bus = StorageBus.Parse(options.Bus);
-        services.AddSingleton(options);
-        services.AddSingleton(_ => new VolumeStore(options.VolumeDirectory));
-        services.AddSingleton<VolumeTrackers>();
-        services.AddSingleton<NbdExportService>();
-        services.AddHostedService(p => p.GetRequiredService<NbdExportService>());
-
+        services.AddStorageWorkerNode(options);
         services.AddMassTransit(x =>
         {
             // A storage server must not call out to MassTransit's usage-telemetry service.
             x.DisableUsageTelemetry();
-            x.AddConsumer<StorageCommandConsumer>();
             if (bus.InMemory)
             {
-                x.UsingInMemory((context, cfg) => ConfigureQueue(cfg, context, options.StorageId));
+                x.UsingInMemory((context, cfg) => cfg.ConfigureStorageWorkerEndpoint(context, options.StorageId));
             }
             else
             {
@@ -49,7 +83,7 @@ public static class StorageWorkerRegistration
                         h.Username(bus.User);
                         h.Password(bus.Password);
                     });
-                    ConfigureQueue(cfg, context, options.StorageId);
+                    cfg.ConfigureStorageWorkerEndpoint(context, options.StorageId);
                 });
             }
         });
@@ -59,20 +93,6 @@ public static class StorageWorkerRegistration
             o.StartTimeout = TimeSpan.FromSeconds(60);
             o.StopTimeout = TimeSpan.FromSeconds(30);
         });
-
-        // Registered after the bus, so it stops first: sessions wind down while the bus can still publish.
-        services.AddSingleton<StorageMigrations>();
-        services.AddHostedService(p => p.GetRequiredService<StorageMigrations>());
         return services;
     }
-
-    private static void ConfigureQueue(IBusFactoryConfigurator cfg, IBusRegistrationContext context, string storageId) =>
-        cfg.ReceiveEndpoint(WorkerQueues.Storage(storageId), e =>
-        {
-            // Commands are sent to this queue, never published: it must not bind to the message exchanges.
-            e.ConfigureConsumeTopology = false;
-            // Sessions are started in the background, so one command at a time keeps the registry's order simple.
-            e.ConcurrentMessageLimit = 1;
-            e.ConfigureConsumer<StorageCommandConsumer>(context);
-        });
 }

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Security.Cryptography;
 using Teleport.Blocks;
 using Teleport.Contracts;
@@ -40,22 +41,31 @@ public sealed class BusMigrationTests(ITestOutputHelper output) : IDisposable
         await using var destination = await WorkerHost.Start($"dst-{run}", dstDir, indexDir, logs: destinationLogs);
         var id = Guid.NewGuid();
         var options = new MigrationOptions(BlockSize: BlockSize);
+        const int Attempt = 2; // every event answers with the attempt of its command
 
-        await saga.Send(destination.Id, new PrepareDestination(id, "lamp", source.Id, destination.Id, options));
+        await saga.Send(destination.Id, new PrepareDestination(id, "lamp", source.Id, destination.Id, options, Attempt));
         var prepared = await saga.Log.WaitFor<DestinationPrepared>(e => e.MigrationId == id, Timeout);
         Assert.Equal(destination.Id, prepared.DestinationStorageId);
         Assert.Equal(32, Convert.FromBase64String(prepared.Secret).Length);
+        // The NBD address the host will switch to is where the destination's exports really are (port 0 resolved).
+        Assert.Equal($"127.0.0.1:{((IPEndPoint)destination.NbdEndPoint).Port}", prepared.NbdEndpoint);
+        Assert.NotEqual(0, ((IPEndPoint)destination.NbdEndPoint).Port);
+        Assert.Equal("lamp", prepared.ExportName);
+        // TLS is on by default: the pin is the destination certificate's SHA-256.
+        Assert.Equal(destination.Node.Certificate!.Sha256Hex, prepared.CertificateSha256);
+        Assert.Matches("^[0-9a-f]{64}$", prepared.CertificateSha256!);
         Assert.False(destination.Volumes.Contains("lamp"), "a volume still being received must not be served");
 
         using var stopWriter = new CancellationTokenSource();
         var writer = WriteUntilStopped(source, stopWriter.Token);
-        await saga.Send(source.Id, new StartTransfer(id, "lamp", source.Id, destination.Id, prepared.DataEndpoint, prepared.Secret, null, options));
+        await saga.Send(source.Id, new StartTransfer(id, "lamp", source.Id, destination.Id, prepared.DataEndpoint, prepared.Secret, prepared.CertificateSha256,
+            options, Attempt));
 
         var converged = await saga.Log.WaitFor<DirtyBelowThreshold>(e => e.MigrationId == id, Timeout);
         await Task.Delay(300); // more writes after convergence: the idle rounds and the final round must carry them
         await stopWriter.CancelAsync();
         long writes = await writer;
-        await saga.Send(source.Id, new FinalSync(id, "lamp", source.Id));
+        await saga.Send(source.Id, new FinalSync(id, "lamp", source.Id, Attempt));
 
         var completed = await saga.Log.WaitFor<MigrationCompleted>(e => e.MigrationId == id, Timeout);
         Assert.True(completed.Verified);
@@ -75,6 +85,8 @@ public sealed class BusMigrationTests(ITestOutputHelper output) : IDisposable
         Assert.NotEmpty(rounds);
         // Consumed concurrently on the test side, so compare as a set: one event per round, none missing.
         Assert.Equal(Enumerable.Range(1, rounds.Count), rounds.Select(r => r.Round).Order());
+        int[] attempts = [prepared.Attempt, converged.Attempt, completed.Attempt, indexed[0].Attempt, requested[0].Attempt, .. rounds.Select(r => r.Attempt)];
+        Assert.All(attempts, a => Assert.Equal(Attempt, a));
 
         Assert.True(writes > 0);
         Assert.True(FilesEqual(Path.Combine(srcDir, "lamp.img"), Path.Combine(dstDir, "lamp.img")), "destination differs from the source");

@@ -1,4 +1,5 @@
 using Teleport.Contracts;
+using Teleport.Storage.Worker;
 
 namespace Teleport.Storage.Tests.Worker;
 
@@ -7,21 +8,24 @@ public sealed class MigrationRig : IAsyncDisposable
 {
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(90);
 
-    private MigrationRig(string root, SagaStandIn saga, WorkerHost source, WorkerHost destination)
+    private MigrationRig(string root, SagaStandIn saga, WorkerHost source, WorkerHost destination, Action<StorageWorkerOptions>? configure)
     {
         Root = root;
         Saga = saga;
         Source = source;
         Destination = destination;
+        _configure = configure;
     }
+
+    private readonly Action<StorageWorkerOptions>? _configure;
 
     public string Root { get; }
 
     public SagaStandIn Saga { get; }
 
-    public WorkerHost Source { get; }
+    public WorkerHost Source { get; private set; }
 
-    public WorkerHost Destination { get; }
+    public WorkerHost Destination { get; private set; }
 
     public EventLog Log => Saga.Log;
 
@@ -29,7 +33,7 @@ public sealed class MigrationRig : IAsyncDisposable
 
     public string DestinationVolume => Path.Combine(Destination.Options.VolumeDirectory, "lamp.img");
 
-    public static async Task<MigrationRig> Start()
+    public static async Task<MigrationRig> Start(Action<StorageWorkerOptions>? configure = null)
     {
         var root = Directory.CreateTempSubdirectory("teleport-storage-rig-").FullName;
         var src = Directory.CreateDirectory(Path.Combine(root, "src")).FullName;
@@ -37,20 +41,34 @@ public sealed class MigrationRig : IAsyncDisposable
         BusMigrationTests.WriteVolumes(Path.Combine(src, "lamp.img"), null);
         string run = Guid.NewGuid().ToString("N")[..8];
         var saga = await SagaStandIn.Start();
-        var source = await WorkerHost.Start($"src-{run}", src);
-        var destination = await WorkerHost.Start($"dst-{run}", dst);
-        return new MigrationRig(root, saga, source, destination);
+        var source = await WorkerHost.Start($"src-{run}", src, configure: configure);
+        var destination = await WorkerHost.Start($"dst-{run}", dst, configure: configure);
+        return new MigrationRig(root, saga, source, destination, configure);
     }
 
-    public Task Prepare(Guid id, MigrationOptions options, string volume = "lamp") =>
-        Saga.Send(Destination.Id, new PrepareDestination(id, volume, Source.Id, Destination.Id, options));
+    public Task Prepare(Guid id, MigrationOptions options, string volume = "lamp", int attempt = 1) =>
+        Saga.Send(Destination.Id, new PrepareDestination(id, volume, Source.Id, Destination.Id, options, attempt));
 
-    public Task StartTransfer(Guid id, DestinationPrepared prepared, MigrationOptions options, string volume = "lamp") =>
-        Saga.Send(Source.Id, new StartTransfer(id, volume, Source.Id, Destination.Id, prepared.DataEndpoint, prepared.Secret, null, options));
+    public Task StartTransfer(Guid id, DestinationPrepared prepared, MigrationOptions options, string volume = "lamp", int attempt = 1) =>
+        Saga.Send(Source.Id, new StartTransfer(id, volume, Source.Id, Destination.Id, prepared.DataEndpoint, prepared.Secret, prepared.CertificateSha256,
+            options, attempt));
 
-    public Task FinalSync(Guid id) => Saga.Send(Source.Id, new FinalSync(id, "lamp", Source.Id));
+    public Task FinalSync(Guid id, int attempt = 1) => Saga.Send(Source.Id, new FinalSync(id, "lamp", Source.Id, attempt));
 
-    public Task Abort(Guid id, string storageId) => Saga.Send(storageId, new AbortTransfer(id, "lamp", storageId, "test rollback"));
+    public Task Abort(Guid id, string storageId, int attempt = 1) => Saga.Send(storageId, new AbortTransfer(id, "lamp", storageId, "test rollback", attempt));
+
+    /// <summary>Stops the source worker and starts it again on the same id and directories (a restart of the process).</summary>
+    public async Task RestartSource()
+    {
+        await Source.DisposeAsync();
+        Source = await WorkerHost.Start(Source.Id, Source.Options.VolumeDirectory, configure: _configure);
+    }
+
+    public async Task RestartDestination()
+    {
+        await Destination.DisposeAsync();
+        Destination = await WorkerHost.Start(Destination.Id, Destination.Options.VolumeDirectory, configure: _configure);
+    }
 
     /// <summary>Events of this migration that arrived, after a pause long enough for stragglers on the broker.</summary>
     public async Task<IReadOnlyList<T>> Settled<T>(Guid id)

@@ -15,6 +15,7 @@ public sealed class SagaStandIn : IAsyncDisposable
     [
         typeof(DestinationPrepared), typeof(IndexStreamed), typeof(BlocksRequested), typeof(CopyRoundCompleted),
         typeof(DirtyBelowThreshold), typeof(MigrationCompleted), typeof(TransferAborted), typeof(TransferFailed),
+        typeof(VolumeCreated), typeof(VolumeDeleted), typeof(VolumeOperationFailed),
     ];
 
     private readonly ServiceProvider _services;

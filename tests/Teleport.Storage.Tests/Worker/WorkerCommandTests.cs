@@ -72,6 +72,41 @@ public sealed class WorkerCommandTests
     }
 
     [Fact]
+    public async Task A_later_attempt_replaces_an_earlier_one_and_late_commands_of_the_earlier_one_change_nothing()
+    {
+        await using var rig = await MigrationRig.Start();
+        var id = Guid.NewGuid();
+        var slow = Options with { BandwidthBytesPerSecond = 256 * 1024 };
+
+        await rig.Prepare(id, slow, attempt: 1);
+        var first = await rig.Log.WaitFor<DestinationPrepared>(e => e.MigrationId == id && e.Attempt == 1, MigrationRig.Timeout);
+        await rig.StartTransfer(id, first, slow, attempt: 1);
+        await rig.Log.WaitFor<BlocksRequested>(e => e.MigrationId == id && e.Attempt == 1, MigrationRig.Timeout);
+
+        // The saga gave up on attempt 1 without an abort reaching the workers, and starts attempt 2.
+        await rig.Prepare(id, Options, attempt: 2);
+        var second = await rig.Log.WaitFor<DestinationPrepared>(e => e.MigrationId == id && e.Attempt == 2, MigrationRig.Timeout);
+        Assert.NotEqual(first.Secret, second.Secret);
+        await rig.StartTransfer(id, second, Options, attempt: 2);
+        // Late commands of attempt 1: a duplicate prepare is answered with attempt 1 (the saga ignores it), an abort
+        // is acknowledged but stops nothing of attempt 2.
+        await rig.Prepare(id, Options, attempt: 1);
+        await rig.Abort(id, rig.Source.Id, attempt: 1);
+        await rig.Abort(id, rig.Destination.Id, attempt: 1);
+        await rig.Log.WaitFor<TransferAborted>(e => e.MigrationId == id && e.StorageId == rig.Destination.Id && e.Attempt == 1, MigrationRig.Timeout);
+
+        await rig.Log.WaitFor<DirtyBelowThreshold>(e => e.MigrationId == id && e.Attempt == 2, MigrationRig.Timeout);
+        await rig.FinalSync(id, attempt: 2);
+        var completed = await rig.Log.WaitFor<MigrationCompleted>(e => e.MigrationId == id, MigrationRig.Timeout);
+        Assert.Equal(2, completed.Attempt);
+        Assert.True(completed.Verified);
+        Assert.True(BusMigrationTests.FilesEqual(rig.SourceVolume, rig.DestinationVolume));
+        Assert.Empty(rig.Log.All<MigrationCompleted>(e => e.MigrationId == id && e.Attempt == 1));
+        Assert.Empty(rig.Log.All<TransferFailed>(e => e.MigrationId == id && e.Attempt == 2));
+        Assert.Equal(2, rig.Log.All<DestinationPrepared>(e => e.MigrationId == id && e.Attempt == 1).Count);
+    }
+
+    [Fact]
     public async Task Commands_that_cannot_be_carried_out_publish_TransferFailed_with_the_phase()
     {
         await using var rig = await MigrationRig.Start();

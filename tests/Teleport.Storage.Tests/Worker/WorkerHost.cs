@@ -23,13 +23,16 @@ public sealed class WorkerHost : IAsyncDisposable
 
     public string Id => Options.StorageId;
 
-    public EndPoint NbdEndPoint => _host.Services.GetRequiredService<NbdExportService>().EndPoint!;
+    public StorageWorkerNode Node => _host.Services.GetRequiredKeyedService<StorageWorkerNode>(Id);
 
-    public VolumeTrackers Volumes => _host.Services.GetRequiredService<VolumeTrackers>();
+    public EndPoint NbdEndPoint => Node.Exports.EndPoint!;
 
-    public StorageMigrations Migrations => _host.Services.GetRequiredService<StorageMigrations>();
+    public VolumeTrackers Volumes => Node.Volumes;
 
-    public static async Task<WorkerHost> Start(string id, string volumes, string? index = null, long dirtyThresholdBlocks = 256, ILoggerProvider? logs = null)
+    public StorageMigrations Migrations => Node.Migrations;
+
+    public static async Task<WorkerHost> Start(string id, string volumes, string? index = null, long dirtyThresholdBlocks = 256, ILoggerProvider? logs = null,
+        Action<StorageWorkerOptions>? configure = null)
     {
         var options = new StorageWorkerOptions
         {
@@ -41,6 +44,7 @@ public sealed class WorkerHost : IAsyncDisposable
             Bus = TestBroker.Address,
             DirtyThresholdBlocks = dirtyThresholdBlocks,
         };
+        configure?.Invoke(options);
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
         if (logs is not null)

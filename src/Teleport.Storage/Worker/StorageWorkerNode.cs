@@ -1,0 +1,146 @@
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Teleport.Blocks;
+using Teleport.Storage.Indexing;
+using Teleport.Storage.Migrations;
+using Teleport.Storage.Security;
+using Teleport.Storage.Volumes;
+
+namespace Teleport.Storage.Worker;
+
+/// <summary>
+/// One storage worker without a bus: its volumes, NBD exports, index and indexer, data-channel certificate and
+/// migrations. Several can live in one container (keyed by StorageId, see
+/// <see cref="StorageWorkerRegistration.AddStorageWorkerNode"/>); it publishes through the container's bus, resolved
+/// when the first event goes out. As a hosted service it serves NBD on start; it stops its migrations when the
+/// application starts stopping (while the bus can still publish), then the indexer and the NBD server.
+/// </summary>
+public sealed class StorageWorkerNode : IHostedService, IAsyncDisposable
+{
+    private readonly IServiceProvider _services;
+    private readonly ILogger<StorageWorkerNode> _log;
+    private readonly CancellationTokenSource _stopping = new();
+    private Task _reporting = Task.CompletedTask;
+    private Task? _migrationsStopped;
+    private CancellationTokenRegistration _onStarted, _onStopping;
+    private int _disposed;
+
+    public StorageWorkerNode(StorageWorkerOptions options, IServiceProvider services)
+    {
+        options.Validate();
+        Options = options;
+        _services = services;
+        var loggers = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
+        _log = loggers.CreateLogger<StorageWorkerNode>();
+        Func<IPublishEndpoint> bus = () => services.GetRequiredService<IBus>();
+
+        Store = new VolumeStore(options.VolumeDirectory);
+        Volumes = new VolumeTrackers();
+        Index = options.IndexDirectory is null ? null : BlockIndex.Open(options.IndexDirectory, options.BlockSize);
+        Indexer = Index is not null && options.IndexVolumes
+            ? new VolumeIndexer(options, Index, Volumes, loggers.CreateLogger<VolumeIndexer>())
+            : null;
+        var indexer = Indexer;
+        Exports = new NbdExportService(options, Store, Volumes, loggers, indexer is null ? null : indexer.Written);
+        Certificate = options.DataChannelTls ? DataChannelCertificate.Load(options, _log) : null;
+        var journal = new MigrationJournal(options.EffectiveStateDirectory, loggers.CreateLogger<MigrationJournal>());
+        Migrations = new StorageMigrations(options, Store, Volumes, Exports, bus, loggers, Index, Certificate, journal);
+        VolumeOperations = new VolumeOperations(options, Store, Volumes, Exports, Migrations, Indexer, bus, loggers.CreateLogger<VolumeOperations>());
+    }
+
+    public StorageWorkerOptions Options { get; }
+
+    public string StorageId => Options.StorageId;
+
+    public VolumeStore Store { get; }
+
+    /// <summary>The served volumes with their dirty trackers.</summary>
+    public VolumeTrackers Volumes { get; }
+
+    public NbdExportService Exports { get; }
+
+    public StorageMigrations Migrations { get; }
+
+    public VolumeOperations VolumeOperations { get; }
+
+    /// <summary>The content index (null without Storage:IndexDirectory).</summary>
+    public BlockIndex? Index { get; }
+
+    /// <summary>Keeps <see cref="Index"/> current with the served volumes (null without an index or with IndexVolumes off).</summary>
+    public VolumeIndexer? Indexer { get; }
+
+    /// <summary>The data channel's certificate (null with DataChannelTls off).</summary>
+    public DataChannelCertificate? Certificate { get; }
+
+    /// <summary>The consumers for this node's queue (bound to this node, not resolved from the container).</summary>
+    public StorageCommandConsumer CommandConsumer() => new(Migrations);
+
+    public VolumeCommandConsumer VolumeConsumer() => new(VolumeOperations);
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        Migrations.LoadJournal();
+        await Exports.StartAsync(cancellationToken).ConfigureAwait(false);
+        Indexer?.Start();
+        var lifetime = _services.GetService<IHostApplicationLifetime>();
+        if (lifetime is not null)
+        {
+            // Interrupted migrations are reported once the bus runs (it may be registered after this node).
+            _onStarted = lifetime.ApplicationStarted.Register(() => _reporting = Task.Run(() => ReportAsync(TimeSpan.Zero)));
+            _onStopping = lifetime.ApplicationStopping.Register(() => _migrationsStopped ??= Migrations.StopAsync());
+        }
+        else
+        {
+            _reporting = Task.Run(() => ReportAsync(TimeSpan.FromSeconds(1)));
+        }
+
+        _log.LogInformation("Storage worker {StorageId}: {Volumes} volumes, NBD on {Nbd}, data channel TLS {Tls}, index {Index}",
+            StorageId, Volumes.List().Count, Exports.EndPoint, Certificate?.Sha256Hex ?? "off", Index?.FilePath ?? "none");
+    }
+
+    private async Task ReportAsync(TimeSpan delay)
+    {
+        try
+        {
+            await Task.Delay(delay, _stopping.Token).ConfigureAwait(false);
+            await Migrations.ReportInterruptedAsync(_stopping.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopped before the bus came up: the journal still has them for the next start.
+        }
+        catch (Exception e)
+        {
+            _log.LogError(e, "Could not report the migrations a restart interrupted");
+        }
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await _onStarted.DisposeAsync().ConfigureAwait(false);
+        await _onStopping.DisposeAsync().ConfigureAwait(false);
+        await (_migrationsStopped ??= Migrations.StopAsync()).ConfigureAwait(false);
+        await _reporting.ConfigureAwait(false);
+        if (Indexer is not null)
+            await Indexer.StopAsync().ConfigureAwait(false);
+        Index?.Save();
+        await Exports.StopAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        // The container hands the same node out as a keyed service and as a hosted service: it may dispose it twice.
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+            return;
+        await Exports.DisposeAsync().ConfigureAwait(false);
+        if (Indexer is not null)
+            await Indexer.DisposeAsync().ConfigureAwait(false);
+        Index?.Dispose();
+        Certificate?.Dispose();
+        _stopping.Dispose();
+    }
+}
