@@ -82,7 +82,7 @@ public sealed class QmpHypervisorTests : IDisposable
     public async Task FrozenQemu_CommandTimesOut_ThenWorksAgainWhenQemuContinues()
     {
         await using var qemu = await QemuProcess.StartAsync(_dir.File("qmp.sock"), EmptyMachine);
-        await using QmpHypervisor vm = await QmpHypervisor.ConnectAsync(qemu.QmpSocket, new QmpOptions { CommandTimeout = TimeSpan.FromMilliseconds(500) });
+        await using QmpHypervisor vm = await QmpHypervisor.ConnectAsync(qemu.QmpSocket, new QmpOptions { CommandTimeout = TimeSpan.FromSeconds(3) });
 
         await vm.ResumeAsync();
         await qemu.SignalAsync("STOP");

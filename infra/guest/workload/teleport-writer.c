@@ -13,7 +13,7 @@
  *   24   4064 payload: xorshift64 stream seeded with N ^ run id
  *   4088 8  FNV-1a 64 of bytes 0..4087
  *
- * Usage: teleport-writer [-c COUNT] [-s START] [-r RUNID] [-p EVERY] [-n] DEVICE
+ * Usage: teleport-writer [-c COUNT] [-s START] [-r RUNID] [-p EVERY] [-d USEC] [-n] DEVICE
  *   -c  records to write (default: until the device is full)
  *   -s  first sequence number (default 0)
  *   -r  run id (default 1)
@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <linux/fs.h>
@@ -67,6 +68,15 @@ static void fill(unsigned char *rec, uint64_t seq, uint64_t run)
 	put64(rec + RECORD - 8, fnv1a(rec, RECORD - 8));
 }
 
+/* Sleeps between records (-d): a steady write rate, so a short volume lasts through a whole migration. */
+static void pace(uint64_t usec)
+{
+	struct timespec ts = { .tv_sec = (time_t)(usec / 1000000), .tv_nsec = (long)(usec % 1000000) * 1000 };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
 static uint64_t device_size(int fd)
 {
 	struct stat st;
@@ -84,23 +94,24 @@ static uint64_t device_size(int fd)
 
 int main(int argc, char **argv)
 {
-	uint64_t count = UINT64_MAX, start = 0, run = 1, every = 100;
+	uint64_t count = UINT64_MAX, start = 0, run = 1, every = 100, delay_us = 0;
 	int flags = O_WRONLY | O_DSYNC | O_DIRECT, opt;
 
-	while ((opt = getopt(argc, argv, "c:s:r:p:n")) != -1) {
+	while ((opt = getopt(argc, argv, "c:s:r:p:d:n")) != -1) {
 		switch (opt) {
 		case 'c': count = strtoull(optarg, NULL, 0); break;
 		case 's': start = strtoull(optarg, NULL, 0); break;
 		case 'r': run = strtoull(optarg, NULL, 0); break;
 		case 'p': every = strtoull(optarg, NULL, 0); break;
+		case 'd': delay_us = strtoull(optarg, NULL, 0); break;
 		case 'n': flags &= ~O_DIRECT; break;
 		default:
-			fprintf(stderr, "usage: %s [-c COUNT] [-s START] [-r RUNID] [-p EVERY] [-n] DEVICE\n", argv[0]);
+			fprintf(stderr, "usage: %s [-c COUNT] [-s START] [-r RUNID] [-p EVERY] [-d USEC] [-n] DEVICE\n", argv[0]);
 			return 2;
 		}
 	}
 	if (optind != argc - 1 || every == 0) {
-		fprintf(stderr, "usage: %s [-c COUNT] [-s START] [-r RUNID] [-p EVERY] [-n] DEVICE\n", argv[0]);
+		fprintf(stderr, "usage: %s [-c COUNT] [-s START] [-r RUNID] [-p EVERY] [-d USEC] [-n] DEVICE\n", argv[0]);
 		return 2;
 	}
 
@@ -142,6 +153,8 @@ int main(int argc, char **argv)
 			printf("TPW seq=%llu\n", (unsigned long long)seq);
 			fflush(stdout);
 		}
+		if (delay_us)
+			pace(delay_us);
 	}
 	if (fsync(fd) != 0) {
 		fprintf(stderr, "TPW error fsync: %s\n", strerror(errno));

@@ -161,7 +161,7 @@ public sealed class PathSwitcher : IAsyncDisposable
             }
             catch (TimeoutException e)
             {
-                throw new PathSwitchException($"{_gate.InFlight} request(s) still in flight on {from} after {_options.DrainTimeout.TotalSeconds:0.#} s; is the VM paused?", e);
+                throw new PathSwitchException($"{_gate.InFlight} request(s) still in flight on {from} after {_options.DrainTimeout.TotalSeconds:0.#} s; is the VM paused?", PathSwitchFailure.OldUpstream, e);
             }
 
             TimeSpan drain = blocked.Elapsed;
@@ -173,7 +173,7 @@ public sealed class PathSwitcher : IAsyncDisposable
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                throw new PathSwitchException($"Flushing the old upstream {from} failed: {e.Message}", e);
+                throw new PathSwitchException($"Flushing the old upstream {from} failed: {e.Message}", PathSwitchFailure.OldUpstream, e);
             }
 
             TimeSpan flush = blocked.Elapsed - drain;

@@ -61,22 +61,22 @@ internal sealed class UpstreamLink : IAsyncDisposable
         }
         catch (NbdOptionException e) when (e.Reply == NbdOptionReplyType.ErrorUnknown)
         {
-            throw new PathSwitchException($"Upstream {target} has no export named '{target.ExportName}'.", e);
+            throw new PathSwitchException($"Upstream {target} has no export named '{target.ExportName}'.", PathSwitchFailure.NoSuchExport, e);
         }
         catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new PathSwitchException($"Upstream {target} did not complete the NBD handshake within {options.ConnectTimeout.TotalSeconds:0.#} s.", e);
+            throw new PathSwitchException($"Upstream {target} did not complete the NBD handshake within {options.ConnectTimeout.TotalSeconds:0.#} s.", PathSwitchFailure.Unreachable, e);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            throw new PathSwitchException($"Cannot connect to upstream {target}: {e.Message}", e);
+            throw new PathSwitchException($"Cannot connect to upstream {target}: {e.Message}", PathSwitchFailure.Unreachable, e);
         }
 
         string? mismatch = replacing is null ? null : Mismatch(client.Export, replacing);
         if (mismatch is not null)
         {
             await client.DisposeAsync().ConfigureAwait(false);
-            throw new PathSwitchException($"Upstream {target} refused: {mismatch}.");
+            throw new PathSwitchException($"Upstream {target} refused: {mismatch}.", PathSwitchFailure.Mismatch);
         }
 
         return client;

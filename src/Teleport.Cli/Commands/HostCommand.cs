@@ -1,0 +1,48 @@
+extern alias TeleportHost;
+
+using Serilog;
+using Spectre.Console.Cli;
+using Teleport.Cli.Hosting;
+using Teleport.Cli.Infrastructure;
+using Teleport.Contracts;
+using TeleportHost::Teleport.Host.Worker;
+
+namespace Teleport.Cli.Commands;
+
+/// <summary>
+/// <c>teleport host</c>: runs a host worker until Ctrl-C or SIGTERM. It serves each VM's disk through a path switcher
+/// and takes the saga's commands (PauseVm, SwitchTarget, SwitchBack, ResumeVm) from its own queue.
+/// </summary>
+public sealed class HostCommand : AsyncCommand<HostSettings>
+{
+    public override async Task<int> ExecuteAsync(CommandContext context, HostSettings settings, CancellationToken cancellationToken)
+    {
+        var configuration = StorageHost.ReadConfiguration(settings.ConfigFile, settings.Overrides());
+        var options = HostWorkerHost.Options(configuration);
+        using var host = HostWorkerHost.Build(configuration, options);
+        Log.Information("Host worker {HostId} starting: VMs {Vms}, commands on {Queue}, bus {Bus}",
+            options.HostId, string.Join(", ", options.Vms.Keys), WorkerQueues.Host(options.HostId), HostBus.Parse(options.Bus));
+        try
+        {
+            await host.StartAsync(cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return ExitCodes.Success;
+        }
+
+        try
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            Log.Information("Host worker {HostId} stopping", options.HostId);
+        }
+
+        using var stopping = new CancellationTokenSource(TimeSpan.FromSeconds(40));
+        await host.StopAsync(stopping.Token);
+        Log.Information("Host worker {HostId} stopped", options.HostId);
+        return ExitCodes.Success;
+    }
+}

@@ -1,0 +1,24 @@
+using MassTransit;
+using Teleport.Contracts;
+
+namespace Teleport.Host.Worker;
+
+/// <summary>Takes the saga's commands from the host's queue and publishes what the operation answered.</summary>
+public sealed class HostCommandConsumer(HostWorkerNode node) :
+    IConsumer<PauseVm>, IConsumer<SwitchTarget>, IConsumer<SwitchBack>, IConsumer<ResumeVm>
+{
+    public async Task Consume(ConsumeContext<PauseVm> context) =>
+        await ReplyAsync(context, await node.Operations.PauseAsync(context.Message, context.CancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+
+    public async Task Consume(ConsumeContext<SwitchTarget> context) =>
+        await ReplyAsync(context, await node.Operations.SwitchAsync(context.Message, context.CancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+
+    public async Task Consume(ConsumeContext<SwitchBack> context) =>
+        await ReplyAsync(context, await node.Operations.SwitchBackAsync(context.Message, context.CancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+
+    public async Task Consume(ConsumeContext<ResumeVm> context) =>
+        await ReplyAsync(context, await node.Operations.ResumeAsync(context.Message, context.CancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+
+    private static Task ReplyAsync(ConsumeContext context, object? reply) =>
+        reply is null ? Task.CompletedTask : context.Publish(reply, reply.GetType(), context.CancellationToken);
+}

@@ -1,0 +1,256 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Teleport.Contracts;
+using Teleport.Host.Hypervisor;
+using Teleport.Host.Switching;
+
+namespace Teleport.Host.Worker;
+
+/// <summary>
+/// The host worker's four operations, each turning a command into the event to publish (null: publish nothing).
+/// Idempotent per migration attempt: a repeated PauseVm on a VM still paused answers the same VmPaused, a
+/// SwitchTarget to where the path already leads answers TargetSwitched, and so on. Every failure becomes a
+/// HostOperationFailed with the reason; nothing here throws for bad input.
+/// </summary>
+public sealed class HostOperations
+{
+    public const string Pause = "pause";
+    public const string Switch = "switch";
+    public const string SwitchBackOperation = "switch back";
+    public const string Resume = "resume";
+
+    private readonly HostWorkerOptions _options;
+    private readonly IReadOnlyDictionary<string, HostVm> _vms;
+    private readonly TimeProvider _clock;
+    private readonly ILogger _log;
+
+    public HostOperations(HostWorkerOptions options, IReadOnlyDictionary<string, HostVm> vms, TimeProvider clock, ILogger log)
+    {
+        _options = options;
+        _vms = vms;
+        _clock = clock;
+        _log = log;
+    }
+
+    public async Task<object> PauseAsync(PauseVm command, CancellationToken cancellationToken)
+    {
+        var key = new OperationKey(command.MigrationId, command.Attempt);
+        if (Find(command.HostId, command.VmId) is { } problem)
+            return Failed(command.MigrationId, command.VmId, Pause, problem, command.Attempt);
+        HostVm vm = _vms[command.VmId];
+        using IDisposable _ = await vm.LockAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // A repeat is answered as the first was: while the VM is still paused, or whenever this attempt has resumed
+            // it since (a late redelivery must not pause a VM whose cut-over is over).
+            if (vm.LastPause is { } last && last.Key == key
+                && (vm.LastResume?.Key == key || !(await (await vm.HypervisorAsync(cancellationToken).ConfigureAwait(false)).QueryStatusAsync(cancellationToken).ConfigureAwait(false)).Running))
+            {
+                HostWorkerLog.Repeated(_log, vm.Id, nameof(PauseVm), key);
+                return new VmPaused(command.MigrationId, vm.Id, _options.HostId, last.At, command.Attempt);
+            }
+
+            IHypervisor hypervisor = await vm.HypervisorAsync(cancellationToken).ConfigureAwait(false);
+            // The guest may stop as soon as 'stop' is sent: the downtime is counted from here.
+            DateTimeOffset at = _clock.GetUtcNow();
+            var took = Stopwatch.StartNew();
+            await hypervisor.PauseAsync(cancellationToken).ConfigureAwait(false);
+            vm.LastPause = (key, at);
+            HostWorkerLog.Paused(_log, vm.Id, key, took.Elapsed.TotalMilliseconds);
+            return new VmPaused(command.MigrationId, vm.Id, _options.HostId, at, command.Attempt);
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            return await FailedAsync(vm, command.MigrationId, Pause, e, command.Attempt).ConfigureAwait(false);
+        }
+    }
+
+    public async Task<object> ResumeAsync(ResumeVm command, CancellationToken cancellationToken)
+    {
+        var key = new OperationKey(command.MigrationId, command.Attempt);
+        if (Find(command.HostId, command.VmId) is { } problem)
+            return Failed(command.MigrationId, command.VmId, Resume, problem, command.Attempt);
+        HostVm vm = _vms[command.VmId];
+        using IDisposable _ = await vm.LockAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // This attempt resumed the VM already: answer as then and leave the VM alone (it may have been paused
+            // since by another migration, which a late redelivery must not undo).
+            if (vm.LastResume is { } last && last.Key == key)
+            {
+                HostWorkerLog.Repeated(_log, vm.Id, nameof(ResumeVm), key);
+                return new VmResumed(command.MigrationId, vm.Id, _options.HostId, last.At, command.Attempt);
+            }
+
+            IHypervisor hypervisor = await vm.HypervisorAsync(cancellationToken).ConfigureAwait(false);
+
+            var took = Stopwatch.StartNew();
+            await hypervisor.ResumeAsync(cancellationToken).ConfigureAwait(false);
+            // Counted once QEMU confirms it runs: an upper bound of the downtime.
+            DateTimeOffset at = _clock.GetUtcNow();
+            vm.LastResume = (key, at);
+            HostWorkerLog.Resumed(_log, vm.Id, key, took.Elapsed.TotalMilliseconds);
+            return new VmResumed(command.MigrationId, vm.Id, _options.HostId, at, command.Attempt);
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            return await FailedAsync(vm, command.MigrationId, Resume, e, command.Attempt).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Repoints the paused VM's disk; null when a SwitchBack of the same attempt stopped it first.</summary>
+    public async Task<object?> SwitchAsync(SwitchTarget command, CancellationToken cancellationToken)
+    {
+        var key = new OperationKey(command.MigrationId, command.Attempt);
+        if (Find(command.HostId, command.VmId) is { } problem)
+            return Failed(command.MigrationId, command.VmId, Switch, problem, command.Attempt);
+        if (!NbdAddress.TryParse(command.NbdEndpoint, out var address))
+            return Failed(command.MigrationId, command.VmId, Switch, $"NbdEndpoint '{command.NbdEndpoint}' is neither unix:/path nor HOST:PORT", command.Attempt);
+        if (string.IsNullOrWhiteSpace(command.ExportName) || !HostWorkerOptions.IsSafeId(command.StorageId))
+            return Failed(command.MigrationId, command.VmId, Switch, $"SwitchTarget needs an export name and a storage id (got '{command.ExportName}', '{command.StorageId}')", command.Attempt);
+
+        HostVm vm = _vms[command.VmId];
+        CancellationTokenSource pending = vm.BeginSwitch(key, cancellationToken);
+        try
+        {
+            using IDisposable _ = await vm.LockAsync(pending.Token).ConfigureAwait(false);
+            if (vm.LastSwitchBack is { } back && back.Key == key)
+                throw new HostOperationException($"migration {key} was already switched back (rolled back); a late SwitchTarget is refused");
+            PathSwitcher switcher = vm.RequireSwitcher();
+            var target = new UpstreamTarget(await address.ResolveAsync(pending.Token).ConfigureAwait(false), command.ExportName);
+            if (switcher.Current == target)
+            {
+                HostWorkerLog.Repeated(_log, vm.Id, nameof(SwitchTarget), key);
+                DateTimeOffset when = vm.LastSwitch is { } last && last.Key == key && last.Target == target ? last.At : _clock.GetUtcNow();
+                vm.CurrentStorageId = command.StorageId;
+                return new TargetSwitched(command.MigrationId, vm.Id, _options.HostId, command.StorageId, when, command.Attempt);
+            }
+
+            await RequirePausedAsync(vm, "switched", pending.Token).ConfigureAwait(false);
+            var origin = (switcher.Current, vm.CurrentStorageId);
+            var took = Stopwatch.StartNew();
+            int attempts = await SwitchWithRetryAsync(vm, switcher, target, pending.Token).ConfigureAwait(false);
+            vm.Origins.TryAdd(key, origin);
+            vm.CurrentStorageId = command.StorageId;
+            DateTimeOffset at = _clock.GetUtcNow();
+            vm.LastSwitch = (key, target, at);
+            HostWorkerLog.Switched(_log, vm.Id, target, command.StorageId, took.Elapsed.TotalMilliseconds, attempts);
+            return new TargetSwitched(command.MigrationId, vm.Id, _options.HostId, command.StorageId, at, command.Attempt);
+        }
+        catch (OperationCanceledException) when (pending.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            // A SwitchBack of this attempt took over (or the worker is stopping): its answer is the one that counts.
+            HostWorkerLog.SwitchCancelled(_log, vm.Id, key);
+            return null;
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            return await FailedAsync(vm, command.MigrationId, Switch, e, command.Attempt).ConfigureAwait(false);
+        }
+        finally
+        {
+            vm.EndSwitch(key, pending);
+        }
+    }
+
+    /// <summary>Returns the paused VM's disk to the export it used before this migration attempt switched it.</summary>
+    public async Task<object> SwitchBackAsync(SwitchBack command, CancellationToken cancellationToken)
+    {
+        var key = new OperationKey(command.MigrationId, command.Attempt);
+        if (Find(command.HostId, command.VmId) is { } problem)
+            return Failed(command.MigrationId, command.VmId, SwitchBackOperation, problem, command.Attempt);
+        HostVm vm = _vms[command.VmId];
+        vm.CancelSwitch(key);
+        using IDisposable _ = await vm.LockAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            PathSwitcher switcher = vm.RequireSwitcher();
+            bool switched = vm.Origins.TryGetValue(key, out var origin);
+            if (!switched || switcher.Current == origin.Target)
+            {
+                // Never switched by this attempt, or back already: the path leads where it did before the migration.
+                DateTimeOffset when = vm.LastSwitchBack is { } last && last.Key == key ? last.At : _clock.GetUtcNow();
+                vm.LastSwitchBack = (key, when);
+                string storage = switched ? origin.StorageId : vm.CurrentStorageId;
+                return new TargetSwitchedBack(command.MigrationId, vm.Id, _options.HostId, storage, when, command.Attempt);
+            }
+
+            // A VM running on the destination has written there: switching it back would lose those writes.
+            await RequirePausedAsync(vm, "switched back", cancellationToken).ConfigureAwait(false);
+            await SwitchWithRetryAsync(vm, switcher, origin.Target, cancellationToken).ConfigureAwait(false);
+            vm.CurrentStorageId = origin.StorageId;
+            DateTimeOffset at = _clock.GetUtcNow();
+            vm.LastSwitchBack = (key, at);
+            HostWorkerLog.SwitchedBack(_log, vm.Id, origin.Target, origin.StorageId);
+            return new TargetSwitchedBack(command.MigrationId, vm.Id, _options.HostId, origin.StorageId, at, command.Attempt);
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            return await FailedAsync(vm, command.MigrationId, SwitchBackOperation, e, command.Attempt).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task RequirePausedAsync(HostVm vm, string what, CancellationToken cancellationToken)
+    {
+        IHypervisor hypervisor = await vm.HypervisorAsync(cancellationToken).ConfigureAwait(false);
+        VmStatus status = await hypervisor.QueryStatusAsync(cancellationToken).ConfigureAwait(false);
+        if (status.Running)
+            throw new HostOperationException($"VM '{vm.Id}' is {status.State}; its disk path is only {what} while it is paused");
+    }
+
+    // A destination exports the volume once its final sync completes, which runs alongside the switch: an
+    // unreachable upstream or a missing export is tried again, briefly and often (the VM is paused meanwhile).
+    private async Task<int> SwitchWithRetryAsync(HostVm vm, PathSwitcher switcher, UpstreamTarget target, CancellationToken cancellationToken)
+    {
+        var waited = Stopwatch.StartNew();
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await switcher.SwitchAsync(target, cancellationToken).ConfigureAwait(false);
+                return attempt;
+            }
+            catch (PathSwitchException e) when (e.IsTransient)
+            {
+                if (waited.Elapsed + _options.SwitchRetryInterval > _options.SwitchRetryWindow)
+                    throw new HostOperationException($"{e.Message} (tried {attempt} time(s) for {waited.Elapsed.TotalSeconds:0.#} s)", e);
+                if (attempt == 1)
+                    HostWorkerLog.SwitchWaiting(_log, vm.Id, target, e.Message, _options.SwitchRetryWindow.TotalSeconds);
+                await Task.Delay(_options.SwitchRetryInterval, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private string? Find(string hostId, string vmId)
+    {
+        if (!string.Equals(hostId, _options.HostId, StringComparison.Ordinal))
+            return $"the command names host '{hostId}' but reached host '{_options.HostId}'";
+        if (vmId is null || !_vms.ContainsKey(vmId))
+        {
+            string known = _vms.Count == 0 ? "none" : string.Join(", ", _vms.Keys.Order(StringComparer.Ordinal));
+            return $"unknown VM '{vmId}' on host '{_options.HostId}' (its VMs: {known})";
+        }
+
+        return null;
+    }
+
+    private async Task<HostOperationFailed> FailedAsync(HostVm vm, Guid migrationId, string operation, Exception e, int attempt)
+    {
+        string reason = e switch
+        {
+            QmpConnectionException => $"QEMU is gone: {e.Message}",
+            TimeoutException => $"QEMU did not answer: {e.Message}",
+            QmpException => $"QEMU refused: {e.Message}",
+            _ => e.Message,
+        };
+        if (e is QmpConnectionException)
+            await vm.ForgetHypervisorAsync().ConfigureAwait(false);
+        return Failed(migrationId, vm.Id, operation, reason, attempt);
+    }
+
+    private HostOperationFailed Failed(Guid migrationId, string vmId, string operation, string reason, int attempt)
+    {
+        HostWorkerLog.OperationFailed(_log, vmId ?? "", operation, reason);
+        return new HostOperationFailed(migrationId, vmId ?? "", _options.HostId, operation, reason, _clock.GetUtcNow(), attempt);
+    }
+}

@@ -1,0 +1,45 @@
+using Microsoft.Extensions.Logging;
+
+namespace Teleport.Host.Worker;
+
+internal static partial class HostWorkerLog
+{
+    [LoggerMessage(EventId = 5101, Level = LogLevel.Information, Message = "VM {VmId}: disk path listening on {Listen}, upstream {Upstream} export {Export}")]
+    public static partial void DiskPathReady(ILogger logger, string vmId, object listen, string upstream, string export);
+
+    [LoggerMessage(EventId = 5102, Level = LogLevel.Warning, Message = "VM {VmId}: disk path not up yet: {Reason}; trying again")]
+    public static partial void DiskPathNotReady(ILogger logger, string vmId, string reason);
+
+    [LoggerMessage(EventId = 5103, Level = LogLevel.Information, Message = "VM {VmId} paused for {Operation} ({Milliseconds:0.###} ms)")]
+    public static partial void Paused(ILogger logger, string vmId, OperationKey operation, double milliseconds);
+
+    [LoggerMessage(EventId = 5104, Level = LogLevel.Information, Message = "VM {VmId} disk path switched to {Target} (storage {StorageId}) in {Milliseconds:0.###} ms, {Attempts} attempt(s)")]
+    public static partial void Switched(ILogger logger, string vmId, object target, string storageId, double milliseconds, int attempts);
+
+    [LoggerMessage(EventId = 5105, Level = LogLevel.Information, Message = "VM {VmId} disk path switched back to {Target} (storage {StorageId})")]
+    public static partial void SwitchedBack(ILogger logger, string vmId, object target, string storageId);
+
+    [LoggerMessage(EventId = 5106, Level = LogLevel.Information, Message = "VM {VmId} resumed for {Operation} ({Milliseconds:0.###} ms)")]
+    public static partial void Resumed(ILogger logger, string vmId, OperationKey operation, double milliseconds);
+
+    [LoggerMessage(EventId = 5107, Level = LogLevel.Information, Message = "VM {VmId}: repeated {Command} of {Operation} answered again")]
+    public static partial void Repeated(ILogger logger, string vmId, string command, OperationKey operation);
+
+    [LoggerMessage(EventId = 5108, Level = LogLevel.Error, Message = "VM {VmId}: {Operation} failed: {Reason}")]
+    public static partial void OperationFailed(ILogger logger, string vmId, string operation, string reason);
+
+    [LoggerMessage(EventId = 5109, Level = LogLevel.Information, Message = "VM {VmId}: switch to {Target} not possible yet ({Reason}); retrying for up to {WindowSeconds:0.#} s")]
+    public static partial void SwitchWaiting(ILogger logger, string vmId, object target, string reason, double windowSeconds);
+
+    [LoggerMessage(EventId = 5110, Level = LogLevel.Warning, Message = "VM {VmId}: switch of {Operation} stopped by its switch back")]
+    public static partial void SwitchCancelled(ILogger logger, string vmId, OperationKey operation);
+
+    [LoggerMessage(EventId = 5111, Level = LogLevel.Error, Message = "VM {VmId}: upstream {Upstream} {Kind} (attempt {Attempt}): {Reason}")]
+    public static partial void UpstreamTrouble(ILogger logger, string vmId, object upstream, object kind, int attempt, string reason);
+
+    [LoggerMessage(EventId = 5112, Level = LogLevel.Information, Message = "VM {VmId}: upstream {Upstream} restored after {Attempt} attempt(s)")]
+    public static partial void UpstreamRestored(ILogger logger, string vmId, object upstream, int attempt);
+
+    [LoggerMessage(EventId = 5113, Level = LogLevel.Warning, Message = "Could not publish the upstream report of VM {VmId}")]
+    public static partial void ReportFailed(ILogger logger, Exception exception, string vmId);
+}

@@ -1,0 +1,90 @@
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Teleport.Contracts;
+using Teleport.Host.Switching;
+
+namespace Teleport.Host.Worker;
+
+/// <summary>
+/// One host worker without a bus of its own: its VMs (hypervisor + path switcher each), started and stopped with
+/// the host, and the operations its bus endpoint runs. Upstream trouble outside a switch is logged and published
+/// as HostOperationFailed (operation "upstream", no migration: <see cref="Guid.Empty"/>) on the container's bus.
+/// </summary>
+public sealed class HostWorkerNode : IHostedService, IAsyncDisposable
+{
+    /// <summary>The Operation of the HostOperationFailed that reports a lost upstream.</summary>
+    public const string UpstreamOperation = "upstream";
+
+    private readonly IServiceProvider _services;
+    private readonly Dictionary<string, HostVm> _vms;
+    private readonly TimeProvider _clock;
+    private readonly ILogger _log;
+    private int _disposed;
+
+    public HostWorkerNode(HostWorkerOptions options, IServiceProvider services, ILoggerFactory loggers, TimeProvider clock)
+    {
+        options.Validate();
+        Options = options;
+        _services = services;
+        _clock = clock;
+        _log = loggers.CreateLogger<HostWorkerNode>();
+        _vms = options.Vms.ToDictionary(v => v.Key, v => new HostVm(v.Key, v.Value, options, loggers), StringComparer.Ordinal);
+        foreach (HostVm vm in _vms.Values)
+            vm.UpstreamChanged += OnUpstreamChanged;
+        Operations = new HostOperations(options, _vms, clock, loggers.CreateLogger<HostOperations>());
+    }
+
+    public HostWorkerOptions Options { get; }
+
+    public string HostId => Options.HostId;
+
+    public IReadOnlyDictionary<string, HostVm> Vms => _vms;
+
+    public HostOperations Operations { get; }
+
+    /// <summary>Starts every VM's path switcher (one whose upstream is down keeps trying in the background).</summary>
+    public Task StartAsync(CancellationToken cancellationToken) =>
+        Task.WhenAll(_vms.Values.Select(vm => vm.StartAsync(cancellationToken)));
+
+    public Task StopAsync(CancellationToken cancellationToken) => DisposeAsync().AsTask();
+
+    private void OnUpstreamChanged(HostVm vm, UpstreamEvent e)
+    {
+        string reason = e.Error?.Message ?? "";
+        if (e.Kind == UpstreamEventKind.Restored)
+        {
+            HostWorkerLog.UpstreamRestored(_log, vm.Id, e.Target, e.Attempt);
+            return;
+        }
+
+        HostWorkerLog.UpstreamTrouble(_log, vm.Id, e.Target, e.Kind, e.Attempt, reason);
+        if (e.Kind == UpstreamEventKind.Lost)
+            _ = ReportLostAsync(vm, e, reason);
+    }
+
+    private async Task ReportLostAsync(HostVm vm, UpstreamEvent e, string reason)
+    {
+        try
+        {
+            if (_services.GetService<IBus>() is { } bus)
+            {
+                await bus.Publish(new HostOperationFailed(Guid.Empty, vm.Id, HostId, UpstreamOperation,
+                    $"upstream {e.Target} of storage {vm.CurrentStorageId} lost ({reason}); reconnecting", _clock.GetUtcNow())).ConfigureAwait(false);
+            }
+        }
+        catch (Exception failure)
+        {
+            HostWorkerLog.ReportFailed(_log, failure, vm.Id);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
+        foreach (HostVm vm in _vms.Values)
+            await vm.DisposeAsync().ConfigureAwait(false);
+    }
+}

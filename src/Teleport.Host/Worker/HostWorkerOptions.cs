@@ -1,0 +1,72 @@
+using System.Text.RegularExpressions;
+
+namespace Teleport.Host.Worker;
+
+/// <summary>
+/// Configuration of one host worker, bound from the "Host" section (JSON, TELEPORT_HOST__* variables, flags).
+/// </summary>
+public sealed partial class HostWorkerOptions
+{
+    public const string SectionName = "Host";
+
+    /// <summary>This host's id; commands arrive on <c>WorkerQueues.Host(HostId)</c>.</summary>
+    public string HostId { get; set; } = "";
+
+    /// <summary>"memory" (one process only) or a RabbitMQ address: <c>rabbitmq://user:pass@HOST:PORT/vhost</c> (amqp:// too).</summary>
+    public string Bus { get; set; } = "memory";
+
+    /// <summary>The VMs of this host by id.</summary>
+    public Dictionary<string, HostVmOptions> Vms { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// How long SwitchTarget keeps trying a destination that is unreachable or does not export the volume yet (it
+    /// exports it when its final sync completes, which runs alongside the switch). Below the saga's cut-over timeout.
+    /// </summary>
+    public TimeSpan SwitchRetryWindow { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>Pause between those attempts.</summary>
+    public TimeSpan SwitchRetryInterval { get; set; } = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>Time QEMU has to answer a QMP command.</summary>
+    public TimeSpan QmpCommandTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Pause between attempts to start a VM's path switcher whose upstream was unreachable at start.</summary>
+    public TimeSpan StartRetryInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Commands handled at once (operations on one VM still run one at a time).</summary>
+    public int ConcurrentCommands { get; set; } = 16;
+
+    /// <summary>Adds a VM (fluent, for callers composing the options in code).</summary>
+    public HostWorkerOptions AddVm(string vmId, HostVmOptions vm)
+    {
+        Vms[vmId] = vm;
+        return this;
+    }
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first bad setting.</summary>
+    public void Validate()
+    {
+        if (!IsSafeId(HostId))
+            throw new ArgumentException($"Host:HostId '{HostId}' must be 1-128 letters, digits, '.', '_' or '-'");
+        _ = HostBus.Parse(Bus);
+        foreach (var (id, vm) in Vms)
+        {
+            if (vm is null)
+                throw new ArgumentException($"Host:Vms:{id} is empty");
+            vm.Validate(id);
+        }
+
+        var listens = Vms.GroupBy(v => v.Value.DiskListen, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+        if (listens is not null)
+            throw new ArgumentException($"VMs {string.Join(" and ", listens.Select(v => v.Key))} share DiskListen '{listens.Key}'");
+        if (SwitchRetryWindow < TimeSpan.Zero || SwitchRetryInterval <= TimeSpan.Zero || StartRetryInterval <= TimeSpan.Zero || QmpCommandTimeout <= TimeSpan.Zero)
+            throw new ArgumentException("Host:SwitchRetryWindow, SwitchRetryInterval, StartRetryInterval and QmpCommandTimeout must be positive");
+        ArgumentOutOfRangeException.ThrowIfLessThan(ConcurrentCommands, 1, "Host:ConcurrentCommands");
+    }
+
+    /// <summary>Ids become queue names and log fields: the saga's alphabet.</summary>
+    public static bool IsSafeId(string? id) => id is not null && SafeId().IsMatch(id);
+
+    [GeneratedRegex("^[A-Za-z0-9._-]{1,128}$")]
+    private static partial Regex SafeId();
+}

@@ -1,0 +1,60 @@
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Teleport.Orchestrator;
+
+namespace Teleport.EndToEnd.Tests.Fixtures;
+
+/// <summary>
+/// The real orchestrator (AddTeleportOrchestrator + AddMigrationSaga) on the test broker, saga state in a SQLite file
+/// of the caller's directory, on a queue of its own so parallel runs on the same broker do not share sagas.
+/// </summary>
+public sealed class OrchestratorNode : IAsyncDisposable
+{
+    private readonly IHost _host;
+
+    private OrchestratorNode(IHost host, OrchestratorOptions options)
+    {
+        _host = host;
+        Options = options;
+    }
+
+    public OrchestratorOptions Options { get; }
+
+    public static async Task<OrchestratorNode> StartAsync(string directory, ILoggerProvider? logs = null, Action<OrchestratorOptions>? configure = null)
+    {
+        var options = new OrchestratorOptions
+        {
+            Database = Path.Combine(directory, "orchestrator.db"),
+            QueueName = $"teleport-orchestrator-e2e-{Guid.NewGuid():N}",
+        };
+        configure?.Invoke(options);
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        if (logs is not null)
+            builder.Logging.AddProvider(logs).SetMinimumLevel(LogLevel.Debug);
+        builder.Services.AddTeleportOrchestrator(options);
+        builder.Services.AddMassTransit(x =>
+        {
+            x.DisableUsageTelemetry();
+            x.AddMigrationSaga();
+            x.UsingRabbitMq((context, cfg) =>
+            {
+                cfg.UseTestBroker();
+                cfg.ConfigureEndpoints(context);
+            });
+        });
+        // The saga's bindings must exist before anything is published.
+        builder.Services.Configure<MassTransitHostOptions>(o => o.WaitUntilStarted = true);
+        IHost host = builder.Build();
+        await host.StartAsync();
+        return new OrchestratorNode(host, options);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _host.StopAsync();
+        _host.Dispose();
+    }
+}

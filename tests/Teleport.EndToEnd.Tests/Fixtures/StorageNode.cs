@@ -1,0 +1,58 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Teleport.Storage.Worker;
+
+namespace Teleport.EndToEnd.Tests.Fixtures;
+
+/// <summary>A standalone storage worker (its own bus on the test broker) serving VolumeDirectory over NBD on a fixed loopback port.</summary>
+public sealed class StorageNode : IAsyncDisposable
+{
+    private readonly IHost _host;
+
+    private StorageNode(IHost host, StorageWorkerOptions options, int nbdPort)
+    {
+        _host = host;
+        Options = options;
+        NbdPort = nbdPort;
+    }
+
+    public StorageWorkerOptions Options { get; }
+
+    public string Id => Options.StorageId;
+
+    public int NbdPort { get; }
+
+    /// <summary>Where VM hosts reach this worker's exports.</summary>
+    public string NbdEndpoint => $"127.0.0.1:{NbdPort}";
+
+    public string VolumePath(string volume) => Path.Combine(Options.VolumeDirectory, volume + ".img");
+
+    public static async Task<StorageNode> StartAsync(string id, string volumeDirectory, ILoggerProvider? logs = null, Action<StorageWorkerOptions>? configure = null)
+    {
+        int port = FreePort.Next();
+        var options = new StorageWorkerOptions
+        {
+            StorageId = id,
+            VolumeDirectory = volumeDirectory,
+            NbdListen = $"127.0.0.1:{port}",
+            DataListen = "127.0.0.1:0",
+            Bus = TestEnvironment.RabbitMq,
+        };
+        configure?.Invoke(options);
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        if (logs is not null)
+            builder.Logging.AddProvider(logs).SetMinimumLevel(LogLevel.Debug);
+        builder.Services.AddTeleportStorageWorker(options);
+        IHost host = builder.Build();
+        await host.StartAsync();
+        return new StorageNode(host, options, port);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _host.StopAsync();
+        _host.Dispose();
+    }
+}

@@ -1,0 +1,78 @@
+using Teleport.Host.Worker;
+
+namespace Teleport.Host.Tests.Support;
+
+/// <summary>
+/// A host worker on the real broker with one VM "vm1" whose disk path leads to upstream A (a real NBD server on a
+/// file), a real QEMU on that path (<c>-machine none</c>, or a caller's arguments), and the probe playing the saga.
+/// </summary>
+internal sealed class HostRig : IAsyncDisposable
+{
+    public const string VmId = "vm1";
+    public const string Export = "vol";
+    public const string SourceStorage = "store-a";
+    public const long Size = 8L * 1024 * 1024;
+
+    private HostRig(TempDir dir, Upstream a, HostWorkerRunner worker, QemuProcess qemu, BusProbe probe)
+    {
+        Dir = dir;
+        A = a;
+        Worker = worker;
+        Qemu = qemu;
+        Probe = probe;
+    }
+
+    public TempDir Dir { get; }
+
+    public Upstream A { get; }
+
+    public HostWorkerRunner Worker { get; }
+
+    public QemuProcess Qemu { get; }
+
+    public BusProbe Probe { get; }
+
+    public string HostId => Worker.HostId;
+
+    public HostVm Vm => Worker.Vm(VmId);
+
+    public string DiskSocket => Dir.File("disk.sock");
+
+    public static async Task<HostRig> StartAsync(TempDir dir, long size = Size, Action<HostWorkerOptions>? configure = null, Func<string, string[]>? qemuArguments = null)
+    {
+        var a = Upstream.Start(dir.File("a.sock"), dir.File("a.img"), Export, size);
+        string disk = dir.File("disk.sock");
+        var worker = await HostWorkerRunner.StartAsync(o =>
+        {
+            o.AddVm(VmId, new HostVmOptions
+            {
+                QmpSocket = dir.File("qmp.sock"),
+                DiskListen = $"unix:{disk}",
+                StorageId = SourceStorage,
+                Upstream = $"unix:{a.SocketPath}",
+                Export = Export,
+            });
+            configure?.Invoke(o);
+        });
+        string[] arguments = qemuArguments?.Invoke(disk) ??
+        [
+            "-machine", "none", "-nodefaults", "-nographic", "-display", "none", "-S",
+            "-drive", $"driver=nbd,server.type=unix,server.path={disk},export={Export},if=none,id=d0,cache.direct=on",
+        ];
+        var qemu = await QemuProcess.StartAsync(dir.File("qmp.sock"), arguments);
+        var probe = await BusProbe.StartAsync();
+        return new HostRig(dir, a, worker, qemu, probe);
+    }
+
+    /// <summary>A second upstream B serving <paramref name="file"/> (a copy of A's, say) as the same export.</summary>
+    public Upstream StartUpstream(string name, long size = Size) =>
+        Upstream.Start(Dir.File($"{name}.sock"), Dir.File($"{name}.img"), Export, size);
+
+    public async ValueTask DisposeAsync()
+    {
+        await Probe.DisposeAsync();
+        await Qemu.DisposeAsync();
+        await Worker.DisposeAsync();
+        await A.DisposeAsync();
+    }
+}
