@@ -1,30 +1,40 @@
 #!/usr/bin/env bash
-# The first thing to run on a fresh machine: builds the test disk images (Debian systems made from Debian
-# packages), then shows how much of each one a destination would rebuild from the others instead of
-# receiving it, and builds a content index over the base image.
-# Last, it migrates lamp.img to a destination holding base.img with teleport send/receive.
-# Everything lands under ~/.cache/teleport (override with TELEPORT_TEST_IMAGES); nothing needs root except
-# installing missing Debian packages.
+# The first thing to run on a fresh machine: builds the teleport tool and runs `teleport demo`, a live migration
+# driven by the saga with the whole system in one process (two storage workers, a host worker with a VM writing
+# to its disk, the orchestrator, one in-memory bus), then prints what crossed the wire and the downtime, and
+# checks every write the VM made is on the destination. Arguments go to `teleport demo`
+# (--json, --size BYTES, --bandwidth RATE, --keep DIR; see --help).
+#
+# --with-images (first argument) also builds the Debian test disk images (downloads packages; needs root for
+# that), shows how much of each a destination would rebuild from the others, and migrates lamp.img cold with
+# teleport send/receive over 127.0.0.1. Images land under ~/.cache/teleport (TELEPORT_TEST_IMAGES overrides).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-images=${TELEPORT_TEST_IMAGES:-$HOME/.cache/teleport/images}
+with_images=0
+if [[ ${1:-} == --with-images ]]; then
+    with_images=1
+    shift
+fi
 
-"$root/infra/images/make-test-images.sh" --out "$images" >&2
 dotnet build "$root/src/Teleport.Cli" -c Release -v quiet -nologo >&2
 teleport=("dotnet" "$root/src/Teleport.Cli/bin/Release/net10.0/teleport.dll")
+
+if ((!with_images)); then
+    exec "${teleport[@]}" demo "$@"
+fi
+
+"${teleport[@]}" demo "$@"
+
+images=${TELEPORT_TEST_IMAGES:-$HOME/.cache/teleport/images}
+"$root/infra/images/make-test-images.sh" --out "$images" >&2
 
 echo "== Similarity between the test systems (4 KiB blocks)"
 "${teleport[@]}" similarity \
     --base "$images/base.img" --base "$images/lamp.img" --base "$images/web.img" \
     --target "$images/base.img" --target "$images/lamp.img" --target "$images/web.img"
 
-echo "== Migrating lamp.img to a destination that holds base.img: what must cross the wire"
-"${teleport[@]}" similarity --base "$images/base.img" --target "$images/lamp.img"
-
-echo "== Indexing base.img at the destination"
+echo "== Indexing base.img, then migrating lamp.img to that destination over 127.0.0.1 (cold: nobody writes it meanwhile)"
 "${teleport[@]}" index build --index "$images/index" "$images/base.img"
-
-echo "== Migrating lamp.img to that destination over 127.0.0.1 (cold: nobody writes it meanwhile)"
 work=$(mktemp -d)
 trap 'kill "${receiver:-}" 2>/dev/null; rm -rf "$work"' EXIT
 head -c 32 /dev/urandom >"$work/secret"

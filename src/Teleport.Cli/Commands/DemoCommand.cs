@@ -1,0 +1,41 @@
+using Spectre.Console.Cli;
+using Teleport.Cli.Demo;
+using Teleport.Cli.Infrastructure;
+
+namespace Teleport.Cli.Commands;
+
+/// <summary>
+/// <c>teleport demo</c>: the whole system in one process on embedded defaults migrates a generated volume while
+/// an in-process VM writes to it, then checks every write landed on the destination and prints the figures.
+/// Exit 0 only when the migration succeeded and the check passed.
+/// </summary>
+public sealed class DemoCommand(CliConsole console) : AsyncCommand<DemoSettings>
+{
+    public override async Task<int> ExecuteAsync(CommandContext context, DemoSettings settings, CancellationToken cancellationToken)
+    {
+        // The command tree lets unknown options through as "remaining" arguments; a demo run is too long to waste on a typo.
+        if (context.Remaining.Parsed.Count > 0 || context.Remaining.Raw.Count > 0)
+            throw new UserInputException(
+                $"unknown option {string.Join(' ', context.Remaining.Parsed.Select(p => p.Key).Concat(context.Remaining.Raw).Take(1))} (see teleport demo --help)");
+        var options = Parse(settings);
+        var progress = new DemoProgress(console);
+        var result = await progress.ShowAsync(() => new DemoRunner(options, progress).RunAsync(cancellationToken));
+        if (settings.Json)
+            console.WriteJson(result);
+        else
+            console.Results.Write(DemoTables.Summary(result));
+        return result.Verified ? ExitCodes.Success : ExitCodes.Failure;
+    }
+
+    private static DemoOptions Parse(DemoSettings settings)
+    {
+        long bytes = ByteSize.Parse(settings.Size, "--size");
+        if (bytes % DemoImages.BlockSize != 0 || bytes < DemoOptions.MinVolumeBytes || bytes > DemoOptions.MaxVolumeBytes)
+            throw new UserInputException(
+                $"--size {settings.Size} must be a multiple of 4 KiB from {ByteSize.Format(DemoOptions.MinVolumeBytes)} to {ByteSize.Format(DemoOptions.MaxVolumeBytes)}");
+        if (settings.Keep is { Length: 0 })
+            throw new UserInputException("--keep needs a directory");
+        var bandwidth = TransferSupport.ParseRate(settings.Bandwidth);
+        return new DemoOptions(bytes, bandwidth, settings.Keep, settings.Verbose, settings.Guest ? GuestImage.FromEnvironment() : null);
+    }
+}

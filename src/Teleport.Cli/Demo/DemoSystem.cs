@@ -1,0 +1,82 @@
+extern alias TeleportHost;
+
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Serilog;
+using TeleportHost::Teleport.Host.Worker;
+using Teleport.Orchestrator;
+using Teleport.Storage.DirtyTracking;
+using Teleport.Storage.Worker;
+
+namespace Teleport.Cli.Demo;
+
+/// <summary>
+/// The whole system in one generic host on ONE in-memory MassTransit bus: two storage workers, a host worker whose
+/// VM is <see cref="WritingVm"/> or the QEMU guest, the orchestrator with its saga in SQLite, and the demo's own watch endpoint.
+/// The in-memory transport is per bus, so every party must sit on this one (notes/roles.md "One process, one bus").
+/// </summary>
+public static class DemoSystem
+{
+    /// <summary>The host; <paramref name="control"/> says how the host worker controls the VM (<c>o.UseHypervisor(writer)</c>, or a QMP socket).</summary>
+    public static IHost Build(DemoTopology topology, Func<HostVmOptions, HostVmOptions> control, MigrationWatch watch, Serilog.ILogger logger)
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ApplicationName = "teleport-demo" });
+        builder.Services.AddSerilog(logger, dispose: false);
+
+        // Registration order is start order: the storage workers serve their volumes before the host's path
+        // switcher connects to the source, and the bus starts last.
+        builder.Services.AddStorageWorkerNode(new StorageWorkerOptions
+        {
+            StorageId = DemoTopology.SourceStorageId,
+            VolumeDirectory = topology.SourceVolumes,
+            NbdListen = topology.SourceNbd,
+            DataListen = "127.0.0.1:0",
+            DirtyTracking = DirtyTrackingMode.Userspace,
+            StopTimeout = TimeSpan.FromSeconds(5),
+        });
+        builder.Services.AddStorageWorkerNode(new StorageWorkerOptions
+        {
+            StorageId = DemoTopology.DestinationStorageId,
+            VolumeDirectory = topology.DestinationVolumes,
+            IndexDirectory = topology.DestinationIndex,
+            NbdListen = topology.DestinationNbd,
+            DataListen = "127.0.0.1:0",
+            DirtyTracking = DirtyTrackingMode.Userspace,
+            StopTimeout = TimeSpan.FromSeconds(5),
+        });
+        builder.Services.AddHostWorkerNode(new HostWorkerOptions
+        {
+            HostId = DemoTopology.HostId,
+            StartRetryInterval = TimeSpan.FromMilliseconds(200),
+        }.AddVm(DemoTopology.VmId, control(new HostVmOptions
+        {
+            DiskListen = topology.VmDisk,
+            StorageId = DemoTopology.SourceStorageId,
+            Upstream = topology.SourceNbd,
+            Export = DemoTopology.VolumeId,
+        })));
+        builder.Services.AddTeleportOrchestrator(new OrchestratorOptions { Database = topology.Database });
+
+        builder.Services.AddMassTransit(x =>
+        {
+            x.DisableUsageTelemetry();
+            x.AddMigrationSaga();
+            x.UsingInMemory((context, cfg) =>
+            {
+                cfg.ConfigureStorageWorkerEndpoint(context, DemoTopology.SourceStorageId);
+                cfg.ConfigureStorageWorkerEndpoint(context, DemoTopology.DestinationStorageId);
+                cfg.ConfigureHostWorkerEndpoint(context, DemoTopology.HostId);
+                watch.ConfigureEndpoint(cfg);
+                cfg.ConfigureEndpoints(context);
+            });
+        });
+        builder.Services.Configure<MassTransitHostOptions>(o =>
+        {
+            o.WaitUntilStarted = true;
+            o.StartTimeout = TimeSpan.FromSeconds(30);
+            o.StopTimeout = TimeSpan.FromSeconds(30);
+        });
+        return builder.Build();
+    }
+}
