@@ -20,6 +20,8 @@ public static class TeleportApp
         app.Configure(config =>
         {
             config.SetApplicationName("teleport");
+            // A mistyped flag must be an error, not silently ignored (Spectre would pass it on as a remaining argument).
+            config.Settings.StrictParsing = true;
             config.ConfigureConsole(console.Ui);
             config.SetInterceptor(new LoggingInterceptor(stderr));
             config.SetExceptionHandler((ex, _) => ReportFailure(console, ex));
@@ -43,6 +45,39 @@ public static class TeleportApp
             config.AddCommand<StorageCommand>("storage")
                 .WithDescription("Run a storage worker: serve volumes over NBD and migrate them on the saga's commands.")
                 .WithExample("storage", "--id", "ams-1", "--volumes", "/srv/volumes", "--nbd-listen", "0.0.0.0:10809", "--bus", "rabbitmq://teleport:secret@mq:5672/");
+            config.AddCommand<HostCommand>("host")
+                .WithDescription("Run a host worker: serve VM disks through path switchers and pause, switch and resume VMs on the saga's commands.")
+                .WithExample("host", "--id", "hv-1", "--bus", "rabbitmq://teleport:secret@mq:5672/", "--vm", "vm42,qmp=/run/vm42.qmp,listen=unix:/run/vm42.nbd,storage=ams-1,upstream=ams-1:10809,export=vm42");
+            config.AddCommand<OrchestratorCommand>("orchestrator")
+                .WithDescription("Run an orchestrator: the migration saga, its database and deadline sweeper.")
+                .WithExample("orchestrator", "--db", "Host=db;Database=teleport;Username=teleport;Password=secret", "--bus", "rabbitmq://teleport:secret@mq:5672/");
+            config.AddCommand<MigrateCommand>("migrate")
+                .WithDescription("Ask the orchestrators to live-migrate a VM's volume; --wait follows it to the end.")
+                .WithExample("migrate", "--vm", "web-1", "--volume", "web-1-root", "--from", "ams-1", "--to", "fra-1", "--host", "hv-7", "--wait", "--bus", "rabbitmq://teleport:secret@mq:5672/");
+            config.AddCommand<StatusCommand>("status")
+                .WithDescription("Show the migrations in the saga store, or one of them in detail.")
+                .WithExample("status", "--db", "/var/lib/teleport/orchestrator.db")
+                .WithExample("status", "3f2a9c1e", "--json", "--db", "/var/lib/teleport/orchestrator.db");
+            config.AddCommand<WatchCommand>("watch")
+                .WithDescription("Follow every migration until Ctrl-C (a live table on a terminal, one line per change otherwise).")
+                .WithExample("watch", "--db", "/var/lib/teleport/orchestrator.db");
+            config.AddCommand<ReplayCommand>("replay")
+                .WithDescription("Move faulted messages from QUEUE_error back to the queue they failed on.")
+                .WithExample("replay", "--queue", "teleport-orchestrator", "--all", "--dry-run", "--bus", "rabbitmq://teleport:secret@mq:5672/");
+            config.AddBranch("migrations", migrations =>
+            {
+                migrations.SetDescription("Act on one migration through the orchestrators.");
+                migrations.AddCommand<MigrationsRetryCommand>("retry")
+                    .WithDescription("Restart a Failed migration with the same id, reusing what the destination holds.")
+                    .WithExample("migrations", "retry", "3f2a9c1e-0000-4000-8000-000000000000", "--bus", "rabbitmq://teleport:secret@mq:5672/");
+                migrations.AddCommand<MigrationsCancelCommand>("cancel")
+                    .WithDescription("Roll a migration back to the source and end it Failed.")
+                    .WithExample("migrations", "cancel", "3f2a9c1e-0000-4000-8000-000000000000", "--reason", "change window closed", "--bus", "rabbitmq://teleport:secret@mq:5672/");
+            });
+            config.AddCommand<DemoCommand>("demo")
+                .WithDescription("Migrate a generated volume while a VM writes to it: the whole system in one process, then a verified summary.")
+                .WithExample("demo")
+                .WithExample("demo", "--bandwidth", "100mbit", "--json");
             config.AddCommand<SimilarityCommand>("similarity")
                 .WithDescription("How much of each target image a destination holding the base images would not need to receive.")
                 .WithExample("similarity", "--base", "base.img", "--target", "lamp.img", "--json");

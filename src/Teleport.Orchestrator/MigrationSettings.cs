@@ -23,10 +23,4 @@ public sealed class MigrationSettings
 
     /// <summary>A row still past its deadline this long after its expiry was published is published again (the event may have been lost).</summary>
     public TimeSpan RepublishAfter { get; set; } = TimeSpan.FromSeconds(30);
-
-    /// <summary>
-    /// NBD endpoint ("host:port") of each storage worker's volume exports, by storage id: SwitchTarget needs the
-    /// destination's, and DestinationPrepared does not carry it.
-    /// </summary>
-    public Dictionary<string, string> NbdEndpoints { get; set; } = new(StringComparer.Ordinal);
 }

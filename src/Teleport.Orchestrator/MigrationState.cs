@@ -34,6 +34,12 @@ public class MigrationState : SagaStateMachineInstance
     public string? Secret { get; set; }
     public string? CertificateSha256 { get; set; }
 
+    /// <summary>Where the VM's disk is served after the cut-over (DestinationPrepared): SwitchTarget sends the host there.</summary>
+    public string? NbdEndpoint { get; set; }
+
+    /// <summary>The destination's NBD export name of the volume.</summary>
+    public string? ExportName { get; set; }
+
     // MigrationOptions, flattened so they are plain columns.
     public int? OptionBlockSize { get; set; }
     public long? OptionBandwidthBytesPerSecond { get; set; }
@@ -45,7 +51,11 @@ public class MigrationState : SagaStateMachineInstance
     // The deadline of the current state, swept by DeadlineSweeper (null: nothing is awaited).
     public DateTime? DeadlineUtc { get; set; }
 
-    // Timings per phase.
+    // Timings per phase (MigrationTimings turns them into durations).
+
+    /// <summary>When the current phase began (orchestrator clock).</summary>
+    public DateTimeOffset? PhaseEnteredAt { get; set; }
+
     public DateTimeOffset? RequestedAt { get; set; }
     public DateTimeOffset? PrepareSentAt { get; set; }
     public DateTimeOffset? PreparedAt { get; set; }

@@ -3,12 +3,28 @@ using Microsoft.Extensions.Logging;
 
 namespace Teleport.Orchestrator;
 
-/// <summary>Logs every state change of a migration, with its MigrationId in the scope, so operators can follow one migration.</summary>
-public sealed class MigrationStateLogger(ILogger<MigrationStateMachine> logger) : IStateObserver<MigrationState>
+/// <summary>
+/// Logs every state change of a migration, with its MigrationId in the scope, so operators can follow one migration,
+/// and counts starts and ends in <see cref="MigrationMetrics"/>.
+/// </summary>
+public sealed class MigrationStateLogger(ILogger<MigrationStateMachine> logger, MigrationMetrics metrics) : IStateObserver<MigrationState>
 {
     public Task StateChanged(BehaviorContext<MigrationState> context, State currentState, State previousState)
     {
         var saga = context.Saga;
+        switch (currentState.Name)
+        {
+            case "Preparing":
+                metrics.Started(saga.Attempt);
+                break;
+            case "Succeeded":
+                metrics.Succeeded(saga);
+                break;
+            case "Failed":
+                metrics.Failed(saga);
+                break;
+        }
+
         using (logger.BeginScope(new Dictionary<string, object> { ["MigrationId"] = saga.CorrelationId }))
         {
             if (currentState.Name == "Failed")

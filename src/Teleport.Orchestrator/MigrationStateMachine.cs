@@ -17,13 +17,13 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
     private readonly MigrationSettings _settings;
     private readonly TimeProvider _clock;
 
-    public MigrationStateMachine(MigrationSettings settings, TimeProvider clock, ILogger<MigrationStateMachine> logger)
+    public MigrationStateMachine(MigrationSettings settings, TimeProvider clock, ILogger<MigrationStateMachine> logger, MigrationMetrics metrics)
     {
         _settings = settings;
         _clock = clock;
 
         InstanceState(x => x.CurrentState);
-        ConnectStateObserver(new MigrationStateLogger(logger));
+        ConnectStateObserver(new MigrationStateLogger(logger, metrics));
 
         Event(() => MigrationRequested, x => x.CorrelateById(m => m.Message.MigrationId));
         Correlate(() => DestinationPrepared, m => m.MigrationId);
@@ -65,7 +65,7 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
                 .Then(c => RecordPrepared(c.Saga, c.Message))
                 .Send(c => StorageQueue(c.Saga.SourceStorageId), c => new StartTransfer(
                     c.Saga.CorrelationId, c.Saga.VolumeId, c.Saga.SourceStorageId, c.Saga.DestinationStorageId,
-                    c.Saga.DataEndpoint!, c.Saga.Secret!, c.Saga.CertificateSha256, c.Saga.Options))
+                    c.Saga.DataEndpoint!, c.Saga.Secret!, c.Saga.CertificateSha256, c.Saga.Options, c.Saga.Attempt))
                 .TransitionTo(Indexing),
             RollBack(When(DestinationPrepared, c => PreparedProblem(c.Saga, c.Message) is not null),
                 c => $"unusable DestinationPrepared: {PreparedProblem(c.Saga, c.Message)}"),
@@ -73,7 +73,7 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
             RollBack(When(DeadlineExpired, c => IsCurrent(c.Saga, c.Message)), c => DeadlineFailure(c.Message)),
             RollBack(When(CancelMigration), c => CancelFailure(c.Message)),
             Ignore(MigrationRequested),
-            // Late answers of an earlier attempt (after RetryMigration) or of a host that was never asked.
+            // Answers to commands this attempt has not sent (answers of an earlier attempt never get here: StaleAttemptFilter).
             Ignore(IndexStreamed), Ignore(BlocksRequested), Ignore(CopyRoundCompleted), Ignore(DirtyBelowThreshold),
             Ignore(VmPaused), Ignore(TargetSwitched), Ignore(MigrationCompleted), Ignore(VmResumed),
             Ignore(TargetSwitchedBack), Ignore(TransferAborted), Ignore(HostOperationFailed), Ignore(RetryMigration));
@@ -115,19 +115,19 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
             Ignore(TargetSwitchedBack), Ignore(TransferAborted), Ignore(HostOperationFailed), Ignore(RetryMigration));
 
         During(Pausing,
+            // The destination told where its export of the volume is (DestinationPrepared): the host repoints there.
             When(VmPaused)
-                .Then(c => c.Saga.PausedAt = c.Message.PausedAt)
-                .IfElse(c => _settings.NbdEndpoints.ContainsKey(c.Saga.DestinationStorageId),
-                    cutOver => cutOver
-                        .Then(c => c.Saga.SwitchRequested = true)
-                        .Send(c => HostQueue(c.Saga.HostId), c => new SwitchTarget(
-                            c.Saga.CorrelationId, c.Saga.VmId, c.Saga.HostId, c.Saga.VolumeId, c.Saga.DestinationStorageId,
-                            _settings.NbdEndpoints[c.Saga.DestinationStorageId], c.Saga.VolumeId))
-                        .Send(c => StorageQueue(c.Saga.SourceStorageId), c => new FinalSync(
-                            c.Saga.CorrelationId, c.Saga.VolumeId, c.Saga.SourceStorageId))
-                        .TransitionTo(Switching),
-                    // Checked at request time; only a configuration changed since then gets here.
-                    unknown => RollBack(unknown, c => $"no NBD endpoint is configured for destination storage '{c.Saga.DestinationStorageId}'")),
+                .Then(c =>
+                {
+                    c.Saga.PausedAt = c.Message.PausedAt;
+                    c.Saga.SwitchRequested = true;
+                })
+                .Send(c => HostQueue(c.Saga.HostId), c => new SwitchTarget(
+                    c.Saga.CorrelationId, c.Saga.VmId, c.Saga.HostId, c.Saga.VolumeId, c.Saga.DestinationStorageId,
+                    c.Saga.NbdEndpoint!, c.Saga.ExportName!, c.Saga.Attempt))
+                .Send(c => StorageQueue(c.Saga.SourceStorageId), c => new FinalSync(
+                    c.Saga.CorrelationId, c.Saga.VolumeId, c.Saga.SourceStorageId, c.Saga.Attempt))
+                .TransitionTo(Switching),
             RollBack(When(TransferFailed), c => TransferFailure(c.Message)),
             RollBack(When(HostOperationFailed), c => HostFailure(c.Message)),
             RollBack(When(DeadlineExpired, c => IsCurrent(c.Saga, c.Message)), c => DeadlineFailure(c.Message)),
@@ -265,7 +265,7 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
             ok => ok
                 .Then(c => c.Saga.PrepareSentAt = Now())
                 .Send(c => StorageQueue(c.Saga.DestinationStorageId), c => new PrepareDestination(
-                    c.Saga.CorrelationId, c.Saga.VolumeId, c.Saga.SourceStorageId, c.Saga.DestinationStorageId, c.Saga.Options))
+                    c.Saga.CorrelationId, c.Saga.VolumeId, c.Saga.SourceStorageId, c.Saga.DestinationStorageId, c.Saga.Options, c.Saga.Attempt))
                 .TransitionTo(Preparing),
             invalid => FinishFailed(invalid.Then(c => BeginFailure(c.Saga, $"invalid request: {RequestProblem(c.Saga)}"))));
 
@@ -285,14 +285,14 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
                 c.Saga.PauseRequested = true;
                 c.Saga.PauseSentAt = Now();
             })
-            .Send(c => HostQueue(c.Saga.HostId), c => new PauseVm(c.Saga.CorrelationId, c.Saga.VmId, c.Saga.HostId))
+            .Send(c => HostQueue(c.Saga.HostId), c => new PauseVm(c.Saga.CorrelationId, c.Saga.VmId, c.Saga.HostId, c.Saga.Attempt))
             .TransitionTo(Pausing);
 
     private EventActivityBinder<MigrationState, T> ResumeWhenCutOverReady<T>(EventActivityBinder<MigrationState, T> binder)
         where T : class =>
         binder.If(c => c.Saga.SwitchConfirmed && c.Saga.DestinationVerified,
             resume => resume
-                .Send(c => HostQueue(c.Saga.HostId), c => new ResumeVm(c.Saga.CorrelationId, c.Saga.VmId, c.Saga.HostId))
+                .Send(c => HostQueue(c.Saga.HostId), c => new ResumeVm(c.Saga.CorrelationId, c.Saga.VmId, c.Saga.HostId, c.Saga.Attempt))
                 .TransitionTo(Resuming));
 
     // Rollback undoes in reverse: switch back (if a switch was asked for), resume on the source (if a pause was
@@ -305,7 +305,7 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
             .IfElse(c => c.Saga.SwitchRequested,
                 switchBack => switchBack
                     .Send(c => HostQueue(c.Saga.HostId), c => new SwitchBack(
-                        c.Saga.CorrelationId, c.Saga.VmId, c.Saga.HostId, c.Saga.VolumeId, c.Saga.SourceStorageId))
+                        c.Saga.CorrelationId, c.Saga.VmId, c.Saga.HostId, c.Saga.VolumeId, c.Saga.SourceStorageId, c.Saga.Attempt))
                     .TransitionTo(RollingBackSwitch),
                 ContinueRollbackAfterSwitchBack);
 
@@ -313,7 +313,7 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
         where T : class =>
         binder.IfElse(c => c.Saga.PauseRequested,
             resume => resume
-                .Send(c => HostQueue(c.Saga.HostId), c => new ResumeVm(c.Saga.CorrelationId, c.Saga.VmId, c.Saga.HostId))
+                .Send(c => HostQueue(c.Saga.HostId), c => new ResumeVm(c.Saga.CorrelationId, c.Saga.VmId, c.Saga.HostId, c.Saga.Attempt))
                 .TransitionTo(RollingBackResume),
             release => FinishFailed(AbortBothSides(release)));
 
@@ -332,12 +332,12 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
     private static EventActivityBinder<MigrationState, T> AbortSource<T>(EventActivityBinder<MigrationState, T> binder)
         where T : class =>
         binder.Send(c => StorageQueue(c.Saga.SourceStorageId), c => new AbortTransfer(
-            c.Saga.CorrelationId, c.Saga.VolumeId, c.Saga.SourceStorageId, c.Saga.FailureReason ?? ""));
+            c.Saga.CorrelationId, c.Saga.VolumeId, c.Saga.SourceStorageId, c.Saga.FailureReason ?? "", c.Saga.Attempt));
 
     private static EventActivityBinder<MigrationState, T> AbortBothSides<T>(EventActivityBinder<MigrationState, T> binder)
         where T : class =>
         AbortSource(binder).Send(c => StorageQueue(c.Saga.DestinationStorageId), c => new AbortTransfer(
-            c.Saga.CorrelationId, c.Saga.VolumeId, c.Saga.DestinationStorageId, c.Saga.FailureReason ?? ""));
+            c.Saga.CorrelationId, c.Saga.VolumeId, c.Saga.DestinationStorageId, c.Saga.FailureReason ?? "", c.Saga.Attempt));
 
     private EventActivityBinder<MigrationState, T> FinishFailed<T>(EventActivityBinder<MigrationState, T> binder)
         where T : class =>
@@ -351,6 +351,12 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
 
     private void Enter(MigrationState saga, string phase, TimeSpan? timeout)
     {
+        // The cut-over spans three states; its phase starts with the first.
+        if (saga.Phase != phase)
+        {
+            saga.PhaseEnteredAt = Now();
+        }
+
         saga.Phase = phase;
         // Whole milliseconds: the value must compare equal after a round trip through any database and the bus.
         saga.DeadlineUtc = timeout is { } t ? TruncateToMilliseconds(Now().UtcDateTime + t) : null;
@@ -386,7 +392,7 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
     }
 
     // Ids become queue names and URIs: keep them to a safe alphabet. Returns null when the request can be carried out.
-    private string? RequestProblem(MigrationState saga)
+    private static string? RequestProblem(MigrationState saga)
     {
         foreach (var (name, value) in new[]
                  {
@@ -405,11 +411,6 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
             return $"source and destination are the same storage '{saga.SourceStorageId}'";
         }
 
-        if (!_settings.NbdEndpoints.ContainsKey(saga.DestinationStorageId))
-        {
-            return $"no NBD endpoint is configured for destination storage '{saga.DestinationStorageId}' (Orchestrator:Settings:NbdEndpoints)";
-        }
-
         return null;
     }
 
@@ -422,6 +423,8 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
             ? $"it came from storage '{prepared.DestinationStorageId}', not the destination '{saga.DestinationStorageId}'"
             : string.IsNullOrWhiteSpace(prepared.DataEndpoint) ? "no data endpoint"
             : string.IsNullOrWhiteSpace(prepared.Secret) ? "no secret"
+            : string.IsNullOrWhiteSpace(prepared.NbdEndpoint) ? "no NBD endpoint for the switch"
+            : string.IsNullOrWhiteSpace(prepared.ExportName) ? "no export name for the switch"
             : null;
 
     private static void RecordPrepared(MigrationState saga, DestinationPrepared prepared)
@@ -429,6 +432,8 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
         saga.DataEndpoint = prepared.DataEndpoint;
         saga.Secret = prepared.Secret;
         saga.CertificateSha256 = prepared.CertificateSha256;
+        saga.NbdEndpoint = prepared.NbdEndpoint;
+        saga.ExportName = prepared.ExportName;
         saga.PreparedAt = prepared.PreparedAt;
     }
 
@@ -514,7 +519,7 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
     private static void ResetForRetry(MigrationState saga)
     {
         saga.Attempt++;
-        saga.DataEndpoint = saga.Secret = saga.CertificateSha256 = null;
+        saga.DataEndpoint = saga.Secret = saga.CertificateSha256 = saga.NbdEndpoint = saga.ExportName = null;
         saga.PrepareSentAt = saga.PreparedAt = saga.IndexStreamedAt = saga.BlocksRequestedAt = saga.LastRoundAt = null;
         saga.DirtyBelowThresholdAt = saga.PauseSentAt = saga.PausedAt = saga.SwitchedAt = saga.CompletedAt = null;
         saga.ResumedAt = saga.SucceededAt = saga.RollbackStartedAt = saga.SwitchedBackAt = saga.ResumedOnSourceAt = null;

@@ -12,6 +12,9 @@ public sealed class OrchestratorOptions
     /// </summary>
     public string Database { get; set; } = "teleport-orchestrator.db";
 
+    /// <summary>The broker: "memory" (one process only, as in the demo) or rabbitmq://user:pass@HOST:PORT/ (read by the host, not here).</summary>
+    public string Bus { get; set; } = "memory";
+
     /// <summary>
     /// The queue the orchestrators share (competing consumers). Only a second Teleport installation on the same
     /// broker (or a test) needs another name; commands such as CancelMigration are sent here.

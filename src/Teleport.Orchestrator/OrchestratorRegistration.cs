@@ -28,6 +28,7 @@ public static class OrchestratorRegistration
         services.AddSingleton(options);
         services.AddSingleton(options.Settings);
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<MigrationMetrics>();
         services.AddSingleton(_ => new OrchestratorDatabase(options.Database));
         services.AddHostedService<SchemaUpgradeService>();
         services.AddSingleton<DeadlineSweeper>();

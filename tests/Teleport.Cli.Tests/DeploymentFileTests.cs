@@ -1,53 +1,232 @@
 using System.Diagnostics;
+using System.Text.Json;
 
 namespace Teleport.Cli.Tests;
 
-/// <summary>docker-compose.yml is for users; no engine runs here, so it is checked with `docker-compose config`.</summary>
+/// <summary>
+/// docker-compose.yml and the Dockerfile are for users; no Docker engine runs here, so the compose file is checked
+/// with `docker-compose config` (which validates it and prints it resolved) and its content is asserted on that
+/// resolved form, converted to JSON by Debian's python3-yaml (both from infra/test.d/60-compose.sh).
+/// </summary>
 public sealed class DeploymentFileTests
 {
-    private static string RepositoryFile(string name)
+    private static readonly string[] Servers = ["rabbitmq", "postgres"];
+    private static readonly string[] TeleportServices = ["storage-a", "storage-b", "host-1", "orchestrator"];
+
+    private static string RepositoryRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
             if (File.Exists(Path.Combine(dir.FullName, "Teleport.sln")))
-                return Path.Combine(dir.FullName, name);
+                return dir.FullName;
         throw new InvalidOperationException("Teleport.sln not found above the test assembly");
     }
 
-    private static (int Code, string Output) Compose(params string[] args)
+    private static string Tool(string variable) =>
+        Environment.GetEnvironmentVariable(variable)
+        ?? throw new InvalidOperationException($"{variable} is not set: run the tests through infra/test.sh (infra/test.d/60-compose.sh sets it).");
+
+    private static (int Code, string Stdout, string Stderr) Run(string file, IEnumerable<string> args, string? stdin = null,
+        IReadOnlyDictionary<string, string?>? environment = null)
     {
-        var compose = Environment.GetEnvironmentVariable("TELEPORT_DOCKER_COMPOSE")
-            ?? throw new InvalidOperationException("TELEPORT_DOCKER_COMPOSE is not set: run the tests through infra/test.sh (it installs docker-compose).");
-        var start = new ProcessStartInfo(compose) { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add("-f");
-        start.ArgumentList.Add(RepositoryFile("docker-compose.yml"));
+        var start = new ProcessStartInfo(file)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = stdin is not null,
+        };
         foreach (var arg in args)
             start.ArgumentList.Add(arg);
-        start.Environment["TELEPORT_RABBITMQ_PASSWORD"] = "check-only";
-        start.Environment["TELEPORT_POSTGRES_PASSWORD"] = "check-only";
+        foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
+            start.Environment[key] = value;
         using var process = Process.Start(start)!;
+        if (stdin is not null)
+        {
+            process.StandardInput.Write(stdin);
+            process.StandardInput.Close();
+        }
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEnd();
         process.WaitForExit();
-        return (process.ExitCode, output.Result + error);
+        return (process.ExitCode, output.Result, error);
+    }
+
+    private static (int Code, string Stdout, string Stderr) Compose(IReadOnlyDictionary<string, string?> environment, params string[] args) =>
+        Run(Tool("TELEPORT_DOCKER_COMPOSE"), ["-f", Path.Combine(RepositoryRoot(), "docker-compose.yml"), .. args], environment: environment);
+
+    private static readonly Dictionary<string, string?> Secrets = new()
+    {
+        ["TELEPORT_RABBITMQ_PASSWORD"] = "check-only-mq",
+        ["TELEPORT_POSTGRES_PASSWORD"] = "check-only-pg",
+    };
+
+    /// <summary>`docker-compose config` with the required secrets set, as a JSON document.</summary>
+    private static JsonElement Config()
+    {
+        var (code, yaml, error) = Compose(Secrets, "config");
+        Assert.True(code == 0, $"docker-compose config failed (exit {code}): {error}");
+        var (jcode, json, jerror) = Run(Tool("TELEPORT_YAML_PYTHON"),
+            ["-c", "import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)"], yaml);
+        Assert.True(jcode == 0, $"converting the resolved compose file to JSON failed: {jerror}");
+        return JsonDocument.Parse(json).RootElement;
+    }
+
+    private static JsonElement Service(JsonElement config, string name) =>
+        config.GetProperty("services").TryGetProperty(name, out var service)
+            ? service
+            : throw new Xunit.Sdk.XunitException($"docker-compose.yml has no service '{name}'");
+
+    private static string[] Strings(JsonElement array) => array.EnumerateArray().Select(e => e.GetString()!).ToArray();
+
+    [Fact]
+    public void The_compose_file_is_valid_and_has_every_role()
+    {
+        var services = Config().GetProperty("services").EnumerateObject().Select(p => p.Name).Order().ToArray();
+
+        Assert.Equal(Servers.Concat(TeleportServices).Order().ToArray(), services);
+    }
+
+    [Theory]
+    [InlineData("TELEPORT_RABBITMQ_PASSWORD")]
+    [InlineData("TELEPORT_POSTGRES_PASSWORD")]
+    public void A_missing_secret_is_refused_with_its_name(string secret)
+    {
+        var environment = new Dictionary<string, string?>(Secrets) { [secret] = null };
+
+        var (code, _, error) = Compose(environment, "config");
+
+        Assert.NotEqual(0, code);
+        Assert.Contains($"set {secret}", error);
     }
 
     [Fact]
-    public void The_compose_file_is_valid()
+    public void Every_Teleport_service_builds_from_the_one_Dockerfile()
     {
-        var (code, output) = Compose("config");
+        var config = Config();
+        var root = RepositoryRoot();
 
-        Assert.True(code == 0, output);
-        Assert.Contains("rabbitmq", output);
-        Assert.Contains("postgres", output);
+        foreach (var name in TeleportServices)
+        {
+            var build = Service(config, name).GetProperty("build");
+            Assert.Equal(root, Path.GetFullPath(build.GetProperty("context").GetString()!).TrimEnd('/'));
+            Assert.Equal("Dockerfile", build.GetProperty("dockerfile").GetString());
+        }
+        var images = TeleportServices.Select(n => Service(config, n).GetProperty("image").GetString()).Distinct().ToArray();
+        Assert.Single(images);
+        foreach (var name in Servers)
+            Assert.False(Service(config, name).TryGetProperty("build", out _), $"{name} runs its upstream image, not a build");
     }
 
     [Fact]
-    public void Servers_are_published_on_loopback_only()
+    public void No_port_is_published_beyond_loopback()
     {
-        var (code, output) = Compose("config");
+        var config = Config();
+        var published = 0;
 
-        Assert.Equal(0, code);
-        Assert.DoesNotContain("0.0.0.0", output);
-        Assert.Contains("127.0.0.1", output);
+        foreach (var service in config.GetProperty("services").EnumerateObject())
+        {
+            if (!service.Value.TryGetProperty("ports", out var ports))
+                continue;
+            foreach (var port in ports.EnumerateArray())
+            {
+                // The short form "IP:HOST:CONTAINER[/proto]" or the long form with host_ip.
+                var hostIp = port.ValueKind == JsonValueKind.String
+                    ? port.GetString()!.Split(':') is { Length: 3 } parts ? parts[0] : ""
+                    : port.TryGetProperty("host_ip", out var ip) ? ip.GetString() : "";
+                Assert.True(hostIp == "127.0.0.1", $"{service.Name} publishes {port} beyond 127.0.0.1");
+                published++;
+            }
+        }
+        Assert.True(published >= 4, "the broker, its UI, PostgreSQL and the NBD ports are published on loopback");
+    }
+
+    [Fact]
+    public void Teleport_services_run_commands_teleport_knows()
+    {
+        var config = Config();
+
+        foreach (var name in TeleportServices)
+        {
+            var command = Strings(Service(config, name).GetProperty("command"));
+            Assert.NotEmpty(command);
+            // The command exists (its help exits 0) and every flag the service passes is one of its options.
+            var run = CliRun.Of(command[0], "--help");
+            Assert.True(run.ExitCode == 0, $"{name}: `teleport {command[0]} --help` exit {run.ExitCode}: {run.Stderr}{run.Stdout}");
+            // Help goes to the UI console (stderr: stdout carries results only).
+            var help = run.Stdout + run.Stderr;
+            Assert.Contains("OPTIONS:", help);
+            foreach (var flag in command.Where(a => a.StartsWith("--", StringComparison.Ordinal)))
+                Assert.True(help.Contains($" {flag} ", StringComparison.Ordinal), $"{name}: `teleport {command[0]}` has no option {flag}:\n{help}");
+        }
+        var commands = TeleportServices.Select(n => Strings(Service(config, n).GetProperty("command"))[0]).Order().ToArray();
+        Assert.Equal(["host", "orchestrator", "storage", "storage"], commands);
+    }
+
+    [Fact]
+    public void Services_start_in_order_and_have_health_checks()
+    {
+        var config = Config();
+
+        foreach (var name in Servers.Append("storage-a").Append("storage-b"))
+            Assert.True(Service(config, name).TryGetProperty("healthcheck", out var check) && check.GetProperty("test").GetArrayLength() > 0,
+                $"{name} has no healthcheck");
+        foreach (var name in TeleportServices)
+        {
+            var dependsOn = Service(config, name).GetProperty("depends_on");
+            Assert.Equal("service_healthy", dependsOn.GetProperty("rabbitmq").GetProperty("condition").GetString());
+        }
+        Assert.Equal("service_healthy", Service(config, "orchestrator").GetProperty("depends_on").GetProperty("postgres").GetProperty("condition").GetString());
+        Assert.Equal("service_healthy", Service(config, "host-1").GetProperty("depends_on").GetProperty("storage-a").GetProperty("condition").GetString());
+    }
+
+    [Fact]
+    public void Secrets_reach_the_Teleport_services_only_through_the_environment()
+    {
+        var config = Config();
+
+        var orchestrator = Service(config, "orchestrator").GetProperty("environment");
+        Assert.Equal("rabbitmq://teleport:check-only-mq@rabbitmq:5672/", orchestrator.GetProperty("TELEPORT_ORCHESTRATOR__BUS").GetString());
+        Assert.Contains("Password=check-only-pg", orchestrator.GetProperty("TELEPORT_ORCHESTRATOR__DATABASE").GetString());
+        Assert.Contains("check-only-mq", Service(config, "storage-a").GetProperty("environment").GetProperty("TELEPORT_STORAGE__BUS").GetString());
+        Assert.Contains("check-only-mq", Service(config, "host-1").GetProperty("environment").GetProperty("TELEPORT_HOST__BUS").GetString());
+        var file = File.ReadAllText(Path.Combine(RepositoryRoot(), "docker-compose.yml"));
+        Assert.DoesNotContain("check-only", file);
+    }
+
+    [Fact]
+    public void Stateful_services_keep_their_data_in_named_volumes()
+    {
+        var config = Config();
+        var declared = config.GetProperty("volumes").EnumerateObject().Select(p => p.Name).ToHashSet();
+
+        foreach (var name in new[] { "rabbitmq", "postgres", "storage-a", "storage-b", "host-1" })
+        {
+            var volumes = Strings(Service(config, name).GetProperty("volumes"));
+            Assert.NotEmpty(volumes);
+            foreach (var volume in volumes)
+                Assert.True(declared.Contains(volume.Split(':')[0]), $"{name} mounts '{volume}', not a named volume");
+        }
+    }
+
+    [Fact]
+    public void The_Dockerfile_builds_with_the_sdk_and_runs_teleport_on_the_runtime()
+    {
+        var root = RepositoryRoot();
+        var lines = File.ReadAllLines(Path.Combine(root, "Dockerfile")).Select(l => l.Trim()).ToArray();
+
+        var stages = lines.Where(l => l.StartsWith("FROM ", StringComparison.Ordinal)).ToArray();
+        Assert.Equal(2, stages.Length);
+        Assert.StartsWith("FROM mcr.microsoft.com/dotnet/sdk:10.0", stages[0]);
+        Assert.Matches("^FROM mcr.microsoft.com/dotnet/(runtime|runtime-deps):10.0$", stages[1]);
+        Assert.Contains("ENTRYPOINT [\"/app/teleport\"]", lines);
+        Assert.Contains("USER app", lines);
+        // The restore layer copies every project file first: a project missing there fails the image build.
+        var restore = Array.FindIndex(lines, l => l.StartsWith("RUN dotnet restore", StringComparison.Ordinal));
+        Assert.True(restore > 0, "the Dockerfile has no `RUN dotnet restore` step");
+        var copied = lines[..restore].Where(l => l.StartsWith("COPY ", StringComparison.Ordinal)).ToArray();
+        var projects = Directory.GetFiles(Path.Combine(root, "src"), "*.csproj", SearchOption.AllDirectories)
+            .Concat(Directory.GetFiles(Path.Combine(root, "contracts"), "*.csproj", SearchOption.AllDirectories))
+            .Select(p => Path.GetRelativePath(root, p).Replace('\\', '/'));
+        foreach (var project in projects)
+            Assert.True(copied.Any(c => c.Contains(project, StringComparison.Ordinal)), $"the Dockerfile does not copy {project} before restoring");
     }
 }

@@ -53,7 +53,7 @@ public sealed class SendReceiveCommandTests : IDisposable
 
         var sent = sender.Json();
         var got = received.Json();
-        foreach (var field in new[] { "bytesOnWire", "indexBytes", "dataBytes", "blocks", "zeroBlocks", "blocksFromIndex", "blocksSent", "rounds", "seconds", "verified" })
+        foreach (var field in new[] { "bytesOnWire", "indexBytes", "dataBytes", "blocks", "zeroBlocks", "blocksFromIndex", "blocksFromVolume", "blocksSent", "rounds", "seconds", "verified" })
         {
             Assert.True(sent.TryGetProperty(field, out _), $"send --json lacks {field}");
             Assert.True(got.TryGetProperty(field, out _), $"receive --json lacks {field}");
@@ -67,6 +67,8 @@ public sealed class SendReceiveCommandTests : IDisposable
         // 64 blocks are in the base's index; 16 new ones cross once (their 8 repeats do not).
         Assert.Equal(64, got.GetProperty("blocksFromIndex").GetInt64());
         Assert.Equal(16, got.GetProperty("blocksSent").GetInt64());
+        Assert.Equal(8, got.GetProperty("blocksFromVolume").GetInt64());
+        Assert.Equal(8, sent.GetProperty("blocksFromVolume").GetInt64());
         Assert.Equal(sent.GetProperty("bytesOnWire").GetInt64(), got.GetProperty("bytesOnWire").GetInt64());
     }
 

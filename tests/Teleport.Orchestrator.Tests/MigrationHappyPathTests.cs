@@ -51,7 +51,7 @@ public sealed class MigrationHappyPathTests
         Assert.Equal(host.Clock.GetUtcNow().UtcDateTime + TimeSpan.FromSeconds(30), row.DeadlineUtc);
 
         await host.Publish(m.Paused());
-        Assert.Equal(new SwitchTarget(m.Id, Vm, Host, Volume, Destination, DestinationNbd, Volume), await host.Sent<SwitchTarget>(m.Id, HostQueue(Host)));
+        Assert.Equal(new SwitchTarget(m.Id, Vm, Host, Volume, Destination, DestinationNbd, DestinationExport), await host.Sent<SwitchTarget>(m.Id, HostQueue(Host)));
         Assert.Equal(new FinalSync(m.Id, Volume, Source), await host.Sent<FinalSync>(m.Id, StorageQueue(Source)));
         await host.WaitForState(m.Id, "Switching");
 

@@ -28,17 +28,22 @@ public sealed class MigrationRollbackTests
     }
 
     [Theory]
-    [InlineData("", "s3cret", Destination, "no data endpoint")]
-    [InlineData("10.0.0.2:7000", " ", Destination, "no secret")]
-    [InlineData("10.0.0.2:7000", "s3cret", "dst-other", "not the destination 'dst-1'")]
+    [InlineData("", "s3cret", Destination, DestinationNbd, DestinationExport, "no data endpoint")]
+    [InlineData("10.0.0.2:7000", " ", Destination, DestinationNbd, DestinationExport, "no secret")]
+    [InlineData("10.0.0.2:7000", "s3cret", "dst-other", DestinationNbd, DestinationExport, "not the destination 'dst-1'")]
+    [InlineData("10.0.0.2:7000", "s3cret", Destination, "", DestinationExport, "no NBD endpoint for the switch")]
+    [InlineData("10.0.0.2:7000", "s3cret", Destination, DestinationNbd, " ", "no export name for the switch")]
     public async Task An_unusable_destination_answer_rolls_back_instead_of_starting_the_source(
-        string endpoint, string secret, string storage, string reason)
+        string endpoint, string secret, string storage, string nbd, string export, string reason)
     {
         await using var host = await StartAsync();
         var m = new MigrationScript(host);
         await m.DriveTo("Preparing");
 
-        await host.Publish(m.Prepared() with { DataEndpoint = endpoint, Secret = secret, DestinationStorageId = storage });
+        await host.Publish(m.Prepared() with
+        {
+            DataEndpoint = endpoint, Secret = secret, DestinationStorageId = storage, NbdEndpoint = nbd, ExportName = export,
+        });
 
         await ExpectAbortsAndFailure(host, m.Id, MigrationPhases.Prepare, reason);
         Assert.Equal(0, host.SentCount<StartTransfer>(m.Id));
@@ -221,6 +226,7 @@ public sealed class MigrationRollbackTests
 
         // A late abort acknowledgement of the first attempt does not disturb the second.
         await host.PublishAndSettle(new TransferAborted(m.Id, Destination, T0));
+        m.Attempt = 2;
         await host.Publish(m.Prepared());
         await host.Sent<StartTransfer>(m.Id, StorageQueue(Source), index: 1);
         await host.Publish(m.IndexStreamed());
@@ -240,7 +246,7 @@ public sealed class MigrationRollbackTests
     }
 
     [Theory]
-    [InlineData("unknown-storage", "no NBD endpoint is configured")]
+    [InlineData("", "DestinationStorageId '' must be")]
     [InlineData("bad/id", "DestinationStorageId 'bad/id' must be")]
     [InlineData(Source, "source and destination are the same")]
     public async Task A_request_that_cannot_be_carried_out_fails_at_once_without_commands(string destination, string reason)

@@ -17,7 +17,6 @@ public sealed class RegistrationTests
             ["Orchestrator:ConcurrencyRetryLimit"] = "3",
             ["Orchestrator:Settings:PrepareTimeout"] = "00:00:10",
             ["Orchestrator:Settings:CopyTimeout"] = "02:00:00",
-            ["Orchestrator:Settings:NbdEndpoints:dst-1"] = "10.0.0.2:10809",
         }).Build();
 
         var services = new ServiceCollection().AddTeleportOrchestrator(configuration);
@@ -30,7 +29,6 @@ public sealed class RegistrationTests
         Assert.Equal(TimeSpan.FromSeconds(10), settings.PrepareTimeout);
         Assert.Equal(TimeSpan.FromHours(2), settings.CopyTimeout);
         Assert.Equal(TimeSpan.FromSeconds(30), settings.CutOverTimeout);
-        Assert.Equal("10.0.0.2:10809", settings.NbdEndpoints["dst-1"]);
         Assert.Equal(DatabaseProvider.Postgres, provider.GetRequiredService<OrchestratorDatabase>().Provider);
         Assert.Contains(services, d => d.ServiceType == typeof(IHostedService));
     }

@@ -19,7 +19,7 @@ public sealed class SagaRepositoryTests
 
         await using (var context = test.Open().CreateContext())
         {
-            Assert.Equal([1], await new SchemaMigrator(context, test.Open().Provider).MigrateAsync(CancellationToken.None));
+            Assert.Equal([1, 2], await new SchemaMigrator(context, test.Open().Provider).MigrateAsync(CancellationToken.None));
         }
 
         await using (var context = test.Open().CreateContext())
@@ -48,7 +48,47 @@ public sealed class SagaRepositoryTests
 
         await using var context = first.CreateContext();
         var versions = await context.Database.SqlQueryRaw<int>($"SELECT \"version\" AS \"Value\" FROM \"{SchemaMigrator.VersionsTable}\"").ToListAsync();
-        Assert.Equal([1], versions);
+        Assert.Equal([1, 2], versions);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task A_version_1_database_with_migrations_in_it_upgrades_and_keeps_its_rows(string provider)
+    {
+        await using var test = await TestDatabase.CreateAsync(provider);
+        var database = test.Open();
+        var id = Guid.NewGuid();
+        await using (var context = database.CreateContext())
+        {
+            // The database as session 1's orchestrator left it: step 1 only, one migration under way.
+            var v1 = SchemaScripts.All.Single(s => s.Version == 1);
+            await context.Database.ExecuteSqlRawAsync(
+                $"CREATE TABLE \"{SchemaMigrator.VersionsTable}\" (\"version\" INTEGER NOT NULL PRIMARY KEY, \"description\" TEXT NOT NULL, \"applied_at\" TEXT NOT NULL);");
+            await context.Database.ExecuteSqlRawAsync(v1.For(database.Provider));
+            await context.Database.ExecuteSqlRawAsync(
+                $"INSERT INTO \"{SchemaMigrator.VersionsTable}\" (\"version\", \"description\", \"applied_at\") VALUES (1, 'v1', 'x')");
+            var insert = $"INSERT INTO \"{OrchestratorDbContext.MigrationsTable}\" (\"CorrelationId\", \"CurrentState\", \"Version\", \"Phase\", \"Attempt\", " +
+                         "\"VmId\", \"VolumeId\", \"SourceStorageId\", \"DestinationStorageId\", \"HostId\", \"OptionUseIndex\", \"VolumeBytes\", \"Blocks\", " +
+                         "\"ZeroBlocks\", \"IndexBytes\", \"BlocksFromIndex\", \"BlocksRequestedFromSource\", \"Rounds\", \"BlocksSent\", \"BytesOnWire\", " +
+                         "\"LastBytesPerSecond\", \"DirtyBlocks\", \"RoundCapReached\", \"Verified\", \"IndexStreamedSeen\", \"BlocksRequestedSeen\", " +
+                         "\"ThresholdSeen\", \"SwitchConfirmed\", \"DestinationVerified\", \"PauseRequested\", \"SwitchRequested\", \"RollbackIncomplete\") " +
+                         "VALUES ({0}, 'Copying', 7, 'Copy', 1, 'vm', 'vol', 'a', 'b', 'h', TRUE, 4096, 1, 0, 10, 0, 1, 2, 1, 999, 0, 0, FALSE, FALSE, " +
+                         "TRUE, TRUE, FALSE, FALSE, FALSE, FALSE, FALSE, FALSE)";
+            await context.Database.ExecuteSqlRawAsync(insert, database.Provider == DatabaseProvider.Postgres ? id : id.ToString().ToUpperInvariant());
+        }
+
+        Assert.Equal(1, await CurrentVersion(database));
+        await database.EnsureSchemaAsync(CancellationToken.None);
+        Assert.Equal(SchemaScripts.Latest, await CurrentVersion(database));
+
+        await using (var context = database.CreateContext())
+        {
+            var row = await context.Migrations.AsNoTracking().SingleAsync(x => x.CorrelationId == id);
+            Assert.Equal(("Copying", 7, 999L, 2), (row.CurrentState, row.Version, row.BytesOnWire, row.Rounds));
+            Assert.Null(row.NbdEndpoint);
+            Assert.Null(row.ExportName);
+            Assert.Null(row.PhaseEnteredAt);
+        }
     }
 
     [Theory]

@@ -2,6 +2,7 @@ using MassTransit;
 using MassTransit.Testing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Teleport.Contracts;
 using Teleport.Orchestrator.Persistence;
 
@@ -19,6 +20,7 @@ public sealed class SagaTestHost : IAsyncDisposable
     public const string Vm = "vm-1";
     public const string Volume = "vol-1";
     public const string DestinationNbd = "10.0.0.2:10809";
+    public const string DestinationExport = "vol-1-at-dst";
 
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
     private readonly ServiceProvider _provider;
@@ -39,16 +41,19 @@ public sealed class SagaTestHost : IAsyncDisposable
 
     public ITestHarness Harness { get; }
 
+    /// <summary>The orchestrator's services.</summary>
+    public IServiceProvider Services => _provider;
+
     public OrchestratorDatabase Database { get; }
 
     public DeadlineSweeper Sweeper { get; }
 
     public TestClock Clock => _provider.GetRequiredService<TestClock>();
 
-    public static MigrationSettings DefaultSettings() => new()
-    {
-        NbdEndpoints = new() { [Destination] = DestinationNbd },
-    };
+    /// <summary>What the orchestrator logged.</summary>
+    public CapturedLogs Logs => _provider.GetServices<ILoggerProvider>().OfType<CapturedLogs>().Single();
+
+    public static MigrationSettings DefaultSettings() => new();
 
     /// <summary>Starts a harness on a fresh SQLite file (or on <paramref name="database"/>).</summary>
     public static async Task<SagaTestHost> StartAsync(
@@ -64,6 +69,8 @@ public sealed class SagaTestHost : IAsyncDisposable
         var options = new OrchestratorOptions { Database = database, Settings = settings ?? DefaultSettings() };
         var services = new ServiceCollection();
         services.AddTeleportOrchestrator(options);
+        var logs = new CapturedLogs();
+        services.AddLogging(b => b.AddProvider(logs));
         var clock = new TestClock(new DateTimeOffset(2026, 11, 24, 22, 0, 0, TimeSpan.Zero));
         services.AddSingleton<TimeProvider>(clock);
         services.AddSingleton(clock);

@@ -35,11 +35,10 @@ public sealed class ScaleOutTests(ITestOutputHelper output)
         {
             Database = database.ConnectionString,
             QueueName = $"teleport-orchestrator-test-{run}",
-            Settings = new MigrationSettings { NbdEndpoints = new() { [destination] = "127.0.0.1:10809" } },
         };
 
         var worker = new WorkerDouble();
-        var counter = new SuccessCounter();
+        var counter = new SuccessCounter(options.QueueName);
         var workers = Bus.Factory.CreateUsingRabbitMq(cfg =>
         {
             cfg.Host(new Uri(rabbit));

@@ -13,10 +13,6 @@ public sealed class DemoCommand(CliConsole console) : AsyncCommand<DemoSettings>
 {
     public override async Task<int> ExecuteAsync(CommandContext context, DemoSettings settings, CancellationToken cancellationToken)
     {
-        // The command tree lets unknown options through as "remaining" arguments; a demo run is too long to waste on a typo.
-        if (context.Remaining.Parsed.Count > 0 || context.Remaining.Raw.Count > 0)
-            throw new UserInputException(
-                $"unknown option {string.Join(' ', context.Remaining.Parsed.Select(p => p.Key).Concat(context.Remaining.Raw).Take(1))} (see teleport demo --help)");
         var options = Parse(settings);
         var progress = new DemoProgress(console);
         var result = await progress.ShowAsync(() => new DemoRunner(options, progress).RunAsync(cancellationToken));

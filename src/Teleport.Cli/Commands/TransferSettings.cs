@@ -50,9 +50,8 @@ public sealed class SendSettings : TransferSettings
     public string BlockSize { get; init; } = "4096";
 
     [CommandOption("--compression-level <N>")]
-    [Description("zstd level for block data: 0 off, 1 (default) to 22.")]
-    [DefaultValue(1)]
-    public int CompressionLevel { get; init; } = 1;
+    [Description("zstd level for block data: 0 off, 1 to 22. Default: adaptive (starts from --bandwidth, moves so compression never holds up the link).")]
+    public int? CompressionLevel { get; init; }
 
     [CommandOption("--tls-pin <SHA256>")]
     [Description("Use TLS and accept only the receiver certificate with this SHA-256 (hex, as `teleport receive` prints it).")]

@@ -8,6 +8,7 @@ internal sealed record TransferSummary(
     long Blocks,
     long ZeroBlocks,
     long BlocksFromIndex,
+    long BlocksFromVolume,
     long BlocksSent,
     int Rounds,
     double Seconds,

@@ -57,6 +57,6 @@ internal static class TransferSupport
     public static ILoggerFactory LoggerFactory() => new SerilogLoggerFactory(Serilog.Log.Logger);
 
     public static TransferSummary Summary(TransferResult r) => new(
-        r.BytesOnWire, r.IndexBytes, r.DataBytes, r.Blocks, r.ZeroBlocks, r.BlocksFromIndex, r.BlocksSent, r.Rounds,
+        r.BytesOnWire, r.IndexBytes, r.DataBytes, r.Blocks, r.ZeroBlocks, r.BlocksFromIndex, r.BlocksFromVolume, r.BlocksSent, r.Rounds,
         Math.Round(r.Seconds, 3), r.Verified, r.Reconnects, Convert.ToHexStringLower(r.VolumeDigest));
 }

@@ -22,6 +22,7 @@ internal static class TransferTables
         Row("blocks", N(s.Blocks));
         Row("  zero", N(s.ZeroBlocks));
         Row("  rebuilt from the destination's index", N(s.BlocksFromIndex));
+        Row("  copied from repeats inside the volume", N(s.BlocksFromVolume));
         Row("  sent", N(s.BlocksSent));
         Row("copy rounds", N(s.Rounds));
         Row("reconnects", N(s.Reconnects));

@@ -32,36 +32,45 @@ public static class SchemaScripts
     public static IReadOnlyList<SchemaScript> All { get; } =
     [
         new(1, "migrations table (saga state)", CreateMigrations(DatabaseProvider.Sqlite), CreateMigrations(DatabaseProvider.Postgres)),
+        new(2, "destination export from DestinationPrepared; start of the current phase",
+            AddColumns(DatabaseProvider.Sqlite, ("NbdEndpoint", "text"), ("ExportName", "text"), ("PhaseEnteredAt", "time")),
+            AddColumns(DatabaseProvider.Postgres, ("NbdEndpoint", "text"), ("ExportName", "text"), ("PhaseEnteredAt", "time"))),
     ];
 
     public static int Latest => All[^1].Version;
 
+    // One statement per column: SQLite's ALTER TABLE adds one at a time.
+    private static string AddColumns(DatabaseProvider provider, params (string Name, string Kind)[] columns) =>
+        string.Concat(columns.Select(c => $"ALTER TABLE \"{OrchestratorDbContext.MigrationsTable}\" ADD COLUMN {Column(provider, c.Name, c.Kind)};\n"));
+
     private static string CreateMigrations(DatabaseProvider provider)
     {
-        var columns = Version1Columns.Select(c =>
-        {
-            var notNull = c.Kind.EndsWith('!');
-            var kind = c.Kind.TrimEnd('!');
-            var type = (provider, kind) switch
-            {
-                (DatabaseProvider.Postgres, "uuid") => "uuid",
-                (DatabaseProvider.Postgres, "text") => "text",
-                (DatabaseProvider.Postgres, "int") => "integer",
-                (DatabaseProvider.Postgres, "long") => "bigint",
-                (DatabaseProvider.Postgres, "double") => "double precision",
-                (DatabaseProvider.Postgres, "bool") => "boolean",
-                (DatabaseProvider.Postgres, "time") => "timestamp with time zone",
-                // SQLite as EF Core's provider stores them: Guid and times as TEXT, integers and bools as INTEGER.
-                (_, "uuid" or "text" or "time") => "TEXT",
-                (_, "int" or "long" or "bool") => "INTEGER",
-                (_, "double") => "REAL",
-                _ => throw new InvalidOperationException($"unknown column kind {kind}"),
-            };
-            var key = c.Name == "CorrelationId" ? " PRIMARY KEY" : "";
-            return $"    \"{c.Name}\" {type}{(notNull ? " NOT NULL" : "")}{key}";
-        });
+        var columns = Version1Columns.Select(c => "    " + Column(provider, c.Name, c.Kind) + (c.Name == "CorrelationId" ? " PRIMARY KEY" : ""));
         var table = OrchestratorDbContext.MigrationsTable;
         return $"CREATE TABLE \"{table}\" (\n{string.Join(",\n", columns)}\n);\n" +
                $"CREATE INDEX \"IX_{table}_DeadlineUtc\" ON \"{table}\" (\"DeadlineUtc\");";
+    }
+
+    // A column definition; a kind ending in '!' is NOT NULL (only for version 1, which created the table empty).
+    private static string Column(DatabaseProvider provider, string name, string kindText)
+    {
+        var notNull = kindText.EndsWith('!');
+        var kind = kindText.TrimEnd('!');
+        var type = (provider, kind) switch
+        {
+            (DatabaseProvider.Postgres, "uuid") => "uuid",
+            (DatabaseProvider.Postgres, "text") => "text",
+            (DatabaseProvider.Postgres, "int") => "integer",
+            (DatabaseProvider.Postgres, "long") => "bigint",
+            (DatabaseProvider.Postgres, "double") => "double precision",
+            (DatabaseProvider.Postgres, "bool") => "boolean",
+            (DatabaseProvider.Postgres, "time") => "timestamp with time zone",
+            // SQLite as EF Core's provider stores them: Guid and times as TEXT, integers and bools as INTEGER.
+            (_, "uuid" or "text" or "time") => "TEXT",
+            (_, "int" or "long" or "bool") => "INTEGER",
+            (_, "double") => "REAL",
+            _ => throw new InvalidOperationException($"unknown column kind {kind}"),
+        };
+        return $"\"{name}\" {type}{(notNull ? " NOT NULL" : "")}";
     }
 }

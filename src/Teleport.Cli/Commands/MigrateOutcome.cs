@@ -1,0 +1,14 @@
+namespace Teleport.Cli.Commands;
+
+/// <summary>How a migration ended (or that it is still running), as <c>teleport migrate --wait --json</c> prints it.</summary>
+public sealed record MigrateOutcome(
+    Guid MigrationId,
+    string State,
+    string? FailedPhase,
+    string? Reason,
+    long VolumeBytes,
+    long BytesOnWire,
+    long Blocks,
+    long BlocksFromIndex,
+    int Rounds,
+    double? DowntimeMs);

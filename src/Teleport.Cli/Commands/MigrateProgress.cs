@@ -1,0 +1,79 @@
+using Teleport.Contracts;
+
+namespace Teleport.Cli.Commands;
+
+/// <summary>
+/// What <c>teleport migrate --wait</c> knows so far, built from the migration's events: the phase each event ends or
+/// advances, a line for the operator, and the figures for the summary.
+/// </summary>
+public sealed class MigrateProgress
+{
+    public static readonly string[] Phases = ["prepare", "index", "request", "copy", "cut-over"];
+
+    public long VolumeBytes { get; private set; }
+    public long Blocks { get; private set; }
+    public long BlocksFromIndex { get; private set; }
+    public long BlocksToCopy { get; private set; }
+    public long BlocksSent { get; private set; }
+    public long BytesOnWire { get; private set; }
+    public int Rounds { get; private set; }
+    public double? DowntimeMs { get; private set; }
+    public MigrationSucceeded? Succeeded { get; private set; }
+    public MigrationFailed? Failed { get; private set; }
+
+    public bool Finished => Succeeded is not null || Failed is not null;
+
+    /// <summary>Records one event; returns its phase and the line to show (null: nothing worth a line).</summary>
+    public (string Phase, string Line)? Apply(object message)
+    {
+        switch (message)
+        {
+            case DestinationPrepared p:
+                return ("prepare", $"destination {p.DestinationStorageId} ready, data channel at {p.DataEndpoint}");
+            case IndexStreamed s:
+                (VolumeBytes, Blocks) = (s.VolumeBytes, s.Blocks);
+                return ("index", $"{s.Blocks} blocks of {Operator.Bytes(s.VolumeBytes)} indexed ({s.ZeroBlocks} zero), {Operator.Bytes(s.IndexBytes)} of index sent");
+            case BlocksRequested r:
+                (BlocksFromIndex, BlocksToCopy) = (r.BlocksFromIndex, r.BlocksRequestedFromSource);
+                return ("request", $"{r.BlocksFromIndex} blocks rebuilt from the destination's index, {r.BlocksRequestedFromSource} asked from the source");
+            case CopyRoundCompleted c when c.Round > Rounds:
+                Rounds = c.Round;
+                BlocksSent += c.BlocksSent;
+                BytesOnWire += c.BytesOnWire;
+                return ("copy", $"round {c.Round}: {c.BlocksSent} blocks, {Operator.Bytes(c.BytesOnWire)} on the wire, {c.DirtyBlocksRemaining} dirty left");
+            case DirtyBelowThreshold d:
+                return ("copy", d.RoundCapReached
+                    ? $"round cap reached after {d.Rounds} rounds with {d.DirtyBlocks} dirty blocks: cutting over"
+                    : $"{d.DirtyBlocks} dirty blocks after {d.Rounds} rounds: cutting over");
+            case VmPaused:
+                return ("cut-over", "VM paused");
+            case TargetSwitched t:
+                return ("cut-over", $"disk path switched to {t.StorageId}");
+            case MigrationCompleted m:
+                (VolumeBytes, BytesOnWire, BlocksFromIndex, BlocksSent, Rounds) = (m.VolumeBytes, m.BytesOnWire, m.BlocksFromIndex, m.BlocksSent, m.Rounds);
+                return ("cut-over", m.Verified ? "final sync done, destination verified equal to the source" : "destination could NOT verify its volume");
+            case VmResumed:
+                return ("cut-over", "VM resumed");
+            case TransferFailed f:
+                return ("rollback", $"storage {f.StorageId} failed in {f.Phase}: {f.Reason}");
+            case HostOperationFailed h:
+                return ("rollback", $"host {h.HostId} could not {h.Operation}: {h.Reason}");
+            case TargetSwitchedBack b:
+                return ("rollback", $"disk path switched back to {b.StorageId}");
+            case MigrationSucceeded s:
+                Succeeded = s;
+                (VolumeBytes, BytesOnWire, BlocksFromIndex, Rounds, DowntimeMs) = (s.VolumeBytes, s.BytesOnWire, s.BlocksFromIndex, s.Rounds, s.DowntimeMilliseconds);
+                return ("done", $"succeeded: VM {s.VmId} runs on {s.DestinationStorageId}");
+            case MigrationFailed f:
+                Failed = f;
+                return ("done", $"failed in {f.Phase}: {f.Reason}");
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>The outcome as <c>--json</c> prints it.</summary>
+    public MigrateOutcome Outcome(Guid id) => new(
+        id, Succeeded is not null ? "Succeeded" : Failed is not null ? "Failed" : "Running", Failed?.Phase, Failed?.Reason,
+        VolumeBytes, BytesOnWire, Blocks, BlocksFromIndex, Rounds, DowntimeMs);
+}

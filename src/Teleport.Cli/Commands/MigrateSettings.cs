@@ -1,0 +1,57 @@
+using System.ComponentModel;
+using Spectre.Console.Cli;
+using Teleport.Cli.Infrastructure;
+
+namespace Teleport.Cli.Commands;
+
+/// <summary>Options of <c>teleport migrate</c>.</summary>
+public sealed class MigrateSettings : GlobalSettings
+{
+    [CommandOption("--vm <VM>")]
+    [Description("The VM whose disk moves.")]
+    public string? Vm { get; init; }
+
+    [CommandOption("--volume <VOLUME>")]
+    [Description("The volume (export name at the source storage worker).")]
+    public string? Volume { get; init; }
+
+    [CommandOption("--from <STORAGE>")]
+    [Description("Source storage worker id.")]
+    public string? From { get; init; }
+
+    [CommandOption("--to <STORAGE>")]
+    [Description("Destination storage worker id.")]
+    public string? To { get; init; }
+
+    [CommandOption("--host <HOST>")]
+    [Description("Host worker id of the hypervisor running the VM.")]
+    public string? Host { get; init; }
+
+    [CommandOption("--id <GUID>")]
+    [Description("Migration id to use (default: a new one). Repeating a request with the same id starts nothing new.")]
+    public string? Id { get; init; }
+
+    [CommandOption("--bandwidth <RATE>")]
+    [Description("Cap on the data channel: 100mbit, 1gbit, 12.5MB/s, unlimited (default: the storage worker's).")]
+    public string? Bandwidth { get; init; }
+
+    [CommandOption("--wait")]
+    [Description("Follow the migration to its end with progress per phase; exit code 0 only if it succeeded.")]
+    public bool Wait { get; init; }
+
+    [CommandOption("--timeout <SECONDS>")]
+    [Description("With --wait: give up waiting after this long (exit 1; the migration goes on).")]
+    public double? TimeoutSeconds { get; init; }
+
+    [CommandOption("--bus <BUS>")]
+    [Description("The orchestrators' broker, rabbitmq://user:pass@HOST:PORT/ (default: TELEPORT_BUS).")]
+    public string? Bus { get; init; }
+
+    [CommandOption("--orchestrator-queue <QUEUE>")]
+    [Description("Send the request to this orchestrator queue instead of publishing it (for one of several Teleport installations on one broker).")]
+    public string? OrchestratorQueue { get; init; }
+
+    [CommandOption("--json")]
+    [Description("Print one JSON object on stdout: the id, or with --wait the outcome and its figures.")]
+    public bool Json { get; init; }
+}

@@ -1,0 +1,44 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Teleport.Cli.Infrastructure;
+
+namespace Teleport.Cli.Commands;
+
+/// <summary>Small helpers the operator commands share: formatting and the checks on ids.</summary>
+public static partial class Operator
+{
+    public static string Bytes(long bytes) => ByteSize.Format(bytes);
+
+    public static string Millis(double? ms) => ms is { } v ? v.ToString(v < 10 ? "0.##" : "0", CultureInfo.InvariantCulture) + " ms" : "-";
+
+    public static string Duration(TimeSpan? value) => value switch
+    {
+        null => "-",
+        { TotalSeconds: < 1 } v => v.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture) + " ms",
+        { TotalMinutes: < 1 } v => v.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture) + " s",
+        { TotalHours: < 1 } v => $"{(int)v.TotalMinutes}m{v.Seconds:00}s",
+        var v => $"{(int)v.Value.TotalHours}h{v.Value.Minutes:00}m",
+    };
+
+    public static string Percent(long part, long whole) =>
+        whole <= 0 ? "-" : (100.0 * part / whole).ToString("0.#", CultureInfo.InvariantCulture) + "%";
+
+    /// <summary>The first 8 hex digits: what tables show and status accepts.</summary>
+    public static string Short(Guid id) => id.ToString("N")[..8];
+
+    /// <summary>Ids become queue names at the workers: the saga refuses anything else, so say it here first.</summary>
+    public static string CheckId(string? value, string flag)
+    {
+        if (string.IsNullOrEmpty(value))
+            throw new UserInputException($"{flag} is required");
+        if (!SafeId().IsMatch(value))
+            throw new UserInputException($"{flag} '{value}' must be 1-128 characters of letters, digits, '.', '_' or '-'");
+        return value;
+    }
+
+    public static Guid ParseMigrationId(string? value) =>
+        Guid.TryParse(value, out var id) ? id : throw new UserInputException($"'{value}' is not a migration id (a GUID such as {Guid.Empty})");
+
+    [GeneratedRegex("^[A-Za-z0-9._-]{1,128}$")]
+    private static partial Regex SafeId();
+}

@@ -1,0 +1,63 @@
+using Teleport.Orchestrator;
+
+namespace Teleport.Cli.Commands;
+
+/// <summary>One migration as <c>teleport status --json</c> prints it (and <c>teleport watch</c> renders it).</summary>
+public sealed record OperatorMigrationView(
+    Guid MigrationId,
+    string VmId,
+    string VolumeId,
+    string SourceStorageId,
+    string DestinationStorageId,
+    string HostId,
+    string State,
+    string Phase,
+    int Attempt,
+    bool Final,
+    DateTimeOffset? RequestedAt,
+    DateTimeOffset? PhaseEnteredAt,
+    DateTime? DeadlineUtc,
+    long VolumeBytes,
+    long BytesOnWire,
+    long Blocks,
+    long ZeroBlocks,
+    long BlocksFromIndex,
+    long BlocksRequestedFromSource,
+    long BlocksSent,
+    int Rounds,
+    long DirtyBlocks,
+    double? DowntimeMs,
+    bool Verified,
+    string? FailedPhase,
+    string? FailedState,
+    string? Reason,
+    bool RollbackIncomplete,
+    OperatorPhaseTimings Timings,
+    int Version)
+{
+    public static OperatorMigrationView Of(MigrationState m) => new(
+        m.CorrelationId, m.VmId, m.VolumeId, m.SourceStorageId, m.DestinationStorageId, m.HostId, m.CurrentState, m.Phase, m.Attempt,
+        m.CurrentState is "Succeeded" or "Failed", m.RequestedAt, m.PhaseEnteredAt, m.DeadlineUtc, m.VolumeBytes, m.BytesOnWire, m.Blocks,
+        m.ZeroBlocks, m.BlocksFromIndex, m.BlocksRequestedFromSource, m.BlocksSent, m.Rounds, m.DirtyBlocks, m.DowntimeMilliseconds,
+        m.Verified, m.FailedPhase, m.FailedState, m.FailureReason, m.RollbackIncomplete, OperatorPhaseTimings.Of(MigrationTimings.Of(m)),
+        m.Version);
+
+    /// <summary>Where the migration stands in a few words: what it is doing now, or how it ended.</summary>
+    public string Progress => State switch
+    {
+        "Preparing" => "destination preparing",
+        "Indexing" => "source streaming the index",
+        "Requesting" => $"{Blocks} blocks indexed; destination looking them up",
+        "Copying" => Rounds == 0
+            ? $"{BlocksFromIndex} blocks from the index; copying {BlocksRequestedFromSource}"
+            : $"round {Rounds}: {Operator.Bytes(BytesOnWire)} sent, {DirtyBlocks} dirty",
+        "Pausing" => "pausing the VM",
+        "Switching" => "VM paused; switching its disk and final sync",
+        "Resuming" => "resuming the VM on the destination",
+        "RollingBackSwitch" => "rolling back: switching the disk back",
+        "RollingBackResume" => "rolling back: resuming on the source",
+        "Succeeded" => $"{Operator.Bytes(BytesOnWire)} of {Operator.Bytes(VolumeBytes)} on the wire, downtime {Operator.Millis(DowntimeMs)}",
+        "Failed" => $"{(RollbackIncomplete ? "ROLLBACK INCOMPLETE: " : "")}in {FailedPhase}: {Reason}",
+        _ => State,
+    };
+}

@@ -1,0 +1,95 @@
+using System.Globalization;
+using Spectre.Console;
+using Spectre.Console.Rendering;
+using Teleport.Orchestrator;
+
+namespace Teleport.Cli.Commands;
+
+/// <summary>The tables of <c>teleport status</c> and <c>teleport watch</c>.</summary>
+public static class OperatorTables
+{
+    /// <summary>One line per migration; <paramref name="compact"/> keeps to the columns a narrow terminal can show.</summary>
+    public static Table Overview(IEnumerable<MigrationState> rows, DateTimeOffset now, bool compact = false)
+    {
+        var table = new Table().Border(TableBorder.Simple);
+        string[] columns = compact
+            ? ["ID", "VM", "STATE", "PHASE", "ON WIRE", "ROUNDS", "PROGRESS"]
+            : ["ID", "VM", "VOLUME", "FROM -> TO", "STATE", "PHASE", "TRY", "IN PHASE", "ON WIRE", "FROM INDEX", "ROUNDS", "DOWNTIME", "PROGRESS"];
+        foreach (var column in columns)
+        {
+            // Ids and states are what operators scan for: never broken over lines.
+            table.AddColumn(new TableColumn(column) { NoWrap = column is "ID" or "STATE" or "PHASE" or "TRY" });
+        }
+
+        foreach (var row in rows)
+        {
+            var view = OperatorMigrationView.Of(row);
+            var onWire = row.VolumeBytes > 0 ? $"{Operator.Bytes(row.BytesOnWire)} ({Operator.Percent(row.BytesOnWire, row.VolumeBytes)})" : Operator.Bytes(row.BytesOnWire);
+            var rounds = Cell(row.Rounds.ToString(CultureInfo.InvariantCulture));
+            if (compact)
+            {
+                table.AddRow(Cell(Operator.Short(row.CorrelationId)), Cell(row.VmId), new Markup(StateMarkup(row.CurrentState)), Cell(row.Phase),
+                    Cell(onWire), rounds, Cell(Shorten(view.Progress, 60)));
+                continue;
+            }
+
+            var inPhase = view.Final ? "-" : Operator.Duration(row.PhaseEnteredAt is { } began ? now - began : null);
+            table.AddRow(
+                Cell(Operator.Short(row.CorrelationId)), Cell(row.VmId), Cell(row.VolumeId), Cell($"{row.SourceStorageId} -> {row.DestinationStorageId}"),
+                new Markup(StateMarkup(row.CurrentState)), Cell(row.Phase), Cell(row.Attempt.ToString(CultureInfo.InvariantCulture)),
+                Cell(inPhase), Cell(onWire),
+                Cell(row.Blocks > 0 ? $"{row.BlocksFromIndex} ({Operator.Percent(row.BlocksFromIndex, row.Blocks)})" : row.BlocksFromIndex.ToString(CultureInfo.InvariantCulture)),
+                rounds, Cell(Operator.Millis(row.DowntimeMilliseconds)), Cell(Shorten(view.Progress, 100)));
+        }
+
+        return table;
+    }
+
+    /// <summary>Everything about one migration: ids, state, figures, timings per phase, the failure.</summary>
+    public static Table Detail(MigrationState row)
+    {
+        var view = OperatorMigrationView.Of(row);
+        var t = MigrationTimings.Of(row);
+        var table = new Table().Border(TableBorder.Simple).AddColumn("FIELD").AddColumn("VALUE");
+        void Add(string field, string value) => table.AddRow(Cell(field), Cell(value));
+        Add("migration", row.CorrelationId.ToString());
+        Add("vm", $"{row.VmId} on host {row.HostId}");
+        Add("volume", $"{row.VolumeId}: {row.SourceStorageId} -> {row.DestinationStorageId}");
+        table.AddRow(Cell("state"), new Markup($"{StateMarkup(row.CurrentState)} (phase {Markup.Escape(row.Phase)}, attempt {row.Attempt})"));
+        Add("progress", view.Progress);
+        Add("requested", row.RequestedAt?.ToString("O") ?? "-");
+        if (row.DeadlineUtc is { } deadline)
+            Add("deadline", deadline.ToString("O"));
+        Add("volume size", $"{Operator.Bytes(row.VolumeBytes)} ({row.Blocks} blocks, {row.ZeroBlocks} zero)");
+        Add("on the wire", $"{Operator.Bytes(row.BytesOnWire)} ({Operator.Percent(row.BytesOnWire, row.VolumeBytes)} of the volume)");
+        Add("from the index", $"{row.BlocksFromIndex} blocks ({Operator.Percent(row.BlocksFromIndex, row.Blocks)})");
+        Add("from the source", $"{row.BlocksRequestedFromSource} requested, {row.BlocksSent} sent");
+        Add("rounds", $"{row.Rounds}{(row.RoundCapReached ? " (round cap reached)" : "")}, {row.DirtyBlocks} dirty blocks left");
+        Add("downtime", Operator.Millis(row.DowntimeMilliseconds));
+        Add("verified", row.Verified ? "yes" : "no");
+        Add("timings", $"prepare {Operator.Duration(t.Prepare)}, index {Operator.Duration(t.Index)}, request {Operator.Duration(t.Request)}, " +
+                       $"copy {Operator.Duration(t.Copy)}, cut-over {Operator.Duration(t.CutOver)}, total {Operator.Duration(t.Total)}");
+        if (row.FailureReason is not null)
+        {
+            Add("failed", $"in phase {row.FailedPhase} (state {row.FailedState}): {row.FailureReason}");
+            if (row.RollbackIncomplete)
+                Add("rollback", "INCOMPLETE: look at the VM and the destination before retrying");
+            Add("aborted", $"source {row.SourceAbortedAt?.ToString("O") ?? "not confirmed"}, destination {row.DestinationAbortedAt?.ToString("O") ?? "not confirmed"}");
+        }
+
+        return table;
+    }
+
+    private static IRenderable Cell(string text) => new Text(text);
+
+    // The overview keeps a line per migration; `teleport status ID` shows the whole text.
+    private static string Shorten(string text, int length) => text.Length <= length ? text : text[..(length - 3)] + "...";
+
+    private static string StateMarkup(string state) => state switch
+    {
+        "Succeeded" => "[green]Succeeded[/]",
+        "Failed" => "[red]Failed[/]",
+        "RollingBackSwitch" or "RollingBackResume" => $"[yellow]{state}[/]",
+        _ => Markup.Escape(state),
+    };
+}

@@ -1,0 +1,95 @@
+using MassTransit;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Serilog;
+using Teleport.Cli.Commands;
+using Teleport.Cli.Infrastructure;
+using Teleport.Orchestrator;
+
+namespace Teleport.Cli.Hosting;
+
+/// <summary>Builds the orchestrator's generic host: settings from JSON, TELEPORT_ORCHESTRATOR__* variables and flags; Serilog logging.</summary>
+public static class OrchestratorHost
+{
+    /// <summary>The bound and validated options; a bad setting is the operator's to fix.</summary>
+    public static OrchestratorOptions Options(IConfiguration configuration)
+    {
+        var options = new OrchestratorOptions();
+        try
+        {
+            configuration.GetSection(OrchestratorOptions.SectionName).Bind(options);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        {
+            throw new UserInputException($"Orchestrator settings: {e.Message}");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.Database))
+            throw new UserInputException("Orchestrator:Database must name a SQLite file or a PostgreSQL connection string");
+        if (string.IsNullOrWhiteSpace(options.QueueName))
+            throw new UserInputException("Orchestrator:QueueName must not be empty");
+        if (options.ConcurrencyRetryLimit < 0)
+            throw new UserInputException($"Orchestrator:ConcurrencyRetryLimit {options.ConcurrencyRetryLimit} must be 0 or more");
+        var s = options.Settings;
+        foreach (var (name, value) in new[]
+                 {
+                     ("PrepareTimeout", s.PrepareTimeout), ("IndexAndRequestTimeout", s.IndexAndRequestTimeout),
+                     ("CopyTimeout", s.CopyTimeout), ("CutOverTimeout", s.CutOverTimeout), ("RollbackTimeout", s.RollbackTimeout),
+                     ("SweepInterval", s.SweepInterval), ("RepublishAfter", s.RepublishAfter),
+                 })
+        {
+            if (value <= TimeSpan.Zero)
+                throw new UserInputException($"Orchestrator:Settings:{name} {value} must be positive");
+        }
+
+        OperatorBus.Parse(options.Bus, "Orchestrator:Bus");
+        return options;
+    }
+
+    public static IHost Build(IConfiguration configuration, OrchestratorOptions options)
+    {
+        var bus = OperatorBus.Parse(options.Bus, "Orchestrator:Bus");
+        var builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ApplicationName = "teleport-orchestrator" });
+        builder.Configuration.AddConfiguration(configuration);
+        // Log.Logger was set up from --log-format/--verbose; MigrationId arrives through logger scopes. A message that
+        // lost an optimistic-concurrency race is re-run (MassTransit logs each retry as a warning with the stack): that
+        // is the saga working as designed, so only a message whose retries ran out (an error) is shown.
+        // Events written through this filter reach Log.Logger past its per-source overrides, so they are repeated here.
+        var logger = new LoggerConfiguration()
+            .MinimumLevel.Verbose()
+            .MinimumLevel.Override("Microsoft", Serilog.Events.LogEventLevel.Warning)
+            .MinimumLevel.Override("MassTransit", Serilog.Events.LogEventLevel.Warning)
+            .Filter.ByExcluding(e => e.Level == Serilog.Events.LogEventLevel.Warning && e.Exception is DbUpdateConcurrencyException)
+            .WriteTo.Logger(Log.Logger)
+            .CreateLogger();
+        builder.Services.AddSerilog(logger, dispose: true);
+        // Schema upgrade and the deadline sweeper are registered first: the schema is current before the bus delivers.
+        builder.Services.AddTeleportOrchestrator(options);
+        builder.Services.AddMassTransit(x =>
+        {
+            x.DisableUsageTelemetry();
+            x.AddMigrationSaga();
+            if (bus.InMemory)
+            {
+                x.UsingInMemory((context, cfg) => cfg.ConfigureEndpoints(context));
+            }
+            else
+            {
+                x.UsingRabbitMq((context, cfg) =>
+                {
+                    bus.Configure(cfg);
+                    cfg.ConfigureEndpoints(context);
+                });
+            }
+        });
+        builder.Services.Configure<MassTransitHostOptions>(o =>
+        {
+            o.WaitUntilStarted = true;
+            o.StartTimeout = TimeSpan.FromSeconds(60);
+            o.StopTimeout = TimeSpan.FromSeconds(30);
+        });
+        return builder.Build();
+    }
+}

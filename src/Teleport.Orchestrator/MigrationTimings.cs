@@ -1,0 +1,36 @@
+namespace Teleport.Orchestrator;
+
+/// <summary>
+/// How long each phase of a migration took, from the timestamps on its saga row (null: the phase has not ended).
+/// Worker phases are measured on the workers' clocks, the rest on the orchestrator's or the requester's.
+/// </summary>
+public sealed record MigrationTimings(
+    TimeSpan? Prepare,
+    TimeSpan? Index,
+    TimeSpan? Request,
+    TimeSpan? Copy,
+    TimeSpan? CutOver,
+    TimeSpan? Downtime,
+    TimeSpan? Total)
+{
+    public static MigrationTimings Of(MigrationState row)
+    {
+        // The destination may finish its request before the source reports the index streamed: the copy starts after both.
+        var indexDone = Latest(row.IndexStreamedAt, row.BlocksRequestedAt);
+        return new MigrationTimings(
+            Prepare: Between(row.PrepareSentAt, row.PreparedAt),
+            Index: Between(row.PreparedAt, row.IndexStreamedAt),
+            Request: Between(row.IndexStreamedAt, row.BlocksRequestedAt),
+            Copy: Between(indexDone, row.DirtyBelowThresholdAt),
+            CutOver: Between(row.PauseSentAt, row.ResumedAt),
+            Downtime: row.DowntimeMilliseconds is { } ms ? TimeSpan.FromMilliseconds(ms) : null,
+            Total: Between(row.RequestedAt, row.SucceededAt ?? row.FailedAt));
+    }
+
+    private static DateTimeOffset? Latest(DateTimeOffset? a, DateTimeOffset? b) =>
+        a is null || b is null ? null : a > b ? a : b;
+
+    // Clocks of different machines may disagree a little: a phase never takes less than nothing.
+    private static TimeSpan? Between(DateTimeOffset? from, DateTimeOffset? to) =>
+        from is { } f && to is { } t ? (t > f ? t - f : TimeSpan.Zero) : null;
+}

@@ -1,0 +1,147 @@
+using System.Text.Json;
+
+namespace Teleport.Cli.Tests;
+
+/// <summary>`teleport migrate` on the real broker against a real orchestrator: progress per phase, summary, exit codes.</summary>
+[Collection(OrchestratorCollection.Name)]
+public sealed class MigrateCommandTests
+{
+    [Fact]
+    public async Task Wait_shows_every_phase_and_a_summary_and_exits_0_on_success()
+    {
+        await using var bed = await OrchestratorTestBed.StartAsync("sqlite");
+
+        var (run, id) = await bed.MigrateAndWait("ok-lines");
+
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        var lines = run.Stderr.Split('\n');
+        Assert.Contains(lines, l => l.StartsWith("prepare") && l.Contains($"destination {bed.Destination} ready"));
+        Assert.Contains(lines, l => l.StartsWith("index") && l.Contains("256 blocks of 1 MiB indexed (10 zero)"));
+        Assert.Contains(lines, l => l.StartsWith("request") && l.Contains("200 blocks rebuilt from the destination's index, 46 asked"));
+        Assert.Contains(lines, l => l.StartsWith("copy") && l.Contains("round 1: 46 blocks"));
+        Assert.Contains(lines, l => l.StartsWith("copy") && l.Contains("round 2: 3 blocks"));
+        Assert.Contains(lines, l => l.StartsWith("cut-over") && l.Contains("VM paused"));
+        Assert.Contains(lines, l => l.StartsWith("cut-over") && l.Contains("destination verified"));
+        Assert.Contains(lines, l => l.StartsWith("done") && l.Contains("succeeded"));
+        Assert.DoesNotContain("secret", run.Stderr);
+        Assert.Contains(id.ToString(), run.Stdout);
+        Assert.Contains("200 KiB (19.5% of the volume)", run.Stdout);
+        Assert.Contains("200 of 256 blocks (78.1%)", run.Stdout);
+        Assert.Contains("300 ms", run.Stdout);
+    }
+
+    [Fact]
+    public async Task Wait_on_a_terminal_draws_a_bar_per_phase_and_the_summary()
+    {
+        await using var bed = await OrchestratorTestBed.StartAsync("sqlite");
+        var stdout = new OrchestratorSyncWriter();
+        var stderr = new OrchestratorSyncWriter();
+
+        var code = await Task.Run(() => TeleportApp.Run([
+            "migrate", "--vm", "vm-bars", "--volume", "ok-bars", "--from", bed.Source, "--to", bed.Destination, "--host", bed.Host,
+            "--wait", "--timeout", "60", "--bus", OrchestratorTestBed.Rabbit, "--orchestrator-queue", bed.Queue], stdout, stderr, true));
+
+        Assert.True(code == 0, stderr.ToString());
+        foreach (var phase in new[] { "prepare", "index", "request", "copy", "cut-over" })
+            Assert.Contains(phase, stderr.ToString());
+        Assert.Contains("200 KiB (19.5% of the volume)", stdout.ToString());
+    }
+
+    [Fact]
+    public async Task Wait_with_json_prints_the_outcome_with_its_figures()
+    {
+        await using var bed = await OrchestratorTestBed.StartAsync("sqlite");
+
+        var (run, id) = await bed.MigrateAndWait("ok-json", "--json", "--bandwidth", "100mbit");
+
+        var json = run.Json();
+        Assert.Equal(id, json.GetProperty("migrationId").GetGuid());
+        Assert.Equal("Succeeded", json.GetProperty("state").GetString());
+        Assert.Equal(1L << 20, json.GetProperty("volumeBytes").GetInt64());
+        Assert.Equal(204_800, json.GetProperty("bytesOnWire").GetInt64());
+        Assert.Equal(256, json.GetProperty("blocks").GetInt64());
+        Assert.Equal(200, json.GetProperty("blocksFromIndex").GetInt64());
+        Assert.Equal(3, json.GetProperty("rounds").GetInt32());
+        Assert.Equal(300, json.GetProperty("downtimeMs").GetDouble(), precision: 3);
+    }
+
+    [Fact]
+    public async Task Wait_exits_1_with_the_reason_when_the_migration_fails()
+    {
+        await using var bed = await OrchestratorTestBed.StartAsync("sqlite");
+
+        var (run, id) = await bed.MigrateAndWait("fail-wait", "--json");
+
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains($"error: migration {id} failed in Copy: storage {bed.Source} failed in copy: disk read error at block 17", run.Stderr);
+        Assert.Contains(run.Stderr.Split('\n'), l => l.StartsWith("rollback") && l.Contains("disk read error"));
+        var json = JsonDocument.Parse(run.Stdout).RootElement;
+        Assert.Equal("Failed", json.GetProperty("state").GetString());
+        Assert.Equal("Copy", json.GetProperty("failedPhase").GetString());
+    }
+
+    [Fact]
+    public async Task Without_wait_it_prints_the_id_and_the_orchestrator_takes_it_from_there()
+    {
+        await using var bed = await OrchestratorTestBed.StartAsync("sqlite");
+
+        // Published, as other systems do: every orchestrator on the broker hears it.
+        var run = await OrchestratorTestBed.Cli("migrate", "--vm", "vm-7", "--volume", "ok-nowait", "--from", bed.Source, "--to", bed.Destination,
+            "--host", bed.Host, "--bus", OrchestratorTestBed.Rabbit);
+
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        var id = Guid.Parse(run.Stdout.Trim());
+        var row = await bed.WaitForState(id, "Succeeded");
+        Assert.Equal("vm-7", row.GetProperty("vmId").GetString());
+    }
+
+    [Fact]
+    public async Task Timeout_stops_waiting_with_exit_1_and_the_migration_goes_on()
+    {
+        await using var bed = await OrchestratorTestBed.StartAsync("sqlite");
+        var id = Guid.NewGuid();
+
+        var run = await OrchestratorTestBed.Cli("migrate", "--vm", "vm-8", "--volume", "stall-timeout", "--from", bed.Source, "--to", bed.Destination,
+            "--host", bed.Host, "--id", id.ToString(), "--wait", "--timeout", "2", "--bus", OrchestratorTestBed.Rabbit,
+            "--orchestrator-queue", bed.Queue);
+
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains($"migration {id} goes on", run.Stderr);
+        await bed.WaitForState(id, "Indexing");
+    }
+
+    [Theory]
+    [InlineData("--vm", "", "--vm is required")]
+    [InlineData("--vm", "vm/1", "--vm 'vm/1' must be 1-128 characters")]
+    [InlineData("--to", "a", "--from and --to are the same storage 'a'")]
+    [InlineData("--bandwidth", "fast", "--bandwidth 'fast' is not a rate")]
+    [InlineData("--id", "42", "'42' is not a migration id")]
+    [InlineData("--bus", "memory", "--bus memory exists only inside one process")]
+    [InlineData("--bus", "http://mq", "--bus 'http://mq' is neither")]
+    [InlineData("--timeout", "-1", "--timeout -1 must be a positive number")]
+    public void Bad_input_is_exit_2_and_one_line(string option, string value, string message)
+    {
+        var args = new List<string>
+        {
+            "migrate", "--vm", "vm-1", "--volume", "vol-1", "--from", "a", "--to", "b", "--host", "h", "--bus", "rabbitmq://127.0.0.1:1/",
+            "--bandwidth", "1gbit", "--id", Guid.NewGuid().ToString(), "--timeout", "5", "--wait",
+        };
+        args[args.IndexOf(option) + 1] = value;
+
+        var run = CliRun.Of([.. args]);
+
+        Assert.Equal(2, run.ExitCode);
+        var errors = run.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(errors);
+        Assert.Contains(message, errors[0]);
+    }
+
+    [Fact]
+    public void An_unreachable_broker_is_exit_1_in_one_line()
+    {
+        var run = CliRun.Of("migrate", "--vm", "vm-1", "--volume", "vol-1", "--from", "a", "--to", "b", "--host", "h", "--bus", "rabbitmq://guest:guest@127.0.0.1:1/");
+
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("error: cannot reach the broker at rabbitmq://127.0.0.1:1/", run.Stderr);
+    }
+}
