@@ -37,23 +37,39 @@ public sealed class MigrationSagaDefinition : SagaDefinition<MigrationState>
         });
         endpointConfigurator.UseInMemoryOutbox(context);
 
+        // Messages of one migration are handled one at a time in this process: two answers arriving together
+        // (TargetSwitched and MigrationCompleted at the cut-over) would otherwise race for the row, and the loser's
+        // retry would hold the VM paused for a retry interval. Other instances still race; the retry covers them.
+        var partition = endpointConfigurator.CreatePartitioner(_options.PartitionCount);
+        Serialize<MigrationRequested>(sagaConfigurator, partition, m => m.MigrationId);
+        Serialize<CancelMigration>(sagaConfigurator, partition, m => m.MigrationId);
+        Serialize<RetryMigration>(sagaConfigurator, partition, m => m.MigrationId);
+        Serialize<MigrationDeadlineExpired>(sagaConfigurator, partition, m => m.MigrationId);
+
         // Every event a worker publishes echoes the attempt of the command it answers.
-        DropOtherAttempts<DestinationPrepared>(sagaConfigurator, m => m.Attempt);
-        DropOtherAttempts<IndexStreamed>(sagaConfigurator, m => m.Attempt);
-        DropOtherAttempts<BlocksRequested>(sagaConfigurator, m => m.Attempt);
-        DropOtherAttempts<CopyRoundCompleted>(sagaConfigurator, m => m.Attempt);
-        DropOtherAttempts<DirtyBelowThreshold>(sagaConfigurator, m => m.Attempt);
-        DropOtherAttempts<VmPaused>(sagaConfigurator, m => m.Attempt);
-        DropOtherAttempts<TargetSwitched>(sagaConfigurator, m => m.Attempt);
-        DropOtherAttempts<MigrationCompleted>(sagaConfigurator, m => m.Attempt);
-        DropOtherAttempts<VmResumed>(sagaConfigurator, m => m.Attempt);
-        DropOtherAttempts<TargetSwitchedBack>(sagaConfigurator, m => m.Attempt);
-        DropOtherAttempts<TransferFailed>(sagaConfigurator, m => m.Attempt);
-        DropOtherAttempts<HostOperationFailed>(sagaConfigurator, m => m.Attempt);
-        DropOtherAttempts<TransferAborted>(sagaConfigurator, m => m.Attempt);
+        Answer<DestinationPrepared>(sagaConfigurator, partition, m => m.MigrationId, m => m.Attempt);
+        Answer<IndexStreamed>(sagaConfigurator, partition, m => m.MigrationId, m => m.Attempt);
+        Answer<BlocksRequested>(sagaConfigurator, partition, m => m.MigrationId, m => m.Attempt);
+        Answer<CopyRoundCompleted>(sagaConfigurator, partition, m => m.MigrationId, m => m.Attempt);
+        Answer<DirtyBelowThreshold>(sagaConfigurator, partition, m => m.MigrationId, m => m.Attempt);
+        Answer<VmPaused>(sagaConfigurator, partition, m => m.MigrationId, m => m.Attempt);
+        Answer<TargetSwitched>(sagaConfigurator, partition, m => m.MigrationId, m => m.Attempt);
+        Answer<MigrationCompleted>(sagaConfigurator, partition, m => m.MigrationId, m => m.Attempt);
+        Answer<VmResumed>(sagaConfigurator, partition, m => m.MigrationId, m => m.Attempt);
+        Answer<TargetSwitchedBack>(sagaConfigurator, partition, m => m.MigrationId, m => m.Attempt);
+        Answer<TransferFailed>(sagaConfigurator, partition, m => m.MigrationId, m => m.Attempt);
+        Answer<HostOperationFailed>(sagaConfigurator, partition, m => m.MigrationId, m => m.Attempt);
+        Answer<TransferAborted>(sagaConfigurator, partition, m => m.MigrationId, m => m.Attempt);
     }
 
-    private void DropOtherAttempts<T>(ISagaConfigurator<MigrationState> sagaConfigurator, Func<T, int> attemptOf)
+    private static void Serialize<T>(ISagaConfigurator<MigrationState> sagaConfigurator, IPartitioner partition, Func<T, Guid> migrationOf)
         where T : class =>
+        sagaConfigurator.Message<T>(m => m.UsePartitioner(partition, c => migrationOf(c.Message)));
+
+    private void Answer<T>(ISagaConfigurator<MigrationState> sagaConfigurator, IPartitioner partition, Func<T, Guid> migrationOf, Func<T, int> attemptOf)
+        where T : class
+    {
+        Serialize(sagaConfigurator, partition, migrationOf);
         sagaConfigurator.SagaMessage<T>(m => m.UseFilter(new StaleAttemptFilter<T>(attemptOf, _logger, _metrics)));
+    }
 }

@@ -24,6 +24,9 @@ public sealed class OrchestratorOptions
     /// <summary>Timeouts and sweeper settings.</summary>
     public MigrationSettings Settings { get; set; } = new();
 
+    /// <summary>Lanes of the saga endpoint: messages of one migration share a lane and are handled in order, one at a time.</summary>
+    public int PartitionCount { get; set; } = 16;
+
     /// <summary>How many times a message is re-run after an optimistic-concurrency conflict before it faults.</summary>
     public int ConcurrencyRetryLimit { get; set; } = 10;
 }

@@ -9,8 +9,9 @@ namespace Teleport.Orchestrator.Tests;
 /// Forces a lost-update race: the next saga UPDATE chosen by <see cref="Arm"/> is held until another writer's
 /// UPDATE of the row has gone through, so the held one still carries the version it read and must conflict.
 /// </summary>
-public sealed partial class RaceMaker : DbCommandInterceptor
+public sealed partial class RaceMaker(TimeSpan? holdLimit = null) : DbCommandInterceptor
 {
+    private readonly TimeSpan _holdLimit = holdLimit ?? TimeSpan.FromSeconds(15);
     private readonly ConcurrentQueue<string> _trace = new();
     private readonly TaskCompletionSource _heldSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Func<string, bool> _which = _ => true;
@@ -86,7 +87,7 @@ public sealed partial class RaceMaker : DbCommandInterceptor
         var before = Volatile.Read(ref _updatesDone);
         _trace.Enqueue($"update held (thread {Environment.CurrentManagedThreadId})");
         _heldSignal.TrySetResult();
-        var until = DateTime.UtcNow.AddSeconds(15);
+        var until = DateTime.UtcNow + _holdLimit;
         while (Volatile.Read(ref _updatesDone) == before && DateTime.UtcNow < until)
         {
             await Task.Delay(5);

@@ -226,14 +226,17 @@ public sealed class SagaRepositoryTests
         var race = new RaceMaker();
         var conflicts = new ConflictCounter();
         await using var host = await StartAsync(database: test.ConnectionString, configureDb: b => b.AddInterceptors(race, conflicts));
+        // One orchestrator handles a migration's messages one at a time, so the race is between two of them; the
+        // race maker watches both, so it sees the other's update go through.
+        await using var other = await StartAsync(database: test.ConnectionString, configureDb: b => b.AddInterceptors(race));
         var m = new MigrationScript(host);
         await m.DriveTo("Indexing");
 
-        // The first event's update is held until the second one's has gone through: the first must conflict.
+        // The first event's update is held until the other orchestrator's has gone through: the first must conflict.
         race.Arm();
         await host.Publish(m.BlocksRequested());
         await race.Held.WaitAsync(TimeSpan.FromSeconds(15));
-        await host.Publish(m.Threshold(rounds: 1));
+        await other.Publish(m.Threshold(rounds: 1));
 
         var row = await host.WaitFor(m.Id, r => r.BlocksRequestedSeen && r.ThresholdSeen, "both events recorded");
         Assert.Equal("Indexing", row.CurrentState);
@@ -245,6 +248,7 @@ public sealed class SagaRepositoryTests
         await host.Sent<PauseVm>(m.Id, MigrationScript.HostQueue(Host));
         await host.WaitForState(m.Id, "Pausing");
         Assert.Equal(1, host.SentCount<PauseVm>(m.Id));
+        Assert.Equal(0, other.SentCount<PauseVm>(m.Id));
         host.AssertNoFaults();
     }
 
@@ -256,15 +260,16 @@ public sealed class SagaRepositoryTests
         var race = new RaceMaker();
         var conflicts = new ConflictCounter();
         await using var host = await StartAsync(database: test.ConnectionString, configureDb: b => b.AddInterceptors(race, conflicts));
+        await using var other = await StartAsync(database: test.ConnectionString, configureDb: b => b.AddInterceptors(race));
         var m = new MigrationScript(host);
         await m.DriveTo("Copying");
 
-        // The threshold's save (which would send PauseVm) is held while a round is recorded: it must conflict,
-        // and the PauseVm of that lost attempt must never leave the outbox.
+        // The threshold's save (which would send PauseVm) is held while the other orchestrator records a round: it
+        // must conflict, and the PauseVm of that lost attempt must never leave the outbox.
         race.Arm(sql => sql.Contains("ThresholdSeen", StringComparison.Ordinal));
         await host.Publish(m.Threshold(rounds: 2));
         await race.Held.WaitAsync(TimeSpan.FromSeconds(15));
-        await host.Publish(m.Round(2));
+        await other.Publish(m.Round(2));
 
         await host.Sent<PauseVm>(m.Id, MigrationScript.HostQueue(Host));
         var row = await host.WaitForState(m.Id, "Pausing");
@@ -274,6 +279,31 @@ public sealed class SagaRepositoryTests
         Assert.Equal(10_000_000 + 10_000_000, row.BytesOnWire);
         await Task.Delay(200);
         Assert.Equal(1, host.SentCount<PauseVm>(m.Id));
+        Assert.Equal(0, other.SentCount<PauseVm>(m.Id));
+        host.AssertNoFaults();
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task One_orchestrator_handles_the_messages_of_a_migration_in_turn(string provider)
+    {
+        await using var test = await TestDatabase.CreateAsync(provider);
+        var race = new RaceMaker(holdLimit: TimeSpan.FromSeconds(2));
+        var conflicts = new ConflictCounter();
+        await using var host = await StartAsync(database: test.ConnectionString, configureDb: b => b.AddInterceptors(race, conflicts));
+        var m = new MigrationScript(host);
+        await m.DriveTo("Switching");
+
+        // The cut-over's two answers arrive together: the second waits for the first instead of racing it, so the
+        // VM is not kept paused by a conflict and its retry.
+        race.Arm();
+        await host.Publish(m.Switched());
+        await race.Held.WaitAsync(TimeSpan.FromSeconds(15));
+        await host.Publish(m.Completed());
+
+        await host.Sent<ResumeVm>(m.Id, MigrationScript.HostQueue(Host));
+        Assert.Equal(0, conflicts.Conflicts);
+        Assert.Contains("released after 0 other update(s)", race.Trace);
         host.AssertNoFaults();
     }
 
