@@ -7,6 +7,8 @@
 #   4. with-link.sh: the command sees the WAN_* variables, its exit status is passed on, the link is removed
 #   5. crash recovery: delay line killed, state directory lost, a process left in a namespace -> down cleans up
 #   6. nothing is left: no namespaces, no devices, no delay-line or namespace processes, no state
+#   7. blockcopy.py (the benchmark's raw and zero-skipping copies): equal copies, zero blocks skipped, a record
+#      outside the image and a truncated stream rejected with clear errors
 # shellcheck disable=SC2015,SC2016  # ok() always succeeds; the bash -c script expands in the inner shell
 set -Eeuo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -180,6 +182,52 @@ wait "$sleeper" 2>/dev/null || true
 kill -0 "$sleeper" 2>/dev/null && bad "a process in the namespace survived link.sh down"
 expect_clean "a crash (delay line killed, state lost, process left in a namespace)"
 "$link" down >/dev/null 2>&1 && ok "link.sh down is idempotent" || bad "a second link.sh down failed"
+
+# ---- 7. blockcopy.py (the benchmark's raw and zero-skipping copies), on 127.0.0.1 ----
+bc=$(mktemp -d)
+python3 - "$bc/img" <<'PY'
+import sys
+with open(sys.argv[1], "wb") as f:  # data, a zero hole, data, a partial last block
+    f.write(b"\x5a" * 10000 + bytes(1 << 20) + bytes(range(256)) * 4096 + b"tail")
+PY
+bc_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+bc_wait() { for _ in $(seq 100); do ss -Hltn "sport = :$1" | grep -q . && return 0; sleep 0.05; done; return 1; }
+for mode in raw skip-zero; do
+    port=$(bc_port)
+    python3 "$here/blockcopy.py" recv --listen "127.0.0.1:$port" --out "$bc/out-$mode" >"$bc/recv.json" 2>&1 &
+    rpid=$!
+    bc_wait "$port"
+    extra=()
+    [[ $mode == skip-zero ]] && extra=(--skip-zero)
+    sent=$(python3 "$here/blockcopy.py" send --to "127.0.0.1:$port" --file "$bc/img" "${extra[@]}" | jq -r .dataBytes)
+    wait "$rpid" && cmp -s "$bc/img" "$bc/out-$mode" && ok "blockcopy $mode: equal copy, $sent data bytes" || bad "blockcopy $mode: copy differs or failed"
+done
+# 2,107,156 bytes; the hole covers the whole 4 KiB blocks 3-257 (255 blocks): those and only those are skipped.
+[[ $sent == $((2107156 - 255 * 4096)) ]] && ok "blockcopy --skip-zero skipped exactly the zero blocks" \
+    || bad "blockcopy --skip-zero sent $sent bytes, expected $((2107156 - 255 * 4096))"
+port=$(bc_port)
+rc=0
+python3 "$here/blockcopy.py" recv --listen "127.0.0.1:$port" --out "$bc/bad" >"$bc/bad.log" 2>&1 &
+rpid=$!
+bc_wait "$port"
+python3 -c 'import socket, struct, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(struct.pack(">4sBxxxQ", b"TPBC", 1, 8192) + struct.pack(">QI", 8000, 4096) + bytes(4096))' "$port"
+wait "$rpid" || rc=$?
+((rc == 1)) && grep -q "outside the 8192-byte image" "$bc/bad.log" && ok "blockcopy rejects a record outside the image" \
+    || bad "blockcopy accepted a record outside the image (exit $rc): $(cat "$bc/bad.log")"
+port=$(bc_port)
+rc=0
+python3 "$here/blockcopy.py" recv --listen "127.0.0.1:$port" --out "$bc/short" >"$bc/short.log" 2>&1 &
+rpid=$!
+bc_wait "$port"
+python3 -c 'import socket, struct, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(struct.pack(">4sBxxxQ", b"TPBC", 0, 8192) + bytes(100))' "$port"
+wait "$rpid" || rc=$?
+((rc == 1)) && grep -q "connection closed after 100 of 8192 bytes" "$bc/short.log" && ok "blockcopy rejects a truncated stream" \
+    || bad "blockcopy accepted a truncated stream (exit $rc): $(cat "$bc/short.log")"
+rm -rf "$bc"
 
 say "done in $((SECONDS - start)) s: $failures failure(s)"
 ((failures == 0))

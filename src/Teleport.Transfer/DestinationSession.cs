@@ -42,13 +42,15 @@ public sealed class DestinationSession : IAsyncDisposable
     private readonly Dictionary<ulong, long> _seen = new();
     private readonly List<DataRun> _runs = new(ProtocolConstants.MaxRunsPerBatch);
     private readonly List<long> _toRequest = [];
-    private readonly BlockCompressor _compressor = new(0);
+    private readonly List<Fingerprint> _listed = [];
+    private BlockBitmap _requested = new(0);
+    private StreamDecompressor? _decoder;
     private readonly byte[] _raw = new byte[ProtocolConstants.MaxBatchBytes];
     private byte[] _block = [];
     private long _lastSeq, _ackedSeq, _bytesSinceCheckpoint, _lastCheckpointTicks;
 
     // Statistics.
-    private long _closedConnectionBytes, _indexBytes, _dataBytes, _zeroBlocks, _fromIndex, _fromVolume, _blocksReceived;
+    private long _closedConnectionBytes, _indexBytes, _dataBytes, _zeroBlocks, _fromIndex, _fromVolume, _blocksReceived, _requestedTotal;
     private int _rounds, _connections;
 
     public DestinationSession(DestinationOptions options, ILogger? logger = null)
@@ -275,8 +277,13 @@ public sealed class DestinationSession : IAsyncDisposable
     {
         PrepareMigration(hello);
         var state = _state!;
-        if (state.Phase == DestinationPhase.Copy)
+        // Data may have been applied in either phase: the Resume reports exactly what is durable.
+        if (state.Phase != DestinationPhase.Completed && _lastSeq != state.DurableSeq)
             Checkpoint(force: true);
+        // A fresh zstd stream and a fresh list of fingerprints for repeat entries on every connection.
+        _decoder?.Dispose();
+        _decoder = new StreamDecompressor();
+        _listed.Clear();
 
         byte[] resume = new byte[ResumeMessage.Size];
         new ResumeMessage(state.Phase, state.IndexCursor, state.DurableSeq, state.Digest).Write(resume);
@@ -289,7 +296,7 @@ public sealed class DestinationSession : IAsyncDisposable
             _ => TransferPhase.Completed,
         });
         if (state.Phase == DestinationPhase.Copy)
-            await SendRequestsAsync(c, ct).ConfigureAwait(false);
+            await SendRequestsAsync(c, onlyUnrequested: false, ct).ConfigureAwait(false);
 
         while (true)
         {
@@ -299,23 +306,25 @@ public sealed class DestinationSession : IAsyncDisposable
                 case (MessageType.IndexBatch, DestinationPhase.Index):
                     _indexBytes += frame.WireBytes;
                     ApplyIndexBatch(frame.Payload.Span);
+                    // What this batch could not resolve is requested now: the source sends it while the index goes on.
+                    await RequestQueuedAsync(c, ct).ConfigureAwait(false);
                     if (_bytesSinceCheckpoint >= _options.CheckpointBytes)
-                        Checkpoint(force: true);
+                        await CheckpointAndAckAsync(c, ct).ConfigureAwait(false);
                     break;
 
                 case (MessageType.IndexEnd, DestinationPhase.Index):
                     _indexBytes += frame.WireBytes;
                     EndIndex(frame.Payload.Span);
                     _observer.OnPhase(TransferPhase.Request);
-                    long requested = await SendRequestsAsync(c, ct).ConfigureAwait(false);
-                    _observer.OnIndexResolved(new IndexReport(_geometry.BlockCount, _zeroBlocks, _fromIndex, _fromVolume, requested, _indexBytes));
+                    await SendRequestsAsync(c, onlyUnrequested: true, ct).ConfigureAwait(false);
+                    _observer.OnIndexResolved(new IndexReport(_geometry.BlockCount, _zeroBlocks, _fromIndex, _fromVolume, _requestedTotal, _indexBytes));
                     _observer.OnPhase(TransferPhase.Copy);
                     break;
 
-                case (MessageType.Data, DestinationPhase.Copy):
+                case (MessageType.Data, DestinationPhase.Index or DestinationPhase.Copy):
                     _dataBytes += frame.WireBytes;
                     ApplyData(frame.Payload.Span, frame.Flags);
-                    await RequestFailedWaitersAsync(c, ct).ConfigureAwait(false);
+                    await RequestQueuedAsync(c, ct).ConfigureAwait(false);
                     if (CheckpointDue())
                         await CheckpointAndAckAsync(c, ct).ConfigureAwait(false);
                     break;
@@ -386,6 +395,9 @@ public sealed class DestinationSession : IAsyncDisposable
         _fingerprints = new Fingerprint[geometry.BlockCount];
         _fingerprintKnown = new BlockBitmap(geometry.BlockCount);
         _waiting = new BlockBitmap(geometry.BlockCount);
+        _requested = new BlockBitmap(geometry.BlockCount);
+        _listed.Clear();
+        _toRequest.Clear();
         _waiters.Clear();
         _seen.Clear();
         bool reopened = _volume is not null;
@@ -408,7 +420,9 @@ public sealed class DestinationSession : IAsyncDisposable
         _hint = sameMigration && saved!.Presence.Count > 0 ? saved.Presence : null;
         _state = new DestinationState(_options.MigrationId, hello.SourceSessionId, geometry, fresh: _volume.Created && !reopened);
         _lastSeq = 0;
-        _state.Save(_options.EffectiveStatePath);
+        // Nothing is claimed yet, so this first write needs no fsync: a torn file is ignored like a missing one.
+        _state.Save(_options.EffectiveStatePath, durable: false);
+        _lastCheckpointTicks = Stopwatch.GetTimestamp();
         _log.LogInformation("Migration {MigrationId}: new source session, volume {Path} of {Size} bytes ({Fresh})",
             _options.MigrationId, _options.VolumePath, geometry.Size, _state.Fresh ? "created" : "existing");
     }
@@ -418,17 +432,38 @@ public sealed class DestinationSession : IAsyncDisposable
         var state = _state!;
         var reader = new IndexBatchReader(payload, _geometry, state.IndexCursor);
         // Validate the whole batch before touching the volume.
-        while (reader.TryRead(out _))
+        int listed = _listed.Count;
+        while (reader.TryRead(out var entry))
         {
+            if (entry.Repeat > 0)
+            {
+                if (entry.Repeat > listed)
+                    throw new TransferException(TransferErrorCode.OutOfRange,
+                        $"IndexBatch repeat at block {entry.Block} refers to fingerprint entry -{entry.Repeat}; only {listed} were listed on this connection");
+            }
+            else if (!entry.Zero)
+            {
+                listed++;
+            }
         }
 
         reader = new IndexBatchReader(payload, _geometry, state.IndexCursor);
         while (reader.TryRead(out var entry))
         {
             if (entry.Zero)
+            {
                 ApplyZeroRun(entry.Block, entry.Count);
+            }
+            else if (entry.Repeat > 0)
+            {
+                // Same content as an earlier fingerprint entry: resolved like that fingerprint (copied, or waiting for it).
+                ResolveFingerprint(entry.Block, _listed[_listed.Count - (int)entry.Repeat]);
+            }
             else
+            {
+                _listed.Add(entry.Fingerprint);
                 ResolveFingerprint(entry.Block, entry.Fingerprint);
+            }
         }
 
         state.IndexCursor = reader.Next;
@@ -511,6 +546,13 @@ public sealed class DestinationSession : IAsyncDisposable
         }
 
         _seen.TryAdd(key, block);
+        QueueRequest(block);
+    }
+
+    private void QueueRequest(long block)
+    {
+        _requested.Set(block);
+        _toRequest.Add(block);
     }
 
     /// <summary>Reads one block of the volume zero-padded to the block size; returns its fingerprint.</summary>
@@ -549,29 +591,36 @@ public sealed class DestinationSession : IAsyncDisposable
         state.Phase = DestinationPhase.Copy;
         _seen.Clear();
         _seen.TrimExcess();
+        _listed.Clear();
+        _listed.TrimExcess();
         _hint = null;
         Checkpoint(force: true);
     }
 
-    /// <summary>Requests every block that is neither present nor waiting for a copy, then RequestEnd with the totals.</summary>
-    private async ValueTask<long> SendRequestsAsync(TransferConnection c, CancellationToken ct)
+    /// <summary>
+    /// Requests every block that is neither present nor waiting for a copy (with <paramref name="onlyUnrequested"/>:
+    /// and not requested before on this connection), then RequestEnd with the totals.
+    /// </summary>
+    private async ValueTask SendRequestsAsync(TransferConnection c, bool onlyUnrequested, CancellationToken ct)
     {
         var presence = _state!.Presence;
         long requested = 0;
+        await RequestQueuedAsync(c, ct).ConfigureAwait(false);
         var runs = new List<BlockRun>(RequestMessage.MaxRuns);
         long b = presence.NextClear(0);
         while (b < _geometry.BlockCount)
         {
-            if (_waiting.Test(b))
+            if (_waiting.Test(b) || onlyUnrequested && _requested.Test(b))
             {
                 b = presence.NextClear(b + 1);
                 continue;
             }
 
             long end = b + 1;
-            while (end < _geometry.BlockCount && !presence.Test(end) && !_waiting.Test(end))
+            while (end < _geometry.BlockCount && !presence.Test(end) && !_waiting.Test(end) && !(onlyUnrequested && _requested.Test(end)))
                 end++;
             runs.Add(new BlockRun(b, end - b));
+            _requested.SetRange(b, end - b);
             requested += end - b;
             if (runs.Count == RequestMessage.MaxRuns)
             {
@@ -584,12 +633,17 @@ public sealed class DestinationSession : IAsyncDisposable
 
         if (runs.Count > 0)
             await SendRequestFrameAsync(c, runs, ct).ConfigureAwait(false);
+        if (onlyUnrequested)
+        {
+            _requestedTotal += requested;
+            requested = _requestedTotal;
+        }
+
         byte[] end32 = new byte[RequestEndMessage.Size];
         new RequestEndMessage(requested, _fromIndex, _fromVolume, _zeroBlocks).Write(end32);
         await c.SendAsync(MessageType.RequestEnd, end32, ct).ConfigureAwait(false);
         _log.LogInformation("Migration {MigrationId}: requested {Requested} blocks ({FromIndex} from index, {FromVolume} from the volume, {Zero} zero)",
             _options.MigrationId, requested, _fromIndex, _fromVolume, _zeroBlocks);
-        return requested;
     }
 
     private static async ValueTask SendRequestFrameAsync(TransferConnection c, List<BlockRun> runs, CancellationToken ct)
@@ -606,10 +660,13 @@ public sealed class DestinationSession : IAsyncDisposable
         var body = DataMessage.Parse(payload, flags, _geometry, _runs, out long seq, out int rawLength);
         if (seq <= _lastSeq)
             throw new TransferException(TransferErrorCode.OutOfRange, $"Data sequence number {seq} is not above the last applied {_lastSeq}");
+        if (_state!.Phase == DestinationPhase.Index && _runs[^1].Start + _runs[^1].Count > _state.IndexCursor)
+            throw new TransferException(TransferErrorCode.UnexpectedMessage,
+                $"Data for blocks up to {_runs[^1].Start + _runs[^1].Count} before the index reached them (cursor {_state.IndexCursor}): nothing there was requested yet");
         ReadOnlySpan<byte> raw;
         if ((flags & ProtocolConstants.FlagCompressed) != 0)
         {
-            _compressor.Decompress(body, _raw.AsSpan(0, rawLength));
+            _decoder!.Decompress(body, _raw.AsSpan(0, rawLength));
             raw = _raw.AsSpan(0, rawLength);
         }
         else
@@ -690,15 +747,17 @@ public sealed class DestinationSession : IAsyncDisposable
             else
             {
                 _waiting.Clear(waiter);
-                _toRequest.Add(waiter);
+                QueueRequest(waiter);
             }
         }
     }
 
-    private async ValueTask RequestFailedWaitersAsync(TransferConnection c, CancellationToken ct)
+    /// <summary>Sends the requests queued since the last call (index misses, waiters whose block changed).</summary>
+    private async ValueTask RequestQueuedAsync(TransferConnection c, CancellationToken ct)
     {
         if (_toRequest.Count == 0)
             return;
+        _requestedTotal += _toRequest.Count;
         _toRequest.Sort();
         var runs = new List<BlockRun>();
         foreach (long b in _toRequest)
@@ -756,16 +815,21 @@ public sealed class DestinationSession : IAsyncDisposable
         if (state.Presence.Count < _geometry.BlockCount)
         {
             // Blocks are still missing (requests crossed the final round): ask again; the source answers with another final round.
-            await SendRequestsAsync(c, ct).ConfigureAwait(false);
+            await SendRequestsAsync(c, onlyUnrequested: false, ct).ConfigureAwait(false);
             return;
         }
 
         _observer.OnPhase(TransferPhase.Final);
-        Checkpoint(force: true);
+        // One flush and one state write: the state claims completion only after the volume is on stable storage.
+        _volume!.Flush();
         byte[] digest = ComputeDigest();
+        state.DurableSeq = _lastSeq;
         if (!CryptographicOperations.FixedTimeEquals(digest, sourceDigest))
+        {
+            state.Save(_options.EffectiveStatePath);
             throw new TransferException(TransferErrorCode.VerificationFailed,
                 $"destination volume digest {Convert.ToHexStringLower(digest)} differs from the source's {Convert.ToHexStringLower(sourceDigest)}");
+        }
 
         _rounds++;
         state.Phase = DestinationPhase.Completed;
@@ -823,6 +887,7 @@ public sealed class DestinationSession : IAsyncDisposable
             Blocks: _geometry.BlockCount,
             ZeroBlocks: _zeroBlocks,
             BlocksFromIndex: _fromIndex,
+            BlocksFromVolume: _fromVolume,
             BlocksSent: _blocksReceived,
             Rounds: _rounds,
             Seconds: _clock.Elapsed.TotalSeconds,
@@ -841,7 +906,8 @@ public sealed class DestinationSession : IAsyncDisposable
         {
             _volume?.Dispose();
             _volume = null;
-            _compressor.Dispose();
+            _decoder?.Dispose();
+            _decoder = null;
         }
         finally
         {

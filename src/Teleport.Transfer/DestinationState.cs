@@ -80,8 +80,8 @@ internal sealed class DestinationState
         return state;
     }
 
-    /// <summary>Writes the state atomically and durably. Call only after flushing the volume.</summary>
-    public void Save(string path)
+    /// <summary>Writes the state atomically and (unless <paramref name="durable"/> is false) durably. Call only after flushing the volume.</summary>
+    public void Save(string path, bool durable = true)
     {
         var words = Presence.Words;
         byte[] bytes = new byte[FixedSize + words.Length * 8 + 32];
@@ -106,7 +106,7 @@ internal sealed class DestinationState
         using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
         {
             file.Write(bytes);
-            file.Flush(flushToDisk: true);
+            file.Flush(flushToDisk: durable);
         }
 
         File.Move(temp, path, overwrite: true);

@@ -22,8 +22,15 @@ public sealed record SourceOptions
 
     public int BlockSize { get; init; } = BlockSizes.Default;
 
-    /// <summary>zstd level for block data: 0 off, 1 (default, cheap) .. 22; negative levels are faster still.</summary>
-    public int CompressionLevel { get; init; } = 1;
+    /// <summary>
+    /// zstd level for block data: 0 off, 1 .. 22, negative levels faster still. Null (the default) adapts: it starts
+    /// from <see cref="Bandwidth"/> and moves so compression never holds up the link (docs/protocol.md).
+    /// </summary>
+    public int? CompressionLevel { get; init; }
+
+    /// <summary>Largest zstd window (log2 bytes, 20..27) of the data stream; the default 27 (128 MiB, capped at the volume
+    /// size) lets content repeating far apart in the volume compress. Each side holds one window per connection.</summary>
+    public int MaxCompressionWindowLog { get; init; } = 27;
 
     /// <summary>Cap on bytes put on the wire (index and data). Unlimited by default.</summary>
     public ByteRate Bandwidth { get; init; } = ByteRate.Unlimited;

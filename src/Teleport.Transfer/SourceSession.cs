@@ -19,6 +19,10 @@ namespace Teleport.Transfer;
 /// </summary>
 public sealed class SourceSession : IAsyncDisposable
 {
+    // Repeat detection remembers this many distinct fingerprints per connection (24 B each); later repeats go as fingerprints.
+    private const int MaxRepeatEntries = 1 << 22;
+    private const int DataFramesPerIndexBatch = 4;
+
     private readonly SourceOptions _options;
     private readonly IDirtyTracker _tracker;
     private readonly ILogger _log;
@@ -27,13 +31,16 @@ public sealed class SourceSession : IAsyncDisposable
     private readonly TaskCompletionSource _converged = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _cutover = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TokenBucket? _pacer;
-    private readonly BlockCompressor _compressor;
+    private readonly CompressionLevelController _levels;
+    private readonly Dictionary<Fingerprint, long> _repeats = new();
     private readonly Lock _lock = new();
     private readonly Queue<InFlightBatch> _inFlight = new();
     private readonly SemaphoreSlim _acked = new(0);
-    private readonly byte[] _raw = new byte[ProtocolConstants.MaxBatchBytes];
+    // Two frames: one is built and compressed (on a pool thread) while the other goes out.
+    private readonly PreparedFrame[] _frames = [new(), new()];
+    // The index scan has its own buffer: Data frames go out in the middle of a scanned chunk.
+    private readonly byte[] _scanBuffer = new byte[ProtocolConstants.MaxBatchBytes];
     private readonly byte[] _indexBuffer = new byte[ProtocolConstants.IndexBatchTarget + 64];
-    private readonly DataRun[] _runs = new DataRun[ProtocolConstants.MaxRunsPerBatch];
     private readonly List<BlockRun> _taken = [];
     private readonly Stopwatch _clock = new();
 
@@ -50,6 +57,11 @@ public sealed class SourceSession : IAsyncDisposable
     private long _lastReceived;
     private byte[]? _finalDigest;
     private IndexReport? _indexReport;
+    private StreamCompressor? _stream;
+    private int _windowLog;
+    private long _listedCount;
+    private int _nextFrame;
+    private Task<PreparedFrame?>? _lookahead;
 
     // Statistics.
     private long _closedBytes, _indexBytes, _dataBytes, _zeroBlocks, _blocksSent, _zeroSentTotal;
@@ -70,7 +82,10 @@ public sealed class SourceSession : IAsyncDisposable
         _log = logger ?? NullLogger.Instance;
         _observer = options.Observer ?? NoObserver.Instance;
         _pacer = options.Bandwidth.IsUnlimited ? null : new TokenBucket(options.Bandwidth);
-        _compressor = new BlockCompressor(options.CompressionLevel);
+        if (options.MaxCompressionWindowLog is < 20 or > ProtocolConstants.MaxWindowLog)
+            throw new ArgumentOutOfRangeException(nameof(options), options.MaxCompressionWindowLog,
+                $"MaxCompressionWindowLog must be 20..{ProtocolConstants.MaxWindowLog}");
+        _levels = new CompressionLevelController(options.CompressionLevel, options.Bandwidth);
     }
 
     /// <summary>Completes when the dirty set fell under the threshold or the round cap was hit: time to pause the VM.</summary>
@@ -101,6 +116,9 @@ public sealed class SourceSession : IAsyncDisposable
         _fingerprints = new Fingerprint[_geometry.BlockCount];
         _pending = new BlockBitmap(_geometry.BlockCount);
         _pad = new byte[_geometry.BlockSize];
+        foreach (var frame in _frames)
+            frame.Pad = new byte[_geometry.BlockSize];
+        _windowLog = StreamCompressor.WindowLogFor(_geometry.Size, _options.MaxCompressionWindowLog);
         _clock.Start();
 
         int failures = 0;
@@ -135,6 +153,7 @@ public sealed class SourceSession : IAsyncDisposable
                 }
                 finally
                 {
+                    await ReturnUnsentFramesAsync().ConfigureAwait(false);
                     if (connection is not null)
                     {
                         _closedBytes += connection.Bytes;
@@ -226,6 +245,12 @@ public sealed class SourceSession : IAsyncDisposable
             return Finish(c);
         }
 
+        // Every connection starts a fresh zstd stream (the destination starts a fresh decoder): frames lost with the old
+        // connection are re-read and re-compressed, so neither side needs the other's history.
+        _stream?.Dispose();
+        _stream = _levels.Level != 0 ? new StreamCompressor(_levels.Level, _windowLog) : null;
+        _repeats.Clear();
+        _listedCount = 0;
         var events = Channel.CreateUnbounded<ControlEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         using var connectionStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         Volatile.Write(ref _lastReceived, Stopwatch.GetTimestamp());
@@ -357,6 +382,7 @@ public sealed class SourceSession : IAsyncDisposable
                             _pending.SetRange(run.Start, run.Count);
                     }
 
+                    events.TryWrite(ControlEvent.MoreRequested);
                     break;
 
                 case MessageType.RequestEnd:
@@ -391,10 +417,23 @@ public sealed class SourceSession : IAsyncDisposable
             _observer.OnPhase(TransferPhase.Request);
         }
 
-        // The destination sends its request list (and RequestEnd) after the index and on every connection after that.
-        var requestEnd = await NextEventAsync(events, ct).ConfigureAwait(false);
-        if (requestEnd.RequestEnd is not { } totals)
-            throw new TransferException(TransferErrorCode.UnexpectedMessage, "destination sent Complete before the final round");
+        // The destination requests blocks while it resolves the index and ends its list with RequestEnd (after the index
+        // and on every connection after that). What is requested goes out at once: the link never waits for the list.
+        RequestEndMessage totals;
+        while (true)
+        {
+            await SendPendingAsync(c, ct).ConfigureAwait(false);
+            var next = await NextEventAsync(events, ct, requests: true).ConfigureAwait(false);
+            if (next.RequestEnd is { } end)
+            {
+                totals = end;
+                break;
+            }
+
+            if (next.CompleteDigest is not null)
+                throw new TransferException(TransferErrorCode.UnexpectedMessage, "destination sent Complete before the final round");
+        }
+
         if (_phase == SourcePhase.AwaitRequests)
         {
             _indexReport ??= new IndexReport(_geometry.BlockCount, totals.Zero, totals.FromIndex, totals.FromVolume, totals.Requested, _indexBytes);
@@ -438,12 +477,18 @@ public sealed class SourceSession : IAsyncDisposable
         }
     }
 
-    private async Task<ControlEvent> NextEventAsync(ChannelReader<ControlEvent> events, CancellationToken ct)
+    /// <summary>The next RequestEnd or Complete; with <paramref name="requests"/> also returns when more blocks were requested.</summary>
+    private async Task<ControlEvent> NextEventAsync(ChannelReader<ControlEvent> events, CancellationToken ct, bool requests = false)
     {
         Volatile.Write(ref _awaitingReply, true);
         try
         {
-            return await events.ReadAsync(ct).ConfigureAwait(false);
+            while (true)
+            {
+                var next = await events.ReadAsync(ct).ConfigureAwait(false);
+                if (requests || !next.Requested)
+                    return next;
+            }
         }
         finally
         {
@@ -462,6 +507,7 @@ public sealed class SourceSession : IAsyncDisposable
             Blocks: _geometry.BlockCount,
             ZeroBlocks: _indexReport?.ZeroBlocks ?? _zeroBlocks,
             BlocksFromIndex: _indexReport?.FromIndex ?? 0,
+            BlocksFromVolume: _indexReport?.FromVolume ?? 0,
             BlocksSent: _blocksSent,
             Rounds: _round,
             Seconds: _clock.Elapsed.TotalSeconds,
@@ -482,7 +528,7 @@ public sealed class SourceSession : IAsyncDisposable
             _initialDirtyDropped = true;
         }
 
-        int perChunk = _raw.Length / _geometry.BlockSize;
+        int perChunk = _scanBuffer.Length / _geometry.BlockSize;
         long block = _indexNext;
         int length = BeginIndexBatch(block);
         long zeroStart = -1;
@@ -490,10 +536,10 @@ public sealed class SourceSession : IAsyncDisposable
         {
             long n = Math.Min(perChunk, _geometry.BlockCount - block);
             int bytes = (int)_geometry.RunBytes(block, n);
-            _volume!.Read(_raw.AsSpan(0, bytes), _geometry.Offset(block));
+            _volume!.Read(_scanBuffer.AsSpan(0, bytes), _geometry.Offset(block));
             for (int i = 0; i < n; i++, block++)
             {
-                var data = _raw.AsSpan(i * _geometry.BlockSize, _geometry.BlockLength(block));
+                var data = _scanBuffer.AsSpan(i * _geometry.BlockSize, _geometry.BlockLength(block));
                 if (ZeroBlocks.IsZero(data))
                 {
                     _fingerprints[block] = _zero;
@@ -510,13 +556,29 @@ public sealed class SourceSession : IAsyncDisposable
 
                 var fingerprint = Hash(data);
                 _fingerprints[block] = fingerprint;
-                _indexBuffer[length++] = ProtocolConstants.EntryFingerprint;
-                fingerprint.WriteTo(_indexBuffer.AsSpan(length));
-                length += Fingerprint.Size;
+                if (_repeats.TryGetValue(fingerprint, out long ordinal))
+                {
+                    // Same content as a fingerprint already listed on this connection: a back-reference instead of 32 bytes.
+                    _indexBuffer[length++] = ProtocolConstants.EntryRepeat;
+                    length += Varint.Write(_indexBuffer.AsSpan(length), (ulong)(_listedCount - ordinal));
+                }
+                else
+                {
+                    if (_repeats.Count < MaxRepeatEntries)
+                        _repeats.Add(fingerprint, _listedCount);
+                    _listedCount++;
+                    _indexBuffer[length++] = ProtocolConstants.EntryFingerprint;
+                    fingerprint.WriteTo(_indexBuffer.AsSpan(length));
+                    length += Fingerprint.Size;
+                }
+
                 if (length >= ProtocolConstants.IndexBatchTarget)
                 {
                     await SendIndexBatchAsync(c, length, block + 1, ct).ConfigureAwait(false);
                     length = BeginIndexBatch(block + 1);
+                    // Blocks the destination already asked for go out between index batches, so the link carries data
+                    // while the rest of the volume is hashed and the destination resolves the index.
+                    await SendPendingAsync(c, ct, DataFramesPerIndexBatch).ConfigureAwait(false);
                 }
             }
         }
@@ -546,8 +608,7 @@ public sealed class SourceSession : IAsyncDisposable
         {
             uint part = (uint)Math.Min(count, uint.MaxValue);
             _indexBuffer[length++] = ProtocolConstants.EntryZeroRun;
-            BinaryPrimitives.WriteUInt32LittleEndian(_indexBuffer.AsSpan(length), part);
-            length += 4;
+            length += Varint.Write(_indexBuffer.AsSpan(length), part);
             count -= part;
         }
 
@@ -562,13 +623,16 @@ public sealed class SourceSession : IAsyncDisposable
         _indexNext = next;
     }
 
-    private Fingerprint Hash(ReadOnlySpan<byte> data)
+    private Fingerprint Hash(ReadOnlySpan<byte> data) => Hash(data, _pad);
+
+    /// <summary>The fingerprint of a block, a partial last block zero-padded in <paramref name="pad"/>.</summary>
+    private Fingerprint Hash(ReadOnlySpan<byte> data, byte[] pad)
     {
         if (data.Length == _geometry.BlockSize)
             return Fingerprint.Compute(data);
-        data.CopyTo(_pad);
-        _pad.AsSpan(data.Length).Clear();
-        return Fingerprint.Compute(_pad);
+        data.CopyTo(pad);
+        pad.AsSpan(data.Length).Clear();
+        return Fingerprint.Compute(pad);
     }
 
     private void TakeDirty()
@@ -625,39 +689,133 @@ public sealed class SourceSession : IAsyncDisposable
         }
     }
 
-    /// <summary>Sends every pending block as Data frames (continuous stream; acknowledgements come back asynchronously).</summary>
-    private async Task SendPendingAsync(TransferConnection c, CancellationToken ct)
+    /// <summary>
+    /// Sends pending blocks as Data frames (at most <paramref name="maxFrames"/>; by default until nothing is pending),
+    /// back to back: acknowledgements come back asynchronously. The next frame is read, hashed and compressed on a pool
+    /// thread while the current one is paced onto the link, so compression and the link overlap instead of adding up.
+    /// </summary>
+    private async Task SendPendingAsync(TransferConnection c, CancellationToken ct, int maxFrames = int.MaxValue)
     {
-        while (true)
+        for (int frames = 0; frames < maxFrames; frames++)
         {
             while (Volatile.Read(ref _unackedBytes) > _options.MaxUnackedBytes)
                 await _acked.WaitAsync(ct).ConfigureAwait(false);
 
-            int runCount = BuildBatch(out int rawLength, out long coveredBytes);
-            if (runCount == 0)
-                return;
-            long seq = ++_nextSeq;
-            var runs = _runs.AsSpan(0, runCount).ToArray();
-            lock (_lock)
+            long starvedFrom = Stopwatch.GetTimestamp();
+            // Until the pacer's debt is paid the link is busy anyway: only waiting beyond it leaves the link idle.
+            double busyLink = _pacer?.DebtSeconds ?? 0;
+            PreparedFrame? frame;
+            if (_lookahead is { } ahead)
             {
-                _inFlight.Enqueue(new InFlightBatch(seq, runs, coveredBytes));
-                _unackedBytes += coveredBytes;
+                _lookahead = null;
+                // A look-ahead that found nothing may be older than the latest requests: look again.
+                frame = await ahead.ConfigureAwait(false) ?? Prepare();
+            }
+            else
+            {
+                frame = Prepare();
             }
 
-            int payloadLength = WriteDataFrame(c, seq, runCount, rawLength, out byte flags);
-            long before = c.Writer.BytesWritten;
-            await c.Writer.CommitAsync(MessageType.Data, flags, payloadLength, ct).ConfigureAwait(false);
-            _dataBytes += c.Writer.BytesWritten - before;
-            _lastSeqOnConnection = seq;
+            if (frame is null)
+                return;
+            double starved = Math.Max(0, Stopwatch.GetElapsedTime(starvedFrom).TotalSeconds - busyLink);
+            // The next frame is built while this one goes out; when the caller stops here (between index batches) it
+            // keeps building alongside the index scan. It already advanced the zstd stream: it is the next one sent.
+            _lookahead = Task.Run(Prepare, ct);
+            await SendFrameAsync(c, frame, starved, ct).ConfigureAwait(false);
+        }
+    }
+
+    private async Task SendFrameAsync(TransferConnection c, PreparedFrame frame, double starvedSeconds, CancellationToken ct)
+    {
+        long seq = ++_nextSeq;
+        var runs = frame.Runs.AsSpan(0, frame.RunCount).ToArray();
+        lock (_lock)
+        {
+            _inFlight.Enqueue(new InFlightBatch(seq, runs, frame.CoveredBytes));
+            _unackedBytes += frame.CoveredBytes;
+        }
+
+        var body = frame.Body;
+        int header = DataMessage.HeaderSize(runs.Length);
+        var span = c.Writer.GetPayloadSpan(header + body.Length);
+        DataMessage.WriteHeader(span, seq, runs, frame.RawLength);
+        body.CopyTo(span[header..]);
+        long waitStart = Stopwatch.GetTimestamp();
+        long before = c.Writer.BytesWritten;
+        await c.Writer.CommitAsync(MessageType.Data, frame.Flags, header + body.Length, ct).ConfigureAwait(false);
+        _dataBytes += c.Writer.BytesWritten - before;
+        _lastSeqOnConnection = seq;
+        _blocksSent += frame.Blocks;
+        _zeroSentTotal += frame.ZeroBlocks;
+        if ((frame.Flags & ProtocolConstants.FlagCompressed) != 0 &&
+            _levels.Record(frame.BusySeconds, Stopwatch.GetElapsedTime(waitStart).TotalSeconds, starvedSeconds))
+            _log.LogDebug("Migration {MigrationId}: zstd level {Level}", _options.MigrationId, _levels.Level);
+    }
+
+    /// <summary>Builds the next frame from pending blocks into a free buffer; null when nothing is pending.</summary>
+    private PreparedFrame? Prepare()
+    {
+        long started = Stopwatch.GetTimestamp();
+        var frame = _frames[_nextFrame];
+        frame.RunCount = BuildBatch(frame, out frame.RawLength, out frame.CoveredBytes);
+        if (frame.RunCount == 0)
+            return null;
+        _nextFrame ^= 1;
+        if (_stream is not null && frame.RawLength > 0)
+        {
+            if (_stream.Level != _levels.Level)
+                _stream.ChangeLevel(_levels.Level);
+            // Every frame goes through the stream, so its window sees all the data: zstd stores what does not compress
+            // as raw blocks (3 bytes per 128 KiB), and on CPU pressure the adaptive level drops instead.
+            frame.BodyLength = _stream.Compress(frame.Raw.AsSpan(0, frame.RawLength), frame.Compressed);
+            frame.Flags = ProtocolConstants.FlagCompressed;
+        }
+        else
+        {
+            frame.BodyLength = frame.RawLength;
+            frame.Flags = 0;
+        }
+
+        frame.BusySeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        return frame;
+    }
+
+    /// <summary>A frame built but not sent when the connection ended: its blocks are pending again.</summary>
+    private async Task ReturnUnsentFramesAsync()
+    {
+        if (_lookahead is not { } pending)
+            return;
+        _lookahead = null;
+        PreparedFrame? frame;
+        try
+        {
+            frame = await pending.ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or TransferException)
+        {
+            // It never ran, or it failed reading the volume (the session fails with that error elsewhere).
+            return;
+        }
+
+        if (frame is null)
+            return;
+        lock (_lock)
+        {
+            foreach (var run in frame.Runs.AsSpan(0, frame.RunCount))
+                _pending.SetRange(run.Start, run.Count);
         }
     }
 
     /// <summary>
     /// Takes up to one batch of pending blocks (in ascending order from where the last batch ended), reads them,
-    /// fingerprints them, and splits them into data and zero runs with the data packed into <see cref="_raw"/>.
+    /// fingerprints them, and splits them into data and zero runs with the data packed into the frame's raw buffer.
     /// </summary>
-    private int BuildBatch(out int rawLength, out long coveredBytes)
+    private int BuildBatch(PreparedFrame frame, out int rawLength, out long coveredBytes)
     {
+        var raw = frame.Raw;
+        var runs = frame.Runs;
+        frame.Blocks = frame.ZeroBlocks = 0;
         int blockSize = _geometry.BlockSize;
         int runCount = 0;
         rawLength = 0;
@@ -678,7 +836,7 @@ public sealed class SourceSession : IAsyncDisposable
 
                 if (start < 0)
                     break;
-                long budget = (_raw.Length - readAt) / blockSize;
+                long budget = (raw.Length - readAt) / blockSize;
                 if (budget == 0)
                     break;
                 count = Math.Min(_pending.NextClear(start) - start, budget);
@@ -687,15 +845,15 @@ public sealed class SourceSession : IAsyncDisposable
             }
 
             int bytes = (int)_geometry.RunBytes(start, count);
-            _volume!.Read(_raw.AsSpan(readAt, bytes), _geometry.Offset(start));
+            _volume!.Read(raw.AsSpan(readAt, bytes), _geometry.Offset(start));
             int at = readAt;
             for (long b = start; b < start + count; b++)
             {
                 int length = _geometry.BlockLength(b);
-                var data = _raw.AsSpan(at, length);
+                var data = raw.AsSpan(at, length);
                 bool zero = ZeroBlocks.IsZero(data);
-                bool extends = runCount > 0 && _runs[runCount - 1].Zero == zero && _runs[runCount - 1].Start + _runs[runCount - 1].Count == b;
-                if (!extends && runCount == _runs.Length)
+                bool extends = runCount > 0 && runs[runCount - 1].Zero == zero && runs[runCount - 1].Start + runs[runCount - 1].Count == b;
+                if (!extends && runCount == runs.Length)
                 {
                     // No room for another run: the rest of this range goes back to pending.
                     lock (_lock)
@@ -710,22 +868,22 @@ public sealed class SourceSession : IAsyncDisposable
                 if (zero)
                 {
                     _fingerprints[b] = _zero;
-                    _zeroSentTotal++;
+                    frame.ZeroBlocks++;
                 }
                 else
                 {
-                    _fingerprints[b] = Hash(data);
+                    _fingerprints[b] = Hash(data, frame.Pad);
                     if (at != rawLength)
-                        data.CopyTo(_raw.AsSpan(rawLength));
+                        data.CopyTo(raw.AsSpan(rawLength));
                     rawLength += length;
                 }
 
                 if (extends)
-                    _runs[runCount - 1] = _runs[runCount - 1] with { Count = _runs[runCount - 1].Count + 1 };
+                    runs[runCount - 1] = runs[runCount - 1] with { Count = runs[runCount - 1].Count + 1 };
                 else
-                    _runs[runCount++] = new DataRun(b, 1, zero);
+                    runs[runCount++] = new DataRun(b, 1, zero);
                 coveredBytes += length;
-                _blocksSent++;
+                frame.Blocks++;
                 at += length;
             }
 
@@ -735,28 +893,11 @@ public sealed class SourceSession : IAsyncDisposable
         return runCount;
     }
 
-    private int WriteDataFrame(TransferConnection c, long seq, int runCount, int rawLength, out byte flags)
-    {
-        var span = c.Writer.GetPayloadSpan(ProtocolConstants.MaxPayload);
-        int header = DataMessage.WriteHeader(span, seq, _runs.AsSpan(0, runCount), rawLength);
-        var raw = _raw.AsSpan(0, rawLength);
-        int compressed = _compressor.TryCompress(raw, span[header..]);
-        if (compressed >= 0)
-        {
-            flags = ProtocolConstants.FlagCompressed;
-            return header + compressed;
-        }
-
-        flags = 0;
-        raw.CopyTo(span[header..]);
-        return header + rawLength;
-    }
-
     /// <summary>Releases the volume handle; call after <see cref="RunAsync"/> has returned.</summary>
     public ValueTask DisposeAsync()
     {
         _volume?.Dispose();
-        _compressor.Dispose();
+        _stream?.Dispose();
         _acked.Dispose();
         return ValueTask.CompletedTask;
     }

@@ -4,8 +4,10 @@ namespace Teleport.Transfer;
 
 /// <summary>
 /// Paces a sender to a byte rate. Tokens refill continuously from a monotonic clock (no timer ticks), the bucket holds
-/// at most <see cref="Burst"/> bytes, and a request larger than what is available drives the balance negative and waits
-/// for it to refill, so frames bigger than the burst still pass and the long-run rate is exact.
+/// at most <see cref="Burst"/> bytes. A frame waits only until the debt of the frames before it is paid, then goes and
+/// drives the balance negative by its own size ("send now, pay before the next one"): the sender builds the next frame
+/// while the link is still carrying this one, as a socket buffer lets it on a real link, and the long-run rate is
+/// exact.
 /// (System.Threading.RateLimiting's token bucket refills in timer periods and counts permits as int; this is smoother.)
 /// </summary>
 internal sealed class TokenBucket
@@ -28,6 +30,19 @@ internal sealed class TokenBucket
 
     public long Burst { get; }
 
+    /// <summary>Seconds until the bytes already let through have left at the rate (0 when there is credit).</summary>
+    public double DebtSeconds
+    {
+        get
+        {
+            lock (_lock)
+            {
+                double balance = Math.Min(Burst, _balance + (_clock.Elapsed.TotalSeconds - _lastSeconds) * _bytesPerSecond);
+                return balance >= 0 ? 0 : -balance / _bytesPerSecond;
+            }
+        }
+    }
+
     public ValueTask AcquireAsync(long bytes, CancellationToken cancellationToken)
     {
         double deficit;
@@ -36,8 +51,8 @@ internal sealed class TokenBucket
             double now = _clock.Elapsed.TotalSeconds;
             _balance = Math.Min(Burst, _balance + (now - _lastSeconds) * _bytesPerSecond);
             _lastSeconds = now;
-            _balance -= bytes;
             deficit = -_balance;
+            _balance -= bytes;
         }
 
         if (deficit <= 0)

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
 using Teleport.Blocks;
+using Teleport.Transfer.Protocol;
 
 namespace Teleport.Transfer;
 
@@ -132,13 +133,13 @@ public static class TransferBenchmark
         double hash = hashed / 1e6 / clock.Elapsed.TotalSeconds;
         if (o.CompressionLevel == 0)
             return (hash, 0);
-        using var compressor = new BlockCompressor(o.CompressionLevel);
-        var target = new byte[BlockCompressor.Bound(1 << 20)];
+        using var compressor = new StreamCompressor(o.CompressionLevel, StreamCompressor.WindowLogFor(data.Length, ProtocolConstants.MaxWindowLog));
+        var target = new byte[StreamCompressor.Bound(1 << 20)];
         clock.Restart();
         long compressed = 0;
         for (int at = 0; at + (1 << 20) <= data.Length; at += 1 << 20)
         {
-            compressor.TryCompress(data.AsSpan(at, 1 << 20), target);
+            compressor.Compress(data.AsSpan(at, 1 << 20), target);
             compressed += 1 << 20;
         }
 

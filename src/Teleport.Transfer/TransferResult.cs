@@ -15,6 +15,7 @@ namespace Teleport.Transfer;
 /// <param name="Verified">Both sides computed the same volume digest at the final round.</param>
 /// <param name="Reconnects">Connections after the first.</param>
 /// <param name="VolumeDigest">SHA-256 over the volume geometry and every block's fingerprint.</param>
+/// <param name="BlocksFromVolume">Blocks the destination copied from another block of the same volume (repeats inside it).</param>
 public sealed record TransferResult(
     long BytesOnWire,
     long IndexBytes,
@@ -27,4 +28,5 @@ public sealed record TransferResult(
     double Seconds,
     bool Verified,
     int Reconnects,
-    byte[] VolumeDigest);
+    byte[] VolumeDigest,
+    long BlocksFromVolume = 0);

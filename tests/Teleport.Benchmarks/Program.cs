@@ -6,6 +6,7 @@ namespace Teleport.Benchmarks;
 
 /// <summary>
 /// <c>dotnet run -c Release --project tests/Teleport.Benchmarks -- memory 10000000</c> measures index size;
+/// <c>-- chart results.tsv docs/wan-benchmark.png</c> draws the WAN benchmark (infra/bench/wan-bench.sh);
 /// anything else goes to BenchmarkDotNet, e.g. <c>-- --filter '*'</c> or <c>-- --filter '*Sha256*'</c>.
 /// </summary>
 public static class Program
@@ -14,6 +15,8 @@ public static class Program
     {
         if (args.Length > 0 && args[0] == "memory")
             return IndexMemoryMeasurement.Run(args.Length > 1 ? long.Parse(args[1]) : 10_000_000);
+        if (args.Length > 0 && args[0] == "chart")
+            return WanChart.Run(args[1..]);
         // Short runs: the machine's cores are shared, and these figures need a ballpark, not a paper.
         var config = DefaultConfig.Instance
             .AddJob(Job.ShortRun.WithWarmupCount(1).WithIterationCount(3).WithLaunchCount(1))

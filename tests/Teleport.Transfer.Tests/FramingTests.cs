@@ -91,27 +91,4 @@ public class FramingTests
         Assert.Equal(TransferErrorCode.BadFrame, Code(Build([], 0, 0)));
         Assert.Equal(TransferErrorCode.BadFrame, Code(new byte[5]));
     }
-
-    [Fact]
-    public void Compression_keeps_raw_when_it_does_not_pay()
-    {
-        using var compressor = new BlockCompressor(3);
-        var target = new byte[BlockCompressor.Bound(1 << 20)];
-        byte[] random = RandomNumberGenerator.GetBytes(1 << 20);
-        Assert.Equal(-1, compressor.TryCompress(random, target));
-
-        byte[] text = new byte[1 << 20];
-        for (int i = 0; i < text.Length; i++)
-            text[i] = (byte)('a' + i % 13);
-        int n = compressor.TryCompress(text, target);
-        Assert.InRange(n, 1, text.Length / 10);
-        var back = new byte[text.Length];
-        compressor.Decompress(target.AsSpan(0, n), back);
-        Assert.Equal(text, back);
-
-        // Announced length must match exactly.
-        Assert.Equal(TransferErrorCode.BadFrame, Assert.Throws<TransferException>(() => compressor.Decompress(target.AsSpan(0, n), new byte[text.Length - 1])).Code);
-        Assert.Equal(TransferErrorCode.BadFrame, Assert.Throws<TransferException>(() => compressor.Decompress(target.AsSpan(0, n), new byte[text.Length + 1])).Code);
-        Assert.Throws<ArgumentOutOfRangeException>(() => new BlockCompressor(99));
-    }
 }

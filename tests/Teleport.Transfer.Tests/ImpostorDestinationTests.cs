@@ -30,7 +30,7 @@ public class ImpostorDestinationTests
             }
 
             var challenge = new byte[ChallengeMessage.Size];
-            new ChallengeMessage(1, RandomNumberGenerator.GetBytes(32)).Write(challenge);
+            new ChallengeMessage(ProtocolConstants.MaxVersion, RandomNumberGenerator.GetBytes(32)).Write(challenge);
             await Send(MessageType.Challenge, challenge);
             var proof = await reader.ReadAsync(default);
             Assert.Equal(MessageType.SourceProof, proof.Type);

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
+using Teleport.Blocks;
 using Teleport.Transfer.Protocol;
 
 namespace Teleport.Transfer.Tests;
@@ -112,16 +113,19 @@ public class ProtocolFaultTests
         Assert.Contains("another protocol", error!.Message);
     }
 
-    [Fact]
-    public async Task A_peer_with_another_protocol_version_is_refused()
+    [Theory]
+    [InlineData(1, 1)] // a source of protocol version 1 (32-byte zero-run counts, zstd per frame)
+    [InlineData(3, 4)]
+    public async Task A_peer_with_another_protocol_version_is_refused(ushort min, ushort max)
     {
         await using var f = Fixture.Start();
         await using var peer = await f.ConnectAsync();
-        await peer.SendAsync(MessageType.Hello, RawPeer.Hello(f.Id, 4096, 4096, min: 2, max: 3));
+        await peer.SendAsync(MessageType.Hello, RawPeer.Hello(f.Id, 4096, 4096, min: min, max: max));
         var error = await peer.ReadErrorThenCloseAsync();
         Assert.Equal(TransferErrorCode.UnsupportedVersion, error?.Code);
-        Assert.Contains("1..1", error!.Message);
+        Assert.Contains($"destination speaks protocol versions 2..2, source offers {min}..{max}", error!.Message);
         Assert.False(File.Exists(f.VolumePath));
+        Assert.False(f.Run.IsCompleted, "an old peer must not end the session");
     }
 
     [Fact]
@@ -296,6 +300,114 @@ public class ProtocolFaultTests
         await peer.SendAsync(MessageType.Data, RawPeer.Data(1, [(0, 1, false)], new byte[BlockSize]));
         Assert.Equal(TransferErrorCode.UnexpectedMessage, (await peer.ReadErrorThenCloseAsync())?.Code);
         f.AssertVolumeAllZero();
+    }
+
+    private static byte[] IndexEnd()
+    {
+        var end = new byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(end, Blocks);
+        return end;
+    }
+
+    /// <summary>Block 0 as a fingerprint, block 1 as a repeat of it, blocks 2.. as one zero run.</summary>
+    private static byte[] BatchWithRepeat(byte[] block0, ulong repeatDistance = 1)
+    {
+        var batch = new List<byte>(new byte[8]);
+        batch.Add(ProtocolConstants.EntryFingerprint);
+        var fingerprint = new byte[Fingerprint.Size];
+        Fingerprint.Compute(block0).WriteTo(fingerprint);
+        batch.AddRange(fingerprint);
+        batch.Add(ProtocolConstants.EntryRepeat);
+        batch.Add((byte)repeatDistance);
+        batch.Add(ProtocolConstants.EntryZeroRun);
+        batch.Add(Blocks - 2);
+        return [.. batch];
+    }
+
+    [Fact]
+    public async Task Misses_are_requested_batch_by_batch_and_their_data_is_taken_before_the_index_ends()
+    {
+        await using var f = Fixture.Start();
+        await using var peer = await f.AuthenticatedAsync();
+        var blocks = Enumerable.Range(0, 4).Select(_ => RandomNumberGenerator.GetBytes(BlockSize)).ToArray();
+        await peer.SendAsync(MessageType.IndexBatch, RawPeer.IndexBatch(0, blocks));
+        var request = await peer.ReadAsync();
+        Assert.Equal(MessageType.Request, request.Type);
+        var runs = new List<BlockRun>();
+        RequestMessage.Parse(request.Payload.Span, new VolumeGeometry(Blocks * BlockSize, BlockSize), runs);
+        Assert.Equal([new BlockRun(0, 4)], runs);
+
+        // The index has reached block 4: data for the requested blocks is applied although the index goes on.
+        await peer.SendAsync(MessageType.Data, RawPeer.Data(1, [(0, 4, false)], [.. blocks.SelectMany(b => b)]));
+        var rest = Enumerable.Range(4, 4).Select(_ => RandomNumberGenerator.GetBytes(BlockSize)).ToArray();
+        await peer.SendAsync(MessageType.IndexBatch, RawPeer.IndexBatch(4, rest));
+        Assert.Equal(MessageType.Request, (await ReadSkippingAcksAsync(peer)).Type);
+        await peer.SendAsync(MessageType.IndexEnd, IndexEnd());
+        var end = await ReadSkippingAcksAsync(peer);
+        Assert.Equal(MessageType.RequestEnd, end.Type);
+        Assert.Equal(8, RequestEndMessage.Parse(end.Payload.Span).Requested);
+        byte[] volume = File.ReadAllBytes(f.VolumePath);
+        Assert.True(volume.AsSpan(0, 4 * BlockSize).SequenceEqual(blocks.SelectMany(b => b).ToArray()));
+    }
+
+    [Fact]
+    public async Task Data_for_blocks_the_index_has_not_reached_is_unexpected()
+    {
+        await using var f = Fixture.Start();
+        await using var peer = await f.AuthenticatedAsync();
+        var blocks = Enumerable.Range(0, 2).Select(_ => RandomNumberGenerator.GetBytes(BlockSize)).ToArray();
+        await peer.SendAsync(MessageType.IndexBatch, RawPeer.IndexBatch(0, blocks));
+        Assert.Equal(MessageType.Request, (await peer.ReadAsync()).Type);
+        await peer.SendAsync(MessageType.Data, RawPeer.Data(1, [(1, 2, false)], [.. blocks[1], .. blocks[0]]));
+        Assert.Equal(TransferErrorCode.UnexpectedMessage, (await peer.ReadErrorThenCloseAsync())?.Code);
+        f.AssertVolumeAllZero();
+    }
+
+    [Fact]
+    public async Task A_repeat_of_more_entries_than_were_listed_is_out_of_range()
+    {
+        await using var f = Fixture.Start();
+        await using var peer = await f.AuthenticatedAsync();
+        await peer.SendAsync(MessageType.IndexBatch, BatchWithRepeat(RandomNumberGenerator.GetBytes(BlockSize), repeatDistance: 2));
+        Assert.Equal(TransferErrorCode.OutOfRange, (await peer.ReadErrorThenCloseAsync())?.Code);
+        Assert.Equal(TransferErrorCode.OutOfRange, (await f.FailureAsync()).Code);
+        f.AssertVolumeAllZero();
+    }
+
+    [Fact]
+    public async Task A_repeat_that_does_not_hold_fails_verification_and_never_completes()
+    {
+        // A source (or a fingerprint collision) claiming block 1 equals block 0 when it does not: the destination
+        // builds block 1 from block 0, and the end-to-end digest over the real fingerprints exposes it.
+        await using var f = Fixture.Start();
+        await using var peer = await f.AuthenticatedAsync();
+        byte[] block0 = RandomNumberGenerator.GetBytes(BlockSize), block1 = RandomNumberGenerator.GetBytes(BlockSize);
+        await peer.SendAsync(MessageType.IndexBatch, BatchWithRepeat(block0));
+        var request = await peer.ReadAsync();
+        Assert.Equal(MessageType.Request, request.Type);
+        await peer.SendAsync(MessageType.IndexEnd, IndexEnd());
+        Assert.Equal(MessageType.RequestEnd, (await peer.ReadAsync()).Type);
+        await peer.SendAsync(MessageType.Data, RawPeer.Data(1, [(0, 1, false)], block0));
+
+        var zero = Fingerprint.Compute(new byte[BlockSize]);
+        Fingerprint[] truth = [Fingerprint.Compute(block0), Fingerprint.Compute(block1), .. Enumerable.Repeat(zero, Blocks - 2)];
+        var finalEnd = new byte[8 + ProtocolConstants.DigestSize];
+        BinaryPrimitives.WriteUInt64LittleEndian(finalEnd, 1);
+        VolumeDigest.Compute(new VolumeGeometry(Blocks * BlockSize, BlockSize), truth).CopyTo(finalEnd, 8);
+        await peer.SendAsync(MessageType.FinalEnd, finalEnd);
+        Assert.Equal(TransferErrorCode.VerificationFailed, (await peer.ReadErrorThenCloseAsync())?.Code);
+        Assert.Equal(TransferErrorCode.VerificationFailed, (await f.FailureAsync()).Code);
+    }
+
+    /// <summary>The next frame that is not an Ack (the destination acknowledges data whenever a checkpoint is due).</summary>
+    private static async Task<Frame> ReadSkippingAcksAsync(RawPeer peer)
+    {
+        while (true)
+        {
+            var frame = await peer.ReadAsync();
+            if (frame.Type != MessageType.Ack)
+                return frame;
+        }
     }
 
     private static async Task WaitForAsync(Func<bool> condition)

@@ -59,7 +59,7 @@ internal sealed class RawPeer : IAsyncDisposable
         }
     }
 
-    public static byte[] Hello(Guid migration, long size, int blockSize, ushort min = 1, ushort max = 1, Guid? session = null)
+    public static byte[] Hello(Guid migration, long size, int blockSize, ushort min = ProtocolConstants.MinVersion, ushort max = ProtocolConstants.MaxVersion, Guid? session = null)
     {
         var bytes = new byte[HelloMessage.Size];
         new HelloMessage(min, max, migration, session ?? Guid.NewGuid(), RandomNumberGenerator.GetBytes(32), size, blockSize).Write(bytes);

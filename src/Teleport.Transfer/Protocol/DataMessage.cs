@@ -2,7 +2,7 @@ namespace Teleport.Transfer.Protocol;
 
 /// <summary>
 /// Source -> destination block batch. Payload: u64 seq, u16 run count, runs (u64 start, u32 count, u8 kind 0=data 1=zero),
-/// u32 raw length, then the data runs' bytes in order: raw, or one zstd frame when flag <see cref="ProtocolConstants.FlagCompressed"/> is set.
+/// u32 raw length, then the data runs' bytes in order: raw, or (flag <see cref="ProtocolConstants.FlagCompressed"/>) the next piece of the connection's zstd stream.
 /// </summary>
 internal static class DataMessage
 {

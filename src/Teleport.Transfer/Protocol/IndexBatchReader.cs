@@ -1,11 +1,12 @@
-using System.Buffers.Binary;
 using Teleport.Blocks;
 
 namespace Teleport.Transfer.Protocol;
 
 /// <summary>
-/// Validating reader of an IndexBatch payload: u64 first block, then entries (tag 0 + 32-byte fingerprint: one block;
-/// tag 1 + u32 count: a run of zero blocks). The batch must start where the receiver expects and stay inside the volume.
+/// Validating reader of an IndexBatch payload: u64 first block, then entries: tag 0 + 32-byte fingerprint (one block);
+/// tag 1 + varint n ≥ 1 (a run of n zero blocks); tag 2 + varint d ≥ 1 (one block with the content of the d-th most
+/// recent fingerprint entry on this connection). The batch must start where the receiver expects and stay inside the
+/// volume. Whether d fingerprint entries were listed is the session's check.
 /// </summary>
 internal ref struct IndexBatchReader
 {
@@ -33,18 +34,22 @@ internal ref struct IndexBatchReader
         if (_reader.Remaining == 0)
             return false;
         byte tag = _reader.U8();
-        long count;
+        long count = 1, repeat = 0;
         Fingerprint fingerprint = default;
         switch (tag)
         {
             case ProtocolConstants.EntryFingerprint:
                 fingerprint = Fingerprint.Read(_reader.Bytes(Fingerprint.Size));
-                count = 1;
                 break;
             case ProtocolConstants.EntryZeroRun:
-                count = BinaryPrimitives.ReadUInt32LittleEndian(_reader.Bytes(4));
+                count = _reader.Varint();
                 if (count == 0)
                     throw new TransferException(TransferErrorCode.BadFrame, "IndexBatch zero run of length 0");
+                break;
+            case ProtocolConstants.EntryRepeat:
+                repeat = _reader.Varint();
+                if (repeat == 0)
+                    throw new TransferException(TransferErrorCode.BadFrame, $"IndexBatch repeat at block {Next} refers to entry 0 back");
                 break;
             default:
                 throw new TransferException(TransferErrorCode.BadFrame, $"IndexBatch entry tag {tag} is unknown");
@@ -53,7 +58,7 @@ internal ref struct IndexBatchReader
         if (count > _blockCount - Next)
             throw new TransferException(TransferErrorCode.OutOfRange,
                 $"IndexBatch entry at block {Next} (+{count}) runs past the volume's {_blockCount} blocks");
-        entry = new IndexBatchEntry(Next, count, tag == ProtocolConstants.EntryZeroRun, fingerprint);
+        entry = new IndexBatchEntry(Next, count, tag == ProtocolConstants.EntryZeroRun, fingerprint, repeat);
         Next += count;
         return true;
     }

@@ -49,6 +49,18 @@ internal ref struct PayloadReader
 
     public Guid Guid() => new(Bytes(16));
 
+    /// <summary>A LEB128 count that must fit a non-negative long.</summary>
+    public long Varint()
+    {
+        var rest = _data[_position..];
+        if (!Protocol.Varint.TryRead(rest, out ulong value, out int length))
+            throw new TransferException(TransferErrorCode.BadFrame, $"{_type} payload has a truncated or malformed varint at offset {_position}");
+        if (value > long.MaxValue)
+            throw new TransferException(TransferErrorCode.OutOfRange, $"{_type}: value {value} is out of range");
+        _position += length;
+        return (long)value;
+    }
+
     /// <summary>Asserts the payload was consumed exactly (trailing bytes mean a malformed frame).</summary>
     public readonly void End()
     {

@@ -30,6 +30,8 @@ internal ref struct PayloadWriter
 
     public void U64(ulong value) => BinaryPrimitives.WriteUInt64LittleEndian(Take(8), value);
 
+    public void Varint(ulong value) => Written += Protocol.Varint.Write(_data[Written..], value);
+
     public void Bytes(ReadOnlySpan<byte> value) => value.CopyTo(Take(value.Length));
 
     public void Guid(Guid value) => value.TryWriteBytes(Take(16));

@@ -1,13 +1,14 @@
 namespace Teleport.Transfer.Protocol;
 
-/// <summary>Fixed numbers of protocol version 1.</summary>
+/// <summary>Fixed numbers of protocol version 2.</summary>
 internal static class ProtocolConstants
 {
     /// <summary>"TLPT" read as a little-endian integer: the first four payload bytes of Hello.</summary>
     public const uint Magic = 0x54504C54;
 
-    public const ushort MinVersion = 1;
-    public const ushort MaxVersion = 1;
+    // Version 2: compact index entries (varint zero runs, repeats) and one zstd stream per connection.
+    public const ushort MinVersion = 2;
+    public const ushort MaxVersion = 2;
 
     /// <summary>Bytes of the frame header: u32 length, u8 type, u8 flags, u16 reserved.</summary>
     public const int HeaderSize = 8;
@@ -28,12 +29,15 @@ internal static class ProtocolConstants
     public const int MacSize = 32;
     public const int DigestSize = 32;
 
-    /// <summary>Data frame flag: the block payload is zstd-compressed.</summary>
+    /// <summary>Data frame flag: the block payload is the next piece of the connection's zstd stream.</summary>
     public const byte FlagCompressed = 0x01;
+
+    /// <summary>Largest zstd window (log2 bytes) a destination accepts in the data stream: 128 MiB.</summary>
+    public const int MaxWindowLog = 27;
 
     /// <summary>Data run kinds.</summary>
     public const byte RunData = 0, RunZero = 1;
 
     /// <summary>IndexBatch entry tags.</summary>
-    public const byte EntryFingerprint = 0, EntryZeroRun = 1;
+    public const byte EntryFingerprint = 0, EntryZeroRun = 1, EntryRepeat = 2;
 }
