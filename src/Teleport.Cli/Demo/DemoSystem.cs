@@ -14,7 +14,7 @@ namespace Teleport.Cli.Demo;
 /// <summary>
 /// The whole system in one generic host on ONE in-memory MassTransit bus: two storage workers, a host worker whose
 /// VM is <see cref="WritingVm"/> or the QEMU guest, the orchestrator with its saga in SQLite, and the demo's own watch endpoint.
-/// The in-memory transport is per bus, so every party must sit on this one (notes/roles.md "One process, one bus").
+/// The in-memory transport is per bus, so every party must sit on this one (each worker is a node of services plus a receive endpoint configured on the bus being built).
 /// </summary>
 public static class DemoSystem
 {
