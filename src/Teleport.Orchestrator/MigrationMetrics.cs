@@ -16,6 +16,7 @@ public sealed class MigrationMetrics : IDisposable
     private readonly Counter<long> _succeeded;
     private readonly Counter<long> _failed;
     private readonly Counter<long> _staleEvents;
+    private readonly Counter<long> _nudges;
     private readonly Histogram<double> _downtime;
     private readonly Histogram<double> _duration;
     private readonly Histogram<long> _bytesOnWire;
@@ -26,6 +27,7 @@ public sealed class MigrationMetrics : IDisposable
         _succeeded = _meter.CreateCounter<long>("teleport.migrations.succeeded", "{migration}", "Migrations whose VM resumed on the destination");
         _failed = _meter.CreateCounter<long>("teleport.migrations.failed", "{migration}", "Migrations that ended Failed, by phase");
         _staleEvents = _meter.CreateCounter<long>("teleport.saga.stale_events", "{event}", "Worker answers of another attempt that were dropped, by event");
+        _nudges = _meter.CreateCounter<long>("teleport.saga.nudges", "{nudge}", "Nudges that re-sent a state's commands after no progress, by state");
         _downtime = _meter.CreateHistogram<double>("teleport.migration.downtime", "ms", "Time the VM was paused for the cut-over");
         _duration = _meter.CreateHistogram<double>("teleport.migration.duration", "s", "Request to VM resumed on the destination");
         _bytesOnWire = _meter.CreateHistogram<long>("teleport.migration.bytes_on_wire", "By", "Bytes the data channel carried for one migration");
@@ -50,6 +52,8 @@ public sealed class MigrationMetrics : IDisposable
         _failed.Add(1, new KeyValuePair<string, object?>("phase", saga.FailedPhase), new KeyValuePair<string, object?>("incomplete", saga.RollbackIncomplete));
 
     public void StaleEvent(string eventName) => _staleEvents.Add(1, new KeyValuePair<string, object?>("event", eventName));
+
+    public void Nudged(string state) => _nudges.Add(1, new KeyValuePair<string, object?>("state", state));
 
     public void Dispose() => _meter.Dispose();
 }

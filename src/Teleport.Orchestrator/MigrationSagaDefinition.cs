@@ -45,6 +45,7 @@ public sealed class MigrationSagaDefinition : SagaDefinition<MigrationState>
         Serialize<CancelMigration>(sagaConfigurator, partition, m => m.MigrationId);
         Serialize<RetryMigration>(sagaConfigurator, partition, m => m.MigrationId);
         Serialize<MigrationDeadlineExpired>(sagaConfigurator, partition, m => m.MigrationId);
+        Serialize<MigrationNudged>(sagaConfigurator, partition, m => m.MigrationId);
 
         // Every event a worker publishes echoes the attempt of the command it answers.
         Answer<DestinationPrepared>(sagaConfigurator, partition, m => m.MigrationId, m => m.Attempt);

@@ -18,9 +18,38 @@ public sealed class MigrationSettings
     /// <summary>Each rollback step (switch back, resume on the source).</summary>
     public TimeSpan RollbackTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>How often the sweeper looks for rows past their deadline.</summary>
-    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(5);
+    /// <summary>How often the sweeper looks for rows past their deadline or due for a nudge (short: cut-over nudges are due after seconds).</summary>
+    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>A row still past its deadline this long after its expiry was published is published again (the event may have been lost).</summary>
     public TimeSpan RepublishAfter { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Preparing: re-send PrepareDestination after this long without DestinationPrepared (the destination answers a duplicate with it again).</summary>
+    public TimeSpan PrepareNudgeInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Indexing, Requesting, Copying: re-send StartTransfer after this long without any event of the transfer. The index
+    /// phase sends nothing until IndexStreamed and a copy round over a slow link can take minutes, so this is long; a
+    /// duplicate StartTransfer of a transfer running or done is ignored by the source.
+    /// </summary>
+    public TimeSpan TransferNudgeInterval { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Pausing, Switching, Resuming: re-send the unanswered cut-over command(s) after this long; the VM is paused meanwhile.</summary>
+    public TimeSpan CutOverNudgeInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>RollingBackSwitch, RollingBackResume, and Failed while an AbortTransfer is unacknowledged: re-send after this long.</summary>
+    public TimeSpan RollbackNudgeInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long after the failure a Failed migration keeps re-sending unacknowledged AbortTransfer commands.</summary>
+    public TimeSpan AbortResendWindow { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>The nudge interval of a state by its name; null where nothing is re-sent (Succeeded).</summary>
+    public TimeSpan? NudgeIntervalOf(string state) => state switch
+    {
+        "Preparing" => PrepareNudgeInterval,
+        "Indexing" or "Requesting" or "Copying" => TransferNudgeInterval,
+        "Pausing" or "Switching" or "Resuming" => CutOverNudgeInterval,
+        "RollingBackSwitch" or "RollingBackResume" or "Failed" => RollbackNudgeInterval,
+        _ => null,
+    };
 }

@@ -51,6 +51,15 @@ public class MigrationState : SagaStateMachineInstance
     // The deadline of the current state, swept by DeadlineSweeper (null: nothing is awaited).
     public DateTime? DeadlineUtc { get; set; }
 
+    /// <summary>
+    /// When the sweeper nudges the saga to re-send what the current state still waits on, unless progress comes first
+    /// (null: nothing to re-send). Set on entering a state, moved on by progress events and by every nudge.
+    /// </summary>
+    public DateTime? NudgeAtUtc { get; set; }
+
+    /// <summary>Nudges that re-sent commands in this attempt (each one means a command or its answer was missing for a nudge interval).</summary>
+    public int Nudges { get; set; }
+
     // Timings per phase (MigrationTimings turns them into durations).
 
     /// <summary>When the current phase began (orchestrator clock).</summary>
@@ -102,6 +111,10 @@ public class MigrationState : SagaStateMachineInstance
     // What rollback must undo: set when the command is sent, since it may take effect without an answer.
     public bool PauseRequested { get; set; }
     public bool SwitchRequested { get; set; }
+
+    // AbortTransfer sent to each side (a Failed row re-sends it until TransferAborted arrives).
+    public bool SourceAbortRequested { get; set; }
+    public bool DestinationAbortRequested { get; set; }
 
     // The failure, kept for operators and for replay.
     public string? FailureReason { get; set; }

@@ -16,11 +16,13 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
 {
     private readonly MigrationSettings _settings;
     private readonly TimeProvider _clock;
+    private readonly MigrationMetrics _metrics;
 
     public MigrationStateMachine(MigrationSettings settings, TimeProvider clock, ILogger<MigrationStateMachine> logger, MigrationMetrics metrics)
     {
         _settings = settings;
         _clock = clock;
+        _metrics = metrics;
 
         InstanceState(x => x.CurrentState);
         ConnectStateObserver(new MigrationStateLogger(logger, metrics));
@@ -40,38 +42,39 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
         Correlate(() => HostOperationFailed, m => m.MigrationId);
         Correlate(() => TransferAborted, m => m.MigrationId);
         Correlate(() => DeadlineExpired, m => m.MigrationId);
+        Correlate(() => Nudged, m => m.MigrationId);
         // Commands about an unknown migration are an operator's mistake: fault them so they show in _error.
         Event(() => CancelMigration, x => { x.CorrelateById(m => m.Message.MigrationId); x.OnMissingInstance(m => m.Fault()); });
         Event(() => RetryMigration, x => { x.CorrelateById(m => m.Message.MigrationId); x.OnMissingInstance(m => m.Fault()); });
 
-        // Entering a state sets its phase and deadline; leaving it for another replaces both.
-        WhenEnter(Preparing, x => x.Then(c => Enter(c.Saga, MigrationPhases.Prepare, _settings.PrepareTimeout)));
-        WhenEnter(Indexing, x => x.Then(c => Enter(c.Saga, MigrationPhases.Index, _settings.IndexAndRequestTimeout)));
-        WhenEnter(Requesting, x => x.Then(c => Enter(c.Saga, MigrationPhases.Request, _settings.IndexAndRequestTimeout)));
-        WhenEnter(Copying, x => x.Then(c => Enter(c.Saga, MigrationPhases.Copy, _settings.CopyTimeout)));
-        WhenEnter(Pausing, x => x.Then(c => Enter(c.Saga, MigrationPhases.CutOver, _settings.CutOverTimeout)));
-        WhenEnter(Switching, x => x.Then(c => Enter(c.Saga, MigrationPhases.CutOver, _settings.CutOverTimeout)));
-        WhenEnter(Resuming, x => x.Then(c => Enter(c.Saga, MigrationPhases.CutOver, _settings.CutOverTimeout)));
-        WhenEnter(RollingBackSwitch, x => x.Then(c => Enter(c.Saga, MigrationPhases.Rollback, _settings.RollbackTimeout)));
-        WhenEnter(RollingBackResume, x => x.Then(c => Enter(c.Saga, MigrationPhases.Rollback, _settings.RollbackTimeout)));
-        WhenEnter(Succeeded, x => x.Then(c => Enter(c.Saga, MigrationPhases.Succeeded, null)));
-        WhenEnter(Failed, x => x.Then(c => Enter(c.Saga, MigrationPhases.Failed, null)));
+        // Entering a state sets its phase, deadline and nudge time; leaving it for another replaces them.
+        WhenEnter(Preparing, x => x.Then(c => Enter(c.Saga, MigrationPhases.Prepare, _settings.PrepareTimeout, nameof(Preparing))));
+        WhenEnter(Indexing, x => x.Then(c => Enter(c.Saga, MigrationPhases.Index, _settings.IndexAndRequestTimeout, nameof(Indexing))));
+        WhenEnter(Requesting, x => x.Then(c => Enter(c.Saga, MigrationPhases.Request, _settings.IndexAndRequestTimeout, nameof(Requesting))));
+        WhenEnter(Copying, x => x.Then(c => Enter(c.Saga, MigrationPhases.Copy, _settings.CopyTimeout, nameof(Copying))));
+        WhenEnter(Pausing, x => x.Then(c => Enter(c.Saga, MigrationPhases.CutOver, _settings.CutOverTimeout, nameof(Pausing))));
+        WhenEnter(Switching, x => x.Then(c => Enter(c.Saga, MigrationPhases.CutOver, _settings.CutOverTimeout, nameof(Switching))));
+        WhenEnter(Resuming, x => x.Then(c => Enter(c.Saga, MigrationPhases.CutOver, _settings.CutOverTimeout, nameof(Resuming))));
+        WhenEnter(RollingBackSwitch, x => x.Then(c => Enter(c.Saga, MigrationPhases.Rollback, _settings.RollbackTimeout, nameof(RollingBackSwitch))));
+        WhenEnter(RollingBackResume, x => x.Then(c => Enter(c.Saga, MigrationPhases.Rollback, _settings.RollbackTimeout, nameof(RollingBackResume))));
+        WhenEnter(Succeeded, x => x.Then(c => Enter(c.Saga, MigrationPhases.Succeeded, null, nameof(Succeeded))));
+        // A Failed row is nudged only while an AbortTransfer it sent is unacknowledged.
+        WhenEnter(Failed, x => x.Then(c => Enter(c.Saga, MigrationPhases.Failed, null, AbortsPending(c.Saga) ? nameof(Failed) : null)));
 
         Initially(
             StartPrepare(When(MigrationRequested).Then(c => Accept(c.Saga, c.Message))));
 
         During(Preparing,
-            When(DestinationPrepared, c => PreparedProblem(c.Saga, c.Message) is null)
-                .Then(c => RecordPrepared(c.Saga, c.Message))
-                .Send(c => StorageQueue(c.Saga.SourceStorageId), c => new StartTransfer(
-                    c.Saga.CorrelationId, c.Saga.VolumeId, c.Saga.SourceStorageId, c.Saga.DestinationStorageId,
-                    c.Saga.DataEndpoint!, c.Saga.Secret!, c.Saga.CertificateSha256, c.Saga.Options, c.Saga.Attempt))
+            SendStartTransfer(When(DestinationPrepared, c => PreparedProblem(c.Saga, c.Message) is null)
+                    .Then(c => RecordPrepared(c.Saga, c.Message)))
                 .TransitionTo(Indexing),
             RollBack(When(DestinationPrepared, c => PreparedProblem(c.Saga, c.Message) is not null),
                 c => $"unusable DestinationPrepared: {PreparedProblem(c.Saga, c.Message)}"),
             RollBack(When(TransferFailed), c => TransferFailure(c.Message)),
             RollBack(When(DeadlineExpired, c => IsCurrent(c.Saga, c.Message)), c => DeadlineFailure(c.Message)),
             RollBack(When(CancelMigration), c => CancelFailure(c.Message)),
+            // The destination answers a duplicate PrepareDestination with its DestinationPrepared again.
+            SendPrepare(When(Nudged, c => IsCurrent(c.Saga, c.Message)).Then(c => Renudge(c.Saga))),
             Ignore(MigrationRequested),
             // Answers to commands this attempt has not sent (answers of an earlier attempt never get here: StaleAttemptFilter).
             Ignore(IndexStreamed), Ignore(BlocksRequested), Ignore(CopyRoundCompleted), Ignore(DirtyBelowThreshold),
@@ -83,9 +86,10 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
                 .Then(c => RecordIndexStreamed(c.Saga, c.Message))
                 .IfElse(c => c.Saga.BlocksRequestedSeen, ContinueToCopying, requesting => requesting.TransitionTo(Requesting)),
             // The destination may finish reading the index before the source's event arrives: keep it for later.
-            When(BlocksRequested).Then(c => RecordBlocksRequested(c.Saga, c.Message)),
-            When(CopyRoundCompleted, c => c.Message.Round > c.Saga.Rounds).Then(c => RecordRound(c.Saga, c.Message)),
-            When(DirtyBelowThreshold).Then(c => RecordThreshold(c.Saga, c.Message)),
+            When(BlocksRequested).Then(c => RecordBlocksRequested(c.Saga, c.Message)).Then(c => Progressed(c.Saga)),
+            When(CopyRoundCompleted, c => c.Message.Round > c.Saga.Rounds).Then(c => RecordRound(c.Saga, c.Message)).Then(c => Progressed(c.Saga)),
+            When(DirtyBelowThreshold).Then(c => RecordThreshold(c.Saga, c.Message)).Then(c => Progressed(c.Saga)),
+            SendStartTransfer(When(Nudged, c => IsCurrent(c.Saga, c.Message)).Then(c => Renudge(c.Saga))),
             RollBack(When(TransferFailed), c => TransferFailure(c.Message)),
             RollBack(When(DeadlineExpired, c => IsCurrent(c.Saga, c.Message)), c => DeadlineFailure(c.Message)),
             RollBack(When(CancelMigration), c => CancelFailure(c.Message)),
@@ -95,8 +99,9 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
 
         During(Requesting,
             ContinueToCopying(When(BlocksRequested).Then(c => RecordBlocksRequested(c.Saga, c.Message))),
-            When(CopyRoundCompleted, c => c.Message.Round > c.Saga.Rounds).Then(c => RecordRound(c.Saga, c.Message)),
-            When(DirtyBelowThreshold).Then(c => RecordThreshold(c.Saga, c.Message)),
+            When(CopyRoundCompleted, c => c.Message.Round > c.Saga.Rounds).Then(c => RecordRound(c.Saga, c.Message)).Then(c => Progressed(c.Saga)),
+            When(DirtyBelowThreshold).Then(c => RecordThreshold(c.Saga, c.Message)).Then(c => Progressed(c.Saga)),
+            SendStartTransfer(When(Nudged, c => IsCurrent(c.Saga, c.Message)).Then(c => Renudge(c.Saga))),
             RollBack(When(TransferFailed), c => TransferFailure(c.Message)),
             RollBack(When(DeadlineExpired, c => IsCurrent(c.Saga, c.Message)), c => DeadlineFailure(c.Message)),
             RollBack(When(CancelMigration), c => CancelFailure(c.Message)),
@@ -105,7 +110,9 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
             Ignore(TargetSwitchedBack), Ignore(TransferAborted), Ignore(HostOperationFailed), Ignore(RetryMigration));
 
         During(Copying,
-            When(CopyRoundCompleted, c => c.Message.Round > c.Saga.Rounds).Then(c => RecordRound(c.Saga, c.Message)),
+            // Every round is progress: the nudge comes only after a whole nudge interval without one.
+            When(CopyRoundCompleted, c => c.Message.Round > c.Saga.Rounds).Then(c => RecordRound(c.Saga, c.Message)).Then(c => Progressed(c.Saga)),
+            SendStartTransfer(When(Nudged, c => IsCurrent(c.Saga, c.Message)).Then(c => Renudge(c.Saga))),
             SendPause(When(DirtyBelowThreshold).Then(c => RecordThreshold(c.Saga, c.Message))),
             RollBack(When(TransferFailed), c => TransferFailure(c.Message)),
             RollBack(When(DeadlineExpired, c => IsCurrent(c.Saga, c.Message)), c => DeadlineFailure(c.Message)),
@@ -115,19 +122,15 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
             Ignore(TargetSwitchedBack), Ignore(TransferAborted), Ignore(HostOperationFailed), Ignore(RetryMigration));
 
         During(Pausing,
-            // The destination told where its export of the volume is (DestinationPrepared): the host repoints there.
-            When(VmPaused)
-                .Then(c =>
-                {
-                    c.Saga.PausedAt = c.Message.PausedAt;
-                    c.Saga.SwitchRequested = true;
-                })
-                .Send(c => HostQueue(c.Saga.HostId), c => new SwitchTarget(
-                    c.Saga.CorrelationId, c.Saga.VmId, c.Saga.HostId, c.Saga.VolumeId, c.Saga.DestinationStorageId,
-                    c.Saga.NbdEndpoint!, c.Saga.ExportName!, c.Saga.Attempt))
-                .Send(c => StorageQueue(c.Saga.SourceStorageId), c => new FinalSync(
-                    c.Saga.CorrelationId, c.Saga.VolumeId, c.Saga.SourceStorageId, c.Saga.Attempt))
+            SendFinalSync(SendSwitchTarget(When(VmPaused)
+                    .Then(c =>
+                    {
+                        c.Saga.PausedAt = c.Message.PausedAt;
+                        c.Saga.SwitchRequested = true;
+                    })))
                 .TransitionTo(Switching),
+            // The host answers a duplicate PauseVm of a paused VM with VmPaused again.
+            SendPauseVm(When(Nudged, c => IsCurrent(c.Saga, c.Message)).Then(c => Renudge(c.Saga))),
             RollBack(When(TransferFailed), c => TransferFailure(c.Message)),
             RollBack(When(HostOperationFailed), c => HostFailure(c.Message)),
             RollBack(When(DeadlineExpired, c => IsCurrent(c.Saga, c.Message)), c => DeadlineFailure(c.Message)),
@@ -148,6 +151,11 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
             ResumeWhenCutOverReady(When(MigrationCompleted, c => c.Message.Verified).Then(c => RecordCompleted(c.Saga, c.Message))),
             RollBack(When(MigrationCompleted, c => !c.Message.Verified).Then(c => RecordCompleted(c.Saga, c.Message)),
                 _ => "the destination could not verify that its volume equals the source at pause time"),
+            // Whichever answer is missing: the host answers a duplicate SwitchTarget with TargetSwitched again, the source
+            // takes a duplicate FinalSync as the same request to finish.
+            When(Nudged, c => IsCurrent(c.Saga, c.Message)).Then(c => Renudge(c.Saga))
+                .If(c => !c.Saga.SwitchConfirmed, SendSwitchTarget)
+                .If(c => !c.Saga.DestinationVerified, SendFinalSync),
             RollBack(When(TransferFailed), c => TransferFailure(c.Message)),
             RollBack(When(HostOperationFailed), c => HostFailure(c.Message)),
             RollBack(When(DeadlineExpired, c => IsCurrent(c.Saga, c.Message)), c => DeadlineFailure(c.Message)),
@@ -164,6 +172,8 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
                     c.Saga.BytesOnWire, c.Saga.BlocksFromIndex, c.Saga.Rounds, c.Saga.DowntimeMilliseconds ?? 0,
                     c.Saga.SucceededAt!.Value))
                 .TransitionTo(Succeeded),
+            // The host answers a duplicate ResumeVm of a VM this attempt resumed with VmResumed again, leaving the VM alone.
+            SendResumeVm(When(Nudged, c => IsCurrent(c.Saga, c.Message)).Then(c => Renudge(c.Saga))),
             RollBack(When(TransferFailed), c => TransferFailure(c.Message)),
             RollBack(When(HostOperationFailed), c => HostFailure(c.Message)),
             RollBack(When(DeadlineExpired, c => IsCurrent(c.Saga, c.Message)), c => DeadlineFailure(c.Message)),
@@ -174,6 +184,8 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
 
         During(RollingBackSwitch,
             ContinueRollbackAfterSwitchBack(When(TargetSwitchedBack).Then(c => c.Saga.SwitchedBackAt = c.Message.SwitchedBackAt)),
+            // SwitchBack is idempotent at the host: a path already on the source answers TargetSwitchedBack again.
+            SendSwitchBack(When(Nudged, c => IsCurrent(c.Saga, c.Message)).Then(c => Renudge(c.Saga))),
             // The VM may still lead to the destination: leave the destination alone, an operator must look.
             AbandonRollback(When(HostOperationFailed), c => $"switch back failed: {HostFailure(c.Message)}", abortDestination: false),
             AbandonRollback(When(DeadlineExpired, c => IsCurrent(c.Saga, c.Message)),
@@ -185,6 +197,7 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
 
         During(RollingBackResume,
             FinishFailed(AbortBothSides(When(VmResumed).Then(c => c.Saga.ResumedOnSourceAt = c.Message.ResumedAt))),
+            SendResumeVm(When(Nudged, c => IsCurrent(c.Saga, c.Message)).Then(c => Renudge(c.Saga))),
             // The path leads to the source again, so both sides can be released; the paused VM needs an operator.
             AbandonRollback(When(HostOperationFailed), c => $"resume on the source failed: {HostFailure(c.Message)}", abortDestination: true),
             AbandonRollback(When(DeadlineExpired, c => IsCurrent(c.Saga, c.Message)),
@@ -199,10 +212,19 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
             Ignore(CopyRoundCompleted), Ignore(DirtyBelowThreshold), Ignore(VmPaused), Ignore(TargetSwitched),
             Ignore(MigrationCompleted), Ignore(VmResumed), Ignore(TargetSwitchedBack), Ignore(TransferFailed),
             Ignore(HostOperationFailed), Ignore(TransferAborted), Ignore(DeadlineExpired), Ignore(CancelMigration),
-            Ignore(RetryMigration));
+            Ignore(RetryMigration), Ignore(Nudged));
 
         During(Failed,
             When(TransferAborted).Then(c => RecordAborted(c.Saga, c.Message)),
+            // An AbortTransfer (or its TransferAborted) may have been lost: re-send it, for a while, to the sides that have
+            // not confirmed. A storage worker answers a duplicate abort with TransferAborted again.
+            When(Nudged, c => IsCurrent(c.Saga, c.Message))
+                .IfElse(c => c.Saga.FailedAt is { } failedAt && Now() - failedAt < _settings.AbortResendWindow,
+                    resend => resend
+                        .Then(c => Renudge(c.Saga))
+                        .If(c => c.Saga.SourceAbortRequested && c.Saga.SourceAbortedAt is null, SendSourceAbort)
+                        .If(c => c.Saga.DestinationAbortRequested && c.Saga.DestinationAbortedAt is null, SendDestinationAbort),
+                    giveUp => giveUp.Then(c => c.Saga.NudgeAtUtc = null)),
             // After an incomplete rollback the VM's path is unconfirmed: retrying could move a disk in use, an operator decides.
             StartPrepare(When(RetryMigration, c => !c.Saga.RollbackIncomplete).Then(c => ResetForRetry(c.Saga))),
             Ignore(MigrationRequested), Ignore(DestinationPrepared), Ignore(IndexStreamed), Ignore(BlocksRequested),
@@ -238,6 +260,7 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
     public Event<HostOperationFailed> HostOperationFailed { get; private set; } = null!;
     public Event<TransferAborted> TransferAborted { get; private set; } = null!;
     public Event<MigrationDeadlineExpired> DeadlineExpired { get; private set; } = null!;
+    public Event<MigrationNudged> Nudged { get; private set; } = null!;
     public Event<CancelMigration> CancelMigration { get; private set; } = null!;
     public Event<RetryMigration> RetryMigration { get; private set; } = null!;
 
@@ -262,12 +285,56 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
     private EventActivityBinder<MigrationState, T> StartPrepare<T>(EventActivityBinder<MigrationState, T> binder)
         where T : class =>
         binder.IfElse(c => RequestProblem(c.Saga) is null,
-            ok => ok
-                .Then(c => c.Saga.PrepareSentAt = Now())
-                .Send(c => StorageQueue(c.Saga.DestinationStorageId), c => new PrepareDestination(
-                    c.Saga.CorrelationId, c.Saga.VolumeId, c.Saga.SourceStorageId, c.Saga.DestinationStorageId, c.Saga.Options, c.Saga.Attempt))
-                .TransitionTo(Preparing),
+            ok => SendPrepare(ok.Then(c => c.Saga.PrepareSentAt = Now())).TransitionTo(Preparing),
             invalid => FinishFailed(invalid.Then(c => BeginFailure(c.Saga, $"invalid request: {RequestProblem(c.Saga)}"))));
+
+    // ---- the commands, each built in one place: first sends and the nudges' re-sends are the same message ----
+
+    private static EventActivityBinder<MigrationState, T> SendPrepare<T>(EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.Send(c => StorageQueue(c.Saga.DestinationStorageId), c => new PrepareDestination(
+            c.Saga.CorrelationId, c.Saga.VolumeId, c.Saga.SourceStorageId, c.Saga.DestinationStorageId, c.Saga.Options, c.Saga.Attempt));
+
+    private static EventActivityBinder<MigrationState, T> SendStartTransfer<T>(EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.Send(c => StorageQueue(c.Saga.SourceStorageId), c => new StartTransfer(
+            c.Saga.CorrelationId, c.Saga.VolumeId, c.Saga.SourceStorageId, c.Saga.DestinationStorageId,
+            c.Saga.DataEndpoint!, c.Saga.Secret!, c.Saga.CertificateSha256, c.Saga.Options, c.Saga.Attempt));
+
+    private static EventActivityBinder<MigrationState, T> SendPauseVm<T>(EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.Send(c => HostQueue(c.Saga.HostId), c => new PauseVm(c.Saga.CorrelationId, c.Saga.VmId, c.Saga.HostId, c.Saga.Attempt));
+
+    // The destination told where its export of the volume is (DestinationPrepared): the host repoints there.
+    private static EventActivityBinder<MigrationState, T> SendSwitchTarget<T>(EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.Send(c => HostQueue(c.Saga.HostId), c => new SwitchTarget(
+            c.Saga.CorrelationId, c.Saga.VmId, c.Saga.HostId, c.Saga.VolumeId, c.Saga.DestinationStorageId,
+            c.Saga.NbdEndpoint!, c.Saga.ExportName!, c.Saga.Attempt));
+
+    private static EventActivityBinder<MigrationState, T> SendFinalSync<T>(EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.Send(c => StorageQueue(c.Saga.SourceStorageId), c => new FinalSync(
+            c.Saga.CorrelationId, c.Saga.VolumeId, c.Saga.SourceStorageId, c.Saga.Attempt));
+
+    private static EventActivityBinder<MigrationState, T> SendResumeVm<T>(EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.Send(c => HostQueue(c.Saga.HostId), c => new ResumeVm(c.Saga.CorrelationId, c.Saga.VmId, c.Saga.HostId, c.Saga.Attempt));
+
+    private static EventActivityBinder<MigrationState, T> SendSwitchBack<T>(EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.Send(c => HostQueue(c.Saga.HostId), c => new SwitchBack(
+            c.Saga.CorrelationId, c.Saga.VmId, c.Saga.HostId, c.Saga.VolumeId, c.Saga.SourceStorageId, c.Saga.Attempt));
+
+    private static EventActivityBinder<MigrationState, T> SendSourceAbort<T>(EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.Send(c => StorageQueue(c.Saga.SourceStorageId), c => new AbortTransfer(
+            c.Saga.CorrelationId, c.Saga.VolumeId, c.Saga.SourceStorageId, c.Saga.FailureReason ?? "", c.Saga.Attempt));
+
+    private static EventActivityBinder<MigrationState, T> SendDestinationAbort<T>(EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.Send(c => StorageQueue(c.Saga.DestinationStorageId), c => new AbortTransfer(
+            c.Saga.CorrelationId, c.Saga.VolumeId, c.Saga.DestinationStorageId, c.Saga.FailureReason ?? "", c.Saga.Attempt));
 
     // Copying starts when both the index (source) and the request (destination) are in; a threshold the source
     // reported meanwhile sends the pause straight away.
@@ -279,21 +346,17 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
 
     private EventActivityBinder<MigrationState, T> SendPause<T>(EventActivityBinder<MigrationState, T> binder)
         where T : class =>
-        binder
-            .Then(c =>
+        SendPauseVm(binder.Then(c =>
             {
                 c.Saga.PauseRequested = true;
                 c.Saga.PauseSentAt = Now();
-            })
-            .Send(c => HostQueue(c.Saga.HostId), c => new PauseVm(c.Saga.CorrelationId, c.Saga.VmId, c.Saga.HostId, c.Saga.Attempt))
+            }))
             .TransitionTo(Pausing);
 
     private EventActivityBinder<MigrationState, T> ResumeWhenCutOverReady<T>(EventActivityBinder<MigrationState, T> binder)
         where T : class =>
         binder.If(c => c.Saga.SwitchConfirmed && c.Saga.DestinationVerified,
-            resume => resume
-                .Send(c => HostQueue(c.Saga.HostId), c => new ResumeVm(c.Saga.CorrelationId, c.Saga.VmId, c.Saga.HostId, c.Saga.Attempt))
-                .TransitionTo(Resuming));
+            resume => SendResumeVm(resume).TransitionTo(Resuming));
 
     // Rollback undoes in reverse: switch back (if a switch was asked for), resume on the source (if a pause was
     // asked for), then release both storage sides. Each host step waits for its acknowledgement.
@@ -303,18 +366,13 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
         binder
             .Then(c => BeginFailure(c.Saga, reason(c)))
             .IfElse(c => c.Saga.SwitchRequested,
-                switchBack => switchBack
-                    .Send(c => HostQueue(c.Saga.HostId), c => new SwitchBack(
-                        c.Saga.CorrelationId, c.Saga.VmId, c.Saga.HostId, c.Saga.VolumeId, c.Saga.SourceStorageId, c.Saga.Attempt))
-                    .TransitionTo(RollingBackSwitch),
+                switchBack => SendSwitchBack(switchBack).TransitionTo(RollingBackSwitch),
                 ContinueRollbackAfterSwitchBack);
 
     private EventActivityBinder<MigrationState, T> ContinueRollbackAfterSwitchBack<T>(EventActivityBinder<MigrationState, T> binder)
         where T : class =>
         binder.IfElse(c => c.Saga.PauseRequested,
-            resume => resume
-                .Send(c => HostQueue(c.Saga.HostId), c => new ResumeVm(c.Saga.CorrelationId, c.Saga.VmId, c.Saga.HostId, c.Saga.Attempt))
-                .TransitionTo(RollingBackResume),
+            resume => SendResumeVm(resume).TransitionTo(RollingBackResume),
             release => FinishFailed(AbortBothSides(release)));
 
     private EventActivityBinder<MigrationState, T> AbandonRollback<T>(
@@ -329,15 +387,14 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
         return FinishFailed(abortDestination ? AbortBothSides(marked) : AbortSource(marked));
     }
 
+    // The flags say which sides a Failed row re-sends its abort to until they confirm.
     private static EventActivityBinder<MigrationState, T> AbortSource<T>(EventActivityBinder<MigrationState, T> binder)
         where T : class =>
-        binder.Send(c => StorageQueue(c.Saga.SourceStorageId), c => new AbortTransfer(
-            c.Saga.CorrelationId, c.Saga.VolumeId, c.Saga.SourceStorageId, c.Saga.FailureReason ?? "", c.Saga.Attempt));
+        SendSourceAbort(binder.Then(c => c.Saga.SourceAbortRequested = true));
 
     private static EventActivityBinder<MigrationState, T> AbortBothSides<T>(EventActivityBinder<MigrationState, T> binder)
         where T : class =>
-        AbortSource(binder).Send(c => StorageQueue(c.Saga.DestinationStorageId), c => new AbortTransfer(
-            c.Saga.CorrelationId, c.Saga.VolumeId, c.Saga.DestinationStorageId, c.Saga.FailureReason ?? "", c.Saga.Attempt));
+        SendDestinationAbort(AbortSource(binder).Then(c => c.Saga.DestinationAbortRequested = true));
 
     private EventActivityBinder<MigrationState, T> FinishFailed<T>(EventActivityBinder<MigrationState, T> binder)
         where T : class =>
@@ -349,8 +406,9 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
 
     // ---- what the saga records -------------------------------------------------------------------------------
 
-    private void Enter(MigrationState saga, string phase, TimeSpan? timeout)
+    private void Enter(MigrationState saga, string phase, TimeSpan? timeout, string? nudgedState)
     {
+        saga.NudgeAtUtc = NextNudge(nudgedState);
         // The cut-over spans three states; its phase starts with the first.
         if (saga.Phase != phase)
         {
@@ -361,6 +419,32 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
         // Whole milliseconds: the value must compare equal after a round trip through any database and the bus.
         saga.DeadlineUtc = timeout is { } t ? TruncateToMilliseconds(Now().UtcDateTime + t) : null;
     }
+
+    private DateTime? NextNudge(string? state) =>
+        state is not null && _settings.NudgeIntervalOf(state) is { } interval ? TruncateToMilliseconds(Now().UtcDateTime + interval) : null;
+
+    // Progress in a transfer state: the nudge waits a whole interval from now.
+    private void Progressed(MigrationState saga) => saga.NudgeAtUtc = NextNudge(saga.CurrentState);
+
+    // A nudge the state acts on: counted, and the next one a whole interval later (until progress or the deadline).
+    private void Renudge(MigrationState saga)
+    {
+        saga.Nudges++;
+        saga.NudgeAtUtc = NextNudge(saga.CurrentState);
+        _metrics.Nudged(saga.CurrentState);
+    }
+
+    // Only the nudge for this state, attempt and nudge time counts: a late one, a duplicate from another sweeper, or
+    // one for a state the saga has left does nothing.
+    private bool IsCurrent(MigrationState saga, MigrationNudged nudged) =>
+        saga.NudgeAtUtc is { } nudgeAt
+        && string.Equals(nudged.State, saga.CurrentState, StringComparison.Ordinal)
+        && nudged.Attempt == saga.Attempt
+        && nudged.NudgeAt.UtcDateTime == nudgeAt
+        && Now().UtcDateTime >= nudgeAt;
+
+    private static bool AbortsPending(MigrationState saga) =>
+        (saga.SourceAbortRequested && saga.SourceAbortedAt is null) || (saga.DestinationAbortRequested && saga.DestinationAbortedAt is null);
 
     private bool IsCurrent(MigrationState saga, MigrationDeadlineExpired expired) =>
         saga.DeadlineUtc is { } deadline
@@ -505,6 +589,11 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
         {
             saga.DestinationAbortedAt = aborted.AbortedAt;
         }
+
+        if (!AbortsPending(saga))
+        {
+            saga.NudgeAtUtc = null;
+        }
     }
 
     private void BeginFailure(MigrationState saga, string reason)
@@ -532,6 +621,8 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
         saga.RoundCapReached = saga.Verified = false;
         saga.IndexStreamedSeen = saga.BlocksRequestedSeen = saga.ThresholdSeen = false;
         saga.SwitchConfirmed = saga.DestinationVerified = saga.PauseRequested = saga.SwitchRequested = false;
+        saga.SourceAbortRequested = saga.DestinationAbortRequested = false;
+        saga.Nudges = 0;
         saga.FailureReason = saga.FailedPhase = saga.FailedState = null;
     }
 

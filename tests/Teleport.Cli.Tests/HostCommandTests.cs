@@ -91,11 +91,16 @@ public sealed class HostCommandTests : IDisposable
     public async Task Good_settings_start_a_worker_that_stops_cleanly_on_cancel()
     {
         // The storage worker is not up (port 1): the worker starts anyway and keeps trying to reach it.
-        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(6));
+        using var cancel = new CancellationTokenSource();
         var stdout = new StringWriter();
-        var stderr = new StringWriter();
+        var stderr = new SyncStringWriter();
 
-        int code = await Task.Run(() => TeleportApp.Run(["host", "--id", "hv-1", "--bus", "memory", "--vm", Vm()], stdout, stderr, interactive: false, cancel.Token));
+        var run = Task.Run(() => TeleportApp.Run(["host", "--id", "hv-1", "--bus", "memory", "--vm", Vm()], stdout, stderr, interactive: false, cancel.Token));
+        var until = DateTime.UtcNow.AddSeconds(60);
+        while (!stderr.ToString().Contains("disk path not up yet") && !run.IsCompleted && DateTime.UtcNow < until)
+            await Task.Delay(50);
+        await cancel.CancelAsync();
+        int code = await run;
 
         Assert.Equal(ExitCodes.Success, code);
         string log = stderr.ToString();

@@ -34,8 +34,8 @@ public sealed class MigrateCommandTests
     public async Task Wait_on_a_terminal_draws_a_bar_per_phase_and_the_summary()
     {
         await using var bed = await OrchestratorTestBed.StartAsync("sqlite");
-        var stdout = new OrchestratorSyncWriter();
-        var stderr = new OrchestratorSyncWriter();
+        var stdout = new SyncStringWriter();
+        var stderr = new SyncStringWriter();
 
         var code = await Task.Run(() => TeleportApp.Run([
             "migrate", "--vm", "vm-bars", "--volume", "ok-bars", "--from", bed.Source, "--to", bed.Destination, "--host", bed.Host,

@@ -49,7 +49,7 @@ internal sealed class OrchestratorTestBed : IAsyncDisposable
     public string Database { get; }
 
     /// <summary>What the orchestrator printed (logs on its stderr).</summary>
-    public OrchestratorSyncWriter OrchestratorErr { get; } = new();
+    public SyncStringWriter OrchestratorErr { get; } = new();
 
     public static async Task<OrchestratorTestBed> StartAsync(string provider, TimeSpan? prepareTimeout = null)
     {
@@ -107,7 +107,7 @@ internal sealed class OrchestratorTestBed : IAsyncDisposable
         });
         await _workers.StartAsync();
 
-        _orchestrator = Task.Run(() => TeleportApp.Run(["orchestrator", "--config", _configFile], new OrchestratorSyncWriter(), OrchestratorErr, false, _stop.Token));
+        _orchestrator = Task.Run(() => TeleportApp.Run(["orchestrator", "--config", _configFile], new SyncStringWriter(), OrchestratorErr, false, _stop.Token));
         // Ready when its saga queue has a consumer (the bus is up and bound) or it has ended (a failed start).
         var until = DateTime.UtcNow.AddSeconds(60);
         while (DateTime.UtcNow < until && !_orchestrator.IsCompleted && await ConsumersOf(Queue) == 0)

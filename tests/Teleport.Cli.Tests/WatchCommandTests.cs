@@ -9,8 +9,8 @@ public sealed class WatchCommandTests
     {
         await using var bed = await OrchestratorTestBed.StartAsync("sqlite");
         await bed.MigrateAndWait("ok-before-watch");
-        var stdout = new OrchestratorSyncWriter();
-        var stderr = new OrchestratorSyncWriter();
+        var stdout = new SyncStringWriter();
+        var stderr = new SyncStringWriter();
         using var stop = new CancellationTokenSource();
         var watch = Task.Run(() => TeleportApp.Run(["watch", "--db", bed.Database, "--interval", "0.1"], stdout, stderr, false, stop.Token));
 
@@ -36,8 +36,8 @@ public sealed class WatchCommandTests
         await using var bed = await OrchestratorTestBed.StartAsync("sqlite");
         var (run, id) = await bed.MigrateAndWait("ok-live");
         Assert.Equal(0, run.ExitCode);
-        var stdout = new OrchestratorSyncWriter();
-        var stderr = new OrchestratorSyncWriter();
+        var stdout = new SyncStringWriter();
+        var stderr = new SyncStringWriter();
         using var stop = new CancellationTokenSource();
 
         var watch = Task.Run(() => TeleportApp.Run(["watch", "--db", bed.Database, "--interval", "0.1"], stdout, stderr, true, stop.Token));
@@ -61,6 +61,6 @@ public sealed class WatchCommandTests
         Assert.Equal(2, CliRun.Of("watch", "--db", "/nonexistent/o.db", "--interval", "0").ExitCode);
     }
 
-    private static List<string> Lines(OrchestratorSyncWriter writer, Guid id) =>
+    private static List<string> Lines(SyncStringWriter writer, Guid id) =>
         writer.ToString().Split('\n').Where(l => l.Contains($" {id:N}"[..9] + " ")).ToList();
 }

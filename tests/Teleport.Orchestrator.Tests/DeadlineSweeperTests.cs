@@ -83,11 +83,66 @@ public sealed class DeadlineSweeperTests
         }
     }
 
-    private static async Task<Guid> Insert(Persistence.OrchestratorDatabase database, string state, DateTime? deadline)
+    [Fact]
+    public async Task Publishes_a_nudge_per_row_due_and_none_for_rows_past_their_deadline_or_not_due()
+    {
+        await using var test = await TestDatabase.CreateAsync("sqlite");
+        var database = test.Open();
+        var due = await Insert(database, "Pausing", Now.UtcDateTime.AddSeconds(20), nudgeAt: Now.UtcDateTime.AddSeconds(-1), attempt: 2);
+        var exactlyNow = await Insert(database, "Failed", null, nudgeAt: Now.UtcDateTime);
+        await Insert(database, "Copying", Now.UtcDateTime.AddHours(1), nudgeAt: Now.UtcDateTime.AddMilliseconds(1));
+        await Insert(database, "Switching", Now.UtcDateTime.AddSeconds(-1), nudgeAt: Now.UtcDateTime.AddSeconds(-2));
+        await Insert(database, "Succeeded", null);
+        var bus = Substitute.For<IBus>();
+        var sweeper = new DeadlineSweeper(database, bus, new MigrationSettings(), new TestClock(Now), NullLogger<DeadlineSweeper>.Instance);
+
+        Assert.Equal(2, await sweeper.NudgeOnceAsync(CancellationToken.None));
+
+        await bus.Received(1).Publish(new MigrationNudged(due, "Pausing", 2, Now.AddSeconds(-1), Now), Arg.Any<CancellationToken>());
+        await bus.Received(1).Publish(new MigrationNudged(exactlyNow, "Failed", 1, Now, Now), Arg.Any<CancellationToken>());
+        await bus.Received(2).Publish(Arg.Any<MigrationNudged>(), Arg.Any<CancellationToken>());
+        await bus.DidNotReceive().Publish(Arg.Any<MigrationDeadlineExpired>(), Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
+    public async Task An_unhandled_nudge_is_published_again_after_the_state_interval_and_a_new_one_at_once()
+    {
+        await using var test = await TestDatabase.CreateAsync("sqlite");
+        var database = test.Open();
+        var id = await Insert(database, "Pausing", Now.UtcDateTime.AddSeconds(30), nudgeAt: Now.UtcDateTime);
+        var bus = Substitute.For<IBus>();
+        var clock = new TestClock(Now);
+        var settings = new MigrationSettings { CutOverNudgeInterval = TimeSpan.FromSeconds(2), PrepareNudgeInterval = TimeSpan.FromSeconds(10) };
+        var sweeper = new DeadlineSweeper(database, bus, settings, clock, NullLogger<DeadlineSweeper>.Instance);
+
+        Assert.Equal(1, await sweeper.NudgeOnceAsync(CancellationToken.None));
+        clock.Advance(TimeSpan.FromSeconds(1.9));
+        Assert.Equal(0, await sweeper.NudgeOnceAsync(CancellationToken.None));
+        clock.Advance(TimeSpan.FromSeconds(0.1));
+        Assert.Equal(1, await sweeper.NudgeOnceAsync(CancellationToken.None));
+
+        // The saga handled it (the nudge time moved): the next one is published when it is due.
+        await using (var db = database.CreateContext())
+        {
+            var row = db.Migrations.Single(x => x.CorrelationId == id);
+            row.CurrentState = "Preparing";
+            row.NudgeAtUtc = clock.GetUtcNow().UtcDateTime;
+            await db.SaveChangesAsync();
+        }
+
+        Assert.Equal(1, await sweeper.NudgeOnceAsync(CancellationToken.None));
+        clock.Advance(TimeSpan.FromSeconds(5));
+        Assert.Equal(0, await sweeper.NudgeOnceAsync(CancellationToken.None));
+        await bus.Received(3).Publish(Arg.Is<MigrationNudged>(e => e.MigrationId == id), Arg.Any<CancellationToken>());
+        await bus.Received(1).Publish(Arg.Is<MigrationNudged>(e => e.MigrationId == id && e.State == "Preparing"), Arg.Any<CancellationToken>());
+    }
+
+    private static async Task<Guid> Insert(
+        Persistence.OrchestratorDatabase database, string state, DateTime? deadline, DateTime? nudgeAt = null, int attempt = 1)
     {
         var id = Guid.NewGuid();
         await using var db = await database.OpenAsync(CancellationToken.None);
-        db.Migrations.Add(new MigrationState { CorrelationId = id, CurrentState = state, DeadlineUtc = deadline });
+        db.Migrations.Add(new MigrationState { CorrelationId = id, CurrentState = state, DeadlineUtc = deadline, NudgeAtUtc = nudgeAt, Attempt = attempt });
         await db.SaveChangesAsync();
         return id;
     }

@@ -28,6 +28,7 @@ public sealed class EventCoverageTests
         yield return m.HostFailed("pause");
         yield return new TransferAborted(id, Source, MigrationScript.T0);
         yield return new MigrationDeadlineExpired(id, "Elsewhere", MigrationScript.T0, MigrationScript.T0);
+        yield return new MigrationNudged(id, "Elsewhere", 1, MigrationScript.T0, MigrationScript.T0);
         yield return new CancelMigration(id, "test");
         yield return new RetryMigration(id);
     }

@@ -6,11 +6,11 @@ using static Teleport.Orchestrator.Tests.SagaTestHost;
 
 namespace Teleport.Orchestrator.Tests;
 
-/// <summary>The meter "Teleport.Orchestrator" counts what operators graph: starts, successes, failures by phase, dropped answers.</summary>
+/// <summary>The meter "Teleport.Orchestrator" counts what operators graph: starts, successes, failures by phase, dropped answers, nudges.</summary>
 public sealed class MigrationMetricsTests
 {
     [Fact]
-    public async Task A_success_a_failure_a_retry_and_a_stale_answer_are_counted()
+    public async Task A_success_a_failure_a_retry_a_stale_answer_and_a_nudge_are_counted()
     {
         await using var host = await StartAsync();
         var metrics = host.Services.GetRequiredService<MigrationMetrics>();
@@ -27,6 +27,10 @@ public sealed class MigrationMetricsTests
 
         var ok = new MigrationScript(host);
         await ok.DriveTo("Resuming");
+        // The ResumeVm was lost: the nudge re-sends it.
+        host.Clock.Advance(DefaultSettings().CutOverNudgeInterval);
+        Assert.Equal(1, await host.Sweeper.NudgeOnceAsync(CancellationToken.None));
+        await host.Sent<ResumeVm>(ok.Id, MigrationScript.HostQueue(Host), index: 1);
         await host.Publish(ok.Resumed());
         await host.WaitForState(ok.Id, "Succeeded");
 
@@ -43,6 +47,7 @@ public sealed class MigrationMetricsTests
         Assert.Single(measured, m => m.Name == "teleport.migrations.succeeded");
         Assert.Single(measured, m => m.Name == "teleport.migrations.failed" && m.Tags.Contains("phase=Copy"));
         Assert.Single(measured, m => m.Name == "teleport.saga.stale_events" && m.Tags.Contains("event=IndexStreamed"));
+        Assert.Single(measured, m => m.Name == "teleport.saga.nudges" && m.Tags.Contains("state=Resuming"));
         Assert.Equal(350, measured.Single(m => m.Name == "teleport.migration.downtime").Value, precision: 3);
         Assert.Equal(25_000_000, measured.Single(m => m.Name == "teleport.migration.bytes_on_wire").Value);
     }

@@ -19,7 +19,7 @@ public sealed class SagaRepositoryTests
 
         await using (var context = test.Open().CreateContext())
         {
-            Assert.Equal([1, 2], await new SchemaMigrator(context, test.Open().Provider).MigrateAsync(CancellationToken.None));
+            Assert.Equal([1, 2, 3], await new SchemaMigrator(context, test.Open().Provider).MigrateAsync(CancellationToken.None));
         }
 
         await using (var context = test.Open().CreateContext())
@@ -48,7 +48,7 @@ public sealed class SagaRepositoryTests
 
         await using var context = first.CreateContext();
         var versions = await context.Database.SqlQueryRaw<int>($"SELECT \"version\" AS \"Value\" FROM \"{SchemaMigrator.VersionsTable}\"").ToListAsync();
-        Assert.Equal([1, 2], versions);
+        Assert.Equal([1, 2, 3], versions);
     }
 
     [Theory]
@@ -88,6 +88,69 @@ public sealed class SagaRepositoryTests
             Assert.Null(row.NbdEndpoint);
             Assert.Null(row.ExportName);
             Assert.Null(row.PhaseEnteredAt);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task A_version_2_database_with_migrations_in_it_upgrades_and_keeps_its_rows(string provider)
+    {
+        await using var test = await TestDatabase.CreateAsync(provider);
+        var database = test.Open();
+        var running = Guid.NewGuid();
+        var failed = Guid.NewGuid();
+        await using (var context = database.CreateContext())
+        {
+            // The database as the orchestrator of schema version 2 left it: one migration paused, one failed.
+            await context.Database.ExecuteSqlRawAsync(
+                $"CREATE TABLE \"{SchemaMigrator.VersionsTable}\" (\"version\" INTEGER NOT NULL PRIMARY KEY, \"description\" TEXT NOT NULL, \"applied_at\" TEXT NOT NULL);");
+            foreach (var step in SchemaScripts.All.Where(s => s.Version <= 2))
+            {
+                await context.Database.ExecuteSqlRawAsync(step.For(database.Provider));
+                var recorded = $"INSERT INTO \"{SchemaMigrator.VersionsTable}\" (\"version\", \"description\", \"applied_at\") VALUES ({step.Version}, 'v{step.Version}', 'x')";
+                await context.Database.ExecuteSqlRawAsync(recorded);
+            }
+
+            foreach (var (id, state, rounds) in new[] { (running, "Pausing", 3), (failed, "Failed", 1) })
+            {
+                var insert = $"INSERT INTO \"{OrchestratorDbContext.MigrationsTable}\" (\"CorrelationId\", \"CurrentState\", \"Version\", \"Phase\", \"Attempt\", " +
+                             "\"VmId\", \"VolumeId\", \"SourceStorageId\", \"DestinationStorageId\", \"HostId\", \"OptionUseIndex\", \"VolumeBytes\", \"Blocks\", " +
+                             "\"ZeroBlocks\", \"IndexBytes\", \"BlocksFromIndex\", \"BlocksRequestedFromSource\", \"Rounds\", \"BlocksSent\", \"BytesOnWire\", " +
+                             "\"LastBytesPerSecond\", \"DirtyBlocks\", \"RoundCapReached\", \"Verified\", \"IndexStreamedSeen\", \"BlocksRequestedSeen\", " +
+                             "\"ThresholdSeen\", \"SwitchConfirmed\", \"DestinationVerified\", \"PauseRequested\", \"SwitchRequested\", \"RollbackIncomplete\", " +
+                             "\"NbdEndpoint\", \"ExportName\") " +
+                             $"VALUES ({{0}}, '{state}', 5, 'CutOver', 2, 'vm', 'vol', 'a', 'b', 'h', TRUE, 4096, 1, 0, 10, 0, 1, {rounds}, 1, 777, 0, 0, FALSE, FALSE, " +
+                             "TRUE, TRUE, TRUE, FALSE, FALSE, TRUE, FALSE, FALSE, '10.0.0.2:10809', 'vol-at-b')";
+                await context.Database.ExecuteSqlRawAsync(insert, database.Provider == DatabaseProvider.Postgres ? id : id.ToString().ToUpperInvariant());
+            }
+        }
+
+        Assert.Equal(2, await CurrentVersion(database));
+        await database.EnsureSchemaAsync(CancellationToken.None);
+        Assert.Equal(3, await CurrentVersion(database));
+
+        await using (var context = database.CreateContext())
+        {
+            var row = await context.Migrations.AsNoTracking().SingleAsync(x => x.CorrelationId == running);
+            Assert.Equal(("Pausing", 5, 2, 777L, 3, "10.0.0.2:10809", "vol-at-b"),
+                (row.CurrentState, row.Version, row.Attempt, row.BytesOnWire, row.Rounds, row.NbdEndpoint, row.ExportName));
+            Assert.True(row.PauseRequested);
+            Assert.Equal((0, (DateTime?)null, false, false), (row.Nudges, row.NudgeAtUtc, row.SourceAbortRequested, row.DestinationAbortRequested));
+            Assert.Equal("Failed", (await context.Migrations.AsNoTracking().SingleAsync(x => x.CorrelationId == failed)).CurrentState);
+
+            // The new columns take values like the others.
+            var tracked = await context.Migrations.SingleAsync(x => x.CorrelationId == running);
+            tracked.Nudges = 4;
+            tracked.NudgeAtUtc = new DateTime(2026, 11, 25, 1, 0, 0, 250, DateTimeKind.Utc);
+            tracked.SourceAbortRequested = true;
+            await context.SaveChangesAsync();
+        }
+
+        await using (var context = database.CreateContext())
+        {
+            var row = await context.Migrations.AsNoTracking().SingleAsync(x => x.CorrelationId == running);
+            Assert.Equal((4, new DateTime(2026, 11, 25, 1, 0, 0, 250, DateTimeKind.Utc), true, false),
+                (row.Nudges, row.NudgeAtUtc!.Value, row.SourceAbortRequested, row.DestinationAbortRequested));
         }
     }
 

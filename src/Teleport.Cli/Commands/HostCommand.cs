@@ -6,6 +6,7 @@ using Teleport.Cli.Hosting;
 using Teleport.Cli.Infrastructure;
 using Teleport.Contracts;
 using TeleportHost::Teleport.Host.Worker;
+using Teleport.Messaging;
 
 namespace Teleport.Cli.Commands;
 
@@ -21,7 +22,7 @@ public sealed class HostCommand : AsyncCommand<HostSettings>
         var options = HostWorkerHost.Options(configuration);
         using var host = HostWorkerHost.Build(configuration, options);
         Log.Information("Host worker {HostId} starting: VMs {Vms}, commands on {Queue}, bus {Bus}",
-            options.HostId, string.Join(", ", options.Vms.Keys), WorkerQueues.Host(options.HostId), HostBus.Parse(options.Bus));
+            options.HostId, string.Join(", ", options.Vms.Keys), WorkerQueues.Host(options.HostId), BusAddress.Parse(options.Bus, "Host:Bus"));
         try
         {
             await host.StartAsync(cancellationToken);

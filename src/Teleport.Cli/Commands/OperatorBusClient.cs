@@ -2,6 +2,7 @@ using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Serilog;
 using Teleport.Cli.Infrastructure;
+using Teleport.Messaging;
 
 namespace Teleport.Cli.Commands;
 
@@ -15,7 +16,7 @@ public sealed class OperatorBusClient : IAsyncDisposable
     private readonly ServiceProvider _provider;
     private bool _started;
 
-    private OperatorBusClient(ServiceProvider provider, OperatorBus bus)
+    private OperatorBusClient(ServiceProvider provider, BusAddress bus)
     {
         _provider = provider;
         Bus = provider.GetRequiredService<IBusControl>();
@@ -24,10 +25,10 @@ public sealed class OperatorBusClient : IAsyncDisposable
 
     public IBusControl Bus { get; }
 
-    public OperatorBus Broker { get; }
+    public BusAddress Broker { get; }
 
     public static async Task<OperatorBusClient> StartAsync(
-        OperatorBus bus, Action<IRabbitMqBusFactoryConfigurator>? endpoints, CancellationToken cancellationToken)
+        BusAddress bus, Action<IRabbitMqBusFactoryConfigurator>? endpoints, CancellationToken cancellationToken)
     {
         var services = new ServiceCollection();
         services.AddSerilog(Log.Logger, dispose: false);
@@ -36,7 +37,7 @@ public sealed class OperatorBusClient : IAsyncDisposable
             x.DisableUsageTelemetry();
             x.UsingRabbitMq((_, cfg) =>
             {
-                bus.Configure(cfg);
+                bus.ConfigureHost(cfg);
                 endpoints?.Invoke(cfg);
             });
         });

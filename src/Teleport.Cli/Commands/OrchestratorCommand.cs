@@ -4,6 +4,7 @@ using Spectre.Console.Cli;
 using Teleport.Cli.Hosting;
 using Teleport.Cli.Infrastructure;
 using Teleport.Orchestrator.Persistence;
+using Teleport.Messaging;
 
 namespace Teleport.Cli.Commands;
 
@@ -20,7 +21,7 @@ public sealed class OrchestratorCommand(CliConsole console) : AsyncCommand<Orche
         var options = OrchestratorHost.Options(configuration);
         using var host = OrchestratorHost.Build(configuration, options);
         Log.Information("Orchestrator starting: saga state in {Provider}, queue {Queue}, bus {Bus}",
-            OrchestratorDatabase.DetectProvider(options.Database), options.QueueName, OperatorBus.Parse(options.Bus, "Orchestrator:Bus"));
+            OrchestratorDatabase.DetectProvider(options.Database), options.QueueName, BusAddress.Parse(options.Bus, "Orchestrator:Bus"));
         try
         {
             await host.StartAsync(cancellationToken);

@@ -3,6 +3,7 @@ using Spectre.Console.Cli;
 using Teleport.Cli.Hosting;
 using Teleport.Cli.Infrastructure;
 using Teleport.Contracts;
+using Teleport.Messaging;
 
 namespace Teleport.Cli.Commands;
 
@@ -19,7 +20,7 @@ public sealed class StorageCommand : AsyncCommand<StorageSettings>
         using var host = StorageHost.Build(configuration, options);
         Log.Information("Storage worker {StorageId} starting: volumes in {Volumes}, NBD on {Nbd}, commands on {Queue}, bus {Bus}",
             options.StorageId, options.VolumeDirectory, options.NbdListen, WorkerQueues.Storage(options.StorageId),
-            Teleport.Storage.Worker.StorageBus.Parse(options.Bus));
+            BusAddress.Parse(options.Bus, "Storage:Bus"));
         try
         {
             await host.StartAsync(cancellationToken);

@@ -8,6 +8,7 @@ using TeleportHost::Teleport.Host.Worker;
 using Teleport.Orchestrator;
 using Teleport.Storage.DirtyTracking;
 using Teleport.Storage.Worker;
+using Teleport.Messaging;
 
 namespace Teleport.Cli.Demo;
 
@@ -58,25 +59,13 @@ public static class DemoSystem
         })));
         builder.Services.AddTeleportOrchestrator(new OrchestratorOptions { Database = topology.Database });
 
-        builder.Services.AddMassTransit(x =>
+        builder.Services.AddTeleportBus(BusAddress.Parse("memory", "demo bus"), x => x.AddMigrationSaga(), (context, cfg) =>
         {
-            x.DisableUsageTelemetry();
-            x.AddMigrationSaga();
-            x.UsingInMemory((context, cfg) =>
-            {
-                cfg.ConfigureStorageWorkerEndpoint(context, DemoTopology.SourceStorageId);
-                cfg.ConfigureStorageWorkerEndpoint(context, DemoTopology.DestinationStorageId);
-                cfg.ConfigureHostWorkerEndpoint(context, DemoTopology.HostId);
-                watch.ConfigureEndpoint(cfg);
-                cfg.ConfigureEndpoints(context);
-            });
-        });
-        builder.Services.Configure<MassTransitHostOptions>(o =>
-        {
-            o.WaitUntilStarted = true;
-            o.StartTimeout = TimeSpan.FromSeconds(30);
-            o.StopTimeout = TimeSpan.FromSeconds(30);
-        });
+            cfg.ConfigureStorageWorkerEndpoint(context, DemoTopology.SourceStorageId);
+            cfg.ConfigureStorageWorkerEndpoint(context, DemoTopology.DestinationStorageId);
+            cfg.ConfigureHostWorkerEndpoint(context, DemoTopology.HostId);
+            watch.ConfigureEndpoint(cfg);
+        }, endpointsByDefinition: true);
         return builder.Build();
     }
 }

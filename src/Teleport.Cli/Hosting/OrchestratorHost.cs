@@ -7,6 +7,7 @@ using Serilog;
 using Teleport.Cli.Commands;
 using Teleport.Cli.Infrastructure;
 using Teleport.Orchestrator;
+using Teleport.Messaging;
 
 namespace Teleport.Cli.Hosting;
 
@@ -38,19 +39,30 @@ public static class OrchestratorHost
                      ("PrepareTimeout", s.PrepareTimeout), ("IndexAndRequestTimeout", s.IndexAndRequestTimeout),
                      ("CopyTimeout", s.CopyTimeout), ("CutOverTimeout", s.CutOverTimeout), ("RollbackTimeout", s.RollbackTimeout),
                      ("SweepInterval", s.SweepInterval), ("RepublishAfter", s.RepublishAfter),
+                     ("PrepareNudgeInterval", s.PrepareNudgeInterval), ("TransferNudgeInterval", s.TransferNudgeInterval),
+                     ("CutOverNudgeInterval", s.CutOverNudgeInterval), ("RollbackNudgeInterval", s.RollbackNudgeInterval),
+                     ("AbortResendWindow", s.AbortResendWindow),
                  })
         {
             if (value <= TimeSpan.Zero)
                 throw new UserInputException($"Orchestrator:Settings:{name} {value} must be positive");
         }
 
-        OperatorBus.Parse(options.Bus, "Orchestrator:Bus");
+        try
+        {
+            BusAddress.Parse(options.Bus, "Orchestrator:Bus");
+        }
+        catch (ArgumentException e)
+        {
+            throw new UserInputException(e.Message);
+        }
+
         return options;
     }
 
     public static IHost Build(IConfiguration configuration, OrchestratorOptions options)
     {
-        var bus = OperatorBus.Parse(options.Bus, "Orchestrator:Bus");
+        var bus = BusAddress.Parse(options.Bus, "Orchestrator:Bus");
         var builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ApplicationName = "teleport-orchestrator" });
         builder.Configuration.AddConfiguration(configuration);
         // Log.Logger was set up from --log-format/--verbose; MigrationId arrives through logger scopes. A message that
@@ -67,29 +79,7 @@ public static class OrchestratorHost
         builder.Services.AddSerilog(logger, dispose: true);
         // Schema upgrade and the deadline sweeper are registered first: the schema is current before the bus delivers.
         builder.Services.AddTeleportOrchestrator(options);
-        builder.Services.AddMassTransit(x =>
-        {
-            x.DisableUsageTelemetry();
-            x.AddMigrationSaga();
-            if (bus.InMemory)
-            {
-                x.UsingInMemory((context, cfg) => cfg.ConfigureEndpoints(context));
-            }
-            else
-            {
-                x.UsingRabbitMq((context, cfg) =>
-                {
-                    bus.Configure(cfg);
-                    cfg.ConfigureEndpoints(context);
-                });
-            }
-        });
-        builder.Services.Configure<MassTransitHostOptions>(o =>
-        {
-            o.WaitUntilStarted = true;
-            o.StartTimeout = TimeSpan.FromSeconds(60);
-            o.StopTimeout = TimeSpan.FromSeconds(30);
-        });
+        builder.Services.AddTeleportBus(bus, x => x.AddMigrationSaga(), null, endpointsByDefinition: true);
         return builder.Build();
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Teleport.Messaging;
 
 namespace Teleport.Host.Worker;
 
@@ -48,7 +49,7 @@ public sealed partial class HostWorkerOptions
     {
         if (!IsSafeId(HostId))
             throw new ArgumentException($"Host:HostId '{HostId}' must be 1-128 letters, digits, '.', '_' or '-'");
-        _ = HostBus.Parse(Bus);
+        _ = BusAddress.Parse(Bus, "Host:Bus");
         foreach (var (id, vm) in Vms)
         {
             if (vm is null)

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Teleport.Contracts;
+using Teleport.Messaging;
 
 namespace Teleport.Host.Worker;
 
@@ -26,35 +27,8 @@ public static class HostWorkerRegistration
     public static IServiceCollection AddTeleportHostWorker(this IServiceCollection services, HostWorkerOptions options)
     {
         services.AddHostWorkerNode(options);
-        var bus = HostBus.Parse(options.Bus);
-        services.AddMassTransit(x =>
-        {
-            // A host must not call out to MassTransit's usage-telemetry service.
-            x.DisableUsageTelemetry();
-            if (bus.InMemory)
-            {
-                x.UsingInMemory((context, cfg) => cfg.ConfigureHostWorkerEndpoint(context, options.HostId));
-            }
-            else
-            {
-                x.UsingRabbitMq((context, cfg) =>
-                {
-                    var broker = bus.RabbitMq!;
-                    cfg.Host(broker.Host, (ushort)(broker.Port > 0 ? broker.Port : 5672), bus.VirtualHost, h =>
-                    {
-                        h.Username(bus.User);
-                        h.Password(bus.Password);
-                    });
-                    cfg.ConfigureHostWorkerEndpoint(context, options.HostId);
-                });
-            }
-        });
-        services.Configure<MassTransitHostOptions>(o =>
-        {
-            o.WaitUntilStarted = true;
-            o.StartTimeout = TimeSpan.FromSeconds(60);
-            o.StopTimeout = TimeSpan.FromSeconds(30);
-        });
+        services.AddTeleportBus(BusAddress.Parse(options.Bus, "Host:Bus"), null,
+            (context, cfg) => cfg.ConfigureHostWorkerEndpoint(context, options.HostId));
         return services;
     }
 

@@ -20,6 +20,7 @@ public sealed class OrchestratorDbContext(DbContextOptions<OrchestratorDbContext
         migration.Property(x => x.Version).IsConcurrencyToken();
         migration.Ignore(x => x.Options);
         migration.HasIndex(x => x.DeadlineUtc);
+        migration.HasIndex(x => x.NudgeAtUtc);
 
         // PostgreSQL's timestamptz takes only UTC values; SQLite keeps text. Normalising to UTC suits both.
         var utcOffset = new ValueConverter<DateTimeOffset, DateTimeOffset>(v => v.ToUniversalTime(), v => v.ToUniversalTime());

@@ -35,6 +35,8 @@ public static class SchemaScripts
         new(2, "destination export from DestinationPrepared; start of the current phase",
             AddColumns(DatabaseProvider.Sqlite, ("NbdEndpoint", "text"), ("ExportName", "text"), ("PhaseEnteredAt", "time")),
             AddColumns(DatabaseProvider.Postgres, ("NbdEndpoint", "text"), ("ExportName", "text"), ("PhaseEnteredAt", "time"))),
+        new(3, "nudges: when to re-send what the state waits on, how often it was re-sent, which aborts were sent",
+            NudgeColumns(DatabaseProvider.Sqlite), NudgeColumns(DatabaseProvider.Postgres)),
     ];
 
     public static int Latest => All[^1].Version;
@@ -42,6 +44,18 @@ public static class SchemaScripts
     // One statement per column: SQLite's ALTER TABLE adds one at a time.
     private static string AddColumns(DatabaseProvider provider, params (string Name, string Kind)[] columns) =>
         string.Concat(columns.Select(c => $"ALTER TABLE \"{OrchestratorDbContext.MigrationsTable}\" ADD COLUMN {Column(provider, c.Name, c.Kind)};\n"));
+
+    // Rows already in the table get 0 / false: a version-2 row was never nudged, and its aborts (if any) are not re-sent.
+    private static string NudgeColumns(DatabaseProvider provider)
+    {
+        var table = OrchestratorDbContext.MigrationsTable;
+        var falseValue = provider == DatabaseProvider.Postgres ? "FALSE" : "0";
+        return AddColumns(provider, ("NudgeAtUtc", "time")) +
+               $"ALTER TABLE \"{table}\" ADD COLUMN {Column(provider, "Nudges", "int!")} DEFAULT 0;\n" +
+               $"ALTER TABLE \"{table}\" ADD COLUMN {Column(provider, "SourceAbortRequested", "bool!")} DEFAULT {falseValue};\n" +
+               $"ALTER TABLE \"{table}\" ADD COLUMN {Column(provider, "DestinationAbortRequested", "bool!")} DEFAULT {falseValue};\n" +
+               $"CREATE INDEX \"IX_{table}_NudgeAtUtc\" ON \"{table}\" (\"NudgeAtUtc\");\n";
+    }
 
     private static string CreateMigrations(DatabaseProvider provider)
     {

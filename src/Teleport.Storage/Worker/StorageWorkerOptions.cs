@@ -1,6 +1,7 @@
 using System.Net;
 using Teleport.Blocks;
 using Teleport.Storage.DirtyTracking;
+using Teleport.Messaging;
 
 namespace Teleport.Storage.Worker;
 
@@ -87,7 +88,7 @@ public sealed class StorageWorkerOptions
         BlockSizes.Validate(BlockSize);
         _ = NbdEndPoint;
         _ = DataEndPoint;
-        _ = StorageBus.Parse(Bus);
+        _ = BusAddress.Parse(Bus, "Storage:Bus");
         ArgumentOutOfRangeException.ThrowIfNegative(DirtyThresholdBlocks, "Storage:DirtyThresholdBlocks");
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxCopyRounds, 1, "Storage:MaxCopyRounds");
         if (TlsKey is not null && TlsCertificate is null)

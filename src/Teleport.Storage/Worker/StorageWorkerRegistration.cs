@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Teleport.Contracts;
+using Teleport.Messaging;
 
 namespace Teleport.Storage.Worker;
 
@@ -63,36 +64,9 @@ public static class StorageWorkerRegistration
     public static IServiceCollection AddTeleportStorageWorker(this IServiceCollection services, StorageWorkerOptions options)
     {
         options.Validate();
-        var bus = StorageBus.Parse(options.Bus);
         services.AddStorageWorkerNode(options);
-        services.AddMassTransit(x =>
-        {
-            // A storage server must not call out to MassTransit's usage-telemetry service.
-            x.DisableUsageTelemetry();
-            if (bus.InMemory)
-            {
-                x.UsingInMemory((context, cfg) => cfg.ConfigureStorageWorkerEndpoint(context, options.StorageId));
-            }
-            else
-            {
-                x.UsingRabbitMq((context, cfg) =>
-                {
-                    var broker = bus.RabbitMq!;
-                    cfg.Host(broker.Host, (ushort)(broker.Port > 0 ? broker.Port : 5672), bus.VirtualHost, h =>
-                    {
-                        h.Username(bus.User);
-                        h.Password(bus.Password);
-                    });
-                    cfg.ConfigureStorageWorkerEndpoint(context, options.StorageId);
-                });
-            }
-        });
-        services.Configure<MassTransitHostOptions>(o =>
-        {
-            o.WaitUntilStarted = true;
-            o.StartTimeout = TimeSpan.FromSeconds(60);
-            o.StopTimeout = TimeSpan.FromSeconds(30);
-        });
+        services.AddTeleportBus(BusAddress.Parse(options.Bus, "Storage:Bus"), null,
+            (context, cfg) => cfg.ConfigureStorageWorkerEndpoint(context, options.StorageId));
         return services;
     }
 }

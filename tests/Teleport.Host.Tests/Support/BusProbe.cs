@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using MassTransit;
 using Teleport.Contracts;
 using Teleport.Host.Worker;
+using Teleport.Messaging;
 
 namespace Teleport.Host.Tests.Support;
 
@@ -25,14 +26,10 @@ internal sealed class BusProbe : IAsyncDisposable, IConsumer<VmPaused>, IConsume
     public static async Task<BusProbe> StartAsync()
     {
         var probe = new BusProbe();
-        var broker = HostBus.Parse(TestBroker.Address);
+        var broker = BusAddress.Parse(TestBroker.Address, "TELEPORT_RABBITMQ");
         probe._bus = MassTransit.Bus.Factory.CreateUsingRabbitMq(cfg =>
         {
-            cfg.Host(broker.RabbitMq!.Host, (ushort)broker.RabbitMq.Port, broker.VirtualHost, h =>
-            {
-                h.Username(broker.User);
-                h.Password(broker.Password);
-            });
+            broker.ConfigureHost(cfg);
             cfg.ReceiveEndpoint($"host-tests-probe-{Guid.NewGuid():N}", e =>
             {
                 e.AutoDelete = true;

@@ -2,6 +2,7 @@ using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Teleport.Contracts;
 using Teleport.Storage.Worker;
+using Teleport.Messaging;
 
 namespace Teleport.Storage.Tests.Worker;
 
@@ -32,7 +33,7 @@ public sealed class SagaStandIn : IAsyncDisposable
 
     public static async Task<SagaStandIn> Start()
     {
-        var broker = StorageBus.Parse(TestBroker.Address);
+        var broker = BusAddress.Parse(TestBroker.Address, "TELEPORT_RABBITMQ");
         var services = new ServiceCollection();
         services.AddSingleton<EventLog>();
         services.AddMassTransit(x =>
@@ -40,11 +41,7 @@ public sealed class SagaStandIn : IAsyncDisposable
             x.DisableUsageTelemetry();
             x.UsingRabbitMq((context, cfg) =>
             {
-                cfg.Host(broker.RabbitMq!.Host, (ushort)broker.RabbitMq.Port, broker.VirtualHost, h =>
-                {
-                    h.Username(broker.User);
-                    h.Password(broker.Password);
-                });
+                broker.ConfigureHost(cfg);
                 cfg.ReceiveEndpoint($"storage-tests-saga-{Guid.NewGuid():N}", e =>
                 {
                     e.AutoDelete = true;

@@ -1,6 +1,7 @@
 using System.Net;
 using Teleport.Storage.Migrations;
 using Teleport.Storage.Worker;
+using Teleport.Messaging;
 
 namespace Teleport.Storage.Tests.Worker;
 
@@ -11,11 +12,11 @@ public sealed class StorageWorkerOptionsTests
     [Fact]
     public void Parses_the_bus_setting()
     {
-        Assert.True(StorageBus.Parse("memory").InMemory);
-        var rabbit = StorageBus.Parse("rabbitmq://teleport:s%40cret@mq.example:5673/prod");
-        Assert.Equal(("mq.example", 5673, "teleport", "s@cret", "prod"), (rabbit.RabbitMq!.Host, rabbit.RabbitMq.Port, rabbit.User, rabbit.Password, rabbit.VirtualHost));
+        Assert.True(BusAddress.Parse("memory", "Storage:Bus").InMemory);
+        var rabbit = BusAddress.Parse("rabbitmq://teleport:s%40cret@mq.example:5673/prod", "Storage:Bus");
+        Assert.Equal(("mq.example", 5673, "teleport", "s@cret", "prod"), (rabbit.Broker!.Host, rabbit.Port, rabbit.User, rabbit.Password, rabbit.VirtualHost));
         Assert.DoesNotContain("s@cret", rabbit.ToString());
-        var amqp = StorageBus.Parse("amqp://127.0.0.1:5672/");
+        var amqp = BusAddress.Parse("amqp://127.0.0.1:5672/", "Storage:Bus");
         Assert.Equal(("guest", "guest", "/"), (amqp.User, amqp.Password, amqp.VirtualHost));
     }
 
@@ -24,7 +25,7 @@ public sealed class StorageWorkerOptionsTests
     [InlineData("rabbitmq")]
     [InlineData("")]
     public void Refuses_other_buses(string bus) =>
-        Assert.Contains("neither 'memory' nor", Assert.Throws<ArgumentException>(() => StorageBus.Parse(bus)).Message);
+        Assert.Contains("Storage:Bus", Assert.Throws<ArgumentException>(() => BusAddress.Parse(bus, "Storage:Bus")).Message);
 
     [Fact]
     public void Validate_names_the_bad_setting()

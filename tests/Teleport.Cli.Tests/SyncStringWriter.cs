@@ -3,7 +3,7 @@ using System.Text;
 namespace Teleport.Cli.Tests;
 
 /// <summary>A StringWriter that a running command and the test may use at once.</summary>
-public sealed class OrchestratorSyncWriter : StringWriter
+public sealed class SyncStringWriter : StringWriter
 {
     private readonly Lock _gate = new();
 
