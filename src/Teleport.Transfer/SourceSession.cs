@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Net.Sockets;
@@ -22,6 +23,9 @@ public sealed class SourceSession : IAsyncDisposable
     // Repeat detection remembers this many distinct fingerprints per connection (24 B each); later repeats go as fingerprints.
     private const int MaxRepeatEntries = 1 << 22;
     private const int DataFramesPerIndexBatch = 4;
+    private const int IndexBatchesAhead = 8;
+    private const int IndexBatchBufferSize = ProtocolConstants.IndexBatchTarget + 64;
+    private static readonly TimeSpan IndexIdlePoll = TimeSpan.FromMilliseconds(2);
 
     private readonly SourceOptions _options;
     private readonly IDirtyTracker _tracker;
@@ -40,7 +44,6 @@ public sealed class SourceSession : IAsyncDisposable
     private readonly PreparedFrame[] _frames = [new(), new()];
     // The index scan has its own buffer: Data frames go out in the middle of a scanned chunk.
     private readonly byte[] _scanBuffer = new byte[ProtocolConstants.MaxBatchBytes];
-    private readonly byte[] _indexBuffer = new byte[ProtocolConstants.IndexBatchTarget + 64];
     private readonly List<BlockRun> _taken = [];
     private readonly Stopwatch _clock = new();
 
@@ -516,7 +519,12 @@ public sealed class SourceSession : IAsyncDisposable
             VolumeDigest: _finalDigest!);
     }
 
-    /// <summary>Index phase: one entry per block from the cursor on: zero runs as intervals, other blocks as fingerprints.</summary>
+    /// <summary>
+    /// Index phase: one entry per block from the cursor on: zero runs as intervals, repeats as back-references, other
+    /// blocks as fingerprints. The volume is hashed on its own thread, ahead of the link (a few batches queued); this
+    /// loop puts the batches on the wire as they come and, between them, the blocks the destination already asked
+    /// for, so the link carries data while the rest of the volume is hashed and the destination resolves the index.
+    /// </summary>
     private async Task StreamIndexAsync(TransferConnection c, CancellationToken ct)
     {
         if (!_initialDirtyDropped)
@@ -528,65 +536,51 @@ public sealed class SourceSession : IAsyncDisposable
             _initialDirtyDropped = true;
         }
 
-        int perChunk = _scanBuffer.Length / _geometry.BlockSize;
-        long block = _indexNext;
-        int length = BeginIndexBatch(block);
-        long zeroStart = -1;
-        while (block < _geometry.BlockCount)
+        var batches = Channel.CreateBounded<ScannedBatch>(new BoundedChannelOptions(IndexBatchesAhead) { SingleReader = true, SingleWriter = true });
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        long from = _indexNext;
+        var scan = Task.Run(() => ScanAsync(from, batches.Writer, stop.Token), CancellationToken.None);
+        try
         {
-            long n = Math.Min(perChunk, _geometry.BlockCount - block);
-            int bytes = (int)_geometry.RunBytes(block, n);
-            _volume!.Read(_scanBuffer.AsSpan(0, bytes), _geometry.Offset(block));
-            for (int i = 0; i < n; i++, block++)
+            var reader = batches.Reader;
+            while (true)
             {
-                var data = _scanBuffer.AsSpan(i * _geometry.BlockSize, _geometry.BlockLength(block));
-                if (ZeroBlocks.IsZero(data))
+                bool sent = false;
+                while (reader.TryRead(out var batch))
                 {
-                    _fingerprints[block] = _zero;
-                    if (zeroStart < 0)
-                        zeroStart = block;
-                    continue;
+                    await SendIndexBatchAsync(c, batch, ct).ConfigureAwait(false);
+                    sent = true;
                 }
 
-                if (zeroStart >= 0)
+                if (reader.Completion.IsCompleted)
+                    break;
+                long seqBefore = _nextSeq;
+                await SendPendingAsync(c, ct, DataFramesPerIndexBatch).ConfigureAwait(false);
+                if (!sent && _nextSeq == seqBefore)
                 {
-                    length = AppendZeroRun(length, block - zeroStart);
-                    zeroStart = -1;
-                }
-
-                var fingerprint = Hash(data);
-                _fingerprints[block] = fingerprint;
-                if (_repeats.TryGetValue(fingerprint, out long ordinal))
-                {
-                    // Same content as a fingerprint already listed on this connection: a back-reference instead of 32 bytes.
-                    _indexBuffer[length++] = ProtocolConstants.EntryRepeat;
-                    length += Varint.Write(_indexBuffer.AsSpan(length), (ulong)(_listedCount - ordinal));
-                }
-                else
-                {
-                    if (_repeats.Count < MaxRepeatEntries)
-                        _repeats.Add(fingerprint, _listedCount);
-                    _listedCount++;
-                    _indexBuffer[length++] = ProtocolConstants.EntryFingerprint;
-                    fingerprint.WriteTo(_indexBuffer.AsSpan(length));
-                    length += Fingerprint.Size;
-                }
-
-                if (length >= ProtocolConstants.IndexBatchTarget)
-                {
-                    await SendIndexBatchAsync(c, length, block + 1, ct).ConfigureAwait(false);
-                    length = BeginIndexBatch(block + 1);
-                    // Blocks the destination already asked for go out between index batches, so the link carries data
-                    // while the rest of the volume is hashed and the destination resolves the index.
-                    await SendPendingAsync(c, ct, DataFramesPerIndexBatch).ConfigureAwait(false);
+                    // Nothing to send yet: wait for the next batch, looking for new requests every few milliseconds.
+                    await Task.WhenAny(reader.WaitToReadAsync(ct).AsTask(), Task.Delay(IndexIdlePoll, ct)).ConfigureAwait(false);
+                    ct.ThrowIfCancellationRequested();
                 }
             }
-        }
 
-        if (zeroStart >= 0)
-            length = AppendZeroRun(length, block - zeroStart);
-        if (length > 8)
-            await SendIndexBatchAsync(c, length, block, ct).ConfigureAwait(false);
+            await scan.ConfigureAwait(false);
+        }
+        finally
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await scan.ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or IOException or ChannelClosedException)
+            {
+                // Stopped with the connection; an I/O error was already thrown by the loop above.
+            }
+
+            while (batches.Reader.TryRead(out var unsent))
+                ArrayPool<byte>.Shared.Return(unsent.Buffer);
+        }
 
         byte[] end = new byte[8];
         BinaryPrimitives.WriteUInt64LittleEndian(end, (ulong)_geometry.BlockCount);
@@ -595,32 +589,119 @@ public sealed class SourceSession : IAsyncDisposable
         _indexBytes += c.Writer.BytesWritten - before;
     }
 
-    private int BeginIndexBatch(long firstBlock)
+    /// <summary>Reads and hashes the volume from <paramref name="block"/> on, writing IndexBatch payloads.</summary>
+    private async Task ScanAsync(long block, ChannelWriter<ScannedBatch> batches, CancellationToken ct)
     {
-        BinaryPrimitives.WriteUInt64LittleEndian(_indexBuffer, (ulong)firstBlock);
+        try
+        {
+            int perChunk = _scanBuffer.Length / _geometry.BlockSize;
+            byte[] buffer = ArrayPool<byte>.Shared.Rent(IndexBatchBufferSize);
+            int length = BeginIndexBatch(buffer, block);
+            long zeros = 0, zeroStart = -1;
+            while (block < _geometry.BlockCount)
+            {
+                ct.ThrowIfCancellationRequested();
+                long n = Math.Min(perChunk, _geometry.BlockCount - block);
+                int bytes = (int)_geometry.RunBytes(block, n);
+                _volume!.Read(_scanBuffer.AsSpan(0, bytes), _geometry.Offset(block));
+                for (int i = 0; i < n; i++, block++)
+                {
+                    var data = _scanBuffer.AsSpan(i * _geometry.BlockSize, _geometry.BlockLength(block));
+                    if (ZeroBlocks.IsZero(data))
+                    {
+                        _fingerprints[block] = _zero;
+                        if (zeroStart < 0)
+                            zeroStart = block;
+                        continue;
+                    }
+
+                    if (zeroStart >= 0)
+                    {
+                        length = AppendZeroRun(buffer, length, block - zeroStart);
+                        zeros += block - zeroStart;
+                        zeroStart = -1;
+                    }
+
+                    var fingerprint = Hash(data);
+                    _fingerprints[block] = fingerprint;
+                    if (_repeats.TryGetValue(fingerprint, out long ordinal))
+                    {
+                        // Same content as a fingerprint already listed on this connection: a back-reference instead of 32 bytes.
+                        buffer[length++] = ProtocolConstants.EntryRepeat;
+                        length += Varint.Write(buffer.AsSpan(length), (ulong)(_listedCount - ordinal));
+                    }
+                    else
+                    {
+                        if (_repeats.Count < MaxRepeatEntries)
+                            _repeats.Add(fingerprint, _listedCount);
+                        _listedCount++;
+                        buffer[length++] = ProtocolConstants.EntryFingerprint;
+                        fingerprint.WriteTo(buffer.AsSpan(length));
+                        length += Fingerprint.Size;
+                    }
+
+                    if (length >= ProtocolConstants.IndexBatchTarget)
+                    {
+                        await batches.WriteAsync(new ScannedBatch(buffer, length, block + 1, zeros), ct).ConfigureAwait(false);
+                        buffer = ArrayPool<byte>.Shared.Rent(IndexBatchBufferSize);
+                        length = BeginIndexBatch(buffer, block + 1);
+                        zeros = 0;
+                    }
+                }
+            }
+
+            if (zeroStart >= 0)
+            {
+                length = AppendZeroRun(buffer, length, block - zeroStart);
+                zeros += block - zeroStart;
+            }
+
+            if (length > 8)
+                await batches.WriteAsync(new ScannedBatch(buffer, length, block, zeros), ct).ConfigureAwait(false);
+            else
+                ArrayPool<byte>.Shared.Return(buffer);
+            batches.Complete();
+        }
+        catch (Exception e)
+        {
+            batches.TryComplete(e);
+            throw;
+        }
+    }
+
+    private static int BeginIndexBatch(byte[] buffer, long firstBlock)
+    {
+        BinaryPrimitives.WriteUInt64LittleEndian(buffer, (ulong)firstBlock);
         return 8;
     }
 
-    private int AppendZeroRun(int length, long count)
+    private static int AppendZeroRun(byte[] buffer, int length, long count)
     {
-        _zeroBlocks += count;
         while (count > 0)
         {
             uint part = (uint)Math.Min(count, uint.MaxValue);
-            _indexBuffer[length++] = ProtocolConstants.EntryZeroRun;
-            length += Varint.Write(_indexBuffer.AsSpan(length), part);
+            buffer[length++] = ProtocolConstants.EntryZeroRun;
+            length += Varint.Write(buffer.AsSpan(length), part);
             count -= part;
         }
 
         return length;
     }
 
-    private async ValueTask SendIndexBatchAsync(TransferConnection c, int length, long next, CancellationToken ct)
+    private async ValueTask SendIndexBatchAsync(TransferConnection c, ScannedBatch batch, CancellationToken ct)
     {
-        long before = c.Writer.BytesWritten;
-        await c.SendAsync(MessageType.IndexBatch, _indexBuffer.AsSpan(0, length), ct).ConfigureAwait(false);
-        _indexBytes += c.Writer.BytesWritten - before;
-        _indexNext = next;
+        try
+        {
+            long before = c.Writer.BytesWritten;
+            await c.SendAsync(MessageType.IndexBatch, batch.Buffer.AsSpan(0, batch.Length), ct).ConfigureAwait(false);
+            _indexBytes += c.Writer.BytesWritten - before;
+            _indexNext = batch.Next;
+            _zeroBlocks += batch.ZeroBlocks;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(batch.Buffer);
+        }
     }
 
     private Fingerprint Hash(ReadOnlySpan<byte> data) => Hash(data, _pad);
