@@ -45,4 +45,7 @@ public sealed record DestinationOptions
     public ITransferObserver? Observer { get; init; }
 
     internal string EffectiveStatePath => StatePath ?? VolumePath + ".teleport-state";
+
+    /// <summary>Fault injection for tests: called after each block write with its offset and length (a failing disk).</summary>
+    internal Action<long, int>? AfterBlockWrite { get; init; }
 }

@@ -37,6 +37,10 @@ public sealed class DestinationSession : IAsyncDisposable
     private Fingerprint _zero;
     private Fingerprint[] _fingerprints = [];
     private BlockBitmap _fingerprintKnown = new(0);
+
+    // Blocks written since the last checkpoint: read back after the flush, so the final digest is over what the
+    // volume holds on disk, not over what this session believes it wrote.
+    private BlockBitmap _readBack = new(0);
     private BlockBitmap _waiting = new(0);
     private readonly Dictionary<long, List<(long Block, Fingerprint Fingerprint)>> _waiters = new();
     private readonly Dictionary<ulong, long> _seen = new();
@@ -402,6 +406,7 @@ public sealed class DestinationSession : IAsyncDisposable
         _block = new byte[geometry.BlockSize];
         _fingerprints = new Fingerprint[geometry.BlockCount];
         _fingerprintKnown = new BlockBitmap(geometry.BlockCount);
+        _readBack = new BlockBitmap(geometry.BlockCount);
         _waiting = new BlockBitmap(geometry.BlockCount);
         _requested = new BlockBitmap(geometry.BlockCount);
         _listed.Clear();
@@ -625,9 +630,15 @@ public sealed class DestinationSession : IAsyncDisposable
 
     private void WriteBlock(long block, ReadOnlySpan<byte> data, in Fingerprint fingerprint)
     {
-        _volume!.Write(data, _geometry.Offset(block));
+        WriteVolume(data, _geometry.Offset(block));
         _bytesSinceCheckpoint += data.Length;
         MarkPresent(block, fingerprint);
+    }
+
+    private void WriteVolume(ReadOnlySpan<byte> data, long offset)
+    {
+        _volume!.Write(data, offset);
+        _options.AfterBlockWrite?.Invoke(offset, data.Length);
     }
 
     private void MarkPresent(long block, in Fingerprint fingerprint)
@@ -635,7 +646,8 @@ public sealed class DestinationSession : IAsyncDisposable
         _state!.Presence.Set(block);
         _waiting.Clear(block);
         _fingerprints[block] = fingerprint;
-        _fingerprintKnown.Set(block);
+        _fingerprintKnown.Clear(block);
+        _readBack.Set(block);
     }
 
     private void EndIndex(ReadOnlySpan<byte> payload)
@@ -751,7 +763,7 @@ public sealed class DestinationSession : IAsyncDisposable
             else
             {
                 var data = raw.Slice(position, (int)bytes);
-                volume.Write(data, _geometry.Offset(run.Start));
+                WriteVolume(data, _geometry.Offset(run.Start));
                 int at = 0;
                 for (long b = run.Start; b < run.Start + run.Count; b++)
                 {
@@ -800,7 +812,7 @@ public sealed class DestinationSession : IAsyncDisposable
                 if (data.IsEmpty)
                     _volume!.WriteZeros(_geometry.Offset(waiter), _geometry.BlockLength(waiter));
                 else
-                    _volume!.Write(data[.._geometry.BlockLength(waiter)], _geometry.Offset(waiter));
+                    WriteVolume(data[.._geometry.BlockLength(waiter)], _geometry.Offset(waiter));
                 MarkPresent(waiter, fingerprint);
             }
             else
@@ -842,6 +854,7 @@ public sealed class DestinationSession : IAsyncDisposable
         if (!force && !CheckpointDue())
             return;
         _volume!.Flush();
+        ReadBackWritten();
         var state = _state!;
         state.DurableSeq = _lastSeq;
         state.Save(_options.EffectiveStatePath);
@@ -899,9 +912,45 @@ public sealed class DestinationSession : IAsyncDisposable
         _completed.TrySetResult();
     }
 
+    /// <summary>
+    /// Reads back the blocks written since the last call and checks each against the fingerprint it was written
+    /// for: a block that differs is a bug or a failing disk, and the migration must not go on as if it were there.
+    /// </summary>
+    private void ReadBackWritten()
+    {
+        int perChunk = _raw.Length / _geometry.BlockSize;
+        for (long b = _readBack.NextSet(0); b >= 0 && b < _geometry.BlockCount; b = _readBack.NextSet(b))
+        {
+            long end = _readBack.NextClear(b);
+            if (end < 0 || end > _geometry.BlockCount)
+                end = _geometry.BlockCount;
+            for (long at = b; at < end; at += perChunk)
+            {
+                long n = Math.Min(perChunk, end - at);
+                _volume!.Read(_raw.AsSpan(0, (int)_geometry.RunBytes(at, n)), _geometry.Offset(at));
+                for (long i = 0; i < n; i++)
+                {
+                    long block = at + i;
+                    var onDisk = FingerprintOf(block, _raw.AsSpan((int)(i * _geometry.BlockSize), _geometry.BlockLength(block)));
+                    if (onDisk != _fingerprints[block])
+                        throw new TransferException(TransferErrorCode.VerificationFailed,
+                            $"block {block} read back from the destination volume differs from what was written there");
+                    _fingerprintKnown.Set(block);
+                }
+            }
+
+            _readBack.ClearRange(b, end - b);
+            b = end;
+        }
+    }
+
     /// <summary>Fingerprints of every block (re-read where unknown, or all with VerifyByReading), hashed in order.</summary>
     private byte[] ComputeDigest()
     {
+        ReadBackWritten();
+        if (!_options.VerifyByReading && _fingerprintKnown.Count == _geometry.BlockCount)
+            return VolumeDigest.Compute(_geometry, _fingerprints);
+
         int perChunk = _raw.Length / _geometry.BlockSize;
         for (long b = 0; b < _geometry.BlockCount; b += perChunk)
         {
@@ -911,29 +960,26 @@ public sealed class DestinationSession : IAsyncDisposable
                 needed = !_fingerprintKnown.Test(i);
             if (!needed)
                 continue;
-            int bytes = (int)_geometry.RunBytes(b, n);
-            _volume!.Read(_raw.AsSpan(0, bytes), _geometry.Offset(b));
+            _volume!.Read(_raw.AsSpan(0, (int)_geometry.RunBytes(b, n)), _geometry.Offset(b));
             for (long i = 0; i < n; i++)
             {
                 long block = b + i;
-                int length = _geometry.BlockLength(block);
-                var data = _raw.AsSpan((int)(i * _geometry.BlockSize), length);
-                if (length == _geometry.BlockSize)
-                {
-                    _fingerprints[block] = Fingerprint.Compute(data);
-                }
-                else
-                {
-                    data.CopyTo(_block);
-                    _block.AsSpan(length).Clear();
-                    _fingerprints[block] = Fingerprint.Compute(_block);
-                }
-
+                _fingerprints[block] = FingerprintOf(block, _raw.AsSpan((int)(i * _geometry.BlockSize), _geometry.BlockLength(block)));
                 _fingerprintKnown.Set(block);
             }
         }
 
         return VolumeDigest.Compute(_geometry, _fingerprints);
+    }
+
+    /// <summary>A block's fingerprint from its bytes; a final partial block is fingerprinted zero-padded.</summary>
+    private Fingerprint FingerprintOf(long block, ReadOnlySpan<byte> data)
+    {
+        if (data.Length == _geometry.BlockSize)
+            return Fingerprint.Compute(data);
+        data.CopyTo(_block);
+        _block.AsSpan(data.Length).Clear();
+        return Fingerprint.Compute(_block);
     }
 
     private TransferResult Result(long currentConnectionBytes)

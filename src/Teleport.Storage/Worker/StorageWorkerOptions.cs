@@ -42,7 +42,8 @@ public sealed class StorageWorkerOptions
 
     public int MaxCopyRounds { get; set; } = 30;
 
-    public int CompressionLevel { get; set; } = 1;
+    /// <summary>zstd level of outgoing migrations; null adapts it to the link and the CPU (0 turns compression off).</summary>
+    public int? CompressionLevel { get; set; }
 
     /// <summary>How long a stopping worker waits for its migrations to wind down.</summary>
     public TimeSpan StopTimeout { get; set; } = TimeSpan.FromSeconds(10);
