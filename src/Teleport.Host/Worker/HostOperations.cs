@@ -110,14 +110,38 @@ public sealed class HostOperations
             return Failed(command.MigrationId, command.VmId, Switch, $"SwitchTarget needs an export name and a storage id (got '{command.ExportName}', '{command.StorageId}')", command.Attempt);
 
         HostVm vm = _vms[command.VmId];
-        CancellationTokenSource pending = vm.BeginSwitch(key, cancellationToken);
+        PendingSwitch pending = vm.BeginSwitch(key, command, cancellationToken, out bool joined);
+        if (joined)
+        {
+            // The saga re-sent a command whose switch still waits for the destination: restarting it would cancel its
+            // answer and its retry window. Answer with it instead; a failure or a stop is answered by the switch itself
+            // (once: the saga reads a second HostOperationFailed during the rollback as a failed rollback).
+            HostWorkerLog.SwitchJoined(_log, vm.Id, key);
+            return await pending.Outcome.WaitAsync(cancellationToken).ConfigureAwait(false) as TargetSwitched;
+        }
+
+        object? answer = null;
         try
         {
-            using IDisposable _ = await vm.LockAsync(pending.Token).ConfigureAwait(false);
+            answer = await SwitchPendingAsync(command, key, vm, address, pending.Cancellation.Token, cancellationToken).ConfigureAwait(false);
+            return answer;
+        }
+        finally
+        {
+            vm.EndSwitch(key, pending, answer);
+        }
+    }
+
+    private async Task<object?> SwitchPendingAsync(SwitchTarget command, OperationKey key, HostVm vm, NbdAddress address, CancellationToken pending,
+        CancellationToken cancellationToken)
+    {
+        try
+        {
+            using IDisposable _ = await vm.LockAsync(pending).ConfigureAwait(false);
             if (vm.LastSwitchBack is { } back && back.Key == key)
                 throw new HostOperationException($"migration {key} was already switched back (rolled back); a late SwitchTarget is refused");
             PathSwitcher switcher = vm.RequireSwitcher();
-            var target = new UpstreamTarget(await address.ResolveAsync(pending.Token).ConfigureAwait(false), command.ExportName);
+            var target = new UpstreamTarget(await address.ResolveAsync(pending).ConfigureAwait(false), command.ExportName);
             if (switcher.Current == target)
             {
                 HostWorkerLog.Repeated(_log, vm.Id, nameof(SwitchTarget), key);
@@ -126,10 +150,10 @@ public sealed class HostOperations
                 return new TargetSwitched(command.MigrationId, vm.Id, _options.HostId, command.StorageId, when, command.Attempt);
             }
 
-            await RequirePausedAsync(vm, "switched", pending.Token).ConfigureAwait(false);
+            await RequirePausedAsync(vm, "switched", pending).ConfigureAwait(false);
             var origin = (switcher.Current, vm.CurrentStorageId);
             var took = Stopwatch.StartNew();
-            int attempts = await SwitchWithRetryAsync(vm, switcher, target, pending.Token).ConfigureAwait(false);
+            int attempts = await SwitchWithRetryAsync(vm, switcher, target, pending).ConfigureAwait(false);
             vm.Origins.TryAdd(key, origin);
             vm.CurrentStorageId = command.StorageId;
             DateTimeOffset at = _clock.GetUtcNow();
@@ -146,10 +170,6 @@ public sealed class HostOperations
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
             return await FailedAsync(vm, command.MigrationId, Switch, e, command.Attempt).ConfigureAwait(false);
-        }
-        finally
-        {
-            vm.EndSwitch(key, pending);
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.Extensions.Logging;
+using Teleport.Contracts;
 using Teleport.Host.Hypervisor;
 using Teleport.Host.Switching;
 
@@ -17,7 +18,8 @@ public sealed class HostVm : IAsyncDisposable
     private readonly ILogger _log;
     private readonly SemaphoreSlim _lock = new(1, 1);
     private readonly Lock _pendingLock = new();
-    private readonly Dictionary<OperationKey, CancellationTokenSource> _pendingSwitches = [];
+    private readonly Dictionary<OperationKey, PendingSwitch> _pendingSwitches = [];
+    private int _joinedSwitches;
     private readonly CancellationTokenSource _stopping = new();
     private IHypervisor? _qmp;
     private PathSwitcher? _switcher;
@@ -171,29 +173,57 @@ public sealed class HostVm : IAsyncDisposable
         return new Releaser(_lock);
     }
 
-    /// <summary>A cancellation for a SwitchTarget about to run, so a SwitchBack of the same attempt can stop its retries.</summary>
-    internal CancellationTokenSource BeginSwitch(OperationKey key, CancellationToken cancellationToken)
+    /// <summary>
+    /// Registers a SwitchTarget about to run, so a SwitchBack of the same attempt can stop its retries. A duplicate of a
+    /// switch still pending (the saga re-sent it) joins that one: <paramref name="joined"/> is then true and the pending
+    /// switch is returned, neither cancelled nor restarted (its retry window keeps running). A different SwitchTarget of
+    /// the same attempt replaces the pending one.
+    /// </summary>
+    internal PendingSwitch BeginSwitch(OperationKey key, SwitchTarget command, CancellationToken cancellationToken, out bool joined)
     {
-        var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
         lock (_pendingLock)
         {
-            if (_pendingSwitches.Remove(key, out var earlier))
-                earlier.Cancel();
-            _pendingSwitches[key] = cts;
-        }
+            if (_pendingSwitches.TryGetValue(key, out var earlier))
+            {
+                if (earlier.Command == command && !earlier.Cancellation.IsCancellationRequested)
+                {
+                    _joinedSwitches++;
+                    joined = true;
+                    return earlier;
+                }
 
-        return cts;
+                _pendingSwitches.Remove(key);
+                earlier.Cancellation.Cancel();
+            }
+
+            var pending = new PendingSwitch(command, CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token));
+            _pendingSwitches[key] = pending;
+            joined = false;
+            return pending;
+        }
     }
 
-    internal void EndSwitch(OperationKey key, CancellationTokenSource cts)
+    /// <summary>The switch is over: removed from the pending ones, and its duplicates learn the answer.</summary>
+    internal void EndSwitch(OperationKey key, PendingSwitch pending, object? answer)
     {
         lock (_pendingLock)
         {
-            if (_pendingSwitches.TryGetValue(key, out var current) && ReferenceEquals(current, cts))
+            if (_pendingSwitches.TryGetValue(key, out var current) && ReferenceEquals(current, pending))
                 _pendingSwitches.Remove(key);
         }
 
-        cts.Dispose();
+        pending.Complete(answer);
+        pending.Cancellation.Dispose();
+    }
+
+    /// <summary>Duplicates of a pending SwitchTarget that joined it (since the worker started).</summary>
+    internal int JoinedSwitches
+    {
+        get
+        {
+            lock (_pendingLock)
+                return _joinedSwitches;
+        }
     }
 
     /// <summary>SwitchTarget operations running or waiting on this VM.</summary>
@@ -213,7 +243,7 @@ public sealed class HostVm : IAsyncDisposable
         {
             if (!_pendingSwitches.Remove(key, out var pending))
                 return false;
-            pending.Cancel();
+            pending.Cancellation.Cancel();
             return true;
         }
     }

@@ -42,4 +42,7 @@ internal static partial class HostWorkerLog
 
     [LoggerMessage(EventId = 5113, Level = LogLevel.Warning, Message = "Could not publish the upstream report of VM {VmId}")]
     public static partial void ReportFailed(ILogger logger, Exception exception, string vmId);
+
+    [LoggerMessage(EventId = 5114, Level = LogLevel.Information, Message = "VM {VmId}: repeated SwitchTarget of {Operation} joins the switch still pending")]
+    public static partial void SwitchJoined(ILogger logger, string vmId, OperationKey operation);
 }

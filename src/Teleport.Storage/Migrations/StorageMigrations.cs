@@ -13,8 +13,10 @@ namespace Teleport.Storage.Migrations;
 
 /// <summary>
 /// The migrations this storage worker takes part in, by MigrationId, as source or destination. Commands are
-/// idempotent per attempt: a repeated PrepareDestination re-publishes the same DestinationPrepared, a repeated
-/// StartTransfer or FinalSync for a running migration changes nothing, AbortTransfer is acknowledged even for an
+/// idempotent per attempt, so the saga may re-send a command whose answer did not come: a repeated PrepareDestination
+/// re-publishes the same DestinationPrepared; a repeated StartTransfer never starts a second transfer but re-publishes
+/// the progress already made (or the failure); a repeated FinalSync signals the running final sync again, or
+/// re-publishes MigrationCompleted once it is done (or the failure); AbortTransfer is acknowledged even for an
 /// unknown migration; a command of a later attempt replaces what an earlier attempt left running. Every event
 /// carries the attempt of the command it answers. Sessions run in the background; the consumers only start or
 /// signal them. Each side is written to the <see cref="MigrationJournal"/>, so a restarted worker reports the
@@ -38,6 +40,9 @@ public sealed class StorageMigrations
     private readonly Lock _gate = new();
     private readonly Dictionary<Guid, SourceMigration> _sources = new();
     private readonly Dictionary<Guid, DestinationMigration> _destinations = new();
+    // How the last attempt of an outgoing migration failed, kept until an abort or a later attempt: a duplicate
+    // StartTransfer or FinalSync of that attempt is answered with the same failure instead of starting over.
+    private readonly Dictionary<Guid, TransferFailed> _sourceFailures = new();
     // Sides a previous run of this worker left unfinished (reported failed) or completed (a destination volume a later abort must unexport).
     private readonly Dictionary<(Guid, MigrationRole), JournalEntry> _interrupted = new();
 
@@ -321,18 +326,35 @@ public sealed class StorageMigrations
         using var scope = Scope(_log, command.MigrationId);
         SourceMigration? replaced = null;
         JournalEntry? interrupted;
+        IReadOnlyList<object>? repeat = null;
         lock (_gate)
         {
             interrupted = InterruptedSide(command.MigrationId, MigrationRole.Source, command.Attempt);
             if (interrupted is null && _sources.TryGetValue(command.MigrationId, out var existing))
             {
-                if (command.Attempt <= existing.Attempt)
+                if (command.Attempt < existing.Attempt)
                 {
-                    _log.LogInformation("StartTransfer for migration {MigrationId} ignored: it is already running or done", command.MigrationId);
+                    _log.LogInformation("StartTransfer of attempt {Attempt} ignored: attempt {Running} runs", command.Attempt, existing.Attempt);
                     return;
                 }
 
-                _sources.Remove(command.MigrationId, out replaced);
+                if (command.Attempt == existing.Attempt)
+                    repeat = existing.Observer.Progress();
+                else
+                    _sources.Remove(command.MigrationId, out replaced);
+            }
+            else if (interrupted is null && _sourceFailures.TryGetValue(command.MigrationId, out var failure))
+            {
+                if (command.Attempt < failure.Attempt)
+                {
+                    _log.LogInformation("StartTransfer of attempt {Attempt} ignored: attempt {Failed} failed since", command.Attempt, failure.Attempt);
+                    return;
+                }
+
+                if (command.Attempt == failure.Attempt)
+                    repeat = [failure];
+                else
+                    _sourceFailures.Remove(command.MigrationId);
             }
         }
 
@@ -340,6 +362,16 @@ public sealed class StorageMigrations
         {
             _log.LogError("StartTransfer for migration {MigrationId} refused: this worker restarted during it", command.MigrationId);
             await Failed(command.MigrationId, interrupted.Phase, RestartReason(interrupted), command.Attempt).ConfigureAwait(false);
+            return;
+        }
+
+        if (repeat is not null)
+        {
+            // The saga re-sent it (a command or an answer may have been lost): never a second transfer, the same answers.
+            _log.LogInformation("StartTransfer for migration {MigrationId} (attempt {Attempt}) repeated: it already ran; re-publishing {Events}",
+                command.MigrationId, command.Attempt, repeat.Count == 0 ? "nothing (no progress yet)" : string.Join(", ", repeat.Select(e => e.GetType().Name)));
+            foreach (var message in repeat)
+                await PublishAsync(message).ConfigureAwait(false);
             return;
         }
 
@@ -357,7 +389,10 @@ public sealed class StorageMigrations
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException or IOException)
         {
             _log.LogError("Cannot start migration {MigrationId} of volume {Volume}: {Reason}", command.MigrationId, command.VolumeId, e.Message);
-            await Failed(command.MigrationId, StoragePhases.Index, e.Message, command.Attempt).ConfigureAwait(false);
+            var failure = Failure(command.MigrationId, StoragePhases.Index, e.Message, command.Attempt);
+            lock (_gate)
+                _sourceFailures[command.MigrationId] = failure;
+            await PublishAsync(failure).ConfigureAwait(false);
         }
     }
 
@@ -399,7 +434,8 @@ public sealed class StorageMigrations
             Tls = tls,
             Observer = observer,
         }, volume.Tracker, _loggers.CreateLogger<SourceSession>());
-        var migration = new SourceMigration(command.MigrationId, command.Attempt, command.VolumeId, session, observer, events);
+        var migration = new SourceMigration(command.MigrationId, command.Attempt, command.VolumeId, command.DestinationStorageId, volume.Export.Size,
+            session, observer, events);
         _sources.Add(command.MigrationId, migration);
         migration.Run = Task.Run(() => RunSourceAsync(migration));
         _log.LogInformation("Sending volume {Volume} for migration {MigrationId} (attempt {Attempt}) to {DataEndpoint}, TLS {Tls}",
@@ -428,7 +464,10 @@ public sealed class StorageMigrations
         try
         {
             var result = await m.Session.RunAsync(m.Stop.Token).ConfigureAwait(false);
-            m.Completed = true;
+            // The destination publishes MigrationCompleted; the source keeps the same figures of this transfer for a
+            // duplicate FinalSync, which is all the saga re-sends when that event was lost.
+            m.Completion = new MigrationCompleted(m.MigrationId, m.DestinationStorageId, m.VolumeId, result.Verified, m.VolumeBytes, result.BytesOnWire,
+                result.BlocksFromIndex, result.BlocksSent, result.Rounds, DateTimeOffset.UtcNow, m.Attempt);
             _journal.Remove(m.MigrationId, MigrationRole.Source);
             _log.LogInformation(
                 "Volume {Volume} sent for migration {MigrationId}: {BytesOnWire} bytes on the wire, {BlocksSent} blocks sent, {FromIndex} from the destination's index, {Rounds} rounds",
@@ -441,14 +480,18 @@ public sealed class StorageMigrations
         catch (Exception e)
         {
             _log.LogError(e, "Sending volume {Volume} for migration {MigrationId} failed", m.VolumeId, m.MigrationId);
+            var failure = Failure(m.MigrationId, StoragePhases.Of(m.Observer.Phase), e.Message, m.Attempt);
             lock (_gate)
             {
                 if (_sources.GetValueOrDefault(m.MigrationId) == m)
+                {
                     _sources.Remove(m.MigrationId);
+                    _sourceFailures[m.MigrationId] = failure;
+                }
             }
 
             _journal.Remove(m.MigrationId, MigrationRole.Source);
-            m.Events.Post(Failure(m.MigrationId, StoragePhases.Of(m.Observer.Phase), e.Message, m.Attempt));
+            m.Events.Post(failure);
         }
         finally
         {
@@ -462,16 +505,25 @@ public sealed class StorageMigrations
         using var scope = Scope(_log, command.MigrationId);
         SourceMigration? migration;
         JournalEntry? interrupted;
+        TransferFailed? failure;
         lock (_gate)
         {
             migration = _sources.GetValueOrDefault(command.MigrationId);
             interrupted = InterruptedSide(command.MigrationId, MigrationRole.Source, command.Attempt);
+            failure = _sourceFailures.GetValueOrDefault(command.MigrationId);
         }
 
         if (interrupted is not null)
         {
             _log.LogError("FinalSync for migration {MigrationId} refused: this worker restarted during it", command.MigrationId);
             return Failed(command.MigrationId, StoragePhases.CutOver, RestartReason(interrupted), command.Attempt);
+        }
+
+        if (migration is null && failure is not null && failure.Attempt == command.Attempt)
+        {
+            _log.LogInformation("FinalSync for migration {MigrationId} (attempt {Attempt}): its transfer failed; re-publishing the failure",
+                command.MigrationId, command.Attempt);
+            return PublishAsync(failure);
         }
 
         if (migration is null || command.Attempt > migration.Attempt)
@@ -486,6 +538,14 @@ public sealed class StorageMigrations
         {
             _log.LogInformation("FinalSync of attempt {Attempt} ignored: attempt {Running} runs", command.Attempt, migration.Attempt);
             return Task.CompletedTask;
+        }
+
+        if (migration.Completion is { } completion)
+        {
+            // Done already: the destination's MigrationCompleted may have been lost, so the saga asks again.
+            _log.LogInformation("FinalSync for migration {MigrationId} (attempt {Attempt}) repeated after the final sync completed; re-publishing MigrationCompleted",
+                command.MigrationId, command.Attempt);
+            return PublishAsync(completion);
         }
 
         _log.LogInformation("Final round of migration {MigrationId} begins", command.MigrationId);
@@ -504,6 +564,8 @@ public sealed class StorageMigrations
             // A late abort of an earlier attempt must not stop a later one.
             if (_sources.TryGetValue(command.MigrationId, out var s) && s.Attempt <= command.Attempt)
                 _sources.Remove(command.MigrationId, out source);
+            if (_sourceFailures.TryGetValue(command.MigrationId, out var failed) && failed.Attempt <= command.Attempt)
+                _sourceFailures.Remove(command.MigrationId);
             if (_destinations.TryGetValue(command.MigrationId, out var d) && d.Attempt <= command.Attempt)
                 _destinations.Remove(command.MigrationId, out destination);
             foreach (var role in new[] { MigrationRole.Source, MigrationRole.Destination })
@@ -560,16 +622,16 @@ public sealed class StorageMigrations
 
     private Task Failed(Guid migrationId, string phase, string reason, int attempt) => PublishAsync(Failure(migrationId, phase, reason, attempt));
 
-    private async Task PublishAsync<T>(T message)
-        where T : class
+    // By the message's own type: a repeat is held as object, which would otherwise be published as System.Object.
+    private async Task PublishAsync(object message)
     {
         try
         {
-            await _bus().Publish(message).ConfigureAwait(false);
+            await _bus().Publish(message, message.GetType()).ConfigureAwait(false);
         }
         catch (Exception e)
         {
-            _log.LogError(e, "Could not publish {Event}", typeof(T).Name);
+            _log.LogError(e, "Could not publish {Event}", message.GetType().Name);
         }
     }
 
@@ -592,6 +654,7 @@ public sealed class StorageMigrations
         {
             running = [.. _sources.Values.Select(s => (s.Stop, s.Run)), .. _destinations.Values.Select(d => (d.Stop, d.Run))];
             _sources.Clear();
+            _sourceFailures.Clear();
             _destinations.Clear();
         }
 
