@@ -40,9 +40,7 @@ internal sealed class CompressionLevelController
         double mbit = rate.IsUnlimited ? double.PositiveInfinity : rate.BytesPerSecond * 8 / 1e6;
         // Measured with ZstdSharp on 2 cores: level 6 with long matching keeps ~80 MB/s of raw input, level 3 ~115 MB/s,
         // level 1 ~155 MB/s; disk data compresses 2-4x, so those keep up with about 250, 500 and 800 Mbit/s.
-        // With no rate limit the link is unknown: start on the middle rung (a WAN is rarely faster than level 3 keeps
-        // up with), and let the measured bottleneck move it either way.
-        int start = rate.IsUnlimited ? 3 : mbit <= 250 ? 6 : mbit <= 600 ? 3 : 1;
+        int start = mbit <= 250 ? 6 : mbit <= 600 ? 3 : 1;
         // On a slow link bytes are what costs time: level 3 (~115 MB/s of input, 40 MB/s even with the CPU shared
         // three ways) still outruns what a 250 Mbit/s link carries after compression, so the level stays at or above it.
         int floor = mbit <= 250 ? 3 : mbit <= 600 ? 1 : Ladder[0];

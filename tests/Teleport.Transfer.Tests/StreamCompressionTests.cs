@@ -135,7 +135,6 @@ public class StreamCompressionTests
     {
         Assert.Equal(6, new CompressionLevelController(null, ByteRate.FromBitsPerSecond(100e6)).Level);
         Assert.Equal(1, new CompressionLevelController(null, ByteRate.FromBitsPerSecond(10e9)).Level);
-        Assert.Equal(3, new CompressionLevelController(null, ByteRate.Unlimited).Level);
         var fixedLevel = new CompressionLevelController(9, ByteRate.Unlimited);
         Assert.False(fixedLevel.Adaptive);
         for (int i = 0; i < 100; i++)
