@@ -187,7 +187,9 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
             // SwitchBack is idempotent at the host: a path already on the source answers TargetSwitchedBack again.
             SendSwitchBack(When(Nudged, c => IsCurrent(c.Saga, c.Message)).Then(c => Renudge(c.Saga))),
             // The VM may still lead to the destination: leave the destination alone, an operator must look.
-            AbandonRollback(When(HostOperationFailed), c => $"switch back failed: {HostFailure(c.Message)}", abortDestination: false),
+            // Only the switch back's own failure counts: a late failure of the switch it undoes changes nothing.
+            AbandonRollback(When(HostOperationFailed, c => c.Message.Operation == HostOperationNames.SwitchBack),
+                c => $"switch back failed: {HostFailure(c.Message)}", abortDestination: false),
             AbandonRollback(When(DeadlineExpired, c => IsCurrent(c.Saga, c.Message)),
                 _ => "switch back was not confirmed in time", abortDestination: false),
             Ignore(CancelMigration), Ignore(TransferFailed), Ignore(VmResumed), Ignore(VmPaused),
@@ -199,7 +201,8 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
             FinishFailed(AbortBothSides(When(VmResumed).Then(c => c.Saga.ResumedOnSourceAt = c.Message.ResumedAt))),
             SendResumeVm(When(Nudged, c => IsCurrent(c.Saga, c.Message)).Then(c => Renudge(c.Saga))),
             // The path leads to the source again, so both sides can be released; the paused VM needs an operator.
-            AbandonRollback(When(HostOperationFailed), c => $"resume on the source failed: {HostFailure(c.Message)}", abortDestination: true),
+            AbandonRollback(When(HostOperationFailed, c => c.Message.Operation == HostOperationNames.Resume),
+                c => $"resume on the source failed: {HostFailure(c.Message)}", abortDestination: true),
             AbandonRollback(When(DeadlineExpired, c => IsCurrent(c.Saga, c.Message)),
                 _ => "resume on the source was not confirmed in time", abortDestination: true),
             Ignore(CancelMigration), Ignore(TransferFailed), Ignore(TargetSwitchedBack), Ignore(VmPaused),

@@ -145,6 +145,28 @@ public sealed class MigrationRollbackTests
     }
 
     [Fact]
+    public async Task A_late_failure_of_the_switch_does_not_abandon_its_switch_back()
+    {
+        await using var host = await StartAsync();
+        var m = new MigrationScript(host);
+        await m.DriveTo("Switching");
+        await host.Publish(m.TransferFailed(Source));
+        await host.WaitForState(m.Id, "RollingBackSwitch");
+
+        // The host's answer to the SwitchTarget arrives after the rollback began: not the switch back's failure.
+        await host.PublishAndSettle(m.HostFailed("switch"));
+        Assert.Equal("RollingBackSwitch", (await host.Row(m.Id))!.CurrentState);
+
+        await host.Publish(m.SwitchedBack());
+        await host.Sent<ResumeVm>(m.Id, HostQueue(Host));
+        await host.WaitForState(m.Id, "RollingBackResume");
+        await host.Publish(m.Resumed());
+        var row = await host.WaitForState(m.Id, "Failed");
+        Assert.False(row.RollbackIncomplete);
+        host.AssertNoFaults();
+    }
+
+    [Fact]
     public async Task Failed_resume_on_the_source_releases_both_sides_but_is_marked_incomplete()
     {
         await using var host = await StartAsync();

@@ -53,7 +53,11 @@ public sealed class SagaTestHost : IAsyncDisposable
     /// <summary>What the orchestrator logged.</summary>
     public CapturedLogs Logs => _provider.GetServices<ILoggerProvider>().OfType<CapturedLogs>().Single();
 
-    public static MigrationSettings DefaultSettings() => new();
+    /// <summary>
+    /// The harness starts the hosted sweeper too: its timer stays out of the way (tests sweep by hand with the test
+    /// clock) unless a test sets a short SweepInterval to exercise the loop.
+    /// </summary>
+    public static MigrationSettings DefaultSettings() => new() { SweepInterval = TimeSpan.FromHours(1) };
 
     /// <summary>Starts a harness on a fresh SQLite file (or on <paramref name="database"/>).</summary>
     public static async Task<SagaTestHost> StartAsync(

@@ -14,10 +14,10 @@ namespace Teleport.Host.Worker;
 /// </summary>
 public sealed class HostOperations
 {
-    public const string Pause = "pause";
-    public const string Switch = "switch";
-    public const string SwitchBackOperation = "switch back";
-    public const string Resume = "resume";
+    public const string Pause = HostOperationNames.Pause;
+    public const string Switch = HostOperationNames.Switch;
+    public const string SwitchBackOperation = HostOperationNames.SwitchBack;
+    public const string Resume = HostOperationNames.Resume;
 
     private readonly HostWorkerOptions _options;
     private readonly IReadOnlyDictionary<string, HostVm> _vms;

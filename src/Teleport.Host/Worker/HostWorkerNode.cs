@@ -15,7 +15,7 @@ namespace Teleport.Host.Worker;
 public sealed class HostWorkerNode : IHostedService, IAsyncDisposable
 {
     /// <summary>The Operation of the HostOperationFailed that reports a lost upstream.</summary>
-    public const string UpstreamOperation = "upstream";
+    public const string UpstreamOperation = HostOperationNames.Upstream;
 
     private readonly IServiceProvider _services;
     private readonly Dictionary<string, HostVm> _vms;

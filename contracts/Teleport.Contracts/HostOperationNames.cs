@@ -1,0 +1,13 @@
+namespace Teleport.Contracts;
+
+/// <summary>The values of <see cref="HostOperationFailed.Operation"/>: which host operation failed.</summary>
+public static class HostOperationNames
+{
+    public const string Pause = "pause";
+    public const string Switch = "switch";
+    public const string SwitchBack = "switch back";
+    public const string Resume = "resume";
+
+    /// <summary>A VM's disk path lost its upstream outside any migration (MigrationId is empty).</summary>
+    public const string Upstream = "upstream";
+}
