@@ -42,7 +42,7 @@ public sealed class OrchestratorCommandTests : IDisposable
         var run = CliRun.Of("orchestrator", "--db", "Host=127.0.0.1;Port=1;Database=none;Username=x;Password=y;Timeout=2", "--bus", "memory");
 
         Assert.Equal(1, run.ExitCode);
-        Assert.Contains("error: orchestrator could not start", run.Stderr);
+        Assert.Contains("error: Orchestrator could not start", run.Stderr);
     }
 
     [Theory]

@@ -14,7 +14,7 @@ namespace Teleport.Cli.Commands;
 /// <c>teleport host</c>: runs a host worker until Ctrl-C or SIGTERM. It serves each VM's disk through a path switcher
 /// and takes the saga's commands (PauseVm, SwitchTarget, SwitchBack, ResumeVm) from its own queue.
 /// </summary>
-public sealed class HostCommand : AsyncCommand<HostSettings>
+public sealed class HostCommand(CliConsole console) : AsyncCommand<HostSettings>
 {
     public override async Task<int> ExecuteAsync(CommandContext context, HostSettings settings, CancellationToken cancellationToken)
     {
@@ -23,27 +23,6 @@ public sealed class HostCommand : AsyncCommand<HostSettings>
         using var host = HostWorkerHost.Build(configuration, options);
         Log.Information("Host worker {HostId} starting: VMs {Vms}, commands on {Queue}, bus {Bus}",
             options.HostId, string.Join(", ", options.Vms.Keys), WorkerQueues.Host(options.HostId), BusAddress.Parse(options.Bus, "Host:Bus"));
-        try
-        {
-            await host.StartAsync(cancellationToken);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            return ExitCodes.Success;
-        }
-
-        try
-        {
-            await Task.Delay(Timeout.Infinite, cancellationToken);
-        }
-        catch (OperationCanceledException)
-        {
-            Log.Information("Host worker {HostId} stopping", options.HostId);
-        }
-
-        using var stopping = new CancellationTokenSource(TimeSpan.FromSeconds(40));
-        await host.StopAsync(stopping.Token);
-        Log.Information("Host worker {HostId} stopped", options.HostId);
-        return ExitCodes.Success;
+        return await RoleRunner.RunAsync(host, $"Host worker {options.HostId}", TimeSpan.FromSeconds(40), console, cancellationToken);
     }
 }

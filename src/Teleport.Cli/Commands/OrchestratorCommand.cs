@@ -22,35 +22,6 @@ public sealed class OrchestratorCommand(CliConsole console) : AsyncCommand<Orche
         using var host = OrchestratorHost.Build(configuration, options);
         Log.Information("Orchestrator starting: saga state in {Provider}, queue {Queue}, bus {Bus}",
             OrchestratorDatabase.DetectProvider(options.Database), options.QueueName, BusAddress.Parse(options.Bus, "Orchestrator:Bus"));
-        try
-        {
-            await host.StartAsync(cancellationToken);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            return ExitCodes.Success;
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            // The database or the broker is not there: one line for the operator, the detail in the log.
-            Log.Error(e, "Orchestrator could not start");
-            console.Ui.MarkupLine($"[red]error:[/] orchestrator could not start: {Markup.Escape(e.GetBaseException().Message)}");
-            return ExitCodes.Failure;
-        }
-
-        Log.Information("Orchestrator running");
-        try
-        {
-            await Task.Delay(Timeout.Infinite, cancellationToken);
-        }
-        catch (OperationCanceledException)
-        {
-            Log.Information("Orchestrator stopping");
-        }
-
-        using var stopping = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await host.StopAsync(stopping.Token);
-        Log.Information("Orchestrator stopped");
-        return ExitCodes.Success;
+        return await RoleRunner.RunAsync(host, "Orchestrator", TimeSpan.FromSeconds(60), console, cancellationToken);
     }
 }

@@ -11,7 +11,7 @@ namespace Teleport.Cli.Commands;
 /// <c>teleport storage</c>: runs a storage worker until Ctrl-C or SIGTERM. It serves the volumes over NBD and takes
 /// the saga's commands (PrepareDestination, StartTransfer, FinalSync, AbortTransfer) and CreateVolume/DeleteVolume from its own queue.
 /// </summary>
-public sealed class StorageCommand : AsyncCommand<StorageSettings>
+public sealed class StorageCommand(CliConsole console) : AsyncCommand<StorageSettings>
 {
     public override async Task<int> ExecuteAsync(CommandContext context, StorageSettings settings, CancellationToken cancellationToken)
     {
@@ -21,27 +21,6 @@ public sealed class StorageCommand : AsyncCommand<StorageSettings>
         Log.Information("Storage worker {StorageId} starting: volumes in {Volumes}, NBD on {Nbd}, commands on {Queue}, bus {Bus}",
             options.StorageId, options.VolumeDirectory, options.NbdListen, WorkerQueues.Storage(options.StorageId),
             BusAddress.Parse(options.Bus, "Storage:Bus"));
-        try
-        {
-            await host.StartAsync(cancellationToken);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            return ExitCodes.Success;
-        }
-
-        try
-        {
-            await Task.Delay(Timeout.Infinite, cancellationToken);
-        }
-        catch (OperationCanceledException)
-        {
-            Log.Information("Storage worker {StorageId} stopping", options.StorageId);
-        }
-
-        using var stopping = new CancellationTokenSource(options.StopTimeout + TimeSpan.FromSeconds(30));
-        await host.StopAsync(stopping.Token);
-        Log.Information("Storage worker {StorageId} stopped", options.StorageId);
-        return ExitCodes.Success;
+        return await RoleRunner.RunAsync(host, $"Storage worker {options.StorageId}", options.StopTimeout + TimeSpan.FromSeconds(30), console, cancellationToken);
     }
 }
