@@ -201,19 +201,10 @@ public sealed class BlockIndex : IDisposable
         }
     }
 
-    /// <summary>
-    /// Looks <paramref name="fingerprint"/> up and, for each candidate entry, reads the local block into
-    /// <paramref name="block"/> (exactly <see cref="BlockSize"/> bytes) and checks its full fingerprint. True only
-    /// when a block matched; on false, <paramref name="block"/> is cleared. Thread-safe.
-    /// </summary>
-    public bool TryReadVerified(in Fingerprint fingerprint, Span<byte> block)
+    /// <summary>The locations that may hold the block of <paramref name="key"/> (table and received entries), and the images they point into.</summary>
+    private int Candidates(IndexKey key, Span<ulong> locations, out ImageRecord?[] images)
     {
-        if (block.Length != BlockSize)
-            throw new ArgumentException($"The block buffer must be {BlockSize} bytes; got {block.Length}.", nameof(block));
-        var key = _keyOf(fingerprint);
-        Span<ulong> locations = stackalloc ulong[MaxCandidates];
         int count = 0;
-        ImageRecord?[] images;
         _lock.EnterReadLock();
         try
         {
@@ -229,6 +220,22 @@ public sealed class BlockIndex : IDisposable
         {
             _lock.ExitReadLock();
         }
+
+        return count;
+    }
+
+    /// <summary>
+    /// Looks <paramref name="fingerprint"/> up and, for each candidate entry, reads the local block into
+    /// <paramref name="block"/> (exactly <see cref="BlockSize"/> bytes) and checks its full fingerprint. True only
+    /// when a block matched; on false, <paramref name="block"/> is cleared. Thread-safe.
+    /// </summary>
+    public bool TryReadVerified(in Fingerprint fingerprint, Span<byte> block)
+    {
+        if (block.Length != BlockSize)
+            throw new ArgumentException($"The block buffer must be {BlockSize} bytes; got {block.Length}.", nameof(block));
+        var key = _keyOf(fingerprint);
+        Span<ulong> locations = stackalloc ulong[MaxCandidates];
+        int count = Candidates(key, locations, out var images);
 
         for (int i = 0; i < count; i++)
         {
@@ -300,23 +307,7 @@ public sealed class BlockIndex : IDisposable
             throw new ArgumentOutOfRangeException(nameof(blockNumber), $"Block number {blockNumber} is outside 0..{IndexEntry.MaxBlock}.");
         var key = _keyOf(fingerprint);
         Span<ulong> locations = stackalloc ulong[MaxCandidates];
-        int count = 0;
-        ImageRecord?[] images;
-        _lock.EnterReadLock();
-        try
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            int at = _table.Find(key);
-            if (at >= 0)
-                locations[count++] = _table[at].Location;
-            if (_delta.TryGetValue(key, out ulong received))
-                locations[count++] = received;
-            images = _images;
-        }
-        finally
-        {
-            _lock.ExitReadLock();
-        }
+        int count = Candidates(key, locations, out var images);
 
         // Verified outside the lock: reading a block must not hold up lookups.
         int holder = 0;
