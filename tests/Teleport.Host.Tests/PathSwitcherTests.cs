@@ -266,7 +266,12 @@ public sealed class PathSwitcherTests(ITestOutputHelper output) : IDisposable
     public async Task UpstreamGone_RequestFailsWithIoErrorAfterRetryWindow_NotAHang()
     {
         await using var a = Upstream.Start(_dir.File("a.sock"), _dir.File("a.img"), "vol-a", 4 * MiB);
-        var options = new PathSwitcherOptions { ReconnectInitialDelay = TimeSpan.FromMilliseconds(50), RequestRetryWindow = TimeSpan.FromSeconds(1) };
+        // Reconnect attempts stay well inside the retry window, so the request after the restart finds one.
+        var options = new PathSwitcherOptions
+        {
+            ReconnectInitialDelay = TimeSpan.FromMilliseconds(50), ReconnectMaxDelay = TimeSpan.FromMilliseconds(100),
+            RequestRetryWindow = TimeSpan.FromSeconds(1),
+        };
         await using PathSwitcher switcher = await StartSwitcherAsync(a, options);
         var lost = new TaskCompletionSource<UpstreamEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
         switcher.UpstreamChanged += e =>
