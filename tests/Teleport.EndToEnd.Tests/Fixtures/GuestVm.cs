@@ -78,7 +78,8 @@ public sealed partial class GuestVm : IAsyncDisposable
 
         var vm = new GuestVm(Process.Start(start) ?? throw new InvalidOperationException("qemu-system-x86_64 did not start"), qmpSocket, workload);
         var waited = Stopwatch.StartNew();
-        while (!File.Exists(qmpSocket))
+        // The socket file exists from bind(), a moment before QEMU listens: wait until a connection is accepted.
+        while (!await AcceptsConnectionsAsync(qmpSocket))
         {
             if (vm.HasExited || waited.Elapsed > TimeSpan.FromSeconds(30))
             {
@@ -126,4 +127,20 @@ public sealed partial class GuestVm : IAsyncDisposable
 
     [GeneratedRegex(@"TPW seq=(\d+)")]
     private static partial Regex ProgressLine();
+
+    private static async Task<bool> AcceptsConnectionsAsync(string socketPath)
+    {
+        if (!File.Exists(socketPath))
+            return false;
+        using var probe = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        try
+        {
+            await probe.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath));
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
+    }
 }

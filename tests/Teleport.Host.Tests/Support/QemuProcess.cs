@@ -55,7 +55,8 @@ internal sealed class QemuProcess : IAsyncDisposable
         start.ArgumentList.Add($"unix:{qmpSocket},server=on,wait=off");
         var qemu = new QemuProcess(Process.Start(start) ?? throw new InvalidOperationException("qemu-system-x86_64 did not start."), qmpSocket);
         var deadline = Stopwatch.StartNew();
-        while (!File.Exists(qmpSocket))
+        // The socket file exists from bind(), a moment before QEMU listens: wait until a connection is accepted.
+        while (!await AcceptsConnectionsAsync(qmpSocket))
         {
             if (qemu.HasExited || deadline.Elapsed > TimeSpan.FromSeconds(30))
             {
@@ -102,5 +103,21 @@ internal sealed class QemuProcess : IAsyncDisposable
         }
 
         _process.Dispose();
+    }
+
+    private static async Task<bool> AcceptsConnectionsAsync(string socketPath)
+    {
+        if (!File.Exists(socketPath))
+            return false;
+        using var probe = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        try
+        {
+            await probe.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath));
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
     }
 }
