@@ -33,6 +33,9 @@ set -Eeuo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$script_dir/../.." && pwd)
+# need_packages (apt-get update at most once, no system services started); log and die are redefined below.
+# shellcheck source=infra/lib.sh
+source "$root/infra/lib.sh"
 images=${TELEPORT_TEST_IMAGES:-$HOME/.cache/teleport/images}
 rate_arg=100mbit
 out=
@@ -79,21 +82,6 @@ rate_label=$(awk -v r="$rate" 'BEGIN { if (r >= 1e9) printf "%g Gbit/s", r/1e9; 
 
 # ---- packages and tools --------------------------------------------------------------------------
 
-apt_updated=0
-need_packages() {
-    local missing=() p
-    for p in "$@"; do
-        [[ $(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null) == installed ]] || missing+=("$p")
-    done
-    ((${#missing[@]})) || return 0
-    log "installing ${missing[*]}"
-    if ((!apt_updated)); then
-        apt-get update -qq >&2 || die "apt-get update failed"
-        apt_updated=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 ||
-        die "apt-get install ${missing[*]} failed"
-}
 need_packages rsync casync nginx-light iproute2 diffutils
 command -v python3 >/dev/null || need_packages python3-minimal
 for tool in rsync casync nginx python3 ss cmp awk; do
