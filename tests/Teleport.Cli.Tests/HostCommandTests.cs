@@ -97,7 +97,8 @@ public sealed class HostCommandTests : IDisposable
 
         var run = Task.Run(() => TeleportApp.Run(["host", "--id", "hv-1", "--bus", "memory", "--vm", Vm()], stdout, stderr, interactive: false, cancel.Token));
         var until = DateTime.UtcNow.AddSeconds(60);
-        while (!stderr.ToString().Contains("disk path not up yet") && !run.IsCompleted && DateTime.UtcNow < until)
+        // Cancel once the worker runs (a cancel during start-up ends it before "stopped" is ever logged).
+        while (!stderr.ToString().Contains("Host worker hv-1 running") && !run.IsCompleted && DateTime.UtcNow < until)
             await Task.Delay(50);
         await cancel.CancelAsync();
         int code = await run;
