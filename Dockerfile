@@ -4,10 +4,12 @@
 #   docker build -t teleport .
 #   docker run --rm teleport --help
 #
-# Stage 1 publishes src/Teleport.Cli with the .NET SDK; stage 2 is the .NET runtime and the published files,
+# Stage 1 publishes src/Teleport.Cli with the .NET SDK (ReadyToRun, for the platform being built); stage 2 is the .NET runtime and the published files,
 # run as the image's unprivileged `app` user.
 
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+# amd64 or arm64, from `docker build` (BuildKit); the SDK takes either for --arch.
+ARG TARGETARCH
 WORKDIR /src
 # Restore first, from the project files only, so a source change does not invalidate the package layer. Every
 # project under src/ and contracts/ is listed (DeploymentFileTests checks that none is missing).
@@ -21,10 +23,12 @@ COPY src/Teleport.Storage/Teleport.Storage.csproj src/Teleport.Storage/
 COPY src/Teleport.Host/Teleport.Host.csproj src/Teleport.Host/
 COPY src/Teleport.Orchestrator/Teleport.Orchestrator.csproj src/Teleport.Orchestrator/
 COPY src/Teleport.Cli/Teleport.Cli.csproj src/Teleport.Cli/
-RUN dotnet restore src/Teleport.Cli/Teleport.Cli.csproj
+RUN dotnet restore src/Teleport.Cli/Teleport.Cli.csproj -a "$TARGETARCH" -p:PublishReadyToRun=true
 COPY contracts/ contracts/
 COPY src/ src/
-RUN dotnet publish src/Teleport.Cli/Teleport.Cli.csproj -c Release --no-restore -o /out
+# As infra/publish.sh: framework-dependent and ReadyToRun, so a role starts without JIT-compiling its start-up path.
+RUN dotnet publish src/Teleport.Cli/Teleport.Cli.csproj -c Release -a "$TARGETARCH" --self-contained false \
+    -p:PublishReadyToRun=true --no-restore -o /out
 
 FROM mcr.microsoft.com/dotnet/runtime:10.0
 # Volumes and the content index of a storage worker, sockets of a host worker, the orchestrator's SQLite file

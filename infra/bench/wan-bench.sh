@@ -10,7 +10,7 @@
 #                    (cached) by infra/images/make-test-images.sh if missing
 #   --pairs LIST     BASE:TARGET image names: BASE is at the destination (and in its index), TARGET migrates
 #   --rate/--delay/--loss   the link, each direction (link.sh up); default 100 Mbit/s, 25 ms, no loss
-#   --teleport DLL   a built teleport.dll (default: `dotnet build src/Teleport.Cli -c Release` once)
+#   --teleport DLL   a built teleport.dll (default: infra/publish.sh once, the binary as it ships)
 #   --teleport-label TEXT  what that DLL is (e.g. "commit abc1234"), for the report
 #   --methods LIST   a subset of the methods, in this order
 #   --repeat N       run every method but casync N times and report the run with the median time (default 1;
@@ -167,15 +167,16 @@ if has teleport || has teleport-bw || has teleport-noindex; then
     if [[ -z $teleport_dll ]]; then
         teleport_label="commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
         [[ -z $(git -C "$root" status --porcelain -- src contracts 2>/dev/null) ]] || teleport_label+=" + uncommitted changes in src/ and contracts/"
-        log "building src/Teleport.Cli (Release)"
+        log "publishing src/Teleport.Cli as it ships (infra/publish.sh: Release, ReadyToRun)"
         # Others may be mid-edit in the shared work tree: a failed build is retried a few times.
         for try in 1 2 3 4; do
-            dotnet build "$root/src/Teleport.Cli" -c Release -nologo -v q >"$work/build.log" 2>&1 && break
-            ((try < 4)) || { tail -n 30 "$work/build.log" >&2; die "dotnet build src/Teleport.Cli failed"; }
-            log "build failed (try $try), retrying in 30 s"
+            "$root/infra/publish.sh" "$work/published" >"$work/build.log" 2>&1 && break
+            ((try < 4)) || { tail -n 30 "$work/build.log" >&2; die "infra/publish.sh failed"; }
+            log "publish failed (try $try), retrying in 30 s"
             sleep 30
         done
-        teleport_dll=$root/src/Teleport.Cli/bin/Release/net10.0/teleport.dll
+        teleport_dll=$work/published/teleport.dll
+        teleport_label+=", ReadyToRun"
     fi
     [[ -s $teleport_dll ]] || die "no teleport.dll at $teleport_dll"
     teleport_commit="${teleport_label:-$teleport_dll}, built $(date -u -r "$teleport_dll" '+%Y-%m-%d %H:%M UTC')"

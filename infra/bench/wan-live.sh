@@ -79,9 +79,9 @@ for tool in qemu-system-x86_64 gcc jq ip; do command -v "$tool" >/dev/null || di
 [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || die "rabbitmq-server is missing (apt-get install rabbitmq-server)"
 
 if [[ -z $DLL ]]; then
-    log "building src/Teleport.Cli (Release) ..."
-    dotnet build src/Teleport.Cli -c Release -v quiet -nologo >&2
-    DLL=src/Teleport.Cli/bin/Release/net10.0/teleport.dll
+    log "publishing src/Teleport.Cli as it ships (infra/publish.sh: Release, ReadyToRun) ..."
+    infra/publish.sh "$WORK/published" >&2
+    DLL=$WORK/published/teleport.dll
 fi
 [[ -f $DLL ]] || die "no teleport.dll at $DLL"
 # A copy, so a rebuild by someone else cannot swap it mid-run.

@@ -225,6 +225,16 @@ public sealed class BlockIndex : IDisposable
     }
 
     /// <summary>
+    /// True when the index has an entry for <paramref name="fingerprint"/>'s key: a read might find the block. False
+    /// means no read can (the block must come from elsewhere). Memory only, no I/O. Thread-safe.
+    /// </summary>
+    public bool MayContain(in Fingerprint fingerprint)
+    {
+        Span<ulong> locations = stackalloc ulong[MaxCandidates];
+        return Candidates(_keyOf(fingerprint), locations, out _) > 0;
+    }
+
+    /// <summary>
     /// Looks <paramref name="fingerprint"/> up and, for each candidate entry, reads the local block into
     /// <paramref name="block"/> (exactly <see cref="BlockSize"/> bytes) and checks its full fingerprint. True only
     /// when a block matched; on false, <paramref name="block"/> is cleared. Thread-safe.

@@ -2,7 +2,7 @@ namespace Teleport.Transfer;
 
 /// <summary>
 /// Picks the zstd level so compression never becomes the bottleneck (the idea of zstd --adapt). It starts from the
-/// rate limit (slow links get strong compression) and then watches the send pipeline (frames are compressed while the
+/// rate limit (slow links get strong compression), or without one from the path's round trip, and then watches the send pipeline (frames are compressed while the
 /// previous one goes out): when the link had to wait for a compressed frame for more than a fifth of the time, CPU is
 /// the bottleneck and the level goes down; when the next level's predicted CPU time still stays under 70% of the link's
 /// time, CPU is spare and the level goes up (not back to a level that starved the link within the last few windows). Changes are rare (every <see cref="WindowFrames"/> frames at most) because
@@ -21,7 +21,11 @@ internal sealed class CompressionLevelController
 
     public const int WindowFrames = 32;
 
+    /// <summary>A round trip at least this long is a WAN: bytes cost more than CPU there.</summary>
+    public static readonly TimeSpan WanRoundTrip = TimeSpan.FromMilliseconds(5);
+
     private readonly bool _adaptive;
+    private bool _pathKnown;
     private int _rung, _floor;
     private int _frames;
     private double _busy, _wait, _starved;
@@ -37,6 +41,7 @@ internal sealed class CompressionLevelController
         }
 
         _adaptive = true;
+        _pathKnown = !rate.IsUnlimited;
         double mbit = rate.IsUnlimited ? double.PositiveInfinity : rate.BytesPerSecond * 8 / 1e6;
         // Measured with ZstdSharp on 2 cores: level 6 with long matching keeps ~80 MB/s of raw input, level 3 ~115 MB/s,
         // level 1 ~155 MB/s; disk data compresses 2-4x, so those keep up with about 250, 500 and 800 Mbit/s.
@@ -47,6 +52,22 @@ internal sealed class CompressionLevelController
         _rung = Array.IndexOf(Ladder, start);
         _floor = Array.IndexOf(Ladder, floor);
         Level = start;
+    }
+
+    /// <summary>
+    /// With no rate limit, the first connection's round trip stands in for the link: a WAN round trip starts and holds the
+    /// level where a link of at most 250 Mbit/s would (level 6, floor 3), a LAN keeps the fast start. Later calls change nothing.
+    /// </summary>
+    public void ObservePath(TimeSpan roundTrip)
+    {
+        if (!_adaptive || _pathKnown)
+            return;
+        _pathKnown = true;
+        if (roundTrip < WanRoundTrip)
+            return;
+        _rung = Array.IndexOf(Ladder, 6);
+        _floor = Array.IndexOf(Ladder, 3);
+        Level = 6;
     }
 
     /// <summary>The level for the next frame (0: off).</summary>

@@ -34,6 +34,12 @@ public sealed record DestinationOptions
     /// <summary>Block bytes written between checkpoints (flush, state file, acknowledgement).</summary>
     public long CheckpointBytes { get; init; } = 64L << 20;
 
+    /// <summary>
+    /// Bytes an authenticated connection reads ahead of the session's handling (16 MiB: 1.3 s at 100 Mbit/s), so the
+    /// link keeps flowing while the destination resolves an index batch from its local index. 0 reads only on demand.
+    /// </summary>
+    public int ReadAheadBytes { get; init; } = 16 << 20;
+
     public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>A new connection must authenticate within this time.</summary>

@@ -44,6 +44,7 @@ public sealed class DestinationSession : IAsyncDisposable
     private BlockBitmap _waiting = new(0);
     private readonly Dictionary<long, List<(long Block, Fingerprint Fingerprint)>> _waiters = new();
     private readonly Dictionary<ulong, long> _seen = new();
+    private readonly HashSet<ulong> _batchKeys = [];
     private readonly List<DataRun> _runs = new(ProtocolConstants.MaxRunsPerBatch);
     private readonly List<long> _toRequest = [];
     private readonly List<Fingerprint> _listed = [];
@@ -69,6 +70,7 @@ public sealed class DestinationSession : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         Handshake.ValidateSecret(options.Secret);
+        ArgumentOutOfRangeException.ThrowIfNegative(options.ReadAheadBytes, nameof(options.ReadAheadBytes));
         _options = options;
         _log = logger ?? NullLogger.Instance;
         _observer = options.Observer ?? NoObserver.Instance;
@@ -215,6 +217,8 @@ public sealed class DestinationSession : IAsyncDisposable
                 return;
             _connections++;
             _clock.Start();
+            if (_options.ReadAheadBytes > 0)
+                connection.Reader.StartReadAhead(_options.ReadAheadBytes);
             await ServeAsync(connection, hello, mine.Token).ConfigureAwait(false);
         }
         catch (TransferException e) when (e.Code == TransferErrorCode.ConnectionLost)
@@ -317,8 +321,12 @@ public sealed class DestinationSession : IAsyncDisposable
             {
                 case (MessageType.IndexBatch, DestinationPhase.Index):
                     _indexBytes += frame.WireBytes;
+                    ValidateIndexBatch(frame.Payload.Span);
+                    // Blocks nothing here can provide are requested before the batch's local copies are made, so
+                    // the link carries them while this side reads its index; the rest is requested once resolved.
+                    QueueCertainMisses(frame.Payload.Span);
+                    await RequestQueuedAsync(c, ct).ConfigureAwait(false);
                     ApplyIndexBatch(frame.Payload.Span);
-                    // What this batch could not resolve is requested now: the source sends it while the index goes on.
                     await RequestQueuedAsync(c, ct).ConfigureAwait(false);
                     if (_bytesSinceCheckpoint >= _options.CheckpointBytes)
                         await CheckpointAndAckAsync(c, ct).ConfigureAwait(false);
@@ -440,11 +448,10 @@ public sealed class DestinationSession : IAsyncDisposable
             _options.MigrationId, _options.VolumePath, geometry.Size, _state.Fresh ? "created" : "existing");
     }
 
-    private void ApplyIndexBatch(ReadOnlySpan<byte> payload)
+    /// <summary>Checks the whole batch (every entry, every repeat's reference) before anything of it is applied.</summary>
+    private void ValidateIndexBatch(ReadOnlySpan<byte> payload)
     {
-        var state = _state!;
-        var reader = new IndexBatchReader(payload, _geometry, state.IndexCursor);
-        // Validate the whole batch before touching the volume.
+        var reader = new IndexBatchReader(payload, _geometry, _state!.IndexCursor);
         int listed = _listed.Count;
         while (reader.TryRead(out var entry))
         {
@@ -459,9 +466,39 @@ public sealed class DestinationSession : IAsyncDisposable
                 listed++;
             }
         }
+    }
 
+    /// <summary>
+    /// Queues requests for the batch's blocks that <see cref="ResolveFingerprint"/> will certainly request: first
+    /// listed in this batch, content not seen earlier in the volume, no hint, and no entry in the local index. Only
+    /// memory is consulted, so these go out before the batch's index reads and copies.
+    /// </summary>
+    private void QueueCertainMisses(ReadOnlySpan<byte> payload)
+    {
+        var state = _state!;
+        var index = _options.Index is { } i && i.BlockSize == _geometry.BlockSize ? i : null;
+        _batchKeys.Clear();
+        var reader = new IndexBatchReader(payload, _geometry, state.IndexCursor);
+        while (reader.TryRead(out var entry))
+        {
+            if (entry.Zero || entry.Repeat > 0)
+                continue;
+            // Content appearing twice in one batch: only its first block can be a certain miss.
+            ulong key = entry.Fingerprint.Prefix64;
+            if (!_batchKeys.Add(key) || _seen.ContainsKey(key) || _hint is not null && _hint.Test(entry.Block))
+                continue;
+            if (index is not null && index.MayContain(entry.Fingerprint))
+                continue;
+            if (!state.Presence.Test(entry.Block) && !_requested.Test(entry.Block))
+                QueueRequest(entry.Block);
+        }
+    }
+
+    private void ApplyIndexBatch(ReadOnlySpan<byte> payload)
+    {
+        var state = _state!;
         PrefetchFromIndex(payload, state.IndexCursor);
-        reader = new IndexBatchReader(payload, _geometry, state.IndexCursor);
+        var reader = new IndexBatchReader(payload, _geometry, state.IndexCursor);
         while (reader.TryRead(out var entry))
         {
             if (entry.Zero)
@@ -518,6 +555,13 @@ public sealed class DestinationSession : IAsyncDisposable
         var presence = _state!.Presence;
         int length = _geometry.BlockLength(block);
         ulong key = fingerprint.Prefix64;
+
+        // Requested ahead by QueueCertainMisses: its data is on the way.
+        if (_requested.Test(block))
+        {
+            _seen.TryAdd(key, block);
+            return;
+        }
 
         // An earlier attempt may have left exactly this block here.
         if (_hint is not null && _hint.Test(block) && ReadOwn(block, _block) == fingerprint)

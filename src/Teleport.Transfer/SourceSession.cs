@@ -36,6 +36,7 @@ public sealed class SourceSession : IAsyncDisposable
     private readonly TaskCompletionSource _cutover = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TokenBucket? _pacer;
     private readonly CompressionLevelController _levels;
+    private Socket? _socket;
     private readonly Dictionary<Fingerprint, long> _repeats = new();
     private readonly Lock _lock = new();
     private readonly Queue<InFlightBatch> _inFlight = new();
@@ -137,6 +138,9 @@ public sealed class SourceSession : IAsyncDisposable
                     connection = await TransferConnection.OpenClientAsync(raw, _options.Tls, _pacer, cancellationToken).ConfigureAwait(false);
                     var resume = await AuthenticateAsync(connection, cancellationToken).ConfigureAwait(false);
                     failures = 0;
+                    // The handshake's round trips gave the kernel its first RTT samples.
+                    if (_socket is not null && TcpPathInfo.TryRead(_socket, out var path))
+                        _levels.ObservePath(path.RoundTrip);
                     return await RunConnectionAsync(connection, resume, cancellationToken).ConfigureAwait(false);
                 }
                 catch (Exception e) when (IsConnectionFailure(e) && !cancellationToken.IsCancellationRequested)
@@ -195,6 +199,7 @@ public sealed class SourceSession : IAsyncDisposable
 
     private async Task<Stream> ConnectAsync(CancellationToken ct)
     {
+        _socket = null;
         if (_options.Connect is { } connect)
             return await connect(ct).ConfigureAwait(false);
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
@@ -202,6 +207,7 @@ public sealed class SourceSession : IAsyncDisposable
         {
             SocketTuning.Apply(socket);
             await socket.ConnectAsync(_options.Destination!, ct).ConfigureAwait(false);
+            _socket = socket;
             return new NetworkStream(socket, ownsSocket: true);
         }
         catch
@@ -800,6 +806,9 @@ public sealed class SourceSession : IAsyncDisposable
             if (frame is null)
                 return;
             double starved = Math.Max(0, Stopwatch.GetElapsedTime(starvedFrom).TotalSeconds - busyLink);
+            // Unpaced, the socket buffer hides the link: if the kernel still has data to put out, the link did not wait.
+            if (_pacer is null && starved > 0 && _socket is not null && TcpPathInfo.TryRead(_socket, out var tcp) && tcp.LinkBusy)
+                starved = 0;
             // The next frame is built while this one goes out; when the caller stops here (between index batches) it
             // keeps building alongside the index scan. It already advanced the zstd stream: it is the next one sent.
             _lookahead = Task.Run(Prepare, ct);

@@ -38,6 +38,22 @@ public sealed class BlockIndexRefreshTests : IDisposable
     }
 
     [Fact]
+    public void May_contain_answers_from_memory_for_indexed_and_received_content()
+    {
+        string image = TestImages.Write(_dir.File("vol.img"), [1, 2, 3]);
+        using var index = BlockIndex.Open(IndexDir);
+        index.Update([image]);
+        Assert.True(index.MayContain(TestImages.FingerprintOf(2)));
+        Assert.False(index.MayContain(TestImages.FingerprintOf(60)));
+        TestImages.Overwrite(image, 1, TestImages.Block(60));
+        index.Add(TestImages.FingerprintOf(60), image, 1);
+        Assert.True(index.MayContain(TestImages.FingerprintOf(60)));
+        // An entry gone stale still "may" hold it: only a verified read can tell.
+        Assert.True(index.MayContain(TestImages.FingerprintOf(2)));
+        Assert.False(index.TryReadVerified(TestImages.FingerprintOf(2), new byte[4096]));
+    }
+
+    [Fact]
     public void Content_whose_entry_went_stale_is_repointed_to_its_new_block()
     {
         string image = TestImages.Write(_dir.File("vol.img"), [1, 2, 3]);

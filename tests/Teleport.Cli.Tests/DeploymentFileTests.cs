@@ -228,5 +228,17 @@ public sealed class DeploymentFileTests
             .Select(p => Path.GetRelativePath(root, p).Replace('\\', '/'));
         foreach (var project in projects)
             Assert.True(copied.Any(c => c.Contains(project, StringComparison.Ordinal)), $"the Dockerfile does not copy {project} before restoring");
+
+        // The image ships the binary the benchmarks measure (infra/publish.sh): ReadyToRun, restored for it too.
+        var instructions = File.ReadAllText(Path.Combine(root, "Dockerfile")).Replace("\\\n", " ").Split('\n');
+        var publish = Assert.Single(instructions, l => l.StartsWith("RUN dotnet publish", StringComparison.Ordinal));
+        var publishScript = File.ReadAllText(Path.Combine(root, "infra", "publish.sh"));
+        foreach (var flag in new[] { "-p:PublishReadyToRun=true", "--self-contained false" })
+        {
+            Assert.Contains(flag, publish);
+            Assert.Contains(flag, publishScript);
+        }
+
+        Assert.Contains("-p:PublishReadyToRun=true", lines[restore]);
     }
 }

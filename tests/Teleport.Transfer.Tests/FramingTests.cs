@@ -25,14 +25,35 @@ public class FramingTests
         return bytes;
     }
 
-    [Fact]
-    public async Task Reassembles_frames_delivered_in_small_pieces()
+    /// <summary>A stream over bytes that counts what was read from it and can fail after a point.</summary>
+    private sealed class CountingStream(byte[] data, long failAt = long.MaxValue) : MemoryStream(data)
+    {
+        public long Taken => Interlocked.Read(ref _taken);
+
+        private long _taken;
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (Position >= failAt)
+                throw new IOException("connection reset by peer");
+            int n = await base.ReadAsync(buffer[..(int)Math.Min(buffer.Length, Math.Max(1, failAt - Position))], cancellationToken);
+            Interlocked.Add(ref _taken, n);
+            return n;
+        }
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1 << 20)]
+    public async Task Reassembles_frames_delivered_in_small_pieces(int readAhead)
     {
         byte[] a = RandomNumberGenerator.GetBytes(100_000), b = RandomNumberGenerator.GetBytes(3);
         var reader = new FrameReader(new TricklingStream([.. Frame(MessageType.Data, a), .. Frame(MessageType.Ack, b)]));
         var first = await reader.ReadAsync(CancellationToken.None);
         Assert.Equal(MessageType.Data, first.Type);
         Assert.True(first.Payload.Span.SequenceEqual(a));
+        if (readAhead > 0)
+            reader.StartReadAhead(readAhead);
         var second = await reader.ReadAsync(CancellationToken.None);
         Assert.True(second.Payload.Span.SequenceEqual(b));
         var end = await Assert.ThrowsAsync<TransferException>(async () => await reader.ReadAsync(CancellationToken.None));
@@ -40,14 +61,66 @@ public class FramingTests
         Assert.Equal(2 * 8 + a.Length + b.Length, reader.BytesRead);
     }
 
-    [Fact]
-    public async Task A_truncated_frame_is_reported_as_such()
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1 << 20)]
+    public async Task A_truncated_frame_is_reported_as_such(int readAhead)
     {
         var bytes = Frame(MessageType.Data, new byte[50]);
         var reader = new FrameReader(new MemoryStream(bytes[..30]));
+        if (readAhead > 0)
+            reader.StartReadAhead(readAhead);
         var error = await Assert.ThrowsAsync<TransferException>(async () => await reader.ReadAsync(CancellationToken.None));
         Assert.Equal(TransferErrorCode.ConnectionLost, error.Code);
         Assert.Contains("middle of a frame", error.Message);
+    }
+
+    [Fact]
+    public async Task Read_ahead_drains_the_stream_while_the_caller_is_busy_up_to_its_limit()
+    {
+        const int readAhead = 4 << 20;
+        var payloads = Enumerable.Range(0, 48).Select(_ => RandomNumberGenerator.GetBytes(256 * 1024)).ToArray();
+        var stream = new CountingStream(payloads.SelectMany(p => Frame(MessageType.Data, p)).ToArray());
+        var reader = new FrameReader(stream);
+
+        // On demand until told otherwise (the handshake): the stream is read only as far as frames are wanted.
+        var first = await reader.ReadAsync(CancellationToken.None);
+        Assert.True(first.Payload.Span.SequenceEqual(payloads[0]));
+        await Task.Delay(100);
+        Assert.True(stream.Taken < readAhead / 4, $"before read-ahead {stream.Taken} bytes were read");
+        reader.StartReadAhead(readAhead);
+        Assert.Throws<InvalidOperationException>(() => reader.StartReadAhead(readAhead));
+        // The caller now "works" on the first frame: the pump keeps reading without it, up to the limit.
+        for (int i = 0; i < 500 && stream.Taken < readAhead; i++)
+            await Task.Delay(10);
+        Assert.True(stream.Taken >= readAhead, $"the pump read {stream.Taken} bytes ahead, expected at least {readAhead}");
+        await Task.Delay(200);
+        Assert.True(stream.Taken < stream.Length, "the pump read everything: read-ahead must be bounded");
+
+        for (int i = 1; i < payloads.Length; i++)
+        {
+            var frame = await reader.ReadAsync(CancellationToken.None);
+            Assert.True(frame.Payload.Span.SequenceEqual(payloads[i]), $"frame {i} differs");
+        }
+
+        Assert.Equal(TransferErrorCode.ConnectionLost, (await Assert.ThrowsAsync<TransferException>(async () => await reader.ReadAsync(default))).Code);
+        await reader.CompleteAsync();
+        await reader.Stopped;
+    }
+
+    [Fact]
+    public async Task A_failing_connection_under_read_ahead_is_a_lost_connection_after_the_frames_before_it()
+    {
+        byte[] a = RandomNumberGenerator.GetBytes(1000), b = RandomNumberGenerator.GetBytes(1000);
+        byte[] bytes = [.. Frame(MessageType.Data, a), .. Frame(MessageType.Data, b)];
+        var reader = new FrameReader(new CountingStream(bytes, failAt: bytes.Length - 10));
+        reader.StartReadAhead(1 << 20);
+        Assert.True((await reader.ReadAsync(default)).Payload.Span.SequenceEqual(a));
+        var error = await Assert.ThrowsAsync<TransferException>(async () => await reader.ReadAsync(default));
+        Assert.Equal(TransferErrorCode.ConnectionLost, error.Code);
+        Assert.Contains("connection reset by peer", error.Message);
+        await reader.CompleteAsync();
+        await reader.Stopped;
     }
 
     [Fact]

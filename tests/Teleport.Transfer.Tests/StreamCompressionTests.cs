@@ -171,4 +171,35 @@ public class StreamCompressionTests
             idle.Record(0.002, 0.020, 0);
         Assert.Equal(9, idle.Level);
     }
+
+    [Fact]
+    public void Without_a_rate_limit_a_wan_round_trip_starts_and_holds_the_level_like_a_slow_link()
+    {
+        var wan = new CompressionLevelController(null, ByteRate.Unlimited);
+        Assert.Equal(1, wan.Level);
+        wan.ObservePath(TimeSpan.FromMilliseconds(50));
+        Assert.Equal(6, wan.Level);
+        // A second connection's round trip changes nothing: the level has been adapting since.
+        wan.ObservePath(TimeSpan.FromMicroseconds(80));
+        Assert.Equal(6, wan.Level);
+        // Starving the link lowers it, but a WAN keeps level 3 as its floor.
+        for (int i = 0; i < 6 * CompressionLevelController.WindowFrames; i++)
+            wan.Record(0.010, 0.001, 0.005);
+        Assert.Equal(3, wan.Level);
+
+        var lan = new CompressionLevelController(null, ByteRate.Unlimited);
+        lan.ObservePath(TimeSpan.FromMicroseconds(200));
+        Assert.Equal(1, lan.Level);
+        for (int i = 0; i < 5 * CompressionLevelController.WindowFrames; i++)
+            lan.Record(0.010, 0.001, 0.005);
+        Assert.Equal(-5, lan.Level);
+
+        // A rate limit or a fixed level already says what the link is.
+        var limited = new CompressionLevelController(null, ByteRate.FromBitsPerSecond(1e9));
+        limited.ObservePath(TimeSpan.FromMilliseconds(50));
+        Assert.Equal(1, limited.Level);
+        var fixedLevel = new CompressionLevelController(2, ByteRate.Unlimited);
+        fixedLevel.ObservePath(TimeSpan.FromMilliseconds(50));
+        Assert.Equal(2, fixedLevel.Level);
+    }
 }

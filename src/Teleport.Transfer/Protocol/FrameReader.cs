@@ -7,15 +7,91 @@ namespace Teleport.Transfer.Protocol;
 /// Framing layer, receive side: cuts the byte stream into frames. Knows nothing of message contents beyond
 /// the header; a frame that is oversized, has reserved bits set or ends early is an error here.
 /// A payload spanning pipe segments is copied into one reusable buffer, so reading allocates nothing per frame.
+/// It reads from the stream when a frame is wanted; after <see cref="StartReadAhead"/> a pump keeps draining the
+/// stream (up to a limit) while the caller is busy with a frame, so the sender's TCP window stays open instead of the
+/// link idling for the length of the work.
 /// </summary>
 internal sealed class FrameReader
 {
-    private readonly PipeReader _reader;
+    private const int SegmentSize = 64 * 1024;
+
+    private readonly Stream _stream;
     private readonly byte[] _assembly = new byte[ProtocolConstants.MaxPayload];
+    private PipeReader _reader;
+    private CancellationTokenSource? _pumpStop;
+    private Task _pump = Task.CompletedTask;
+    private volatile Exception? _pumpError;
     private SequencePosition? _consumed;
     private ReadOnlySequence<byte> _buffer;
 
-    public FrameReader(Stream stream) => _reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 256 * 1024, minimumReadSize: 64 * 1024, leaveOpen: true));
+    /// <param name="stream">The connection; left open.</param>
+    public FrameReader(Stream stream)
+    {
+        _stream = stream;
+        _reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 256 * 1024, minimumReadSize: SegmentSize, leaveOpen: true));
+    }
+
+    /// <summary>
+    /// From now on reads ahead up to <paramref name="bytes"/> (at least two frames). Only for an authenticated peer:
+    /// a stranger must not make us buffer megabytes. Bytes already buffered carry over; the payload of the last frame
+    /// returned is released (call this between frames).
+    /// </summary>
+    public void StartReadAhead(int bytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bytes);
+        if (_pumpStop is not null)
+            throw new InvalidOperationException("read-ahead has already started");
+
+        // A frame must fit below the pause threshold, or the pump would stop short of completing it.
+        long pause = Math.Max(bytes, 2L * (ProtocolConstants.HeaderSize + ProtocolConstants.MaxPayload));
+        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: pause, resumeWriterThreshold: pause / 2,
+            minimumSegmentSize: SegmentSize, useSynchronizationContext: false));
+        if (_consumed is { } consumed)
+        {
+            _reader.AdvanceTo(consumed);
+            _consumed = null;
+        }
+
+        if (_reader.TryRead(out var leftover))
+        {
+            foreach (var segment in leftover.Buffer)
+                pipe.Writer.Write(segment.Span);
+            _reader.AdvanceTo(leftover.Buffer.End);
+        }
+
+        _reader.Complete();
+        _reader = pipe.Reader;
+        _buffer = default;
+        _pumpStop = new CancellationTokenSource();
+        _pump = Task.Run(() => PumpAsync(pipe.Writer, _pumpStop.Token));
+    }
+
+    private async Task PumpAsync(PipeWriter writer, CancellationToken ct)
+    {
+        try
+        {
+            // Bytes carried over from the on-demand reader become visible first.
+            await writer.FlushAsync(ct).ConfigureAwait(false);
+            while (true)
+            {
+                int n = await _stream.ReadAsync(writer.GetMemory(SegmentSize), ct).ConfigureAwait(false);
+                if (n == 0)
+                    break;
+                writer.Advance(n);
+                var flushed = await writer.FlushAsync(ct).ConfigureAwait(false);
+                if (flushed.IsCompleted || flushed.IsCanceled)
+                    break;
+            }
+        }
+        catch (Exception e)
+        {
+            // Kept for the reader, which first takes the whole frames that arrived before the failure (an Error frame
+            // just before a reset must not be lost); a pipe completed with the exception would throw them away.
+            _pumpError = e;
+        }
+
+        await writer.CompleteAsync().ConfigureAwait(false);
+    }
 
     /// <summary>Bytes of all frames returned so far (headers included).</summary>
     public long BytesRead { get; private set; }
@@ -49,6 +125,9 @@ internal sealed class FrameReader
             {
                 long have = _buffer.Length;
                 _reader.AdvanceTo(_buffer.End);
+                if (_pumpError is { } failure)
+                    throw TransferException.Lost($"connection failed while reading: {failure.Message}", failure);
+
                 if (have == 0)
                     throw TransferException.Lost("connection closed by peer");
                 throw TransferException.Lost($"connection closed in the middle of a frame ({have} bytes of it received)");
@@ -90,5 +169,14 @@ internal sealed class FrameReader
         return true;
     }
 
-    public ValueTask CompleteAsync() => _reader.CompleteAsync();
+    /// <summary>Stops reading. With read-ahead, the pump ends once its pending read returns (the caller closes the stream).</summary>
+    public async ValueTask CompleteAsync()
+    {
+        if (_pumpStop is not null)
+            await _pumpStop.CancelAsync().ConfigureAwait(false);
+        await _reader.CompleteAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Completes when the read-ahead pump has stopped (at once without read-ahead); never faults.</summary>
+    public Task Stopped => _pump;
 }
