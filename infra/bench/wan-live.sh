@@ -16,7 +16,8 @@
 #
 # usage: wan-live.sh [--runs N] [--mode idle|writing] [--teleport DLL] [--volume-mib M] [--name NAME]
 #                    [--rate 100mbit] [--delay 25ms] [--out FILE.md]
-# Needs root. The link, every process and the temp directory are removed on exit (also on failure or Ctrl-C).
+# Needs root. The link, every process and the temp directory are removed on exit (also on failure or Ctrl-C; the
+# directory with every role's log stays after a failure, or always with TELEPORT_BENCH_KEEP=1).
 set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -62,7 +63,7 @@ cleanup() {
     for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
     # link.sh down also kills whatever is still running inside the two namespaces (the broker's epmd, beam).
     [[ -n $LINK_UP ]] && WAN_NAME=$NAME "$WAN/link.sh" down --name "$NAME" >&2 || true
-    if ((rc != 0)); then
+    if ((rc != 0)) || [[ -n ${TELEPORT_BENCH_KEEP:-} ]]; then
         log "logs kept in $WORK"
     else
         rm -rf -- "$WORK"
