@@ -239,6 +239,7 @@ public sealed class StorageMigrations
             StatePath = _store.SessionStatePathOf(command.VolumeId),
             Listen = _options.DataEndPoint,
             Index = command.Options.UseIndex ? _index : null,
+            ReadAheadBytes = _options.ReceiveReadAheadBytes,
             Tls = _certificate is null ? null : new TransferTls { Certificate = _certificate.Certificate },
             Observer = observer,
         }, _loggers.CreateLogger<DestinationSession>());
@@ -428,6 +429,7 @@ public sealed class StorageMigrations
             Destination = destination,
             BlockSize = blockSize,
             CompressionLevel = command.Options.CompressionLevel ?? _options.CompressionLevel,
+            MaxCompressionWindowLog = _options.MaxCompressionWindowLog,
             Bandwidth = command.Options.BandwidthBytesPerSecond is > 0 and var rate ? ByteRate.FromBytesPerSecond(rate) : ByteRate.Unlimited,
             DirtyThresholdBlocks = threshold,
             MaxRounds = maxRounds,

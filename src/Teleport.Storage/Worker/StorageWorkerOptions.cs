@@ -45,6 +45,18 @@ public sealed class StorageWorkerOptions
     /// <summary>zstd level of outgoing migrations; null adapts it to the link and the CPU (0 turns compression off).</summary>
     public int? CompressionLevel { get; set; }
 
+    /// <summary>
+    /// Largest zstd window of an outgoing migration's data stream, log2 bytes, 20..27 (27: 128 MiB, capped at the
+    /// volume size). Each migration holds one window on each end: lower it on a server running many at once.
+    /// </summary>
+    public int MaxCompressionWindowLog { get; set; } = 27;
+
+    /// <summary>
+    /// Bytes an incoming migration's data channel reads ahead of its handling, so the link keeps flowing while the
+    /// destination copies from its index; 0 reads on demand. Held per incoming migration.
+    /// </summary>
+    public int ReceiveReadAheadBytes { get; set; } = 16 << 20;
+
     /// <summary>How long a stopping worker waits for its migrations to wind down.</summary>
     public TimeSpan StopTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
@@ -92,6 +104,9 @@ public sealed class StorageWorkerOptions
         _ = BusAddress.Parse(Bus, "Storage:Bus");
         ArgumentOutOfRangeException.ThrowIfNegative(DirtyThresholdBlocks, "Storage:DirtyThresholdBlocks");
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxCopyRounds, 1, "Storage:MaxCopyRounds");
+        if (MaxCompressionWindowLog is < 20 or > 27)
+            throw new ArgumentException($"Storage:MaxCompressionWindowLog {MaxCompressionWindowLog} must be 20..27 (1 MiB to 128 MiB)");
+        ArgumentOutOfRangeException.ThrowIfNegative(ReceiveReadAheadBytes, "Storage:ReceiveReadAheadBytes");
         if (TlsKey is not null && TlsCertificate is null)
             throw new ArgumentException("Storage:TlsKey is set without Storage:TlsCertificate");
         if (IndexDebounce < TimeSpan.Zero || IndexSaveInterval < TimeSpan.Zero)

@@ -38,6 +38,9 @@ public sealed class StorageWorkerOptionsTests
         Assert.Contains("Bus", Check(o => o.Bus = "kafka://x"));
         Assert.Contains("block size", Check(o => o.BlockSize = 1000), StringComparison.OrdinalIgnoreCase);
         Assert.Contains("MaxCopyRounds", Check(o => o.MaxCopyRounds = 0));
+        Assert.Contains("MaxCompressionWindowLog", Check(o => o.MaxCompressionWindowLog = 28));
+        Assert.Contains("MaxCompressionWindowLog", Check(o => o.MaxCompressionWindowLog = 19));
+        Assert.Contains("ReceiveReadAheadBytes", Check(o => o.ReceiveReadAheadBytes = -1));
     }
 
     [Fact]
