@@ -101,6 +101,10 @@ public sealed class ClientAgainstQemuNbdTests : IDisposable
 
         var refused = await Assert.ThrowsAsync<NbdOptionException>(() => NbdClient.ConnectAsync(qemu.EndPoint, "missing"));
         Assert.Equal(NbdOptionReplyType.ErrorUnknown, refused.Reply);
+        // Asking again on the same connection after a refused NBD_OPT_GO is within the protocol: qemu-nbd keeps haggling.
+        var again = await Assert.ThrowsAsync<NbdOptionException>(() =>
+            NbdClient.ConnectAsync(qemu.EndPoint, "missing", new NbdClientOptions { ExportWait = TimeSpan.FromMilliseconds(300) }));
+        Assert.Equal((NbdOption.Go, NbdOptionReplyType.ErrorUnknown), (again.Option, again.Reply));
 
         await using NbdClient client = await NbdClient.ConnectAsync(qemu.EndPoint, "vol");
         var error = await Assert.ThrowsAsync<NbdCommandException>(() => client.ReadAsync(MiB - 1, new byte[2]).AsTask());

@@ -153,6 +153,35 @@ public sealed class ClientServerTests
     }
 
     [Fact]
+    public async Task AnExportThatAppearsWhileTheClientWaits_IsJoinedOnTheSameConnection()
+    {
+        await using var harness = ServerHarness.Start();
+        var connecting = NbdClient.ConnectAsync(harness.EndPoint, "late", new NbdClientOptions { ExportWait = TimeSpan.FromSeconds(20) });
+        for (int i = 0; i < 500 && harness.Server.ConnectionCount == 0; i++)
+            await Task.Delay(10);
+        Assert.Equal(1, harness.Server.ConnectionCount);
+        await Task.Delay(200); // ~20 refused NBD_OPT_GO on that connection
+        Assert.False(connecting.IsCompleted);
+        Assert.Equal(1, harness.Server.ConnectionCount);
+
+        harness.AddExport("late", MiB);
+        await using NbdClient client = await connecting;
+        Assert.Equal(MiB, client.Export.Size);
+        Assert.Equal(1, harness.Server.ConnectionCount);
+        Assert.Equal(1, harness.Server.ClientsOf("late"));
+        await client.WriteAsync(0, new byte[] { 7 });
+        await client.FlushAsync();
+        Assert.Equal(7, harness.ReadBacking("late")[0]);
+
+        // Past the wait the refusal stands.
+        var refused = await Assert.ThrowsAsync<NbdOptionException>(() =>
+            NbdClient.ConnectAsync(harness.EndPoint, "never", new NbdClientOptions { ExportWait = TimeSpan.FromMilliseconds(100) }));
+        Assert.Equal((NbdOption.Go, NbdOptionReplyType.ErrorUnknown), (refused.Option, refused.Reply));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() =>
+            NbdClient.ConnectAsync(harness.EndPoint, "late", new NbdClientOptions { ExportWait = TimeSpan.FromSeconds(-1) }));
+    }
+
+    [Fact]
     public async Task TwoConnections_ShareTheExport_FlushOnOneCoversBoth()
     {
         await using var harness = ServerHarness.Start();

@@ -26,6 +26,10 @@ public sealed class PathSwitcherOptions
     /// <summary>Options of the local NBD server QEMU connects to.</summary>
     public NbdServerOptions Server { get; init; } = new();
 
-    /// <summary>Options of the upstream connections.</summary>
-    public NbdClientOptions Client { get; init; } = new();
+    /// <summary>
+    /// Options of the upstream connections. By default a missing export is asked for again on the same connection for
+    /// up to 5 s: a switch is sent together with the final sync, and the destination exports the volume only once it
+    /// is verified; re-asking costs one round trip, where a new connection costs four (TCP, greeting, options, go).
+    /// </summary>
+    public NbdClientOptions Client { get; init; } = new() { ExportWait = TimeSpan.FromSeconds(5) };
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
@@ -68,6 +69,11 @@ public sealed class NbdClient : IAsyncDisposable
             throw new ArgumentOutOfRangeException(nameof(options), "MaxInFlightRequests must be 1..65536.");
         }
 
+        if (options.ExportWait < TimeSpan.Zero || options.ExportPollInterval <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), "ExportWait must not be negative and ExportPollInterval must be positive.");
+        }
+
         Socket socket = await OpenAsync(endPoint, cancellationToken).ConfigureAwait(false);
         var stream = new NetworkStream(socket, ownsSocket: true);
         var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true));
@@ -76,7 +82,7 @@ public sealed class NbdClient : IAsyncDisposable
             var handshake = new NbdClientHandshake(reader, stream);
             await handshake.GreetAsync(cancellationToken).ConfigureAwait(false);
             bool structured = options.StructuredReplies && await handshake.RequestStructuredRepliesAsync(cancellationToken).ConfigureAwait(false);
-            NbdExportDetails export = await handshake.GoAsync(exportName, options.DefaultMaxPayload, cancellationToken).ConfigureAwait(false);
+            NbdExportDetails export = await GoWaitingAsync(handshake, exportName, options, cancellationToken).ConfigureAwait(false);
             return new NbdClient(socket, stream, reader, export, structured, options);
         }
         catch
@@ -84,6 +90,24 @@ public sealed class NbdClient : IAsyncDisposable
             await reader.CompleteAsync().ConfigureAwait(false);
             await stream.DisposeAsync().ConfigureAwait(false);
             throw;
+        }
+    }
+
+    private static async Task<NbdExportDetails> GoWaitingAsync(NbdClientHandshake handshake, string exportName, NbdClientOptions options, CancellationToken cancellationToken)
+    {
+        long started = Stopwatch.GetTimestamp();
+        while (true)
+        {
+            try
+            {
+                return await handshake.GoAsync(exportName, options.DefaultMaxPayload, cancellationToken).ConfigureAwait(false);
+            }
+            // Only an NBD_OPT_GO refusal leaves the connection in option haggling (an NBD_OPT_EXPORT_NAME refusal closes it).
+            catch (NbdOptionException e) when (e.Option == NbdOption.Go && e.Reply == NbdOptionReplyType.ErrorUnknown &&
+                                               Stopwatch.GetElapsedTime(started) + options.ExportPollInterval <= options.ExportWait)
+            {
+                await Task.Delay(options.ExportPollInterval, cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 

@@ -11,4 +11,14 @@ public sealed class NbdClientOptions
 
     /// <summary>Largest read/write per request when the server does not advertise a maximum.</summary>
     public int DefaultMaxPayload { get; init; } = 32 * 1024 * 1024;
+
+    /// <summary>
+    /// When the server has no export of that name yet, ask again with NBD_OPT_GO on the same connection (the server
+    /// stays in option haggling after an error) every <see cref="ExportPollInterval"/>, for up to this long: one round
+    /// trip per try instead of a new connection and handshake. For an export about to appear, such as a migration's
+    /// destination finishing its final sync while the VM host switches to it. Zero: fail at once.
+    /// </summary>
+    public TimeSpan ExportWait { get; init; } = TimeSpan.Zero;
+
+    public TimeSpan ExportPollInterval { get; init; } = TimeSpan.FromMilliseconds(10);
 }
