@@ -9,7 +9,7 @@
 #   --rate RATE          the link rate for the timed runs: N, Nkbit, Nmbit or Ngbit (default 100mbit)
 #   --out FILE.md        where the Markdown report goes (default: stdout); progress goes to stderr
 #   --pairs LIST         BASE:TARGET pairs of image names (default "base:lamp base:web")
-#   --teleport DLL       a built teleport.dll (default: `dotnet build src/Teleport.Cli -c Release`)
+#   --teleport DLL       a built teleport.dll (default: infra/publish.sh once, the binary as it ships)
 #   --without-teleport   measure only the other methods (Teleport rows say "not run")
 #   --large              use the 1 GiB images (make-test-images.sh --large)
 #
@@ -157,10 +157,10 @@ done
 tp=()
 if ((with_teleport)); then
     if [[ -z $teleport_dll ]]; then
-        log "building src/Teleport.Cli (Release)"
-        dotnet build "$root/src/Teleport.Cli" -c Release -nologo -v q >"$work/build.log" 2>&1 ||
-            { tail -n 30 "$work/build.log" >&2; die "dotnet build src/Teleport.Cli failed"; }
-        teleport_dll=$root/src/Teleport.Cli/bin/Release/net10.0/teleport.dll
+        log "publishing src/Teleport.Cli as it ships (infra/publish.sh: Release, ReadyToRun)"
+        "$root/infra/publish.sh" "$work/published" >"$work/build.log" 2>&1 ||
+            { tail -n 30 "$work/build.log" >&2; die "infra/publish.sh failed"; }
+        teleport_dll=$work/published/teleport.dll
     fi
     [[ -s $teleport_dll ]] || die "no teleport.dll at $teleport_dll"
     # A private copy: a build by someone else must not swap the binaries in the middle of the run.
