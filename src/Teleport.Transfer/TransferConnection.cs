@@ -127,6 +127,6 @@ internal sealed class TransferConnection : IAsyncDisposable
 
         await Reader.CompleteAsync().ConfigureAwait(false);
         await _stream.DisposeAsync().ConfigureAwait(false);
-        await Reader.Stopped.ConfigureAwait(false);
+        await Reader.DisposeAsync().ConfigureAwait(false);
     }
 }

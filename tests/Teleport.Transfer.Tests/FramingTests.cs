@@ -105,7 +105,7 @@ public class FramingTests
 
         Assert.Equal(TransferErrorCode.ConnectionLost, (await Assert.ThrowsAsync<TransferException>(async () => await reader.ReadAsync(default))).Code);
         await reader.CompleteAsync();
-        await reader.Stopped;
+        await reader.DisposeAsync();
     }
 
     [Fact]
@@ -120,7 +120,7 @@ public class FramingTests
         Assert.Equal(TransferErrorCode.ConnectionLost, error.Code);
         Assert.Contains("connection reset by peer", error.Message);
         await reader.CompleteAsync();
-        await reader.Stopped;
+        await reader.DisposeAsync();
     }
 
     [Fact]

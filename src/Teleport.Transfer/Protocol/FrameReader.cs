@@ -11,7 +11,7 @@ namespace Teleport.Transfer.Protocol;
 /// stream (up to a limit) while the caller is busy with a frame, so the sender's TCP window stays open instead of the
 /// link idling for the length of the work.
 /// </summary>
-internal sealed class FrameReader
+internal sealed class FrameReader : IAsyncDisposable
 {
     private const int SegmentSize = 64 * 1024;
 
@@ -91,6 +91,13 @@ internal sealed class FrameReader
         }
 
         await writer.CompleteAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Releases the pump's cancellation source once the pump has stopped (after <see cref="CompleteAsync"/>).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _pump.ConfigureAwait(false);
+        _pumpStop?.Dispose();
     }
 
     /// <summary>Bytes of all frames returned so far (headers included).</summary>
@@ -177,6 +184,4 @@ internal sealed class FrameReader
         await _reader.CompleteAsync().ConfigureAwait(false);
     }
 
-    /// <summary>Completes when the read-ahead pump has stopped (at once without read-ahead); never faults.</summary>
-    public Task Stopped => _pump;
 }
