@@ -8,7 +8,8 @@
 # run as the image's unprivileged `app` user.
 
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
-# amd64 or arm64, from `docker build` (BuildKit); the SDK takes either for --arch.
+# amd64 or arm64: set by BuildKit; the legacy builder (docker-compose 1.x) leaves it empty, and the build stage's own
+# architecture is used. The SDK takes either name for --arch.
 ARG TARGETARCH
 WORKDIR /src
 # Restore first, from the project files only, so a source change does not invalidate the package layer. Every
@@ -23,11 +24,13 @@ COPY src/Teleport.Storage/Teleport.Storage.csproj src/Teleport.Storage/
 COPY src/Teleport.Host/Teleport.Host.csproj src/Teleport.Host/
 COPY src/Teleport.Orchestrator/Teleport.Orchestrator.csproj src/Teleport.Orchestrator/
 COPY src/Teleport.Cli/Teleport.Cli.csproj src/Teleport.Cli/
-RUN dotnet restore src/Teleport.Cli/Teleport.Cli.csproj -a "$TARGETARCH" -p:PublishReadyToRun=true
+RUN arch="${TARGETARCH:-$(dpkg --print-architecture)}" \
+    && dotnet restore src/Teleport.Cli/Teleport.Cli.csproj -a "$arch" -p:PublishReadyToRun=true
 COPY contracts/ contracts/
 COPY src/ src/
 # As infra/publish.sh: framework-dependent and ReadyToRun, so a role starts without JIT-compiling its start-up path.
-RUN dotnet publish src/Teleport.Cli/Teleport.Cli.csproj -c Release -a "$TARGETARCH" --self-contained false \
+RUN arch="${TARGETARCH:-$(dpkg --print-architecture)}" \
+    && dotnet publish src/Teleport.Cli/Teleport.Cli.csproj -c Release -a "$arch" --self-contained false \
     -p:PublishReadyToRun=true --no-restore -o /out
 
 FROM mcr.microsoft.com/dotnet/runtime:10.0

@@ -220,7 +220,7 @@ public sealed class DeploymentFileTests
         Assert.Contains("ENTRYPOINT [\"/app/teleport\"]", lines);
         Assert.Contains("USER app", lines);
         // The restore layer copies every project file first: a project missing there fails the image build.
-        var restore = Array.FindIndex(lines, l => l.StartsWith("RUN dotnet restore", StringComparison.Ordinal));
+        var restore = Array.FindIndex(lines, l => l.Contains("dotnet restore", StringComparison.Ordinal));
         Assert.True(restore > 0, "the Dockerfile has no `RUN dotnet restore` step");
         var copied = lines[..restore].Where(l => l.StartsWith("COPY ", StringComparison.Ordinal)).ToArray();
         var projects = Directory.GetFiles(Path.Combine(root, "src"), "*.csproj", SearchOption.AllDirectories)
@@ -231,7 +231,7 @@ public sealed class DeploymentFileTests
 
         // The image ships the binary the benchmarks measure (infra/publish.sh): ReadyToRun, restored for it too.
         var instructions = File.ReadAllText(Path.Combine(root, "Dockerfile")).Replace("\\\n", " ").Split('\n');
-        var publish = Assert.Single(instructions, l => l.StartsWith("RUN dotnet publish", StringComparison.Ordinal));
+        var publish = Assert.Single(instructions, l => l.StartsWith("RUN ", StringComparison.Ordinal) && l.Contains("dotnet publish", StringComparison.Ordinal));
         var publishScript = File.ReadAllText(Path.Combine(root, "infra", "publish.sh"));
         foreach (var flag in new[] { "-p:PublishReadyToRun=true", "--self-contained false" })
         {
@@ -239,6 +239,10 @@ public sealed class DeploymentFileTests
             Assert.Contains(flag, publishScript);
         }
 
-        Assert.Contains("-p:PublishReadyToRun=true", lines[restore]);
+        var restoreStep = Assert.Single(instructions, l => l.StartsWith("RUN ", StringComparison.Ordinal) && l.Contains("dotnet restore", StringComparison.Ordinal));
+        Assert.Contains("-p:PublishReadyToRun=true", restoreStep);
+        // The legacy builder (docker-compose 1.x) leaves TARGETARCH empty: both steps fall back to the stage's own architecture.
+        foreach (var step in new[] { restoreStep, publish })
+            Assert.Contains("${TARGETARCH:-$(dpkg --print-architecture)}", step);
     }
 }
