@@ -24,7 +24,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 WAN=$ROOT/infra/wan
 
-RUNS=1 MODE=writing DLL= VOLUME_MIB=64 NAME=wl RATE=100mbit DELAY=25ms OUT=
+RUNS=1 MODE=writing DLL='' VOLUME_MIB=64 NAME=wl RATE=100mbit DELAY=25ms OUT=''
 while [[ $# -gt 0 ]]; do
     case $1 in
         --runs) RUNS=${2:?}; shift 2 ;;
@@ -188,7 +188,8 @@ fi
 ROWS=()
 FAILED=0
 run_one() {
-    local r=$1 d=$WORK/run$r pids_before=${#PIDS[@]}
+    local r=$1
+    local d=$WORK/run$r pids_before=${#PIDS[@]}
     mkdir -p "$d/src" "$d/dst" "$d/run"
     truncate -s "${VOLUME_MIB}M" "$d/src/vm1.img"
     local sport=$((10809 + r)) dport=$((11809 + r))
@@ -217,7 +218,7 @@ run_one() {
         -device virtio-blk-pci,drive=d0 -qmp "unix:$d/run/vm1.qmp,server=on,wait=off" \
         </dev/null >"$d/guest.log" 2>&1 &
     local qemu=$!
-    PIDS+=($qemu)
+    PIDS+=("$qemu")
     if [[ $MODE == writing ]]; then
         wait_for "the guest's first records" 120 grep -qs "TPW seq=" "$d/guest.log"
     else
@@ -235,14 +236,11 @@ run_one() {
     echo "$json" >"$d/migrate.json"
     local seq_at_end
     seq_at_end=$(grep -o 'TPW seq=[0-9]*' "$d/guest.log" | tail -n1 | cut -d= -f2)
-    local state downtime rounds vbytes tbytes fromidx blocks
+    local state downtime rounds tbytes
     state=$(jq -r '.state // "?"' <<<"$json" 2>/dev/null || echo "?")
     downtime=$(jq -r '.downtimeMs // "?" | if type == "number" then round else . end' <<<"$json" 2>/dev/null || echo "?")
     rounds=$(jq -r '.rounds // "?"' <<<"$json" 2>/dev/null || echo "?")
     tbytes=$(jq -r '.bytesOnWire // "?"' <<<"$json" 2>/dev/null || echo "?")
-    blocks=$(jq -r '.blocks // "?"' <<<"$json" 2>/dev/null || echo "?")
-    fromidx=$(jq -r '.blocksFromIndex // "?"' <<<"$json" 2>/dev/null || echo "?")
-    vbytes=$(jq -r '.volumeBytes // "?"' <<<"$json" 2>/dev/null || echo "?")
     local s2d d2s
     s2d=$(( $(sed -n 's/^WAN_S2D_BYTES=//p' <<<"$after") - $(sed -n 's/^WAN_S2D_BYTES=//p' <<<"$before") ))
     d2s=$(( $(sed -n 's/^WAN_D2S_BYTES=//p' <<<"$after") - $(sed -n 's/^WAN_D2S_BYTES=//p' <<<"$before") ))
