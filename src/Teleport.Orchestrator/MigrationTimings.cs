@@ -11,7 +11,9 @@ public sealed record MigrationTimings(
     TimeSpan? Copy,
     TimeSpan? CutOver,
     TimeSpan? Downtime,
-    TimeSpan? Total)
+    TimeSpan? Total,
+    TimeSpan? PausedToVerified = null,
+    TimeSpan? PausedToSwitched = null)
 {
     public static MigrationTimings Of(MigrationState row)
     {
@@ -24,7 +26,11 @@ public sealed record MigrationTimings(
             Copy: Between(indexDone, row.DirtyBelowThresholdAt),
             CutOver: Between(row.PauseSentAt, row.ResumedAt),
             Downtime: row.DowntimeMilliseconds is { } ms ? TimeSpan.FromMilliseconds(ms) : null,
-            Total: Between(row.RequestedAt, row.SucceededAt ?? row.FailedAt));
+            Total: Between(row.RequestedAt, row.SucceededAt ?? row.FailedAt),
+            // Inside the downtime: the final sync (destination verified and serving) and the host's switch run side by
+            // side from the pause; the VM resumes after the later of the two.
+            PausedToVerified: Between(row.PausedAt, row.CompletedAt),
+            PausedToSwitched: Between(row.PausedAt, row.SwitchedAt));
     }
 
     private static DateTimeOffset? Latest(DateTimeOffset? a, DateTimeOffset? b) =>

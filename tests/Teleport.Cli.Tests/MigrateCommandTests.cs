@@ -21,13 +21,14 @@ public sealed class MigrateCommandTests
         Assert.Contains(lines, l => l.StartsWith("copy") && l.Contains("round 1: 46 blocks"));
         Assert.Contains(lines, l => l.StartsWith("copy") && l.Contains("round 2: 3 blocks"));
         Assert.Contains(lines, l => l.StartsWith("cut-over") && l.Contains("VM paused"));
-        Assert.Contains(lines, l => l.StartsWith("cut-over") && l.Contains("destination verified"));
+        Assert.Contains(lines, l => l.StartsWith("cut-over") && l.Contains("destination verified equal to the source (200 ms after the pause)"));
+        Assert.Contains(lines, l => l.StartsWith("cut-over") && l.Contains("disk path switched to") && l.Contains("(100 ms after the pause)"));
         Assert.Contains(lines, l => l.StartsWith("done") && l.Contains("succeeded"));
         Assert.DoesNotContain("secret", run.Stderr);
         Assert.Contains(id.ToString(), run.Stdout);
         Assert.Contains("200 KiB (19.5% of the volume)", run.Stdout);
         Assert.Contains("200 of 256 blocks (78.1%)", run.Stdout);
-        Assert.Contains("300 ms", run.Stdout);
+        Assert.Contains("300 ms (from the pause: destination verified after 200 ms, disk switched after 100 ms)", run.Stdout);
     }
 
     [Fact]
@@ -63,6 +64,8 @@ public sealed class MigrateCommandTests
         Assert.Equal(200, json.GetProperty("blocksFromIndex").GetInt64());
         Assert.Equal(3, json.GetProperty("rounds").GetInt32());
         Assert.Equal(300, json.GetProperty("downtimeMs").GetDouble(), precision: 3);
+        Assert.Equal(200, json.GetProperty("pausedToVerifiedMs").GetDouble(), precision: 3);
+        Assert.Equal(100, json.GetProperty("pausedToSwitchedMs").GetDouble(), precision: 3);
     }
 
     [Fact]

@@ -21,6 +21,9 @@ public sealed class StatusCommandTests
             good.GetProperty("blocksFromIndex").GetInt64(), good.GetProperty("rounds").GetInt32()));
         Assert.Equal(300, good.GetProperty("downtimeMs").GetDouble(), precision: 3);
         Assert.Equal(3000, good.GetProperty("timings").GetProperty("copyMs").GetDouble(), precision: 3);
+        // PostgreSQL keeps microseconds: 100 ms may come back as 99.999.
+        Assert.Equal(200, good.GetProperty("timings").GetProperty("pausedToVerifiedMs").GetDouble(), precision: 1);
+        Assert.Equal(100, good.GetProperty("timings").GetProperty("pausedToSwitchedMs").GetDouble(), precision: 1);
         var bad = all.Single(m => m.GetProperty("migrationId").GetGuid() == failedId);
         Assert.Equal(("Failed", "Copy"), (bad.GetProperty("state").GetString(), bad.GetProperty("failedPhase").GetString()));
         Assert.Contains("disk read error at block 17", bad.GetProperty("reason").GetString());
@@ -38,6 +41,7 @@ public sealed class StatusCommandTests
         Assert.Equal(0, detail.ExitCode);
         Assert.Contains("200 KiB (19.5% of the volume)", detail.Stdout);
         Assert.Contains("copy 3 s", detail.Stdout);
+        Assert.Contains("300 ms (from the pause: destination verified after 200 ms, disk switched after 100 ms)", detail.Stdout);
     }
 
     [Fact]

@@ -47,6 +47,8 @@ public sealed class MigrationRecordTests
         Assert.Equal(TimeSpan.FromSeconds(20 - 1), timings.Index);
         Assert.Equal(TimeSpan.FromSeconds(40 - 21), timings.Copy);
         Assert.Equal(TimeSpan.FromMilliseconds(350), timings.Downtime);
+        Assert.Equal(TimeSpan.FromMilliseconds(200), timings.PausedToVerified);
+        Assert.Equal(TimeSpan.FromMilliseconds(100), timings.PausedToSwitched);
         Assert.Equal(row.SucceededAt - row.RequestedAt, timings.Total);
         Assert.NotNull(timings.Prepare);
         Assert.Equal((1L << 30, 25_000_000L, 150_000L, 3, 1), (row.VolumeBytes, row.BytesOnWire, row.BlocksFromIndex, row.Rounds, row.Attempt));

@@ -11,4 +11,6 @@ public sealed record MigrateOutcome(
     long Blocks,
     long BlocksFromIndex,
     int Rounds,
-    double? DowntimeMs);
+    double? DowntimeMs,
+    double? PausedToVerifiedMs = null,
+    double? PausedToSwitchedMs = null);

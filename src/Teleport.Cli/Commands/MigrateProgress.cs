@@ -18,6 +18,9 @@ public sealed class MigrateProgress
     public long BytesOnWire { get; private set; }
     public int Rounds { get; private set; }
     public double? DowntimeMs { get; private set; }
+    public double? PausedToVerifiedMs { get; private set; }
+    public double? PausedToSwitchedMs { get; private set; }
+    private DateTimeOffset? _pausedAt;
     public MigrationSucceeded? Succeeded { get; private set; }
     public MigrationFailed? Failed { get; private set; }
 
@@ -45,13 +48,18 @@ public sealed class MigrateProgress
                 return ("copy", d.RoundCapReached
                     ? $"round cap reached after {d.Rounds} rounds with {d.DirtyBlocks} dirty blocks: cutting over"
                     : $"{d.DirtyBlocks} dirty blocks after {d.Rounds} rounds: cutting over");
-            case VmPaused:
+            case VmPaused p:
+                _pausedAt = p.PausedAt;
                 return ("cut-over", "VM paused");
             case TargetSwitched t:
-                return ("cut-over", $"disk path switched to {t.StorageId}");
+                PausedToSwitchedMs = SincePause(t.SwitchedAt);
+                return ("cut-over", $"disk path switched to {t.StorageId}{AfterPause(PausedToSwitchedMs)}");
             case MigrationCompleted m:
                 (VolumeBytes, BytesOnWire, BlocksFromIndex, BlocksSent, Rounds) = (m.VolumeBytes, m.BytesOnWire, m.BlocksFromIndex, m.BlocksSent, m.Rounds);
-                return ("cut-over", m.Verified ? "final sync done, destination verified equal to the source" : "destination could NOT verify its volume");
+                PausedToVerifiedMs = SincePause(m.CompletedAt);
+                return ("cut-over", m.Verified
+                    ? $"final sync done, destination verified equal to the source{AfterPause(PausedToVerifiedMs)}"
+                    : "destination could NOT verify its volume");
             case VmResumed:
                 return ("cut-over", "VM resumed");
             case TransferFailed f:
@@ -75,5 +83,11 @@ public sealed class MigrateProgress
     /// <summary>The outcome as <c>--json</c> prints it.</summary>
     public MigrateOutcome Outcome(Guid id) => new(
         id, Succeeded is not null ? "Succeeded" : Failed is not null ? "Failed" : "Running", Failed?.Phase, Failed?.Reason,
-        VolumeBytes, BytesOnWire, Blocks, BlocksFromIndex, Rounds, DowntimeMs);
+        VolumeBytes, BytesOnWire, Blocks, BlocksFromIndex, Rounds, DowntimeMs, PausedToVerifiedMs, PausedToSwitchedMs);
+
+    // Stamped by different machines (host, destination): a skew below zero shows as zero.
+    private double? SincePause(DateTimeOffset at) =>
+        _pausedAt is { } paused ? Math.Round(Math.Max(0, (at - paused).TotalMilliseconds), 1) : null;
+
+    private static string AfterPause(double? ms) => ms is { } v ? $" ({Operator.Millis(v)} after the pause)" : "";
 }
