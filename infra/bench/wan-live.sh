@@ -236,9 +236,11 @@ run_one() {
     echo "$json" >"$d/migrate.json"
     local seq_at_end
     seq_at_end=$(grep -o 'TPW seq=[0-9]*' "$d/guest.log" | tail -n1 | cut -d= -f2)
-    local state downtime rounds tbytes
+    local state downtime rounds tbytes verified_at switched_at
     state=$(jq -r '.state // "?"' <<<"$json" 2>/dev/null || echo "?")
     downtime=$(jq -r '.downtimeMs // "?" | if type == "number" then round else . end' <<<"$json" 2>/dev/null || echo "?")
+    verified_at=$(jq -r '.pausedToVerifiedMs // "?" | if type == "number" then round else . end' <<<"$json" 2>/dev/null || echo "?")
+    switched_at=$(jq -r '.pausedToSwitchedMs // "?" | if type == "number" then round else . end' <<<"$json" 2>/dev/null || echo "?")
     rounds=$(jq -r '.rounds // "?"' <<<"$json" 2>/dev/null || echo "?")
     tbytes=$(jq -r '.bytesOnWire // "?"' <<<"$json" 2>/dev/null || echo "?")
     local s2d d2s
@@ -273,7 +275,7 @@ run_one() {
         FAILED=1
     fi
     log "run $r: $check (guest at record ${seq_at_end:-?} when the migration ended)"
-    ROWS+=("| $r | $MODE | $state | $total s | $downtime ms | $rounds | $(awk -v a="$s2d" -v b="$d2s" 'BEGIN{printf "%.2f MB (%.2f / %.2f)", (a+b)/1e6, a/1e6, b/1e6}') | $(awk -v t="$tbytes" 'BEGIN{printf (t ~ /^[0-9]+$/ ? "%.2f MB" : "%s"), (t ~ /^[0-9]+$/ ? t/1e6 : t)}') | ${seq_at_end:-?} | $check |")
+    ROWS+=("| $r | $MODE | $state | $total s | $downtime ms | +$verified_at / +$switched_at ms | $rounds | $(awk -v a="$s2d" -v b="$d2s" 'BEGIN{printf "%.2f MB (%.2f / %.2f)", (a+b)/1e6, a/1e6, b/1e6}') | $(awk -v t="$tbytes" 'BEGIN{printf (t ~ /^[0-9]+$/ ? "%.2f MB" : "%s"), (t ~ /^[0-9]+$/ ? t/1e6 : t)}') | ${seq_at_end:-?} | $check |")
 
     # Stop this run's processes (QEMU first, then the roles).
     local i
@@ -292,8 +294,8 @@ for ((r = 1; r <= RUNS; r++)); do run_one "$r"; done
         "${WAN_CHECK_S2D_MBIT:-?} / ${WAN_CHECK_D2S_MBIT:-?} Mbit/s), ${VOLUME_MIB} MiB volume, guest mode $MODE" \
         "($COUNT records, ${DELAY_US} µs apart); $START; commit $COMMIT${DIRTY:+ + uncommitted changes in src/ or contracts/}."
     echo
-    echo "| run | guest | state | total (migrate --wait) | downtime | rounds | bytes on the link, both ways (s2d / d2s) | data channel (Teleport's count) | guest's last record when migrate returned | destination check |"
-    echo "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+    echo "| run | guest | state | total (migrate --wait) | downtime | after the pause: destination verified / disk switched | rounds | bytes on the link, both ways (s2d / d2s) | data channel (Teleport's count) | guest's last record when migrate returned | destination check |"
+    echo "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
     printf '%s\n' "${ROWS[@]}"
 } | tee "${OUT:-/dev/null}"
 exit "$FAILED"
