@@ -17,6 +17,8 @@ public sealed record DemoResult(
     long BlocksSent,
     int Rounds,
     double? DowntimeMs,
+    double? PausedToVerifiedMs,
+    double? PausedToSwitchedMs,
     bool Verified,
     bool DestinationVerified,
     bool? RestMatchesSource,

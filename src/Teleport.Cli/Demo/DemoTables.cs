@@ -25,6 +25,8 @@ internal static class DemoTables
         Row("  sent", N(r.BlocksSent));
         Row("copy rounds", N(r.Rounds));
         Row("downtime (VM paused -> resumed)", r.DowntimeMs is { } ms ? F($"{ms:0} ms") : "-");
+        if (r.PausedToVerifiedMs is { } verifiedAfter && r.PausedToSwitchedMs is { } switchedAfter)
+            Row("  after the pause", F($"destination verified {verifiedAfter:0} ms, disk switched {switchedAfter:0} ms"));
         Row("longest stall the VM saw", F($"{r.VmLongestGapMs:0} ms"));
         Row($"records the VM ({r.Vm}) wrote", F($"{N(r.RecordsWritten)} ({N(r.RecordsAfterCutover)} after the cut-over)"));
         Row(r.State == DemoResult.Succeeded ? "records intact on the destination" : "records intact on the source (the VM runs there again)",

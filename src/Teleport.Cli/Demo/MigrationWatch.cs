@@ -22,6 +22,8 @@ public sealed class MigrationWatch(Guid migrationId, DemoProgress progress)
     public IndexStreamed? Index { get; private set; }
     public BlocksRequested? Requested { get; private set; }
     public MigrationCompleted? Completed { get; private set; }
+    public VmPaused? Paused { get; private set; }
+    public TargetSwitched? Switched { get; private set; }
 
     /// <summary>A receive endpoint of its own on the bus being configured, subscribed to the migration's events.</summary>
     public void ConfigureEndpoint(IReceiveConfigurator cfg) =>
@@ -32,8 +34,8 @@ public sealed class MigrationWatch(Guid migrationId, DemoProgress progress)
             e.Handler<BlocksRequested>(c => Handle(c.Message.MigrationId, () => progress.BlocksRequested(Requested = c.Message)));
             e.Handler<CopyRoundCompleted>(c => Handle(c.Message.MigrationId, () => progress.RoundCompleted(c.Message)));
             e.Handler<DirtyBelowThreshold>(c => Handle(c.Message.MigrationId, () => progress.Converged(c.Message)));
-            e.Handler<VmPaused>(c => Handle(c.Message.MigrationId, () => progress.Paused(c.Message)));
-            e.Handler<TargetSwitched>(c => Handle(c.Message.MigrationId, () => progress.Switched(c.Message)));
+            e.Handler<VmPaused>(c => Handle(c.Message.MigrationId, () => progress.Paused(Paused = c.Message)));
+            e.Handler<TargetSwitched>(c => Handle(c.Message.MigrationId, () => progress.Switched(Switched = c.Message)));
             e.Handler<MigrationCompleted>(c => Handle(c.Message.MigrationId, () => progress.Completed(Completed = c.Message)));
             e.Handler<VmResumed>(c => Handle(c.Message.MigrationId, () => progress.Resumed(c.Message)));
             // Workers' problems are shown as they happen; the saga's MigrationFailed says what it made of them.
