@@ -2,11 +2,12 @@ namespace Teleport.Transfer;
 
 /// <summary>
 /// Picks the zstd level so compression never becomes the bottleneck (the idea of zstd --adapt). It starts from the
-/// rate limit (slow links get strong compression), or without one from the path's round trip, and then watches the send pipeline (frames are compressed while the
-/// previous one goes out): when the link had to wait for a compressed frame for more than a fifth of the time, CPU is
-/// the bottleneck and the level goes down; when the next level's predicted CPU time still stays under 70% of the link's
-/// time, CPU is spare and the level goes up (not back to a level that starved the link within the last few windows). Changes are rare (every <see cref="WindowFrames"/> frames at most) because
-/// each one restarts the zstd window. A fixed level never changes.
+/// rate limit (slow links get strong compression), or without one from the path's round trip, and then watches the
+/// send pipeline (frames are compressed while the previous one goes out): when the link had to wait for a compressed
+/// frame for more than a fifth of the time, CPU is the bottleneck and the level goes down; when the next level's
+/// predicted CPU time still stays under 70% of the link's time, CPU is spare and the level goes up (not back to a
+/// level that starved the link within the last few windows). Changes are rare (every <see cref="WindowFrames"/>
+/// frames at most) because each one restarts the zstd window. A fixed level never changes.
 /// </summary>
 internal sealed class CompressionLevelController
 {

@@ -20,5 +20,6 @@ public sealed class NbdClientOptions
     /// </summary>
     public TimeSpan ExportWait { get; init; } = TimeSpan.Zero;
 
+    /// <summary>Pause between two NBD_OPT_GO for an export that is not there yet (see <see cref="ExportWait"/>).</summary>
     public TimeSpan ExportPollInterval { get; init; } = TimeSpan.FromMilliseconds(10);
 }
