@@ -155,10 +155,7 @@ public sealed class MigrateCommand(CliConsole console) : OperatorAsyncCommand<Mi
                     ? $"{outcome.BlocksFromIndex} of {outcome.Blocks} blocks ({Operator.Percent(outcome.BlocksFromIndex, outcome.Blocks)})"
                     : $"{outcome.BlocksFromIndex} blocks");
                 table.AddRow("rounds", outcome.Rounds.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                table.AddRow("downtime", outcome.PausedToVerifiedMs is null && outcome.PausedToSwitchedMs is null
-                    ? Operator.Millis(outcome.DowntimeMs)
-                    : $"{Operator.Millis(outcome.DowntimeMs)} (from the pause: destination verified after {Operator.Millis(outcome.PausedToVerifiedMs)}, " +
-                      $"disk switched after {Operator.Millis(outcome.PausedToSwitchedMs)})");
+                table.AddRow("downtime", Operator.Downtime(outcome.DowntimeMs, outcome.PausedToVerifiedMs, outcome.PausedToSwitchedMs));
                 Console.Results.Write(table);
             }
 

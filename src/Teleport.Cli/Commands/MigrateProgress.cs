@@ -52,11 +52,11 @@ public sealed class MigrateProgress
                 _pausedAt = p.PausedAt;
                 return ("cut-over", "VM paused");
             case TargetSwitched t:
-                PausedToSwitchedMs = SincePause(t.SwitchedAt);
+                PausedToSwitchedMs = Operator.MillisBetween(_pausedAt, t.SwitchedAt);
                 return ("cut-over", $"disk path switched to {t.StorageId}{AfterPause(PausedToSwitchedMs)}");
             case MigrationCompleted m:
                 (VolumeBytes, BytesOnWire, BlocksFromIndex, BlocksSent, Rounds) = (m.VolumeBytes, m.BytesOnWire, m.BlocksFromIndex, m.BlocksSent, m.Rounds);
-                PausedToVerifiedMs = SincePause(m.CompletedAt);
+                PausedToVerifiedMs = Operator.MillisBetween(_pausedAt, m.CompletedAt);
                 return ("cut-over", m.Verified
                     ? $"final sync done, destination verified equal to the source{AfterPause(PausedToVerifiedMs)}"
                     : "destination could NOT verify its volume");
@@ -84,10 +84,6 @@ public sealed class MigrateProgress
     public MigrateOutcome Outcome(Guid id) => new(
         id, Succeeded is not null ? "Succeeded" : Failed is not null ? "Failed" : "Running", Failed?.Phase, Failed?.Reason,
         VolumeBytes, BytesOnWire, Blocks, BlocksFromIndex, Rounds, DowntimeMs, PausedToVerifiedMs, PausedToSwitchedMs);
-
-    // Stamped by different machines (host, destination): a skew below zero shows as zero.
-    private double? SincePause(DateTimeOffset at) =>
-        _pausedAt is { } paused ? Math.Round(Math.Max(0, (at - paused).TotalMilliseconds), 1) : null;
 
     private static string AfterPause(double? ms) => ms is { } v ? $" ({Operator.Millis(v)} after the pause)" : "";
 }

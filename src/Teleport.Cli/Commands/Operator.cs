@@ -11,6 +11,16 @@ public static partial class Operator
 
     public static string Millis(double? ms) => ms is { } v ? v.ToString(v < 10 ? "0.##" : "0", CultureInfo.InvariantCulture) + " ms" : "-";
 
+    /// <summary>Milliseconds from <paramref name="from"/> to <paramref name="to"/>, stamped by different machines: a skew below zero shows as zero.</summary>
+    public static double? MillisBetween(DateTimeOffset? from, DateTimeOffset? to) =>
+        from is { } f && to is { } t ? Math.Round(Math.Max(0, (t - f).TotalMilliseconds), 1) : null;
+
+    /// <summary>The downtime with its two legs from the pause (the VM resumes after both), when they are known.</summary>
+    public static string Downtime(double? downtimeMs, double? pausedToVerifiedMs, double? pausedToSwitchedMs) =>
+        pausedToVerifiedMs is null && pausedToSwitchedMs is null
+            ? Millis(downtimeMs)
+            : $"{Millis(downtimeMs)} (from the pause: destination verified after {Millis(pausedToVerifiedMs)}, disk switched after {Millis(pausedToSwitchedMs)})";
+
     public static string Duration(TimeSpan? value) => value switch
     {
         null => "-",

@@ -65,10 +65,7 @@ public static class OperatorTables
         Add("from the index", $"{row.BlocksFromIndex} blocks ({Operator.Percent(row.BlocksFromIndex, row.Blocks)})");
         Add("from the source", $"{row.BlocksRequestedFromSource} requested, {row.BlocksSent} sent");
         Add("rounds", $"{row.Rounds}{(row.RoundCapReached ? " (round cap reached)" : "")}, {row.DirtyBlocks} dirty blocks left");
-        Add("downtime", t.PausedToVerified is null && t.PausedToSwitched is null
-            ? Operator.Millis(row.DowntimeMilliseconds)
-            : $"{Operator.Millis(row.DowntimeMilliseconds)} (from the pause: destination verified after {Operator.Duration(t.PausedToVerified)}, " +
-              $"disk switched after {Operator.Duration(t.PausedToSwitched)})");
+        Add("downtime", Operator.Downtime(row.DowntimeMilliseconds, view.Timings.PausedToVerifiedMs, view.Timings.PausedToSwitchedMs));
         Add("verified", row.Verified ? "yes" : "no");
         Add("timings", $"prepare {Operator.Duration(t.Prepare)}, index {Operator.Duration(t.Index)}, request {Operator.Duration(t.Request)}, " +
                        $"copy {Operator.Duration(t.Copy)}, cut-over {Operator.Duration(t.CutOver)}, total {Operator.Duration(t.Total)}");

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Hosting;
 using Serilog;
 using Serilog.Events;
 using Teleport.Blocks;
+using Teleport.Cli.Commands;
 using Teleport.Cli.Infrastructure;
 using Teleport.Contracts;
 using TeleportHost::Teleport.Host.Worker;
@@ -170,8 +171,8 @@ public sealed class DemoRunner(DemoOptions options, DemoProgress progress)
             completed?.BlocksSent ?? 0,
             succeeded?.Rounds ?? completed?.Rounds ?? 0,
             succeeded is null ? null : Math.Round(succeeded.DowntimeMilliseconds, 1),
-            SincePause(watch.Paused, completed?.CompletedAt),
-            SincePause(watch.Paused, watch.Switched?.SwitchedAt),
+            Operator.MillisBetween(watch.Paused?.PausedAt, completed?.CompletedAt),
+            Operator.MillisBetween(watch.Paused?.PausedAt, watch.Switched?.SwitchedAt),
             verified,
             destinationVerified,
             check?.RestMatchesSource,
@@ -185,9 +186,6 @@ public sealed class DemoRunner(DemoOptions options, DemoProgress progress)
             outcome.Failed?.Phase,
             failure);
     }
-
-    private static double? SincePause(VmPaused? paused, DateTimeOffset? at) =>
-        paused is not null && at is { } t ? Math.Round(Math.Max(0, (t - paused.PausedAt).TotalMilliseconds), 1) : null;
 
     // The workers log at Information for operators; the demo shows its own progress, so only their warnings show.
     // The path switcher's "refused" warnings are the host worker retrying until the destination exports the volume:
