@@ -27,6 +27,22 @@ public readonly struct Fingerprint : IEquatable<Fingerprint>
         return fingerprint;
     }
 
+    /// <summary>
+    /// Fingerprints one block of a volume, where the volume's last block may be shorter than the block size: it is
+    /// fingerprinted zero-padded to <paramref name="blockBuffer"/>'s length (the block size), as every index does.
+    /// <paramref name="blockBuffer"/> is scratch space; <paramref name="data"/> may already be it.
+    /// </summary>
+    public static Fingerprint ComputePadded(ReadOnlySpan<byte> data, Span<byte> blockBuffer)
+    {
+        if (data.Length == blockBuffer.Length)
+            return Compute(data);
+        if (data.Length > blockBuffer.Length)
+            throw new ArgumentException($"A block of {data.Length} bytes does not fit a block size of {blockBuffer.Length}.", nameof(data));
+        data.CopyTo(blockBuffer);
+        blockBuffer[data.Length..].Clear();
+        return Compute(blockBuffer);
+    }
+
     /// <summary>Reads a fingerprint from the first 32 bytes of <paramref name="source"/>.</summary>
     public static Fingerprint Read(ReadOnlySpan<byte> source)
     {

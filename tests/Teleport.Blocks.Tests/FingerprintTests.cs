@@ -43,4 +43,17 @@ public class FingerprintTests
         foreach (int size in new[] { 512, 4096, 65536 })
             Assert.Equal(Fingerprint.Compute(new byte[size]), ZeroFingerprints.For(size));
     }
+
+    [Fact]
+    public void ComputePadded_fingerprints_a_short_last_block_zero_padded()
+    {
+        var block = new byte[4096];
+        var scratch = new byte[4096];
+        block[0] = 7;
+        block[99] = 9;
+
+        Assert.Equal(Fingerprint.Compute(block), Fingerprint.ComputePadded(block.AsSpan(0, 100), scratch));
+        Assert.Equal(Fingerprint.Compute(block), Fingerprint.ComputePadded(block, scratch));
+        Assert.Throws<ArgumentException>(() => Fingerprint.ComputePadded(new byte[4097], scratch));
+    }
 }
