@@ -282,10 +282,11 @@ public sealed class DestinationSession : IAsyncDisposable
         await c.SendAsync(MessageType.Challenge, challengeBytes, ct).ConfigureAwait(false);
 
         byte[] transcript = Handshake.TranscriptHash(helloBytes, challengeBytes);
-        var proof = await c.ExpectAsync(MessageType.SourceProof, ct).ConfigureAwait(false);
-        if (!Handshake.Check(Handshake.Proof(_options.Secret, source: true, transcript), proof.Payload.Span))
+        var proofFrame = await c.ExpectAsync(MessageType.SourceProof, ct).ConfigureAwait(false);
+        var proof = ProofMessage.Parse(proofFrame.Payload.Span, MessageType.SourceProof);
+        if (!Handshake.Check(Handshake.Proof(_options.Secret, source: true, transcript), proof.Mac))
             throw new TransferException(TransferErrorCode.AuthenticationFailed, "the source could not prove the migration secret");
-        await c.SendAsync(MessageType.DestinationProof, Handshake.Proof(_options.Secret, source: false, transcript), ct).ConfigureAwait(false);
+        await c.SendAsync(new ProofMessage(MessageType.DestinationProof, Handshake.Proof(_options.Secret, source: false, transcript)), ct).ConfigureAwait(false);
         return hello;
     }
 
@@ -301,9 +302,7 @@ public sealed class DestinationSession : IAsyncDisposable
         _decoder = new StreamDecompressor();
         _listed.Clear();
 
-        byte[] resume = new byte[ResumeMessage.Size];
-        new ResumeMessage(state.Phase, state.IndexCursor, state.DurableSeq, state.Digest).Write(resume);
-        await c.SendAsync(MessageType.Resume, resume, ct).ConfigureAwait(false);
+        await c.SendAsync(new ResumeMessage(state.Phase, state.IndexCursor, state.DurableSeq, state.Digest), ct).ConfigureAwait(false);
         _ackedSeq = state.DurableSeq;
         _observer.OnPhase(state.Phase switch
         {
@@ -334,7 +333,7 @@ public sealed class DestinationSession : IAsyncDisposable
 
                 case (MessageType.IndexEnd, DestinationPhase.Index):
                     _indexBytes += frame.WireBytes;
-                    EndIndex(frame.Payload.Span);
+                    EndIndex(IndexEndMessage.Parse(frame.Payload.Span));
                     _observer.OnPhase(TransferPhase.Request);
                     await SendRequestsAsync(c, onlyUnrequested: true, ct).ConfigureAwait(false);
                     _observer.OnIndexResolved(new IndexReport(_geometry.BlockCount, _zeroBlocks, _fromIndex, _fromVolume, _requestedTotal, _indexBytes));
@@ -350,15 +349,17 @@ public sealed class DestinationSession : IAsyncDisposable
                     break;
 
                 case (MessageType.RoundEnd, DestinationPhase.Copy):
+                    RoundEndMessage.Parse(frame.Payload.Span);
                     _rounds++;
                     await CheckpointAndAckAsync(c, ct).ConfigureAwait(false);
                     break;
 
                 case (MessageType.FinalEnd, DestinationPhase.Copy):
-                    await FinishAsync(c, frame.Payload.Span.ToArray(), ct).ConfigureAwait(false);
+                    await FinishAsync(c, FinalEndMessage.Parse(frame.Payload.Span), ct).ConfigureAwait(false);
                     break;
 
                 case (MessageType.Goodbye, DestinationPhase.Completed):
+                    GoodbyeMessage.Parse(frame.Payload.Span);
                     _observer.OnPhase(TransferPhase.Completed);
                     _done.TrySetResult(Result(c.Bytes));
                     return;
@@ -694,11 +695,9 @@ public sealed class DestinationSession : IAsyncDisposable
         _readBack.Set(block);
     }
 
-    private void EndIndex(ReadOnlySpan<byte> payload)
+    private void EndIndex(IndexEndMessage end)
     {
-        var r = new PayloadReader(payload, MessageType.IndexEnd);
-        long blocks = r.Count64();
-        r.End();
+        long blocks = end.BlockCount;
         var state = _state!;
         if (blocks != _geometry.BlockCount || state.IndexCursor != _geometry.BlockCount)
             throw new TransferException(TransferErrorCode.OutOfRange,
@@ -754,9 +753,7 @@ public sealed class DestinationSession : IAsyncDisposable
             requested = _requestedTotal;
         }
 
-        byte[] end32 = new byte[RequestEndMessage.Size];
-        new RequestEndMessage(requested, _fromIndex, _fromVolume, _zeroBlocks).Write(end32);
-        await c.SendAsync(MessageType.RequestEnd, end32, ct).ConfigureAwait(false);
+        await c.SendAsync(new RequestEndMessage(requested, _fromIndex, _fromVolume, _zeroBlocks), ct).ConfigureAwait(false);
         _log.LogInformation("Migration {MigrationId}: requested {Requested} blocks ({FromIndex} from index, {FromVolume} from the volume, {Zero} zero)",
             _options.MigrationId, requested, _fromIndex, _fromVolume, _zeroBlocks);
     }
@@ -911,19 +908,14 @@ public sealed class DestinationSession : IAsyncDisposable
         Checkpoint(force: true);
         if (_lastSeq > _ackedSeq)
         {
-            byte[] ack = new byte[8];
-            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(ack, (ulong)_lastSeq);
-            await c.SendAsync(MessageType.Ack, ack, ct).ConfigureAwait(false);
+            await c.SendAsync(new AckMessage(_lastSeq), ct).ConfigureAwait(false);
             _ackedSeq = _lastSeq;
         }
     }
 
-    private async ValueTask FinishAsync(TransferConnection c, byte[] payload, CancellationToken ct)
+    private async ValueTask FinishAsync(TransferConnection c, FinalEndMessage end, CancellationToken ct)
     {
-        var r = new PayloadReader(payload, MessageType.FinalEnd);
-        long lastSeq = r.Count64();
-        var sourceDigest = r.Bytes(ProtocolConstants.DigestSize).ToArray();
-        r.End();
+        (long lastSeq, byte[] sourceDigest) = end;
         if (lastSeq != _lastSeq)
             throw new TransferException(TransferErrorCode.OutOfRange, $"source ended at Data sequence {lastSeq}, destination applied up to {_lastSeq}");
 
@@ -951,7 +943,7 @@ public sealed class DestinationSession : IAsyncDisposable
         state.Phase = DestinationPhase.Completed;
         state.Digest = digest;
         state.Save(_options.EffectiveStatePath);
-        await c.SendAsync(MessageType.Complete, digest, ct).ConfigureAwait(false);
+        await c.SendAsync(new CompleteMessage(digest), ct).ConfigureAwait(false);
         _log.LogInformation("Migration {MigrationId}: volume verified ({Digest})", _options.MigrationId, Convert.ToHexStringLower(digest));
         _completed.TrySetResult();
     }

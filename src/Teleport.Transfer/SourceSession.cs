@@ -233,9 +233,10 @@ public sealed class SourceSession : IAsyncDisposable
                 $"destination chose protocol version {challenge.Version}; this source speaks {ProtocolConstants.MinVersion}..{ProtocolConstants.MaxVersion}");
 
         byte[] transcript = Handshake.TranscriptHash(helloBytes, challengeBytes);
-        await c.SendAsync(MessageType.SourceProof, Handshake.Proof(_options.Secret, source: true, transcript), ct).ConfigureAwait(false);
-        var proof = await c.ExpectAsync(MessageType.DestinationProof, ct).ConfigureAwait(false);
-        if (!Handshake.Check(Handshake.Proof(_options.Secret, source: false, transcript), proof.Payload.Span))
+        await c.SendAsync(new ProofMessage(MessageType.SourceProof, Handshake.Proof(_options.Secret, source: true, transcript)), ct).ConfigureAwait(false);
+        var proofFrame = await c.ExpectAsync(MessageType.DestinationProof, ct).ConfigureAwait(false);
+        var proof = ProofMessage.Parse(proofFrame.Payload.Span, MessageType.DestinationProof);
+        if (!Handshake.Check(Handshake.Proof(_options.Secret, source: false, transcript), proof.Mac))
             throw new TransferException(TransferErrorCode.AuthenticationFailed, "the destination could not prove the migration secret");
 
         var resumeFrame = await c.ExpectAsync(MessageType.Resume, ct).ConfigureAwait(false);
@@ -250,7 +251,7 @@ public sealed class SourceSession : IAsyncDisposable
             // Our FinalEnd was verified but its Complete got lost with the connection.
             if (_finalDigest is null || !CryptographicOperations.FixedTimeEquals(_finalDigest, resume.Digest))
                 throw new TransferException(TransferErrorCode.VerificationFailed, "destination reports a completed migration this source did not finish");
-            await c.SendAsync(MessageType.Goodbye, [], ct).ConfigureAwait(false);
+            await c.SendAsync(new GoodbyeMessage(), ct).ConfigureAwait(false);
             return Finish(c);
         }
 
@@ -366,9 +367,7 @@ public sealed class SourceSession : IAsyncDisposable
             {
                 case MessageType.Ack:
                 {
-                    var r = new PayloadReader(frame.Payload.Span, MessageType.Ack);
-                    long seq = r.Count64();
-                    r.End();
+                    long seq = AckMessage.Parse(frame.Payload.Span).Seq;
                     lock (_lock)
                     {
                         while (_inFlight.TryPeek(out var batch) && batch.Seq <= seq)
@@ -399,13 +398,8 @@ public sealed class SourceSession : IAsyncDisposable
                     break;
 
                 case MessageType.Complete:
-                {
-                    var r = new PayloadReader(frame.Payload.Span, MessageType.Complete);
-                    byte[] digest = r.Bytes(ProtocolConstants.DigestSize).ToArray();
-                    r.End();
-                    events.TryWrite(new ControlEvent(null, digest));
+                    events.TryWrite(new ControlEvent(null, CompleteMessage.Parse(frame.Payload.Span).Digest));
                     break;
-                }
 
                 case MessageType.Error:
                     throw ErrorMessage.Parse(frame.Payload.Span);
@@ -466,10 +460,7 @@ public sealed class SourceSession : IAsyncDisposable
                 TakeDirty();
             await SendPendingAsync(c, ct).ConfigureAwait(false);
             _finalDigest = VolumeDigest.Compute(_geometry, _fingerprints);
-            byte[] payload = new byte[8 + ProtocolConstants.DigestSize];
-            BinaryPrimitives.WriteUInt64LittleEndian(payload, (ulong)_lastSeqOnConnection);
-            _finalDigest.CopyTo(payload, 8);
-            await c.SendAsync(MessageType.FinalEnd, payload, ct).ConfigureAwait(false);
+            await c.SendAsync(new FinalEndMessage(_lastSeqOnConnection, _finalDigest), ct).ConfigureAwait(false);
 
             var outcome = await NextEventAsync(events, ct).ConfigureAwait(false);
             if (outcome.CompleteDigest is not { } digest)
@@ -481,7 +472,7 @@ public sealed class SourceSession : IAsyncDisposable
             _round++;
             _observer.OnRound(new RoundReport(_round, _blocksSent - sentBefore, _zeroSentTotal - zeroBefore,
                 c.Writer.BytesWritten - wireBefore, Stopwatch.GetElapsedTime(started).TotalSeconds, 0, Final: true));
-            await c.SendAsync(MessageType.Goodbye, [], ct).ConfigureAwait(false);
+            await c.SendAsync(new GoodbyeMessage(), ct).ConfigureAwait(false);
             return Finish(c);
         }
     }
@@ -588,10 +579,8 @@ public sealed class SourceSession : IAsyncDisposable
                 ArrayPool<byte>.Shared.Return(unsent.Buffer);
         }
 
-        byte[] end = new byte[8];
-        BinaryPrimitives.WriteUInt64LittleEndian(end, (ulong)_geometry.BlockCount);
         long before = c.Writer.BytesWritten;
-        await c.SendAsync(MessageType.IndexEnd, end, ct).ConfigureAwait(false);
+        await c.SendAsync(new IndexEndMessage(_geometry.BlockCount), ct).ConfigureAwait(false);
         _indexBytes += c.Writer.BytesWritten - before;
     }
 
@@ -758,9 +747,7 @@ public sealed class SourceSession : IAsyncDisposable
 
             _round++;
             await SendPendingAsync(c, ct).ConfigureAwait(false);
-            byte[] roundEnd = new byte[4];
-            BinaryPrimitives.WriteUInt32LittleEndian(roundEnd, (uint)_round);
-            await c.SendAsync(MessageType.RoundEnd, roundEnd, ct).ConfigureAwait(false);
+            await c.SendAsync(new RoundEndMessage(_round), ct).ConfigureAwait(false);
 
             long dirty = OutstandingBlocks;
             _observer.OnRound(new RoundReport(_round, _blocksSent - sentBefore, _zeroSentTotal - zeroBefore,

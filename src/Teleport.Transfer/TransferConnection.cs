@@ -96,6 +96,14 @@ internal sealed class TransferConnection : IAsyncDisposable
 
     public ValueTask SendAsync(MessageType type, ReadOnlySpan<byte> payload, CancellationToken ct) => Writer.SendAsync(type, payload, ct);
 
+    /// <summary>Sends a control frame through its codec.</summary>
+    public ValueTask SendAsync<T>(in T message, CancellationToken ct) where T : struct, IControlMessage
+    {
+        Span<byte> payload = stackalloc byte[IControlMessage.MaxSize];
+        int length = message.Write(payload);
+        return Writer.SendAsync(message.Type, payload[..length], ct);
+    }
+
     /// <summary>Tells the peer why we are closing; best effort (the connection may already be gone).</summary>
     public async Task TrySendErrorAsync(TransferException error)
     {

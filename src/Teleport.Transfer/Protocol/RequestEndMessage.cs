@@ -1,9 +1,11 @@
 namespace Teleport.Transfer.Protocol;
 
 /// <summary>Destination -> source after the Request frames: totals of how the index was resolved.</summary>
-internal readonly record struct RequestEndMessage(long Requested, long FromIndex, long FromVolume, long Zero)
+internal readonly record struct RequestEndMessage(long Requested, long FromIndex, long FromVolume, long Zero) : IControlMessage
 {
     public const int Size = 32;
+
+    public MessageType Type => MessageType.RequestEnd;
 
     public static RequestEndMessage Parse(ReadOnlySpan<byte> payload)
     {

@@ -5,9 +5,11 @@ namespace Teleport.Transfer.Protocol;
 /// <see cref="IndexCursor"/>: index entries processed; <see cref="DurableSeq"/>: highest Data sequence number whose
 /// blocks are flushed (everything up to it is never sent again); <see cref="Digest"/>: set when already complete.
 /// </summary>
-internal readonly record struct ResumeMessage(DestinationPhase Phase, long IndexCursor, long DurableSeq, byte[] Digest)
+internal readonly record struct ResumeMessage(DestinationPhase Phase, long IndexCursor, long DurableSeq, byte[] Digest) : IControlMessage
 {
     public const int Size = 1 + 8 + 8 + ProtocolConstants.DigestSize;
+
+    public MessageType Type => MessageType.Resume;
 
     public static ResumeMessage Parse(ReadOnlySpan<byte> payload)
     {
