@@ -8,7 +8,7 @@ namespace Teleport.Storage.Tests.Migrations;
 
 /// <summary>
 /// Commands of one migration take turns; a command of another migration never waits for them, even while one is
-/// stuck in slow I/O (here a journal file removal held until the test lets it go). The timeouts only keep a
+/// stuck in slow I/O (here a journal file write or removal held until the test lets it go). The timeouts only keep a
 /// regression from hanging the run; nothing here measures time.
 /// </summary>
 public sealed class CommandIndependenceTests : IAsyncLifetime
@@ -23,7 +23,7 @@ public sealed class CommandIndependenceTests : IAsyncLifetime
 
     public CommandIndependenceTests()
     {
-        var options = new StorageWorkerOptions { StorageId = "dst-1", VolumeDirectory = _root };
+        var options = new StorageWorkerOptions { StorageId = "dst-1", VolumeDirectory = _root, NbdListen = "127.0.0.1:0", DataListen = "127.0.0.1:0", DataChannelTls = false };
         var store = new VolumeStore(_root);
         var volumes = new VolumeTrackers();
         _exports = new NbdExportService(options, store, volumes, NullLoggerFactory.Instance);
@@ -80,6 +80,32 @@ public sealed class CommandIndependenceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_destination_held_in_its_journal_write_claims_its_volume_and_holds_up_no_one_else()
+    {
+        await _exports.StartAsync(CancellationToken.None);
+        var held = Guid.NewGuid();
+        var other = Guid.NewGuid();
+        _journal.HeldMigration = held;
+
+        var prepare = Task.Run(() => _migrations.PrepareDestinationAsync(Prepare(held)));
+        await _journal.Entered.Task.WaitAsync(Guard);
+
+        // The volume is claimed while its side is opened: another migration is refused it at once.
+        Assert.Equal(held, _migrations.UsingVolume("lamp"));
+        await _migrations.PrepareDestinationAsync(Prepare(other)).WaitAsync(Guard);
+        Assert.Contains("already being received by another migration", Assert.IsType<TransferFailed>(Assert.Single(_published.Of(other))).Reason);
+        Assert.False(prepare.IsCompleted);
+
+        _journal.Release.Set();
+        await prepare.WaitAsync(Guard);
+        Assert.IsType<DestinationPrepared>(Assert.Single(_published.Of(held)));
+        Assert.Equal(1, _migrations.Count);
+        await _migrations.AbortAsync(new AbortTransfer(held, "lamp", "dst-1", "rollback", 1)).WaitAsync(Guard);
+        Assert.Null(_migrations.UsingVolume("lamp"));
+        Assert.Equal(0, _migrations.Count);
+    }
+
+    [Fact]
     public async Task Turns_are_per_migration()
     {
         var turns = new MigrationTurns();
@@ -95,7 +121,9 @@ public sealed class CommandIndependenceTests : IAsyncLifetime
         (await turns.EnterAsync(a).WaitAsync(Guard)).Dispose();
     }
 
-    /// <summary>A journal in memory whose removal of one migration's side blocks until <see cref="Release"/> is set.</summary>
+    private static PrepareDestination Prepare(Guid migrationId) => new(migrationId, "lamp", "src-1", "dst-1", new MigrationOptions(), 1);
+
+    /// <summary>A journal in memory whose writes and removals of one migration's sides block until <see cref="Release"/> is set.</summary>
     private sealed class HeldJournal : IMigrationJournal
     {
         public List<JournalEntry> Entries { get; } = [];
@@ -106,11 +134,11 @@ public sealed class CommandIndependenceTests : IAsyncLifetime
 
         public ManualResetEventSlim Release { get; } = new();
 
-        public void Write(JournalEntry entry)
-        {
-        }
+        public void Write(JournalEntry entry) => Hold(entry.MigrationId);
 
-        public void Remove(Guid migrationId, MigrationRole role)
+        public void Remove(Guid migrationId, MigrationRole role) => Hold(migrationId);
+
+        private void Hold(Guid migrationId)
         {
             if (migrationId != HeldMigration)
                 return;
