@@ -5,26 +5,22 @@ namespace Teleport.Storage.Migrations;
 
 /// <summary>An incoming migration: the listening session and the DestinationPrepared a duplicate command gets again.</summary>
 internal sealed class DestinationMigration(
-    Guid migrationId, int attempt, string volumeId, DestinationSession session, DestinationEventObserver observer, OrderedPublisher events,
-    DestinationPrepared prepared)
+    PrepareDestination command, DestinationSession session, DestinationEventObserver observer, OrderedPublisher events, DestinationPrepared prepared,
+    JournalEntry journal)
+    : MigrationSide(command.MigrationId, command.Attempt, command.VolumeId, events)
 {
-    public Guid MigrationId { get; } = migrationId;
-
-    public int Attempt { get; } = attempt;
-
-    public string VolumeId { get; } = volumeId;
+    private volatile bool _completed;
 
     public DestinationSession Session { get; } = session;
 
     public DestinationEventObserver Observer { get; } = observer;
 
-    public OrderedPublisher Events { get; } = events;
-
     public DestinationPrepared Prepared { get; } = prepared;
 
-    public CancellationTokenSource Stop { get; } = new();
+    /// <summary>The journal entry as first written; phase updates and the completion are written from it.</summary>
+    public JournalEntry Journal { get; } = journal;
 
-    public Task Run { get; set; } = Task.CompletedTask;
+    public override bool Completed => _completed;
 
-    public volatile bool Completed;
+    public void MarkCompleted() => _completed = true;
 }

@@ -9,7 +9,7 @@ namespace Teleport.Storage.Migrations;
 /// written when it starts and removed when it ends. A worker that restarts finds the migrations it was in the
 /// middle of and reports them failed instead of leaving the saga waiting or, worse, claiming success.
 /// </summary>
-public sealed class MigrationJournal
+public sealed class MigrationJournal : IMigrationJournal
 {
     private static readonly JsonSerializerOptions Json = new() { Converters = { new JsonStringEnumConverter() } };
 

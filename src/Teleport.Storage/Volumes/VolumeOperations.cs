@@ -44,22 +44,8 @@ public sealed class VolumeOperations
         _log = log;
     }
 
-    public Task CreateAsync(CreateVolume command)
-    {
-        object reply;
-        try
-        {
-            lock (_gate)
-                reply = DoCreate(command);
-        }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or UnauthorizedAccessException)
-        {
-            _log.LogError("CreateVolume {Volume} ({Bytes} bytes) refused: {Reason}", command.VolumeId, command.SizeBytes, e.Message);
-            reply = new VolumeOperationFailed(command.RequestId, _options.StorageId, command.VolumeId, Create, e.Message, DateTimeOffset.UtcNow);
-        }
-
-        return _bus().Publish(reply, reply.GetType());
-    }
+    public Task CreateAsync(CreateVolume command) => ReplyAsync(command.RequestId, command.VolumeId, Create, () => DoCreate(command),
+        reason => _log.LogError("CreateVolume {Volume} ({Bytes} bytes) refused: {Reason}", command.VolumeId, command.SizeBytes, reason));
 
     private VolumeCreated DoCreate(CreateVolume command)
     {
@@ -89,18 +75,22 @@ public sealed class VolumeOperations
             command.VolumeId, DateTimeOffset.UtcNow);
     }
 
-    public Task DeleteAsync(DeleteVolume command)
+    public Task DeleteAsync(DeleteVolume command) => ReplyAsync(command.RequestId, command.VolumeId, Delete, () => DoDelete(command),
+        reason => _log.LogError("DeleteVolume {Volume} refused: {Reason}", command.VolumeId, reason));
+
+    // One operation at a time; a refused one is answered with VolumeOperationFailed and its reason.
+    private Task ReplyAsync(Guid requestId, string volumeId, string operation, Func<object> run, Action<string> refused)
     {
         object reply;
         try
         {
             lock (_gate)
-                reply = DoDelete(command);
+                reply = run();
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or UnauthorizedAccessException)
         {
-            _log.LogError("DeleteVolume {Volume} refused: {Reason}", command.VolumeId, e.Message);
-            reply = new VolumeOperationFailed(command.RequestId, _options.StorageId, command.VolumeId, Delete, e.Message, DateTimeOffset.UtcNow);
+            refused(e.Message);
+            reply = new VolumeOperationFailed(requestId, _options.StorageId, volumeId, operation, e.Message, DateTimeOffset.UtcNow);
         }
 
         return _bus().Publish(reply, reply.GetType());

@@ -1,5 +1,4 @@
 using System.Net;
-using Teleport.Storage.Migrations;
 using Teleport.Storage.Worker;
 using Teleport.Messaging;
 
@@ -52,16 +51,6 @@ public sealed class StorageWorkerOptionsTests
         named.AdvertiseHost = "ams-1.example";
         Assert.Equal("ams-1.example:7000", named.Advertise(new IPEndPoint(IPAddress.Any, 7000)));
         Assert.Equal($"{Dns.GetHostName()}:7000", Valid().Advertise(new IPEndPoint(IPAddress.Any, 7000)));
-    }
-
-    [Fact]
-    public void Parses_data_endpoints_from_the_bus()
-    {
-        Assert.Equal(new IPEndPoint(IPAddress.Loopback, 7000), StorageMigrations.ParseEndPoint("127.0.0.1:7000"));
-        Assert.Equal(new IPEndPoint(IPAddress.IPv6Loopback, 7000), StorageMigrations.ParseEndPoint("[::1]:7000"));
-        Assert.Equal(new DnsEndPoint("dst.example", 7000), StorageMigrations.ParseEndPoint("dst.example:7000"));
-        foreach (var bad in new[] { "", "dst.example", "dst.example:0", "dst.example:70000", "a b:7000", "127.0.0.1:0" })
-            Assert.Throws<ArgumentException>(() => StorageMigrations.ParseEndPoint(bad));
     }
 
     private static string Check(Action<StorageWorkerOptions> change)

@@ -1,0 +1,15 @@
+using Microsoft.Extensions.Logging;
+using Teleport.Blocks;
+using Teleport.Storage.Security;
+using Teleport.Storage.Volumes;
+using Teleport.Storage.Worker;
+
+namespace Teleport.Storage.Migrations;
+
+/// <summary>What both sides of this worker's migrations work with; <see cref="Log"/> is the one category of their lines.</summary>
+internal sealed record MigrationServices(
+    StorageWorkerOptions Options, VolumeStore Store, VolumeTrackers Volumes, NbdExportService Exports, ILoggerFactory Loggers, ILogger Log,
+    BlockIndex? Index, DataChannelCertificate? Certificate, RestartJournal Journal, MigrationReplies Replies)
+{
+    public string StorageId => Options.StorageId;
+}
