@@ -12,8 +12,6 @@ namespace Teleport.Cli.Tests;
 /// </summary>
 internal sealed class OrchestratorTestBed : IAsyncDisposable
 {
-    public const string RabbitMqVariable = "TELEPORT_RABBITMQ";
-    public const string PostgresVariable = "TELEPORT_POSTGRES";
 
     private readonly CancellationTokenSource _stop = new();
     private readonly string _configFile;
@@ -30,10 +28,7 @@ internal sealed class OrchestratorTestBed : IAsyncDisposable
         _configFile = Path.Combine(Path.GetTempPath(), $"teleport-orch-cli-{Run}.json");
     }
 
-    public static string Rabbit =>
-        Environment.GetEnvironmentVariable(RabbitMqVariable) is { Length: > 0 } value
-            ? value
-            : throw new InvalidOperationException($"{RabbitMqVariable} is not set: run the tests through infra/test.sh (its hook 10-rabbitmq.sh starts a private broker)");
+    public static string Rabbit => TestBroker.Address;
 
     public string Run { get; } = Guid.NewGuid().ToString("N")[..8];
 
@@ -61,9 +56,7 @@ internal sealed class OrchestratorTestBed : IAsyncDisposable
         }
         else
         {
-            var server = Environment.GetEnvironmentVariable(PostgresVariable) is { Length: > 0 } pg
-                ? pg
-                : throw new InvalidOperationException($"{PostgresVariable} is not set: run the tests through infra/test.sh (its hook 30-postgres.sh starts PostgreSQL)");
+            var server = TestEnvironment.Postgres;
             var name = $"teleport_cli_{Guid.NewGuid():N}";
             await using (var connection = new NpgsqlConnection(server))
             {
@@ -188,7 +181,7 @@ internal sealed class OrchestratorTestBed : IAsyncDisposable
         if (_postgresName is not null)
         {
             NpgsqlConnection.ClearAllPools();
-            await using var connection = new NpgsqlConnection(Environment.GetEnvironmentVariable(PostgresVariable));
+            await using var connection = new NpgsqlConnection(TestEnvironment.Postgres);
             await connection.OpenAsync();
             await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{_postgresName}\" WITH (FORCE)", connection);
             await drop.ExecuteNonQueryAsync();

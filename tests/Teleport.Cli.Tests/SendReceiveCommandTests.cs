@@ -1,6 +1,4 @@
-using System.Net;
 using System.Net.NetworkInformation;
-using System.Net.Sockets;
 
 namespace Teleport.Cli.Tests;
 
@@ -18,12 +16,7 @@ public sealed class SendReceiveCommandTests : IDisposable
 
     public void Dispose() => _images.Dispose();
 
-    private static string FreeEndpoint()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return $"127.0.0.1:{((IPEndPoint)probe.LocalEndpoint).Port}";
-    }
+    private static string FreeEndpoint() => $"127.0.0.1:{FreePort.Next()}";
 
     private static async Task<CliRun> SendWhenListening(string endpoint, params string[] args)
     {

@@ -22,7 +22,7 @@ public sealed class StorageWorkerRunTests : IDisposable
         using (var file = File.Create(volume))
             file.SetLength(4 << 20);
         File.WriteAllText(Path.Combine(_volumes, "notes.txt"), "not a volume");
-        int port = FreePort();
+        int port = FreePort.Next();
         var stdout = new StringWriter();
         var stderr = new StringWriter();
         using var stop = new CancellationTokenSource();
@@ -85,13 +85,6 @@ public sealed class StorageWorkerRunTests : IDisposable
         }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
     private static async Task WaitForListener(int port, Task<int> run)
     {
         var until = DateTime.UtcNow.AddSeconds(60);
@@ -120,11 +113,7 @@ public sealed class StorageWorkerRunTests : IDisposable
 
     private static async Task<(int ExitCode, string Output)> QemuIoResult(string url, params string[] commands)
     {
-        string qemuIo = Environment.GetEnvironmentVariable("TELEPORT_QEMU_IO") is { Length: > 0 } path && File.Exists(path)
-            ? path
-            : throw new InvalidOperationException(
-                "TELEPORT_QEMU_IO is not set: run these tests through infra/test.sh tests/Teleport.Cli.Tests (hook 20-qemu-utils.sh installs qemu-utils).");
-        var start = new ProcessStartInfo(qemuIo) { RedirectStandardOutput = true, RedirectStandardError = true };
+        var start = new ProcessStartInfo(TestEnvironment.QemuIo) { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add("-f");
         start.ArgumentList.Add("raw");
         foreach (var command in commands)

@@ -43,7 +43,7 @@ public sealed class TestBus : IAsyncDisposable
     /// </summary>
     public static async Task<TestBus> Start(IReadOnlyList<Type> events, string storageId, IReadOnlyList<Type> commands)
     {
-        var broker = TestBroker.Address;
+        var broker = TestBroker.Uri;
         var prefix = $"contracts-test-{Guid.NewGuid():N}";
         var eventQueue = $"{prefix}-events";
         var workerQueue = WorkerQueues.Storage(storageId);
@@ -56,12 +56,7 @@ public sealed class TestBus : IAsyncDisposable
             x.DisableUsageTelemetry();
             x.UsingRabbitMq((context, cfg) =>
             {
-                cfg.Host(broker.Host, (ushort)broker.Port, VirtualHost(broker), h =>
-                {
-                    var (user, password) = Credentials(broker);
-                    h.Username(user);
-                    h.Password(password);
-                });
+                cfg.UseTestBroker();
                 names = new PrefixEntityNameFormatter(cfg.MessageTopology.EntityNameFormatter, prefix + ".");
                 cfg.MessageTopology.SetEntityNameFormatter(names);
 
@@ -104,7 +99,7 @@ public sealed class TestBus : IAsyncDisposable
     /// <summary>Opens a plain AMQP channel to the test broker (to inspect or delete what the bus declared).</summary>
     public static async Task<(IConnection Connection, IChannel Channel)> OpenChannel()
     {
-        var factory = new ConnectionFactory { Uri = TestBroker.Address };
+        var factory = new ConnectionFactory { Uri = TestBroker.Uri };
         var connection = await factory.CreateConnectionAsync();
         return (connection, await connection.CreateChannelAsync());
     }
@@ -141,19 +136,5 @@ public sealed class TestBus : IAsyncDisposable
                 await channel.ExchangeDeleteAsync(ExchangeFor(type));
             }
         }
-    }
-
-    private static string VirtualHost(Uri broker)
-    {
-        var path = Uri.UnescapeDataString(broker.AbsolutePath.TrimStart('/'));
-        return path.Length == 0 ? "/" : path;
-    }
-
-    private static (string User, string Password) Credentials(Uri broker)
-    {
-        var parts = broker.UserInfo.Split(':', 2);
-        return parts is [var user, var password] && user.Length > 0
-            ? (Uri.UnescapeDataString(user), Uri.UnescapeDataString(password))
-            : ("guest", "guest");
     }
 }

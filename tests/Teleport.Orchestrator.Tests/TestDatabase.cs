@@ -9,8 +9,6 @@ namespace Teleport.Orchestrator.Tests;
 /// </summary>
 public sealed class TestDatabase : IAsyncDisposable
 {
-    public const string PostgresVariable = "TELEPORT_POSTGRES";
-
     private readonly string? _file;
     private readonly string? _postgresServer;
     private readonly string? _postgresName;
@@ -34,14 +32,7 @@ public sealed class TestDatabase : IAsyncDisposable
             return new TestDatabase(file, file, null, null);
         }
 
-        var server = Environment.GetEnvironmentVariable(PostgresVariable);
-        if (string.IsNullOrWhiteSpace(server))
-        {
-            throw new InvalidOperationException(
-                $"{PostgresVariable} is not set: run the tests through infra/test.sh (its hook 30-postgres.sh starts a private PostgreSQL), " +
-                "or export it as an Npgsql connection string of a user who may create databases");
-        }
-
+        var server = TestEnvironment.Postgres;
         var name = $"teleport_{Guid.NewGuid():N}";
         await using (var connection = new NpgsqlConnection(server))
         {

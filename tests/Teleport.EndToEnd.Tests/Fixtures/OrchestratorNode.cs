@@ -10,13 +10,11 @@ namespace Teleport.EndToEnd.Tests.Fixtures;
 /// The real orchestrator (AddTeleportOrchestrator + AddMigrationSaga) on the test broker, saga state in a SQLite file
 /// of the caller's directory, on a queue of its own so parallel runs on the same broker do not share sagas.
 /// </summary>
-public sealed class OrchestratorNode : IAsyncDisposable
+public sealed class OrchestratorNode : InProcessHost
 {
-    private readonly IHost _host;
-
     private OrchestratorNode(IHost host, OrchestratorOptions options)
+        : base(host)
     {
-        _host = host;
         Options = options;
     }
 
@@ -30,12 +28,14 @@ public sealed class OrchestratorNode : IAsyncDisposable
             QueueName = $"teleport-orchestrator-e2e-{Guid.NewGuid():N}",
         };
         configure?.Invoke(options);
-        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
-        builder.Logging.ClearProviders();
-        if (logs is not null)
-            builder.Logging.AddProvider(logs).SetMinimumLevel(LogLevel.Debug);
-        builder.Services.AddTeleportOrchestrator(options);
-        builder.Services.AddMassTransit(x =>
+        IHost host = await StartHostAsync(services => AddOrchestrator(services, options), logs);
+        return new OrchestratorNode(host, options);
+    }
+
+    private static void AddOrchestrator(IServiceCollection services, OrchestratorOptions options)
+    {
+        services.AddTeleportOrchestrator(options);
+        services.AddMassTransit(x =>
         {
             x.DisableUsageTelemetry();
             x.AddMigrationSaga();
@@ -46,15 +46,6 @@ public sealed class OrchestratorNode : IAsyncDisposable
             });
         });
         // The saga's bindings must exist before anything is published.
-        builder.Services.Configure<MassTransitHostOptions>(o => o.WaitUntilStarted = true);
-        IHost host = builder.Build();
-        await host.StartAsync();
-        return new OrchestratorNode(host, options);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _host.StopAsync();
-        _host.Dispose();
+        services.Configure<MassTransitHostOptions>(o => o.WaitUntilStarted = true);
     }
 }

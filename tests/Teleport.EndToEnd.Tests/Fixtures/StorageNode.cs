@@ -1,4 +1,3 @@
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Teleport.Storage.Worker;
@@ -6,13 +5,11 @@ using Teleport.Storage.Worker;
 namespace Teleport.EndToEnd.Tests.Fixtures;
 
 /// <summary>A standalone storage worker (its own bus on the test broker) serving VolumeDirectory over NBD on a fixed loopback port.</summary>
-public sealed class StorageNode : IAsyncDisposable
+public sealed class StorageNode : InProcessHost
 {
-    private readonly IHost _host;
-
     private StorageNode(IHost host, StorageWorkerOptions options, int nbdPort)
+        : base(host)
     {
-        _host = host;
         Options = options;
         NbdPort = nbdPort;
     }
@@ -40,19 +37,7 @@ public sealed class StorageNode : IAsyncDisposable
             Bus = TestEnvironment.RabbitMq,
         };
         configure?.Invoke(options);
-        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
-        builder.Logging.ClearProviders();
-        if (logs is not null)
-            builder.Logging.AddProvider(logs).SetMinimumLevel(LogLevel.Debug);
-        builder.Services.AddTeleportStorageWorker(options);
-        IHost host = builder.Build();
-        await host.StartAsync();
+        IHost host = await StartHostAsync(services => services.AddTeleportStorageWorker(options), logs);
         return new StorageNode(host, options, port);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _host.StopAsync();
-        _host.Dispose();
     }
 }

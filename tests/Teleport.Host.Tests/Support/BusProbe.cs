@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using MassTransit;
 using Teleport.Contracts;
 using Teleport.Host.Worker;
-using Teleport.Messaging;
 
 namespace Teleport.Host.Tests.Support;
 
@@ -26,10 +25,9 @@ internal sealed class BusProbe : IAsyncDisposable, IConsumer<VmPaused>, IConsume
     public static async Task<BusProbe> StartAsync()
     {
         var probe = new BusProbe();
-        var broker = BusAddress.Parse(TestBroker.Address, "TELEPORT_RABBITMQ");
         probe._bus = MassTransit.Bus.Factory.CreateUsingRabbitMq(cfg =>
         {
-            broker.ConfigureHost(cfg);
+            cfg.UseTestBroker();
             cfg.ReceiveEndpoint($"host-tests-probe-{Guid.NewGuid():N}", e =>
             {
                 e.AutoDelete = true;

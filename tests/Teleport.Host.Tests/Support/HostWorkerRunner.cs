@@ -1,18 +1,15 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Teleport.Host.Worker;
 
 namespace Teleport.Host.Tests.Support;
 
 /// <summary>A standalone host worker (node + its own RabbitMQ bus) in a generic host in this process.</summary>
-internal sealed class HostWorkerRunner : IAsyncDisposable
+internal sealed class HostWorkerRunner : InProcessHost
 {
-    private readonly IHost _host;
-
     private HostWorkerRunner(IHost host, HostWorkerOptions options)
+        : base(host)
     {
-        _host = host;
         Options = options;
     }
 
@@ -20,7 +17,7 @@ internal sealed class HostWorkerRunner : IAsyncDisposable
 
     public string HostId => Options.HostId;
 
-    public HostWorkerNode Node => _host.Services.GetRequiredKeyedService<HostWorkerNode>(HostId);
+    public HostWorkerNode Node => Services.GetRequiredKeyedService<HostWorkerNode>(HostId);
 
     public HostVm Vm(string id) => Node.Vms[id];
 
@@ -29,17 +26,7 @@ internal sealed class HostWorkerRunner : IAsyncDisposable
     {
         var options = new HostWorkerOptions { HostId = $"host-{Guid.NewGuid():N}"[..17], Bus = TestBroker.Address };
         configure(options);
-        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
-        builder.Logging.ClearProviders();
-        builder.Services.AddTeleportHostWorker(options);
-        IHost host = builder.Build();
-        await host.StartAsync();
+        IHost host = await StartHostAsync(services => services.AddTeleportHostWorker(options));
         return new HostWorkerRunner(host, options);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _host.StopAsync();
-        _host.Dispose();
     }
 }

@@ -20,12 +20,7 @@ internal sealed class QemuNbdProcess : IAsyncDisposable
     public static async Task<QemuNbdProcess> StartAsync(string file, string exportName, string description)
     {
         // qemu-nbd cannot report an ephemeral port, so take a free one and hand it over.
-        int port;
-        using (var probe = new TcpListener(IPAddress.Loopback, 0))
-        {
-            probe.Start();
-            port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        }
+        int port = FreePort.Next();
 
         var start = new ProcessStartInfo(QemuTools.QemuNbd) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
         foreach (string argument in new[] { "-f", "raw", "-x", exportName, "-D", description, "-b", "127.0.0.1", "-p", port.ToString(), "-t", "--shared=8", file })

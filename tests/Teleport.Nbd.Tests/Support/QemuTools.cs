@@ -2,27 +2,14 @@ using System.Diagnostics;
 
 namespace Teleport.Nbd.Tests.Support;
 
-/// <summary>Paths of the real qemu tools, exported by infra/test.d/20-qemu-utils.sh.</summary>
+/// <summary>Runs the real qemu tools (their paths from <see cref="TestEnvironment"/>).</summary>
 internal static class QemuTools
 {
-    public static string QemuIo => Require("TELEPORT_QEMU_IO", "qemu-io");
+    public static string QemuIo => TestEnvironment.QemuIo;
 
-    public static string QemuImg => Require("TELEPORT_QEMU_IMG", "qemu-img");
+    public static string QemuImg => TestEnvironment.QemuImg;
 
-    public static string QemuNbd => Require("TELEPORT_QEMU_NBD", "qemu-nbd");
-
-    private static string Require(string variable, string tool)
-    {
-        string? path = Environment.GetEnvironmentVariable(variable);
-        if (string.IsNullOrEmpty(path) || !File.Exists(path))
-        {
-            throw new InvalidOperationException(
-                $"{tool} is required by the NBD tests but {variable} is {(string.IsNullOrEmpty(path) ? "not set" : $"'{path}', which does not exist")}. " +
-                $"Run infra/test.sh (its hook infra/test.d/20-qemu-utils.sh installs qemu-utils) or export {variable}=/usr/bin/{tool}.");
-        }
-
-        return path;
-    }
+    public static string QemuNbd => TestEnvironment.QemuNbd;
 
     public static async Task<ProcessResult> RunAsync(string executable, params string[] arguments)
     {

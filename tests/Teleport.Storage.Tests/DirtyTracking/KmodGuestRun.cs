@@ -53,15 +53,7 @@ public sealed class KmodGuestRun
     /// <summary>The end of the console and the runner's errors, for failure messages.</summary>
     public string Tail => $"{string.Join('\n', Console.Split('\n').TakeLast(60))}\n{Errors}";
 
-    private static string Require(string name)
-    {
-        string? value = Environment.GetEnvironmentVariable(name);
-        if (string.IsNullOrEmpty(value) || !File.Exists(value))
-            throw new InvalidOperationException(
-                $"{name} is {(string.IsNullOrEmpty(value) ? "not set" : $"'{value}', which does not exist")}: " +
-                "run the tests through infra/test.sh, whose hook infra/test.d/40-kmod.sh builds the module and the test guest.");
-        return value;
-    }
+    private static string Require(string name) => TestEnvironment.Require(name, "40-kmod.sh (the module and the test guest)");
 
     // The muxer running this test: the guest runs the probe with the same one, from the host's root.
     private static string FindDotnet()

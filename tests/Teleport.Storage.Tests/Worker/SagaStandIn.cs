@@ -2,7 +2,6 @@ using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Teleport.Contracts;
 using Teleport.Storage.Worker;
-using Teleport.Messaging;
 
 namespace Teleport.Storage.Tests.Worker;
 
@@ -33,7 +32,6 @@ public sealed class SagaStandIn : IAsyncDisposable
 
     public static async Task<SagaStandIn> Start()
     {
-        var broker = BusAddress.Parse(TestBroker.Address, "TELEPORT_RABBITMQ");
         var services = new ServiceCollection();
         services.AddSingleton<EventLog>();
         services.AddMassTransit(x =>
@@ -41,7 +39,7 @@ public sealed class SagaStandIn : IAsyncDisposable
             x.DisableUsageTelemetry();
             x.UsingRabbitMq((context, cfg) =>
             {
-                broker.ConfigureHost(cfg);
+                cfg.UseTestBroker();
                 cfg.ReceiveEndpoint($"storage-tests-saga-{Guid.NewGuid():N}", e =>
                 {
                     e.AutoDelete = true;

@@ -9,13 +9,11 @@ using Teleport.Storage.Worker;
 namespace Teleport.Storage.Tests.Worker;
 
 /// <summary>A storage worker host in this process, on loopback ports chosen by the system.</summary>
-public sealed class WorkerHost : IAsyncDisposable
+public sealed class WorkerHost : InProcessHost
 {
-    private readonly IHost _host;
-
     private WorkerHost(IHost host, StorageWorkerOptions options)
+        : base(host)
     {
-        _host = host;
         Options = options;
     }
 
@@ -23,7 +21,7 @@ public sealed class WorkerHost : IAsyncDisposable
 
     public string Id => Options.StorageId;
 
-    public StorageWorkerNode Node => _host.Services.GetRequiredKeyedService<StorageWorkerNode>(Id);
+    public StorageWorkerNode Node => Services.GetRequiredKeyedService<StorageWorkerNode>(Id);
 
     public EndPoint NbdEndPoint => Node.Exports.EndPoint!;
 
@@ -45,19 +43,7 @@ public sealed class WorkerHost : IAsyncDisposable
             DirtyThresholdBlocks = dirtyThresholdBlocks,
         };
         configure?.Invoke(options);
-        var builder = Host.CreateApplicationBuilder();
-        builder.Logging.ClearProviders();
-        if (logs is not null)
-            builder.Logging.AddProvider(logs).SetMinimumLevel(LogLevel.Debug);
-        builder.Services.AddTeleportStorageWorker(options);
-        var host = builder.Build();
-        await host.StartAsync();
+        var host = await StartHostAsync(services => services.AddTeleportStorageWorker(options), logs);
         return new WorkerHost(host, options);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _host.StopAsync();
-        _host.Dispose();
     }
 }

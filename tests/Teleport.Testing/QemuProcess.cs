@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using System.Text;
 
-namespace Teleport.Host.Tests.Support;
+namespace Teleport.Testing;
 
-/// <summary>A real qemu-system-x86_64 with a QMP socket; killed on dispose.</summary>
-internal sealed class QemuProcess : IAsyncDisposable
+/// <summary>A real qemu-system-x86_64 with a QMP socket, its console kept in <see cref="Output"/>; killed on dispose.</summary>
+public sealed class QemuProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _output = new();
@@ -39,7 +39,7 @@ internal sealed class QemuProcess : IAsyncDisposable
     /// <summary>Starts QEMU with <paramref name="arguments"/> plus a QMP server socket and waits for the socket.</summary>
     public static async Task<QemuProcess> StartAsync(string qmpSocket, params string[] arguments)
     {
-        var start = new ProcessStartInfo(Tools.QemuSystem)
+        var start = new ProcessStartInfo(TestEnvironment.QemuSystem)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Teleport.EndToEnd.Tests.Fixtures;
+namespace Teleport.Testing;
 
 /// <summary>A loopback TCP port free right now (workers are given fixed ports so their addresses are known up front).</summary>
 public static class FreePort
