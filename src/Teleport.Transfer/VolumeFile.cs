@@ -1,4 +1,5 @@
 using Microsoft.Win32.SafeHandles;
+using Teleport.Blocks;
 
 namespace Teleport.Transfer;
 
@@ -59,14 +60,9 @@ internal sealed class VolumeFile : IDisposable
     /// <summary>Reads exactly <paramref name="buffer"/>.Length bytes at <paramref name="offset"/>.</summary>
     public void Read(Span<byte> buffer, long offset)
     {
-        while (!buffer.IsEmpty)
-        {
-            int n = RandomAccess.Read(_handle, buffer, offset);
-            if (n <= 0)
-                throw new IOException($"{Path}: unexpected end of volume at offset {offset}");
-            buffer = buffer[n..];
-            offset += n;
-        }
+        int got = FileReads.ReadAtMost(_handle, buffer, offset);
+        if (got < buffer.Length)
+            throw new IOException($"{Path}: unexpected end of volume at offset {offset + got}");
     }
 
     public void Write(ReadOnlySpan<byte> data, long offset) => RandomAccess.Write(_handle, data, offset);

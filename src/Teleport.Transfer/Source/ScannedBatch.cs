@@ -1,4 +1,4 @@
-namespace Teleport.Transfer;
+namespace Teleport.Transfer.Source;
 
 /// <summary>An IndexBatch payload the source's scan thread built (a pooled buffer), waiting for the link.</summary>
 /// <param name="Buffer">Pooled buffer holding the payload; returned to the pool once sent or dropped.</param>

@@ -1,6 +1,6 @@
 using Teleport.Transfer.Protocol;
 
-namespace Teleport.Transfer;
+namespace Teleport.Transfer.Source;
 
 /// <summary>
 /// What the source's reader hands to its sender: more blocks were requested, the end of a request list, or the

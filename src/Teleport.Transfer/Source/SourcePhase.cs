@@ -1,4 +1,4 @@
-namespace Teleport.Transfer;
+namespace Teleport.Transfer.Source;
 
 /// <summary>The source's position in the four phases (kept across reconnects).</summary>
 internal enum SourcePhase

@@ -1,0 +1,117 @@
+using Teleport.Blocks;
+using Teleport.Transfer.Protocol;
+
+namespace Teleport.Transfer.Source;
+
+/// <summary>
+/// Blocks the source still has to send: those requested by the destination, taken from the dirty tracker for a
+/// round, or handed back when a connection ended. Thread-safe: the destination's requests arrive on the reader while
+/// frames are built on the sender.
+/// </summary>
+internal sealed class PendingBlocks
+{
+    private readonly IDirtyTracker _tracker;
+    private readonly BlockBitmap _pending;
+    private readonly Lock _lock = new();
+    private readonly List<BlockRun> _taken = [];
+
+    public PendingBlocks(IDirtyTracker tracker)
+    {
+        _tracker = tracker;
+        _pending = new BlockBitmap(tracker.BlockCount);
+    }
+
+    /// <summary>Blocks still to send: dirty in the tracker plus pending here.</summary>
+    public long Outstanding
+    {
+        get
+        {
+            lock (_lock)
+                return _tracker.DirtyCount + _pending.Count;
+        }
+    }
+
+    public void Add(long start, long count)
+    {
+        lock (_lock)
+            _pending.SetRange(start, count);
+    }
+
+    public void Add(List<BlockRun> runs)
+    {
+        lock (_lock)
+        {
+            foreach (var run in runs)
+                _pending.SetRange(run.Start, run.Count);
+        }
+    }
+
+    public void Add(ReadOnlySpan<DataRun> runs)
+    {
+        lock (_lock)
+        {
+            foreach (var run in runs)
+                _pending.SetRange(run.Start, run.Count);
+        }
+    }
+
+    /// <summary>Moves every dirty block of the tracker here (a round begins); returns the blocks now pending.</summary>
+    public long TakeDirty()
+    {
+        lock (_lock)
+        {
+            _tracker.TakeDirty(0, _tracker.BlockCount, _taken);
+            foreach (var run in _taken)
+                _pending.SetRange(run.Start, run.Count);
+            _taken.Clear();
+            return _pending.Count;
+        }
+    }
+
+    /// <summary>Forgets what the tracker holds: the index scan reads the volume from now on, so it covers those writes.</summary>
+    public void DropDirty()
+    {
+        lock (_lock)
+        {
+            _tracker.TakeDirty(0, _tracker.BlockCount, _taken);
+            _taken.Clear();
+        }
+    }
+
+    /// <summary>
+    /// Takes the first pending range at or after <paramref name="cursor"/>, at most <paramref name="maxBlocks"/> long,
+    /// and moves the cursor past it. With <paramref name="mayWrap"/> it continues from the volume's start when nothing
+    /// is pending after the cursor.
+    /// </summary>
+    public bool TryTake(ref long cursor, bool mayWrap, long maxBlocks, out long start, out long count)
+    {
+        count = 0;
+        lock (_lock)
+        {
+            start = _pending.NextSet(cursor);
+            if (start < 0 && cursor > 0 && mayWrap)
+            {
+                cursor = 0;
+                start = _pending.NextSet(0);
+            }
+
+            if (start < 0 || maxBlocks == 0)
+                return false;
+            count = Math.Min(_pending.NextClear(start) - start, maxBlocks);
+            _pending.ClearRange(start, count);
+            cursor = start + count;
+            return true;
+        }
+    }
+
+    /// <summary>On failure everything pending goes back to the tracker, to be sent by a later attempt.</summary>
+    public void ReturnToTracker()
+    {
+        lock (_lock)
+        {
+            foreach (var run in _pending.Runs())
+                _tracker.MarkDirty(run.Start, run.Count);
+            _pending.ClearAll();
+        }
+    }
+}

@@ -1,0 +1,161 @@
+using System.Buffers;
+using System.Threading.Channels;
+using Teleport.Blocks;
+using Teleport.Transfer.Protocol;
+using Teleport.Transfer.Source;
+
+namespace Teleport.Transfer.Tests;
+
+/// <summary>The source's index scanner and Data frame builder on small files, without sockets.</summary>
+public sealed class SourceReadingTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private SourceVolume Volume(byte[] bytes, int blockSize = VolumeBuilder.BlockSize)
+    {
+        string path = _dir.File(Guid.NewGuid().ToString("n"));
+        File.WriteAllBytes(path, bytes);
+        return SourceVolume.Open(path, blockSize);
+    }
+
+    /// <summary>Expected fingerprint of every block, the last one zero-padded.</summary>
+    private static Fingerprint[] Prints(byte[] bytes, in VolumeGeometry geometry)
+    {
+        var prints = new Fingerprint[geometry.BlockCount];
+        var pad = new byte[geometry.BlockSize];
+        for (long b = 0; b < geometry.BlockCount; b++)
+            prints[b] = Fingerprint.ComputePadded(bytes.AsSpan((int)geometry.Offset(b), geometry.BlockLength(b)), pad);
+        return prints;
+    }
+
+    /// <summary>Scans from <paramref name="from"/> and decodes the batches back into one fingerprint per block.</summary>
+    private static async Task<(Fingerprint?[] Blocks, int Batches, long ZeroBlocks)> ScanAsync(IndexScanner scanner, VolumeGeometry geometry, long from = 0)
+    {
+        var channel = Channel.CreateUnbounded<ScannedBatch>();
+        await scanner.ScanAsync(from, channel.Writer, CancellationToken.None);
+        var blocks = new Fingerprint?[geometry.BlockCount];
+        var listed = new List<Fingerprint>();
+        int batches = 0;
+        long zeros = 0, next = from;
+        await foreach (var batch in channel.Reader.ReadAllAsync())
+        {
+            next = Decode(batch, geometry, next, blocks, listed);
+            Assert.Equal(batch.Next, next);
+            zeros += batch.ZeroBlocks;
+            batches++;
+            ArrayPool<byte>.Shared.Return(batch.Buffer);
+        }
+
+        Assert.Equal(geometry.BlockCount, next);
+        return (blocks, batches, zeros);
+    }
+
+    private static long Decode(ScannedBatch batch, in VolumeGeometry geometry, long first, Fingerprint?[] blocks, List<Fingerprint> listed)
+    {
+        var reader = new IndexBatchReader(batch.Buffer.AsSpan(0, batch.Length), geometry, first);
+        while (reader.TryRead(out var entry))
+        {
+            if (entry.Zero)
+                continue; // left null: a zero block
+            var print = entry.Repeat > 0 ? listed[^(int)entry.Repeat] : entry.Fingerprint;
+            if (entry.Repeat == 0)
+                listed.Add(print);
+            blocks[entry.Block] = print;
+        }
+
+        return reader.Next;
+    }
+
+    [Fact]
+    public async Task The_scanner_lists_zero_runs_repeats_and_fingerprints_and_records_every_block()
+    {
+        byte[] bytes = VolumeBuilder.Build("rzzzarazzbtab", seed: 3, tail: 100);
+        using var volume = Volume(bytes);
+        var geometry = volume.Geometry;
+        var scanner = new IndexScanner(volume);
+
+        var (blocks, batches, zeros) = await ScanAsync(scanner, geometry);
+
+        var prints = Prints(bytes, geometry);
+        Assert.Equal(1, batches);
+        Assert.Equal(5, zeros);
+        for (long b = 0; b < geometry.BlockCount; b++)
+            Assert.Equal(ZeroBlocks.IsZero(bytes.AsSpan((int)geometry.Offset(b), geometry.BlockLength(b))) ? null : prints[b], blocks[b]);
+        Assert.Equal(VolumeDigest.Compute(geometry, prints), volume.Digest());
+    }
+
+    [Fact]
+    public async Task A_large_scan_splits_into_batches_and_repeats_start_over_on_a_new_connection()
+    {
+        // 512-byte blocks: 3000 distinct ones overflow one batch of fingerprints.
+        byte[] bytes = VolumeBuilder.Build(VolumeBuilder.Repeat("r", 3000 * 512 / VolumeBuilder.BlockSize), seed: 5, tail: 7);
+        using var volume = Volume(bytes, blockSize: 512);
+        var geometry = volume.Geometry;
+        var scanner = new IndexScanner(volume);
+
+        var first = await ScanAsync(scanner, geometry);
+        Assert.True(first.Batches >= 2, $"{first.Batches} batches");
+        Assert.Equal(Prints(bytes, geometry).Cast<Fingerprint?>(), first.Blocks);
+
+        // Resuming at block 1000 on a new connection: every fingerprint is listed again in full.
+        scanner.BeginConnection();
+        var resumed = await ScanAsync(scanner, geometry, from: 1000);
+        Assert.Equal(Prints(bytes, geometry).Skip(1000).Cast<Fingerprint?>(), resumed.Blocks.Skip(1000));
+    }
+
+    [Fact]
+    public void The_frame_builder_packs_data_runs_and_leaves_zero_runs_empty()
+    {
+        byte[] bytes = VolumeBuilder.Build("rzzrrazr", seed: 8, tail: 10);
+        using var volume = Volume(bytes);
+        var pending = new PendingBlocks(new DirtyBitmap(volume.Geometry.BlockCount, VolumeBuilder.BlockSize));
+        pending.Add(1, 5);
+        pending.Add(7, 2);
+        var builder = new FrameBuilder(volume, pending);
+        var frame = new PreparedFrame();
+
+        builder.Fill(frame);
+
+        Assert.Equal([new DataRun(1, 2, true), new DataRun(3, 3, false), new DataRun(7, 2, false)], frame.Runs.AsSpan(0, frame.RunCount).ToArray());
+        byte[] data = [.. bytes.AsSpan(3 * 4096, 3 * 4096), .. bytes.AsSpan(7 * 4096)];
+        Assert.Equal(data, frame.Raw.AsSpan(0, frame.RawLength).ToArray());
+        Assert.Equal((7L, 2L, bytes.Length - 2 * 4096L), (frame.Blocks, frame.ZeroBlocks, frame.CoveredBytes));
+        Assert.Equal(0, pending.Outstanding);
+        builder.Fill(frame);
+        Assert.Equal(0, frame.RunCount);
+    }
+
+    [Fact]
+    public void A_frame_out_of_runs_hands_the_rest_back_and_the_next_frame_continues_there()
+    {
+        // Alternating data and zero blocks: every block is a run, and a frame holds at most 256 runs.
+        var bytes = new byte[600 * 512];
+        var random = new Random(2);
+        for (int b = 0; b < 600; b += 2)
+            random.NextBytes(bytes.AsSpan(b * 512, 512));
+        using var volume = Volume(bytes, blockSize: 512);
+        long blocks = volume.Geometry.BlockCount;
+        var pending = new PendingBlocks(new DirtyBitmap(blocks, 512));
+        pending.Add(0, blocks);
+        var builder = new FrameBuilder(volume, pending);
+        var frame = new PreparedFrame();
+
+        builder.Fill(frame);
+        Assert.Equal(ProtocolConstants.MaxRunsPerBatch, frame.RunCount);
+        Assert.Equal(ProtocolConstants.MaxRunsPerBatch, frame.Blocks);
+        Assert.Equal(blocks - ProtocolConstants.MaxRunsPerBatch, pending.Outstanding);
+
+        builder.Fill(frame);
+        Assert.Equal(ProtocolConstants.MaxRunsPerBatch, frame.Runs[0].Start);
+        long total = ProtocolConstants.MaxRunsPerBatch + frame.Blocks;
+        while (pending.Outstanding > 0)
+        {
+            builder.Fill(frame);
+            total += frame.Blocks;
+        }
+
+        Assert.Equal(blocks, total);
+    }
+}
