@@ -53,22 +53,30 @@ internal sealed class VolumeRebuild : IDisposable
         var saved = previous ?? LoadState(options, log);
         bool sameMigration = saved is not null && saved.MigrationId == options.MigrationId && saved.Geometry == geometry;
         var file = VolumeFile.OpenDestination(options.VolumePath, geometry.Size);
-        if (sameMigration && saved!.SourceSessionId == sourceSessionId)
+        try
         {
-            log.LogInformation("Migration {MigrationId}: resuming from state file (phase {Phase}, {Present} blocks present)",
-                options.MigrationId, saved.Phase, saved.Presence.Count);
-            return new VolumeRebuild(new CheckpointedVolume(file, saved, options, saved.DurableSeq, lastCheckpointTicks: 0),
-                options.Index, hint: null, stats, volumeFullPath);
-        }
+            if (sameMigration && saved!.SourceSessionId == sourceSessionId)
+            {
+                log.LogInformation("Migration {MigrationId}: resuming from state file (phase {Phase}, {Present} blocks present)",
+                    options.MigrationId, saved.Phase, saved.Presence.Count);
+                return new VolumeRebuild(new CheckpointedVolume(file, saved, options, saved.DurableSeq, lastCheckpointTicks: 0),
+                    options.Index, hint: null, stats, volumeFullPath);
+            }
 
-        var hint = sameMigration && saved!.Presence.Count > 0 ? saved.Presence : null;
-        var state = new DestinationState(options.MigrationId, sourceSessionId, geometry, fresh: file.Created && previous is null);
-        // Nothing is claimed yet, so this first write needs no fsync: a torn file is ignored like a missing one.
-        state.Save(options.EffectiveStatePath, durable: false);
-        log.LogInformation("Migration {MigrationId}: new source session, volume {Path} of {Size} bytes ({Fresh})",
-            options.MigrationId, options.VolumePath, geometry.Size, state.Fresh ? "created" : "existing");
-        return new VolumeRebuild(new CheckpointedVolume(file, state, options, lastSeq: 0, Stopwatch.GetTimestamp()),
-            options.Index, hint, stats, volumeFullPath);
+            var hint = sameMigration && saved!.Presence.Count > 0 ? saved.Presence : null;
+            var state = new DestinationState(options.MigrationId, sourceSessionId, geometry, fresh: file.Created && previous is null);
+            // Nothing is claimed yet, so this first write needs no fsync: a torn file is ignored like a missing one.
+            state.Save(options.EffectiveStatePath, durable: false);
+            log.LogInformation("Migration {MigrationId}: new source session, volume {Path} of {Size} bytes ({Fresh})",
+                options.MigrationId, options.VolumePath, geometry.Size, state.Fresh ? "created" : "existing");
+            return new VolumeRebuild(new CheckpointedVolume(file, state, options, lastSeq: 0, Stopwatch.GetTimestamp()),
+                options.Index, hint, stats, volumeFullPath);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
     }
 
     private static DestinationState? LoadState(DestinationOptions options, ILogger log)
