@@ -140,10 +140,7 @@ public sealed class DestinationSession : IAsyncDisposable
 
                 case (MessageType.Data, DestinationPhase.Index or DestinationPhase.Copy):
                     _stats.DataBytes += frame.WireBytes;
-                    rebuild.Data.Apply(frame.Payload.Span, frame.Flags);
-                    await rebuild.Requests.SendQueuedAsync(c, ct).ConfigureAwait(false);
-                    if (rebuild.Volume.CheckpointDue)
-                        await CheckpointAndAckAsync(c, rebuild.Volume, ct).ConfigureAwait(false);
+                    await ApplyDataAsync(c, rebuild, frame, ct).ConfigureAwait(false);
                     break;
 
                 case (MessageType.RoundEnd, DestinationPhase.Copy):
@@ -237,6 +234,14 @@ public sealed class DestinationSession : IAsyncDisposable
         rebuild.Resolver.Apply(payload.Span);
         await rebuild.Requests.SendQueuedAsync(c, ct).ConfigureAwait(false);
         if (rebuild.Volume.BytesSinceCheckpoint >= _options.CheckpointBytes)
+            await CheckpointAndAckAsync(c, rebuild.Volume, ct).ConfigureAwait(false);
+    }
+
+    private async ValueTask ApplyDataAsync(TransferConnection c, VolumeRebuild rebuild, Frame frame, CancellationToken ct)
+    {
+        rebuild.Data.Apply(frame.Payload.Span, frame.Flags);
+        await rebuild.Requests.SendQueuedAsync(c, ct).ConfigureAwait(false);
+        if (rebuild.Volume.CheckpointDue)
             await CheckpointAndAckAsync(c, rebuild.Volume, ct).ConfigureAwait(false);
     }
 
