@@ -1,0 +1,233 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using Teleport.Blocks;
+using Teleport.Transfer.Protocol;
+
+namespace Teleport.Transfer;
+
+/// <summary>
+/// The volume being rebuilt, with its durable progress: writes blocks and records what each one should hold, flushes
+/// and saves the state file at checkpoints (in that order: the file never claims unflushed data), reads written blocks
+/// back to check them, and computes the final digest over what the volume holds on disk.
+/// </summary>
+internal sealed class CheckpointedVolume : IDisposable
+{
+    private readonly VolumeFile _file;
+    private readonly DestinationOptions _options;
+    private readonly Fingerprint[] _fingerprints;
+    private readonly BlockBitmap _fingerprintKnown;
+
+    // Blocks written since the last checkpoint: read back after the flush, so the final digest is over what the
+    // volume holds on disk, not over what this session believes it wrote.
+    private readonly BlockBitmap _readBack;
+    private readonly byte[] _chunk = new byte[ProtocolConstants.MaxBatchBytes];
+    private readonly byte[] _block;
+    private long _lastCheckpointTicks;
+
+    /// <summary>
+    /// <paramref name="lastSeq"/> is the highest Data sequence number already applied (durable when resuming);
+    /// <paramref name="lastCheckpointTicks"/> when the last checkpoint was taken (0: one is due at once).
+    /// </summary>
+    public CheckpointedVolume(VolumeFile file, DestinationState state, DestinationOptions options, long lastSeq, long lastCheckpointTicks)
+    {
+        _file = file;
+        _options = options;
+        State = state;
+        LastSeq = lastSeq;
+        _lastCheckpointTicks = lastCheckpointTicks;
+        Zero = ZeroFingerprints.For(Geometry.BlockSize);
+        _block = new byte[Geometry.BlockSize];
+        _fingerprints = new Fingerprint[Geometry.BlockCount];
+        _fingerprintKnown = new BlockBitmap(Geometry.BlockCount);
+        _readBack = new BlockBitmap(Geometry.BlockCount);
+    }
+
+    public DestinationState State { get; }
+
+    public VolumeGeometry Geometry => State.Geometry;
+
+    /// <summary>Blocks the volume holds as the source sent them.</summary>
+    public BlockBitmap Presence => State.Presence;
+
+    /// <summary>Fingerprint of an all-zero block.</summary>
+    public Fingerprint Zero { get; }
+
+    /// <summary>The highest Data sequence number applied (recorded as durable at the next checkpoint).</summary>
+    public long LastSeq { get; set; }
+
+    /// <summary>Block bytes written since the last checkpoint.</summary>
+    public long BytesSinceCheckpoint { get; private set; }
+
+    public bool CheckpointDue =>
+        BytesSinceCheckpoint >= _options.CheckpointBytes ||
+        Stopwatch.GetElapsedTime(_lastCheckpointTicks) >= _options.CheckpointInterval;
+
+    /// <summary>Writes block bytes at <paramref name="offset"/> (not yet counted towards the checkpoint).</summary>
+    public void Write(ReadOnlySpan<byte> data, long offset)
+    {
+        _file.Write(data, offset);
+        _options.AfterBlockWrite?.Invoke(offset, data.Length);
+    }
+
+    public void WriteZeros(long offset, long length) => _file.WriteZeros(offset, length);
+
+    /// <summary>Counts written block bytes towards the next checkpoint.</summary>
+    public void Written(long bytes) => BytesSinceCheckpoint += bytes;
+
+    /// <summary>Writes one block and records it as present with <paramref name="fingerprint"/>.</summary>
+    public void WriteBlock(long block, ReadOnlySpan<byte> data, in Fingerprint fingerprint)
+    {
+        Write(data, Geometry.Offset(block));
+        BytesSinceCheckpoint += data.Length;
+        MarkPresent(block, fingerprint);
+    }
+
+    /// <summary>Records that <paramref name="block"/> now holds <paramref name="fingerprint"/>'s content (read back at the next checkpoint).</summary>
+    public void MarkPresent(long block, in Fingerprint fingerprint)
+    {
+        Presence.Set(block);
+        _fingerprints[block] = fingerprint;
+        _fingerprintKnown.Clear(block);
+        _readBack.Set(block);
+    }
+
+    /// <summary>Makes a run of blocks zero (on a fresh volume they are already) and records them as present.</summary>
+    public void MarkZeroRun(long start, long count)
+    {
+        if (!State.Fresh)
+            ZeroFill(start, count);
+        Presence.SetRange(start, count);
+        _fingerprints.AsSpan((int)start, (int)count).Fill(Zero);
+        _fingerprintKnown.SetRange(start, count);
+    }
+
+    /// <summary>Reads one block into <paramref name="buffer"/> (block-sized) zero-padded; returns its fingerprint.</summary>
+    public Fingerprint ReadBlock(long block, Span<byte> buffer)
+    {
+        var data = buffer[..Geometry.BlockLength(block)];
+        _file.Read(data, Geometry.Offset(block));
+        return Fingerprint.ComputePadded(data, buffer);
+    }
+
+    /// <summary>Checkpoints when due (or with <paramref name="force"/>): flush, read back, then the state file.</summary>
+    public void Checkpoint(bool force)
+    {
+        if (!force && !CheckpointDue)
+            return;
+        _file.Flush();
+        ReadBackWritten();
+        State.DurableSeq = LastSeq;
+        State.Save(_options.EffectiveStatePath);
+        BytesSinceCheckpoint = 0;
+        _lastCheckpointTicks = Stopwatch.GetTimestamp();
+    }
+
+    /// <summary>
+    /// Flushes, computes the volume digest and compares it with the source's: a match marks the state completed; a
+    /// mismatch is a <see cref="TransferErrorCode.VerificationFailed"/>. One flush and one state write: the state
+    /// claims completion only after the volume is on stable storage.
+    /// </summary>
+    public byte[] Verify(byte[] sourceDigest)
+    {
+        _file.Flush();
+        byte[] digest = ComputeDigest();
+        State.DurableSeq = LastSeq;
+        if (!CryptographicOperations.FixedTimeEquals(digest, sourceDigest))
+        {
+            State.Save(_options.EffectiveStatePath);
+            throw new TransferException(TransferErrorCode.VerificationFailed,
+                $"destination volume digest {Convert.ToHexStringLower(digest)} differs from the source's {Convert.ToHexStringLower(sourceDigest)}");
+        }
+
+        State.Phase = DestinationPhase.Completed;
+        State.Digest = digest;
+        State.Save(_options.EffectiveStatePath);
+        return digest;
+    }
+
+    // Makes blocks zero on a volume that may hold old data: reads first, writes only what is not zero already.
+    private void ZeroFill(long start, long count)
+    {
+        for (long b = start; b < start + count; b += BlocksPerChunk)
+        {
+            long n = Math.Min(BlocksPerChunk, start + count - b);
+            var chunk = ReadChunk(b, n);
+            if (!ZeroBlocks.IsZero(chunk))
+            {
+                _file.WriteZeros(Geometry.Offset(b), chunk.Length);
+                BytesSinceCheckpoint += chunk.Length;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reads back the blocks written since the last call and checks each against the fingerprint it was written
+    /// for: a block that differs is a bug or a failing disk, and the migration must not go on as if it were there.
+    /// </summary>
+    private void ReadBackWritten()
+    {
+        for (long b = _readBack.NextSet(0); b >= 0 && b < Geometry.BlockCount; b = _readBack.NextSet(b))
+        {
+            long end = _readBack.NextClear(b);
+            if (end < 0 || end > Geometry.BlockCount)
+                end = Geometry.BlockCount;
+            for (long at = b; at < end; at += BlocksPerChunk)
+            {
+                long n = Math.Min(BlocksPerChunk, end - at);
+                var chunk = ReadChunk(at, n);
+                for (long block = at; block < at + n; block++)
+                {
+                    if (FingerprintIn(chunk, at, block) != _fingerprints[block])
+                        throw new TransferException(TransferErrorCode.VerificationFailed,
+                            $"block {block} read back from the destination volume differs from what was written there");
+                    _fingerprintKnown.Set(block);
+                }
+            }
+
+            _readBack.ClearRange(b, end - b);
+            b = end;
+        }
+    }
+
+    /// <summary>Fingerprints of every block (re-read where unknown, or all with VerifyByReading), hashed in order.</summary>
+    private byte[] ComputeDigest()
+    {
+        ReadBackWritten();
+        if (!_options.VerifyByReading && _fingerprintKnown.Count == Geometry.BlockCount)
+            return VolumeDigest.Compute(Geometry, _fingerprints);
+
+        for (long b = 0; b < Geometry.BlockCount; b += BlocksPerChunk)
+        {
+            long n = Math.Min(BlocksPerChunk, Geometry.BlockCount - b);
+            bool needed = _options.VerifyByReading;
+            for (long i = b; !needed && i < b + n; i++)
+                needed = !_fingerprintKnown.Test(i);
+            if (!needed)
+                continue;
+            var chunk = ReadChunk(b, n);
+            for (long block = b; block < b + n; block++)
+            {
+                _fingerprints[block] = FingerprintIn(chunk, b, block);
+                _fingerprintKnown.Set(block);
+            }
+        }
+
+        return VolumeDigest.Compute(Geometry, _fingerprints);
+    }
+
+    private int BlocksPerChunk => _chunk.Length / Geometry.BlockSize;
+
+    /// <summary>Reads blocks [start, start + count) into the chunk buffer.</summary>
+    private Span<byte> ReadChunk(long start, long count)
+    {
+        var chunk = _chunk.AsSpan(0, (int)Geometry.RunBytes(start, count));
+        _file.Read(chunk, Geometry.Offset(start));
+        return chunk;
+    }
+
+    /// <summary>The fingerprint of <paramref name="block"/> inside a chunk read from block <paramref name="first"/>.</summary>
+    private Fingerprint FingerprintIn(ReadOnlySpan<byte> chunk, long first, long block) =>
+        Fingerprint.ComputePadded(chunk.Slice((int)((block - first) * Geometry.BlockSize), Geometry.BlockLength(block)), _block);
+
+    public void Dispose() => _file.Dispose();
+}

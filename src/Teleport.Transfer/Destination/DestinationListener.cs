@@ -1,0 +1,215 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Teleport.Transfer.Protocol;
+
+namespace Teleport.Transfer;
+
+/// <summary>
+/// The destination's door: accepts connections, authenticates each one within the handshake timeout (refusing the
+/// rest one by one), and hands an authenticated connection to the session, one at a time: a newer authenticated
+/// connection replaces an older one (whose peer may be gone without a FIN).
+/// </summary>
+internal sealed class DestinationListener
+{
+    /// <summary>Serves one authenticated connection until it ends; the token fires when it is replaced or the session stops.</summary>
+    public delegate Task ServeConnection(TransferConnection connection, HelloMessage hello, CancellationToken ct);
+
+    private readonly DestinationOptions _options;
+    private readonly ILogger _log;
+    private readonly ITransferObserver _observer;
+    private readonly ServeConnection _serve;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly List<Task> _handlers = [];
+    private TcpListener? _listener;
+    private CancellationTokenSource? _active;
+
+    public DestinationListener(DestinationOptions options, ILogger log, ITransferObserver observer, ServeConnection serve)
+    {
+        _options = options;
+        _log = log;
+        _observer = observer;
+        _serve = serve;
+    }
+
+    public IPEndPoint? LocalEndPoint => (IPEndPoint?)_listener?.LocalEndpoint;
+
+    /// <summary>Binds the listener (once); returns its endpoint.</summary>
+    public IPEndPoint Start()
+    {
+        if (_listener is null)
+        {
+            _listener = new TcpListener(_options.Listen);
+            _listener.Start();
+        }
+
+        return LocalEndPoint!;
+    }
+
+    /// <summary>Accepts connections until <paramref name="ct"/> fires; each is handled on its own task.</summary>
+    public async Task AcceptAsync(CancellationToken ct)
+    {
+        var listener = _listener ?? throw new InvalidOperationException("the listener is not started");
+        while (!ct.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await listener.AcceptSocketAsync(ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            SocketTuning.Apply(socket);
+            var handler = HandleConnectionAsync(socket, ct);
+            lock (_handlers)
+            {
+                _handlers.RemoveAll(t => t.IsCompleted);
+                _handlers.Add(handler);
+            }
+        }
+    }
+
+    /// <summary>After the accept token fired: stops listening and waits for every connection handler and the accept loop.</summary>
+    public async Task StopAsync(Task accepting)
+    {
+        _listener!.Stop();
+        Task[] handlers;
+        lock (_handlers)
+            handlers = [.. _handlers];
+        await Task.WhenAll(handlers).ConfigureAwait(false);
+        try
+        {
+            await accepting.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>Stops listening, ends the active connection and runs <paramref name="release"/> once no connection is served.</summary>
+    public async ValueTask CloseAsync(Action release)
+    {
+        _listener?.Stop();
+        if (_active is { } active)
+            await active.CancelAsync().ConfigureAwait(false);
+        await _gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            release();
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private async Task HandleConnectionAsync(Socket socket, CancellationToken ct)
+    {
+        if (await OpenAsync(socket, ct).ConfigureAwait(false) is not { } opened)
+            return;
+        var (connection, hello) = opened;
+
+        // Authenticated: replace whatever connection is active, then serve this one.
+        if (_active is { } previous)
+            await previous.CancelAsync().ConfigureAwait(false);
+        await _gate.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+        using var mine = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        _active = mine;
+        try
+        {
+            if (!ct.IsCancellationRequested)
+                await _serve(connection, hello, mine.Token).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (ReferenceEquals(_active, mine))
+                _active = null;
+            await connection.DisposeAsync().ConfigureAwait(false);
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Opens the connection and authenticates the source; null when refused (logged and reported) or stopped.</summary>
+    private async Task<(TransferConnection, HelloMessage)?> OpenAsync(Socket socket, CancellationToken ct)
+    {
+        TransferConnection? connection = null;
+        try
+        {
+            using var handshakeTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            handshakeTimeout.CancelAfter(_options.HandshakeTimeout);
+            try
+            {
+                connection = await TransferConnection.OpenServerAsync(new NetworkStream(socket, ownsSocket: true), _options.Tls, handshakeTimeout.Token).ConfigureAwait(false);
+                return (connection, await AuthenticateAsync(connection, handshakeTimeout.Token).ConfigureAwait(false));
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                throw new TransferException(TransferErrorCode.AuthenticationFailed, $"no authentication within {_options.HandshakeTimeout}");
+            }
+        }
+        catch (Exception e) when (e is TransferException or IOException or SocketException or ArgumentException)
+        {
+            _log.LogWarning("Migration {MigrationId}: refused connection from {Peer}: {Error}", _options.MigrationId, SafePeer(socket), e.Message);
+            if (connection is not null && e is TransferException te)
+                await connection.TrySendErrorAsync(te).ConfigureAwait(false);
+            await CloseAsync(connection, socket).ConfigureAwait(false);
+            _observer.OnRejected(e);
+            return null;
+        }
+        catch (OperationCanceledException)
+        {
+            await CloseAsync(connection, socket).ConfigureAwait(false);
+            return null;
+        }
+    }
+
+    private static async ValueTask CloseAsync(TransferConnection? connection, Socket socket)
+    {
+        if (connection is not null)
+            await connection.DisposeAsync().ConfigureAwait(false);
+        else
+            socket.Dispose();
+    }
+
+    private static string SafePeer(Socket socket)
+    {
+        try
+        {
+            return socket.RemoteEndPoint?.ToString() ?? "?";
+        }
+        catch (ObjectDisposedException)
+        {
+            return "?";
+        }
+    }
+
+    private async Task<HelloMessage> AuthenticateAsync(TransferConnection c, CancellationToken ct)
+    {
+        var helloFrame = await c.ExpectAsync(MessageType.Hello, ct).ConfigureAwait(false);
+        byte[] helloBytes = helloFrame.Payload.ToArray();
+        var hello = HelloMessage.Parse(helloBytes);
+        ushort version = Math.Min(hello.MaxVersion, ProtocolConstants.MaxVersion);
+        if (version < Math.Max(hello.MinVersion, ProtocolConstants.MinVersion))
+            throw new TransferException(TransferErrorCode.UnsupportedVersion,
+                $"destination speaks protocol versions {ProtocolConstants.MinVersion}..{ProtocolConstants.MaxVersion}, source offers {hello.MinVersion}..{hello.MaxVersion}");
+        if (hello.MigrationId != _options.MigrationId)
+            throw new TransferException(TransferErrorCode.WrongMigration, $"this endpoint serves migration {_options.MigrationId}, not {hello.MigrationId}");
+
+        var challenge = new ChallengeMessage(version, RandomNumberGenerator.GetBytes(ProtocolConstants.NonceSize));
+        byte[] challengeBytes = new byte[ChallengeMessage.Size];
+        challenge.Write(challengeBytes);
+        await c.SendAsync(MessageType.Challenge, challengeBytes, ct).ConfigureAwait(false);
+
+        byte[] transcript = Handshake.TranscriptHash(helloBytes, challengeBytes);
+        var proofFrame = await c.ExpectAsync(MessageType.SourceProof, ct).ConfigureAwait(false);
+        var proof = ProofMessage.Parse(proofFrame.Payload.Span, MessageType.SourceProof);
+        if (!Handshake.Check(Handshake.Proof(_options.Secret, source: true, transcript), proof.Mac))
+            throw new TransferException(TransferErrorCode.AuthenticationFailed, "the source could not prove the migration secret");
+        await c.SendAsync(new ProofMessage(MessageType.DestinationProof, Handshake.Proof(_options.Secret, source: false, transcript)), ct).ConfigureAwait(false);
+        return hello;
+    }
+}

@@ -1,0 +1,66 @@
+using System.Security.Cryptography;
+using Teleport.Blocks;
+using Teleport.Transfer.Protocol;
+
+namespace Teleport.Transfer.Tests;
+
+/// <summary>The destination volume's checkpoints, read-back and final digest, on a temp file.</summary>
+public sealed class CheckpointedVolumeTests : IDisposable
+{
+    private const int BlockSize = 4096;
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public void A_checkpoint_saves_the_applied_sequence_after_reading_the_written_blocks_back()
+    {
+        using var volume = Open(2 * BlockSize, out var options);
+        var block = RandomNumberGenerator.GetBytes(BlockSize);
+        volume.WriteBlock(1, block, Fingerprint.Compute(block));
+        volume.LastSeq = 7;
+
+        volume.Checkpoint(force: false); // due at once: the last checkpoint is long ago
+        var saved = DestinationState.Load(options.EffectiveStatePath)!;
+        Assert.Equal(7, saved.DurableSeq);
+        Assert.True(saved.Presence.Test(1));
+        Assert.Equal(0, volume.BytesSinceCheckpoint);
+    }
+
+    [Fact]
+    public void A_block_that_reads_back_differently_fails_the_checkpoint()
+    {
+        using var volume = Open(2 * BlockSize, out _);
+        var written = RandomNumberGenerator.GetBytes(BlockSize);
+        var claimed = RandomNumberGenerator.GetBytes(BlockSize);
+        volume.WriteBlock(0, written, Fingerprint.Compute(claimed));
+
+        var e = Assert.Throws<TransferException>(() => volume.Checkpoint(force: true));
+        Assert.Equal(TransferErrorCode.VerificationFailed, e.Code);
+    }
+
+    [Fact]
+    public void The_digest_covers_a_partial_last_block_zero_padded_and_a_mismatch_is_refused()
+    {
+        var content = RandomNumberGenerator.GetBytes(BlockSize + 100);
+        using var volume = Open(content.Length, out var options);
+        volume.WriteBlock(0, content.AsSpan(0, BlockSize), Fingerprint.Compute(content.AsSpan(0, BlockSize)));
+        var last = new byte[BlockSize];
+        content.AsSpan(BlockSize).CopyTo(last);
+        volume.WriteBlock(1, content.AsSpan(BlockSize), Fingerprint.Compute(last));
+
+        byte[] expected = VolumeDigest.Compute(volume.Geometry, [Fingerprint.Compute(content.AsSpan(0, BlockSize)), Fingerprint.Compute(last)]);
+        var e = Assert.Throws<TransferException>(() => volume.Verify(new byte[ProtocolConstants.DigestSize]));
+        Assert.Equal(TransferErrorCode.VerificationFailed, e.Code);
+        Assert.Equal(expected, volume.Verify(expected));
+        Assert.Equal(DestinationPhase.Completed, DestinationState.Load(options.EffectiveStatePath)!.Phase);
+    }
+
+    private CheckpointedVolume Open(long size, out DestinationOptions options)
+    {
+        var geometry = new VolumeGeometry(size, BlockSize);
+        options = new DestinationOptions { MigrationId = Guid.NewGuid(), Secret = new byte[32], VolumePath = _dir.File("dst.img") };
+        var state = new DestinationState(options.MigrationId, Guid.NewGuid(), geometry, fresh: true);
+        return new CheckpointedVolume(VolumeFile.OpenDestination(options.VolumePath, size), state, options, lastSeq: 0, lastCheckpointTicks: 0);
+    }
+}
