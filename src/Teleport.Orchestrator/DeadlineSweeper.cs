@@ -117,7 +117,7 @@ public sealed class DeadlineSweeper(
             var due = await db.Migrations.AsNoTracking()
                 .Where(m => m.NudgeAtUtc != null && m.NudgeAtUtc <= nowUtc && (m.DeadlineUtc == null || m.DeadlineUtc > nowUtc))
                 .OrderBy(m => m.NudgeAtUtc)
-                .Select(m => new { m.CorrelationId, m.CurrentState, m.Attempt, m.NudgeAtUtc, m.Nudges })
+                .Select(m => new { m.CorrelationId, m.CurrentState, m.Attempt, m.NudgeAtUtc, m.Run.Nudges })
                 .Take(BatchSize)
                 .ToListAsync(cancellationToken)
                 .ConfigureAwait(false);

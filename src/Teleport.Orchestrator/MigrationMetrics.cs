@@ -41,15 +41,15 @@ public sealed class MigrationMetrics : IDisposable
     public void Succeeded(MigrationState saga)
     {
         _succeeded.Add(1);
-        if (saga.DowntimeMilliseconds is { } downtime)
+        if (saga.Run.DowntimeMilliseconds is { } downtime)
             _downtime.Record(downtime);
         if (MigrationTimings.Of(saga).Total is { } total)
             _duration.Record(total.TotalSeconds);
-        _bytesOnWire.Record(saga.BytesOnWire);
+        _bytesOnWire.Record(saga.Run.BytesOnWire);
     }
 
     public void Failed(MigrationState saga) =>
-        _failed.Add(1, new KeyValuePair<string, object?>("phase", saga.FailedPhase), new KeyValuePair<string, object?>("incomplete", saga.RollbackIncomplete));
+        _failed.Add(1, new KeyValuePair<string, object?>("phase", saga.Run.FailedPhase), new KeyValuePair<string, object?>("incomplete", saga.Run.RollbackIncomplete));
 
     public void StaleEvent(string eventName) => _staleEvents.Add(1, new KeyValuePair<string, object?>("event", eventName));
 

@@ -4,8 +4,8 @@ using Teleport.Contracts;
 namespace Teleport.Orchestrator;
 
 /// <summary>
-/// One migration saga row: what the orchestrator needs to send the next command and what operators ask about
-/// (state, phase, timings, figures, the failure). Timestamps are UTC.
+/// One migration saga row: the request, where the saga stands (state, phase, deadline, next nudge) and, in
+/// <see cref="Run"/>, what the current attempt learned (timings, figures, the failure). Timestamps are UTC.
 /// </summary>
 public class MigrationState : SagaStateMachineInstance
 {
@@ -30,15 +30,6 @@ public class MigrationState : SagaStateMachineInstance
     public string SourceStorageId { get; set; } = "";
     public string DestinationStorageId { get; set; } = "";
     public string HostId { get; set; } = "";
-    public string? DataEndpoint { get; set; }
-    public string? Secret { get; set; }
-    public string? CertificateSha256 { get; set; }
-
-    /// <summary>Where the VM's disk is served after the cut-over (DestinationPrepared): SwitchTarget sends the host there.</summary>
-    public string? NbdEndpoint { get; set; }
-
-    /// <summary>The destination's NBD export name of the volume.</summary>
-    public string? ExportName { get; set; }
 
     // MigrationOptions, flattened so they are plain columns.
     public int? OptionBlockSize { get; set; }
@@ -57,72 +48,41 @@ public class MigrationState : SagaStateMachineInstance
     /// </summary>
     public DateTime? NudgeAtUtc { get; set; }
 
-    /// <summary>Nudges that re-sent commands in this attempt (each one means a command or its answer was missing for a nudge interval).</summary>
-    public int Nudges { get; set; }
-
-    // Timings per phase (MigrationTimings turns them into durations).
-
     /// <summary>When the current phase began (orchestrator clock).</summary>
     public DateTimeOffset? PhaseEnteredAt { get; set; }
 
+    /// <summary>When the migration was requested (the requester's clock).</summary>
     public DateTimeOffset? RequestedAt { get; set; }
-    public DateTimeOffset? PrepareSentAt { get; set; }
-    public DateTimeOffset? PreparedAt { get; set; }
-    public DateTimeOffset? IndexStreamedAt { get; set; }
-    public DateTimeOffset? BlocksRequestedAt { get; set; }
-    public DateTimeOffset? LastRoundAt { get; set; }
-    public DateTimeOffset? DirtyBelowThresholdAt { get; set; }
-    public DateTimeOffset? PauseSentAt { get; set; }
-    public DateTimeOffset? PausedAt { get; set; }
-    public DateTimeOffset? SwitchedAt { get; set; }
-    public DateTimeOffset? CompletedAt { get; set; }
-    public DateTimeOffset? ResumedAt { get; set; }
-    public DateTimeOffset? SucceededAt { get; set; }
-    public DateTimeOffset? RollbackStartedAt { get; set; }
-    public DateTimeOffset? SwitchedBackAt { get; set; }
-    public DateTimeOffset? ResumedOnSourceAt { get; set; }
-    public DateTimeOffset? FailedAt { get; set; }
-    public DateTimeOffset? SourceAbortedAt { get; set; }
-    public DateTimeOffset? DestinationAbortedAt { get; set; }
 
-    // Figures.
-    public long VolumeBytes { get; set; }
-    public long Blocks { get; set; }
-    public long ZeroBlocks { get; set; }
-    public long IndexBytes { get; set; }
-    public long BlocksFromIndex { get; set; }
-    public long BlocksRequestedFromSource { get; set; }
-    public int Rounds { get; set; }
-    public long BlocksSent { get; set; }
-    public long BytesOnWire { get; set; }
-    public double LastBytesPerSecond { get; set; }
-    public long DirtyBlocks { get; set; }
-    public bool RoundCapReached { get; set; }
-    public bool Verified { get; set; }
-    public double? DowntimeMilliseconds { get; set; }
+    /// <summary>What the current attempt learned and decided; a retry starts a new one (<see cref="MigrationAttempt"/>).</summary>
+    public MigrationAttempt Run { get; set; } = new();
 
-    // Progress flags: events of one phase may arrive in any order.
-    public bool IndexStreamedSeen { get; set; }
-    public bool BlocksRequestedSeen { get; set; }
-    public bool ThresholdSeen { get; set; }
-    public bool SwitchConfirmed { get; set; }
-    public bool DestinationVerified { get; set; }
+    /// <summary>Takes the request: the ids and options every command is built from; the first attempt.</summary>
+    public void Accept(MigrationRequested request)
+    {
+        (VmId, VolumeId, HostId) = (request.VmId ?? "", request.VolumeId ?? "", request.HostId ?? "");
+        (SourceStorageId, DestinationStorageId) = (request.SourceStorageId ?? "", request.DestinationStorageId ?? "");
+        var options = request.Options ?? new MigrationOptions();
+        (OptionBlockSize, OptionBandwidthBytesPerSecond, OptionDirtyThresholdBlocks) = (options.BlockSize, options.BandwidthBytesPerSecond, options.DirtyThresholdBlocks);
+        (OptionMaxCopyRounds, OptionCompressionLevel, OptionUseIndex) = (options.MaxCopyRounds, options.CompressionLevel, options.UseIndex);
+        (RequestedAt, Attempt) = (request.RequestedAt, 1);
+    }
 
-    // What rollback must undo: set when the command is sent, since it may take effect without an answer.
-    public bool PauseRequested { get; set; }
-    public bool SwitchRequested { get; set; }
+    /// <summary>A retry starts over with the same MigrationId and request, as the next attempt, from a new attempt record.</summary>
+    public void StartNextAttempt()
+    {
+        Attempt++;
+        Run = new MigrationAttempt();
+    }
 
-    // AbortTransfer sent to each side (a Failed row re-sends it until TransferAborted arrives).
-    public bool SourceAbortRequested { get; set; }
-    public bool DestinationAbortRequested { get; set; }
-
-    // The failure, kept for operators and for replay.
-    public string? FailureReason { get; set; }
-    public string? FailedPhase { get; set; }
-    public string? FailedState { get; set; }
-
-    /// <summary>Rollback could not confirm the VM is back on the source: the destination was left alone for an operator.</summary>
-    public bool RollbackIncomplete { get; set; }
+    /// <summary>A rollback begins: the reason, and the phase and state it began in, are kept for operators and replay.</summary>
+    public void BeginFailure(string reason, DateTimeOffset now)
+    {
+        Run.FailureReason = reason;
+        Run.FailedPhase = string.IsNullOrEmpty(Phase) ? MigrationPhases.Prepare : Phase;
+        Run.FailedState = string.IsNullOrEmpty(CurrentState) || CurrentState == "Initial" ? "Initial" : CurrentState;
+        Run.RollbackStartedAt = now;
+    }
 
     /// <summary>The options as the contracts carry them.</summary>
     public MigrationOptions Options => new(

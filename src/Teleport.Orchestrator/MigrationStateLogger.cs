@@ -30,7 +30,7 @@ public sealed class MigrationStateLogger(ILogger<MigrationStateMachine> logger, 
             if (currentState.Name == "Failed")
             {
                 logger.LogWarning("Migration {MigrationId} of VM {VmId} failed in phase {Phase}: {Reason}",
-                    saga.CorrelationId, saga.VmId, saga.FailedPhase, saga.FailureReason);
+                    saga.CorrelationId, saga.VmId, saga.Run.FailedPhase, saga.Run.FailureReason);
             }
             else
             {

@@ -18,19 +18,19 @@ public sealed record MigrationTimings(
     public static MigrationTimings Of(MigrationState row)
     {
         // The destination may finish its request before the source reports the index streamed: the copy starts after both.
-        var indexDone = Latest(row.IndexStreamedAt, row.BlocksRequestedAt);
+        var indexDone = Latest(row.Run.IndexStreamedAt, row.Run.BlocksRequestedAt);
         return new MigrationTimings(
-            Prepare: Between(row.PrepareSentAt, row.PreparedAt),
-            Index: Between(row.PreparedAt, row.IndexStreamedAt),
-            Request: Between(row.IndexStreamedAt, row.BlocksRequestedAt),
-            Copy: Between(indexDone, row.DirtyBelowThresholdAt),
-            CutOver: Between(row.PauseSentAt, row.ResumedAt),
-            Downtime: row.DowntimeMilliseconds is { } ms ? TimeSpan.FromMilliseconds(ms) : null,
-            Total: Between(row.RequestedAt, row.SucceededAt ?? row.FailedAt),
+            Prepare: Between(row.Run.PrepareSentAt, row.Run.PreparedAt),
+            Index: Between(row.Run.PreparedAt, row.Run.IndexStreamedAt),
+            Request: Between(row.Run.IndexStreamedAt, row.Run.BlocksRequestedAt),
+            Copy: Between(indexDone, row.Run.DirtyBelowThresholdAt),
+            CutOver: Between(row.Run.PauseSentAt, row.Run.ResumedAt),
+            Downtime: row.Run.DowntimeMilliseconds is { } ms ? TimeSpan.FromMilliseconds(ms) : null,
+            Total: Between(row.RequestedAt, row.Run.SucceededAt ?? row.Run.FailedAt),
             // Inside the downtime: the final sync (destination verified and serving) and the host's switch run side by
             // side from the pause; the VM resumes after the later of the two.
-            PausedToVerified: Between(row.PausedAt, row.CompletedAt),
-            PausedToSwitched: Between(row.PausedAt, row.SwitchedAt));
+            PausedToVerified: Between(row.Run.PausedAt, row.Run.CompletedAt),
+            PausedToSwitched: Between(row.Run.PausedAt, row.Run.SwitchedAt));
     }
 
     private static DateTimeOffset? Latest(DateTimeOffset? a, DateTimeOffset? b) =>

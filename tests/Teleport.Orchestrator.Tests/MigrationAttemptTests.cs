@@ -62,7 +62,7 @@ public sealed class MigrationAttemptTests
         await host.Publish(m.BlocksRequested());
         await host.WaitForState(m.Id, "Copying");
         await Unchanged(host, m.Id, old.Round(5), old.Threshold(), old.TransferFailed());
-        Assert.Equal(0, (await host.Row(m.Id))!.Rounds);
+        Assert.Equal(0, (await host.Row(m.Id))!.Run.Rounds);
 
         await host.Publish(m.Threshold());
         Assert.Equal(2, (await host.Sent<PauseVm>(m.Id, HostQueue(Host), index: 0)).Attempt);
@@ -138,9 +138,9 @@ public sealed class MigrationAttemptTests
 
         // Only the current attempt's acknowledgements are recorded.
         await Unchanged(host, m.Id, new TransferAborted(m.Id, Source, T0.AddMinutes(9), Attempt: 1));
-        Assert.Null((await host.Row(m.Id))!.SourceAbortedAt);
+        Assert.Null((await host.Row(m.Id))!.Run.SourceAbortedAt);
         await host.PublishAndSettle(new TransferAborted(m.Id, Source, T0.AddMinutes(10), Attempt: 2));
-        Assert.Equal(T0.AddMinutes(10), (await host.Row(m.Id))!.SourceAbortedAt);
+        Assert.Equal(T0.AddMinutes(10), (await host.Row(m.Id))!.Run.SourceAbortedAt);
         host.AssertNoFaults();
     }
 }

@@ -89,7 +89,7 @@ public sealed class MigrationDeadlineTests
         Assert.Equal(MigrationPhases.CutOver, failed.Phase);
         await host.Sent<AbortTransfer>(m.Id, StorageQueue(Source));
         var row = await host.WaitForState(m.Id, "Failed");
-        Assert.True(row.RollbackIncomplete);
+        Assert.True(row.Run.RollbackIncomplete);
         Assert.Equal(1, host.SentCount<AbortTransfer>(m.Id));
         host.AssertNoFaults();
     }

@@ -29,20 +29,20 @@ public sealed class MigrationHappyPathTests
 
         await host.Publish(m.IndexStreamed());
         row = await host.WaitForState(m.Id, "Requesting");
-        Assert.Equal(262_144, row.Blocks);
-        Assert.Equal(100_000, row.ZeroBlocks);
+        Assert.Equal(262_144, row.Run.Blocks);
+        Assert.Equal(100_000, row.Run.ZeroBlocks);
 
         await host.Publish(m.BlocksRequested());
         row = await host.WaitForState(m.Id, "Copying");
-        Assert.Equal(150_000, row.BlocksFromIndex);
+        Assert.Equal(150_000, row.Run.BlocksFromIndex);
         Assert.Equal(host.Clock.GetUtcNow().UtcDateTime + TimeSpan.FromHours(6), row.DeadlineUtc);
 
         await host.Publish(m.Round(1, bytes: 10_000_000));
-        await host.WaitFor(m.Id, r => r.Rounds == 1, "round 1");
+        await host.WaitFor(m.Id, r => r.Run.Rounds == 1, "round 1");
         await host.Publish(m.Round(2, bytes: 4_000_000));
-        row = await host.WaitFor(m.Id, r => r.Rounds == 2, "round 2");
-        Assert.Equal(14_000_000, row.BytesOnWire);
-        Assert.Equal(2_000, row.BlocksSent);
+        row = await host.WaitFor(m.Id, r => r.Run.Rounds == 2, "round 2");
+        Assert.Equal(14_000_000, row.Run.BytesOnWire);
+        Assert.Equal(2_000, row.Run.BlocksSent);
 
         await host.Publish(m.Threshold());
         Assert.Equal(new PauseVm(m.Id, Vm, Host), await host.Sent<PauseVm>(m.Id, HostQueue(Host)));
@@ -56,7 +56,7 @@ public sealed class MigrationHappyPathTests
         await host.WaitForState(m.Id, "Switching");
 
         await host.Publish(m.Switched());
-        row = await host.WaitFor(m.Id, r => r.SwitchConfirmed, "switch confirmed");
+        row = await host.WaitFor(m.Id, r => r.Run.SwitchConfirmed, "switch confirmed");
         Assert.Equal("Switching", row.CurrentState);
         Assert.Equal(0, host.SentCount<ResumeVm>(m.Id));
 
@@ -79,13 +79,13 @@ public sealed class MigrationHappyPathTests
         row = await host.WaitForState(m.Id, "Succeeded");
         Assert.Equal(MigrationPhases.Succeeded, row.Phase);
         Assert.Null(row.DeadlineUtc);
-        Assert.Equal(m.Paused().PausedAt, row.PausedAt);
-        Assert.Equal(m.Resumed().ResumedAt, row.ResumedAt);
-        Assert.Equal(m.Prepared().PreparedAt, row.PreparedAt);
-        Assert.Equal(m.IndexStreamed().StreamedAt, row.IndexStreamedAt);
-        Assert.Equal(m.Completed().CompletedAt, row.CompletedAt);
-        Assert.True(row.Verified);
-        Assert.Null(row.FailureReason);
+        Assert.Equal(m.Paused().PausedAt, row.Run.PausedAt);
+        Assert.Equal(m.Resumed().ResumedAt, row.Run.ResumedAt);
+        Assert.Equal(m.Prepared().PreparedAt, row.Run.PreparedAt);
+        Assert.Equal(m.IndexStreamed().StreamedAt, row.Run.IndexStreamedAt);
+        Assert.Equal(m.Completed().CompletedAt, row.Run.CompletedAt);
+        Assert.True(row.Run.Verified);
+        Assert.Null(row.Run.FailureReason);
         Assert.Equal(0, host.PublishedCount<MigrationFailed>(m.Id));
         Assert.Equal(0, host.SentCount<AbortTransfer>(m.Id));
         host.AssertNoFaults();
@@ -99,7 +99,7 @@ public sealed class MigrationHappyPathTests
         await m.DriveTo("Switching");
 
         await host.Publish(m.Completed());
-        await host.WaitFor(m.Id, r => r.DestinationVerified, "destination verified");
+        await host.WaitFor(m.Id, r => r.Run.DestinationVerified, "destination verified");
         Assert.Equal(0, host.SentCount<ResumeVm>(m.Id));
 
         await host.Publish(m.Switched());
@@ -127,7 +127,7 @@ public sealed class MigrationHappyPathTests
         await m.DriveTo("Indexing");
 
         await host.Publish(m.BlocksRequested());
-        var row = await host.WaitFor(m.Id, r => r.BlocksRequestedSeen, "blocks requested recorded");
+        var row = await host.WaitFor(m.Id, r => r.Run.BlocksRequestedSeen, "blocks requested recorded");
         Assert.Equal("Indexing", row.CurrentState);
 
         await host.Publish(m.IndexStreamed());
@@ -144,7 +144,7 @@ public sealed class MigrationHappyPathTests
 
         await host.Publish(m.Round(1));
         await host.Publish(m.Threshold(rounds: 1));
-        await host.WaitFor(m.Id, r => r.ThresholdSeen && r.Rounds == 1, "threshold recorded");
+        await host.WaitFor(m.Id, r => r.Run.ThresholdSeen && r.Run.Rounds == 1, "threshold recorded");
         Assert.Equal(0, host.SentCount<PauseVm>(m.Id));
 
         await host.Publish(m.BlocksRequested());
@@ -180,13 +180,13 @@ public sealed class MigrationHappyPathTests
         await m.DriveTo("Copying");
 
         await host.Publish(m.Round(2, bytes: 3_000));
-        await host.WaitFor(m.Id, r => r.Rounds == 2, "round 2");
+        await host.WaitFor(m.Id, r => r.Run.Rounds == 2, "round 2");
         await host.PublishAndSettle(m.Round(2, bytes: 3_000));
         await host.PublishAndSettle(m.Round(1));
 
         var row = await host.Row(m.Id);
-        Assert.Equal(2, row!.Rounds);
-        Assert.Equal(10_000_000 + 3_000, row.BytesOnWire);
+        Assert.Equal(2, row!.Run.Rounds);
+        Assert.Equal(10_000_000 + 3_000, row.Run.BytesOnWire);
         host.AssertNoFaults();
     }
 
@@ -210,7 +210,7 @@ public sealed class MigrationHappyPathTests
 
         var after = await host.Row(m.Id);
         Assert.Equal(state, after!.CurrentState);
-        Assert.Equal(before!.Rounds, after.Rounds);
+        Assert.Equal(before!.Run.Rounds, after.Run.Rounds);
         Assert.Equal(before.Version, after.Version);
         Assert.Equal(1, host.SentCount<PauseVm>(m.Id));
         host.AssertNoFaults();

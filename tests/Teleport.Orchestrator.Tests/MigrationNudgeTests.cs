@@ -25,7 +25,7 @@ public sealed class MigrationNudgeTests
 
         var before = host.PublishedCount<MigrationNudged>(id);
         Assert.Equal(1, await host.Sweeper.NudgeOnceAsync(CancellationToken.None));
-        await host.WaitFor(id, r => r.Nudges > row.Nudges || r.NudgeAtUtc != row.NudgeAtUtc, "the nudge handled");
+        await host.WaitFor(id, r => r.Run.Nudges > row.Run.Nudges || r.NudgeAtUtc != row.NudgeAtUtc, "the nudge handled");
         Assert.Equal(before + 1, host.PublishedCount<MigrationNudged>(id));
     }
 
@@ -52,12 +52,12 @@ public sealed class MigrationNudgeTests
 
         var again = await Resent<PrepareDestination>(host, m.Id, StorageQueue(Destination));
         Assert.Equal((m.Id, Volume, Source, Destination, 1), (again.MigrationId, again.VolumeId, again.SourceStorageId, again.DestinationStorageId, again.Attempt));
-        Assert.Equal(1, (await host.Row(m.Id))!.Nudges);
+        Assert.Equal(1, (await host.Row(m.Id))!.Run.Nudges);
 
         await host.Publish(m.Prepared());
         await host.Sent<StartTransfer>(m.Id, StorageQueue(Source));
         var row = await host.WaitForState(m.Id, "Indexing");
-        Assert.Equal(1, row.Nudges);
+        Assert.Equal(1, row.Run.Nudges);
         host.AssertNoFaults();
     }
 
@@ -86,7 +86,7 @@ public sealed class MigrationNudgeTests
         };
         await host.Harness.Bus.Publish(answer, answer.GetType());
         await host.WaitForState(m.Id, next);
-        Assert.Equal(1, (await host.Row(m.Id))!.Nudges);
+        Assert.Equal(1, (await host.Row(m.Id))!.Run.Nudges);
         host.AssertNoFaults();
     }
 
@@ -122,7 +122,7 @@ public sealed class MigrationNudgeTests
 
         // The host answered; the destination's MigrationCompleted is still missing: only FinalSync goes again.
         await host.Publish(m.Switched());
-        await host.WaitFor(m.Id, r => r.SwitchConfirmed, "switch confirmed");
+        await host.WaitFor(m.Id, r => r.Run.SwitchConfirmed, "switch confirmed");
         await NudgeNow(host, m.Id);
         await host.Sent<FinalSync>(m.Id, StorageQueue(Source), index: 2);
         Assert.Equal(2, host.SentCount<SwitchTarget>(m.Id));
@@ -130,7 +130,7 @@ public sealed class MigrationNudgeTests
         await host.Publish(m.Completed());
         await host.Sent<ResumeVm>(m.Id, HostQueue(Host));
         var row = await host.WaitForState(m.Id, "Resuming");
-        Assert.Equal(2, row.Nudges);
+        Assert.Equal(2, row.Run.Nudges);
         host.AssertNoFaults();
     }
 
@@ -141,7 +141,7 @@ public sealed class MigrationNudgeTests
         var m = new MigrationScript(host);
         await m.DriveTo("Switching");
         await host.Publish(m.Completed());
-        await host.WaitFor(m.Id, r => r.DestinationVerified, "destination verified");
+        await host.WaitFor(m.Id, r => r.Run.DestinationVerified, "destination verified");
 
         await Resent<SwitchTarget>(host, m.Id, HostQueue(Host));
         Assert.Equal(1, host.SentCount<FinalSync>(m.Id));
@@ -163,7 +163,7 @@ public sealed class MigrationNudgeTests
         await host.Published<MigrationSucceeded>(m.Id);
         var row = await host.WaitForState(m.Id, "Succeeded");
         Assert.Null(row.NudgeAtUtc);
-        Assert.Equal(1, row.Nudges);
+        Assert.Equal(1, row.Run.Nudges);
         Assert.Equal(0, await host.Sweeper.NudgeOnceAsync(CancellationToken.None));
         host.AssertNoFaults();
     }
@@ -204,8 +204,8 @@ public sealed class MigrationNudgeTests
 
         // Both confirmed: nothing is due any more, and the migration stays Failed with its one MigrationFailed.
         await host.PublishAndSettle(new TransferAborted(m.Id, Destination, T0.AddSeconds(61), m.Attempt));
-        var row = await host.WaitFor(m.Id, r => r.DestinationAbortedAt is not null && r.NudgeAtUtc is null, "both aborts confirmed");
-        Assert.Equal(("Failed", 4), (row.CurrentState, row.Nudges));
+        var row = await host.WaitFor(m.Id, r => r.Run.DestinationAbortedAt is not null && r.NudgeAtUtc is null, "both aborts confirmed");
+        Assert.Equal(("Failed", 4), (row.CurrentState, row.Run.Nudges));
         host.Clock.Advance(TimeSpan.FromMinutes(1));
         Assert.Equal(0, await host.Sweeper.NudgeOnceAsync(CancellationToken.None));
         Assert.Equal(1, host.PublishedCount<MigrationFailed>(m.Id));
@@ -225,9 +225,9 @@ public sealed class MigrationNudgeTests
         await host.WaitForState(m.Id, "RollingBackSwitch");
         host.Clock.Advance(TimeSpan.FromSeconds(3.5));
         Assert.Equal(1, await host.Sweeper.SweepOnceAsync(CancellationToken.None));
-        var failed = await host.WaitFor(m.Id, r => r.CurrentState == "Failed" && r.RollbackIncomplete, "failed, incomplete");
-        Assert.True(failed.SourceAbortRequested);
-        Assert.False(failed.DestinationAbortRequested);
+        var failed = await host.WaitFor(m.Id, r => r.CurrentState == "Failed" && r.Run.RollbackIncomplete, "failed, incomplete");
+        Assert.True(failed.Run.SourceAbortRequested);
+        Assert.False(failed.Run.DestinationAbortRequested);
 
         await Resent<AbortTransfer>(host, m.Id, StorageQueue(Source));
         Assert.Equal(2, host.SentCount<AbortTransfer>(m.Id));
@@ -248,7 +248,7 @@ public sealed class MigrationNudgeTests
         host.Clock.Advance(Defaults.AbortResendWindow);
         await NudgeNow(host, m.Id);
         var row = await host.WaitFor(m.Id, r => r.NudgeAtUtc is null, "nudges given up");
-        Assert.Equal(0, row.Nudges);
+        Assert.Equal(0, row.Run.Nudges);
         Assert.Equal(2, host.SentCount<AbortTransfer>(m.Id));
         host.AssertNoFaults();
     }
@@ -274,7 +274,7 @@ public sealed class MigrationNudgeTests
         host.Clock.Advance(TimeSpan.FromSeconds(1));
 
         var after = await host.Row(m.Id);
-        Assert.Equal((row.Version, 0, row.NudgeAtUtc), (after!.Version, after.Nudges, after.NudgeAtUtc));
+        Assert.Equal((row.Version, 0, row.NudgeAtUtc), (after!.Version, after.Run.Nudges, after.NudgeAtUtc));
         Assert.Equal(1, host.SentCount<PauseVm>(m.Id));
 
         // The real one, delivered twice (two sweepers): one re-send.
@@ -283,7 +283,7 @@ public sealed class MigrationNudgeTests
         await host.PublishAndSettle(real);
         await host.Sent<PauseVm>(m.Id, HostQueue(Host), index: 1);
         Assert.Equal(2, host.SentCount<PauseVm>(m.Id));
-        Assert.Equal(1, (await host.Row(m.Id))!.Nudges);
+        Assert.Equal(1, (await host.Row(m.Id))!.Run.Nudges);
 
         // After the saga moved on, a nudge of the old state does nothing.
         await host.Publish(m.Paused());
@@ -304,8 +304,8 @@ public sealed class MigrationNudgeTests
         await host.WaitForState(m.Id, "Failed");
         await host.Publish(new RetryMigration(m.Id));
         var retry = await host.WaitFor(m.Id, r => r.CurrentState == "Preparing" && r.Attempt == 2, "attempt 2 preparing");
-        Assert.Equal(0, retry.Nudges);
-        Assert.False(retry.SourceAbortRequested || retry.DestinationAbortRequested);
+        Assert.Equal(0, retry.Run.Nudges);
+        Assert.False(retry.Run.SourceAbortRequested || retry.Run.DestinationAbortRequested);
 
         host.Clock.Advance(Defaults.PrepareNudgeInterval);
         var sent = host.SentCount<PrepareDestination>(m.Id);
@@ -332,7 +332,7 @@ public sealed class MigrationNudgeTests
             host.Clock.Advance(step);
             Assert.Equal(0, await host.Sweeper.NudgeOnceAsync(CancellationToken.None));
             await host.Publish(m.Round(round));
-            await host.WaitFor(m.Id, r => r.Rounds == round, $"round {round}");
+            await host.WaitFor(m.Id, r => r.Run.Rounds == round, $"round {round}");
         }
 
         Assert.Equal(1, host.SentCount<StartTransfer>(m.Id));
@@ -355,7 +355,7 @@ public sealed class MigrationNudgeTests
 
         host.Clock.Advance(Defaults.TransferNudgeInterval * 0.75);
         await host.Publish(m.BlocksRequested());
-        await host.WaitFor(m.Id, r => r.BlocksRequestedSeen, "early BlocksRequested");
+        await host.WaitFor(m.Id, r => r.Run.BlocksRequestedSeen, "early BlocksRequested");
         host.Clock.Advance(Defaults.TransferNudgeInterval * 0.75);
         Assert.Equal(0, await host.Sweeper.NudgeOnceAsync(CancellationToken.None));
         Assert.Equal("Indexing", (await host.Row(m.Id))!.CurrentState);
@@ -374,7 +374,7 @@ public sealed class MigrationNudgeTests
             await NudgeNow(host, m.Id);
             await host.Sent<PauseVm>(m.Id, HostQueue(Host), index: n);
             var row = await host.Row(m.Id);
-            Assert.Equal(n, row!.Nudges);
+            Assert.Equal(n, row!.Run.Nudges);
             Assert.Equal(host.Clock.GetUtcNow().UtcDateTime + Defaults.CutOverNudgeInterval, row.NudgeAtUtc);
         }
 

@@ -20,7 +20,7 @@ public sealed class MigrationRecordTests
         host.Clock.Advance(TimeSpan.FromSeconds(3));
         await host.Publish(m.Prepared());
         row = await host.WaitForState(m.Id, "Indexing");
-        Assert.Equal((DestinationNbd, DestinationExport), (row.NbdEndpoint, row.ExportName));
+        Assert.Equal((DestinationNbd, DestinationExport), (row.Run.NbdEndpoint, row.Run.ExportName));
         Assert.Equal(host.Clock.GetUtcNow(), row.PhaseEnteredAt);
 
         await host.Publish(m.IndexStreamed());
@@ -49,9 +49,9 @@ public sealed class MigrationRecordTests
         Assert.Equal(TimeSpan.FromMilliseconds(350), timings.Downtime);
         Assert.Equal(TimeSpan.FromMilliseconds(200), timings.PausedToVerified);
         Assert.Equal(TimeSpan.FromMilliseconds(100), timings.PausedToSwitched);
-        Assert.Equal(row.SucceededAt - row.RequestedAt, timings.Total);
+        Assert.Equal(row.Run.SucceededAt - row.RequestedAt, timings.Total);
         Assert.NotNull(timings.Prepare);
-        Assert.Equal((1L << 30, 25_000_000L, 150_000L, 3, 1), (row.VolumeBytes, row.BytesOnWire, row.BlocksFromIndex, row.Rounds, row.Attempt));
+        Assert.Equal((1L << 30, 25_000_000L, 150_000L, 3, 1), (row.Run.VolumeBytes, row.Run.BytesOnWire, row.Run.BlocksFromIndex, row.Run.Rounds, row.Attempt));
         // Every state change is logged with the migration's id and the event that caused it.
         Assert.Contains(host.Logs.Lines, l => l.Contains($"Migration {m.Id} of VM {Vm}: Preparing -> Indexing on DestinationPrepared"));
         Assert.Contains(host.Logs.Lines, l => l.Contains($"Migration {m.Id} of VM {Vm}: Resuming -> Succeeded on VmResumed"));
@@ -68,14 +68,14 @@ public sealed class MigrationRecordTests
         await host.Publish(m.TransferFailed(Destination));
         var row = await host.WaitForState(m.Id, "Failed");
 
-        Assert.Equal(MigrationPhases.Copy, row.FailedPhase);
-        Assert.Equal("Copying", row.FailedState);
-        Assert.Contains("storage dst-1 failed in copy: disk read error", row.FailureReason);
+        Assert.Equal(MigrationPhases.Copy, row.Run.FailedPhase);
+        Assert.Equal("Copying", row.Run.FailedState);
+        Assert.Contains("storage dst-1 failed in copy: disk read error", row.Run.FailureReason);
         var timings = MigrationTimings.Of(row);
         Assert.Equal(TimeSpan.FromSeconds(19), timings.Index);
         Assert.Null(timings.Copy);
         Assert.Null(timings.Downtime);
-        Assert.Equal(row.FailedAt - row.RequestedAt, timings.Total);
+        Assert.Equal(row.Run.FailedAt - row.RequestedAt, timings.Total);
         host.AssertNoFaults();
     }
 }

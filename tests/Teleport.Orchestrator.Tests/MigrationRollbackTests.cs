@@ -21,7 +21,7 @@ public sealed class MigrationRollbackTests
 
         await ExpectAbortsAndFailure(host, m.Id, phase, "storage dst-1 failed in copy: disk read error");
         var row = await host.Row(m.Id);
-        Assert.Equal(state, row!.FailedState);
+        Assert.Equal(state, row!.Run.FailedState);
         Assert.Equal(0, host.SentCount<SwitchBack>(m.Id));
         Assert.Equal(0, host.SentCount<ResumeVm>(m.Id));
         host.AssertNoFaults();
@@ -68,8 +68,8 @@ public sealed class MigrationRollbackTests
         await host.Publish(m.ResumedOnSource());
         await ExpectAbortsAndFailure(host, m.Id, MigrationPhases.CutOver, "host host-1 could not pause: qmp timeout");
         row = await host.Row(m.Id);
-        Assert.Equal(m.ResumedOnSource().ResumedAt, row!.ResumedOnSourceAt);
-        Assert.Null(row.DowntimeMilliseconds);
+        Assert.Equal(m.ResumedOnSource().ResumedAt, row!.Run.ResumedOnSourceAt);
+        Assert.Null(row.Run.DowntimeMilliseconds);
         host.AssertNoFaults();
     }
 
@@ -112,9 +112,9 @@ public sealed class MigrationRollbackTests
         await host.Publish(m.ResumedOnSource());
         await ExpectAbortsAndFailure(host, m.Id, MigrationPhases.CutOver, reason);
         var row = await host.Row(m.Id);
-        Assert.Equal(state, row!.FailedState);
-        Assert.Equal(m.SwitchedBack().SwitchedBackAt, row.SwitchedBackAt);
-        Assert.False(row.RollbackIncomplete);
+        Assert.Equal(state, row!.Run.FailedState);
+        Assert.Equal(m.SwitchedBack().SwitchedBackAt, row.Run.SwitchedBackAt);
+        Assert.False(row.Run.RollbackIncomplete);
         Assert.Equal(0, host.PublishedCount<MigrationSucceeded>(m.Id));
         host.AssertNoFaults();
     }
@@ -134,7 +134,7 @@ public sealed class MigrationRollbackTests
         var abort = await host.Sent<AbortTransfer>(m.Id, StorageQueue(Source));
         Assert.Equal(Source, abort.StorageId);
         var row = await host.WaitForState(m.Id, "Failed");
-        Assert.True(row.RollbackIncomplete);
+        Assert.True(row.Run.RollbackIncomplete);
         Assert.Equal(1, host.SentCount<AbortTransfer>(m.Id));
         Assert.Equal(0, host.SentCount<ResumeVm>(m.Id));
 
@@ -162,7 +162,7 @@ public sealed class MigrationRollbackTests
         await host.WaitForState(m.Id, "RollingBackResume");
         await host.Publish(m.Resumed());
         var row = await host.WaitForState(m.Id, "Failed");
-        Assert.False(row.RollbackIncomplete);
+        Assert.False(row.Run.RollbackIncomplete);
         host.AssertNoFaults();
     }
 
@@ -177,7 +177,7 @@ public sealed class MigrationRollbackTests
 
         await host.Publish(m.HostFailed("resume"));
         await ExpectAbortsAndFailure(host, m.Id, MigrationPhases.CutOver, "rollback incomplete: resume on the source failed");
-        Assert.True((await host.Row(m.Id))!.RollbackIncomplete);
+        Assert.True((await host.Row(m.Id))!.Run.RollbackIncomplete);
         host.AssertNoFaults();
     }
 
@@ -201,9 +201,9 @@ public sealed class MigrationRollbackTests
 
         var row = await host.Row(m.Id);
         Assert.Equal("Failed", row!.CurrentState);
-        Assert.Equal(T0.AddMinutes(1), row.SourceAbortedAt);
-        Assert.Equal(T0.AddMinutes(2), row.DestinationAbortedAt);
-        Assert.Equal("cancelled: change window closed", row.FailureReason);
+        Assert.Equal(T0.AddMinutes(1), row.Run.SourceAbortedAt);
+        Assert.Equal(T0.AddMinutes(2), row.Run.DestinationAbortedAt);
+        Assert.Equal("cancelled: change window closed", row.Run.FailureReason);
         Assert.Equal(1, host.PublishedCount<MigrationFailed>(m.Id));
         Assert.Equal(0, host.SentCount<PauseVm>(m.Id));
         host.AssertNoFaults();
@@ -241,10 +241,10 @@ public sealed class MigrationRollbackTests
         Assert.Equal(m.Id, prepare.MigrationId);
         var row = await host.WaitForState(m.Id, "Preparing");
         Assert.Equal(2, row.Attempt);
-        Assert.Null(row.FailureReason);
-        Assert.Null(row.FailedPhase);
-        Assert.Equal(0, row.Rounds);
-        Assert.False(row.BlocksRequestedSeen);
+        Assert.Null(row.Run.FailureReason);
+        Assert.Null(row.Run.FailedPhase);
+        Assert.Equal(0, row.Run.Rounds);
+        Assert.False(row.Run.BlocksRequestedSeen);
 
         // A late abort acknowledgement of the first attempt does not disturb the second.
         await host.PublishAndSettle(new TransferAborted(m.Id, Destination, T0));
@@ -304,9 +304,9 @@ public sealed class MigrationRollbackTests
 
         var row = await host.WaitForState(id, "Failed");
         Assert.Equal(MigrationPhases.Failed, row.Phase);
-        Assert.Equal(phase, row.FailedPhase);
-        Assert.Contains(reason, row.FailureReason);
-        Assert.NotNull(row.FailedAt);
+        Assert.Equal(phase, row.Run.FailedPhase);
+        Assert.Contains(reason, row.Run.FailureReason);
+        Assert.NotNull(row.Run.FailedAt);
         Assert.Null(row.DeadlineUtc);
     }
 

@@ -76,7 +76,7 @@ public sealed class MigrationScript(SagaTestHost host, Guid? id = null)
         await host.Publish(BlocksRequested());
         await host.WaitForState(Id, "Copying");
         await host.Publish(Round(1));
-        await host.WaitFor(Id, r => r.Rounds == 1, "round 1");
+        await host.WaitFor(Id, r => r.Run.Rounds == 1, "round 1");
         if (state == "Copying")
         {
             return;
@@ -100,7 +100,7 @@ public sealed class MigrationScript(SagaTestHost host, Guid? id = null)
         }
 
         await host.Publish(Switched());
-        await host.WaitFor(Id, r => r.SwitchConfirmed, "switch confirmed");
+        await host.WaitFor(Id, r => r.Run.SwitchConfirmed, "switch confirmed");
         await host.Publish(Completed());
         await host.Sent<ResumeVm>(Id, HostQueue(Host));
         await host.WaitForState(Id, "Resuming");

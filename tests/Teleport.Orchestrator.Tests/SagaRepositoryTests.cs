@@ -1,4 +1,3 @@
-using System.Reflection;
 using Microsoft.EntityFrameworkCore;
 using Teleport.Contracts;
 using Teleport.Orchestrator.Persistence;
@@ -84,9 +83,9 @@ public sealed class SagaRepositoryTests
         await using (var context = database.CreateContext())
         {
             var row = await context.Migrations.AsNoTracking().SingleAsync(x => x.CorrelationId == id);
-            Assert.Equal(("Copying", 7, 999L, 2), (row.CurrentState, row.Version, row.BytesOnWire, row.Rounds));
-            Assert.Null(row.NbdEndpoint);
-            Assert.Null(row.ExportName);
+            Assert.Equal(("Copying", 7, 999L, 2), (row.CurrentState, row.Version, row.Run.BytesOnWire, row.Run.Rounds));
+            Assert.Null(row.Run.NbdEndpoint);
+            Assert.Null(row.Run.ExportName);
             Assert.Null(row.PhaseEnteredAt);
         }
     }
@@ -133,16 +132,16 @@ public sealed class SagaRepositoryTests
         {
             var row = await context.Migrations.AsNoTracking().SingleAsync(x => x.CorrelationId == running);
             Assert.Equal(("Pausing", 5, 2, 777L, 3, "10.0.0.2:10809", "vol-at-b"),
-                (row.CurrentState, row.Version, row.Attempt, row.BytesOnWire, row.Rounds, row.NbdEndpoint, row.ExportName));
-            Assert.True(row.PauseRequested);
-            Assert.Equal((0, (DateTime?)null, false, false), (row.Nudges, row.NudgeAtUtc, row.SourceAbortRequested, row.DestinationAbortRequested));
+                (row.CurrentState, row.Version, row.Attempt, row.Run.BytesOnWire, row.Run.Rounds, row.Run.NbdEndpoint, row.Run.ExportName));
+            Assert.True(row.Run.PauseRequested);
+            Assert.Equal((0, (DateTime?)null, false, false), (row.Run.Nudges, row.NudgeAtUtc, row.Run.SourceAbortRequested, row.Run.DestinationAbortRequested));
             Assert.Equal("Failed", (await context.Migrations.AsNoTracking().SingleAsync(x => x.CorrelationId == failed)).CurrentState);
 
             // The new columns take values like the others.
             var tracked = await context.Migrations.SingleAsync(x => x.CorrelationId == running);
-            tracked.Nudges = 4;
+            tracked.Run.Nudges = 4;
             tracked.NudgeAtUtc = new DateTime(2026, 11, 25, 1, 0, 0, 250, DateTimeKind.Utc);
-            tracked.SourceAbortRequested = true;
+            tracked.Run.SourceAbortRequested = true;
             await context.SaveChangesAsync();
         }
 
@@ -150,7 +149,7 @@ public sealed class SagaRepositoryTests
         {
             var row = await context.Migrations.AsNoTracking().SingleAsync(x => x.CorrelationId == running);
             Assert.Equal((4, new DateTime(2026, 11, 25, 1, 0, 0, 250, DateTimeKind.Utc), true, false),
-                (row.Nudges, row.NudgeAtUtc!.Value, row.SourceAbortRequested, row.DestinationAbortRequested));
+                (row.Run.Nudges, row.NudgeAtUtc!.Value, row.Run.SourceAbortRequested, row.Run.DestinationAbortRequested));
         }
     }
 
@@ -188,11 +187,14 @@ public sealed class SagaRepositoryTests
         await using (var context = database.CreateContext())
         {
             var loaded = await context.Migrations.AsNoTracking().SingleAsync(x => x.CorrelationId == saga.CorrelationId);
-            foreach (var property in WritableProperties())
+            foreach (var (written, read) in new (object, object)[] { (saga, loaded), (saga.Run, loaded.Run) })
             {
-                var expected = property.Name == nameof(MigrationState.Version) ? 1 : property.GetValue(saga);
-                Assert.True(Equals(expected, property.GetValue(loaded)),
-                    $"{property.Name}: wrote {expected}, read {property.GetValue(loaded)}");
+                foreach (var property in SampleValues.Columns(written.GetType()))
+                {
+                    var expected = property.Name == nameof(MigrationState.Version) ? 1 : property.GetValue(written);
+                    Assert.True(Equals(expected, property.GetValue(read)),
+                        $"{property.Name}: wrote {expected}, read {property.GetValue(read)}");
+                }
             }
         }
     }
@@ -217,14 +219,14 @@ public sealed class SagaRepositoryTests
             Assert.Equal(("Preparing", "vm", 1), (row.CurrentState, row.VmId, row.Version));
             row.CurrentState = "Indexing";
             await context.SaveChangesAsync();
-            row.Rounds = 3;
+            row.Run.Rounds = 3;
             await context.SaveChangesAsync();
         }
 
         await using (var context = database.CreateContext())
         {
             var row = await context.Migrations.SingleAsync(x => x.CorrelationId == id);
-            Assert.Equal(("Indexing", 3, 3), (row.CurrentState, row.Rounds, row.Version));
+            Assert.Equal(("Indexing", 3, 3), (row.CurrentState, row.Run.Rounds, row.Version));
             context.Migrations.Remove(row);
             await context.SaveChangesAsync();
         }
@@ -252,15 +254,15 @@ public sealed class SagaRepositoryTests
         await using var second = database.CreateContext();
         var a = await first.Migrations.SingleAsync(x => x.CorrelationId == id);
         var b = await second.Migrations.SingleAsync(x => x.CorrelationId == id);
-        a.Rounds = 4;
-        b.ThresholdSeen = true;
+        a.Run.Rounds = 4;
+        b.Run.ThresholdSeen = true;
 
         await first.SaveChangesAsync();
         await Assert.ThrowsAsync<DbUpdateConcurrencyException>(() => second.SaveChangesAsync());
 
         await using var check = database.CreateContext();
         var row = await check.Migrations.AsNoTracking().SingleAsync(x => x.CorrelationId == id);
-        Assert.Equal((4, false, 2), (row.Rounds, row.ThresholdSeen, row.Version));
+        Assert.Equal((4, false, 2), (row.Run.Rounds, row.Run.ThresholdSeen, row.Version));
     }
 
     [Theory]
@@ -301,7 +303,7 @@ public sealed class SagaRepositoryTests
         await race.Held.WaitAsync(TimeSpan.FromSeconds(15));
         await other.Publish(m.Threshold(rounds: 1));
 
-        var row = await host.WaitFor(m.Id, r => r.BlocksRequestedSeen && r.ThresholdSeen, "both events recorded");
+        var row = await host.WaitFor(m.Id, r => r.Run.BlocksRequestedSeen && r.Run.ThresholdSeen, "both events recorded");
         Assert.Equal("Indexing", row.CurrentState);
         Assert.True(race.HeldUpdates == 1, "no update was held:\n" + race.Trace);
         Assert.True(conflicts.Conflicts >= 1, "no concurrency conflict happened, so the retry path was not exercised:\n" + race.Trace);
@@ -338,8 +340,8 @@ public sealed class SagaRepositoryTests
         var row = await host.WaitForState(m.Id, "Pausing");
         Assert.True(race.HeldUpdates == 1, "the threshold's update was not held:\n" + race.Trace);
         Assert.True(conflicts.Conflicts >= 1, "no conflict:\n" + race.Trace);
-        Assert.Equal(2, row.Rounds);
-        Assert.Equal(10_000_000 + 10_000_000, row.BytesOnWire);
+        Assert.Equal(2, row.Run.Rounds);
+        Assert.Equal(10_000_000 + 10_000_000, row.Run.BytesOnWire);
         await Task.Delay(200);
         Assert.Equal(1, host.SentCount<PauseVm>(m.Id));
         Assert.Equal(0, other.SentCount<PauseVm>(m.Id));
@@ -394,33 +396,11 @@ public sealed class SagaRepositoryTests
         host.AssertNoFaults();
     }
 
-    private static IEnumerable<PropertyInfo> WritableProperties() =>
-        typeof(MigrationState).GetProperties().Where(p => p.CanWrite);
-
-    // Distinct non-default values everywhere, timestamps with an offset and sub-millisecond parts.
+    // Distinct non-default values in every column, the attempt's included.
     private static MigrationState FilledSaga()
     {
         var saga = new MigrationState();
-        var n = 0;
-        foreach (var property in WritableProperties())
-        {
-            n++;
-            var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
-            object value = type switch
-            {
-                _ when type == typeof(Guid) => Guid.NewGuid(),
-                _ when type == typeof(string) => $"{property.Name}-ü✓-{n}",
-                _ when type == typeof(int) => 1000 + n,
-                _ when type == typeof(long) => (1L << 40) + n,
-                _ when type == typeof(double) => 1234.5678 + n,
-                _ when type == typeof(bool) => property.Name != nameof(MigrationState.OptionUseIndex),
-                _ when type == typeof(DateTimeOffset) => new DateTimeOffset(2026, 11, 24, 21, 0, 0, TimeSpan.Zero).AddSeconds(n).AddTicks(1230),
-                _ when type == typeof(DateTime) => new DateTime(2026, 11, 24, 23, 0, n, 123, DateTimeKind.Utc),
-                _ => throw new InvalidOperationException($"no sample for {property.Name} ({type})"),
-            };
-            property.SetValue(saga, value);
-        }
-
+        SampleValues.Fill(saga.Run, SampleValues.Fill(saga));
         return saga;
     }
 

@@ -120,7 +120,7 @@ public sealed class SagaTestHost : IAsyncDisposable
             await Task.Delay(20);
         }
 
-        Assert.Fail($"timed out waiting for {what}; saga row: state={row?.CurrentState ?? "(none)"} phase={row?.Phase} reason={row?.FailureReason}");
+        Assert.Fail($"timed out waiting for {what}; saga row: state={row?.CurrentState ?? "(none)"} phase={row?.Phase} reason={row?.Run.FailureReason}");
         return null!;
     }
 

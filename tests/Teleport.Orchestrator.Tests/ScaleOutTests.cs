@@ -91,11 +91,11 @@ public sealed class ScaleOutTests(ITestOutputHelper output)
             foreach (var row in rows)
             {
                 Assert.True(row.CurrentState == "Succeeded",
-                    $"{row.CorrelationId}: {row.CurrentState} {row.FailureReason}; faults: {first.Faults} {second.Faults}");
-                Assert.Equal(3, row.Rounds);
-                Assert.Equal(204_800, row.BytesOnWire);
-                Assert.Equal(300, row.DowntimeMilliseconds!.Value, precision: 3);
-                Assert.True(row.PauseRequested && row.SwitchRequested && row.SwitchConfirmed && row.DestinationVerified);
+                    $"{row.CorrelationId}: {row.CurrentState} {row.Run.FailureReason}; faults: {first.Faults} {second.Faults}");
+                Assert.Equal(3, row.Run.Rounds);
+                Assert.Equal(204_800, row.Run.BytesOnWire);
+                Assert.Equal(300, row.Run.DowntimeMilliseconds!.Value, precision: 3);
+                Assert.True(row.Run.PauseRequested && row.Run.SwitchRequested && row.Run.SwitchConfirmed && row.Run.DestinationVerified);
             }
 
             // Late duplicates may still be in flight; give them a moment, then count what other systems saw.

@@ -20,8 +20,8 @@ public sealed class MigrationsRetryCommand(CliConsole console) : OperatorAsyncCo
             var row = await store.FindAsync(id.ToString(), cancellationToken);
             if (row.CurrentState != "Failed")
                 throw new UserInputException($"migration {id} is {row.CurrentState}: only a Failed migration can be retried");
-            if (row.RollbackIncomplete)
-                throw new UserInputException($"migration {id} failed with an incomplete rollback: check the VM and the destination first ({row.FailureReason})");
+            if (row.Run.RollbackIncomplete)
+                throw new UserInputException($"migration {id} failed with an incomplete rollback: check the VM and the destination first ({row.Run.FailureReason})");
         }
 
         await using (var client = await OperatorBusClient.StartAsync(bus, null, cancellationToken))

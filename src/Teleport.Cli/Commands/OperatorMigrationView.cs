@@ -37,9 +37,9 @@ public sealed record OperatorMigrationView(
 {
     public static OperatorMigrationView Of(MigrationState m) => new(
         m.CorrelationId, m.VmId, m.VolumeId, m.SourceStorageId, m.DestinationStorageId, m.HostId, m.CurrentState, m.Phase, m.Attempt,
-        m.CurrentState is "Succeeded" or "Failed", m.RequestedAt, m.PhaseEnteredAt, m.DeadlineUtc, m.VolumeBytes, m.BytesOnWire, m.Blocks,
-        m.ZeroBlocks, m.BlocksFromIndex, m.BlocksRequestedFromSource, m.BlocksSent, m.Rounds, m.DirtyBlocks, m.DowntimeMilliseconds,
-        m.Verified, m.FailedPhase, m.FailedState, m.FailureReason, m.RollbackIncomplete, OperatorPhaseTimings.Of(MigrationTimings.Of(m)),
+        m.CurrentState is "Succeeded" or "Failed", m.RequestedAt, m.PhaseEnteredAt, m.DeadlineUtc, m.Run.VolumeBytes, m.Run.BytesOnWire, m.Run.Blocks,
+        m.Run.ZeroBlocks, m.Run.BlocksFromIndex, m.Run.BlocksRequestedFromSource, m.Run.BlocksSent, m.Run.Rounds, m.Run.DirtyBlocks, m.Run.DowntimeMilliseconds,
+        m.Run.Verified, m.Run.FailedPhase, m.Run.FailedState, m.Run.FailureReason, m.Run.RollbackIncomplete, OperatorPhaseTimings.Of(MigrationTimings.Of(m)),
         m.Version);
 
     /// <summary>Where the migration stands in a few words: what it is doing now, or how it ended.</summary>

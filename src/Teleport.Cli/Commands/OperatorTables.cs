@@ -24,8 +24,8 @@ public static class OperatorTables
         foreach (var row in rows)
         {
             var view = OperatorMigrationView.Of(row);
-            var onWire = row.VolumeBytes > 0 ? $"{Operator.Bytes(row.BytesOnWire)} ({Operator.Percent(row.BytesOnWire, row.VolumeBytes)})" : Operator.Bytes(row.BytesOnWire);
-            var rounds = Cell(row.Rounds.ToString(CultureInfo.InvariantCulture));
+            var onWire = row.Run.VolumeBytes > 0 ? $"{Operator.Bytes(row.Run.BytesOnWire)} ({Operator.Percent(row.Run.BytesOnWire, row.Run.VolumeBytes)})" : Operator.Bytes(row.Run.BytesOnWire);
+            var rounds = Cell(row.Run.Rounds.ToString(CultureInfo.InvariantCulture));
             if (compact)
             {
                 table.AddRow(Cell(Operator.Short(row.CorrelationId)), Cell(row.VmId), new Markup(StateMarkup(row.CurrentState)), Cell(row.Phase),
@@ -38,8 +38,8 @@ public static class OperatorTables
                 Cell(Operator.Short(row.CorrelationId)), Cell(row.VmId), Cell(row.VolumeId), Cell($"{row.SourceStorageId} -> {row.DestinationStorageId}"),
                 new Markup(StateMarkup(row.CurrentState)), Cell(row.Phase), Cell(row.Attempt.ToString(CultureInfo.InvariantCulture)),
                 Cell(inPhase), Cell(onWire),
-                Cell(row.Blocks > 0 ? $"{row.BlocksFromIndex} ({Operator.Percent(row.BlocksFromIndex, row.Blocks)})" : row.BlocksFromIndex.ToString(CultureInfo.InvariantCulture)),
-                rounds, Cell(Operator.Millis(row.DowntimeMilliseconds)), Cell(Shorten(view.Progress, 100)));
+                Cell(row.Run.Blocks > 0 ? $"{row.Run.BlocksFromIndex} ({Operator.Percent(row.Run.BlocksFromIndex, row.Run.Blocks)})" : row.Run.BlocksFromIndex.ToString(CultureInfo.InvariantCulture)),
+                rounds, Cell(Operator.Millis(row.Run.DowntimeMilliseconds)), Cell(Shorten(view.Progress, 100)));
         }
 
         return table;
@@ -60,21 +60,21 @@ public static class OperatorTables
         Add("requested", row.RequestedAt?.ToString("O") ?? "-");
         if (row.DeadlineUtc is { } deadline)
             Add("deadline", deadline.ToString("O"));
-        Add("volume size", $"{Operator.Bytes(row.VolumeBytes)} ({row.Blocks} blocks, {row.ZeroBlocks} zero)");
-        Add("on the wire", $"{Operator.Bytes(row.BytesOnWire)} ({Operator.Percent(row.BytesOnWire, row.VolumeBytes)} of the volume)");
-        Add("from the index", $"{row.BlocksFromIndex} blocks ({Operator.Percent(row.BlocksFromIndex, row.Blocks)})");
-        Add("from the source", $"{row.BlocksRequestedFromSource} requested, {row.BlocksSent} sent");
-        Add("rounds", $"{row.Rounds}{(row.RoundCapReached ? " (round cap reached)" : "")}, {row.DirtyBlocks} dirty blocks left");
-        Add("downtime", Operator.Downtime(row.DowntimeMilliseconds, view.Timings.PausedToVerifiedMs, view.Timings.PausedToSwitchedMs));
-        Add("verified", row.Verified ? "yes" : "no");
+        Add("volume size", $"{Operator.Bytes(row.Run.VolumeBytes)} ({row.Run.Blocks} blocks, {row.Run.ZeroBlocks} zero)");
+        Add("on the wire", $"{Operator.Bytes(row.Run.BytesOnWire)} ({Operator.Percent(row.Run.BytesOnWire, row.Run.VolumeBytes)} of the volume)");
+        Add("from the index", $"{row.Run.BlocksFromIndex} blocks ({Operator.Percent(row.Run.BlocksFromIndex, row.Run.Blocks)})");
+        Add("from the source", $"{row.Run.BlocksRequestedFromSource} requested, {row.Run.BlocksSent} sent");
+        Add("rounds", $"{row.Run.Rounds}{(row.Run.RoundCapReached ? " (round cap reached)" : "")}, {row.Run.DirtyBlocks} dirty blocks left");
+        Add("downtime", Operator.Downtime(row.Run.DowntimeMilliseconds, view.Timings.PausedToVerifiedMs, view.Timings.PausedToSwitchedMs));
+        Add("verified", row.Run.Verified ? "yes" : "no");
         Add("timings", $"prepare {Operator.Duration(t.Prepare)}, index {Operator.Duration(t.Index)}, request {Operator.Duration(t.Request)}, " +
                        $"copy {Operator.Duration(t.Copy)}, cut-over {Operator.Duration(t.CutOver)}, total {Operator.Duration(t.Total)}");
-        if (row.FailureReason is not null)
+        if (row.Run.FailureReason is not null)
         {
-            Add("failed", $"in phase {row.FailedPhase} (state {row.FailedState}): {row.FailureReason}");
-            if (row.RollbackIncomplete)
+            Add("failed", $"in phase {row.Run.FailedPhase} (state {row.Run.FailedState}): {row.Run.FailureReason}");
+            if (row.Run.RollbackIncomplete)
                 Add("rollback", "INCOMPLETE: look at the VM and the destination before retrying");
-            Add("aborted", $"source {row.SourceAbortedAt?.ToString("O") ?? "not confirmed"}, destination {row.DestinationAbortedAt?.ToString("O") ?? "not confirmed"}");
+            Add("aborted", $"source {row.Run.SourceAbortedAt?.ToString("O") ?? "not confirmed"}, destination {row.Run.DestinationAbortedAt?.ToString("O") ?? "not confirmed"}");
         }
 
         return table;

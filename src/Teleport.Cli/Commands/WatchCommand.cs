@@ -75,6 +75,6 @@ public sealed class WatchCommand(CliConsole console) : AsyncCommand<WatchSetting
         var view = OperatorMigrationView.Of(row);
         return $"{DateTime.UtcNow:HH:mm:ss} {Operator.Short(row.CorrelationId)} vm={row.VmId} volume={row.VolumeId} " +
                $"{row.SourceStorageId}->{row.DestinationStorageId} state={row.CurrentState} phase={row.Phase} attempt={row.Attempt} " +
-               $"rounds={row.Rounds} wire={row.BytesOnWire} index={row.BlocksFromIndex} | {view.Progress}";
+               $"rounds={row.Run.Rounds} wire={row.Run.BytesOnWire} index={row.Run.BlocksFromIndex} | {view.Progress}";
     }
 }

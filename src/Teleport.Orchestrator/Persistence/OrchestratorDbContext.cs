@@ -22,12 +22,19 @@ public sealed class OrchestratorDbContext(DbContextOptions<OrchestratorDbContext
         migration.HasIndex(x => x.DeadlineUtc);
         migration.HasIndex(x => x.NudgeAtUtc);
 
+        // The attempt is part of the row: its fields keep their own column names (schema steps 1-3 created them so).
+        var attempt = migration.ComplexProperty(x => x.Run).Metadata.ComplexType;
+        foreach (var property in attempt.GetProperties())
+        {
+            property.SetColumnName(property.Name);
+        }
+
         // PostgreSQL's timestamptz takes only UTC values; SQLite keeps text. Normalising to UTC suits both.
         var utcOffset = new ValueConverter<DateTimeOffset, DateTimeOffset>(v => v.ToUniversalTime(), v => v.ToUniversalTime());
         var utcDateTime = new ValueConverter<DateTime, DateTime>(
             v => v.Kind == DateTimeKind.Local ? v.ToUniversalTime() : DateTime.SpecifyKind(v, DateTimeKind.Utc),
             v => DateTime.SpecifyKind(v, DateTimeKind.Utc));
-        foreach (var property in migration.Metadata.GetProperties())
+        foreach (var property in migration.Metadata.GetProperties().Concat(attempt.GetProperties()))
         {
             var type = Nullable.GetUnderlyingType(property.ClrType) ?? property.ClrType;
             if (type == typeof(DateTimeOffset))

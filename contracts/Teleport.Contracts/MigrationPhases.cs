@@ -1,6 +1,10 @@
-namespace Teleport.Orchestrator;
+namespace Teleport.Contracts;
 
-/// <summary>Operator-level phase names kept on the saga row (several states belong to one phase).</summary>
+/// <summary>
+/// The operator-level phases of a migration: the saga row's Phase and FailedPhase, <see cref="MigrationFailed.Phase"/>
+/// and <see cref="TransferFailed.Phase"/>. Several saga states belong to one phase (docs/saga.md maps them, and the data
+/// channel's phases, to these). The strings are stored and published: never change one.
+/// </summary>
 public static class MigrationPhases
 {
     public const string Prepare = "Prepare";

@@ -1,0 +1,55 @@
+using System.Text.RegularExpressions;
+using Teleport.Contracts;
+
+namespace Teleport.Orchestrator;
+
+/// <summary>
+/// What the saga refuses to act on, and the failure reasons it keeps: each check returns null when all is well,
+/// else the problem in words for the row's FailureReason.
+/// </summary>
+public static partial class MigrationChecks
+{
+    // Ids become queue names and URIs: keep them to a safe alphabet.
+    public static string? RequestProblem(MigrationState saga)
+    {
+        foreach (var (name, value) in new[]
+                 {
+                     ("VmId", saga.VmId), ("VolumeId", saga.VolumeId), ("SourceStorageId", saga.SourceStorageId),
+                     ("DestinationStorageId", saga.DestinationStorageId), ("HostId", saga.HostId),
+                 })
+        {
+            if (!SafeId().IsMatch(value))
+            {
+                return $"{name} '{value}' must be 1-128 characters of letters, digits, '.', '_' or '-'";
+            }
+        }
+
+        if (saga.SourceStorageId == saga.DestinationStorageId)
+        {
+            return $"source and destination are the same storage '{saga.SourceStorageId}'";
+        }
+
+        return null;
+    }
+
+    // The source would be sent to connect with these: an answer without them (or from another storage) is useless.
+    public static string? PreparedProblem(MigrationState saga, DestinationPrepared prepared) =>
+        prepared.DestinationStorageId != saga.DestinationStorageId
+            ? $"it came from storage '{prepared.DestinationStorageId}', not the destination '{saga.DestinationStorageId}'"
+            : string.IsNullOrWhiteSpace(prepared.DataEndpoint) ? "no data endpoint"
+            : string.IsNullOrWhiteSpace(prepared.Secret) ? "no secret"
+            : string.IsNullOrWhiteSpace(prepared.NbdEndpoint) ? "no NBD endpoint for the switch"
+            : string.IsNullOrWhiteSpace(prepared.ExportName) ? "no export name for the switch"
+            : null;
+
+    public static string Reason(TransferFailed failed) => $"storage {failed.StorageId} failed in {failed.Phase}: {failed.Reason}";
+
+    public static string Reason(HostOperationFailed failed) => $"host {failed.HostId} could not {failed.Operation}: {failed.Reason}";
+
+    public static string Reason(MigrationDeadlineExpired expired) => $"deadline of state {expired.State} passed at {expired.Deadline:O}";
+
+    public static string Reason(CancelMigration cancel) => $"cancelled: {cancel.Reason}";
+
+    [GeneratedRegex("^[A-Za-z0-9._-]{1,128}$")]
+    private static partial Regex SafeId();
+}

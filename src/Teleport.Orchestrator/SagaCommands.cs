@@ -1,0 +1,81 @@
+using MassTransit;
+using Teleport.Contracts;
+
+namespace Teleport.Orchestrator;
+
+/// <summary>
+/// The commands the saga sends and the events it publishes, each built in one place: a first send and a nudge's
+/// re-send are the same message. Commands go to the worker's own queue.
+/// </summary>
+public static class SagaCommands
+{
+    public static EventActivityBinder<MigrationState, T> SendPrepare<T>(this EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.SendToStorage(s => s.DestinationStorageId, s => new PrepareDestination(
+            s.CorrelationId, s.VolumeId, s.SourceStorageId, s.DestinationStorageId, s.Options, s.Attempt));
+
+    public static EventActivityBinder<MigrationState, T> SendStartTransfer<T>(this EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.SendToStorage(s => s.SourceStorageId, s => new StartTransfer(
+            s.CorrelationId, s.VolumeId, s.SourceStorageId, s.DestinationStorageId,
+            s.Run.DataEndpoint!, s.Run.Secret!, s.Run.CertificateSha256, s.Options, s.Attempt));
+
+    public static EventActivityBinder<MigrationState, T> SendPauseVm<T>(this EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.SendToHost(s => new PauseVm(s.CorrelationId, s.VmId, s.HostId, s.Attempt));
+
+    // The destination told where its export of the volume is (DestinationPrepared): the host repoints there.
+    public static EventActivityBinder<MigrationState, T> SendSwitchTarget<T>(this EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.SendToHost(s => new SwitchTarget(
+            s.CorrelationId, s.VmId, s.HostId, s.VolumeId, s.DestinationStorageId, s.Run.NbdEndpoint!, s.Run.ExportName!, s.Attempt));
+
+    public static EventActivityBinder<MigrationState, T> SendFinalSync<T>(this EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.SendToStorage(s => s.SourceStorageId, s => new FinalSync(s.CorrelationId, s.VolumeId, s.SourceStorageId, s.Attempt));
+
+    public static EventActivityBinder<MigrationState, T> SendResumeVm<T>(this EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.SendToHost(s => new ResumeVm(s.CorrelationId, s.VmId, s.HostId, s.Attempt));
+
+    public static EventActivityBinder<MigrationState, T> SendSwitchBack<T>(this EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.SendToHost(s => new SwitchBack(s.CorrelationId, s.VmId, s.HostId, s.VolumeId, s.SourceStorageId, s.Attempt));
+
+    // AbortTransfer to one storage side, with the failure as its reason.
+    public static EventActivityBinder<MigrationState, T> SendSourceAbort<T>(this EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.SendToStorage(s => s.SourceStorageId, s => Abort(s, s.SourceStorageId));
+
+    public static EventActivityBinder<MigrationState, T> SendDestinationAbort<T>(this EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.SendToStorage(s => s.DestinationStorageId, s => Abort(s, s.DestinationStorageId));
+
+    public static EventActivityBinder<MigrationState, T> PublishSucceeded<T>(this EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.Publish(c => new MigrationSucceeded(
+            c.Saga.CorrelationId, c.Saga.VmId, c.Saga.VolumeId, c.Saga.DestinationStorageId, c.Saga.Run.VolumeBytes,
+            c.Saga.Run.BytesOnWire, c.Saga.Run.BlocksFromIndex, c.Saga.Run.Rounds, c.Saga.Run.DowntimeMilliseconds ?? 0,
+            c.Saga.Run.SucceededAt!.Value));
+
+    public static EventActivityBinder<MigrationState, T> PublishFailed<T>(this EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.Publish(c => new MigrationFailed(
+            c.Saga.CorrelationId, c.Saga.VmId, c.Saga.Run.FailedPhase ?? "", c.Saga.Run.FailureReason ?? "", c.Saga.Run.FailedAt!.Value));
+
+    // Commands go to the worker's own queue (WorkerQueues), named after its id.
+    private static EventActivityBinder<MigrationState, T> SendToStorage<T, TCommand>(
+        this EventActivityBinder<MigrationState, T> binder, Func<MigrationState, string> storageId, Func<MigrationState, TCommand> command)
+        where T : class
+        where TCommand : class =>
+        binder.Send(c => new Uri($"queue:{WorkerQueues.Storage(storageId(c.Saga))}"), c => command(c.Saga));
+
+    private static EventActivityBinder<MigrationState, T> SendToHost<T, TCommand>(
+        this EventActivityBinder<MigrationState, T> binder, Func<MigrationState, TCommand> command)
+        where T : class
+        where TCommand : class =>
+        binder.Send(c => new Uri($"queue:{WorkerQueues.Host(c.Saga.HostId)}"), c => command(c.Saga));
+
+    private static AbortTransfer Abort(MigrationState saga, string storageId) =>
+        new(saga.CorrelationId, saga.VolumeId, storageId, saga.Run.FailureReason ?? "", saga.Attempt);
+}
