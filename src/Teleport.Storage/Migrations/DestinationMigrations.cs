@@ -52,7 +52,7 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or UnauthorizedAccessException or SocketException)
         {
             S.Log.LogError("Cannot prepare volume {Volume} for migration {MigrationId}: {Reason}", command.VolumeId, command.MigrationId, e.Message);
-            await S.Replies.FailedAsync(command.MigrationId, StoragePhases.Prepare, e.Message, command.Attempt).ConfigureAwait(false);
+            await S.Replies.FailedAsync(command.MigrationId, MigrationPhases.Prepare, e.Message, command.Attempt).ConfigureAwait(false);
             return;
         }
 
@@ -88,7 +88,7 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
     {
         // The marker keeps a half-built volume from being served, also across a restart of this worker.
         S.Store.MarkIncoming(command.VolumeId);
-        var journal = new JournalEntry(command.MigrationId, MigrationRole.Destination, command.VolumeId, command.Attempt, StoragePhases.Prepare, false,
+        var journal = new JournalEntry(command.MigrationId, MigrationRole.Destination, command.VolumeId, command.Attempt, MigrationPhases.Prepare, false,
             DateTimeOffset.UtcNow);
         S.Journal.Write(journal);
         var secret = RandomNumberGenerator.GetBytes(SecretBytes);
@@ -165,7 +165,7 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
 
         m.MarkCompleted();
         // Kept until an abort or a later attempt: after a restart, a rollback must still be able to unexport it.
-        S.Journal.Update(m.Journal with { Phase = StoragePhases.CutOver, Completed = true });
+        S.Journal.Update(m.Journal with { Phase = MigrationPhases.CutOver, Completed = true });
         S.Log.LogInformation("Volume {Volume} received for migration {MigrationId}: verified {Verified}, {BytesOnWire} bytes on the wire, {Rounds} rounds",
             m.VolumeId, m.MigrationId, result.Verified, result.BytesOnWire, result.Rounds);
         m.Events.Post(new MigrationCompleted(m.MigrationId, S.StorageId, m.VolumeId, result.Verified, volumeBytes, result.BytesOnWire,

@@ -51,7 +51,7 @@ internal sealed class SourceMigrations(MigrationServices services) : MigrationRe
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException or IOException)
         {
             S.Log.LogError("Cannot start migration {MigrationId} of volume {Volume}: {Reason}", command.MigrationId, command.VolumeId, e.Message);
-            var failure = S.Replies.Failure(command.MigrationId, StoragePhases.Index, e.Message, command.Attempt);
+            var failure = S.Replies.Failure(command.MigrationId, MigrationPhases.Index, e.Message, command.Attempt);
             lock (Gate)
                 _failures[command.MigrationId] = failure;
             await S.Replies.PublishAsync(failure).ConfigureAwait(false);
@@ -128,7 +128,7 @@ internal sealed class SourceMigrations(MigrationServices services) : MigrationRe
     // Outside the lock: the journal, then the session (it connects when it runs).
     private SourceMigration NewMigration(StartTransfer command, Fields p)
     {
-        var journal = new JournalEntry(command.MigrationId, MigrationRole.Source, command.VolumeId, command.Attempt, StoragePhases.Index, false,
+        var journal = new JournalEntry(command.MigrationId, MigrationRole.Source, command.VolumeId, command.Attempt, MigrationPhases.Index, false,
             DateTimeOffset.UtcNow);
         S.Journal.Write(journal);
         var events = S.Replies.Ordered();
@@ -157,7 +157,7 @@ internal sealed class SourceMigrations(MigrationServices services) : MigrationRe
     public Task FinalSyncAsync(FinalSync command)
     {
         if (S.Journal.Refusing(command.MigrationId, MigrationRole.Source, command.Attempt) is { } interrupted)
-            return S.Journal.RefuseAsync(nameof(FinalSync), interrupted, StoragePhases.CutOver, command.Attempt);
+            return S.Journal.RefuseAsync(nameof(FinalSync), interrupted, MigrationPhases.CutOver, command.Attempt);
         SourceMigration? migration;
         TransferFailed? failure;
         lock (Gate)
@@ -176,7 +176,7 @@ internal sealed class SourceMigrations(MigrationServices services) : MigrationRe
         if (migration is null || command.Attempt > migration.Attempt)
         {
             S.Log.LogError("FinalSync for migration {MigrationId}, which is not running on storage {StorageId}", command.MigrationId, S.StorageId);
-            return S.Replies.FailedAsync(command.MigrationId, StoragePhases.CutOver,
+            return S.Replies.FailedAsync(command.MigrationId, MigrationPhases.CutOver,
                 $"no transfer of migration {command.MigrationId} (attempt {command.Attempt}) runs on storage '{S.StorageId}': unknown migration " +
                 "(never started here, already failed or aborted)", command.Attempt);
         }
