@@ -1,6 +1,6 @@
-using Spectre.Console;
 using Teleport.Cli.Infrastructure;
 using Teleport.Contracts;
+using Teleport.Orchestrator;
 
 namespace Teleport.Cli.Commands;
 
@@ -8,22 +8,15 @@ namespace Teleport.Cli.Commands;
 /// <c>teleport migrations cancel ID --reason R</c>: asks the orchestrators to roll the migration back to the source
 /// and end it Failed. With a store, an unknown id or a migration already over is refused here.
 /// </summary>
-public sealed class MigrationsCancelCommand(CliConsole console) : OperatorAsyncCommand<MigrationsCancelSettings>(console)
+public sealed class MigrationsCancelCommand(CliConsole console) : MigrationsCommand<MigrationsCancelSettings, CancelMigration>(console)
 {
-    protected override async Task<int> RunAsync(MigrationsCancelSettings settings, CancellationToken cancellationToken)
-    {
-        var id = Operator.ParseMigrationId(settings.Id);
-        var bus = OperatorBus.ForOperator(settings.Bus);
-        if (OperatorStore.Open(settings.Database, required: false) is { } store)
-        {
-            var row = await store.FindAsync(id.ToString(), cancellationToken);
-            if (row.CurrentState is "Succeeded" or "Failed")
-                throw new UserInputException($"migration {id} is already {row.CurrentState}: nothing to cancel");
-        }
+    protected override string Action => "cancel";
 
-        await using (var client = await OperatorBusClient.StartAsync(bus, null, cancellationToken))
-            await client.SendAsync(settings.OrchestratorQueue, new CancelMigration(id, settings.Reason!), cancellationToken);
-        Console.Ui.MarkupLine($"cancel of migration {id} sent to {Markup.Escape(settings.OrchestratorQueue)}");
-        return ExitCodes.Success;
+    protected override void Check(MigrationState row)
+    {
+        if (row.CurrentState is "Succeeded" or "Failed")
+            throw new UserInputException($"migration {row.CorrelationId} is already {row.CurrentState}: nothing to cancel");
     }
+
+    protected override CancelMigration Message(Guid id, MigrationsCancelSettings settings) => new(id, settings.Reason!);
 }

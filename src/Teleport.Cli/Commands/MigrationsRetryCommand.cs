@@ -1,6 +1,6 @@
-using Spectre.Console;
 using Teleport.Cli.Infrastructure;
 using Teleport.Contracts;
+using Teleport.Orchestrator;
 
 namespace Teleport.Cli.Commands;
 
@@ -9,24 +9,17 @@ namespace Teleport.Cli.Commands;
 /// destination reuses what it already holds). With a store, a migration that is not Failed, or whose rollback
 /// was incomplete, is refused here.
 /// </summary>
-public sealed class MigrationsRetryCommand(CliConsole console) : OperatorAsyncCommand<MigrationsSettings>(console)
+public sealed class MigrationsRetryCommand(CliConsole console) : MigrationsCommand<MigrationsSettings, RetryMigration>(console)
 {
-    protected override async Task<int> RunAsync(MigrationsSettings settings, CancellationToken cancellationToken)
-    {
-        var id = Operator.ParseMigrationId(settings.Id);
-        var bus = OperatorBus.ForOperator(settings.Bus);
-        if (OperatorStore.Open(settings.Database, required: false) is { } store)
-        {
-            var row = await store.FindAsync(id.ToString(), cancellationToken);
-            if (row.CurrentState != "Failed")
-                throw new UserInputException($"migration {id} is {row.CurrentState}: only a Failed migration can be retried");
-            if (row.RollbackIncomplete)
-                throw new UserInputException($"migration {id} failed with an incomplete rollback: check the VM and the destination first ({row.FailureReason})");
-        }
+    protected override string Action => "retry";
 
-        await using (var client = await OperatorBusClient.StartAsync(bus, null, cancellationToken))
-            await client.SendAsync(settings.OrchestratorQueue, new RetryMigration(id), cancellationToken);
-        Console.Ui.MarkupLine($"retry of migration {id} sent to {Markup.Escape(settings.OrchestratorQueue)}");
-        return ExitCodes.Success;
+    protected override void Check(MigrationState row)
+    {
+        if (row.CurrentState != "Failed")
+            throw new UserInputException($"migration {row.CorrelationId} is {row.CurrentState}: only a Failed migration can be retried");
+        if (row.RollbackIncomplete)
+            throw new UserInputException($"migration {row.CorrelationId} failed with an incomplete rollback: check the VM and the destination first ({row.FailureReason})");
     }
+
+    protected override RetryMigration Message(Guid id, MigrationsSettings settings) => new(id);
 }

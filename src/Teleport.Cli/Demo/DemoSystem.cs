@@ -1,10 +1,9 @@
-extern alias TeleportHost;
-
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Serilog;
-using TeleportHost::Teleport.Host.Worker;
+using Teleport.Cli.Hosting;
+using Teleport.Host.Worker;
 using Teleport.Orchestrator;
 using Teleport.Storage.DirtyTracking;
 using Teleport.Storage.Worker;
@@ -22,7 +21,7 @@ public static class DemoSystem
     /// <summary>The host; <paramref name="control"/> says how the host worker controls the VM (<c>o.UseHypervisor(writer)</c>, or a QMP socket).</summary>
     public static IHost Build(DemoTopology topology, Func<HostVmOptions, HostVmOptions> control, MigrationWatch watch, Serilog.ILogger logger)
     {
-        var builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ApplicationName = "teleport-demo" });
+        var builder = RoleConfiguration.CreateBuilder("teleport-demo");
         builder.Services.AddSerilog(logger, dispose: false);
 
         // Registration order is start order: the storage workers serve their volumes before the host's path
