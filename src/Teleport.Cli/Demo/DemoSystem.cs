@@ -26,25 +26,9 @@ public static class DemoSystem
 
         // Registration order is start order: the storage workers serve their volumes before the host's path
         // switcher connects to the source, and the bus starts last.
-        builder.Services.AddStorageWorkerNode(new StorageWorkerOptions
-        {
-            StorageId = DemoTopology.SourceStorageId,
-            VolumeDirectory = topology.SourceVolumes,
-            NbdListen = topology.SourceNbd,
-            DataListen = "127.0.0.1:0",
-            DirtyTracking = DirtyTrackingMode.Userspace,
-            StopTimeout = TimeSpan.FromSeconds(5),
-        });
-        builder.Services.AddStorageWorkerNode(new StorageWorkerOptions
-        {
-            StorageId = DemoTopology.DestinationStorageId,
-            VolumeDirectory = topology.DestinationVolumes,
-            IndexDirectory = topology.DestinationIndex,
-            NbdListen = topology.DestinationNbd,
-            DataListen = "127.0.0.1:0",
-            DirtyTracking = DirtyTrackingMode.Userspace,
-            StopTimeout = TimeSpan.FromSeconds(5),
-        });
+        builder.Services.AddStorageWorkerNode(Storage(DemoTopology.SourceStorageId, topology.SourceVolumes, topology.SourceNbd, index: null));
+        builder.Services.AddStorageWorkerNode(Storage(DemoTopology.DestinationStorageId, topology.DestinationVolumes, topology.DestinationNbd,
+            topology.DestinationIndex));
         builder.Services.AddHostWorkerNode(new HostWorkerOptions
         {
             HostId = DemoTopology.HostId,
@@ -67,4 +51,16 @@ public static class DemoSystem
         }, endpointsByDefinition: true);
         return builder.Build();
     }
+
+    /// <summary>A storage worker of the demo: data channel on loopback, writes tracked in userspace, quick to stop.</summary>
+    private static StorageWorkerOptions Storage(string id, string volumes, string nbdListen, string? index) => new()
+    {
+        StorageId = id,
+        VolumeDirectory = volumes,
+        IndexDirectory = index,
+        NbdListen = nbdListen,
+        DataListen = "127.0.0.1:0",
+        DirtyTracking = DirtyTrackingMode.Userspace,
+        StopTimeout = TimeSpan.FromSeconds(5),
+    };
 }
