@@ -69,7 +69,7 @@ public sealed class StorageWorkerRunTests : IDisposable
         Environment.SetEnvironmentVariable(NbdVariable, "127.0.0.1:1002");
         try
         {
-            var configuration = StorageHost.ReadConfiguration(json, new Dictionary<string, string?> { ["Storage:NbdListen"] = "127.0.0.1:1003" });
+            var configuration = RoleConfiguration.Read(json, new Dictionary<string, string?> { ["Storage:NbdListen"] = "127.0.0.1:1003" });
             var options = StorageHost.Options(configuration);
 
             Assert.Equal("from-json", options.StorageId);

@@ -58,23 +58,6 @@ public class RetryAndObserverTests
         Assert.True(source.Rounds[^1].Final);
     }
 
-    [Fact]
-    public async Task The_benchmark_runs_a_verified_migration_through_a_delay_line()
-    {
-        var report = await TransferBenchmark.RunAsync(new TransferBenchmarkOptions
-        {
-            VolumeBytes = 4 << 20,
-            RoundTripTime = TimeSpan.FromMilliseconds(10),
-            Bandwidth = ByteRate.Parse("1gbit"),
-        });
-        Assert.True(report.Result.Verified);
-        Assert.Equal(1024, report.Result.Blocks);
-        Assert.True(report.Result.ZeroBlocks > 0 && report.Result.BlocksFromIndex > 0);
-        Assert.True(report.Result.BytesOnWire < report.RawBytes);
-        Assert.NotNull(report.ExpectedSecondsAtRate);
-        Assert.Contains("bytes on wire", report.ToString());
-    }
-
     private sealed class Recorder : ITransferObserver
     {
         public List<TransferPhase> Phases { get; } = [];

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using Serilog;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -14,9 +13,7 @@ public sealed class IndexBuildCommand(CliConsole console) : Command<IndexBuildSe
     public override int Execute(CommandContext context, IndexBuildSettings settings, CancellationToken cancellationToken)
     {
         var blockSize = BlockSizeOption.Parse(settings.BlockSize);
-        foreach (var image in settings.Images)
-            if (!File.Exists(image) && !image.StartsWith("/dev/", StringComparison.Ordinal))
-                throw new UserInputException($"image '{image}' does not exist");
+        ImageFiles.RequireExisting(settings.Images, "image");
 
         var clock = Stopwatch.StartNew();
         if (settings.Rebuild)

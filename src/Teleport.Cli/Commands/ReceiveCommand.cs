@@ -51,12 +51,7 @@ public sealed class ReceiveCommand(CliConsole console) : AsyncCommand<ReceiveSet
         index?.Save();
         if (result.Verified)
             File.Delete(statePath);
-        var summary = TransferSupport.Summary(result);
-        if (settings.Json)
-            console.WriteJson(summary);
-        else
-            console.Results.Write(TransferTables.Summary(summary, new FileInfo(settings.Volume).Length));
-        return result.Verified ? ExitCodes.Success : ExitCodes.Failure;
+        return TransferSupport.Report(console, result, settings.Json, new FileInfo(settings.Volume).Length);
     }
 
     private static X509Certificate2 LoadCertificate(string path)

@@ -21,8 +21,7 @@ public sealed class SendCommand(CliConsole console) : AsyncCommand<SendSettings>
         var bandwidth = TransferSupport.ParseRate(settings.Bandwidth);
         if (settings.CompressionLevel is < 0 or > 22)
             throw new UserInputException("--compression-level must be from 0 (off) to 22");
-        if (!File.Exists(settings.Volume) && !settings.Volume.StartsWith("/dev/", StringComparison.Ordinal))
-            throw new UserInputException($"volume '{settings.Volume}' does not exist");
+        ImageFiles.RequireExisting([settings.Volume], "volume");
         long volumeBytes;
         using (var probe = ImageScanner.Open(settings.Volume, blockSize))
             volumeBytes = probe.Length;
@@ -49,12 +48,7 @@ public sealed class SendCommand(CliConsole console) : AsyncCommand<SendSettings>
 
         await using var session = new SourceSession(options, tracker, loggers.CreateLogger<SourceSession>());
         var result = await progress.ShowAsync(console, () => session.RunAsync(cancellationToken));
-        var summary = TransferSupport.Summary(result);
-        if (settings.Json)
-            console.WriteJson(summary);
-        else
-            console.Results.Write(TransferTables.Summary(summary, volumeBytes));
-        return result.Verified ? ExitCodes.Success : ExitCodes.Failure;
+        return TransferSupport.Report(console, result, settings.Json, volumeBytes);
     }
 
     private static byte[] ParsePin(string hex)

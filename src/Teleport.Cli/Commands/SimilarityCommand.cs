@@ -18,9 +18,7 @@ public sealed class SimilarityCommand(CliConsole console) : Command<SimilaritySe
     {
         var blockSize = BlockSizeOption.Parse(settings.BlockSize);
         var paths = settings.Bases.Concat(settings.Targets).Distinct().ToArray();
-        foreach (var path in paths)
-            if (!File.Exists(path) && !path.StartsWith("/dev/", StringComparison.Ordinal))
-                throw new UserInputException($"image '{path}' does not exist");
+        ImageFiles.RequireExisting(paths, "image");
 
         var digests = Digest(paths, blockSize, cancellationToken);
         if (settings.Bases.Length == 1 && settings.Targets.Length == 1)

@@ -1,19 +1,14 @@
 using System.ComponentModel;
 using Spectre.Console.Cli;
-using Teleport.Cli.Infrastructure;
 
 namespace Teleport.Cli.Commands;
 
 /// <summary>
-/// Options of <c>teleport storage</c>. Every flag overrides the same key of the "Storage" section read from
-/// --config and from TELEPORT_STORAGE__KEY environment variables.
+/// Options of <c>teleport storage</c>: the "Storage" section, e.g. { "Storage": { "StorageId": ...,
+/// "VolumeDirectory": ... } } in --config.
 /// </summary>
-public sealed class StorageSettings : GlobalSettings
+public sealed class StorageSettings : RoleSettings
 {
-    [CommandOption("--config <FILE>")]
-    [Description("JSON settings file (appsettings style: { \"Storage\": { \"StorageId\": ..., \"VolumeDirectory\": ... } }).")]
-    public string? ConfigFile { get; init; }
-
     [CommandOption("--id <ID>")]
     [Description("This storage worker's id; commands arrive on the queue teleport-storage-ID.")]
     public string? Id { get; init; }
@@ -38,27 +33,11 @@ public sealed class StorageSettings : GlobalSettings
     [Description("Content index incoming migrations rebuild blocks from (see teleport index build).")]
     public string? Index { get; init; }
 
-    [CommandOption("--bus <BUS>")]
-    [Description("'memory' (default) or rabbitmq://user:pass@HOST:PORT/ (amqp:// works too).")]
-    public string? Bus { get; init; }
+    protected override string Section => "Storage";
 
-    /// <summary>The flags given, as configuration keys.</summary>
-    public IReadOnlyDictionary<string, string?> Overrides()
-    {
-        var keys = new Dictionary<string, string?>();
-        void Put(string key, string? value)
-        {
-            if (value is not null)
-                keys[$"Storage:{key}"] = value;
-        }
-
-        Put("StorageId", Id);
-        Put("VolumeDirectory", Volumes);
-        Put("NbdListen", NbdListen);
-        Put("DataListen", DataListen);
-        Put("AdvertiseHost", Advertise);
-        Put("IndexDirectory", Index);
-        Put("Bus", Bus);
-        return keys;
-    }
+    protected override IEnumerable<(string Key, string? Value)> Flags() =>
+    [
+        ("StorageId", Id), ("VolumeDirectory", Volumes), ("NbdListen", NbdListen), ("DataListen", DataListen),
+        ("AdvertiseHost", Advertise), ("IndexDirectory", Index),
+    ];
 }

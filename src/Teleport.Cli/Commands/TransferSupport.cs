@@ -8,7 +8,7 @@ using Teleport.Transfer;
 
 namespace Teleport.Cli.Commands;
 
-/// <summary>What <c>teleport send</c> and <c>teleport receive</c> share: the secret, the id, endpoints, logging.</summary>
+/// <summary>What <c>teleport send</c> and <c>teleport receive</c> share: the secret, the id, endpoints, logging, the report.</summary>
 internal static class TransferSupport
 {
     private const int MinSecretBytes = 16;
@@ -56,7 +56,18 @@ internal static class TransferSupport
 
     public static ILoggerFactory LoggerFactory() => new SerilogLoggerFactory(Serilog.Log.Logger);
 
-    public static TransferSummary Summary(TransferResult r) => new(
+    /// <summary>Shows the figures (JSON or a table); the exit code says whether the volume was verified.</summary>
+    public static int Report(CliConsole console, TransferResult result, bool json, long volumeBytes)
+    {
+        var summary = Summary(result);
+        if (json)
+            console.WriteJson(summary);
+        else
+            console.Results.Write(TransferTables.Summary(summary, volumeBytes));
+        return result.Verified ? ExitCodes.Success : ExitCodes.Failure;
+    }
+
+    private static TransferSummary Summary(TransferResult r) => new(
         r.BytesOnWire, r.IndexBytes, r.DataBytes, r.Blocks, r.ZeroBlocks, r.BlocksFromIndex, r.BlocksFromVolume, r.BlocksSent, r.Rounds,
         Math.Round(r.Seconds, 3), r.Verified, r.Reconnects, Convert.ToHexStringLower(r.VolumeDigest));
 }

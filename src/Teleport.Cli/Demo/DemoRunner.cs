@@ -1,5 +1,3 @@
-extern alias TeleportHost;
-
 using System.Diagnostics;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
@@ -10,7 +8,7 @@ using Teleport.Blocks;
 using Teleport.Cli.Commands;
 using Teleport.Cli.Infrastructure;
 using Teleport.Contracts;
-using TeleportHost::Teleport.Host.Worker;
+using Teleport.Host.Worker;
 
 namespace Teleport.Cli.Demo;
 

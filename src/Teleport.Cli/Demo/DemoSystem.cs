@@ -1,10 +1,9 @@
-extern alias TeleportHost;
-
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Serilog;
-using TeleportHost::Teleport.Host.Worker;
+using Teleport.Cli.Hosting;
+using Teleport.Host.Worker;
 using Teleport.Orchestrator;
 using Teleport.Storage.DirtyTracking;
 using Teleport.Storage.Worker;
@@ -22,30 +21,14 @@ public static class DemoSystem
     /// <summary>The host; <paramref name="control"/> says how the host worker controls the VM (<c>o.UseHypervisor(writer)</c>, or a QMP socket).</summary>
     public static IHost Build(DemoTopology topology, Func<HostVmOptions, HostVmOptions> control, MigrationWatch watch, Serilog.ILogger logger)
     {
-        var builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ApplicationName = "teleport-demo" });
+        var builder = RoleConfiguration.CreateBuilder("teleport-demo");
         builder.Services.AddSerilog(logger, dispose: false);
 
         // Registration order is start order: the storage workers serve their volumes before the host's path
         // switcher connects to the source, and the bus starts last.
-        builder.Services.AddStorageWorkerNode(new StorageWorkerOptions
-        {
-            StorageId = DemoTopology.SourceStorageId,
-            VolumeDirectory = topology.SourceVolumes,
-            NbdListen = topology.SourceNbd,
-            DataListen = "127.0.0.1:0",
-            DirtyTracking = DirtyTrackingMode.Userspace,
-            StopTimeout = TimeSpan.FromSeconds(5),
-        });
-        builder.Services.AddStorageWorkerNode(new StorageWorkerOptions
-        {
-            StorageId = DemoTopology.DestinationStorageId,
-            VolumeDirectory = topology.DestinationVolumes,
-            IndexDirectory = topology.DestinationIndex,
-            NbdListen = topology.DestinationNbd,
-            DataListen = "127.0.0.1:0",
-            DirtyTracking = DirtyTrackingMode.Userspace,
-            StopTimeout = TimeSpan.FromSeconds(5),
-        });
+        builder.Services.AddStorageWorkerNode(Storage(DemoTopology.SourceStorageId, topology.SourceVolumes, topology.SourceNbd, index: null));
+        builder.Services.AddStorageWorkerNode(Storage(DemoTopology.DestinationStorageId, topology.DestinationVolumes, topology.DestinationNbd,
+            topology.DestinationIndex));
         builder.Services.AddHostWorkerNode(new HostWorkerOptions
         {
             HostId = DemoTopology.HostId,
@@ -68,4 +51,16 @@ public static class DemoSystem
         }, endpointsByDefinition: true);
         return builder.Build();
     }
+
+    /// <summary>A storage worker of the demo: data channel on loopback, writes tracked in userspace, quick to stop.</summary>
+    private static StorageWorkerOptions Storage(string id, string volumes, string nbdListen, string? index) => new()
+    {
+        StorageId = id,
+        VolumeDirectory = volumes,
+        IndexDirectory = index,
+        NbdListen = nbdListen,
+        DataListen = "127.0.0.1:0",
+        DirtyTracking = DirtyTrackingMode.Userspace,
+        StopTimeout = TimeSpan.FromSeconds(5),
+    };
 }

@@ -1,7 +1,5 @@
-extern alias TeleportHost;
-
 using Microsoft.Win32.SafeHandles;
-using TeleportHost::Teleport.Host.Workload;
+using Teleport.Host.Workload;
 
 namespace Teleport.Cli.Demo;
 

@@ -1,9 +1,7 @@
-extern alias TeleportHost;
-
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using TeleportHost::Teleport.Host.Hypervisor;
+using Teleport.Host.Hypervisor;
 
 namespace Teleport.Cli.Demo;
 

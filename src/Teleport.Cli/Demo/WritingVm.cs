@@ -1,10 +1,8 @@
-extern alias TeleportHost;
-
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Net;
-using TeleportHost::Teleport.Host.Hypervisor;
-using TeleportHost::Teleport.Host.Workload;
+using Teleport.Host.Hypervisor;
+using Teleport.Host.Workload;
 using Teleport.Nbd.Client;
 
 namespace Teleport.Cli.Demo;

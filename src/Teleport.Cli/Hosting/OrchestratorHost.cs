@@ -7,6 +7,7 @@ using Serilog;
 using Teleport.Cli.Commands;
 using Teleport.Cli.Infrastructure;
 using Teleport.Orchestrator;
+using Teleport.Orchestrator.Persistence;
 using Teleport.Messaging;
 
 namespace Teleport.Cli.Hosting;
@@ -14,19 +15,20 @@ namespace Teleport.Cli.Hosting;
 /// <summary>Builds the orchestrator's generic host: settings from JSON, TELEPORT_ORCHESTRATOR__* variables and flags; Serilog logging.</summary>
 public static class OrchestratorHost
 {
+    /// <summary>Binds and checks the options, says what starts and builds the host.</summary>
+    public static RoleHost Create(IConfiguration configuration)
+    {
+        var options = Options(configuration);
+        var host = Build(configuration, options);
+        Log.Information("Orchestrator starting: saga state in {Provider}, queue {Queue}, bus {Bus}",
+            OrchestratorDatabase.DetectProvider(options.Database), options.QueueName, BusAddress.Parse(options.Bus, "Orchestrator:Bus"));
+        return new RoleHost(host, "Orchestrator", TimeSpan.FromSeconds(60));
+    }
+
     /// <summary>The bound and validated options; a bad setting is the operator's to fix.</summary>
     public static OrchestratorOptions Options(IConfiguration configuration)
     {
-        var options = new OrchestratorOptions();
-        try
-        {
-            configuration.GetSection(OrchestratorOptions.SectionName).Bind(options);
-        }
-        catch (Exception e) when (e is InvalidOperationException or FormatException)
-        {
-            throw new UserInputException($"Orchestrator settings: {e.Message}");
-        }
-
+        var options = RoleConfiguration.Bind<OrchestratorOptions>(configuration, OrchestratorOptions.SectionName);
         if (string.IsNullOrWhiteSpace(options.Database))
             throw new UserInputException("Orchestrator:Database must name a SQLite file or a PostgreSQL connection string");
         if (string.IsNullOrWhiteSpace(options.QueueName))
@@ -63,8 +65,7 @@ public static class OrchestratorHost
     public static IHost Build(IConfiguration configuration, OrchestratorOptions options)
     {
         var bus = BusAddress.Parse(options.Bus, "Orchestrator:Bus");
-        var builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ApplicationName = "teleport-orchestrator" });
-        builder.Configuration.AddConfiguration(configuration);
+        var builder = RoleConfiguration.CreateBuilder("teleport-orchestrator", configuration);
         // Log.Logger was set up from --log-format/--verbose; MigrationId arrives through logger scopes. A message that
         // lost an optimistic-concurrency race is re-run (MassTransit logs each retry as a warning with the stack): that
         // is the saga working as designed, so only a message whose retries ran out (an error) is shown.

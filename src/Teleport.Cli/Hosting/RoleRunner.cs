@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Hosting;
 using Serilog;
 using Spectre.Console;
 using Teleport.Cli.Infrastructure;
@@ -9,11 +8,13 @@ namespace Teleport.Cli.Hosting;
 public static class RoleRunner
 {
     /// <summary>
-    /// Starts <paramref name="host"/>; a start that fails (database or broker not there) is one line for the operator
-    /// and exit 1. Waits for <paramref name="cancellationToken"/>, then gives the host <paramref name="stopTimeout"/> to stop.
+    /// Starts the role's host; a start that fails (database or broker not there) is one line for the operator and
+    /// exit 1. Waits for <paramref name="cancellationToken"/>, then gives the host the role's stop timeout to stop and
+    /// disposes it.
     /// </summary>
-    public static async Task<int> RunAsync(IHost host, string role, TimeSpan stopTimeout, CliConsole console, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(RoleHost role, CliConsole console, CancellationToken cancellationToken)
     {
+        using var host = role.Host;
         try
         {
             await host.StartAsync(cancellationToken);
@@ -24,24 +25,24 @@ public static class RoleRunner
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            Log.Error(e, "{Role:l} could not start", role);
-            console.Ui.MarkupLine($"[red]error:[/] {Markup.Escape(role)} could not start: {Markup.Escape(e.GetBaseException().Message)}");
+            Log.Error(e, "{Role:l} could not start", role.Name);
+            console.Ui.MarkupLine($"[red]error:[/] {Markup.Escape(role.Name)} could not start: {Markup.Escape(e.GetBaseException().Message)}");
             return ExitCodes.Failure;
         }
 
-        Log.Information("{Role:l} running", role);
+        Log.Information("{Role:l} running", role.Name);
         try
         {
             await Task.Delay(Timeout.Infinite, cancellationToken);
         }
         catch (OperationCanceledException)
         {
-            Log.Information("{Role:l} stopping", role);
+            Log.Information("{Role:l} stopping", role.Name);
         }
 
-        using var stopping = new CancellationTokenSource(stopTimeout);
+        using var stopping = new CancellationTokenSource(role.StopTimeout);
         await host.StopAsync(stopping.Token);
-        Log.Information("{Role:l} stopped", role);
+        Log.Information("{Role:l} stopped", role.Name);
         return ExitCodes.Success;
     }
 }

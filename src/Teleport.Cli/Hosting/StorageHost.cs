@@ -4,6 +4,8 @@ using Microsoft.Extensions.Hosting;
 using Serilog;
 using Teleport.Cli.Infrastructure;
 using Microsoft.Extensions.Logging.Abstractions;
+using Teleport.Contracts;
+using Teleport.Messaging;
 using Teleport.Storage.Security;
 using Teleport.Storage.Worker;
 
@@ -12,36 +14,21 @@ namespace Teleport.Cli.Hosting;
 /// <summary>Builds the storage worker's generic host: configuration from JSON, TELEPORT_* variables and flags; Serilog logging.</summary>
 public static class StorageHost
 {
-    public const string EnvironmentPrefix = "TELEPORT_";
-
-    /// <summary>Reads the settings in increasing precedence: <paramref name="configFile"/>, environment, <paramref name="overrides"/>.</summary>
-    public static IConfiguration ReadConfiguration(string? configFile, IReadOnlyDictionary<string, string?> overrides)
+    /// <summary>Binds and checks the options, says what starts and builds the host.</summary>
+    public static RoleHost Create(IConfiguration configuration)
     {
-        var builder = new ConfigurationBuilder();
-        if (configFile is not null)
-        {
-            if (!File.Exists(configFile))
-                throw new UserInputException($"settings file '{configFile}' does not exist");
-            builder.AddJsonFile(Path.GetFullPath(configFile), optional: false);
-        }
-
-        return builder.AddEnvironmentVariables(EnvironmentPrefix).AddInMemoryCollection(overrides).Build();
+        var options = Options(configuration);
+        var host = Build(configuration, options);
+        Log.Information("Storage worker {StorageId} starting: volumes in {Volumes}, NBD on {Nbd}, commands on {Queue}, bus {Bus}",
+            options.StorageId, options.VolumeDirectory, options.NbdListen, WorkerQueues.Storage(options.StorageId),
+            BusAddress.Parse(options.Bus, "Storage:Bus"));
+        return new RoleHost(host, $"Storage worker {options.StorageId}", options.StopTimeout + TimeSpan.FromSeconds(30));
     }
 
     /// <summary>The bound and validated options; a bad setting is the operator's to fix.</summary>
     public static StorageWorkerOptions Options(IConfiguration configuration)
     {
-        var options = new StorageWorkerOptions();
-        try
-        {
-            configuration.GetSection(StorageWorkerOptions.SectionName).Bind(options);
-            options.Validate();
-        }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException)
-        {
-            throw new UserInputException(e.Message);
-        }
-
+        var options = RoleConfiguration.Bind<StorageWorkerOptions>(configuration, StorageWorkerOptions.SectionName, o => o.Validate());
         // A mistyped directory would otherwise start a worker that serves nothing.
         if (!Directory.Exists(options.VolumeDirectory))
             throw new UserInputException($"volume directory '{options.VolumeDirectory}' does not exist");
@@ -63,8 +50,7 @@ public static class StorageHost
 
     public static IHost Build(IConfiguration configuration, StorageWorkerOptions options)
     {
-        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ApplicationName = "teleport-storage" });
-        builder.Configuration.AddConfiguration(configuration);
+        var builder = RoleConfiguration.CreateBuilder("teleport-storage", configuration);
         // Log.Logger was set up from --log-format/--verbose; MigrationId arrives through logger scopes.
         builder.Services.AddSerilog(Log.Logger, dispose: false);
         builder.Services.AddTeleportStorageWorker(options);

@@ -1,5 +1,4 @@
 using MassTransit;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -16,13 +15,6 @@ namespace Teleport.Host.Worker;
 /// </summary>
 public static class HostWorkerRegistration
 {
-    public static IServiceCollection AddTeleportHostWorker(this IServiceCollection services, IConfiguration configuration)
-    {
-        var options = new HostWorkerOptions();
-        configuration.GetSection(HostWorkerOptions.SectionName).Bind(options);
-        return services.AddTeleportHostWorker(options);
-    }
-
     /// <summary>The node plus a MassTransit bus (in-memory or RabbitMQ per <see cref="HostWorkerOptions.Bus"/>) consuming on its queue.</summary>
     public static IServiceCollection AddTeleportHostWorker(this IServiceCollection services, HostWorkerOptions options)
     {
