@@ -70,7 +70,7 @@ internal static class IndexFile
             using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
             long length = RandomAccess.GetLength(handle);
             Span<byte> header = stackalloc byte[HeaderSize];
-            if (length < HeaderSize || RandomAccess.Read(handle, header, 0) != HeaderSize)
+            if (length < HeaderSize || FileReads.ReadAtMost(handle, header, 0) != HeaderSize)
                 throw Corrupt(path, $"it is {length} bytes long, shorter than the {HeaderSize}-byte header (truncated)");
             if (!header[..8].SequenceEqual(Magic))
                 throw Corrupt(path, "it does not start with the index magic (not an index file)");
@@ -95,14 +95,14 @@ internal static class IndexFile
 
             var hash = new XxHash64();
             var table = new byte[tableBytes];
-            ReadExactly(handle, table, HeaderSize);
+            FileReads.ReadExactly(handle, table, HeaderSize);
             hash.Append(table);
             var entries = new IndexEntry[entryCount];
             long offset = HeaderSize + tableBytes;
             for (int i = 0; i < entries.Length; i += ChunkEntries)
             {
                 var bytes = MemoryMarshal.AsBytes(entries.AsSpan(i, Math.Min(ChunkEntries, entries.Length - i)));
-                ReadExactly(handle, bytes, offset);
+                FileReads.ReadExactly(handle, bytes, offset);
                 hash.Append(bytes);
                 offset += bytes.Length;
             }
@@ -197,18 +197,6 @@ internal static class IndexFile
             throw Corrupt(path, "the image table is malformed", e);
         }
         return images;
-    }
-
-    private static void ReadExactly(Microsoft.Win32.SafeHandles.SafeFileHandle handle, Span<byte> buffer, long offset)
-    {
-        int got = 0;
-        while (got < buffer.Length)
-        {
-            int n = RandomAccess.Read(handle, buffer[got..], offset + got);
-            if (n == 0)
-                throw new EndOfStreamException();
-            got += n;
-        }
     }
 
     private static IndexCorruptException Corrupt(string path, string reason, Exception? inner = null) => new(path, reason, inner);
