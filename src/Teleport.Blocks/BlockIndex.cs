@@ -1,7 +1,5 @@
 using System.Buffers;
-using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Runtime.ExceptionServices;
 
 namespace Teleport.Blocks;
 
@@ -24,22 +22,13 @@ namespace Teleport.Blocks;
 /// </summary>
 public sealed class BlockIndex : IDisposable
 {
-    private const int WorkItemBytes = 32 << 20;
-    private const int MaxCandidates = 2; // the main table's entry and an unsaved received block's
-    private const int MinDeltaLimit = 1 << 16;
-
     private readonly string _filePath;
     private readonly Func<Fingerprint, IndexKey> _keyOf;
     private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
     private readonly Lock _updateGate = new();
-    private readonly Dictionary<string, ImageRecord> _byPath = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, ImageRecord> _addAliases = new(StringComparer.Ordinal); // paths as given to Add
-    private ImageRecord?[] _images = [null]; // by id; slot 0 unused
-    private EntryTable _table = EntryTable.Empty;
-    private readonly Dictionary<IndexKey, ulong> _delta = new(); // received blocks not yet merged into _table
+    private readonly ImageCatalog _images = new();
+    private readonly IndexEntries _entries;
     private long _hits, _misses, _stale;
-    private const int MaxStaleSeen = 1 << 16;
-    private readonly ConcurrentDictionary<IndexKey, ulong> _staleSeen = new(); // entries a lookup found stale, dropped at save
     private bool _disposed;
 
     private BlockIndex(string directory, int blockSize, Func<Fingerprint, IndexKey> keyOf)
@@ -48,6 +37,7 @@ public sealed class BlockIndex : IDisposable
         BlockSize = blockSize;
         _keyOf = keyOf;
         _filePath = IndexFile.PathFor(directory, blockSize);
+        _entries = new IndexEntries(_images, blockSize, keyOf);
     }
 
     /// <summary>
@@ -69,8 +59,8 @@ public sealed class BlockIndex : IDisposable
         {
             var contents = IndexFile.Read(index._filePath, blockSize);
             foreach (var image in contents.Images)
-                index.Register(image);
-            index._table = new EntryTable(contents.Entries);
+                index._images.Load(image);
+            index._entries.Load(contents.Entries);
         }
         return index;
     }
@@ -98,30 +88,11 @@ public sealed class BlockIndex : IDisposable
     {
         get
         {
-            _lock.EnterReadLock();
-            try
-            {
-                long blocks = 0, zero = 0, nonZero = 0;
-                int count = 0;
-                foreach (var image in _images)
-                {
-                    if (image is null)
-                        continue;
-                    count++;
-                    blocks += image.Blocks;
-                    zero += image.ZeroBlocks;
-                    nonZero += image.NonZeroBlocks;
-                }
-                long fileBytes = File.Exists(_filePath) ? new FileInfo(_filePath).Length : 0;
-                // A dictionary entry costs about 40 bytes (key, value, hash, next); it is merged away at save.
-                long memory = _table.MemoryBytes + _delta.Count * 40L;
-                return new IndexStats(BlockSize, count, blocks, zero, nonZero, _table.Count + _delta.Count, memory, fileBytes,
-                    Interlocked.Read(ref _hits), Interlocked.Read(ref _misses), Interlocked.Read(ref _stale));
-            }
-            finally
-            {
-                _lock.ExitReadLock();
-            }
+            using var locked = LockScope.Read(_lock);
+            var (images, blocks, zero, nonZero) = _images.Totals();
+            long fileBytes = File.Exists(_filePath) ? new FileInfo(_filePath).Length : 0;
+            return new IndexStats(BlockSize, images, blocks, zero, nonZero, _entries.Count, _entries.MemoryBytes, fileBytes,
+                Interlocked.Read(ref _hits), Interlocked.Read(ref _misses), Interlocked.Read(ref _stale));
         }
     }
 
@@ -130,15 +101,8 @@ public sealed class BlockIndex : IDisposable
     {
         get
         {
-            _lock.EnterReadLock();
-            try
-            {
-                return _images.Where(i => i is not null).Select(i => i!.ToPublic()).ToList();
-            }
-            finally
-            {
-                _lock.ExitReadLock();
-            }
+            using var locked = LockScope.Read(_lock);
+            return _images.ById.Where(i => i is not null).Select(i => i!.ToPublic()).ToList();
         }
     }
 
@@ -152,76 +116,22 @@ public sealed class BlockIndex : IDisposable
     {
         ArgumentNullException.ThrowIfNull(imagePaths);
         var clock = Stopwatch.StartNew();
-        var requested = new Dictionary<string, ImageIdentity>(StringComparer.Ordinal);
-        foreach (string imagePath in imagePaths)
-        {
-            string full = Path.GetFullPath(imagePath);
-            if (System.IO.Directory.Exists(full))
-                throw new ArgumentException($"'{full}' is a directory; give image files or block devices.", nameof(imagePaths));
-            requested[full] = NativeFile.Stat(full)
-                ?? throw new FileNotFoundException($"Image '{full}' does not exist.", full);
-        }
-
+        var requested = Identify(imagePaths);
         lock (_updateGate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            var (jobs, skipped, removedImages, entriesRemoved) = Plan(requested);
-            try
+            UpdatePlan plan;
+            using (LockScope.Write(_lock))
+                plan = UpdatePlan.Make(_images, _entries, requested);
+            using var scan = ImageScan.Open(plan.ToScan, BlockSize, _keyOf);
+            var result = scan.Run(MaxParallelism, ct);
+            using (LockScope.Write(_lock))
             {
-                var scan = ScanImages(jobs, ct);
-                _lock.EnterWriteLock();
-                try
-                {
-                    var shared = new long[_images.Length];
-                    for (int id = 0; id < scan.SharedByImage.Length; id++)
-                        shared[id] = scan.SharedByImage[id];
-                    _table = _table.Merge(scan.Runs, shared, out long added);
-                    foreach (var job in jobs)
-                    {
-                        var image = job.Image;
-                        image.Blocks = job.Scanner.BlockCount;
-                        image.ZeroBlocks = job.ZeroBlocks;
-                        image.NonZeroBlocks = job.Scanner.BlockCount - job.ZeroBlocks;
-                        image.SharedBlocks = shared[image.Id];
-                        image.Identity = job.Identity;
-                    }
-                    return new IndexBuildReport(jobs.Count, skipped, removedImages, scan.Blocks, scan.ZeroBlocks, scan.BytesRead,
-                        added, entriesRemoved, clock.Elapsed, jobs.Select(j => j.Image.Path).ToList());
-                }
-                finally
-                {
-                    _lock.ExitWriteLock();
-                }
-            }
-            finally
-            {
-                foreach (var job in jobs)
-                    job.Scanner.Dispose();
+                long added = Apply(scan.Jobs, result);
+                return new IndexBuildReport(scan.Jobs.Count, plan.Skipped, plan.Removed, result.Blocks, result.ZeroBlocks,
+                    result.BytesRead, added, plan.EntriesRemoved, clock.Elapsed, scan.Jobs.Select(j => j.Image.Path).ToList());
             }
         }
-    }
-
-    /// <summary>The locations that may hold the block of <paramref name="key"/> (table and received entries), and the images they point into.</summary>
-    private int Candidates(IndexKey key, Span<ulong> locations, out ImageRecord?[] images)
-    {
-        int count = 0;
-        _lock.EnterReadLock();
-        try
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            int at = _table.Find(key);
-            if (at >= 0)
-                locations[count++] = _table[at].Location;
-            if (_delta.TryGetValue(key, out ulong received))
-                locations[count++] = received;
-            images = _images;
-        }
-        finally
-        {
-            _lock.ExitReadLock();
-        }
-
-        return count;
     }
 
     /// <summary>
@@ -230,7 +140,7 @@ public sealed class BlockIndex : IDisposable
     /// </summary>
     public bool MayContain(in Fingerprint fingerprint)
     {
-        Span<ulong> locations = stackalloc ulong[MaxCandidates];
+        Span<ulong> locations = stackalloc ulong[IndexEntries.MaxCandidates];
         return Candidates(_keyOf(fingerprint), locations, out _) > 0;
     }
 
@@ -243,23 +153,10 @@ public sealed class BlockIndex : IDisposable
     {
         if (block.Length != BlockSize)
             throw new ArgumentException($"The block buffer must be {BlockSize} bytes; got {block.Length}.", nameof(block));
-        var key = _keyOf(fingerprint);
-        Span<ulong> locations = stackalloc ulong[MaxCandidates];
-        int count = Candidates(key, locations, out var images);
-
-        for (int i = 0; i < count; i++)
+        if (Holder(_keyOf(fingerprint), fingerprint, block, noteStale: true) != 0)
         {
-            var entry = new IndexEntry { Location = locations[i] };
-            var image = entry.ImageId < images.Length ? images[entry.ImageId] : null;
-            if (image is not null && image.TryRead(entry.Block, block) && Fingerprint.Compute(block) == fingerprint)
-            {
-                Interlocked.Increment(ref _hits);
-                return true;
-            }
-            Interlocked.Increment(ref _stale);
-            // The block there was rewritten (or the image shrank): the entry is dropped at the next save if still stale.
-            if (_staleSeen.Count < MaxStaleSeen)
-                _staleSeen[key] = locations[i];
+            Interlocked.Increment(ref _hits);
+            return true;
         }
         block.Clear();
         Interlocked.Increment(ref _misses);
@@ -273,33 +170,13 @@ public sealed class BlockIndex : IDisposable
     /// </summary>
     public void Add(in Fingerprint fingerprint, string imagePath, long blockNumber)
     {
-        ArgumentException.ThrowIfNullOrEmpty(imagePath);
-        if (blockNumber < 0 || blockNumber > IndexEntry.MaxBlock)
-            throw new ArgumentOutOfRangeException(nameof(blockNumber), $"Block number {blockNumber} is outside 0..{IndexEntry.MaxBlock}.");
+        CheckBlockArguments(imagePath, blockNumber);
         var key = _keyOf(fingerprint);
-        _lock.EnterWriteLock();
-        try
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            var image = ImageForAdd(imagePath);
-            image.Live = true;
-            int existing = _table.Find(key);
-            if (existing >= 0 || _delta.ContainsKey(key))
-            {
-                int owner = existing >= 0 ? _table[existing].ImageId : new IndexEntry { Location = _delta[key] }.ImageId;
-                if (owner != image.Id)
-                    image.SharedBlocks++;
-                return;
-            }
-            _delta[key] = IndexEntry.Pack(image.Id, blockNumber);
-            image.NonZeroBlocks++;
-            if (_delta.Count >= Math.Max(MinDeltaLimit, _table.Count / 8))
-                MergeDelta();
-        }
-        finally
-        {
-            _lock.ExitWriteLock();
-        }
+        using var locked = LockScope.Write(_lock);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var image = _images.ForReceived(imagePath);
+        image.Live = true;
+        _entries.AddReceived(key, image, blockNumber);
     }
 
     /// <summary>
@@ -312,65 +189,27 @@ public sealed class BlockIndex : IDisposable
     /// </summary>
     public void Refresh(in Fingerprint fingerprint, string imagePath, long blockNumber)
     {
-        ArgumentException.ThrowIfNullOrEmpty(imagePath);
-        if (blockNumber < 0 || blockNumber > IndexEntry.MaxBlock)
-            throw new ArgumentOutOfRangeException(nameof(blockNumber), $"Block number {blockNumber} is outside 0..{IndexEntry.MaxBlock}.");
+        CheckBlockArguments(imagePath, blockNumber);
         var key = _keyOf(fingerprint);
-        Span<ulong> locations = stackalloc ulong[MaxCandidates];
-        int count = Candidates(key, locations, out var images);
-
-        // Verified outside the lock: reading a block must not hold up lookups.
-        int holder = 0;
+        int holder;
         var buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
         try
         {
-            for (int i = 0; i < count && holder == 0; i++)
-            {
-                var entry = new IndexEntry { Location = locations[i] };
-                var image = entry.ImageId < images.Length ? images[entry.ImageId] : null;
-                if (image is not null && image.TryRead(entry.Block, buffer.AsSpan(0, BlockSize)) && Fingerprint.Compute(buffer.AsSpan(0, BlockSize)) == fingerprint)
-                    holder = entry.ImageId;
-            }
+            holder = Holder(key, fingerprint, buffer.AsSpan(0, BlockSize), noteStale: false);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
 
-        _lock.EnterWriteLock();
-        try
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            var image = ImageForAdd(imagePath);
-            image.Live = true;
-            if (holder != 0)
-            {
-                // The content is still where the index says (possibly this very block): nothing to change.
-                if (holder != image.Id)
-                    image.SharedBlocks++;
-                return;
-            }
-            ulong here = IndexEntry.Pack(image.Id, blockNumber);
-            int at = _table.Find(key);
-            if (at >= 0)
-            {
-                _table.SetLocation(at, here);
-                _delta.Remove(key);
-            }
-            else
-            {
-                if (!_delta.ContainsKey(key))
-                    image.NonZeroBlocks++;
-                _delta[key] = here;
-                if (_delta.Count >= Math.Max(MinDeltaLimit, _table.Count / 8))
-                    MergeDelta();
-            }
-            _staleSeen.TryRemove(key, out _);
-        }
-        finally
-        {
-            _lock.ExitWriteLock();
-        }
+        using var locked = LockScope.Write(_lock);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var image = _images.ForReceived(imagePath);
+        image.Live = true;
+        if (holder == 0)
+            _entries.Repoint(key, image, blockNumber);
+        else if (holder != image.Id)
+            image.SharedBlocks++; // the content is still where the index says: only this copy is new
     }
 
     /// <summary>
@@ -383,38 +222,17 @@ public sealed class BlockIndex : IDisposable
         string full = Path.GetFullPath(imagePath);
         lock (_updateGate)
         {
-            _lock.EnterWriteLock();
-            try
-            {
-                ObjectDisposedException.ThrowIf(_disposed, this);
-                if (!_byPath.TryGetValue(full, out var image))
-                    return false;
-                var removed = new bool[_images.Length];
-                removed[image.Id] = true;
-                _table = _table.WithoutImages(removed, out long entriesRemoved);
-                foreach (var (key, location) in _delta.ToList())
-                {
-                    if (new IndexEntry { Location = location }.ImageId == image.Id)
-                    {
-                        _delta.Remove(key);
-                        entriesRemoved++;
-                    }
-                }
-                Unregister(image);
-                if (entriesRemoved > 0)
-                {
-                    foreach (var other in _images)
-                    {
-                        if (other is { SharedBlocks: > 0, Live: false })
-                            other.Identity = null; // coverage of its shared blocks went with the removed entries
-                    }
-                }
-                return true;
-            }
-            finally
-            {
-                _lock.ExitWriteLock();
-            }
+            using var locked = LockScope.Write(_lock);
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (!_images.TryGet(full, out var image))
+                return false;
+            var removed = new bool[_images.ById.Length];
+            removed[image.Id] = true;
+            long entriesRemoved = _entries.Purge(removed);
+            _images.Remove(image);
+            if (entriesRemoved > 0)
+                _images.LoseSharedCoverage(); // the next update re-reads them: their identity is gone
+            return true;
         }
     }
 
@@ -425,27 +243,15 @@ public sealed class BlockIndex : IDisposable
         {
             EntryTable table;
             List<ImageRecord> images;
-            _lock.EnterWriteLock();
-            try
+            using (LockScope.Write(_lock))
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
-                MergeDelta();
-                DropStale();
-                foreach (var image in _images)
-                {
-                    if (image is { Live: true })
-                    {
-                        image.Identity = NativeFile.Stat(image.Path);
-                        image.Live = false;
-                    }
-                }
-                table = _table;
+                _entries.MergeReceived();
+                _entries.DropStale();
+                _images.TakeLiveIdentities();
+                table = _entries.Table;
                 // Copies: the writer must not see counters change under it.
-                images = _images.Where(i => i is not null).Select(i => Copy(i!)).ToList();
-            }
-            finally
-            {
-                _lock.ExitWriteLock();
+                images = _images.Copies();
             }
             IndexFile.Write(_filePath, BlockSize, images, table.Entries);
         }
@@ -455,305 +261,80 @@ public sealed class BlockIndex : IDisposable
     {
         lock (_updateGate)
         {
-            _lock.EnterWriteLock();
-            try
-            {
-                if (_disposed)
-                    return;
-                _disposed = true;
-                foreach (var image in _images)
-                    image?.Close();
-            }
-            finally
-            {
-                _lock.ExitWriteLock();
-            }
+            using var locked = LockScope.Write(_lock);
+            if (_disposed)
+                return;
+            _disposed = true;
+            _images.CloseAll();
         }
     }
 
-    private sealed class ScanJob(ImageRecord image, ImageScanner scanner, ImageIdentity identity)
+    private static Dictionary<string, ImageIdentity> Identify(IReadOnlyList<string> imagePaths)
     {
-        public ImageRecord Image { get; } = image;
-        public ImageScanner Scanner { get; } = scanner;
-        public ImageIdentity Identity { get; } = identity;
-        public long ZeroBlocks;
-    }
-
-    private sealed record ScanResult(List<EntryRun> Runs, long[] SharedByImage, long Blocks, long ZeroBlocks, long BytesRead);
-
-    // Decides what to read and drops entries of changed and deleted images, under the write lock.
-    private (List<ScanJob> Jobs, int Skipped, int Removed, long EntriesRemoved) Plan(Dictionary<string, ImageIdentity> requested)
-    {
-        var toScan = new List<(ImageRecord Image, ImageIdentity Identity)>();
-        int skipped = 0, removedImages = 0;
-        long entriesRemoved = 0;
-        _lock.EnterWriteLock();
-        try
-        {
-            var invalid = new bool[_images.Length];
-            bool anyInvalid = false;
-            foreach (var image in _images)
-            {
-                if (image is null)
-                    continue;
-                if (image.Live)
-                {
-                    // Still receiving blocks: its stamps move with every write, so it is taken as is until saved.
-                    if (requested.ContainsKey(image.Path))
-                        skipped++;
-                    continue;
-                }
-                var current = requested.TryGetValue(image.Path, out var given) ? given : NativeFile.Stat(image.Path);
-                if (current is null)
-                {
-                    invalid[image.Id] = anyInvalid = true;
-                    Unregister(image);
-                    removedImages++;
-                }
-                else if (image.Identity != current || current.Value.IsBlockDevice)
-                {
-                    invalid[image.Id] = anyInvalid = true;
-                    image.Identity = null; // until the re-scan completes
-                    image.ResetHandle();
-                    toScan.Add((image, current.Value));
-                }
-                else if (requested.ContainsKey(image.Path))
-                {
-                    skipped++;
-                }
-            }
-            foreach (var (path, identity) in requested)
-            {
-                if (!_byPath.ContainsKey(path))
-                    toScan.Add((Register(new ImageRecord(NextImageId(), path)), identity));
-            }
-            if (anyInvalid)
-            {
-                _table = _table.WithoutImages(invalid, out entriesRemoved);
-                foreach (var (key, location) in _delta.ToList())
-                {
-                    if (invalid[new IndexEntry { Location = location }.ImageId])
-                    {
-                        _delta.Remove(key);
-                        entriesRemoved++;
-                    }
-                }
-                // Images whose shared content was indexed under a removed entry lose coverage: read them again.
-                if (entriesRemoved > 0)
-                {
-                    foreach (var image in _images)
-                    {
-                        if (image is { SharedBlocks: > 0, Live: false, Identity: { } identity } && !toScan.Any(s => s.Image == image))
-                        {
-                            image.Identity = null; // if this update fails, the next one still re-reads it
-                            toScan.Add((image, identity));
-                        }
-                    }
-                }
-            }
-        }
-        finally
-        {
-            _lock.ExitWriteLock();
-        }
-
-        var jobs = new List<ScanJob>(toScan.Count);
-        try
-        {
-            foreach (var (image, identity) in toScan)
-            {
-                ImageScanner scanner;
-                try
-                {
-                    scanner = ImageScanner.Open(image.Path, BlockSize);
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                {
-                    throw new IOException($"Cannot read image '{image.Path}': {e.Message}", e);
-                }
-                jobs.Add(new ScanJob(image, scanner, identity));
-                if (scanner.BlockCount > IndexEntry.MaxBlock + 1)
-                    throw new ArgumentException($"Image '{image.Path}' has {scanner.BlockCount} blocks; the index holds at most {IndexEntry.MaxBlock + 1} per image.");
-            }
-        }
-        catch
-        {
-            foreach (var job in jobs)
-                job.Scanner.Dispose();
-            throw;
-        }
-        return (jobs, skipped, removedImages, entriesRemoved);
-    }
-
-    // Reads all jobs in ranges on MaxParallelism workers; each worker returns one sorted, de-duplicated run.
-    private ScanResult ScanImages(List<ScanJob> jobs, CancellationToken ct)
-    {
-        var items = new List<(ScanJob Job, long First, long Count)>();
-        long itemBlocks = Math.Max(1, WorkItemBytes / BlockSize);
-        foreach (var job in jobs)
-            for (long first = 0; first < job.Scanner.BlockCount; first += itemBlocks)
-                items.Add((job, first, Math.Min(itemBlocks, job.Scanner.BlockCount - first)));
-
-        int workers = Math.Max(1, Math.Min(MaxParallelism, items.Count));
-        var runs = new EntryRun[workers];
-        var shared = new long[workers][];
-        int idLimit = jobs.Count == 0 ? 1 : jobs.Max(j => j.Image.Id) + 1;
-        long blocks = 0, zeroBlocks = 0;
-        int nextItem = -1;
-        try
-        {
-            Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers, CancellationToken = ct }, worker =>
-            {
-                var buffer = new IndexEntry[1024];
-                int count = 0;
-                int item;
-                while ((item = Interlocked.Increment(ref nextItem)) < items.Count)
-                {
-                    ct.ThrowIfCancellationRequested();
-                    var (job, first, length) = items[item];
-                    int imageId = job.Image.Id;
-                    long zero = 0;
-                    foreach (var scanned in job.Scanner.Blocks(first, length))
-                    {
-                        if (scanned.IsZero)
-                        {
-                            zero++;
-                            continue;
-                        }
-                        if (count == buffer.Length)
-                            Array.Resize(ref buffer, checked(buffer.Length * 2));
-                        buffer[count++] = new IndexEntry(_keyOf(scanned.Fingerprint), imageId, scanned.Number);
-                    }
-                    Interlocked.Add(ref job.ZeroBlocks, zero);
-                    Interlocked.Add(ref zeroBlocks, zero);
-                    Interlocked.Add(ref blocks, length);
-                }
-                shared[worker] = new long[idLimit];
-                runs[worker] = EntryTable.SortAndDeduplicate(buffer, count, shared[worker]);
-            });
-        }
-        catch (AggregateException e) when (e.InnerExceptions.Count == 1)
-        {
-            ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
-        }
-        long bytesRead = jobs.Sum(j => j.Scanner.BytesRead);
-        var sharedByImage = new long[idLimit];
-        foreach (var counts in shared)
-            for (int id = 0; id < idLimit; id++)
-                sharedByImage[id] += counts[id];
-        return new ScanResult([.. runs], sharedByImage, blocks, zeroBlocks, bytesRead);
-    }
-
-    // Caller holds the write lock. Called per block: the path as given maps straight to its record, no path allocation.
-    private ImageRecord ImageForAdd(string imagePath)
-    {
-        if (!_addAliases.TryGetValue(imagePath, out var image))
+        var requested = new Dictionary<string, ImageIdentity>(StringComparer.Ordinal);
+        foreach (string imagePath in imagePaths)
         {
             string full = Path.GetFullPath(imagePath);
-            if (!_byPath.TryGetValue(full, out image))
+            if (System.IO.Directory.Exists(full))
+                throw new ArgumentException($"'{full}' is a directory; give image files or block devices.", nameof(imagePaths));
+            requested[full] = NativeFile.Stat(full)
+                ?? throw new FileNotFoundException($"Image '{full}' does not exist.", full);
+        }
+        return requested;
+    }
+
+    private static void CheckBlockArguments(string imagePath, long blockNumber)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(imagePath);
+        if (blockNumber < 0 || blockNumber > IndexEntry.MaxBlock)
+            throw new ArgumentOutOfRangeException(nameof(blockNumber), $"Block number {blockNumber} is outside 0..{IndexEntry.MaxBlock}.");
+    }
+
+    // Caller holds the write lock: merges what the scan found and records it on each image read.
+    private long Apply(IReadOnlyList<ImageScan.Job> jobs, ImageScan.Result scan)
+    {
+        var shared = new long[_images.ById.Length];
+        for (int id = 0; id < scan.SharedByImage.Length; id++)
+            shared[id] = scan.SharedByImage[id];
+        long added = _entries.MergeScanned(scan.Runs, shared);
+        foreach (var job in jobs)
+        {
+            var image = job.Image;
+            image.Blocks = job.Scanner.BlockCount;
+            image.ZeroBlocks = job.ZeroBlocks;
+            image.NonZeroBlocks = job.Scanner.BlockCount - job.ZeroBlocks;
+            image.SharedBlocks = shared[image.Id];
+            image.Identity = job.Identity;
+        }
+        return added;
+    }
+
+    // The locations that may hold the block of `key`, and the images they point into as of now.
+    private int Candidates(IndexKey key, Span<ulong> locations, out ImageRecord?[] images)
+    {
+        using var locked = LockScope.Read(_lock);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        images = _images.ById;
+        return _entries.Candidates(key, locations);
+    }
+
+    // The one candidate verification: reads each candidate of `key` into `block` until one holds `fingerprint`, and
+    // returns its image id (0 when none does). Reads outside the lock: reading a block must not hold up lookups.
+    private int Holder(IndexKey key, in Fingerprint fingerprint, Span<byte> block, bool noteStale)
+    {
+        Span<ulong> locations = stackalloc ulong[IndexEntries.MaxCandidates];
+        int count = Candidates(key, locations, out var images);
+        for (int i = 0; i < count; i++)
+        {
+            if (ImageCatalog.TryFingerprint(images, locations[i], block, out var content) && content == fingerprint)
+                return IndexEntry.ImageIdOf(locations[i]);
+            if (noteStale)
             {
-                if (NativeFile.Stat(full) is null)
-                    throw new FileNotFoundException($"Image '{full}' does not exist.", full);
-                image = Register(new ImageRecord(NextImageId(), full));
-            }
-            _addAliases[imagePath] = image;
-        }
-        return image;
-    }
-
-    // Caller holds the write lock: drops the entries lookups found stale that are still stale (read again to be sure).
-    private void DropStale()
-    {
-        if (_staleSeen.IsEmpty)
-            return;
-        var drop = new HashSet<IndexKey>();
-        var buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
-        try
-        {
-            foreach (var (key, location) in _staleSeen)
-            {
-                int at = _table.Find(key);
-                if (at < 0 || _table[at].Location != location)
-                    continue;
-                var entry = new IndexEntry { Location = location };
-                var image = entry.ImageId < _images.Length ? _images[entry.ImageId] : null;
-                var block = buffer.AsSpan(0, BlockSize);
-                if (image is not null && image.TryRead(entry.Block, block) && _keyOf(Fingerprint.Compute(block)) == key)
-                    continue;
-                drop.Add(key);
+                // The block there was rewritten (or the image shrank): the entry is dropped at the next save if still stale.
+                Interlocked.Increment(ref _stale);
+                _entries.NoteStale(key, locations[i]);
             }
         }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-        _staleSeen.Clear();
-        if (drop.Count > 0)
-            _table = _table.WithoutKeys(drop);
+        return 0;
     }
-
-    // Caller holds the write lock.
-    private void MergeDelta()
-    {
-        if (_delta.Count == 0)
-            return;
-        var entries = new IndexEntry[_delta.Count];
-        int n = 0;
-        foreach (var (key, location) in _delta)
-            entries[n++] = new IndexEntry { KeyHigh = key.High, KeyLow = key.Low, Location = location };
-        var run = EntryTable.SortAndDeduplicate(entries, n, sharedByImage: null);
-        var shared = new long[_images.Length];
-        _table = _table.Merge([run], shared, out _);
-        for (int id = 1; id < shared.Length; id++)
-            if (shared[id] > 0 && _images[id] is { } image)
-                image.SharedBlocks += shared[id];
-        _delta.Clear();
-        _delta.TrimExcess();
-    }
-
-    private ImageRecord Register(ImageRecord image)
-    {
-        if (image.Id >= _images.Length)
-        {
-            var grown = new ImageRecord?[Math.Max(image.Id + 1, _images.Length * 2)];
-            Array.Copy(_images, grown, _images.Length);
-            _images = grown;
-        }
-        else
-        {
-            // Copy on write: lookups hold on to the array they captured.
-            _images = (ImageRecord?[])_images.Clone();
-        }
-        _images[image.Id] = image;
-        _byPath[image.Path] = image;
-        return image;
-    }
-
-    private void Unregister(ImageRecord image)
-    {
-        _images = (ImageRecord?[])_images.Clone();
-        _images[image.Id] = null;
-        _byPath.Remove(image.Path);
-        _addAliases.Clear();
-        image.Close();
-    }
-
-    private int NextImageId()
-    {
-        for (int id = 1; id < _images.Length; id++)
-            if (_images[id] is null)
-                return id;
-        if (_images.Length > IndexEntry.MaxImageId)
-            throw new InvalidOperationException($"The index already covers {IndexEntry.MaxImageId} images, its maximum.");
-        return _images.Length;
-    }
-
-    private static ImageRecord Copy(ImageRecord image) => new(image.Id, image.Path)
-    {
-        Identity = image.Identity,
-        Blocks = image.Blocks,
-        ZeroBlocks = image.ZeroBlocks,
-        NonZeroBlocks = image.NonZeroBlocks,
-        SharedBlocks = image.SharedBlocks,
-    };
 }

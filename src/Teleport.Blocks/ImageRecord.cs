@@ -28,26 +28,22 @@ internal sealed class ImageRecord(int id, string path)
     public IndexedImage ToPublic() =>
         new(Path, Blocks, ZeroBlocks, NonZeroBlocks, SharedBlocks, Identity?.IsBlockDevice ?? false, Live);
 
-    /// <summary>Reads one block (zero-padded past the end); false when the image cannot be read there.</summary>
-    public bool TryRead(long block, Span<byte> destination)
+    /// <summary>
+    /// Reads block <paramref name="blockNumber"/> into <paramref name="block"/> (zero-padded past the end of the
+    /// image) and fingerprints it; false when the image cannot be read there.
+    /// </summary>
+    public bool TryFingerprint(long blockNumber, Span<byte> block, out Fingerprint content)
     {
+        content = default;
         try
         {
             var handle = GetHandle();
             if (handle is null)
                 return false;
-            long offset = block * destination.Length;
-            int got = 0;
-            while (got < destination.Length)
-            {
-                int n = RandomAccess.Read(handle, destination[got..], offset + got);
-                if (n == 0)
-                    break;
-                got += n;
-            }
+            int got = FileReads.ReadAtMost(handle, block, blockNumber * block.Length);
             if (got == 0)
                 return false;
-            destination[got..].Clear();
+            content = Fingerprint.ComputePadded(block[..got], block);
             return true;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)

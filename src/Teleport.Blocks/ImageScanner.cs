@@ -170,14 +170,8 @@ public sealed class ImageScanner : IDisposable
             long dataEndBlock = (_dataEnd + _blockSize - 1) / _blockSize;
             long blocks = Math.Min(Math.Min(_buffer!.Length / _blockSize, _end - block), Math.Max(1, dataEndBlock - block));
             int wanted = (int)Math.Min(blocks * _blockSize, _scanner.Length - position);
-            int got = 0;
-            while (got < wanted)
-            {
-                int n = RandomAccess.Read(_scanner._handle, _buffer.AsSpan(got, wanted - got), position + got);
-                if (n == 0)
-                    break; // the image shrank while we read: the rest reads as zero
-                got += n;
-            }
+            // Short when the image shrank while we read: the rest reads as zero.
+            int got = FileReads.ReadAtMost(_scanner._handle, _buffer.AsSpan(0, wanted), position);
             Interlocked.Add(ref _scanner._bytesRead, got);
             _buffer.AsSpan(got, (int)(blocks * _blockSize) - got).Clear();
             _bufferFirst = block;

@@ -25,9 +25,13 @@ internal struct IndexEntry : IComparable<IndexEntry>
         Location = Pack(imageId, block);
     }
 
-    public readonly int ImageId => (int)(Location >> BlockBits);
+    public readonly int ImageId => ImageIdOf(Location);
 
-    public readonly long Block => (long)(Location & MaxBlock);
+    public readonly long Block => BlockOf(Location);
+
+    public static int ImageIdOf(ulong location) => (int)(location >> BlockBits);
+
+    public static long BlockOf(ulong location) => (long)(location & MaxBlock);
 
     public static ulong Pack(int imageId, long block) => ((ulong)imageId << BlockBits) | (ulong)block;
 

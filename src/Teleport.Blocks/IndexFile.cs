@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Runtime.InteropServices;
 using System.Text;
+using Microsoft.Win32.SafeHandles;
 
 namespace Teleport.Blocks;
 
@@ -68,41 +69,18 @@ internal static class IndexFile
         try
         {
             using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
-            long length = RandomAccess.GetLength(handle);
-            Span<byte> header = stackalloc byte[HeaderSize];
-            if (length < HeaderSize || RandomAccess.Read(handle, header, 0) != HeaderSize)
-                throw Corrupt(path, $"it is {length} bytes long, shorter than the {HeaderSize}-byte header (truncated)");
-            if (!header[..8].SequenceEqual(Magic))
-                throw Corrupt(path, "it does not start with the index magic (not an index file)");
-            if (BinaryPrimitives.ReadUInt64LittleEndian(header[56..]) != XxHash64.HashToUInt64(header[..56]))
-                throw Corrupt(path, "the header checksum does not match");
-            int version = BinaryPrimitives.ReadInt32LittleEndian(header[8..]);
-            if (version != Version)
-                throw Corrupt(path, $"format version {version} is not the supported version {Version}");
-            int fileBlockSize = BinaryPrimitives.ReadInt32LittleEndian(header[12..]);
-            if (fileBlockSize != blockSize)
-                throw Corrupt(path, $"it was built for block size {fileBlockSize}, not {blockSize}");
-            int imageCount = BinaryPrimitives.ReadInt32LittleEndian(header[16..]);
-            long entryCount = BinaryPrimitives.ReadInt64LittleEndian(header[24..]);
-            long tableBytes = BinaryPrimitives.ReadInt64LittleEndian(header[32..]);
-            ulong checksum = BinaryPrimitives.ReadUInt64LittleEndian(header[40..]);
-            if (imageCount < 0 || imageCount > IndexEntry.MaxImageId || entryCount < 0 || entryCount > Array.MaxLength
-                || tableBytes < 0 || tableBytes > int.MaxValue)
-                throw Corrupt(path, "the header's counts are out of range");
-            long expected = HeaderSize + tableBytes + entryCount * IndexEntry.Size;
-            if (length != expected)
-                throw Corrupt(path, $"it is {length} bytes long but its header describes {expected} bytes (truncated or overwritten)");
+            var (imageCount, entryCount, tableBytes, checksum) = ReadHeader(handle, path, blockSize);
 
             var hash = new XxHash64();
             var table = new byte[tableBytes];
-            ReadExactly(handle, table, HeaderSize);
+            FileReads.ReadExactly(handle, table, HeaderSize);
             hash.Append(table);
             var entries = new IndexEntry[entryCount];
             long offset = HeaderSize + tableBytes;
             for (int i = 0; i < entries.Length; i += ChunkEntries)
             {
                 var bytes = MemoryMarshal.AsBytes(entries.AsSpan(i, Math.Min(ChunkEntries, entries.Length - i)));
-                ReadExactly(handle, bytes, offset);
+                FileReads.ReadExactly(handle, bytes, offset);
                 hash.Append(bytes);
                 offset += bytes.Length;
             }
@@ -117,6 +95,36 @@ internal static class IndexFile
         {
             throw Corrupt(path, $"reading it failed ({e.Message})", e);
         }
+    }
+
+    // Checks the header against the file's length and the expected block size; returns its counts and checksum.
+    private static (int ImageCount, long EntryCount, long TableBytes, ulong Checksum) ReadHeader(SafeFileHandle handle, string path, int blockSize)
+    {
+        long length = RandomAccess.GetLength(handle);
+        Span<byte> header = stackalloc byte[HeaderSize];
+        if (length < HeaderSize || FileReads.ReadAtMost(handle, header, 0) != HeaderSize)
+            throw Corrupt(path, $"it is {length} bytes long, shorter than the {HeaderSize}-byte header (truncated)");
+        if (!header[..8].SequenceEqual(Magic))
+            throw Corrupt(path, "it does not start with the index magic (not an index file)");
+        if (BinaryPrimitives.ReadUInt64LittleEndian(header[56..]) != XxHash64.HashToUInt64(header[..56]))
+            throw Corrupt(path, "the header checksum does not match");
+        int version = BinaryPrimitives.ReadInt32LittleEndian(header[8..]);
+        if (version != Version)
+            throw Corrupt(path, $"format version {version} is not the supported version {Version}");
+        int fileBlockSize = BinaryPrimitives.ReadInt32LittleEndian(header[12..]);
+        if (fileBlockSize != blockSize)
+            throw Corrupt(path, $"it was built for block size {fileBlockSize}, not {blockSize}");
+        int imageCount = BinaryPrimitives.ReadInt32LittleEndian(header[16..]);
+        long entryCount = BinaryPrimitives.ReadInt64LittleEndian(header[24..]);
+        long tableBytes = BinaryPrimitives.ReadInt64LittleEndian(header[32..]);
+        ulong checksum = BinaryPrimitives.ReadUInt64LittleEndian(header[40..]);
+        if (imageCount < 0 || imageCount > IndexEntry.MaxImageId || entryCount < 0 || entryCount > Array.MaxLength
+            || tableBytes < 0 || tableBytes > int.MaxValue)
+            throw Corrupt(path, "the header's counts are out of range");
+        long expected = HeaderSize + tableBytes + entryCount * IndexEntry.Size;
+        if (length != expected)
+            throw Corrupt(path, $"it is {length} bytes long but its header describes {expected} bytes (truncated or overwritten)");
+        return (imageCount, entryCount, tableBytes, checksum);
     }
 
     private static void Validate(string path, List<ImageRecord> images, IndexEntry[] entries)
@@ -197,18 +205,6 @@ internal static class IndexFile
             throw Corrupt(path, "the image table is malformed", e);
         }
         return images;
-    }
-
-    private static void ReadExactly(Microsoft.Win32.SafeHandles.SafeFileHandle handle, Span<byte> buffer, long offset)
-    {
-        int got = 0;
-        while (got < buffer.Length)
-        {
-            int n = RandomAccess.Read(handle, buffer[got..], offset + got);
-            if (n == 0)
-                throw new EndOfStreamException();
-            got += n;
-        }
     }
 
     private static IndexCorruptException Corrupt(string path, string reason, Exception? inner = null) => new(path, reason, inner);

@@ -121,4 +121,23 @@ public sealed class BlockIndexRefreshTests : IDisposable
         Assert.Equal(2, reopened.Stats.UniqueBlocks);
         Assert.False(reopened.TryReadVerified(TestImages.FingerprintOf(4), block));
     }
+
+    [Fact]
+    public void A_removed_image_takes_its_received_blocks_along_and_images_sharing_its_content_are_read_again()
+    {
+        string gone = TestImages.Write(_dir.File("gone.img"), [2, 3]);
+        string keep = TestImages.Write(_dir.File("keep.img"), [1, 2]);
+        using var index = BlockIndex.Open(IndexDir);
+        index.Update([gone]);
+        index.Update([keep]); // keep's content 2 is covered by gone's entry
+        TestImages.Overwrite(gone, 1, TestImages.Block(9));
+        index.Add(TestImages.FingerprintOf(9), gone, 1);
+
+        Assert.True(index.Remove(gone));
+        Assert.False(index.MayContain(TestImages.FingerprintOf(9)));
+        Assert.False(index.MayContain(TestImages.FingerprintOf(2)));
+        Assert.Equal([Path.GetFullPath(keep)], index.Update([keep]).ScannedPaths);
+        Assert.True(index.TryReadVerified(TestImages.FingerprintOf(2), new byte[4096]));
+        Assert.Equal(2, index.Stats.UniqueBlocks);
+    }
 }

@@ -163,20 +163,12 @@ public sealed class VolumeIndexer : IAsyncDisposable
 
     private void Refresh(SafeFileHandle handle, VolumeEntry volume, long blockNumber, byte[] buffer)
     {
-        long offset = blockNumber * buffer.Length;
-        int got = 0;
-        while (got < buffer.Length)
-        {
-            int n = RandomAccess.Read(handle, buffer.AsSpan(got), offset + got);
-            if (n == 0)
-                break;
-            got += n;
-        }
-
-        buffer.AsSpan(got).Clear(); // a final partial block is indexed zero-padded, as the scanner does
-        if (got == 0 || ZeroBlocks.IsZero(buffer))
+        int got = FileReads.ReadAtMost(handle, buffer, blockNumber * buffer.Length);
+        var data = buffer.AsSpan(0, got);
+        if (got == 0 || ZeroBlocks.IsZero(data))
             return;
-        _index.Refresh(Fingerprint.Compute(buffer), volume.Path, blockNumber);
+        // A final partial block is indexed zero-padded, as the scanner does.
+        _index.Refresh(Fingerprint.ComputePadded(data, buffer), volume.Path, blockNumber);
     }
 
     private void SaveIfDue(bool force)
