@@ -21,6 +21,7 @@
 #   publish_teleport DIR LOG [TRIES]  infra/publish.sh into DIR (teleport.dll as it ships), output in LOG
 #   copy_teleport DLL DIR ARRAY [HINT]  a private copy of DLL's directory; ARRAY=(dotnet DIR/teleport.dll)
 #   write_rsyncd_config DIR       DIR/rsyncd.conf: a private daemon, module "dest" = DIR/module, writable
+#   write_nginx_config DIR ROOT LISTEN [DIRECTIVE...]  DIR/nginx.conf: a private nginx serving ROOT
 #   rsync_stats_bytes STATS       "SENT RECEIVED" from the output of rsync --stats
 #   machine_cpu / tool_version TOOL / images_manifest DIR  the "machine and versions" lines of a report
 
@@ -272,6 +273,35 @@ gid = root
     path = $1/module
     read only = no
 EOF_RSYNCD
+}
+
+# The access log (DIR/access.log) has a line a request: URI STATUS BODY_BYTES BYTES_SENT REQUEST_LENGTH CONNECTION.
+# Each DIRECTIVE goes into http { }.
+write_nginx_config() {
+    local dir=$1 root=$2 listen=$3 directive extra=''
+    shift 3
+    for directive in "$@"; do extra+="    $directive"$'\n'; done
+    mkdir -p "$dir/tmp"
+    cat >"$dir/nginx.conf" <<EOF_NGINX
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections 64; }
+http {
+    log_format bytes '\$request_uri \$status \$body_bytes_sent \$bytes_sent \$request_length \$connection';
+    access_log $dir/access.log bytes;
+    client_body_temp_path $dir/tmp;
+    proxy_temp_path $dir/tmp;
+    fastcgi_temp_path $dir/tmp;
+    uwsgi_temp_path $dir/tmp;
+    scgi_temp_path $dir/tmp;
+${extra}    types { application/octet-stream cacnk caibx; }
+    server {
+        listen $listen;
+        root $root;
+    }
+}
+EOF_NGINX
 }
 
 rsync_stats_bytes() {

@@ -33,7 +33,7 @@ set -Eeuo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$script_dir/../.." && pwd)
-TELEPORT_LOG_TAG=bench
+TELEPORT_ROOT=$root TELEPORT_LOG_TAG=bench
 # shellcheck source=infra/lib.sh
 source "$root/infra/lib.sh"
 images=${TELEPORT_TEST_IMAGES:-$HOME/.cache/teleport/images}
@@ -119,29 +119,10 @@ rsync --daemon --no-detach --address=127.0.0.1 --port="$rsync_port" --config="$w
 track_pid $!
 wait_listening "$rsync_port" "rsync daemon" $!
 
-mkdir -p "$work/nginx/tmp" "$work/www"
+mkdir -p "$work/www"
 nginx_port=
 free_port nginx_port
-cat >"$work/nginx/nginx.conf" <<EOF
-worker_processes 1;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 64; }
-http {
-    log_format bytes '\$request_uri \$status \$body_bytes_sent \$bytes_sent \$request_length';
-    access_log $work/nginx/access.log bytes;
-    client_body_temp_path $work/nginx/tmp;
-    proxy_temp_path $work/nginx/tmp;
-    fastcgi_temp_path $work/nginx/tmp;
-    uwsgi_temp_path $work/nginx/tmp;
-    scgi_temp_path $work/nginx/tmp;
-    types { application/octet-stream cacnk caibx; }
-    server {
-        listen 127.0.0.1:$nginx_port;
-        root $work/www;
-    }
-}
-EOF
+write_nginx_config "$work/nginx" "$work/www" "127.0.0.1:$nginx_port"
 nginx -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
 track_pid $!
 wait_listening "$nginx_port" "nginx" $!

@@ -42,7 +42,7 @@ set -Eeuo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$script_dir/../.." && pwd)
-TELEPORT_LOG_TAG='wan-bench'
+TELEPORT_ROOT=$root TELEPORT_LOG_TAG='wan-bench'
 # shellcheck source=infra/lib.sh
 source "$root/infra/lib.sh"
 wan=$root/infra/wan
@@ -224,32 +224,9 @@ if has rsync; then
     wait_listening "$rsync_port" "rsync daemon" $! "$WAN_DST_NS"
 fi
 if has casync; then
-    mkdir -p "$work/nginx/tmp"
-    cat >"$work/nginx/nginx.conf" <<EOF
-worker_processes 1;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 64; }
-http {
-    log_format bytes '\$request_uri \$status \$body_bytes_sent \$bytes_sent \$request_length \$connection';
-    access_log $work/nginx/access.log bytes;
-    client_body_temp_path $work/nginx/tmp;
-    proxy_temp_path $work/nginx/tmp;
-    fastcgi_temp_path $work/nginx/tmp;
-    uwsgi_temp_path $work/nginx/tmp;
-    scgi_temp_path $work/nginx/tmp;
-    sendfile on;
-    tcp_nodelay on;
-    # One connection carries every chunk request of an extract.
-    keepalive_timeout 600s;
-    keepalive_requests 1000000;
-    types { application/octet-stream cacnk caibx; }
-    server {
-        listen $WAN_SRC_IP:$nginx_port;
-        root $work/www;
-    }
-}
-EOF
+    # Keep-alive: one connection carries every chunk request of an extract.
+    write_nginx_config "$work/nginx" "$work/www" "$WAN_SRC_IP:$nginx_port" "sendfile on;" "tcp_nodelay on;" \
+        "keepalive_timeout 600s;" "keepalive_requests 1000000;"
     in_src nginx -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
     track_pid $!
     wait_listening "$nginx_port" "nginx" $! "$WAN_SRC_NS"

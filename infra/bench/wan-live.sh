@@ -23,7 +23,7 @@ set -Eeuo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 WAN=$ROOT/infra/wan
-TELEPORT_LOG_TAG='wan-live'
+TELEPORT_ROOT=$ROOT TELEPORT_LOG_TAG='wan-live'
 # shellcheck source=infra/lib.sh
 source infra/lib.sh
 
