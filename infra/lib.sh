@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Helpers for infra/test.sh and the hooks in infra/test.d/ (sourced, never executed).
+# Helpers for infra/test.sh, its hooks in infra/test.d/ and the scripts under infra/ (sourced, never executed).
 #
 # API for hooks (keep stable, other hooks depend on it):
 #   need_packages PKG...          install the Debian packages that are missing (apt-get update at most once a run)
