@@ -40,7 +40,11 @@ if [[ $_lint_wanted == 1 ]]; then
     # --verify-no-changes.
     _lint_check "dotnet format" dotnet format "$TELEPORT_ROOT/Teleport.sln" --verify-no-changes --severity warn -v quiet
 else
-    log "lint skipped (${TELEPORT_LINT:+TELEPORT_LINT=$TELEPORT_LINT}${TELEPORT_LINT:-a run of one project; TELEPORT_LINT=1 runs it})"
+    if [[ -n ${TELEPORT_LINT:-} ]]; then
+        log "lint skipped (TELEPORT_LINT=$TELEPORT_LINT)"
+    else
+        log "lint skipped (a run of one project; TELEPORT_LINT=1 runs it)"
+    fi
 fi
 unset _lint_wanted
 unset -f _lint_check
