@@ -3,6 +3,8 @@
 # project of Teleport.sln once, stops what it started and ends with "Tests: N passed, N failed".
 # Extra arguments go to `dotnet test`, e.g. infra/test.sh --filter FullyQualifiedName~Contracts
 # A first argument naming a project (tests/X or tests/X/X.csproj) tests only that project, with the same setup.
+# A whole run also lints first (infra/test.d/05-lint.sh: shellcheck, dotnet format); a failed check counts as a
+# failed test.
 set -Eeuo pipefail
 
 TELEPORT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -13,6 +15,8 @@ cd "$TELEPORT_ROOT"
 source infra/lib.sh
 
 _teleport_hook=
+_teleport_rc=0
+# shellcheck disable=SC2317  # called by the EXIT trap
 _teleport_finish() {
     local rc=$?
     trap - EXIT INT TERM ERR
@@ -91,6 +95,12 @@ if ((failed > 0)); then
 fi
 if ((passed + failed == 0)); then
     log "ERROR: no test ran"
+    final_rc=1
+fi
+# Each lint check that failed (infra/test.d/05-lint.sh) counts as one failed test.
+if ((${TELEPORT_LINT_FAILURES:-0} > 0)); then
+    log "ERROR: lint failed: $TELEPORT_LINT_FAILED (counted as $TELEPORT_LINT_FAILURES failed; findings in the 05-lint.sh output)"
+    failed=$((failed + TELEPORT_LINT_FAILURES))
     final_rc=1
 fi
 

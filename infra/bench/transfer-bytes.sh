@@ -33,7 +33,7 @@ set -Eeuo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$script_dir/../.." && pwd)
-# need_packages (apt-get update at most once, no system services started); log and die are redefined below.
+TELEPORT_ROOT=$root TELEPORT_LOG_TAG=bench
 # shellcheck source=infra/lib.sh
 source "$root/infra/lib.sh"
 images=${TELEPORT_TEST_IMAGES:-$HOME/.cache/teleport/images}
@@ -44,12 +44,6 @@ teleport_dll=
 with_teleport=1
 large=0
 
-log() { printf '[bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() {
-    log "ERROR: $*"
-    exit 1
-}
-
 while (($#)); do
     case $1 in
     --images) images=${2:?--images needs a directory}; shift 2 ;;
@@ -59,85 +53,37 @@ while (($#)); do
     --teleport) teleport_dll=${2:?--teleport needs teleport.dll}; shift 2 ;;
     --without-teleport) with_teleport=0; shift ;;
     --large) large=1; shift ;;
-    -h | --help) sed -n '2,/^set -E/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) print_usage "${BASH_SOURCE[0]}"; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
     esac
 done
 
-# Rate in bits per second, from N[kbit|mbit|gbit] (decimal units, as link rates are quoted).
-rate_bps() {
-    local v=${1,,} mult=1
-    case $v in
-    *gbit) mult=1000000000; v=${v%gbit} ;;
-    *mbit) mult=1000000; v=${v%mbit} ;;
-    *kbit) mult=1000; v=${v%kbit} ;;
-    *bit) v=${v%bit} ;;
-    esac
-    [[ $v =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--rate takes N, Nkbit, Nmbit or Ngbit, not '$1'"
-    awk -v v="$v" -v m="$mult" 'BEGIN { printf "%d", v * m }'
-}
 rate=$(rate_bps "$rate_arg")
 ((rate > 0)) || die "--rate must be positive"
-rate_label=$(awk -v r="$rate" 'BEGIN { if (r >= 1e9) printf "%g Gbit/s", r/1e9; else if (r >= 1e6) printf "%g Mbit/s", r/1e6; else printf "%g kbit/s", r/1e3 }')
+rate_label=$(rate_label "$rate")
 
 # ---- packages and tools --------------------------------------------------------------------------
 
 need_packages rsync casync nginx-light iproute2 diffutils
 command -v python3 >/dev/null || need_packages python3-minimal
-for tool in rsync casync nginx python3 ss cmp awk; do
-    command -v "$tool" >/dev/null || die "$tool is not on PATH"
-done
+require_tools rsync casync nginx python3 ss cmp awk
 
 # ---- scratch space and cleanup -------------------------------------------------------------------
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/teleport-bench.XXXXXX")
 # nginx's workers run as an unprivileged user and must read the chunk store below it.
 chmod 0755 "$work"
-pids=()
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${pids[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ -n ${TELEPORT_BENCH_KEEP:-} ]]; then log "kept $work"; else rm -rf "$work"; fi
-}
-# A reaped process leaves the list at once, so cleanup never signals a recycled pid.
-forget_pid() {
-    local keep=() pid
-    for pid in "${pids[@]}"; do
-        [[ $pid == "$1" ]] || keep+=("$pid")
-    done
-    pids=("${keep[@]}")
+    stop_tracked_pids
+    remove_unless_kept "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A port the kernel just handed out on 127.0.0.1; the servers bind it right away.
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Waits until something listens on 127.0.0.1:PORT, or dies naming WHAT (with PID's fate if it exited).
-wait_listening() {
-    local port=$1 what=$2 pid=$3 deadline=$((SECONDS + 60))
-    until ss -Hltn "sport = :$port" | grep -q .; do
-        kill -0 "$pid" 2>/dev/null || die "$what exited before listening on 127.0.0.1:$port"
-        ((SECONDS < deadline)) || die "$what is not listening on 127.0.0.1:$port after 60 s"
-        sleep 0.1
-    done
-}
-
 same_file() {
     cmp -s "$1" "$2" || die "$3: the destination file differs from the source ($2 vs $1)"
 }
-
-json() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
-
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
 # ---- images --------------------------------------------------------------------------------------
 
@@ -157,66 +103,29 @@ done
 tp=()
 if ((with_teleport)); then
     if [[ -z $teleport_dll ]]; then
-        log "publishing src/Teleport.Cli as it ships (infra/publish.sh: Release, ReadyToRun)"
-        "$root/infra/publish.sh" "$work/published" >"$work/build.log" 2>&1 ||
-            { tail -n 30 "$work/build.log" >&2; die "infra/publish.sh failed"; }
+        publish_teleport "$work/published" "$work/build.log"
         teleport_dll=$work/published/teleport.dll
     fi
-    [[ -s $teleport_dll ]] || die "no teleport.dll at $teleport_dll"
-    # A private copy: a build by someone else must not swap the binaries in the middle of the run.
-    cp -a "$(dirname "$teleport_dll")" "$work/teleport-bin"
-    tp=(dotnet "$work/teleport-bin/$(basename "$teleport_dll")")
-    help=$("${tp[@]}" --help 2>&1) || true
-    for cmd in send receive index; do
-        grep -qE "^ +$cmd " <<<"$help" ||
-            die "this teleport has no '$cmd' command (run with --without-teleport to measure the others)"
-    done
+    copy_teleport "$teleport_dll" "$work/teleport-bin" tp "run with --without-teleport to measure the others"
     head -c 32 /dev/urandom >"$work/secret"
 fi
 
 # ---- servers: rsync daemon and nginx, both private and on 127.0.0.1 -------------------------------
 
-mkdir -p "$work/rsync/module"
-cat >"$work/rsync/rsyncd.conf" <<EOF
-pid file = $work/rsync/rsyncd.pid
-log file = $work/rsync/rsyncd.log
-use chroot = no
-uid = root
-gid = root
-[dest]
-    path = $work/rsync/module
-    read only = no
-EOF
-rsync_port=$(free_port)
+write_rsyncd_config "$work/rsync"
+rsync_port=
+free_port rsync_port
 rsync --daemon --no-detach --address=127.0.0.1 --port="$rsync_port" --config="$work/rsync/rsyncd.conf" &
-pids+=($!)
-wait_listening "$rsync_port" "rsync daemon" "${pids[-1]}"
+track_pid $!
+wait_listening "$rsync_port" "rsync daemon" $!
 
-mkdir -p "$work/nginx/tmp" "$work/www"
-nginx_port=$(free_port)
-cat >"$work/nginx/nginx.conf" <<EOF
-worker_processes 1;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 64; }
-http {
-    log_format bytes '\$request_uri \$status \$body_bytes_sent \$bytes_sent \$request_length';
-    access_log $work/nginx/access.log bytes;
-    client_body_temp_path $work/nginx/tmp;
-    proxy_temp_path $work/nginx/tmp;
-    fastcgi_temp_path $work/nginx/tmp;
-    uwsgi_temp_path $work/nginx/tmp;
-    scgi_temp_path $work/nginx/tmp;
-    types { application/octet-stream cacnk caibx; }
-    server {
-        listen 127.0.0.1:$nginx_port;
-        root $work/www;
-    }
-}
-EOF
+mkdir -p "$work/www"
+nginx_port=
+free_port nginx_port
+write_nginx_config "$work/nginx" "$work/www" "127.0.0.1:$nginx_port"
 nginx -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
-pids+=($!)
-wait_listening "$nginx_port" "nginx" "${pids[-1]}"
+track_pid $!
+wait_listening "$nginx_port" "nginx" $!
 
 # ---- report helpers ------------------------------------------------------------------------------
 
@@ -246,7 +155,7 @@ export LC_NUMERIC=C.UTF-8
 # with RELAY=1, $work/tp-NAME.relay.json (the bytes a relay between the two counted).
 teleport_run() {
     local name=$1 target=$2 size=$3 index=$4 limit=$5 relay=$6 port relay_port relay_pid recv_pid send_port t0 t1
-    port=$(free_port)
+    free_port port
     local args=(receive --listen "127.0.0.1:$port" --volume "$work/tp-out.img" --size "$size" --secret-file "$work/secret" --json)
     rm -f "$work/tp-out.img"
     if [[ $index != - ]]; then
@@ -257,14 +166,14 @@ teleport_run() {
     fi
     "${tp[@]}" "${args[@]}" >"$work/tp-$name.recv.json" 2>"$work/tp-$name.recv.log" &
     recv_pid=$!
-    pids+=("$recv_pid")
+    track_pid "$recv_pid"
     wait_listening "$port" "teleport receive ($name)" "$recv_pid"
     send_port=$port
     if ((relay)); then
-        relay_port=$(free_port)
+        free_port relay_port
         python3 "$script_dir/tcp-count-relay.py" "$relay_port" "$port" "$work/tp-$name.relay.json" &
         relay_pid=$!
-        pids+=("$relay_pid")
+        track_pid "$relay_pid"
         wait_listening "$relay_port" "byte-counting relay" "$relay_pid"
         send_port=$relay_port
     fi
@@ -291,14 +200,14 @@ teleport_run() {
         wait "$relay_pid" 2>/dev/null || true
         forget_pid "$relay_pid"
     fi
-    [[ $(json "$work/tp-$name.send.json" verified) == True ]] || die "teleport ($name): sender reports verified=false"
-    [[ $(json "$work/tp-$name.recv.json" verified) == True ]] || die "teleport ($name): receiver reports verified=false"
+    [[ $(json_field "$work/tp-$name.send.json" verified) == True ]] || die "teleport ($name): sender reports verified=false"
+    [[ $(json_field "$work/tp-$name.recv.json" verified) == True ]] || die "teleport ($name): receiver reports verified=false"
     same_file "$target" "$work/tp-out.img" "Teleport ($name)"
     rm -f "$work/tp-out.img"
 }
 
 rsync_run() { # NAME BASE TARGET OPTS... ; prints "BYTES SECONDS"
-    local name=$1 base=$2 target=$3 dest t0 t1 stats sent recv
+    local name=$1 base=$2 target=$3 dest t0 t1 stats bytes
     shift 3
     dest=$work/rsync/module/$(basename "$target")
     cp "$base" "$dest"
@@ -306,12 +215,10 @@ rsync_run() { # NAME BASE TARGET OPTS... ; prints "BYTES SECONDS"
     stats=$(rsync --no-whole-file --stats "$@" "$target" "rsync://127.0.0.1:$rsync_port/dest/$(basename "$target")" 2>&1) ||
         { printf '%s\n' "$stats" >&2; die "rsync ($name) failed"; }
     t1=$(now)
-    sent=$(awk -F': ' '/^Total bytes sent:/ { gsub(",", "", $2); print $2 }' <<<"$stats")
-    recv=$(awk -F': ' '/^Total bytes received:/ { gsub(",", "", $2); print $2 }' <<<"$stats")
-    [[ $sent =~ ^[0-9]+$ && $recv =~ ^[0-9]+$ ]] || { printf '%s\n' "$stats" >&2; die "rsync ($name): no byte counts in --stats"; }
+    bytes=$(rsync_stats_bytes "$stats") || { printf '%s\n' "$stats" >&2; die "rsync ($name): no byte counts in --stats"; }
     same_file "$target" "$dest" "rsync ($name)"
     rm -f "$dest"
-    echo "$((sent + recv)) $(elapsed "$t0" "$t1")"
+    echo "$((${bytes% *} + ${bytes#* })) $(elapsed "$t0" "$t1")"
 }
 
 casync_extract() { # NAME BASE TARGET STORE_NAME CAIBX_NAME [OPTS...]; prints "BODY_BYTES WIRE_BYTES REQUESTS SECONDS"
@@ -366,27 +273,27 @@ bench_pair() {
 
         local s=$work/tp-idx.send.json r=$work/tp-idx-rate.send.json n=$work/tp-noidx.send.json
         # The headline figures are the rate-limited run's: the adaptive zstd level is chosen for the link.
-        tp_bytes=$(json "$r" bytesOnWire)
+        tp_bytes=$(json_field "$r" bytesOnWire)
         local rate_bytes rate_secs relay_total bound
-        rate_bytes=$(json "$r" bytesOnWire)
-        rate_secs=$(json "$r" seconds)
+        rate_bytes=$(json_field "$r" bytesOnWire)
+        rate_secs=$(json_field "$r" seconds)
         relay_total=$(python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(d["upBytes"] + d["downBytes"], d["connections"])' "$work/tp-idx-l9.relay.json")
         bound=$(bound_seconds "$rate_bytes")
         local l9_bytes
-        l9_bytes=$(json "$work/tp-idx-l9.send.json" bytesOnWire)
+        l9_bytes=$(json_field "$work/tp-idx-l9.send.json" bytesOnWire)
         check "$base_name -> $target_name: Teleport's bytesOnWire equals the TCP payload an independent relay counted (level-9 run)" \
             "$( [[ ${relay_total% *} == "$l9_bytes" ]] && echo 1 || echo 0)" "$(fmt_int "$l9_bytes") vs $(fmt_int "${relay_total% *}") in ${relay_total#* } connection(s)"
         row "**Teleport** (index of $base_name at the destination, --bandwidth $rate_arg)" "$tp_bytes" \
             "$(printf '%.2f s measured' "$rate_secs")" \
-            "$(json "$r" blocksFromIndex) blocks from the index, $(json "$r" blocksFromVolume) repeats inside the volume, $(json "$r" blocksSent) sent, $(json "$r" zeroBlocks) zero; index $(fmt_bytes "$(json "$r" indexBytes)"), data $(fmt_bytes "$(json "$r" dataBytes)"); adaptive zstd level; $(json "$r" rounds) round(s); bound $bound s; sender process $(cat "$work/tp-idx-rate.wall") s with .NET start-up"
-        row "Teleport, index, unlimited on loopback" "$(json "$s" bytesOnWire)" "$(printf '%.2f' "$(json "$s" seconds)") s on loopback" \
-            "the same without a rate limit: the adaptive level falls as the link never waits; data $(fmt_bytes "$(json "$s" dataBytes)")"
-        tp_noidx_bytes=$(json "$n" bytesOnWire)
+            "$(json_field "$r" blocksFromIndex) blocks from the index, $(json_field "$r" blocksFromVolume) repeats inside the volume, $(json_field "$r" blocksSent) sent, $(json_field "$r" zeroBlocks) zero; index $(fmt_bytes "$(json_field "$r" indexBytes)"), data $(fmt_bytes "$(json_field "$r" dataBytes)"); adaptive zstd level; $(json_field "$r" rounds) round(s); bound $bound s; sender process $(cat "$work/tp-idx-rate.wall") s with .NET start-up"
+        row "Teleport, index, unlimited on loopback" "$(json_field "$s" bytesOnWire)" "$(printf '%.2f' "$(json_field "$s" seconds)") s on loopback" \
+            "the same without a rate limit: the adaptive level falls as the link never waits; data $(fmt_bytes "$(json_field "$s" dataBytes)")"
+        tp_noidx_bytes=$(json_field "$n" bytesOnWire)
         row "Teleport, no index at the destination" "$tp_noidx_bytes" "$(bound_seconds "$tp_noidx_bytes") s if bandwidth-bound" \
-            "zero skipping + zstd only; $(json "$n" blocksSent) blocks sent, $(json "$n" zeroBlocks) zero; $(printf '%.2f' "$(json "$n" seconds)") s on loopback unlimited"
+            "zero skipping + zstd only; $(json_field "$n" blocksSent) blocks sent, $(json_field "$n" zeroBlocks) zero; $(printf '%.2f' "$(json_field "$n" seconds)") s on loopback unlimited"
         local l9=$work/tp-idx-l9.send.json
-        row "Teleport, index, --compression-level 9" "$(json "$l9" bytesOnWire)" "$(bound_seconds "$(json "$l9" bytesOnWire)") s if bandwidth-bound" \
-            "fixed zstd level 9, unlimited: data $(fmt_bytes "$(json "$l9" dataBytes)"); $(printf '%.2f' "$(json "$l9" seconds)") s on loopback unlimited"
+        row "Teleport, index, --compression-level 9" "$(json_field "$l9" bytesOnWire)" "$(bound_seconds "$(json_field "$l9" bytesOnWire)") s if bandwidth-bound" \
+            "fixed zstd level 9, unlimited: data $(fmt_bytes "$(json_field "$l9" dataBytes)"); $(printf '%.2f' "$(json_field "$l9" seconds)") s on loopback unlimited"
         check "$base_name -> $target_name: Teleport time at $rate_label within 1.2 x bytesOnWire / rate" \
             "$(le "$rate_secs" "$(awk -v b="$bound" 'BEGIN { print 1.2 * b }')")" \
             "$(printf '%.2f' "$rate_secs") s vs $bound s bound (ratio $(awk -v a="$rate_secs" -v b="$bound" 'BEGIN { printf "%.2f", a / b }'))"
@@ -492,14 +399,14 @@ emit ""
 emit "### Machine and versions"
 emit ""
 # shellcheck source=/dev/null
-emit "- CPU: $(lscpu | awk -F': +' '/^Model name/ { print $2; exit }'), $(nproc) cores visible; memory $(free -g | awk '/^Mem:/ { print $2 }') GiB; kernel $(uname -r); $(. /etc/os-release && echo "$PRETTY_NAME")"
-emit "- rsync: $(rsync --version | head -n 1 | sed 's/  */ /g')"
-emit "- casync: $(casync --version 2>&1 | head -n 1) (Debian $(dpkg-query -W -f='${Version}' casync))"
-emit "- nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //')"
+emit "- CPU: $(machine_cpu), $(nproc) cores visible; memory $(free -g | awk '/^Mem:/ { print $2 }') GiB; kernel $(uname -r); $(. /etc/os-release && echo "$PRETTY_NAME")"
+emit "- rsync: $(tool_version rsync)"
+emit "- casync: $(tool_version casync) (Debian $(dpkg-query -W -f='${Version}' casync))"
+emit "- nginx: $(tool_version nginx)"
 if ((with_teleport)); then
     emit "- Teleport: commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown) (work tree as built), .NET $(dotnet --version), defaults (4 KiB blocks, protocol 2, adaptive zstd level with a 128 MiB long-distance window)"
 fi
-emit "- images: $(tr '\n' ';' <"$images/MANIFEST" | sed -E 's/, sha256 [0-9a-f]+//g; s/;$//; s/;/; /g')"
+emit "- images: $(images_manifest "$images")"
 emit "- benchmark wall time: $((SECONDS - started)) s; load average (1/5/15 min) $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after (the machine is shared: timed figures move with it)"
 
 if [[ -n $out ]]; then

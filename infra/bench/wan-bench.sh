@@ -42,7 +42,7 @@ set -Eeuo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$script_dir/../.." && pwd)
-# need_packages (apt-get update at most once, no system services started); log and die are redefined below.
+TELEPORT_ROOT=$root TELEPORT_LOG_TAG='wan-bench'
 # shellcheck source=infra/lib.sh
 source "$root/infra/lib.sh"
 wan=$root/infra/wan
@@ -59,12 +59,6 @@ chart=
 name=wb
 repeat=1
 
-log() { printf '[wan-bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() {
-    log "ERROR: $*"
-    exit 1
-}
-
 while (($#)); do
     case $1 in
     --images) images=${2:?--images needs a directory}; shift 2 ;;
@@ -79,7 +73,7 @@ while (($#)); do
     --chart) chart=${2:?--chart needs a PNG path}; shift 2 ;;
     --name) name=${2:?--name needs a link name}; shift 2 ;;
     --repeat) repeat=${2:?--repeat needs a count}; shift 2 ;;
-    -h | --help) sed -n '2,/^set -E/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) print_usage "${BASH_SOURCE[0]}"; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
     esac
 done
@@ -95,19 +89,16 @@ for pair in $pairs; do
     [[ $pair =~ ^[A-Za-z0-9_-]+:[A-Za-z0-9_-]+$ ]] || die "--pairs takes BASE:TARGET names, not '$pair'"
 done
 
-# Rate in bit/s from tc's N[bit|kbit|mbit|gbit] (link.sh validates the exact form).
-rate=$(awk -v r="${rate_arg,,}" 'BEGIN { v = r + 0; if (r ~ /gbit$/) v *= 1e9; else if (r ~ /mbit$/) v *= 1e6; else if (r ~ /kbit$/) v *= 1e3; printf "%d", v }')
+rate=$(rate_bps "$rate_arg")
 ((rate > 0)) || die "--rate '$rate_arg' is not a rate like 100mbit"
-rate_label=$(awk -v r="$rate" 'BEGIN { if (r >= 1e9) printf "%g Gbit/s", r/1e9; else if (r >= 1e6) printf "%g Mbit/s", r/1e6; else printf "%g kbit/s", r/1e3 }')
+rate_label=$(rate_label "$rate")
 export LC_NUMERIC=C.UTF-8 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 # ---- packages ------------------------------------------------------------------------------------
 
 need_packages rsync casync nginx-light iproute2 iperf3 iputils-ping jq diffutils gcc libc6-dev
 command -v python3 >/dev/null || need_packages python3-minimal
-for tool in rsync casync nginx python3 ss cmp awk jq iperf3 ping; do
-    command -v "$tool" >/dev/null || die "$tool is not on PATH"
-done
+require_tools rsync casync nginx python3 ss cmp awk jq iperf3 ping
 
 # ---- work directory and cleanup ------------------------------------------------------------------
 
@@ -115,30 +106,22 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/teleport-wan-bench.XXXXXX")
 # nginx's workers run as an unprivileged user and must read the chunk store below it.
 chmod 0755 "$work"
 link_up=0
-pids=()
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
-    local rc=$? pid
+    local rc=$?
     trap - EXIT INT TERM
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    stop_tracked_pids
     # link.sh down also stops anything still running inside the two namespaces.
     if ((link_up)); then
         "$wan/link.sh" down --name "$name" || log "WARNING: link.sh down --name $name failed"
     fi
-    if [[ -n ${TELEPORT_BENCH_KEEP:-} ]]; then log "kept $work"; else rm -rf "$work"; fi
+    remove_unless_kept "$work"
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-forget_pid() {
-    local keep=() pid
-    for pid in "${pids[@]}"; do [[ $pid == "$1" ]] || keep+=("$pid"); done
-    pids=("${keep[@]}")
-}
 
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 # A destination image that differs from the source is recorded (r_equal=no, reported as a failure, exit 3 at the
 # end) rather than fatal, so one broken method does not lose the other measurements.
 mismatches=0
@@ -167,26 +150,12 @@ if has teleport || has teleport-bw || has teleport-noindex; then
     if [[ -z $teleport_dll ]]; then
         teleport_label="commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
         [[ -z $(git -C "$root" status --porcelain -- src contracts 2>/dev/null) ]] || teleport_label+=" + uncommitted changes in src/ and contracts/"
-        log "publishing src/Teleport.Cli as it ships (infra/publish.sh: Release, ReadyToRun)"
-        # Others may be mid-edit in the shared work tree: a failed build is retried a few times.
-        for try in 1 2 3 4; do
-            "$root/infra/publish.sh" "$work/published" >"$work/build.log" 2>&1 && break
-            ((try < 4)) || { tail -n 30 "$work/build.log" >&2; die "infra/publish.sh failed"; }
-            log "publish failed (try $try), retrying in 30 s"
-            sleep 30
-        done
+        publish_teleport "$work/published" "$work/build.log" 4
         teleport_dll=$work/published/teleport.dll
         teleport_label+=", ReadyToRun"
     fi
-    [[ -s $teleport_dll ]] || die "no teleport.dll at $teleport_dll"
+    copy_teleport "$teleport_dll" "$work/teleport-bin" tp
     teleport_commit="${teleport_label:-$teleport_dll}, built $(date -u -r "$teleport_dll" '+%Y-%m-%d %H:%M UTC')"
-    # A private copy: a build by someone else must not swap the binaries in the middle of the run.
-    cp -a "$(dirname "$teleport_dll")" "$work/teleport-bin"
-    tp=(dotnet "$work/teleport-bin/$(basename "$teleport_dll")")
-    help=$("${tp[@]}" --help 2>&1) || true
-    for cmd in send receive index; do
-        grep -qE "^ +$cmd " <<<"$help" || die "this teleport has no '$cmd' command"
-    done
     head -c 32 /dev/urandom >"$work/secret"
 fi
 
@@ -224,16 +193,6 @@ log "link check: rtt avg $WAN_CHECK_RTT_AVG_MS ms (min $WAN_CHECK_RTT_MIN_MS, ma
 in_src() { ip netns exec "$WAN_SRC_NS" "$@"; }
 in_dst() { ip netns exec "$WAN_DST_NS" "$@"; }
 
-# Waits until something listens on PORT inside namespace NS (src|dst), or dies naming WHAT.
-wait_listening() {
-    local side=$1 port=$2 what=$3 pid=$4 deadline=$((SECONDS + 60))
-    until "in_$side" ss -Hltn "sport = :$port" | grep -q .; do
-        kill -0 "$pid" 2>/dev/null || die "$what exited before listening on port $port"
-        ((SECONDS < deadline)) || die "$what is not listening on port $port after 60 s"
-        sleep 0.05
-    done
-}
-
 # Counters of the link: sets c_s2d c_d2s c_drops.
 read_counters() {
     local text
@@ -259,51 +218,18 @@ measure_end() { # sets r_s2d r_d2s r_drops
 rsync_port=873
 nginx_port=8080
 if has rsync; then
-    mkdir -p "$work/rsync/module"
-    cat >"$work/rsync/rsyncd.conf" <<EOF
-pid file = $work/rsync/rsyncd.pid
-log file = $work/rsync/rsyncd.log
-use chroot = no
-uid = root
-gid = root
-[dest]
-    path = $work/rsync/module
-    read only = no
-EOF
+    write_rsyncd_config "$work/rsync"
     in_dst rsync --daemon --no-detach --address="$WAN_DST_IP" --port="$rsync_port" --config="$work/rsync/rsyncd.conf" &
-    pids+=($!)
-    wait_listening dst "$rsync_port" "rsync daemon" "${pids[-1]}"
+    track_pid $!
+    wait_listening "$rsync_port" "rsync daemon" $! "$WAN_DST_NS"
 fi
 if has casync; then
-    mkdir -p "$work/nginx/tmp"
-    cat >"$work/nginx/nginx.conf" <<EOF
-worker_processes 1;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 64; }
-http {
-    log_format bytes '\$request_uri \$status \$body_bytes_sent \$bytes_sent \$request_length \$connection';
-    access_log $work/nginx/access.log bytes;
-    client_body_temp_path $work/nginx/tmp;
-    proxy_temp_path $work/nginx/tmp;
-    fastcgi_temp_path $work/nginx/tmp;
-    uwsgi_temp_path $work/nginx/tmp;
-    scgi_temp_path $work/nginx/tmp;
-    sendfile on;
-    tcp_nodelay on;
-    # One connection carries every chunk request of an extract.
-    keepalive_timeout 600s;
-    keepalive_requests 1000000;
-    types { application/octet-stream cacnk caibx; }
-    server {
-        listen $WAN_SRC_IP:$nginx_port;
-        root $work/www;
-    }
-}
-EOF
+    # Keep-alive: one connection carries every chunk request of an extract.
+    write_nginx_config "$work/nginx" "$work/www" "$WAN_SRC_IP:$nginx_port" "sendfile on;" "tcp_nodelay on;" \
+        "keepalive_timeout 600s;" "keepalive_requests 1000000;"
     in_src nginx -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
-    pids+=($!)
-    wait_listening src "$nginx_port" "nginx" "${pids[-1]}"
+    track_pid $!
+    wait_listening "$nginx_port" "nginx" $! "$WAN_SRC_NS"
 fi
 
 # ---- results -------------------------------------------------------------------------------------
@@ -315,8 +241,6 @@ result() {
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$r_s2d" "$r_d2s" "$r_secs" "$image_bytes" "$r_drops" "$4" "$3" "$r_equal" >>"$work/runs.tsv"
     log "  $2: $(((r_s2d + r_d2s) / 1000)) kB on the wire ($r_s2d src->dst, $r_d2s dst->src), $r_secs s, $r_drops drops"
 }
-
-json() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
 # ---- the methods ---------------------------------------------------------------------------------
 
@@ -336,8 +260,8 @@ run_teleport() { # PAIR BASE_NAME TARGET LABEL INDEX(0|1) METHOD [SEND_OPTS...]
     fi
     in_dst "${tp[@]}" "${args[@]}" >"$work/logs/$label.recv.json" 2>"$work/logs/$label.recv.log" &
     recv_pid=$!
-    pids+=("$recv_pid")
-    wait_listening dst "$tp_port" "teleport receive" "$recv_pid"
+    track_pid "$recv_pid"
+    wait_listening "$tp_port" "teleport receive" "$recv_pid" "$WAN_DST_NS"
     measure_start
     t0=$(now)
     in_src "${tp[@]}" send --to "$WAN_DST_IP:$tp_port" --volume "$target" --secret-file "$work/secret" --json "$@" \
@@ -349,13 +273,13 @@ run_teleport() { # PAIR BASE_NAME TARGET LABEL INDEX(0|1) METHOD [SEND_OPTS...]
     ((rc == 0)) || { tail -n 20 "$work/logs/$label.recv.log" >&2; die "teleport receive ($label) failed (exit $rc)"; }
     measure_end
     r_secs=$(elapsed "$t0" "$t1")
-    [[ $(json "$work/logs/$label.send.json" verified) == True ]] || die "teleport ($label): the sender reports verified=false"
-    [[ $(json "$work/logs/$label.recv.json" verified) == True ]] || die "teleport ($label): the receiver reports verified=false"
+    [[ $(json_field "$work/logs/$label.send.json" verified) == True ]] || die "teleport ($label): the sender reports verified=false"
+    [[ $(json_field "$work/logs/$label.recv.json" verified) == True ]] || die "teleport ($label): the receiver reports verified=false"
     same_file "$target" "$out" "Teleport ($label)"
     local s=$work/logs/$label.send.json
     local note
-    note="$(json "$s" blocksFromIndex) blocks from the index, $(json "$s" blocksSent) sent, $(json "$s" zeroBlocks) zero of $(json "$s" blocks); $(json "$s" rounds) round(s); sender's own time $(printf '%.2f' "$(json "$s" seconds)") s"
-    result "$pair" "$method" "$note" "$(json "$s" bytesOnWire)"
+    note="$(json_field "$s" blocksFromIndex) blocks from the index, $(json_field "$s" blocksSent) sent, $(json_field "$s" zeroBlocks) zero of $(json_field "$s" blocks); $(json_field "$s" rounds) round(s); sender's own time $(printf '%.2f' "$(json_field "$s" seconds)") s"
+    result "$pair" "$method" "$note" "$(json_field "$s" bytesOnWire)"
     rm -f "$out"
 }
 
@@ -365,8 +289,8 @@ run_copy() { # PAIR TARGET LABEL [--skip-zero]
     rm -f "$out"
     in_dst python3 "$wan/blockcopy.py" recv --listen "$WAN_DST_IP:$copy_port" --out "$out" >"$work/logs/$label.recv.json" 2>"$work/logs/$label.recv.log" &
     recv_pid=$!
-    pids+=("$recv_pid")
-    wait_listening dst "$copy_port" "blockcopy receiver" "$recv_pid"
+    track_pid "$recv_pid"
+    wait_listening "$copy_port" "blockcopy receiver" "$recv_pid" "$WAN_DST_NS"
     measure_start
     t0=$(now)
     in_src python3 "$wan/blockcopy.py" send --to "$WAN_DST_IP:$copy_port" --file "$target" "$@" >"$work/logs/$label.send.json" 2>"$work/logs/$label.send.log" ||
@@ -379,7 +303,7 @@ run_copy() { # PAIR TARGET LABEL [--skip-zero]
     r_secs=$(elapsed "$t0" "$t1")
     same_file "$target" "$out" "$label"
     local data
-    data=$(json "$work/logs/$label.send.json" dataBytes)
+    data=$(json_field "$work/logs/$label.send.json" dataBytes)
     if (($# == 0)); then
         result "$pair" "raw copy" "the whole image over one TCP stream (blockcopy.py)" "$data"
     else
@@ -389,7 +313,7 @@ run_copy() { # PAIR TARGET LABEL [--skip-zero]
 }
 
 run_rsync() { # PAIR BASE TARGET
-    local pair=$1 base=$2 target=$3 dest t0 t1 stats sent recv
+    local pair=$1 base=$2 target=$3 dest t0 t1 stats bytes sent recv
     dest=$work/rsync/module/$(basename "$target")
     cp "$base" "$dest"
     measure_start
@@ -399,9 +323,8 @@ run_rsync() { # PAIR BASE TARGET
     t1=$(now)
     measure_end
     r_secs=$(elapsed "$t0" "$t1")
-    sent=$(awk -F': ' '/^Total bytes sent:/ { gsub(",", "", $2); print $2 }' <<<"$stats")
-    recv=$(awk -F': ' '/^Total bytes received:/ { gsub(",", "", $2); print $2 }' <<<"$stats")
-    [[ $sent =~ ^[0-9]+$ && $recv =~ ^[0-9]+$ ]] || { printf '%s\n' "$stats" >&2; die "rsync: no byte counts in --stats"; }
+    bytes=$(rsync_stats_bytes "$stats") || { printf '%s\n' "$stats" >&2; die "rsync: no byte counts in --stats"; }
+    sent=${bytes% *} recv=${bytes#* }
     same_file "$target" "$dest" "rsync"
     local matched
     matched=$(awk -F': ' '/^Matched data:/ { gsub(",", "", $2); sub(/ bytes/, "", $2); print $2 }' <<<"$stats")
@@ -473,10 +396,10 @@ python3 "$wan/bench-report.py" --tsv "$tsv" --rate "$rate" --rate-label "$rate_l
     --link-mode "$WAN_MODE" --rtt "$WAN_CHECK_RTT_AVG_MS" --rtt-min "$WAN_CHECK_RTT_MIN_MS" --rtt-max "$WAN_CHECK_RTT_MAX_MS" \
     --iperf-s2d "$WAN_CHECK_S2D_MBIT" --iperf-d2s "$WAN_CHECK_D2S_MBIT" --ping-loss "$WAN_CHECK_PING_LOSS_PCT" \
     --teleport-commit "${teleport_commit:-not run}" --dotnet "$(dotnet --version 2>/dev/null || echo none)" \
-    --rsync "$(rsync --version | head -n 1 | sed 's/  */ /g')" --casync "$(casync --version 2>&1 | head -n 1)" \
-    --nginx "$(nginx -v 2>&1 | sed 's/^nginx version: //')" --kernel "$(uname -r)" \
-    --cpu "$(lscpu | awk -F': +' '/^Model name/ { print $2; exit }'), $(nproc) cores" \
-    --images "$(tr '\n' ';' <"$images/MANIFEST" | sed -E 's/, sha256 [0-9a-f]+//g; s/;$//; s/;/; /g')" \
+    --rsync "$(tool_version rsync)" --casync "$(tool_version casync)" \
+    --nginx "$(tool_version nginx)" --kernel "$(uname -r)" \
+    --cpu "$(machine_cpu), $(nproc) cores" \
+    --images "$(images_manifest "$images")" \
     --wall "$bench_seconds" --load "$load_before -> $load_after" \
     --command "infra/bench/wan-bench.sh --rate $rate_arg --delay $delay_arg --loss $loss_arg --pairs \"$pairs\" --repeat $repeat" \
     --md "$out_dir/wan-bench.md" --json "$out_dir/wan-bench.json" --summary-md "$out_dir/wan-bench-summary.md"

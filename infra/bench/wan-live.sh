@@ -23,6 +23,9 @@ set -Eeuo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 WAN=$ROOT/infra/wan
+TELEPORT_ROOT=$ROOT TELEPORT_LOG_TAG='wan-live'
+# shellcheck source=infra/lib.sh
+source infra/lib.sh
 
 RUNS=1 MODE=writing DLL='' VOLUME_MIB=64 NAME=wl RATE=100mbit DELAY=25ms OUT=''
 while [[ $# -gt 0 ]]; do
@@ -35,7 +38,7 @@ while [[ $# -gt 0 ]]; do
         --rate) RATE=${2:?}; shift 2 ;;
         --delay) DELAY=${2:?}; shift 2 ;;
         --out) OUT=${2:?}; shift 2 ;;
-        -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h | --help) print_usage "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "wan-live.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -44,12 +47,10 @@ done
 [[ $VOLUME_MIB =~ ^[1-9][0-9]{0,4}$ ]] || { echo "wan-live.sh: --volume-mib must be a whole number" >&2; exit 2; }
 ((EUID == 0)) || { echo "wan-live.sh: needs root (network namespaces)" >&2; exit 2; }
 
-log() { printf '%s wan-live: %s\n' "$(date -u +%T)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
-
 WORK=$(mktemp -d /tmp/teleport-wan-live.XXXXXX)
 PIDS=()
 LINK_UP=
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
     local rc=$? p i
     trap - EXIT INT TERM
@@ -62,7 +63,9 @@ cleanup() {
     done
     for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
     # link.sh down also kills whatever is still running inside the two namespaces (the broker's epmd, beam).
-    [[ -n $LINK_UP ]] && WAN_NAME=$NAME "$WAN/link.sh" down --name "$NAME" >&2 || true
+    if [[ -n $LINK_UP ]]; then
+        WAN_NAME=$NAME "$WAN/link.sh" down --name "$NAME" >&2 || true
+    fi
     if ((rc != 0)) || [[ -n ${TELEPORT_BENCH_KEEP:-} ]]; then
         log "logs kept in $WORK"
     else
@@ -80,8 +83,7 @@ for tool in qemu-system-x86_64 gcc jq ip; do command -v "$tool" >/dev/null || di
 [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || die "rabbitmq-server is missing (apt-get install rabbitmq-server)"
 
 if [[ -z $DLL ]]; then
-    log "publishing src/Teleport.Cli as it ships (infra/publish.sh: Release, ReadyToRun) ..."
-    infra/publish.sh "$WORK/published" >&2
+    publish_teleport "$WORK/published" "$WORK/build.log"
     DLL=$WORK/published/teleport.dll
 fi
 [[ -f $DLL ]] || die "no teleport.dll at $DLL"
@@ -139,12 +141,8 @@ log "link: rtt ${WAN_CHECK_RTT_AVG_MS:-?} ms, ${WAN_CHECK_S2D_MBIT:-?} / ${WAN_C
 SRC=(ip netns exec "$WAN_SRC_NS")
 DST=(ip netns exec "$WAN_DST_NS")
 
-wait_for() { # what seconds cmd...
-    local what=$1 secs=$2 i
-    shift 2
-    for ((i = 0; i < secs * 5; i++)); do "$@" && return 0; sleep 0.2; done
-    die "timed out waiting for $what"
-}
+# wait_for (infra/lib.sh) logs what it waited for when it gives up: its callers just stop the script.
+# shellcheck disable=SC2317  # called by wait_for
 listening() { ip netns exec "$1" ss -Hltn "sport = :$2" | grep -q .; }
 
 # ---- RabbitMQ in the source namespace, on the link address --------------------------------------------------------
@@ -172,7 +170,7 @@ rmq() {
 log "starting RabbitMQ in $WAN_SRC_NS on $WAN_SRC_IP:5672"
 rmq /usr/lib/rabbitmq/bin/rabbitmq-server </dev/null >"$RMQ/log/stdout.log" 2>&1 &
 PIDS+=($!)
-wait_for "RabbitMQ" 120 listening "$WAN_SRC_NS" 5672
+wait_for "RabbitMQ" 120 listening "$WAN_SRC_NS" 5672 || exit 1
 BUS="rabbitmq://teleport:$RMQ_PASS@$WAN_SRC_IP:5672/"
 
 # ---- one run -----------------------------------------------------------------------------------------------------
@@ -202,13 +200,13 @@ run_one() {
     "${DST[@]}" "${TP[@]}" storage --id dst --volumes "$d/dst" --nbd-listen "$WAN_DST_IP:$dport" --advertise "$WAN_DST_IP" \
         --data-listen "$WAN_DST_IP:0" --bus "$BUS" >"$d/storage-dst.log" 2>&1 &
     PIDS+=($!)
-    wait_for "source NBD port" 60 listening "$WAN_SRC_NS" "$sport"
-    wait_for "destination NBD port" 60 listening "$WAN_DST_NS" "$dport"
+    wait_for "source NBD port" 60 listening "$WAN_SRC_NS" "$sport" || exit 1
+    wait_for "destination NBD port" 60 listening "$WAN_DST_NS" "$dport" || exit 1
     "${SRC[@]}" "${TP[@]}" host --id hv1 --bus "$BUS" \
         --vm "vm1,qmp=$d/run/vm1.qmp,listen=unix:$d/run/vm1.nbd,storage=src,upstream=$WAN_SRC_IP:$sport,export=vm1" \
         >"$d/host.log" 2>&1 &
     PIDS+=($!)
-    wait_for "the path switcher's socket" 60 test -S "$d/run/vm1.nbd"
+    wait_for "the path switcher's socket" 60 test -S "$d/run/vm1.nbd" || exit 1
 
     local runid=$((1000 + r))
     "${SRC[@]}" qemu-system-x86_64 -machine q35 -m 256 -smp 1 -nodefaults -nographic -no-reboot -serial stdio \
@@ -220,9 +218,9 @@ run_one() {
     local qemu=$!
     PIDS+=("$qemu")
     if [[ $MODE == writing ]]; then
-        wait_for "the guest's first records" 120 grep -qs "TPW seq=" "$d/guest.log"
+        wait_for "the guest's first records" 120 grep -qs "TPW seq=" "$d/guest.log" || exit 1
     else
-        wait_for "the guest to finish writing" 120 grep -qs "TPW idle" "$d/guest.log"
+        wait_for "the guest to finish writing" 120 grep -qs "TPW idle" "$d/guest.log" || exit 1
     fi
     log "run $r: guest is $([[ $MODE == writing ]] && echo writing || echo idle); migrating"
 

@@ -14,7 +14,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-kroot= kver= out= run=
+kroot='' kver='' out='' run=''
 modules=() extra=() bins=() files=()
 while (($#)); do
 	case $1 in

@@ -29,7 +29,7 @@ if [[ ! -f $root/.done ]]; then
 			"upgrade linux-headers-amd64 (apt-get update && apt-get install linux-headers-amd64)" >&2
 		exit 1
 	fi
-	dpkg-deb -x "$cache/dl-$kver"/linux-image-"$kver"_*.deb "$root"
+	dpkg-deb -x "$cache/dl-$kver/linux-image-$kver"_*.deb "$root"
 	# The package ships no modules.dep; the initramfs builder needs it.
 	depmod -b "$root" "$kver"
 	rm -rf "$cache/dl-$kver"

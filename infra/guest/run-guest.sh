@@ -11,7 +11,7 @@
 # QEMU is killed after --timeout (exit status 124).
 set -euo pipefail
 
-kernel= initrd= append= mem=1024 cpus=2 timeout=600 log= hostroot=0
+kernel='' initrd='' append='' mem=1024 cpus=2 timeout=600 log='' hostroot=0
 disks=()
 while (($#)); do
 	case $1 in

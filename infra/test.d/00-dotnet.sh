@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by infra/test.sh: the .NET SDK and where test results go.
 
 if ! command -v dotnet >/dev/null; then
@@ -19,7 +20,8 @@ log "dotnet SDK $(dotnet --version)"
 # One results directory per run (so two runs never count each other's .trx files); keep the last few.
 _results_base=$TELEPORT_ROOT/artifacts/test-results
 mkdir -p "$_results_base"
-export TELEPORT_TEST_RESULTS=$_results_base/$(date -u +%Y%m%d-%H%M%S)-$$
+TELEPORT_TEST_RESULTS=$_results_base/$(date -u +%Y%m%d-%H%M%S)-$$
+export TELEPORT_TEST_RESULTS
 mkdir -p "$TELEPORT_TEST_RESULTS"
 # shellcheck disable=SC2012
 ls -1dt "$_results_base"/*/ 2>/dev/null | tail -n +6 | xargs -r rm -rf --

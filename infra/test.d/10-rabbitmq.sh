@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by infra/test.sh: a private RabbitMQ broker for this run, reachable on 127.0.0.1 only.
 # Exports TELEPORT_RABBITMQ=amqp://guest:guest@127.0.0.1:PORT/ (guest may log in from loopback only).
 #
@@ -75,7 +76,7 @@ done
 _rmq_dir=$(mktemp -d "$_rmq_tmp/teleport-rabbitmq.XXXXXX")
 echo $$ >"$_rmq_dir/owner.pid"
 _rmq_node="teleport-test-$$-${_rmq_dir##*.}@localhost"
-_rmq_pid= _rmq_port= _rmq_dist_port= _rmq_epmd_port=
+_rmq_pid='' _rmq_port='' _rmq_dist_port='' _rmq_epmd_port=''
 : >"$_rmq_dir/rabbitmq-env.conf"
 echo '[].' >"$_rmq_dir/enabled_plugins"
 # The cookie lives in HOME (= this directory): the broker and our CLI calls share it, nothing else does.

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by infra/test.sh: the test disk images (base.img, lamp.img, web.img; ext4 from Debian packages).
 # Exports TELEPORT_TEST_IMAGES=DIR. Built once (about a minute, ~100 MiB of .debs downloaded into
 # ~/.cache/teleport/debs); later runs reuse them while the build script is unchanged.

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by infra/test.sh: a private PostgreSQL cluster for this run, on 127.0.0.1 only, for the orchestrator's
 # saga repository tests. Exports TELEPORT_POSTGRES (an Npgsql connection string of a superuser, who may create
 # a throwaway database per test). Debian's postgresql package, run as the postgres user straight from its bin
@@ -5,7 +6,7 @@
 
 need_packages postgresql iproute2
 
-_pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+_pg_bin=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 [[ -x $_pg_bin/initdb && -x $_pg_bin/pg_ctl ]] || die "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin"
 id postgres >/dev/null 2>&1 || die "the postgres user is missing (it comes with the postgresql-common package)"
 _pg_tmp=${TMPDIR:-/tmp}
@@ -25,6 +26,7 @@ _pg_dir=$(mktemp -d "$_pg_tmp/teleport-postgres.XXXXXX")
 echo $$ >"$_pg_dir/owner.pid"
 chown postgres: "$_pg_dir"
 chmod 700 "$_pg_dir"
+_pg_port=
 free_port _pg_port 25432
 _pg_user=teleport
 _pg_password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')

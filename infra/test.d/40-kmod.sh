@@ -94,12 +94,17 @@ _kmod_hook
 _kmod_rc=$?
 if ((_kmod_errexit)); then set -e; fi
 if ((_kmod_rc == 0)); then
+	# The newest env file: the one this run's hook just wrote.
+	_kmod_env=
+	for _kmod_line in "$_kmod_cache"/kmod-build-*/env; do
+		if [[ -z $_kmod_env || $_kmod_line -nt $_kmod_env ]]; then _kmod_env=$_kmod_line; fi
+	done
 	while IFS= read -r _kmod_line; do
 		export "${_kmod_line?}"
-	done <"$(ls -t "$_kmod_cache"/kmod-build-*/env | head -n1)"
+	done <"$_kmod_env"
 else
 	TELEPORT_KMOD_ERROR=$(cat "$_kmod_cache"/kmod-build-*/error 2>/dev/null || echo "40-kmod.sh failed (see its output)")
 	export TELEPORT_KMOD_ERROR
 	echo "40-kmod.sh: $TELEPORT_KMOD_ERROR" >&2
 fi
-unset _kmod_cache _kmod_errexit _kmod_rc _kmod_line
+unset _kmod_cache _kmod_errexit _kmod_rc _kmod_line _kmod_env

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by infra/test.sh: Debian's docker-compose, so tests can check docker-compose.yml with `config`
 # (no Docker engine is needed or started), and Debian's python3 with python3-yaml to turn the resolved file into
 # JSON for the assertions. Exports TELEPORT_DOCKER_COMPOSE and TELEPORT_YAML_PYTHON.

@@ -18,7 +18,7 @@ if grep -q dirtytrack /proc/modules; then report PASS module_loads; else report 
 
 dttest /dev/vda >/tmp/dttest.out 2>&1
 rc=$?
-cat /tmp/dttest.out | tee -a $results
+tee -a $results </tmp/dttest.out
 case $rc in
 0 | 1) ;;
 *) report FAIL dttest exited with status $rc ;;

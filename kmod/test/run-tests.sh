@@ -6,7 +6,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-kernel= initrd= dotnet= probe= timeout=900 log=
+kernel='' initrd='' dotnet='' probe='' timeout=900 log=''
 while (($#)); do
 	case $1 in
 	--kernel) kernel=$2; shift 2 ;;
