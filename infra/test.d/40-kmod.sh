@@ -30,8 +30,9 @@ _kmod_hook() (
 	kenv=$("$repo/infra/guest/kernel.sh")
 	eval "$kenv"
 
-	# Kbuild writes next to the sources: build a copy.
-	build=$cache/kmod-build-$GUEST_KVER
+	# Kbuild writes next to the sources: build a copy, private to this run (two runs on one machine must not
+	# delete each other's module while its guest boots).
+	build=$_kmod_build
 	rm -rf "$build"
 	mkdir -p "$build"
 	cp "$repo"/kmod/{Kbuild,Makefile,dm-dirtytrack.c,dm-dirtytrack.h} "$build/"
@@ -85,7 +86,12 @@ _kmod_hook() (
 
 _kmod_cache=${TELEPORT_CACHE:-$HOME/.cache/teleport}
 unset TELEPORT_KMOD_KO TELEPORT_KMOD_KERNEL TELEPORT_KMOD_INITRD TELEPORT_KMOD_RUN TELEPORT_KMOD_ERROR
-rm -f "$_kmod_cache"/kmod-build-*/env "$_kmod_cache"/kmod-build-*/error
+# Builds of runs that were killed before their cleanup: their test.sh (the pid in the name) is gone.
+for _kmod_line in "$_kmod_cache"/kmod-build.*; do
+	[[ -d $_kmod_line ]] && ! kill -0 "${_kmod_line##*.}" 2>/dev/null && rm -rf "$_kmod_line"
+done
+_kmod_build=$_kmod_cache/kmod-build.$$
+on_exit "rm -rf '$_kmod_build'"
 # Not "if _kmod_hook": set -e is ignored inside a condition, and the hook relies on it.
 _kmod_errexit=0
 if [[ $- == *e* ]]; then _kmod_errexit=1; fi
@@ -94,17 +100,12 @@ _kmod_hook
 _kmod_rc=$?
 if ((_kmod_errexit)); then set -e; fi
 if ((_kmod_rc == 0)); then
-	# The newest env file: the one this run's hook just wrote.
-	_kmod_env=
-	for _kmod_line in "$_kmod_cache"/kmod-build-*/env; do
-		if [[ -z $_kmod_env || $_kmod_line -nt $_kmod_env ]]; then _kmod_env=$_kmod_line; fi
-	done
 	while IFS= read -r _kmod_line; do
 		export "${_kmod_line?}"
-	done <"$_kmod_env"
+	done <"$_kmod_build/env"
 else
-	TELEPORT_KMOD_ERROR=$(cat "$_kmod_cache"/kmod-build-*/error 2>/dev/null || echo "40-kmod.sh failed (see its output)")
+	TELEPORT_KMOD_ERROR=$(cat "$_kmod_build/error" 2>/dev/null || echo "40-kmod.sh failed (see its output)")
 	export TELEPORT_KMOD_ERROR
 	echo "40-kmod.sh: $TELEPORT_KMOD_ERROR" >&2
 fi
-unset _kmod_cache _kmod_errexit _kmod_rc _kmod_line _kmod_env
+unset _kmod_cache _kmod_build _kmod_errexit _kmod_rc _kmod_line

@@ -69,7 +69,7 @@ public sealed class BlockIndex : IDisposable
     public static void Reset(string directory, int blockSize = BlockSizes.Default)
     {
         BlockSizes.Validate(blockSize);
-        var path = IndexFile.PathFor(Path.GetFullPath(directory), blockSize);
+        string path = IndexFile.PathFor(Path.GetFullPath(directory), blockSize);
         if (File.Exists(path)) // a directory that does not exist yet has nothing to reset
             File.Delete(path);
     }
@@ -192,7 +192,7 @@ public sealed class BlockIndex : IDisposable
         CheckBlockArguments(imagePath, blockNumber);
         var key = _keyOf(fingerprint);
         int holder;
-        var buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
         try
         {
             holder = Holder(key, fingerprint, buffer.AsSpan(0, BlockSize), noteStale: false);
@@ -226,7 +226,7 @@ public sealed class BlockIndex : IDisposable
             ObjectDisposedException.ThrowIf(_disposed, this);
             if (!_images.TryGet(full, out var image))
                 return false;
-            var removed = new bool[_images.ById.Length];
+            bool[] removed = new bool[_images.ById.Length];
             removed[image.Id] = true;
             long entriesRemoved = _entries.Purge(removed);
             _images.Remove(image);
@@ -293,7 +293,7 @@ public sealed class BlockIndex : IDisposable
     // Caller holds the write lock: merges what the scan found and records it on each image read.
     private long Apply(IReadOnlyList<ImageScan.Job> jobs, ImageScan.Result scan)
     {
-        var shared = new long[_images.ById.Length];
+        long[] shared = new long[_images.ById.Length];
         for (int id = 0; id < scan.SharedByImage.Length; id++)
             shared[id] = scan.SharedByImage[id];
         long added = _entries.MergeScanned(scan.Runs, shared);

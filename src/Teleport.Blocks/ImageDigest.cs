@@ -56,14 +56,14 @@ public sealed class ImageDigest
         using var scanner = ImageScanner.Open(path, blockSize);
         if (scanner.BlockCount > int.MaxValue)
             throw new ArgumentException($"{path} has {scanner.BlockCount} blocks of {blockSize} bytes; use a larger block size.");
-        var blocks = (int)scanner.BlockCount;
+        int blocks = (int)scanner.BlockCount;
         var keys = new UInt128[blocks];
         var zero = new BitArray(blocks);
         const int rangeBlocks = 4096;
-        var ranges = (blocks + rangeBlocks - 1) / rangeBlocks;
+        int ranges = (blocks + rangeBlocks - 1) / rangeBlocks;
         long zeroBlocks = 0;
         // BitArray is not thread-safe: each range fills a private list of zero blocks, merged under a lock.
-        var gate = new object();
+        object gate = new object();
         Parallel.For(0, ranges, new ParallelOptions { CancellationToken = cancellationToken }, range =>
         {
             long first = (long)range * rangeBlocks;
@@ -78,7 +78,7 @@ public sealed class ImageDigest
             }
             lock (gate)
             {
-                foreach (var z in zeros)
+                foreach (int z in zeros)
                     zero[z] = true;
                 zeroBlocks += zeros.Count;
             }

@@ -71,7 +71,7 @@ internal sealed class ImageScan : IDisposable
         var items = WorkItems();
         int workers = Math.Max(1, Math.Min(maxParallelism, items.Count));
         var runs = new EntryRun[workers];
-        var shared = new long[workers][];
+        long[][] shared = new long[workers][];
         int idLimit = _jobs.Count == 0 ? 1 : _jobs.Max(j => j.Image.Id) + 1;
         int nextItem = -1;
         try
@@ -94,8 +94,8 @@ internal sealed class ImageScan : IDisposable
         {
             ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
         }
-        var sharedByImage = new long[idLimit];
-        foreach (var counts in shared)
+        long[] sharedByImage = new long[idLimit];
+        foreach (long[] counts in shared)
             for (int id = 0; id < idLimit; id++)
                 sharedByImage[id] += counts[id];
         return new Result([.. runs], sharedByImage, _blocks, _zeroBlocks, _jobs.Sum(j => j.Scanner.BytesRead));

@@ -123,7 +123,7 @@ internal sealed class IndexEntries(ImageCatalog images, int blockSize, Func<Fing
             entries[n++] = new IndexEntry { KeyHigh = key.High, KeyLow = key.Low, Location = location };
         var run = EntryTable.SortAndDeduplicate(entries, n, sharedByImage: null);
         var byId = images.ById;
-        var shared = new long[byId.Length];
+        long[] shared = new long[byId.Length];
         Table = Table.Merge([run], shared, out _);
         for (int id = 1; id < shared.Length; id++)
             if (shared[id] > 0 && byId[id] is { } image)
@@ -138,7 +138,7 @@ internal sealed class IndexEntries(ImageCatalog images, int blockSize, Func<Fing
         if (_staleSeen.IsEmpty)
             return;
         var drop = new HashSet<IndexKey>();
-        var buffer = ArrayPool<byte>.Shared.Rent(blockSize);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(blockSize);
         try
         {
             foreach (var (key, location) in _staleSeen)

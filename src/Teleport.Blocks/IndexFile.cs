@@ -72,7 +72,7 @@ internal static class IndexFile
             var (imageCount, entryCount, tableBytes, checksum) = ReadHeader(handle, path, blockSize);
 
             var hash = new XxHash64();
-            var table = new byte[tableBytes];
+            byte[] table = new byte[tableBytes];
             FileReads.ReadExactly(handle, table, HeaderSize);
             hash.Append(table);
             var entries = new IndexEntry[entryCount];
@@ -129,7 +129,7 @@ internal static class IndexFile
 
     private static void Validate(string path, List<ImageRecord> images, IndexEntry[] entries)
     {
-        var known = new bool[images.Count == 0 ? 1 : images.Max(i => i.Id) + 1];
+        bool[] known = new bool[images.Count == 0 ? 1 : images.Max(i => i.Id) + 1];
         foreach (var image in images)
             known[image.Id] = true;
         for (int i = 0; i < entries.Length; i++)

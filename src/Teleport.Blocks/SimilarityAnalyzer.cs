@@ -33,7 +33,7 @@ public static class SimilarityAnalyzer
             else
                 mustSend++;
         }
-        var nonZero = target.Blocks - target.ZeroBlocks;
+        long nonZero = target.Blocks - target.ZeroBlocks;
         return new SimilarityReport(target.BlockSize, target.Blocks, target.ZeroBlocks, nonZero, hits, selfDuplicates, mustSend);
     }
 

@@ -22,7 +22,7 @@ internal sealed class UpdatePlan
     public static UpdatePlan Make(ImageCatalog images, IndexEntries entries, Dictionary<string, ImageIdentity> requested)
     {
         var plan = new UpdatePlan();
-        var invalid = new bool[images.ById.Length];
+        bool[] invalid = new bool[images.ById.Length];
         bool anyInvalid = false;
         foreach (var image in images.ById)
         {

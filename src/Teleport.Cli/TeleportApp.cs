@@ -95,7 +95,7 @@ public static class TeleportApp
             console.Ui.MarkupLine($"[red]error:[/] {Markup.Escape(ex.Message)}");
             return ExitCodes.Failure;
         }
-        var badInput = ex is CommandAppException or UserInputException or IOException or UnauthorizedAccessException or ArgumentException;
+        bool badInput = ex is CommandAppException or UserInputException or IOException or UnauthorizedAccessException or ArgumentException;
         if (badInput)
             console.Ui.MarkupLine($"[red]error:[/] {Markup.Escape(ex.Message)}");
         else

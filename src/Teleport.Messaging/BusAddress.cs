@@ -22,11 +22,11 @@ public sealed record BusAddress(Uri? Broker, string User, string Password, strin
             return new BusAddress(null, "", "", "/");
         if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || uri.Scheme is not ("rabbitmq" or "amqp") || uri.Host.Length == 0)
             throw new ArgumentException($"{setting} '{text}' is neither 'memory' nor rabbitmq://user:pass@HOST:PORT/");
-        var parts = uri.UserInfo.Split(':', 2);
+        string[] parts = uri.UserInfo.Split(':', 2);
         var (user, password) = parts is [var u, var p] && u.Length > 0
             ? (Uri.UnescapeDataString(u), Uri.UnescapeDataString(p))
             : ("guest", "guest");
-        var vhost = Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/'));
+        string vhost = Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/'));
         return new BusAddress(uri, user, password, vhost.Length == 0 ? "/" : vhost);
     }
 

@@ -69,7 +69,7 @@ public sealed class DeadlineSweeper(
                 _published.Remove(stale);
             }
 
-            var count = 0;
+            int count = 0;
             foreach (var row in expired)
             {
                 var deadline = row.DeadlineUtc!.Value;
@@ -127,7 +127,7 @@ public sealed class DeadlineSweeper(
                 _nudged.Remove(stale);
             }
 
-            var count = 0;
+            int count = 0;
             foreach (var row in due)
             {
                 var nudgeAt = row.NudgeAtUtc!.Value;

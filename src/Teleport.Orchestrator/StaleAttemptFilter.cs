@@ -14,7 +14,7 @@ public sealed class StaleAttemptFilter<TMessage>(Func<TMessage, int> attemptOf, 
 {
     public Task Send(SagaConsumeContext<MigrationState, TMessage> context, IPipe<SagaConsumeContext<MigrationState, TMessage>> next)
     {
-        var attempt = attemptOf(context.Message);
+        int attempt = attemptOf(context.Message);
         var saga = context.Saga;
         if (attempt == saga.Attempt)
         {

@@ -15,7 +15,7 @@ internal static class BenchFiles
     {
         string path = Path.Combine(directory, $"random-{bytes}.img");
         var random = new Random(seed);
-        var chunk = new byte[1 << 20];
+        byte[] chunk = new byte[1 << 20];
         using (var stream = new FileStream(path, FileMode.Create, FileAccess.Write))
         {
             for (long written = 0; written < bytes; written += chunk.Length)
@@ -41,7 +41,7 @@ internal static class BenchFiles
     public static string WrittenZeros(string directory, long bytes)
     {
         string path = Path.Combine(directory, $"zeros-{bytes}.img");
-        var chunk = new byte[1 << 20];
+        byte[] chunk = new byte[1 << 20];
         using (var stream = new FileStream(path, FileMode.Create, FileAccess.Write))
             for (long written = 0; written < bytes; written += chunk.Length)
                 stream.Write(chunk, 0, (int)Math.Min(chunk.Length, bytes - written));
@@ -62,7 +62,7 @@ internal static class BenchFiles
 
     private static void WarmPageCache(string path)
     {
-        var buffer = new byte[1 << 20];
+        byte[] buffer = new byte[1 << 20];
         using var stream = File.OpenRead(path);
         while (stream.Read(buffer) > 0)
         {

@@ -35,8 +35,8 @@ public static class WanChart
 
     public static void Render(IReadOnlyList<WanResult> results, string path, string title)
     {
-        var pairs = results.Select(r => r.Pair).Distinct().ToArray();
-        var methods = results.Select(r => r.Method).Distinct().ToArray();
+        string[] pairs = results.Select(r => r.Pair).Distinct().ToArray();
+        string[] methods = results.Select(r => r.Method).Distinct().ToArray();
 
         var multiplot = new Multiplot();
         multiplot.AddPlots(2);

@@ -14,10 +14,10 @@ public static class WanResultsFile
     {
         if (!File.Exists(path))
             throw new FileNotFoundException($"results file '{path}' does not exist", path);
-        var lines = File.ReadAllLines(path).Where(l => l.Length > 0).ToArray();
+        string[] lines = File.ReadAllLines(path).Where(l => l.Length > 0).ToArray();
         if (lines.Length == 0)
             throw new InvalidDataException($"{path}: empty, expected a header line");
-        var header = lines[0].Split('\t');
+        string[] header = lines[0].Split('\t');
         var column = Required.ToDictionary(name => name, name =>
         {
             int i = Array.IndexOf(header, name);
@@ -27,7 +27,7 @@ public static class WanResultsFile
         var results = new List<WanResult>();
         for (int n = 1; n < lines.Length; n++)
         {
-            var cells = lines[n].Split('\t');
+            string[] cells = lines[n].Split('\t');
             if (cells.Length < header.Length)
                 throw new InvalidDataException($"{path} line {n + 1}: {cells.Length} columns, the header has {header.Length}");
             results.Add(new WanResult(
@@ -44,12 +44,12 @@ public static class WanResultsFile
     }
 
     private static long Long(string path, int n, string name, string text) =>
-        long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var v)
+        long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long v)
             ? v
             : throw new InvalidDataException($"{path} line {n + 1}: {name} '{text}' is not a non-negative whole number");
 
     private static double Double(string path, int n, string name, string text) =>
-        double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var v)
+        double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double v)
             ? v
             : throw new InvalidDataException($"{path} line {n + 1}: {name} '{text}' is not a non-negative number");
 }

@@ -13,7 +13,7 @@ public sealed class BlockIndexRefreshTests : IDisposable
     public void A_refreshed_block_is_found_and_its_old_content_is_not_a_hit_then_leaves_the_index_at_save()
     {
         string image = TestImages.Write(_dir.File("vol.img"), [1, 2, 3]);
-        var block = new byte[4096];
+        byte[] block = new byte[4096];
         using (var index = BlockIndex.Open(IndexDir))
         {
             index.Update([image]);
@@ -65,7 +65,7 @@ public sealed class BlockIndexRefreshTests : IDisposable
         index.Refresh(TestImages.FingerprintOf(2), image, 2);
         index.Refresh(TestImages.FingerprintOf(50), image, 1);
 
-        var block = new byte[4096];
+        byte[] block = new byte[4096];
         Assert.True(index.TryReadVerified(TestImages.FingerprintOf(2), block));
         Assert.Equal(TestImages.Block(2), block);
         Assert.True(index.TryReadVerified(TestImages.FingerprintOf(50), block));
@@ -85,7 +85,7 @@ public sealed class BlockIndexRefreshTests : IDisposable
         index.Refresh(TestImages.FingerprintOf(7), volume, 1); // repeated: still nothing new
 
         Assert.Equal(2, index.Stats.UniqueBlocks);
-        var block = new byte[4096];
+        byte[] block = new byte[4096];
         Assert.True(index.TryReadVerified(TestImages.FingerprintOf(7), block));
     }
 
@@ -103,7 +103,7 @@ public sealed class BlockIndexRefreshTests : IDisposable
     {
         string keep = TestImages.Write(_dir.File("keep.img"), [1, 2]);
         string gone = TestImages.Write(_dir.File("gone.img"), [3, 4, 2]);
-        var block = new byte[4096];
+        byte[] block = new byte[4096];
         using (var index = BlockIndex.Open(IndexDir))
         {
             index.Update([keep, gone]);

@@ -22,7 +22,7 @@ public class BlockIndexTests : IDisposable
         Assert.Equal(5 * 4096, report.BytesRead);
         Assert.Equal([Path.GetFullPath(image)], report.ScannedPaths);
 
-        var block = new byte[4096];
+        byte[] block = new byte[4096];
         foreach (int seed in new[] { 1, 2, 3 })
         {
             Assert.True(index.TryReadVerified(TestImages.FingerprintOf(seed), block));
@@ -51,7 +51,7 @@ public class BlockIndexTests : IDisposable
         index.Update([image]);
         TestImages.Overwrite(image, 1, TestImages.Block(50));
 
-        var block = new byte[4096];
+        byte[] block = new byte[4096];
         Assert.False(index.TryReadVerified(TestImages.FingerprintOf(2), block));
         Assert.True(ZeroBlocks.IsZero(block));
         Assert.Equal(1, index.Stats.StaleCandidates);
@@ -65,7 +65,7 @@ public class BlockIndexTests : IDisposable
         using var index = BlockIndex.Open(IndexDir, BlockSizes.Default, _ => new IndexKey(7, 7));
         index.Update([image]);
 
-        var block = new byte[4096];
+        byte[] block = new byte[4096];
         Assert.False(index.TryReadVerified(TestImages.FingerprintOf(2), block)); // same key, other content
         Assert.True(ZeroBlocks.IsZero(block));
         Assert.Equal(1, index.Stats.StaleCandidates);
@@ -82,7 +82,7 @@ public class BlockIndexTests : IDisposable
         index.Add(TestImages.FingerprintOf(1), received, 1); // unsaved addition
         index.Update([local]);                                // the same key again, in the main table
 
-        var block = new byte[4096];
+        byte[] block = new byte[4096];
         Assert.True(index.TryReadVerified(TestImages.FingerprintOf(1), block));
         Assert.Equal(TestImages.Block(1), block);
         Assert.True(index.TryReadVerified(TestImages.FingerprintOf(2), block));
@@ -108,7 +108,7 @@ public class BlockIndexTests : IDisposable
             Assert.Equal(2, stats.Images);
             Assert.Equal(4, stats.UniqueBlocks);
             Assert.Equal(1, stats.ZeroBlocks);
-            var block = new byte[4096];
+            byte[] block = new byte[4096];
             Assert.True(reopened.TryReadVerified(TestImages.FingerprintOf(4), block));
             Assert.Equal(TestImages.Block(4), block);
 
@@ -138,7 +138,7 @@ public class BlockIndexTests : IDisposable
         Assert.Equal(3, changed.EntriesRemoved);
         Assert.Equal(3, changed.EntriesAdded);
 
-        var block = new byte[4096];
+        byte[] block = new byte[4096];
         Assert.True(index.TryReadVerified(TestImages.FingerprintOf(6), block));
         Assert.False(index.TryReadVerified(TestImages.FingerprintOf(5), block));
         Assert.Equal(0, index.Stats.StaleCandidates); // the old entry is gone, not merely stale
@@ -168,7 +168,7 @@ public class BlockIndexTests : IDisposable
         var report = index.Update([]);
         Assert.Equal(1, report.ImagesRemoved);
         Assert.Equal(1, report.ImagesScanned); // b re-read to restore the coverage a held
-        var block = new byte[4096];
+        byte[] block = new byte[4096];
         foreach (int seed in new[] { 1, 2, 3, 4 })
         {
             Assert.True(index.TryReadVerified(TestImages.FingerprintOf(seed), block), $"seed {seed}");
@@ -192,7 +192,7 @@ public class BlockIndexTests : IDisposable
         Assert.Equal(131070, report.ZeroBlocks);
         Assert.True(report.BytesRead <= 4 << 20, $"read {report.BytesRead} of {512 << 20} bytes");
         Assert.Equal(2, index.Stats.UniqueBlocks);
-        var block = new byte[4096];
+        byte[] block = new byte[4096];
         Assert.True(index.TryReadVerified(TestImages.FingerprintOf(2), block));
     }
 
@@ -204,9 +204,9 @@ public class BlockIndexTests : IDisposable
         using var index = BlockIndex.Open(IndexDir);
         index.Update([image]);
 
-        var padded = new byte[4096];
+        byte[] padded = new byte[4096];
         TestImages.Block(2).AsSpan(0, 1000).CopyTo(padded);
-        var block = new byte[4096];
+        byte[] block = new byte[4096];
         Assert.True(index.TryReadVerified(Fingerprint.Compute(padded), block));
         Assert.Equal(padded, block);
         Assert.Equal(2, index.Stats.Blocks);
@@ -227,7 +227,7 @@ public class BlockIndexTests : IDisposable
         }
         using (var reopened = BlockIndex.Open(IndexDir, blockSize))
         {
-            var block = new byte[blockSize];
+            byte[] block = new byte[blockSize];
             Assert.True(reopened.TryReadVerified(TestImages.FingerprintOf(3, blockSize), block));
             Assert.Equal(TestImages.Block(3, blockSize), block);
             Assert.Throws<ArgumentException>(() => reopened.TryReadVerified(TestImages.FingerprintOf(3, blockSize), new byte[4096]));
@@ -249,7 +249,7 @@ public class BlockIndexTests : IDisposable
             index.Add(TestImages.FingerprintOf(1), volume, 3);
             index.Add(TestImages.FingerprintOf(2), volume, 5);
             index.Add(TestImages.FingerprintOf(2), volume, 5); // received twice: one entry
-            var block = new byte[4096];
+            byte[] block = new byte[4096];
             Assert.True(index.TryReadVerified(TestImages.FingerprintOf(1), block));
             Assert.Equal(TestImages.Block(1), block);
             Assert.True(index.Images.Single().Live);
@@ -259,7 +259,7 @@ public class BlockIndexTests : IDisposable
         }
         using (var reopened = BlockIndex.Open(IndexDir))
         {
-            var block = new byte[4096];
+            byte[] block = new byte[4096];
             Assert.True(reopened.TryReadVerified(TestImages.FingerprintOf(2), block));
             Assert.Equal(TestImages.Block(2), block);
             var report = reopened.Update([volume]);
@@ -317,7 +317,7 @@ public class BlockIndexTests : IDisposable
         parallel.Update([a, b]);
         Assert.Equal(serial.Stats.UniqueBlocks, parallel.Stats.UniqueBlocks);
         Assert.Equal(seeds.Where(s => s is not null).Distinct().Count(), parallel.Stats.UniqueBlocks);
-        var block = new byte[512];
+        byte[] block = new byte[512];
         for (int seed = 1; seed < 1000; seed++)
             Assert.True(parallel.TryReadVerified(TestImages.FingerprintOf(seed, 512), block), $"seed {seed}");
     }
@@ -332,7 +332,7 @@ public class BlockIndexTests : IDisposable
         var update = Task.Run(() => index.Update([first, second]));
         var reader = Task.Run(() =>
         {
-            var block = new byte[4096];
+            byte[] block = new byte[4096];
             int rounds = 0;
             while (!update.IsCompleted || rounds < 5)
             {
@@ -354,7 +354,7 @@ public class BlockIndexTests : IDisposable
         index.Update([image]);
         var readers = Enumerable.Range(0, 2).Select(r => Task.Run(() =>
         {
-            var block = new byte[4096];
+            byte[] block = new byte[4096];
             for (int i = 0; i < 400; i++)
             {
                 int seed = 1 + (i * 7 + r) % 200;

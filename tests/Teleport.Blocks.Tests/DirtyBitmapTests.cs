@@ -38,7 +38,7 @@ public class DirtyBitmapTests
         {
             int count = random.Next(0, 700);
             var bitmap = new DirtyBitmap(count, 4096);
-            var reference = new bool[count];
+            bool[] reference = new bool[count];
             double density = random.NextDouble();
             for (int i = 0; i < count; i++)
             {
@@ -129,12 +129,12 @@ public class DirtyBitmapTests
         const int blocks = 1 << 16;
         const int writers = 3;
         var bitmap = new DirtyBitmap(blocks, 4096);
-        var takenCount = new int[blocks];
-        var writersDone = 0;
+        int[] takenCount = new int[blocks];
+        int writersDone = 0;
         // Writers set interleaved blocks (so they share words) in shuffled order; each block is set once.
         var writerTasks = Enumerable.Range(0, writers).Select(w => Task.Run(() =>
         {
-            var mine = Enumerable.Range(0, blocks).Where(b => b % writers == w).ToArray();
+            int[] mine = Enumerable.Range(0, blocks).Where(b => b % writers == w).ToArray();
             new Random(w).Shuffle(mine);
             foreach (int block in mine)
                 Assert.True(bitmap.Set(block));

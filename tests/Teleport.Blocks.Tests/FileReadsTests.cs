@@ -12,7 +12,7 @@ public sealed class FileReadsTests
         string path = dir.File("f");
         File.WriteAllBytes(path, [1, 2, 3, 4, 5]);
         using var handle = File.OpenHandle(path);
-        var buffer = new byte[8];
+        byte[] buffer = new byte[8];
 
         Assert.Equal(3, FileReads.ReadAtMost(handle, buffer, 2));
         Assert.Equal(new byte[] { 3, 4, 5, 0, 0, 0, 0, 0 }, buffer);
@@ -27,7 +27,7 @@ public sealed class FileReadsTests
         File.WriteAllBytes(path, [1, 2, 3, 4, 5]);
         using var handle = File.OpenHandle(path);
 
-        var four = new byte[4];
+        byte[] four = new byte[4];
         FileReads.ReadExactly(handle, four, 1);
         Assert.Equal(new byte[] { 2, 3, 4, 5 }, four);
 

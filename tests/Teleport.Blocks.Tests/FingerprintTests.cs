@@ -19,7 +19,7 @@ public class FingerprintTests
     public void Round_trips_through_bytes_and_exposes_the_first_eight_as_prefix()
     {
         var fingerprint = Fingerprint.Compute("abc"u8);
-        var bytes = new byte[40];
+        byte[] bytes = new byte[40];
         fingerprint.WriteTo(bytes.AsSpan(4));
         var read = Fingerprint.Read(bytes.AsSpan(4));
         Assert.Equal(fingerprint, read);
@@ -47,8 +47,8 @@ public class FingerprintTests
     [Fact]
     public void ComputePadded_fingerprints_a_short_last_block_zero_padded()
     {
-        var block = new byte[4096];
-        var scratch = new byte[4096];
+        byte[] block = new byte[4096];
+        byte[] scratch = new byte[4096];
         block[0] = 7;
         block[99] = 9;
 

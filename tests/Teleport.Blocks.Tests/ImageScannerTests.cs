@@ -40,7 +40,7 @@ public class ImageScannerTests
         File.WriteAllBytes(path, [.. TestImages.Block(8), .. TestImages.Block(9).AsSpan(0, 100)]);
         using var scanner = ImageScanner.Open(path);
         Assert.Equal(2, scanner.BlockCount);
-        var padded = new byte[4096];
+        byte[] padded = new byte[4096];
         TestImages.Block(9).AsSpan(0, 100).CopyTo(padded);
         var last = scanner.Blocks().ToList()[1];
         Assert.False(last.IsZero);
@@ -86,7 +86,7 @@ public class ImageScannerTests
             stream.SetLength(16L << 20);
         // 4 KiB of data starting 8 KiB into a 64 KiB block, and 4 KiB ending the file.
         long[] offsets = [(1L << 20) + 8192, (16L << 20) - 4096];
-        var data = TestImages.Block(1);
+        byte[] data = TestImages.Block(1);
         var expected = new SortedDictionary<long, byte[]>();
         using (var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Write))
         {
@@ -96,7 +96,7 @@ public class ImageScannerTests
                 for (long o = offset; o < offset + data.Length; o += Math.Min(blockSize, data.Length))
                 {
                     long block = o / blockSize;
-                    var content = expected.TryGetValue(block, out var existing) ? existing : new byte[blockSize];
+                    byte[] content = expected.TryGetValue(block, out byte[]? existing) ? existing : new byte[blockSize];
                     long start = Math.Max(offset, block * blockSize);
                     long end = Math.Min(offset + data.Length, (block + 1) * blockSize);
                     data.AsSpan((int)(start - offset), (int)(end - start)).CopyTo(content.AsSpan((int)(start - block * blockSize)));

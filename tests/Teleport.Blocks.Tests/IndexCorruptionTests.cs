@@ -25,7 +25,7 @@ public class IndexCorruptionTests : IDisposable
     public void A_damaged_file_fails_clearly_and_the_index_can_be_rebuilt(string damage)
     {
         string file = BuildSavedIndex();
-        var bytes = File.ReadAllBytes(file);
+        byte[] bytes = File.ReadAllBytes(file);
         switch (damage)
         {
             case "flip-entry": bytes[^5] ^= 0x10; break;
@@ -48,7 +48,7 @@ public class IndexCorruptionTests : IDisposable
         BlockIndex.Reset(IndexDir);
         using var rebuilt = BlockIndex.Open(IndexDir);
         rebuilt.Update([_dir.File("a.img")]);
-        var block = new byte[4096];
+        byte[] block = new byte[4096];
         Assert.True(rebuilt.TryReadVerified(TestImages.FingerprintOf(4), block));
         Assert.Equal(TestImages.Block(4), block);
         rebuilt.Save();

@@ -17,11 +17,11 @@ public sealed class SimilarityAnalyzerTests : IDisposable
     public void Matches_brute_force_reference(int blockSize, int seed, int tail)
     {
         var random = new Random(seed);
-        var pool = Enumerable.Range(0, 40).Select(_ => RandomBlock(random, blockSize)).ToArray();
-        var baseBytes = Compose(random, pool, blockSize, blocks: 300, tail: 0, freshShare: 0.2);
-        var targetBytes = Compose(random, pool, blockSize, blocks: 400, tail: tail, freshShare: 0.3);
-        var basePath = Write("base.img", baseBytes);
-        var targetPath = Write("target.img", targetBytes);
+        byte[][] pool = Enumerable.Range(0, 40).Select(_ => RandomBlock(random, blockSize)).ToArray();
+        byte[] baseBytes = Compose(random, pool, blockSize, blocks: 300, tail: 0, freshShare: 0.2);
+        byte[] targetBytes = Compose(random, pool, blockSize, blocks: 400, tail: tail, freshShare: 0.3);
+        string basePath = Write("base.img", baseBytes);
+        string targetPath = Write("target.img", targetBytes);
 
         var actual = SimilarityAnalyzer.Compare(ImageDigest.Compute(basePath, blockSize), ImageDigest.Compute(targetPath, blockSize));
 
@@ -36,7 +36,7 @@ public sealed class SimilarityAnalyzerTests : IDisposable
     public void Holes_count_as_zero_blocks_and_are_not_read()
     {
         const int blockSize = 4096;
-        var path = Path.Combine(_dir, "sparse.img");
+        string path = Path.Combine(_dir, "sparse.img");
         using (var file = new FileStream(path, FileMode.Create))
         {
             file.SetLength(64L << 20);
@@ -56,8 +56,8 @@ public sealed class SimilarityAnalyzerTests : IDisposable
     public void An_image_against_itself_hits_every_non_zero_block()
     {
         var random = new Random(11);
-        var pool = Enumerable.Range(0, 20).Select(_ => RandomBlock(random, 4096)).ToArray();
-        var path = Write("self.img", Compose(random, pool, 4096, blocks: 200, tail: 0, freshShare: 0.5));
+        byte[][] pool = Enumerable.Range(0, 20).Select(_ => RandomBlock(random, 4096)).ToArray();
+        string path = Write("self.img", Compose(random, pool, 4096, blocks: 200, tail: 0, freshShare: 0.5));
         var digest = ImageDigest.Compute(path);
 
         var report = SimilarityAnalyzer.Compare(digest, digest);
@@ -70,7 +70,7 @@ public sealed class SimilarityAnalyzerTests : IDisposable
     [Fact]
     public void Different_block_sizes_are_refused()
     {
-        var path = Write("small.img", new byte[8192]);
+        string path = Write("small.img", new byte[8192]);
         var ex = Assert.Throws<ArgumentException>(() =>
             SimilarityAnalyzer.Compare(ImageDigest.Compute(path, 512), ImageDigest.Compute(path, 4096)));
         Assert.Contains("Block sizes differ", ex.Message);
@@ -78,14 +78,14 @@ public sealed class SimilarityAnalyzerTests : IDisposable
 
     private string Write(string name, byte[] bytes)
     {
-        var path = Path.Combine(_dir, name);
+        string path = Path.Combine(_dir, name);
         File.WriteAllBytes(path, bytes);
         return path;
     }
 
     private static byte[] RandomBlock(Random random, int size)
     {
-        var block = new byte[size];
+        byte[] block = new byte[size];
         random.NextBytes(block);
         return block;
     }
@@ -93,11 +93,11 @@ public sealed class SimilarityAnalyzerTests : IDisposable
     // Zero blocks, blocks from the shared pool (hits when the base drew them too), fresh random blocks, and repeats.
     private static byte[] Compose(Random random, byte[][] pool, int blockSize, int blocks, int tail, double freshShare)
     {
-        var bytes = new byte[(long)blocks * blockSize + tail];
+        byte[] bytes = new byte[(long)blocks * blockSize + tail];
         var written = new List<byte[]>();
-        for (var i = 0; i < blocks + (tail > 0 ? 1 : 0); i++)
+        for (int i = 0; i < blocks + (tail > 0 ? 1 : 0); i++)
         {
-            var roll = random.NextDouble();
+            double roll = random.NextDouble();
             byte[]? block = roll < 0.15 ? null
                 : roll < 0.15 + freshShare ? RandomBlock(random, blockSize)
                 : roll < 0.9 || written.Count == 0 ? pool[random.Next(pool.Length)]
@@ -105,7 +105,7 @@ public sealed class SimilarityAnalyzerTests : IDisposable
             if (block is null)
                 continue;
             written.Add(block);
-            var length = (int)Math.Min(blockSize, bytes.Length - (long)i * blockSize);
+            int length = (int)Math.Min(blockSize, bytes.Length - (long)i * blockSize);
             block.AsSpan(0, length).CopyTo(bytes.AsSpan(i * blockSize));
         }
         return bytes;
@@ -117,7 +117,7 @@ public sealed class SimilarityAnalyzerTests : IDisposable
         {
             for (long offset = 0; offset < bytes.Length; offset += blockSize)
             {
-                var block = new byte[blockSize]; // zero-padded, as a final partial block is
+                byte[] block = new byte[blockSize]; // zero-padded, as a final partial block is
                 bytes.AsSpan((int)offset, (int)Math.Min(blockSize, bytes.Length - offset)).CopyTo(block);
                 yield return block.All(b => b == 0) ? null : Convert.ToHexString(block);
             }
@@ -126,7 +126,7 @@ public sealed class SimilarityAnalyzerTests : IDisposable
         var baseContent = Blocks(baseBytes, blockSize).Where(b => b is not null).ToHashSet();
         long blocks = 0, zero = 0, hits = 0, self = 0, send = 0;
         var seen = new HashSet<string>();
-        foreach (var block in Blocks(targetBytes, blockSize))
+        foreach (string? block in Blocks(targetBytes, blockSize))
         {
             blocks++;
             if (block is null) zero++;

@@ -5,7 +5,7 @@ public class ZeroBlocksTests
     [Fact]
     public void A_non_zero_byte_at_any_position_of_a_block_is_detected()
     {
-        var block = new byte[BlockSizes.Default];
+        byte[] block = new byte[BlockSizes.Default];
         Assert.True(ZeroBlocks.IsZero(block));
         for (int i = 0; i < block.Length; i++)
         {
@@ -21,7 +21,7 @@ public class ZeroBlocksTests
     {
         for (int length = 0; length <= 130; length++)
         {
-            var data = new byte[length];
+            byte[] data = new byte[length];
             Assert.True(ZeroBlocks.IsZero(data));
             if (length > 0)
             {

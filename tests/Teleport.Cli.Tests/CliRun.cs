@@ -9,14 +9,14 @@ internal sealed record CliRun(int ExitCode, string Stdout, string Stderr)
     {
         var stdout = new StringWriter();
         var stderr = new StringWriter();
-        var code = TeleportApp.Run(args, stdout, stderr, interactive: false);
+        int code = TeleportApp.Run(args, stdout, stderr, interactive: false);
         return new CliRun(code, stdout.ToString(), stderr.ToString());
     }
 
     public JsonElement Json()
     {
         Assert.True(ExitCode == 0, $"exit {ExitCode}: {Stderr}");
-        var lines = Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        string[] lines = Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Single(lines);
         return JsonDocument.Parse(lines[0]).RootElement;
     }

@@ -35,7 +35,7 @@ public sealed class DemoPartsTests : IDisposable
     [InlineData(12345L, 0xDEADBEEFUL)]
     public void The_vm_writes_records_the_verifier_accepts_for_its_run_only(long sequence, ulong run)
     {
-        var record = new byte[WorkloadRecord.Size];
+        byte[] record = new byte[WorkloadRecord.Size];
         WritingVm.Fill(record, sequence, run);
 
         Assert.Equal(WorkloadBlockKind.Valid, WorkloadRecord.Classify(record, sequence, run));

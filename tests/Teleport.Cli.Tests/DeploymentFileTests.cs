@@ -34,7 +34,7 @@ public sealed class DeploymentFileTests
             RedirectStandardError = true,
             RedirectStandardInput = stdin is not null,
         };
-        foreach (var arg in args)
+        foreach (string arg in args)
             start.ArgumentList.Add(arg);
         foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
             start.Environment[key] = value;
@@ -45,7 +45,7 @@ public sealed class DeploymentFileTests
             process.StandardInput.Close();
         }
         var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEnd();
+        string error = process.StandardError.ReadToEnd();
         process.WaitForExit();
         return (process.ExitCode, output.Result, error);
     }
@@ -80,7 +80,7 @@ public sealed class DeploymentFileTests
     [Fact]
     public void The_compose_file_is_valid_and_has_every_role()
     {
-        var services = Config().GetProperty("services").EnumerateObject().Select(p => p.Name).Order().ToArray();
+        string[] services = Config().GetProperty("services").EnumerateObject().Select(p => p.Name).Order().ToArray();
 
         Assert.Equal(Servers.Concat(TeleportServices).Order().ToArray(), services);
     }
@@ -102,17 +102,17 @@ public sealed class DeploymentFileTests
     public void Every_Teleport_service_builds_from_the_one_Dockerfile()
     {
         var config = Config();
-        var root = RepositoryRoot();
+        string root = RepositoryRoot();
 
-        foreach (var name in TeleportServices)
+        foreach (string name in TeleportServices)
         {
             var build = Service(config, name).GetProperty("build");
             Assert.Equal(root, Path.GetFullPath(build.GetProperty("context").GetString()!).TrimEnd('/'));
             Assert.Equal("Dockerfile", build.GetProperty("dockerfile").GetString());
         }
-        var images = TeleportServices.Select(n => Service(config, n).GetProperty("image").GetString()).Distinct().ToArray();
+        string?[] images = TeleportServices.Select(n => Service(config, n).GetProperty("image").GetString()).Distinct().ToArray();
         Assert.Single(images);
-        foreach (var name in Servers)
+        foreach (string name in Servers)
             Assert.False(Service(config, name).TryGetProperty("build", out _), $"{name} runs its upstream image, not a build");
     }
 
@@ -120,7 +120,7 @@ public sealed class DeploymentFileTests
     public void No_port_is_published_beyond_loopback()
     {
         var config = Config();
-        var published = 0;
+        int published = 0;
 
         foreach (var service in config.GetProperty("services").EnumerateObject())
         {
@@ -129,7 +129,7 @@ public sealed class DeploymentFileTests
             foreach (var port in ports.EnumerateArray())
             {
                 // The short form "IP:HOST:CONTAINER[/proto]" or the long form with host_ip.
-                var hostIp = port.ValueKind == JsonValueKind.String
+                string? hostIp = port.ValueKind == JsonValueKind.String
                     ? port.GetString()!.Split(':') is { Length: 3 } parts ? parts[0] : ""
                     : port.TryGetProperty("host_ip", out var ip) ? ip.GetString() : "";
                 Assert.True(hostIp == "127.0.0.1", $"{service.Name} publishes {port} beyond 127.0.0.1");
@@ -144,20 +144,20 @@ public sealed class DeploymentFileTests
     {
         var config = Config();
 
-        foreach (var name in TeleportServices)
+        foreach (string name in TeleportServices)
         {
-            var command = Strings(Service(config, name).GetProperty("command"));
+            string[] command = Strings(Service(config, name).GetProperty("command"));
             Assert.NotEmpty(command);
             // The command exists (its help exits 0) and every flag the service passes is one of its options.
             var run = CliRun.Of(command[0], "--help");
             Assert.True(run.ExitCode == 0, $"{name}: `teleport {command[0]} --help` exit {run.ExitCode}: {run.Stderr}{run.Stdout}");
             // Help goes to the UI console (stderr: stdout carries results only).
-            var help = run.Stdout + run.Stderr;
+            string help = run.Stdout + run.Stderr;
             Assert.Contains("OPTIONS:", help);
-            foreach (var flag in command.Where(a => a.StartsWith("--", StringComparison.Ordinal)))
+            foreach (string? flag in command.Where(a => a.StartsWith("--", StringComparison.Ordinal)))
                 Assert.True(help.Contains($" {flag} ", StringComparison.Ordinal), $"{name}: `teleport {command[0]}` has no option {flag}:\n{help}");
         }
-        var commands = TeleportServices.Select(n => Strings(Service(config, n).GetProperty("command"))[0]).Order().ToArray();
+        string[] commands = TeleportServices.Select(n => Strings(Service(config, n).GetProperty("command"))[0]).Order().ToArray();
         Assert.Equal(["host", "orchestrator", "storage", "storage"], commands);
     }
 
@@ -166,10 +166,10 @@ public sealed class DeploymentFileTests
     {
         var config = Config();
 
-        foreach (var name in Servers.Append("storage-a").Append("storage-b"))
+        foreach (string? name in Servers.Append("storage-a").Append("storage-b"))
             Assert.True(Service(config, name).TryGetProperty("healthcheck", out var check) && check.GetProperty("test").GetArrayLength() > 0,
                 $"{name} has no healthcheck");
-        foreach (var name in TeleportServices)
+        foreach (string name in TeleportServices)
         {
             var dependsOn = Service(config, name).GetProperty("depends_on");
             Assert.Equal("service_healthy", dependsOn.GetProperty("rabbitmq").GetProperty("condition").GetString());
@@ -188,7 +188,7 @@ public sealed class DeploymentFileTests
         Assert.Contains("Password=check-only-pg", orchestrator.GetProperty("TELEPORT_ORCHESTRATOR__DATABASE").GetString());
         Assert.Contains("check-only-mq", Service(config, "storage-a").GetProperty("environment").GetProperty("TELEPORT_STORAGE__BUS").GetString());
         Assert.Contains("check-only-mq", Service(config, "host-1").GetProperty("environment").GetProperty("TELEPORT_HOST__BUS").GetString());
-        var file = File.ReadAllText(Path.Combine(RepositoryRoot(), "docker-compose.yml"));
+        string file = File.ReadAllText(Path.Combine(RepositoryRoot(), "docker-compose.yml"));
         Assert.DoesNotContain("check-only", file);
     }
 
@@ -198,11 +198,11 @@ public sealed class DeploymentFileTests
         var config = Config();
         var declared = config.GetProperty("volumes").EnumerateObject().Select(p => p.Name).ToHashSet();
 
-        foreach (var name in new[] { "rabbitmq", "postgres", "storage-a", "storage-b", "host-1" })
+        foreach (string? name in new[] { "rabbitmq", "postgres", "storage-a", "storage-b", "host-1" })
         {
-            var volumes = Strings(Service(config, name).GetProperty("volumes"));
+            string[] volumes = Strings(Service(config, name).GetProperty("volumes"));
             Assert.NotEmpty(volumes);
-            foreach (var volume in volumes)
+            foreach (string volume in volumes)
                 Assert.True(declared.Contains(volume.Split(':')[0]), $"{name} mounts '{volume}', not a named volume");
         }
     }
@@ -210,39 +210,39 @@ public sealed class DeploymentFileTests
     [Fact]
     public void The_Dockerfile_builds_with_the_sdk_and_runs_teleport_on_the_runtime()
     {
-        var root = RepositoryRoot();
-        var lines = File.ReadAllLines(Path.Combine(root, "Dockerfile")).Select(l => l.Trim()).ToArray();
+        string root = RepositoryRoot();
+        string[] lines = File.ReadAllLines(Path.Combine(root, "Dockerfile")).Select(l => l.Trim()).ToArray();
 
-        var stages = lines.Where(l => l.StartsWith("FROM ", StringComparison.Ordinal)).ToArray();
+        string[] stages = lines.Where(l => l.StartsWith("FROM ", StringComparison.Ordinal)).ToArray();
         Assert.Equal(2, stages.Length);
         Assert.StartsWith("FROM mcr.microsoft.com/dotnet/sdk:10.0", stages[0]);
         Assert.Matches("^FROM mcr.microsoft.com/dotnet/(runtime|runtime-deps):10.0$", stages[1]);
         Assert.Contains("ENTRYPOINT [\"/app/teleport\"]", lines);
         Assert.Contains("USER app", lines);
         // The restore layer copies every project file first: a project missing there fails the image build.
-        var restore = Array.FindIndex(lines, l => l.Contains("dotnet restore", StringComparison.Ordinal));
+        int restore = Array.FindIndex(lines, l => l.Contains("dotnet restore", StringComparison.Ordinal));
         Assert.True(restore > 0, "the Dockerfile has no `RUN dotnet restore` step");
-        var copied = lines[..restore].Where(l => l.StartsWith("COPY ", StringComparison.Ordinal)).ToArray();
+        string[] copied = lines[..restore].Where(l => l.StartsWith("COPY ", StringComparison.Ordinal)).ToArray();
         var projects = Directory.GetFiles(Path.Combine(root, "src"), "*.csproj", SearchOption.AllDirectories)
             .Concat(Directory.GetFiles(Path.Combine(root, "contracts"), "*.csproj", SearchOption.AllDirectories))
             .Select(p => Path.GetRelativePath(root, p).Replace('\\', '/'));
-        foreach (var project in projects)
+        foreach (string? project in projects)
             Assert.True(copied.Any(c => c.Contains(project, StringComparison.Ordinal)), $"the Dockerfile does not copy {project} before restoring");
 
         // The image ships the binary the benchmarks measure (infra/publish.sh): ReadyToRun, restored for it too.
-        var instructions = File.ReadAllText(Path.Combine(root, "Dockerfile")).Replace("\\\n", " ").Split('\n');
-        var publish = Assert.Single(instructions, l => l.StartsWith("RUN ", StringComparison.Ordinal) && l.Contains("dotnet publish", StringComparison.Ordinal));
-        var publishScript = File.ReadAllText(Path.Combine(root, "infra", "publish.sh"));
-        foreach (var flag in new[] { "-p:PublishReadyToRun=true", "--self-contained false" })
+        string[] instructions = File.ReadAllText(Path.Combine(root, "Dockerfile")).Replace("\\\n", " ").Split('\n');
+        string publish = Assert.Single(instructions, l => l.StartsWith("RUN ", StringComparison.Ordinal) && l.Contains("dotnet publish", StringComparison.Ordinal));
+        string publishScript = File.ReadAllText(Path.Combine(root, "infra", "publish.sh"));
+        foreach (string? flag in new[] { "-p:PublishReadyToRun=true", "--self-contained false" })
         {
             Assert.Contains(flag, publish);
             Assert.Contains(flag, publishScript);
         }
 
-        var restoreStep = Assert.Single(instructions, l => l.StartsWith("RUN ", StringComparison.Ordinal) && l.Contains("dotnet restore", StringComparison.Ordinal));
+        string restoreStep = Assert.Single(instructions, l => l.StartsWith("RUN ", StringComparison.Ordinal) && l.Contains("dotnet restore", StringComparison.Ordinal));
         Assert.Contains("-p:PublishReadyToRun=true", restoreStep);
         // The legacy builder (docker-compose 1.x) leaves TARGETARCH empty: both steps fall back to the stage's own architecture.
-        foreach (var step in new[] { restoreStep, publish })
+        foreach (string? step in new[] { restoreStep, publish })
             Assert.Contains("${TARGETARCH:-$(dpkg --print-architecture)}", step);
     }
 }

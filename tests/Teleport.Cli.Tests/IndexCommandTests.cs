@@ -13,7 +13,7 @@ public sealed class IndexCommandTests : IDisposable
     {
         var build = CliRun.Of("index", "build", "--index", IndexDir, _images.Base, _images.Target, "--json").Json();
 
-        foreach (var field in new[] { "files", "blocks", "zeroBlocks", "uniqueBlocks", "bytesRead", "seconds", "indexBytes" })
+        foreach (string? field in new[] { "files", "blocks", "zeroBlocks", "uniqueBlocks", "bytesRead", "seconds", "indexBytes" })
             Assert.True(build.TryGetProperty(field, out _), $"missing {field}");
         Assert.Equal(2, build.GetProperty("files").GetInt32());
         Assert.Equal(128 + 120, build.GetProperty("blocks").GetInt64());
@@ -44,7 +44,7 @@ public sealed class IndexCommandTests : IDisposable
     public void A_damaged_index_is_reported_and_can_be_rebuilt()
     {
         CliRun.Of("index", "build", "--index", IndexDir, _images.Base, "--json").Json();
-        var file = Assert.Single(Directory.GetFiles(IndexDir));
+        string file = Assert.Single(Directory.GetFiles(IndexDir));
         using (var stream = File.OpenWrite(file))
             stream.SetLength(stream.Length / 2);
 

@@ -14,7 +14,7 @@ public sealed class MigrateCommandTests
         var (run, id) = await bed.MigrateAndWait("ok-lines");
 
         Assert.True(run.ExitCode == 0, run.Stderr);
-        var lines = run.Stderr.Split('\n');
+        string[] lines = run.Stderr.Split('\n');
         Assert.Contains(lines, l => l.StartsWith("prepare") && l.Contains($"destination {bed.Destination} ready"));
         Assert.Contains(lines, l => l.StartsWith("index") && l.Contains("256 blocks of 1 MiB indexed (10 zero)"));
         Assert.Contains(lines, l => l.StartsWith("request") && l.Contains("200 blocks rebuilt from the destination's index, 46 asked"));
@@ -38,12 +38,12 @@ public sealed class MigrateCommandTests
         var stdout = new SyncStringWriter();
         var stderr = new SyncStringWriter();
 
-        var code = await Task.Run(() => TeleportApp.Run([
+        int code = await Task.Run(() => TeleportApp.Run([
             "migrate", "--vm", "vm-bars", "--volume", "ok-bars", "--from", bed.Source, "--to", bed.Destination, "--host", bed.Host,
             "--wait", "--timeout", "60", "--bus", OrchestratorTestBed.Rabbit, "--orchestrator-queue", bed.Queue], stdout, stderr, true));
 
         Assert.True(code == 0, stderr.ToString());
-        foreach (var phase in new[] { "prepare", "index", "request", "copy", "cut-over" })
+        foreach (string? phase in new[] { "prepare", "index", "request", "copy", "cut-over" })
             Assert.Contains(phase, stderr.ToString());
         Assert.Contains("200 KiB (19.5% of the volume)", stdout.ToString());
     }
@@ -134,7 +134,7 @@ public sealed class MigrateCommandTests
         var run = CliRun.Of([.. args]);
 
         Assert.Equal(2, run.ExitCode);
-        var errors = run.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        string[] errors = run.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Single(errors);
         Assert.Contains(message, errors[0]);
     }

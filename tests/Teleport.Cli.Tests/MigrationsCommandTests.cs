@@ -51,7 +51,7 @@ public sealed class MigrationsCommandTests
         await using var bed = await OrchestratorTestBed.StartAsync("sqlite");
         var (ok, okId) = await bed.MigrateAndWait("ok-refuse");
         Assert.Equal(0, ok.ExitCode);
-        var rabbit = OrchestratorTestBed.Rabbit;
+        string rabbit = OrchestratorTestBed.Rabbit;
 
         foreach (var (args, message) in new (string[], string)[]
                  {

@@ -26,7 +26,7 @@ public sealed class OrchestratorCommandTests : IDisposable
     [InlineData("\"CopyTimeout\": \"soon\"", "Orchestrator settings:")]
     public void Bad_settings_in_the_config_file_are_one_clear_line(string setting, string message)
     {
-        var file = Path.Combine(_dir, "orchestrator.json");
+        string file = Path.Combine(_dir, "orchestrator.json");
         File.WriteAllText(file, $$"""{ "Orchestrator": { "Database": "{{Path.Combine(_dir, "o.db")}}", "Settings": { {{setting}} } } }""");
 
         var run = CliRun.Of("orchestrator", "--config", file);

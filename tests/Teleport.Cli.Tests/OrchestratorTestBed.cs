@@ -51,13 +51,13 @@ internal sealed class OrchestratorTestBed : IAsyncDisposable
         OrchestratorTestBed bed;
         if (provider == "sqlite")
         {
-            var file = Path.Combine(Path.GetTempPath(), $"teleport-orch-cli-{Guid.NewGuid():N}.db");
+            string file = Path.Combine(Path.GetTempPath(), $"teleport-orch-cli-{Guid.NewGuid():N}.db");
             bed = new OrchestratorTestBed(file, file, null);
         }
         else
         {
-            var server = TestEnvironment.Postgres;
-            var name = $"teleport_cli_{Guid.NewGuid():N}";
+            string server = TestEnvironment.Postgres;
+            string name = $"teleport_cli_{Guid.NewGuid():N}";
             await using (var connection = new NpgsqlConnection(server))
             {
                 await connection.OpenAsync();
@@ -88,7 +88,7 @@ internal sealed class OrchestratorTestBed : IAsyncDisposable
         _workers = Bus.Factory.CreateUsingRabbitMq(cfg =>
         {
             cfg.Host(new Uri(Rabbit));
-            foreach (var queue in new[] { WorkerQueues.Storage(Source), WorkerQueues.Storage(Destination), WorkerQueues.Host(Host) })
+            foreach (string? queue in new[] { WorkerQueues.Storage(Source), WorkerQueues.Storage(Destination), WorkerQueues.Host(Host) })
             {
                 cfg.ReceiveEndpoint(queue, e =>
                 {
@@ -174,7 +174,7 @@ internal sealed class OrchestratorTestBed : IAsyncDisposable
         if (_sqliteFile is not null)
         {
             Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            foreach (var suffix in new[] { "", "-wal", "-shm" })
+            foreach (string? suffix in new[] { "", "-wal", "-shm" })
                 File.Delete(_sqliteFile + suffix);
         }
 

@@ -14,11 +14,11 @@ public sealed class ReplayCommandTests
     [Fact]
     public async Task Moves_faulted_messages_back_to_their_queue_after_a_dry_run_one_by_id_then_all()
     {
-        var queue = $"teleport-replay-test-{Guid.NewGuid():N}"[..32];
+        string queue = $"teleport-replay-test-{Guid.NewGuid():N}"[..32];
         var ids = new[] { Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid() };
-        var messageIds = await Fault(queue, ids);
+        string[] messageIds = await Fault(queue, ids);
         Assert.Equal(3u, await OrchestratorTestBed.MessagesIn(queue + "_error"));
-        var rabbit = OrchestratorTestBed.Rabbit;
+        string rabbit = OrchestratorTestBed.Rabbit;
 
         var dry = await OrchestratorTestBed.Cli("replay", "--queue", queue, "--all", "--dry-run", "--json", "--bus", rabbit);
         var listed = dry.Json();
@@ -59,9 +59,9 @@ public sealed class ReplayCommandTests
     [Fact]
     public async Task Bad_queue_unknown_message_and_malformed_flags_are_exit_2_and_move_nothing()
     {
-        var queue = $"teleport-replay-bad-{Guid.NewGuid():N}"[..32];
+        string queue = $"teleport-replay-bad-{Guid.NewGuid():N}"[..32];
         await Fault(queue, [Guid.NewGuid()]);
-        var rabbit = OrchestratorTestBed.Rabbit;
+        string rabbit = OrchestratorTestBed.Rabbit;
 
         foreach (var (args, message) in new (string[], string)[]
                  {

@@ -21,7 +21,7 @@ public sealed class SendReceiveCommandTests : IDisposable
     private static async Task<CliRun> SendWhenListening(string endpoint, params string[] args)
     {
         // Wait until the receiver listens (without connecting to it), so the sender's first connection is the real one.
-        var port = int.Parse(endpoint[(endpoint.LastIndexOf(':') + 1)..]);
+        int port = int.Parse(endpoint[(endpoint.LastIndexOf(':') + 1)..]);
         var deadline = DateTime.UtcNow.AddMinutes(1);
         while (!IPGlobalProperties.GetIPGlobalProperties().GetActiveTcpListeners().Any(l => l.Port == port))
         {
@@ -34,10 +34,10 @@ public sealed class SendReceiveCommandTests : IDisposable
     [Fact]
     public async Task A_volume_crosses_verified_and_blocks_the_destination_holds_are_not_sent()
     {
-        var index = _images.PathOf("index");
+        string index = _images.PathOf("index");
         CliRun.Of("index", "build", "--index", index, _images.Base, "--json").Json();
-        var output = _images.PathOf("received.img");
-        var endpoint = FreeEndpoint();
+        string output = _images.PathOf("received.img");
+        string endpoint = FreeEndpoint();
 
         var receiver = Task.Run(() => CliRun.Of("receive", "--listen", endpoint, "--volume", output, "--index", index,
             "--secret-file", _secret, "--size", new FileInfo(_images.Target).Length.ToString(), "--json"));
@@ -46,7 +46,7 @@ public sealed class SendReceiveCommandTests : IDisposable
 
         var sent = sender.Json();
         var got = received.Json();
-        foreach (var field in new[] { "bytesOnWire", "indexBytes", "dataBytes", "blocks", "zeroBlocks", "blocksFromIndex", "blocksFromVolume", "blocksSent", "rounds", "seconds", "verified" })
+        foreach (string? field in new[] { "bytesOnWire", "indexBytes", "dataBytes", "blocks", "zeroBlocks", "blocksFromIndex", "blocksFromVolume", "blocksSent", "rounds", "seconds", "verified" })
         {
             Assert.True(sent.TryGetProperty(field, out _), $"send --json lacks {field}");
             Assert.True(got.TryGetProperty(field, out _), $"receive --json lacks {field}");
@@ -68,16 +68,16 @@ public sealed class SendReceiveCommandTests : IDisposable
     [Fact]
     public async Task A_sender_with_the_wrong_secret_fails_and_writes_nothing()
     {
-        var output = _images.PathOf("received.img");
-        var wrong = _images.PathOf("wrong-secret");
+        string output = _images.PathOf("received.img");
+        string wrong = _images.PathOf("wrong-secret");
         File.WriteAllBytes(wrong, System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
-        var endpoint = FreeEndpoint();
+        string endpoint = FreeEndpoint();
         using var stop = new CancellationTokenSource();
         var receiver = Task.Run(() =>
         {
             var stdout = new StringWriter();
             var stderr = new StringWriter();
-            var code = TeleportApp.Run(["receive", "--listen", endpoint, "--volume", output, "--secret-file", _secret,
+            int code = TeleportApp.Run(["receive", "--listen", endpoint, "--volume", output, "--secret-file", _secret,
                 "--migration-id", "6d7c2a8e-0000-4000-8000-000000000001"], stdout, stderr, interactive: false, stop.Token);
             return new CliRun(code, stdout.ToString(), stderr.ToString());
         });
@@ -96,7 +96,7 @@ public sealed class SendReceiveCommandTests : IDisposable
     [Fact]
     public async Task A_receiver_expecting_another_size_refuses_the_sender()
     {
-        var endpoint = FreeEndpoint();
+        string endpoint = FreeEndpoint();
         var receiver = Task.Run(() => CliRun.Of("receive", "--listen", endpoint, "--volume", _images.PathOf("received.img"),
             "--secret-file", _secret, "--size", "1m"));
         var sender = await SendWhenListening(endpoint, "--volume", _images.Target, "--secret-file", _secret);
@@ -116,7 +116,7 @@ public sealed class SendReceiveCommandTests : IDisposable
     public void Bad_send_options_are_clear_errors(string option, string value, string message)
     {
         var args = new List<string> { "send", "--to", "127.0.0.1:9", "--volume", _images.Target, "--secret-file", _secret };
-        var at = args.IndexOf(option);
+        int at = args.IndexOf(option);
         if (at >= 0)
             args[at + 1] = value;
         else

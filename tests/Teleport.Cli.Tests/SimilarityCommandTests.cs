@@ -11,7 +11,7 @@ public sealed class SimilarityCommandTests : IDisposable
     {
         var json = CliRun.Of("similarity", "--base", _images.Base, "--target", _images.Target, "--json").Json();
 
-        var names = json.EnumerateObject().Select(p => p.Name).ToArray();
+        string[] names = json.EnumerateObject().Select(p => p.Name).ToArray();
         Assert.Equal(["blockSize", "blocks", "zeroBlocks", "nonZeroBlocks", "hitBlocks", "selfDuplicateBlocks", "mustSendBlocks"], names);
         Assert.All(json.EnumerateObject(), p => Assert.True(p.Value.TryGetInt64(out _), $"{p.Name} is not an integer"));
         Assert.Equal(4096, json.GetProperty("blockSize").GetInt32());

@@ -26,9 +26,9 @@ public sealed class StorageCommandTests : IDisposable
     [Fact]
     public void An_unusable_TLS_certificate_is_a_bad_setting()
     {
-        var certificate = Path.Combine(_volumes, "cert.pfx");
+        string certificate = Path.Combine(_volumes, "cert.pfx");
         File.WriteAllText(certificate, "not a certificate");
-        var config = Path.Combine(_volumes, "storage.json");
+        string config = Path.Combine(_volumes, "storage.json");
         File.WriteAllText(config, $$"""{ "Storage": { "TlsCertificate": "{{certificate}}" } }""");
 
         var run = CliRun.Of("storage", "--config", config, "--id", "s1", "--volumes", _volumes, "--nbd-listen", "127.0.0.1:0", "--bus", "memory");

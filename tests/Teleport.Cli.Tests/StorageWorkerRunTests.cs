@@ -18,7 +18,7 @@ public sealed class StorageWorkerRunTests : IDisposable
     [Fact]
     public async Task Serves_the_volume_directory_to_qemu_io_and_stops_cleanly_when_cancelled()
     {
-        var volume = Path.Combine(_volumes, "lamp.img");
+        string volume = Path.Combine(_volumes, "lamp.img");
         using (var file = File.Create(volume))
             file.SetLength(4 << 20);
         File.WriteAllText(Path.Combine(_volumes, "notes.txt"), "not a volume");
@@ -46,7 +46,7 @@ public sealed class StorageWorkerRunTests : IDisposable
 
         int exit = await run.WaitAsync(TimeSpan.FromSeconds(60));
         Assert.True(exit == 0, $"exit {exit}: {stderr}");
-        var bytes = File.ReadAllBytes(volume);
+        byte[] bytes = File.ReadAllBytes(volume);
         Assert.All(bytes.AsSpan(0, 64 << 10).ToArray(), b => Assert.Equal(0xab, b));
         Assert.Equal(4 << 20, bytes.Length);
         // The worker is gone: nothing listens any more.
@@ -58,7 +58,7 @@ public sealed class StorageWorkerRunTests : IDisposable
     [Fact]
     public void Settings_come_from_json_then_environment_then_flags()
     {
-        var json = Path.Combine(_volumes, "storage.json");
+        string json = Path.Combine(_volumes, "storage.json");
         File.WriteAllText(json, $$"""
             { "Storage": { "StorageId": "from-json", "VolumeDirectory": "{{_volumes}}", "NbdListen": "127.0.0.1:1001",
                            "AdvertiseHost": "json.example", "DataChannelTls": false, "IndexDebounce": "00:00:05" } }
@@ -116,7 +116,7 @@ public sealed class StorageWorkerRunTests : IDisposable
         var start = new ProcessStartInfo(TestEnvironment.QemuIo) { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add("-f");
         start.ArgumentList.Add("raw");
-        foreach (var command in commands)
+        foreach (string command in commands)
         {
             start.ArgumentList.Add("-c");
             start.ArgumentList.Add(command);

@@ -13,7 +13,7 @@ public sealed class TestImageTests : IDisposable
     {
         _images = Environment.GetEnvironmentVariable("TELEPORT_TEST_IMAGES")
             ?? throw new InvalidOperationException("TELEPORT_TEST_IMAGES is not set: run the tests through infra/test.sh, which builds the test images.");
-        foreach (var name in new[] { "base.img", "web.img" })
+        foreach (string? name in new[] { "base.img", "web.img" })
             if (!File.Exists(Path.Combine(_images, name)))
                 throw new InvalidOperationException($"{name} is missing from {_images}: run infra/images/make-test-images.sh --out {_images}");
     }
@@ -27,11 +27,11 @@ public sealed class TestImageTests : IDisposable
     {
         var json = CliRun.Of("similarity", "--base", Image("base.img"), "--target", Image("web.img"), "--json").Json();
 
-        var blocks = json.GetProperty("blocks").GetInt64();
-        var nonZero = json.GetProperty("nonZeroBlocks").GetInt64();
-        var hits = json.GetProperty("hitBlocks").GetInt64();
-        var self = json.GetProperty("selfDuplicateBlocks").GetInt64();
-        var send = json.GetProperty("mustSendBlocks").GetInt64();
+        long blocks = json.GetProperty("blocks").GetInt64();
+        long nonZero = json.GetProperty("nonZeroBlocks").GetInt64();
+        long hits = json.GetProperty("hitBlocks").GetInt64();
+        long self = json.GetProperty("selfDuplicateBlocks").GetInt64();
+        long send = json.GetProperty("mustSendBlocks").GetInt64();
         Assert.Equal(256L << 20, blocks * 4096);
         Assert.Equal(nonZero, hits + self + send);
         Assert.Equal(blocks, nonZero + json.GetProperty("zeroBlocks").GetInt64());
@@ -57,7 +57,7 @@ public sealed class TestImageTests : IDisposable
     [Fact]
     public void Index_over_the_base_then_incremental_update_adds_the_server_image()
     {
-        var index = Path.Combine(_scratch, "index");
+        string index = Path.Combine(_scratch, "index");
         var first = CliRun.Of("index", "build", "--index", index, Image("base.img"), "--json").Json();
         Assert.Equal(1, first.GetProperty("filesScanned").GetInt32());
         Assert.True(first.GetProperty("uniqueBlocks").GetInt64() > 10_000);

@@ -14,7 +14,7 @@ public sealed class UnknownOptionTests
         var run = CliRun.Of(args);
 
         Assert.Equal(2, run.ExitCode);
-        var line = Assert.Single(run.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        string line = Assert.Single(run.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Contains("Unknown option", line);
         Assert.Contains($"'{unknown}'", line);
     }

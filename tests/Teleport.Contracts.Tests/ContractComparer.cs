@@ -65,7 +65,7 @@ public static class ContractComparer
                 return;
             }
 
-            for (var i = 0; i < left.Count; i++)
+            for (int i = 0; i < left.Count; i++)
             {
                 Compare(left[i], right[i], $"{path}[{i}]", differences);
             }

@@ -15,7 +15,7 @@ public sealed class ContractSamples(int seed, bool nullWhereAllowed = false)
     public object Create(Type type)
     {
         var constructor = ContractTypes.PrimaryConstructor(type);
-        var arguments = constructor.GetParameters().Select(p => ValueFor(p, type)).ToArray();
+        object?[] arguments = constructor.GetParameters().Select(p => ValueFor(p, type)).ToArray();
         return constructor.Invoke(arguments);
     }
 
@@ -31,7 +31,7 @@ public sealed class ContractSamples(int seed, bool nullWhereAllowed = false)
             return null;
         }
 
-        var n = ++_counter;
+        int n = ++_counter;
         var valueType = underlying ?? type;
         if (valueType == typeof(string))
         {

@@ -13,10 +13,10 @@ public sealed class ContractSerializationTests
     public void Round_trips_with_every_field_set(string contract)
     {
         var type = ContractTypes.ByName(contract);
-        var original = new ContractSamples(seed: 1).Create(type);
+        object original = new ContractSamples(seed: 1).Create(type);
 
-        var json = JsonSerializer.Serialize(original, type, Options);
-        var copy = JsonSerializer.Deserialize(json, type, Options);
+        string json = JsonSerializer.Serialize(original, type, Options);
+        object? copy = JsonSerializer.Deserialize(json, type, Options);
 
         Assert.NotNull(copy);
         ContractComparer.AssertSame(original, copy);
@@ -27,9 +27,9 @@ public sealed class ContractSerializationTests
     public void Round_trips_with_nullable_fields_null(string contract)
     {
         var type = ContractTypes.ByName(contract);
-        var original = new ContractSamples(seed: 2, nullWhereAllowed: true).Create(type);
+        object original = new ContractSamples(seed: 2, nullWhereAllowed: true).Create(type);
 
-        var copy = JsonSerializer.Deserialize(JsonSerializer.Serialize(original, type, Options), type, Options);
+        object? copy = JsonSerializer.Deserialize(JsonSerializer.Serialize(original, type, Options), type, Options);
 
         Assert.NotNull(copy);
         ContractComparer.AssertSame(original, copy);

@@ -53,7 +53,7 @@ public sealed class ContractShapeTests
 
     private static XDocument DocumentationFile()
     {
-        var path = Path.ChangeExtension(ContractTypes.Assembly.Location, ".xml");
+        string path = Path.ChangeExtension(ContractTypes.Assembly.Location, ".xml");
         Assert.True(File.Exists(path), $"{path} is missing: Teleport.Contracts must build with GenerateDocumentationFile");
         return XDocument.Load(path);
     }

@@ -35,7 +35,7 @@ public sealed class RabbitMqRoundTripTests
         Assert.NotNull(envelope.MessageId);
 
         // It travelled through this bus's own exchange, not the shared Teleport.Contracts:MigrationRequested.
-        var exchange = bus.ExchangeFor(typeof(MigrationRequested));
+        string exchange = bus.ExchangeFor(typeof(MigrationRequested));
         Assert.StartsWith(bus.Prefix, exchange, StringComparison.Ordinal);
         var (connection, channel) = await TestBus.OpenChannel();
         await using (connection)
@@ -53,12 +53,12 @@ public sealed class RabbitMqRoundTripTests
         var samples = new ContractSamples(seed: 7);
         var sent = messages.Select(samples.Create).ToList();
 
-        foreach (var message in sent)
+        foreach (object? message in sent)
         {
             await bus.Bus.Publish(message, message.GetType());
         }
 
-        foreach (var message in sent)
+        foreach (object? message in sent)
         {
             var (received, _) = await bus.Received.WaitFor<object>(m => m.GetType() == message.GetType(), Delivery);
             ContractComparer.AssertSame(message, received);
@@ -71,10 +71,10 @@ public sealed class RabbitMqRoundTripTests
     [Fact]
     public async Task Command_sent_to_a_storage_worker_queue_is_consumed_there()
     {
-        var storageId = $"dst-{Guid.NewGuid():N}";
+        string storageId = $"dst-{Guid.NewGuid():N}";
         // The event endpoint also consumes PrepareDestination: a command must still reach only the worker's queue.
         await using var bus = await TestBus.Start([typeof(PrepareDestination)], storageId, [typeof(PrepareDestination)]);
-        var queue = WorkerQueues.Storage(storageId);
+        string queue = WorkerQueues.Storage(storageId);
         var command = new PrepareDestination(
             Guid.NewGuid(),
             "vol-9",
@@ -107,10 +107,10 @@ public sealed class RabbitMqRoundTripTests
     public async Task A_body_that_is_not_a_message_lands_intact_in_the_error_queue()
     {
         // What `teleport replay` works from: a message a worker cannot read is kept, not lost.
-        var storageId = $"bad-{Guid.NewGuid():N}";
+        string storageId = $"bad-{Guid.NewGuid():N}";
         await using var bus = await TestBus.Start([], storageId, [typeof(PrepareDestination)]);
-        var queue = WorkerQueues.Storage(storageId);
-        var body = "{\"message\": {\"migrationId\": "u8.ToArray();
+        string queue = WorkerQueues.Storage(storageId);
+        byte[] body = "{\"message\": {\"migrationId\": "u8.ToArray();
 
         var (connection, channel) = await TestBus.OpenChannel();
         await using (connection)
@@ -132,7 +132,7 @@ public sealed class RabbitMqRoundTripTests
     [Fact]
     public async Task Disposing_the_test_bus_deletes_its_queues()
     {
-        var storageId = $"gone-{Guid.NewGuid():N}";
+        string storageId = $"gone-{Guid.NewGuid():N}";
         var bus = await TestBus.Start([typeof(MigrationRequested)], storageId, [typeof(PrepareDestination)]);
         await bus.DisposeAsync();
 

@@ -44,9 +44,9 @@ public sealed class TestBus : IAsyncDisposable
     public static async Task<TestBus> Start(IReadOnlyList<Type> events, string storageId, IReadOnlyList<Type> commands)
     {
         var broker = TestBroker.Uri;
-        var prefix = $"contracts-test-{Guid.NewGuid():N}";
-        var eventQueue = $"{prefix}-events";
-        var workerQueue = WorkerQueues.Storage(storageId);
+        string prefix = $"contracts-test-{Guid.NewGuid():N}";
+        string eventQueue = $"{prefix}-events";
+        string workerQueue = WorkerQueues.Storage(storageId);
         IEntityNameFormatter? names = null;
 
         var services = new ServiceCollection();
@@ -125,7 +125,7 @@ public sealed class TestBus : IAsyncDisposable
         await using (channel)
         {
             // MassTransit moves faulted messages to NAME_error and unconsumable ones to NAME_skipped.
-            foreach (var queue in _queues.SelectMany(q => new[] { q, q + "_error", q + "_skipped" }))
+            foreach (string? queue in _queues.SelectMany(q => new[] { q, q + "_error", q + "_skipped" }))
             {
                 await channel.QueueDeleteAsync(queue);
                 await channel.ExchangeDeleteAsync(queue);

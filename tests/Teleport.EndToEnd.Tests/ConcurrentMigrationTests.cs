@@ -37,7 +37,7 @@ public sealed class ConcurrentMigrationTests(ITestOutputHelper output)
                 volume.SetLength(VolumeBytes);
                 foreach (long offset in new long[] { 0, 300 * 1024, 900 * 1024 })
                 {
-                    var data = new byte[16 * 1024];
+                    byte[] data = new byte[16 * 1024];
                     random.NextBytes(data);
                     volume.Position = offset;
                     await volume.WriteAsync(data);
@@ -65,7 +65,7 @@ public sealed class ConcurrentMigrationTests(ITestOutputHelper output)
             var clock = Stopwatch.StartNew();
             var ids = await Task.WhenAll(Enumerable.Range(0, Migrations).Select(i => OrchestratorRequests.SendAsync(
                 watch.Bus, orchestrator.Options.QueueName, $"vm{i:00}", $"v{i:00}", source.Id, destination.Id, host.Id)));
-            var outcomes = await Task.WhenAll(ids.Select(id => watch.OutcomeAsync(id, TimeSpan.FromSeconds(240))));
+            object[] outcomes = await Task.WhenAll(ids.Select(id => watch.OutcomeAsync(id, TimeSpan.FromSeconds(240))));
             double seconds = clock.Elapsed.TotalSeconds;
 
             int succeeded = outcomes.Count(o => o is MigrationSucceeded);

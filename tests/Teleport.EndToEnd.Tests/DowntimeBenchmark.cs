@@ -46,7 +46,7 @@ public static class DowntimeBenchmark
                 var clock = Stopwatch.StartNew();
                 try
                 {
-                    DowntimeReport report = await OneAsync(kind, (ulong)run);
+                    var report = await OneAsync(kind, (ulong)run);
                     reports.Add(report);
                     stdout.WriteLine($"{kind} run {run}/{runs}: {report} (run took {clock.Elapsed.TotalSeconds:0.0} s)");
                 }
@@ -77,7 +77,7 @@ public static class DowntimeBenchmark
 
     private static async Task<DowntimeReport> OneAsync(string kind, ulong run)
     {
-        GuestWorkload workload = kind == "idle" ? GuestWorkload.Idle(run) : GuestWorkload.Continuous(run);
+        var workload = kind == "idle" ? GuestWorkload.Idle(run) : GuestWorkload.Continuous(run);
         await using var world = await MigrationWorld.StartAsync(workload);
         if (kind == "idle")
         {
@@ -90,7 +90,7 @@ public static class DowntimeBenchmark
             await world.Guest.WaitForAsync(g => g.LastProgress >= 300, TimeSpan.FromSeconds(120), "the workload to reach record 300");
         }
 
-        Guid id = await world.RequestMigrationAsync();
+        var id = await world.RequestMigrationAsync();
         object outcome = await world.Watch.OutcomeAsync(id, TimeSpan.FromSeconds(120));
         if (outcome is not MigrationSucceeded)
             throw new InvalidOperationException($"{kind} run {run}: the migration failed: {outcome}");

@@ -22,7 +22,7 @@ public sealed class LiveMigrationTests(ITestOutputHelper output)
         await world.Guest.WaitForAsync(g => g.LastProgress >= 300, TimeSpan.FromSeconds(120), "the workload to reach record 300");
 
         long atRequest = world.Guest.LastProgress;
-        Guid id = await world.RequestMigrationAsync();
+        var id = await world.RequestMigrationAsync();
         object outcome = await world.Watch.OutcomeAsync(id, TimeSpan.FromSeconds(120));
         var succeeded = Assert.IsType<MigrationSucceeded>(outcome);
         long atSuccess = world.Guest.LastProgress;
@@ -55,12 +55,12 @@ public sealed class LiveMigrationTests(ITestOutputHelper output)
         Assert.DoesNotContain("I/O error", console);
 
         // The guest wrote before the migration, during it (up to the pause) and after the cut-over.
-        WorkloadReport source = await WorkloadVerifier.VerifyAsync(world.SourceVolume, Run);
+        var source = await WorkloadVerifier.VerifyAsync(world.SourceVolume, Run);
         output.WriteLine($"progress at request {atRequest}, at success {atSuccess}; source stops at record {source.HighestSequence}");
         Assert.True(source.IsIntact, $"source: {source}");
         Assert.InRange(source.HighestSequence, atRequest, workload.Records - 100);
 
-        WorkloadReport destination = await WorkloadVerifier.VerifyAsync(world.DestinationVolume, Run);
+        var destination = await WorkloadVerifier.VerifyAsync(world.DestinationVolume, Run);
         Assert.True(destination.IsIntact, $"destination: {destination}");
         Assert.Equal(workload.Records - 1, destination.HighestSequence);
         Assert.Equal(workload.Records, destination.ValidRecords);

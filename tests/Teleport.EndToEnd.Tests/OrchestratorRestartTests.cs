@@ -31,7 +31,7 @@ public sealed class OrchestratorRestartTests(ITestOutputHelper output)
             await using (var volume = File.Create(Path.Combine(sourceDir, "vol.img")))
             {
                 // 4 MiB the destination cannot rebuild, then a sparse rest.
-                var data = new byte[4 << 20];
+                byte[] data = new byte[4 << 20];
                 new Random(8).NextBytes(data);
                 await volume.WriteAsync(data);
                 volume.SetLength(VolumeBytes);
@@ -56,7 +56,7 @@ public sealed class OrchestratorRestartTests(ITestOutputHelper output)
             await first.WaitUntilRunningAsync(TimeSpan.FromSeconds(60));
 
             // 1 MiB/s over ~4 MiB of data: the copy takes seconds, time enough to kill the orchestrator during it.
-            Guid id = await OrchestratorRequests.SendAsync(watch.Bus, queue, "vm1", "vol", source.Id, destination.Id, host.Id,
+            var id = await OrchestratorRequests.SendAsync(watch.Bus, queue, "vm1", "vol", source.Id, destination.Id, host.Id,
                 new MigrationOptions(BandwidthBytesPerSecond: 1 << 20));
             var until = DateTime.UtcNow.AddSeconds(60);
             while (watch.Last<IndexStreamed>(id) is null && watch.Last<BlocksRequested>(id) is null)
@@ -75,7 +75,7 @@ public sealed class OrchestratorRestartTests(ITestOutputHelper output)
             var second = OrchestratorProcess.Start(args);
             parts.Add(second);
             await second.WaitUntilRunningAsync(TimeSpan.FromSeconds(60));
-            var outcome = await watch.OutcomeAsync(id, TimeSpan.FromSeconds(120));
+            object outcome = await watch.OutcomeAsync(id, TimeSpan.FromSeconds(120));
             var succeeded = Assert.IsType<MigrationSucceeded>(outcome);
             output.WriteLine($"after the restart: {watch.Describe(id)}; {succeeded.BytesOnWire} bytes on the wire, downtime {succeeded.DowntimeMilliseconds:0.#} ms");
 

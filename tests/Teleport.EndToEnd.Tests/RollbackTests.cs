@@ -34,7 +34,7 @@ public sealed class RollbackTests(ITestOutputHelper output)
         await world.Guest.WaitForAsync(g => g.LastProgress >= 300, TimeSpan.FromSeconds(120), "the workload to reach record 300");
 
         // 512 KiB/s against a guest writing faster: the copy cannot catch up, so it is still copying when the destination goes.
-        Guid id = await OrchestratorRequests.SendAsync(world.Watch.Bus, world.Orchestrator.Options.QueueName,
+        var id = await OrchestratorRequests.SendAsync(world.Watch.Bus, world.Orchestrator.Options.QueueName,
             MigrationWorld.VmId, MigrationWorld.Volume, world.Source.Id, world.Destination.Id, world.Host.Id,
             new MigrationOptions(BandwidthBytesPerSecond: 512 * 1024));
         var until = DateTime.UtcNow.AddSeconds(60);
@@ -65,7 +65,7 @@ public sealed class RollbackTests(ITestOutputHelper output)
         await world.Guest.WaitForAsync(g => g.HasExited, TimeSpan.FromSeconds(240), "the guest to finish its records and power off");
         Assert.Contains($"TPW done last={workload.Records - 1}", world.Guest.Console);
         Assert.DoesNotContain("I/O error", world.Guest.Console);
-        WorkloadReport source = await WorkloadVerifier.VerifyAsync(world.SourceVolume, Run);
+        var source = await WorkloadVerifier.VerifyAsync(world.SourceVolume, Run);
         Assert.True(source.IsIntact, $"source: {source}");
         Assert.Equal(workload.Records - 1, source.HighestSequence);
         Assert.Equal(workload.Records, source.ValidRecords);

@@ -37,7 +37,7 @@ public sealed partial class GuestBusTests(ITestOutputHelper output) : IDisposabl
         await WaitForAsync(rig.Qemu, () => LastProgress(rig.Qemu.Output) >= 500, TimeSpan.FromSeconds(120), "the workload to reach record 500");
 
         var paused = Assert.IsType<VmPaused>(await rig.Probe.AskAsync(host, new PauseVm(id, HostRig.VmId, host), id));
-        WorkloadReport atPause = await WorkloadVerifier.VerifyAsync(rig.A.FilePath, Run);
+        var atPause = await WorkloadVerifier.VerifyAsync(rig.A.FilePath, Run);
         Assert.True(atPause.IsIntact, $"source at pause: {atPause}");
         Assert.InRange(atPause.HighestSequence, 499, Records - 2);
         int writesOnA = rig.A.Export.Writes.Count;
@@ -57,7 +57,7 @@ public sealed partial class GuestBusTests(ITestOutputHelper output) : IDisposabl
         Assert.Contains("TPW exit 0", console);
         Assert.DoesNotContain("I/O error", console);
 
-        WorkloadReport destination = await WorkloadVerifier.VerifyAsync(b.FilePath, Run);
+        var destination = await WorkloadVerifier.VerifyAsync(b.FilePath, Run);
         Assert.True(destination.IsIntact, $"destination: {destination}");
         Assert.Equal(Records, destination.ValidRecords);
         Assert.Equal(writesOnA, rig.A.Export.Writes.Count);

@@ -29,14 +29,14 @@ public sealed partial class GuestSwitchTests(ITestOutputHelper output) : IDispos
     {
         await using var a = Upstream.Start(_dir.File("a.sock"), _dir.File("a.img"), "vol-a", VolumeSize);
         string local = _dir.File("local.sock");
-        await using PathSwitcher switcher = await PathSwitcher.StartAsync(new UnixDomainSocketEndPoint(local), a.Target, "vm-disk0");
+        await using var switcher = await PathSwitcher.StartAsync(new UnixDomainSocketEndPoint(local), a.Target, "vm-disk0");
         await using var qemu = await QemuProcess.StartAsync(_dir.File("qmp.sock"),
             "-machine", "q35", "-m", "256", "-smp", "1", "-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio",
             "-accel", "tcg", "-cpu", "max", "-kernel", Tools.GuestKernel, "-initrd", Tools.GuestInitrd,
             "-append", $"console=ttyS0 panic=-1 quiet loglevel=4 guest.count={Records} guest.every=50 guest.run={Run}",
             "-drive", $"driver=nbd,server.type=unix,server.path={local},export=vm-disk0,if=none,id=d0,cache.direct=on",
             "-device", "virtio-blk-pci,drive=d0");
-        await using QmpHypervisor vm = await QmpHypervisor.ConnectAsync(qemu.QmpSocket);
+        await using var vm = await QmpHypervisor.ConnectAsync(qemu.QmpSocket);
 
         // Let the workload get going, then cut over in the middle of it.
         await WaitForAsync(qemu, () => LastProgress(qemu.Output) >= 500, TimeSpan.FromSeconds(120), "the workload to reach record 500");
@@ -44,20 +44,20 @@ public sealed partial class GuestSwitchTests(ITestOutputHelper output) : IDispos
 
         var clock = Stopwatch.StartNew();
         await vm.PauseAsync();
-        TimeSpan paused = clock.Elapsed;
+        var paused = clock.Elapsed;
 
-        WorkloadReport atPause = await WorkloadVerifier.VerifyAsync(a.FilePath, Run);
+        var atPause = await WorkloadVerifier.VerifyAsync(a.FilePath, Run);
         Assert.True(atPause.IsIntact, $"source at pause: {atPause}");
         Assert.InRange(atPause.HighestSequence, 499, Records - 2);
         int writesOnA = a.Export.Writes.Count;
         File.Copy(a.FilePath, _dir.File("b.img"));
         await using var b = Upstream.Start(_dir.File("b.sock"), _dir.File("b.img"), "vol-b", VolumeSize);
 
-        TimeSpan beforeSwitch = clock.Elapsed;
-        SwitchResult result = await switcher.SwitchAsync(b.Target);
-        TimeSpan switched = clock.Elapsed;
+        var beforeSwitch = clock.Elapsed;
+        var result = await switcher.SwitchAsync(b.Target);
+        var switched = clock.Elapsed;
         await vm.ResumeAsync();
-        TimeSpan resumed = clock.Elapsed;
+        var resumed = clock.Elapsed;
         output.WriteLine($"record {atPause.HighestSequence} at pause; pause {paused.TotalMilliseconds:0.###} ms, " +
             $"switch {(switched - beforeSwitch).TotalMilliseconds:0.###} ms (held {result.Blocked.TotalMilliseconds:0.###}), " +
             $"resume {(resumed - switched).TotalMilliseconds:0.###} ms; downtime without the copy {(paused + (resumed - beforeSwitch)).TotalMilliseconds:0.###} ms");
@@ -68,14 +68,14 @@ public sealed partial class GuestSwitchTests(ITestOutputHelper output) : IDispos
         Assert.Contains("TPW exit 0", console);
         Assert.DoesNotContain("I/O error", console);
 
-        WorkloadReport destination = await WorkloadVerifier.VerifyAsync(b.FilePath, Run);
+        var destination = await WorkloadVerifier.VerifyAsync(b.FilePath, Run);
         Assert.True(destination.IsIntact, $"destination: {destination}");
         Assert.Equal(Records - 1, destination.HighestSequence);
         Assert.Equal(Records, destination.ValidRecords);
 
         // Nothing reached the source after the pause, and the destination got only what followed it.
         Assert.Equal(writesOnA, a.Export.Writes.Count);
-        WorkloadReport sourceAfter = await WorkloadVerifier.VerifyAsync(a.FilePath, Run);
+        var sourceAfter = await WorkloadVerifier.VerifyAsync(a.FilePath, Run);
         Assert.Equal(atPause.HighestSequence, sourceAfter.HighestSequence);
         Assert.True(sourceAfter.IsIntact, $"source after: {sourceAfter}");
         Assert.All(b.Export.Writes, offset => Assert.True(offset > atPause.HighestSequence * WorkloadRecord.Size, $"write at {offset} went to B"));

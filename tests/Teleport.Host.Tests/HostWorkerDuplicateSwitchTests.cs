@@ -26,7 +26,7 @@ public sealed class HostWorkerDuplicateSwitchTests : IDisposable
         await using var a = Upstream.Start(_dir.File("a.sock"), _dir.File("a.img"), Export, Size);
         await using var worker = await StartWorkerAsync(a, TimeSpan.FromSeconds(60));
         await using var probe = await BusProbe.StartAsync();
-        HostVm vm = worker.Vm(VmId);
+        var vm = worker.Vm(VmId);
         var id = Guid.NewGuid();
         Assert.IsType<VmPaused>(await probe.AskAsync(worker.HostId, new PauseVm(id, VmId, worker.HostId, 2), id));
 
@@ -63,7 +63,7 @@ public sealed class HostWorkerDuplicateSwitchTests : IDisposable
         await using var a = Upstream.Start(_dir.File("a.sock"), _dir.File("a.img"), Export, Size);
         await using var worker = await StartWorkerAsync(a, TimeSpan.FromSeconds(3));
         await using var probe = await BusProbe.StartAsync();
-        HostVm vm = worker.Vm(VmId);
+        var vm = worker.Vm(VmId);
 
         // The destination never exports the volume: the pending switch fails at the end of its window and says so once
         // (a second HostOperationFailed would reach the saga during its rollback and be taken for a failed switch back).

@@ -47,7 +47,7 @@ public sealed class HostWorkerNodeTests : IDisposable
                 cfg.ReceiveEndpoint("recorder", e => e.Instance(recorder));
             });
         });
-        using IHost host = builder.Build();
+        using var host = builder.Build();
         await host.StartAsync();
         try
         {
@@ -103,7 +103,7 @@ public sealed class HostWorkerNodeTests : IDisposable
         await vm.WriteAsync(0, block);
 
         await a.StopAsync();
-        Task write = vm.WriteAsync(8192, block).AsTask();
+        var write = vm.WriteAsync(8192, block).AsTask();
         var lost = Assert.IsType<HostOperationFailed>(await probe.NextAsync(e => e is HostOperationFailed f && f.VmId == vmId, 0, $"the upstream report of {vmId}"));
         Assert.Equal((Guid.Empty, HostWorkerNode.UpstreamOperation, worker.HostId), (lost.MigrationId, lost.Operation, lost.HostId));
         Assert.Contains("lost", lost.Reason);

@@ -24,7 +24,7 @@ public sealed class PathSwitcherTests(ITestOutputHelper output) : IDisposable
     public async Task QemuIo_ThroughSwitcher_ReadsAndWritesTheUpstreamFile()
     {
         await using var a = Upstream.Start(_dir.File("a.sock"), _dir.File("a.img"), "vol-a", 4 * MiB);
-        await using PathSwitcher switcher = await StartSwitcherAsync(a);
+        await using var switcher = await StartSwitcherAsync(a);
 
         Assert.Equal(4 * MiB, switcher.Size);
         await using var io = await QemuIoSession.StartAsync(LocalUrl(switcher));
@@ -44,7 +44,7 @@ public sealed class PathSwitcherTests(ITestOutputHelper output) : IDisposable
     public async Task Switch_IdleClient_EarlierWritesStayOnA_LaterWritesGoToB_SameConnection()
     {
         await using var a = Upstream.Start(_dir.File("a.sock"), _dir.File("a.img"), "vol-a", 4 * MiB);
-        await using PathSwitcher switcher = await StartSwitcherAsync(a);
+        await using var switcher = await StartSwitcherAsync(a);
         await using var io = await QemuIoSession.StartAsync(LocalUrl(switcher));
         for (int i = 0; i < 8; i++)
         {
@@ -55,7 +55,7 @@ public sealed class PathSwitcherTests(ITestOutputHelper output) : IDisposable
         File.Copy(a.FilePath, _dir.File("b.img"));
         await using var b = Upstream.Start(_dir.File("b.sock"), _dir.File("b.img"), "vol-b", 4 * MiB);
 
-        SwitchResult result = await switcher.SwitchAsync(b.Target);
+        var result = await switcher.SwitchAsync(b.Target);
         output.WriteLine($"switch (idle qemu-io): connect {result.Connect.TotalMilliseconds:0.###} ms, drain {result.Drain.TotalMilliseconds:0.###} ms, " +
             $"flush {result.Flush.TotalMilliseconds:0.###} ms, requests held {result.Blocked.TotalMilliseconds:0.###} ms, total {result.Total.TotalMilliseconds:0.###} ms");
 
@@ -93,8 +93,8 @@ public sealed class PathSwitcherTests(ITestOutputHelper output) : IDisposable
     {
         await using var a = Upstream.Start(_dir.File("a.sock"), _dir.File("a.img"), "vol-a", 4 * MiB, writeDelay: TimeSpan.FromMilliseconds(20));
         await using var b = Upstream.Start(_dir.File("b.sock"), _dir.File("b.img"), "vol-b", 4 * MiB);
-        await using PathSwitcher switcher = await StartSwitcherAsync(a);
-        await using NbdClient client = await NbdClient.ConnectAsync(switcher.LocalEndPoint, switcher.ExportName);
+        await using var switcher = await StartSwitcherAsync(a);
+        await using var client = await NbdClient.ConnectAsync(switcher.LocalEndPoint, switcher.ExportName);
 
         const int count = 200;
         byte[] data = new byte[4096];
@@ -133,7 +133,7 @@ public sealed class PathSwitcherTests(ITestOutputHelper output) : IDisposable
     {
         await using var a = Upstream.Start(_dir.File("a.sock"), _dir.File("a.img"), "vol-a", 4 * MiB);
         await using var b = Upstream.Start(_dir.File("b.sock"), _dir.File("b.img"), "vol-b", 8 * MiB);
-        await using PathSwitcher switcher = await StartSwitcherAsync(a);
+        await using var switcher = await StartSwitcherAsync(a);
 
         var e = await Assert.ThrowsAsync<PathSwitchException>(() => switcher.SwitchAsync(b.Target));
         Assert.Contains("size", e.Message);
@@ -145,7 +145,7 @@ public sealed class PathSwitcherTests(ITestOutputHelper output) : IDisposable
     {
         await using var a = Upstream.Start(_dir.File("a.sock"), _dir.File("a.img"), "vol-a", 4 * MiB);
         await using var b = Upstream.Start(_dir.File("b.sock"), _dir.File("b.img"), "vol-b", 4 * MiB, readOnly: true);
-        await using PathSwitcher switcher = await StartSwitcherAsync(a);
+        await using var switcher = await StartSwitcherAsync(a);
 
         var e = await Assert.ThrowsAsync<PathSwitchException>(() => switcher.SwitchAsync(b.Target));
         Assert.Contains("read-only", e.Message);
@@ -157,7 +157,7 @@ public sealed class PathSwitcherTests(ITestOutputHelper output) : IDisposable
     {
         await using var a = Upstream.Start(_dir.File("a.sock"), _dir.File("a.img"), "vol-a", 4 * MiB);
         await using var b = Upstream.Start(_dir.File("b.sock"), _dir.File("b.img"), "vol-b", 4 * MiB);
-        await using PathSwitcher switcher = await StartSwitcherAsync(a);
+        await using var switcher = await StartSwitcherAsync(a);
 
         var e = await Assert.ThrowsAsync<PathSwitchException>(() => switcher.SwitchAsync(b.Target with { ExportName = "no-such-volume" }));
         Assert.Contains("no export named 'no-such-volume'", e.Message);
@@ -169,7 +169,7 @@ public sealed class PathSwitcherTests(ITestOutputHelper output) : IDisposable
     {
         await using var a = Upstream.Start(_dir.File("a.sock"), _dir.File("a.img"), "vol-a", 4 * MiB);
         await using var b = Upstream.Start(_dir.File("b.sock"), _dir.File("b.img"), "vol-b", 4 * MiB);
-        await using PathSwitcher switcher = await StartSwitcherAsync(a);
+        await using var switcher = await StartSwitcherAsync(a);
 
         await Assert.ThrowsAsync<PathSwitchException>(() => switcher.SwitchAsync(new UnixDomainSocketEndPoint(_dir.File("nobody.sock")), "vol-b"));
         await AssertStillOnAsync(switcher, a, b);
@@ -191,14 +191,14 @@ public sealed class PathSwitcherTests(ITestOutputHelper output) : IDisposable
     {
         await using var a = Upstream.Start(_dir.File("a.sock"), _dir.File("a.img"), "vol-a", 4 * MiB);
         await using var b = Upstream.Start(_dir.File("b.sock"), _dir.File("b.img"), "vol-b", 4 * MiB);
-        await using PathSwitcher switcher = await StartSwitcherAsync(a);
+        await using var switcher = await StartSwitcherAsync(a);
         await Assert.ThrowsAsync<InvalidOperationException>(() => switcher.SwitchBackAsync());
 
         await using var io = await QemuIoSession.StartAsync(LocalUrl(switcher));
         await io.RunAsync("write -P 0x01 0 4k");
         await switcher.SwitchAsync(b.Target);
         await io.RunAsync("write -P 0x02 4k 4k");
-        SwitchResult back = await switcher.SwitchBackAsync();
+        var back = await switcher.SwitchBackAsync();
         await io.RunAsync("write -P 0x03 8k 4k");
 
         Assert.Equal(b.Target, back.From);
@@ -215,7 +215,7 @@ public sealed class PathSwitcherTests(ITestOutputHelper output) : IDisposable
     {
         await using var a = Upstream.Start(_dir.File("a.sock"), _dir.File("a.img"), "vol-a", 4 * MiB);
         var options = new PathSwitcherOptions { ReconnectInitialDelay = TimeSpan.FromMilliseconds(50), ReconnectMaxDelay = TimeSpan.FromMilliseconds(200), RequestRetryWindow = TimeSpan.FromSeconds(30) };
-        await using PathSwitcher switcher = await StartSwitcherAsync(a, options);
+        await using var switcher = await StartSwitcherAsync(a, options);
         var events = new List<UpstreamEvent>();
         var restored = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var failedTwice = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -240,7 +240,7 @@ public sealed class PathSwitcherTests(ITestOutputHelper output) : IDisposable
         await io.RunAsync("write -P 0x31 0 4k");
         await a.StopAsync();
 
-        Task<string> write = io.RunAsync("write -P 0x32 4k 4k");
+        var write = io.RunAsync("write -P 0x32 4k 4k");
         await failedTwice.Task.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.False(write.IsCompleted, "the request waits for the upstream instead of failing at once");
         a.Restart();
@@ -272,7 +272,7 @@ public sealed class PathSwitcherTests(ITestOutputHelper output) : IDisposable
             ReconnectInitialDelay = TimeSpan.FromMilliseconds(50), ReconnectMaxDelay = TimeSpan.FromMilliseconds(100),
             RequestRetryWindow = TimeSpan.FromSeconds(1),
         };
-        await using PathSwitcher switcher = await StartSwitcherAsync(a, options);
+        await using var switcher = await StartSwitcherAsync(a, options);
         var lost = new TaskCompletionSource<UpstreamEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
         switcher.UpstreamChanged += e =>
         {
@@ -282,13 +282,13 @@ public sealed class PathSwitcherTests(ITestOutputHelper output) : IDisposable
             }
         };
 
-        await using NbdClient client = await NbdClient.ConnectAsync(switcher.LocalEndPoint, switcher.ExportName);
+        await using var client = await NbdClient.ConnectAsync(switcher.LocalEndPoint, switcher.ExportName);
         await client.WriteAsync(0, new byte[4096]);
         await a.StopAsync();
 
         var e = await Assert.ThrowsAsync<NbdCommandException>(async () => await client.WriteAsync(4096, new byte[4096]).AsTask().WaitAsync(TimeSpan.FromSeconds(30)));
         Assert.Equal(NbdError.IoError, e.Error);
-        UpstreamEvent reported = await lost.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        var reported = await lost.Task.WaitAsync(TimeSpan.FromSeconds(5));
         Assert.Equal(a.Target, reported.Target);
         Assert.NotNull(reported.Error);
 
@@ -303,17 +303,17 @@ public sealed class PathSwitcherTests(ITestOutputHelper output) : IDisposable
     {
         await using var a = Upstream.Start(_dir.File("a.sock"), _dir.File("a.img"), "vol-a", MiB);
         var options = new PathSwitcherOptions { RequestRetryWindow = TimeSpan.FromMinutes(10) };
-        PathSwitcher switcher = await StartSwitcherAsync(a, options);
+        var switcher = await StartSwitcherAsync(a, options);
         var lost = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         switcher.UpstreamChanged += e =>
         {
             lost.TrySetResult();
             throw new InvalidOperationException("a subscriber that fails must not break the switcher");
         };
-        await using NbdClient client = await NbdClient.ConnectAsync(switcher.LocalEndPoint, switcher.ExportName);
+        await using var client = await NbdClient.ConnectAsync(switcher.LocalEndPoint, switcher.ExportName);
         await a.StopAsync();
 
-        Task write = client.WriteAsync(0, new byte[4096]).AsTask();
+        var write = client.WriteAsync(0, new byte[4096]).AsTask();
         await lost.Task.WaitAsync(TimeSpan.FromSeconds(30));
         await switcher.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30));
 

@@ -24,11 +24,11 @@ public sealed class QemuSwitchTests(ITestOutputHelper output) : IDisposable
     {
         await using var a = Upstream.Start(_dir.File("a.sock"), _dir.File("a.img"), "vol-a", 8 * MiB);
         string local = _dir.File("local.sock");
-        await using PathSwitcher switcher = await PathSwitcher.StartAsync(new UnixDomainSocketEndPoint(local), a.Target, "vm-disk0");
+        await using var switcher = await PathSwitcher.StartAsync(new UnixDomainSocketEndPoint(local), a.Target, "vm-disk0");
         await using var qemu = await QemuProcess.StartAsync(_dir.File("qmp.sock"),
             "-machine", "none", "-nodefaults", "-nographic", "-display", "none", "-S",
             "-drive", $"driver=nbd,server.type=unix,server.path={local},export=vm-disk0,if=none,id=d0,cache.direct=on");
-        await using QmpHypervisor vm = await QmpHypervisor.ConnectAsync(qemu.QmpSocket);
+        await using var vm = await QmpHypervisor.ConnectAsync(qemu.QmpSocket);
         await vm.ResumeAsync();
 
         await QemuIoAsync(vm, qemu, "write -P 0x21 0 64k");
@@ -41,11 +41,11 @@ public sealed class QemuSwitchTests(ITestOutputHelper output) : IDisposable
 
         var clock = Stopwatch.StartNew();
         await vm.PauseAsync();
-        TimeSpan paused = clock.Elapsed;
-        SwitchResult result = await switcher.SwitchAsync(b.Target);
-        TimeSpan switched = clock.Elapsed;
+        var paused = clock.Elapsed;
+        var result = await switcher.SwitchAsync(b.Target);
+        var switched = clock.Elapsed;
         await vm.ResumeAsync();
-        TimeSpan resumed = clock.Elapsed;
+        var resumed = clock.Elapsed;
         output.WriteLine($"pause {paused.TotalMilliseconds:0.###} ms, switch {(switched - paused).TotalMilliseconds:0.###} ms " +
             $"(connect {result.Connect.TotalMilliseconds:0.###}, held {result.Blocked.TotalMilliseconds:0.###}), resume {(resumed - switched).TotalMilliseconds:0.###} ms, " +
             $"pause->resume {resumed.TotalMilliseconds:0.###} ms");
@@ -70,7 +70,7 @@ public sealed class QemuSwitchTests(ITestOutputHelper output) : IDisposable
     {
         string done = command.StartsWith("read", StringComparison.Ordinal) ? "read " : "wrote ";
         int before = Count(qemu.Output, done);
-        JsonElement result = await vm.Client.ExecuteAsync("human-monitor-command",
+        var result = await vm.Client.ExecuteAsync("human-monitor-command",
             new Dictionary<string, object?> { ["command-line"] = $"qemu-io d0 \"{command}\"" });
         Assert.Equal("", result.GetString());
         var deadline = Stopwatch.StartNew();

@@ -16,9 +16,9 @@ public sealed class QmpHypervisorTests : IDisposable
     public async Task Connect_Negotiates_AndReportsPrelaunch()
     {
         await using var qemu = await QemuProcess.StartAsync(_dir.File("qmp.sock"), EmptyMachine);
-        await using QmpHypervisor vm = await QmpHypervisor.ConnectAsync(qemu.QmpSocket);
+        await using var vm = await QmpHypervisor.ConnectAsync(qemu.QmpSocket);
 
-        VmStatus status = await vm.QueryStatusAsync();
+        var status = await vm.QueryStatusAsync();
 
         Assert.False(status.Running);
         Assert.Equal("prelaunch", status.State);
@@ -29,7 +29,7 @@ public sealed class QmpHypervisorTests : IDisposable
     public async Task ResumeAndPause_ChangeTheState_AndRaiseResumeAndStopEvents()
     {
         await using var qemu = await QemuProcess.StartAsync(_dir.File("qmp.sock"), EmptyMachine);
-        await using QmpHypervisor vm = await QmpHypervisor.ConnectAsync(qemu.QmpSocket);
+        await using var vm = await QmpHypervisor.ConnectAsync(qemu.QmpSocket);
         var changes = new List<VmStateChange>();
         vm.StateChanged += c =>
         {
@@ -39,15 +39,15 @@ public sealed class QmpHypervisorTests : IDisposable
             }
         };
 
-        Task<QmpEvent> resumed = vm.Client.WaitForEventAsync("RESUME");
+        var resumed = vm.Client.WaitForEventAsync("RESUME");
         await vm.ResumeAsync();
         Assert.True((await vm.QueryStatusAsync()).Running);
-        QmpEvent resume = await resumed.WaitAsync(TimeSpan.FromSeconds(10));
+        var resume = await resumed.WaitAsync(TimeSpan.FromSeconds(10));
 
-        Task<QmpEvent> stopped = vm.Client.WaitForEventAsync("STOP");
+        var stopped = vm.Client.WaitForEventAsync("STOP");
         await vm.PauseAsync();
-        VmStatus paused = await vm.QueryStatusAsync();
-        QmpEvent stop = await stopped.WaitAsync(TimeSpan.FromSeconds(10));
+        var paused = await vm.QueryStatusAsync();
+        var stop = await stopped.WaitAsync(TimeSpan.FromSeconds(10));
 
         Assert.False(paused.Running);
         Assert.Equal("paused", paused.State);
@@ -70,7 +70,7 @@ public sealed class QmpHypervisorTests : IDisposable
     public async Task UnknownCommand_ThrowsQmpException_AndTheConnectionStaysUsable()
     {
         await using var qemu = await QemuProcess.StartAsync(_dir.File("qmp.sock"), EmptyMachine);
-        await using QmpHypervisor vm = await QmpHypervisor.ConnectAsync(qemu.QmpSocket);
+        await using var vm = await QmpHypervisor.ConnectAsync(qemu.QmpSocket);
 
         var e = await Assert.ThrowsAsync<QmpException>(() => vm.Client.ExecuteAsync("no-such-command"));
         Assert.Equal("CommandNotFound", e.ErrorClass);
@@ -82,7 +82,7 @@ public sealed class QmpHypervisorTests : IDisposable
     public async Task FrozenQemu_CommandTimesOut_ThenWorksAgainWhenQemuContinues()
     {
         await using var qemu = await QemuProcess.StartAsync(_dir.File("qmp.sock"), EmptyMachine);
-        await using QmpHypervisor vm = await QmpHypervisor.ConnectAsync(qemu.QmpSocket, new QmpOptions { CommandTimeout = TimeSpan.FromSeconds(3) });
+        await using var vm = await QmpHypervisor.ConnectAsync(qemu.QmpSocket, new QmpOptions { CommandTimeout = TimeSpan.FromSeconds(3) });
 
         await vm.ResumeAsync();
         await qemu.SignalAsync("STOP");
@@ -92,7 +92,7 @@ public sealed class QmpHypervisorTests : IDisposable
 
         // The late answer to the timed-out command is dropped; the next command gets its own answer
         // (and shows the 'stop' itself did run once QEMU continued).
-        VmStatus status = await vm.QueryStatusAsync();
+        var status = await vm.QueryStatusAsync();
         Assert.Equal("paused", status.State);
     }
 
@@ -100,11 +100,11 @@ public sealed class QmpHypervisorTests : IDisposable
     public async Task QemuKilled_PendingAndLaterCallsFailWithConnectionError_NotATimeout()
     {
         await using var qemu = await QemuProcess.StartAsync(_dir.File("qmp.sock"), EmptyMachine);
-        await using QmpHypervisor vm = await QmpHypervisor.ConnectAsync(qemu.QmpSocket, new QmpOptions { CommandTimeout = TimeSpan.FromSeconds(60) });
+        await using var vm = await QmpHypervisor.ConnectAsync(qemu.QmpSocket, new QmpOptions { CommandTimeout = TimeSpan.FromSeconds(60) });
 
         await qemu.SignalAsync("STOP");
-        Task pending = vm.ResumeAsync();
-        Task<QmpEvent> anEvent = vm.Client.WaitForEventAsync("RESUME");
+        var pending = vm.ResumeAsync();
+        var anEvent = vm.Client.WaitForEventAsync("RESUME");
         await qemu.SignalAsync("KILL");
 
         var e = await Assert.ThrowsAsync<QmpConnectionException>(() => pending.WaitAsync(TimeSpan.FromSeconds(20)));

@@ -11,8 +11,8 @@ public sealed class UpstreamGateTests
         await gate.EnterAsync(CancellationToken.None);
         await gate.EnterAsync(CancellationToken.None);
 
-        Task drained = gate.CloseAsync();
-        Task late = gate.EnterAsync(CancellationToken.None).AsTask();
+        var drained = gate.CloseAsync();
+        var late = gate.EnterAsync(CancellationToken.None).AsTask();
         Assert.False(drained.IsCompleted);
         gate.Exit();
         Assert.False(drained.IsCompleted);
@@ -34,7 +34,7 @@ public sealed class UpstreamGateTests
         Assert.Throws<InvalidOperationException>(() => { _ = gate.CloseAsync(); });
 
         using var cancel = new CancellationTokenSource();
-        Task held = gate.EnterAsync(cancel.Token).AsTask();
+        var held = gate.EnterAsync(cancel.Token).AsTask();
         await cancel.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => held);
         Assert.Equal(0, gate.InFlight);

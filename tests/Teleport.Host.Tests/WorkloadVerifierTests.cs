@@ -15,12 +15,12 @@ public sealed class WorkloadVerifierTests : IDisposable
     private async Task<string> WriteVolumeAsync(int records, long sizeRecords = 512, ulong run = 7)
     {
         string path = _dir.File("vol.img");
-        await using (FileStream f = File.Create(path))
+        await using (var f = File.Create(path))
         {
             f.SetLength(sizeRecords * Record);
         }
 
-        using Process writer = Process.Start(Tools.GuestWriter, ["-n", "-c", records.ToString(), "-r", run.ToString(), "-p", "1000", path])
+        using var writer = Process.Start(Tools.GuestWriter, ["-n", "-c", records.ToString(), "-r", run.ToString(), "-p", "1000", path])
             ?? throw new InvalidOperationException("teleport-writer did not start");
         await writer.WaitForExitAsync();
         Assert.Equal(0, writer.ExitCode);
@@ -30,7 +30,7 @@ public sealed class WorkloadVerifierTests : IDisposable
     private static void Patch(string path, long record, Action<byte[]> change)
     {
         using var f = new FileStream(path, FileMode.Open, FileAccess.ReadWrite);
-        var block = new byte[Record];
+        byte[] block = new byte[Record];
         f.Position = record * Record;
         f.ReadExactly(block);
         change(block);
@@ -43,7 +43,7 @@ public sealed class WorkloadVerifierTests : IDisposable
     {
         string path = await WriteVolumeAsync(300);
 
-        WorkloadReport report = await WorkloadVerifier.VerifyAsync(path, expectedRun: 7);
+        var report = await WorkloadVerifier.VerifyAsync(path, expectedRun: 7);
 
         Assert.True(report.IsIntact, report.ToString());
         Assert.Equal(299, report.HighestSequence);
@@ -55,7 +55,7 @@ public sealed class WorkloadVerifierTests : IDisposable
     {
         string path = await WriteVolumeAsync(1000, sizeRecords: 64);
 
-        WorkloadReport report = await WorkloadVerifier.VerifyAsync(path);
+        var report = await WorkloadVerifier.VerifyAsync(path);
 
         Assert.True(report.IsIntact, report.ToString());
         Assert.Equal(63, report.HighestSequence);
@@ -69,7 +69,7 @@ public sealed class WorkloadVerifierTests : IDisposable
         Patch(path, 101, b => Array.Clear(b));
         Patch(path, 200, b => b[2000] ^= 0x40);
 
-        WorkloadReport report = await WorkloadVerifier.VerifyAsync(path);
+        var report = await WorkloadVerifier.VerifyAsync(path);
 
         Assert.False(report.IsIntact);
         Assert.Equal(299, report.HighestSequence);
@@ -88,11 +88,11 @@ public sealed class WorkloadVerifierTests : IDisposable
         Patch(path, 11, b => record10.CopyTo(b, 0)); // A misdirected write: intact record, wrong offset.
         Patch(path, 300, b => Array.Fill(b, (byte)0x5a)); // Foreign data past the last record.
 
-        WorkloadReport report = await WorkloadVerifier.VerifyAsync(path, expectedRun: 7);
+        var report = await WorkloadVerifier.VerifyAsync(path, expectedRun: 7);
         Assert.Equal([11L, 300L], report.Corrupt);
         Assert.Equal(0, report.GapCount);
 
-        WorkloadReport otherRun = await WorkloadVerifier.VerifyAsync(path, expectedRun: 8);
+        var otherRun = await WorkloadVerifier.VerifyAsync(path, expectedRun: 8);
         Assert.Equal(101, otherRun.CorruptCount);
         Assert.Equal(-1, otherRun.HighestSequence);
     }
@@ -102,7 +102,7 @@ public sealed class WorkloadVerifierTests : IDisposable
     {
         await using var volume = new MemoryStream(new byte[64 * Record + 100]);
 
-        WorkloadReport report = await WorkloadVerifier.VerifyAsync(volume);
+        var report = await WorkloadVerifier.VerifyAsync(volume);
 
         Assert.Equal(-1, report.HighestSequence);
         Assert.Equal(0, report.ValidRecords);

@@ -19,12 +19,12 @@ public sealed class ClientAgainstQemuNbdTests : IDisposable
     {
         string file = CreateFile(8 * MiB);
         await using var qemu = await QemuNbdProcess.StartAsync(file, "vol", "a volume");
-        await using NbdClient client = await NbdClient.ConnectAsync(qemu.EndPoint, "vol", new NbdClientOptions { StructuredReplies = structured });
+        await using var client = await NbdClient.ConnectAsync(qemu.EndPoint, "vol", new NbdClientOptions { StructuredReplies = structured });
         Assert.Equal(8 * MiB, client.Size);
         Assert.Equal(structured, client.StructuredReplies);
         Assert.True(client.Export.Has(NbdTransmissionFlags.SendFlush | NbdTransmissionFlags.SendTrim | NbdTransmissionFlags.SendWriteZeroes));
 
-        var expected = new byte[4 * MiB];
+        byte[] expected = new byte[4 * MiB];
         new Random(2).NextBytes(expected);
         var writes = new List<Task>();
         for (int at = 0; at < expected.Length; at += 64 * 1024)
@@ -35,7 +35,7 @@ public sealed class ClientAgainstQemuNbdTests : IDisposable
         await Task.WhenAll(writes);
         await client.FlushAsync();
 
-        var back = new byte[4 * MiB];
+        byte[] back = new byte[4 * MiB];
         var reads = new List<Task>();
         for (int at = 0; at < back.Length; at += 256 * 1024)
         {
@@ -65,8 +65,8 @@ public sealed class ClientAgainstQemuNbdTests : IDisposable
         }
 
         await using var qemu = await QemuNbdProcess.StartAsync(file, "sparse", "sparse");
-        await using NbdClient client = await NbdClient.ConnectAsync(qemu.EndPoint, "sparse");
-        var back = new byte[4 * MiB];
+        await using var client = await NbdClient.ConnectAsync(qemu.EndPoint, "sparse");
+        byte[] back = new byte[4 * MiB];
         back.AsSpan().Fill(0xff);
         await client.ReadAsync(0, back);
         Assert.Equal(await File.ReadAllBytesAsync(file), back);
@@ -77,12 +77,12 @@ public sealed class ClientAgainstQemuNbdTests : IDisposable
     {
         string file = CreateFile(2 * MiB, 0x33);
         await using var qemu = await QemuNbdProcess.StartAsync(file, "vol", "v");
-        await using NbdClient client = await NbdClient.ConnectAsync(qemu.EndPoint, "vol");
+        await using var client = await NbdClient.ConnectAsync(qemu.EndPoint, "vol");
 
         await client.WriteZeroesAsync(0, 65536, fua: true);
         await client.TrimAsync(MiB, 65536);
         await client.WriteZeroesAsync(MiB + 65536, 4096, noHole: true);
-        var back = new byte[2 * MiB];
+        byte[] back = new byte[2 * MiB];
         await client.ReadAsync(0, back);
         Assert.All(back[..65536], b => Assert.Equal(0, b));
         Assert.All(back[65536..MiB], b => Assert.Equal(0x33, b));
@@ -96,7 +96,7 @@ public sealed class ClientAgainstQemuNbdTests : IDisposable
         string file = CreateFile(MiB);
         await using var qemu = await QemuNbdProcess.StartAsync(file, "vol", "the volume");
 
-        IReadOnlyList<NbdExportEntry> exports = await NbdClient.ListExportsAsync(qemu.EndPoint);
+        var exports = await NbdClient.ListExportsAsync(qemu.EndPoint);
         Assert.Equal([new NbdExportEntry("vol", "the volume")], exports);
 
         var refused = await Assert.ThrowsAsync<NbdOptionException>(() => NbdClient.ConnectAsync(qemu.EndPoint, "missing"));
@@ -106,17 +106,17 @@ public sealed class ClientAgainstQemuNbdTests : IDisposable
             NbdClient.ConnectAsync(qemu.EndPoint, "missing", new NbdClientOptions { ExportWait = TimeSpan.FromMilliseconds(300) }));
         Assert.Equal((NbdOption.Go, NbdOptionReplyType.ErrorUnknown), (again.Option, again.Reply));
 
-        await using NbdClient client = await NbdClient.ConnectAsync(qemu.EndPoint, "vol");
+        await using var client = await NbdClient.ConnectAsync(qemu.EndPoint, "vol");
         var error = await Assert.ThrowsAsync<NbdCommandException>(() => client.ReadAsync(MiB - 1, new byte[2]).AsTask());
         Assert.Equal(NbdError.InvalidArgument, error.Error);
-        var one = new byte[1];
+        byte[] one = new byte[1];
         await client.ReadAsync(MiB - 1, one);
     }
 
     private string CreateFile(int size, byte fill = 0)
     {
         string path = Path.Combine(_directory, $"disk-{Guid.NewGuid():N}.img");
-        var bytes = new byte[size];
+        byte[] bytes = new byte[size];
         bytes.AsSpan().Fill(fill);
         File.WriteAllBytes(path, bytes);
         return path;

@@ -14,11 +14,11 @@ public sealed class ClientProtocolViolationTests
     {
         await using var fake = await FakeServer.StartAsync(async (stream, header) =>
         {
-            var reply = new byte[16];
+            byte[] reply = new byte[16];
             NbdReplyCodec.WriteSimple(reply, NbdError.None, BinaryPrimitives.ReadUInt64BigEndian(header.AsSpan(8)) + 1000);
             await stream.WriteAsync(reply);
         });
-        await using NbdClient client = await NbdClient.ConnectAsync(fake.EndPoint, "x", new NbdClientOptions { StructuredReplies = false });
+        await using var client = await NbdClient.ConnectAsync(fake.EndPoint, "x", new NbdClientOptions { StructuredReplies = false });
 
         var error = await Assert.ThrowsAsync<NbdProtocolException>(() => client.FlushAsync().AsTask());
         Assert.Contains("unknown cookie", error.Message);
@@ -31,12 +31,12 @@ public sealed class ClientProtocolViolationTests
     {
         await using var fake = await FakeServer.StartAsync(async (stream, header) =>
         {
-            var reply = new byte[16 + 100];
+            byte[] reply = new byte[16 + 100];
             NbdReplyCodec.WriteSimple(reply, NbdError.None, BinaryPrimitives.ReadUInt64BigEndian(header.AsSpan(8)));
             await stream.WriteAsync(reply);
             stream.Close();
         });
-        await using NbdClient client = await NbdClient.ConnectAsync(fake.EndPoint, "x", new NbdClientOptions { StructuredReplies = false });
+        await using var client = await NbdClient.ConnectAsync(fake.EndPoint, "x", new NbdClientOptions { StructuredReplies = false });
 
         await Assert.ThrowsAsync<NbdConnectionException>(() => client.ReadAsync(0, new byte[4096]).AsTask());
     }
@@ -46,12 +46,12 @@ public sealed class ClientProtocolViolationTests
     {
         await using var fake = await FakeServer.StartAsync(async (stream, header) =>
         {
-            var chunk = new byte[20 + 8 + 16];
+            byte[] chunk = new byte[20 + 8 + 16];
             NbdReplyCodec.WriteStructured(chunk, NbdReplyFlags.Done, NbdReplyType.OffsetData, BinaryPrimitives.ReadUInt64BigEndian(header.AsSpan(8)), 8 + 16);
             BinaryPrimitives.WriteUInt64BigEndian(chunk.AsSpan(20), 4096);
             await stream.WriteAsync(chunk);
         }, structured: true);
-        await using NbdClient client = await NbdClient.ConnectAsync(fake.EndPoint, "x");
+        await using var client = await NbdClient.ConnectAsync(fake.EndPoint, "x");
         Assert.True(client.StructuredReplies);
 
         var error = await Assert.ThrowsAsync<NbdProtocolException>(() => client.ReadAsync(0, new byte[16]).AsTask());
@@ -63,9 +63,9 @@ public sealed class ClientProtocolViolationTests
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
-        Task serve = Task.Run(async () =>
+        var serve = Task.Run(async () =>
         {
-            using Socket socket = await listener.AcceptSocketAsync();
+            using var socket = await listener.AcceptSocketAsync();
             await socket.SendAsync("HTTP/1.1 400 Bad Request\r\n\r\n"u8.ToArray());
         });
 
@@ -97,9 +97,9 @@ public sealed class ClientProtocolViolationTests
 
         private static async Task ServeAsync(TcpListener listener, Func<NetworkStream, byte[], Task> onRequest, bool structured)
         {
-            using Socket socket = await listener.AcceptSocketAsync();
+            using var socket = await listener.AcceptSocketAsync();
             await using var stream = new NetworkStream(socket);
-            var greeting = new byte[18];
+            byte[] greeting = new byte[18];
             BinaryPrimitives.WriteUInt64BigEndian(greeting, NbdMagic.InitPassword);
             BinaryPrimitives.WriteUInt64BigEndian(greeting.AsSpan(8), NbdMagic.OptionRequest);
             BinaryPrimitives.WriteUInt16BigEndian(greeting.AsSpan(16), (ushort)(NbdHandshakeFlags.FixedNewstyle | NbdHandshakeFlags.NoZeroes));
@@ -107,7 +107,7 @@ public sealed class ClientProtocolViolationTests
             await stream.ReadExactlyAsync(new byte[4]);
             while (true)
             {
-                var header = new byte[16];
+                byte[] header = new byte[16];
                 await stream.ReadExactlyAsync(header);
                 var option = (NbdOption)BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(8));
                 await stream.ReadExactlyAsync(new byte[BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(12))]);
@@ -117,7 +117,7 @@ public sealed class ClientProtocolViolationTests
                     continue;
                 }
 
-                var info = new byte[12];
+                byte[] info = new byte[12];
                 BinaryPrimitives.WriteUInt64BigEndian(info.AsSpan(2), 1 << 20);
                 BinaryPrimitives.WriteUInt16BigEndian(info.AsSpan(10), (ushort)(NbdTransmissionFlags.HasFlags | NbdTransmissionFlags.SendFlush));
                 await stream.WriteAsync(NbdOptionCodec.BuildReply(option, NbdOptionReplyType.Info, info));
@@ -125,7 +125,7 @@ public sealed class ClientProtocolViolationTests
                 break;
             }
 
-            var request = new byte[NbdMagic.RequestHeaderLength];
+            byte[] request = new byte[NbdMagic.RequestHeaderLength];
             try
             {
                 while (true)

@@ -20,11 +20,11 @@ public sealed class ClientServerTests
     {
         await using var harness = ServerHarness.Start(new NbdServerOptions { MaxInFlightRequests = 8 });
         harness.AddExport("disk", 16 * MiB);
-        await using NbdClient client = await NbdClient.ConnectAsync(harness.EndPoint, "disk", new NbdClientOptions { StructuredReplies = structured });
+        await using var client = await NbdClient.ConnectAsync(harness.EndPoint, "disk", new NbdClientOptions { StructuredReplies = structured });
         Assert.Equal(structured, client.StructuredReplies);
 
         // 256 regions of 64 KiB, each written in pieces of varying size, all at once.
-        var expected = new byte[16 * MiB];
+        byte[] expected = new byte[16 * MiB];
         new Random(11).NextBytes(expected);
         var writes = new List<Task>();
         var random = new Random(5);
@@ -44,7 +44,7 @@ public sealed class ClientServerTests
         await client.FlushAsync();
         Assert.Equal(expected, harness.ReadBacking("disk"));
 
-        var actual = new byte[16 * MiB];
+        byte[] actual = new byte[16 * MiB];
         var reads = new List<Task>();
         for (int at = 0; at < actual.Length;)
         {
@@ -62,13 +62,13 @@ public sealed class ClientServerTests
     {
         await using var harness = ServerHarness.Start();
         harness.AddExport("disk", 33 * MiB);
-        await using NbdClient client = await NbdClient.ConnectAsync(harness.EndPoint, "disk");
+        await using var client = await NbdClient.ConnectAsync(harness.EndPoint, "disk");
         Assert.Equal(32 * MiB, client.Export.MaximumPayload);
 
-        var data = new byte[32 * MiB];
+        byte[] data = new byte[32 * MiB];
         new Random(1).NextBytes(data);
         await client.WriteAsync(MiB, data, fua: true);
-        var back = new byte[32 * MiB];
+        byte[] back = new byte[32 * MiB];
         await client.ReadAsync(MiB, back);
         Assert.Equal(data, back);
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => client.ReadAsync(0, new byte[32 * MiB + 1]).AsTask());
@@ -80,13 +80,13 @@ public sealed class ClientServerTests
         await using var harness = ServerHarness.Start();
         var bitmap = new DirtyBitmap(4 * MiB / 65536, 65536);
         harness.AddExport("disk", 4 * MiB, tracker: bitmap, fill: _ => 0x77);
-        await using NbdClient client = await NbdClient.ConnectAsync(harness.EndPoint, "disk");
+        await using var client = await NbdClient.ConnectAsync(harness.EndPoint, "disk");
 
         await client.TrimAsync(100_000, 50_000);
         await client.WriteZeroesAsync(MiB, 65536, fua: true);
         await client.WriteZeroesAsync(3 * MiB + 1, 10, noHole: true);
 
-        var back = new byte[4 * MiB];
+        byte[] back = new byte[4 * MiB];
         await client.ReadAsync(0, back);
         for (int i = 0; i < back.Length; i++)
         {
@@ -104,7 +104,7 @@ public sealed class ClientServerTests
     {
         await using var harness = ServerHarness.Start();
         harness.AddExport("disk", MiB, fill: _ => 3);
-        await using NbdClient client = await NbdClient.ConnectAsync(harness.EndPoint, "disk");
+        await using var client = await NbdClient.ConnectAsync(harness.EndPoint, "disk");
 
         var error = await Assert.ThrowsAsync<NbdCommandException>(() => client.ReadAsync(MiB - 10, new byte[20]).AsTask());
         Assert.Equal(NbdError.InvalidArgument, error.Error);
@@ -112,7 +112,7 @@ public sealed class ClientServerTests
         var write = await Assert.ThrowsAsync<NbdCommandException>(() => client.WriteAsync(MiB, new byte[1]).AsTask());
         Assert.Equal(NbdError.NoSpace, write.Error);
 
-        var tail = new byte[10];
+        byte[] tail = new byte[10];
         await client.ReadAsync(MiB - 10, tail);
         Assert.All(tail, b => Assert.Equal(3, b));
     }
@@ -122,7 +122,7 @@ public sealed class ClientServerTests
     {
         await using var harness = ServerHarness.Start();
         harness.AddExport("ro", MiB, readOnly: true, fill: _ => 9);
-        await using NbdClient client = await NbdClient.ConnectAsync(harness.EndPoint, "ro");
+        await using var client = await NbdClient.ConnectAsync(harness.EndPoint, "ro");
         Assert.True(client.Export.IsReadOnly);
         Assert.False(client.Export.Has(NbdTransmissionFlags.SendTrim));
 
@@ -131,7 +131,7 @@ public sealed class ClientServerTests
         var trim = await Assert.ThrowsAsync<NbdCommandException>(() => client.TrimAsync(0, 4096).AsTask());
         Assert.Equal(NbdError.InvalidArgument, trim.Error);
 
-        var back = new byte[4096];
+        byte[] back = new byte[4096];
         await client.ReadAsync(0, back);
         Assert.All(back, b => Assert.Equal(9, b));
         Assert.All(harness.ReadBacking("ro"), b => Assert.Equal(9, b));
@@ -144,7 +144,7 @@ public sealed class ClientServerTests
         harness.AddExport("b", MiB);
         harness.AddExport("a", 2 * MiB);
 
-        IReadOnlyList<NbdExportEntry> exports = await NbdClient.ListExportsAsync(harness.EndPoint);
+        var exports = await NbdClient.ListExportsAsync(harness.EndPoint);
         Assert.Equal([new NbdExportEntry("a", "test export a"), new NbdExportEntry("b", "test export b")], exports);
 
         var refused = await Assert.ThrowsAsync<NbdOptionException>(() => NbdClient.ConnectAsync(harness.EndPoint, "c"));
@@ -165,7 +165,7 @@ public sealed class ClientServerTests
         Assert.Equal(1, harness.Server.ConnectionCount);
 
         harness.AddExport("late", MiB);
-        await using NbdClient client = await connecting;
+        await using var client = await connecting;
         Assert.Equal(MiB, client.Export.Size);
         Assert.Equal(1, harness.Server.ConnectionCount);
         Assert.Equal(1, harness.Server.ClientsOf("late"));
@@ -186,13 +186,13 @@ public sealed class ClientServerTests
     {
         await using var harness = ServerHarness.Start();
         harness.AddExport("disk", MiB);
-        await using NbdClient first = await NbdClient.ConnectAsync(harness.EndPoint, "disk");
-        await using NbdClient second = await NbdClient.ConnectAsync(harness.EndPoint, "disk", new NbdClientOptions { StructuredReplies = false });
+        await using var first = await NbdClient.ConnectAsync(harness.EndPoint, "disk");
+        await using var second = await NbdClient.ConnectAsync(harness.EndPoint, "disk", new NbdClientOptions { StructuredReplies = false });
         Assert.True(first.Export.Has(NbdTransmissionFlags.CanMultiConn));
 
         await first.WriteAsync(4096, new byte[] { 1, 2, 3 });
         await second.FlushAsync();
-        var back = new byte[3];
+        byte[] back = new byte[3];
         await second.ReadAsync(4096, back);
         Assert.Equal(new byte[] { 1, 2, 3 }, back);
         Assert.Equal(2, harness.Server.ConnectionCount);
@@ -206,12 +206,12 @@ public sealed class ClientServerTests
         string path = Path.Combine(harness.Directory, "nbd.sock");
         harness.Server.Listen(new UnixDomainSocketEndPoint(path));
 
-        await using NbdClient client = await NbdClient.ConnectAsync(new UnixDomainSocketEndPoint(path), "disk");
+        await using var client = await NbdClient.ConnectAsync(new UnixDomainSocketEndPoint(path), "disk");
         await client.WriteAsync(0, new byte[] { 42 });
-        var back = new byte[1];
+        byte[] back = new byte[1];
         await client.ReadAsync(0, back);
         Assert.Equal(42, back[0]);
-        ProcessResult qemu = await QemuTools.RunAsync(QemuTools.QemuIo, "-f", "raw", $"nbd+unix:///disk?socket={path}", "-c", "read -P 42 0 1");
+        var qemu = await QemuTools.RunAsync(QemuTools.QemuIo, "-f", "raw", $"nbd+unix:///disk?socket={path}", "-c", "read -P 42 0 1");
         Assert.True(qemu.ExitCode == 0 && !qemu.Output.Contains("fail", StringComparison.OrdinalIgnoreCase), qemu.Output);
     }
 
@@ -222,7 +222,7 @@ public sealed class ClientServerTests
         try
         {
             harness.AddExport("disk", MiB);
-            await using NbdClient client = await NbdClient.ConnectAsync(harness.EndPoint, "disk");
+            await using var client = await NbdClient.ConnectAsync(harness.EndPoint, "disk");
             await client.ReadAsync(0, new byte[512]);
             await harness.Server.StopAsync();
             await Assert.ThrowsAsync<NbdConnectionException>(() => client.ReadAsync(0, new byte[512]).AsTask());
@@ -238,11 +238,11 @@ public sealed class ClientServerTests
     {
         await using var harness = ServerHarness.Start(new NbdServerOptions { AllowStructuredReplies = false });
         harness.AddExport("disk", MiB, fill: _ => 4);
-        await using NbdClient client = await NbdClient.ConnectAsync(harness.EndPoint, "disk");
+        await using var client = await NbdClient.ConnectAsync(harness.EndPoint, "disk");
         Assert.False(client.StructuredReplies);
         Assert.False(client.Export.Has(NbdTransmissionFlags.SendDf));
 
-        var back = new byte[MiB];
+        byte[] back = new byte[MiB];
         await client.ReadAsync(0, back);
         Assert.All(back, b => Assert.Equal(4, b));
         var error = await Assert.ThrowsAsync<NbdCommandException>(() => client.ReadAsync(MiB, new byte[1]).AsTask());

@@ -20,11 +20,11 @@ public sealed class DirtyTrackingRaceTests
         await using var harness = ServerHarness.Start();
         var bitmap = new DirtyBitmap(Size / BlockSize, BlockSize);
         harness.AddExport("disk", Size, tracker: bitmap);
-        var mirror = new byte[Size];
-        using SafeFileHandle source = File.OpenHandle(harness.PathOf("disk"), FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        byte[] mirror = new byte[Size];
+        using var source = File.OpenHandle(harness.PathOf("disk"), FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
 
         using var writesDone = new CancellationTokenSource();
-        Task copier = Task.Run(async () =>
+        var copier = Task.Run(async () =>
         {
             var taken = new List<BlockRun>();
             while (!writesDone.IsCancellationRequested)
@@ -34,7 +34,7 @@ public sealed class DirtyTrackingRaceTests
             }
         });
 
-        await using (NbdClient client = await NbdClient.ConnectAsync(harness.EndPoint, "disk"))
+        await using (var client = await NbdClient.ConnectAsync(harness.EndPoint, "disk"))
         {
             var random = new Random(17);
             var writes = new List<Task>();
@@ -42,7 +42,7 @@ public sealed class DirtyTrackingRaceTests
             {
                 int length = random.Next(1, 3 * BlockSize);
                 int offset = random.Next(0, Size - length);
-                var data = new byte[length];
+                byte[] data = new byte[length];
                 random.NextBytes(data);
                 writes.Add(client.WriteAsync(offset, data).AsTask());
                 if (writes.Count == 32)
@@ -66,7 +66,7 @@ public sealed class DirtyTrackingRaceTests
     {
         taken.Clear();
         bitmap.TakeDirty(0, bitmap.BlockCount, taken);
-        foreach (BlockRun run in taken)
+        foreach (var run in taken)
         {
             int offset = (int)(run.Start * BlockSize);
             int length = (int)Math.Min(run.Count * BlockSize, Size - offset);

@@ -9,18 +9,18 @@ public sealed class NbdCodecTests
     public void Request_RoundTrips_AcrossSegmentBoundaries()
     {
         var request = new NbdRequest(NbdCommandFlags.Fua, NbdCommand.Write, 0x0102030405060708, 0x1122334455667788, 0xdeadbeef);
-        var bytes = new byte[NbdMagic.RequestHeaderLength];
+        byte[] bytes = new byte[NbdMagic.RequestHeaderLength];
         NbdRequestCodec.Write(bytes, request);
 
-        ReadOnlySequence<byte> split = TwoSegments(bytes, 13);
-        Assert.True(NbdRequestCodec.TryParse(split, out NbdRequest parsed));
+        var split = TwoSegments(bytes, 13);
+        Assert.True(NbdRequestCodec.TryParse(split, out var parsed));
         Assert.Equal(request, parsed);
     }
 
     [Fact]
     public void Request_WithBadMagic_IsRejected()
     {
-        var bytes = new byte[NbdMagic.RequestHeaderLength];
+        byte[] bytes = new byte[NbdMagic.RequestHeaderLength];
         NbdRequestCodec.Write(bytes, new NbdRequest(NbdCommandFlags.None, NbdCommand.Read, 1, 2, 3));
         bytes[3] ^= 1;
         Assert.False(NbdRequestCodec.TryParse(bytes, out _));
@@ -30,13 +30,13 @@ public sealed class NbdCodecTests
     [Fact]
     public void Replies_Parse_SimpleAndStructured_AndWaitForMoreBytes()
     {
-        var simple = new byte[16];
+        byte[] simple = new byte[16];
         NbdReplyCodec.WriteSimple(simple, NbdError.NoSpace, 42);
         Assert.False(NbdReplyCodec.TryParse(new ReadOnlySequence<byte>(simple, 0, 15), out _, out _));
-        Assert.True(NbdReplyCodec.TryParse(TwoSegments(simple, 5), out NbdReplyHeader header, out int length));
+        Assert.True(NbdReplyCodec.TryParse(TwoSegments(simple, 5), out var header, out int length));
         Assert.Equal((false, NbdError.NoSpace, 42ul, 16, true), (header.IsStructured, header.Error, header.Cookie, length, header.IsFinal));
 
-        var chunk = new byte[20];
+        byte[] chunk = new byte[20];
         NbdReplyCodec.WriteStructured(chunk, NbdReplyFlags.None, NbdReplyType.OffsetData, 7, 1000);
         Assert.False(NbdReplyCodec.TryParse(new ReadOnlySequence<byte>(chunk, 0, 19), out _, out _));
         Assert.True(NbdReplyCodec.TryParse(new ReadOnlySequence<byte>(chunk), out header, out length));
@@ -50,7 +50,7 @@ public sealed class NbdCodecTests
     public void InfoRequest_RoundTrips_AndMalformedOnesAreRefused()
     {
         byte[] data = NbdOptionCodec.BuildInfoRequest("vol-ü", [NbdInfoType.BlockSize, NbdInfoType.Name]);
-        Assert.True(NbdOptionCodec.TryParseInfoRequest(data, out string name, out NbdInfoType[] requests));
+        Assert.True(NbdOptionCodec.TryParseInfoRequest(data, out string name, out var requests));
         Assert.Equal("vol-ü", name);
         Assert.Equal([NbdInfoType.BlockSize, NbdInfoType.Name], requests);
 
@@ -62,7 +62,7 @@ public sealed class NbdCodecTests
     private static ReadOnlySequence<byte> TwoSegments(byte[] bytes, int split)
     {
         var first = new Segment(bytes.AsMemory(0, split), 0);
-        Segment last = first.Append(bytes.AsMemory(split));
+        var last = first.Append(bytes.AsMemory(split));
         return new ReadOnlySequence<byte>(first, 0, last, last.Memory.Length);
     }
 

@@ -33,7 +33,7 @@ public sealed class NbdRequestValidatorTests
     [InlineData((NbdCommand)99, 0ul, 0u, NbdCommandFlags.None, NbdRequestDisposition.Reject, NbdError.InvalidArgument)]
     public void ReadWriteExport(NbdCommand command, ulong offset, uint length, NbdCommandFlags flags, NbdRequestDisposition disposition, NbdError error)
     {
-        NbdValidation verdict = NbdRequestValidator.Validate(new NbdRequest(flags, command, 1, offset, length), Size, ReadWrite, Max);
+        var verdict = NbdRequestValidator.Validate(new NbdRequest(flags, command, 1, offset, length), Size, ReadWrite, Max);
         Assert.Equal(disposition, verdict.Disposition);
         Assert.Equal(error, verdict.Error);
         Assert.Equal(disposition is NbdRequestDisposition.Execute or NbdRequestDisposition.Disconnect, verdict.Reason is null);
@@ -46,14 +46,14 @@ public sealed class NbdRequestValidatorTests
     public void ReadOnlyExport_RefusesModifications(NbdCommand command, NbdError error)
     {
         const NbdTransmissionFlags readOnly = NbdTransmissionFlags.HasFlags | NbdTransmissionFlags.ReadOnly | NbdTransmissionFlags.SendFlush;
-        NbdValidation verdict = NbdRequestValidator.Validate(new NbdRequest(NbdCommandFlags.None, command, 1, 0, 512), Size, readOnly, Max);
+        var verdict = NbdRequestValidator.Validate(new NbdRequest(NbdCommandFlags.None, command, 1, 0, 512), Size, readOnly, Max);
         Assert.Equal((NbdRequestDisposition.Reject, error), (verdict.Disposition, verdict.Error));
     }
 
     [Fact]
     public void WriteToReadOnlyExport_IsEperm_EvenWhenTrimWasAdvertised()
     {
-        NbdValidation verdict = NbdRequestValidator.Validate(new NbdRequest(NbdCommandFlags.None, NbdCommand.Trim, 1, 0, 512), Size,
+        var verdict = NbdRequestValidator.Validate(new NbdRequest(NbdCommandFlags.None, NbdCommand.Trim, 1, 0, 512), Size,
             ReadWrite | NbdTransmissionFlags.ReadOnly, Max);
         Assert.Equal(NbdError.NotPermitted, verdict.Error);
     }
@@ -61,7 +61,7 @@ public sealed class NbdRequestValidatorTests
     [Fact]
     public void DontFragment_IsAccepted_WhenAdvertised()
     {
-        NbdValidation verdict = NbdRequestValidator.Validate(new NbdRequest(NbdCommandFlags.DontFragment, NbdCommand.Read, 1, 0, 512), Size,
+        var verdict = NbdRequestValidator.Validate(new NbdRequest(NbdCommandFlags.DontFragment, NbdCommand.Read, 1, 0, 512), Size,
             ReadWrite | NbdTransmissionFlags.SendDf, Max);
         Assert.Equal(NbdRequestDisposition.Execute, verdict.Disposition);
     }

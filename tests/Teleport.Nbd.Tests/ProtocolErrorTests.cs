@@ -18,7 +18,7 @@ public sealed class ProtocolErrorTests
         harness.AddExport("disk", MiB);
         await using var raw = await RawNbdConnection.ConnectAsync(harness.EndPoint);
         await raw.GreetAsync();
-        var bogus = NbdOptionCodec.BuildRequest(NbdOption.List, []);
+        byte[] bogus = NbdOptionCodec.BuildRequest(NbdOption.List, []);
         bogus[0] ^= 0xff;
         await raw.SendAsync(bogus);
 
@@ -58,7 +58,7 @@ public sealed class ProtocolErrorTests
         var infos = new Dictionary<NbdInfoType, byte[]>();
         while (true)
         {
-            (NbdOptionReplyType type, byte[] data) = await raw.ReadOptionReplyAsync(NbdOption.Info);
+            (var type, byte[] data) = await raw.ReadOptionReplyAsync(NbdOption.Info);
             if (type == NbdOptionReplyType.Ack)
             {
                 break;
@@ -88,7 +88,7 @@ public sealed class ProtocolErrorTests
         {
             await raw.GreetAsync();
             await raw.SendOptionAsync(NbdOption.Go, NbdOptionCodec.BuildInfoRequest("ghost", []));
-            (NbdOptionReplyType type, byte[] message) = await raw.ReadOptionReplyAsync(NbdOption.Go);
+            (var type, byte[] message) = await raw.ReadOptionReplyAsync(NbdOption.Go);
             Assert.Equal(NbdOptionReplyType.ErrorUnknown, type);
             Assert.Contains("ghost", RawNbdConnection.Text(message));
 
@@ -125,7 +125,7 @@ public sealed class ProtocolErrorTests
         await using var harness = ServerHarness.Start();
         harness.AddExport("disk", MiB, fill: _ => 0x5a);
         await using var raw = await RawNbdConnection.ConnectAsync(harness.EndPoint);
-        (long size, NbdTransmissionFlags flags) = await raw.GoAsync("disk");
+        (long size, var flags) = await raw.GoAsync("disk");
         Assert.Equal(MiB, size);
         Assert.True(flags.HasFlag(NbdTransmissionFlags.SendFlush | NbdTransmissionFlags.SendFua | NbdTransmissionFlags.CanMultiConn));
 
@@ -145,12 +145,12 @@ public sealed class ProtocolErrorTests
         var errors = new Dictionary<ulong, NbdError>();
         for (int i = 0; i < 11; i++)
         {
-            (NbdError error, ulong cookie) = await raw.ReadSimpleReplyAsync();
+            (var error, ulong cookie) = await raw.ReadSimpleReplyAsync();
             errors[cookie] = error;
         }
 
         // The read (cookie 12) replies last: its data follows its header.
-        (NbdError readError, ulong readCookie) = await raw.ReadSimpleReplyAsync();
+        (var readError, ulong readCookie) = await raw.ReadSimpleReplyAsync();
         Assert.Equal((NbdError.None, 12ul), (readError, readCookie));
         Assert.Equal(new byte[] { 0x5a, 0x5a, 0x5a, 0x5a }, await raw.ReadExactAsync(4));
 
@@ -174,7 +174,7 @@ public sealed class ProtocolErrorTests
         await using var harness = ServerHarness.Start();
         harness.AddExport("ro", MiB, readOnly: true, fill: _ => 1);
         await using var raw = await RawNbdConnection.ConnectAsync(harness.EndPoint);
-        (_, NbdTransmissionFlags flags) = await raw.GoAsync("ro");
+        (_, var flags) = await raw.GoAsync("ro");
         Assert.True(flags.HasFlag(NbdTransmissionFlags.ReadOnly));
 
         await raw.SendRequestAsync(NbdCommand.Write, 1, 0, 4096, payload: new byte[4096]);
@@ -206,7 +206,7 @@ public sealed class ProtocolErrorTests
         harness.AddExport("disk", MiB);
         await using var raw = await RawNbdConnection.ConnectAsync(harness.EndPoint);
         await raw.GoAsync("disk");
-        var header = new byte[NbdMagic.RequestHeaderLength];
+        byte[] header = new byte[NbdMagic.RequestHeaderLength];
         NbdRequestCodec.Write(header, new NbdRequest(NbdCommandFlags.None, NbdCommand.Read, 1, 0, 512));
         header[1] ^= 0x10;
         await raw.SendAsync(header);
@@ -220,7 +220,7 @@ public sealed class ProtocolErrorTests
         await using var harness = ServerHarness.Start();
         var bitmap = new DirtyBitmap(MiB / 4096, 4096);
         harness.AddExport("disk", MiB, tracker: bitmap, fill: _ => 0x10);
-        await using NbdClient other = await NbdClient.ConnectAsync(harness.EndPoint, "disk");
+        await using var other = await NbdClient.ConnectAsync(harness.EndPoint, "disk");
         await other.WriteAsync(MiB / 2, Enumerable.Repeat((byte)0x20, 8192).ToArray());
         var taken = new List<BlockRun>();
         bitmap.TakeDirty(0, bitmap.BlockCount, taken);
@@ -228,7 +228,7 @@ public sealed class ProtocolErrorTests
         await using (var raw = await RawNbdConnection.ConnectAsync(harness.EndPoint))
         {
             await raw.GoAsync("disk");
-            var partial = new byte[NbdMagic.RequestHeaderLength + 1000];
+            byte[] partial = new byte[NbdMagic.RequestHeaderLength + 1000];
             NbdRequestCodec.Write(partial, new NbdRequest(NbdCommandFlags.None, NbdCommand.Write, 1, 0, 65536));
             partial.AsSpan(NbdMagic.RequestHeaderLength).Fill(0xdd);
             await raw.SendAsync(partial);
@@ -236,7 +236,7 @@ public sealed class ProtocolErrorTests
         }
 
         // The other client still reads and writes, and the cut write changed nothing.
-        var back = new byte[MiB];
+        byte[] back = new byte[MiB];
         await other.ReadAsync(0, back);
         Assert.All(back[..(MiB / 2)], b => Assert.Equal(0x10, b));
         Assert.All(back[(MiB / 2)..(MiB / 2 + 8192)], b => Assert.Equal(0x20, b));
@@ -296,7 +296,7 @@ public sealed class ProtocolErrorTests
 
     private static async Task AssertServerStillServesAsync(ServerHarness harness, string export)
     {
-        await using NbdClient client = await NbdClient.ConnectAsync(harness.EndPoint, export);
+        await using var client = await NbdClient.ConnectAsync(harness.EndPoint, export);
         await client.ReadAsync(0, new byte[4096]);
     }
 }

@@ -80,21 +80,21 @@ public sealed class QemuClientTests
     {
         await using var harness = ServerHarness.Start();
         var random = new Random(7);
-        var pattern = new byte[8 * MiB];
+        byte[] pattern = new byte[8 * MiB];
         random.NextBytes(pattern.AsSpan(0, 3 * MiB));
         random.NextBytes(pattern.AsSpan(5 * MiB, MiB));
         harness.AddExport("disk", pattern.Length, fill: i => pattern[i]);
         string copy = Path.Combine(harness.Directory, "copy.img");
 
-        ProcessResult info = await QemuTools.RunAsync(QemuTools.QemuImg, "info", "-f", "raw", harness.Url("disk"));
+        var info = await QemuTools.RunAsync(QemuTools.QemuImg, "info", "-f", "raw", harness.Url("disk"));
         Assert.True(info.ExitCode == 0, info.Output);
         Assert.Contains($"({pattern.Length} bytes)", info.Output);
 
-        ProcessResult convert = await QemuTools.RunAsync(QemuTools.QemuImg, "convert", "-f", "raw", "-O", "raw", harness.Url("disk"), copy);
+        var convert = await QemuTools.RunAsync(QemuTools.QemuImg, "convert", "-f", "raw", "-O", "raw", harness.Url("disk"), copy);
         Assert.True(convert.ExitCode == 0, convert.Output);
         Assert.Equal(pattern, File.ReadAllBytes(copy));
 
-        ProcessResult compare = await QemuTools.RunAsync(QemuTools.QemuImg, "compare", "-f", "raw", "-F", "raw", harness.Url("disk"), copy);
+        var compare = await QemuTools.RunAsync(QemuTools.QemuImg, "compare", "-f", "raw", "-F", "raw", harness.Url("disk"), copy);
         Assert.True(compare.ExitCode == 0, compare.Output);
         Assert.Contains("identical", compare.Output);
     }
@@ -105,12 +105,12 @@ public sealed class QemuClientTests
         await using var harness = ServerHarness.Start();
         var bitmap = new DirtyBitmap(2 * MiB / 4096, 4096);
         harness.AddExport("target", 2 * MiB, tracker: bitmap);
-        var source = new byte[2 * MiB];
+        byte[] source = new byte[2 * MiB];
         new Random(3).NextBytes(source);
         string sourcePath = Path.Combine(harness.Directory, "source.img");
         await File.WriteAllBytesAsync(sourcePath, source);
 
-        ProcessResult convert = await QemuTools.RunAsync(QemuTools.QemuImg, "convert", "-n", "-f", "raw", "-O", "raw", sourcePath, harness.Url("target"));
+        var convert = await QemuTools.RunAsync(QemuTools.QemuImg, "convert", "-n", "-f", "raw", "-O", "raw", sourcePath, harness.Url("target"));
         Assert.True(convert.ExitCode == 0, convert.Output);
 
         Assert.Equal(source, harness.ReadBacking("target"));
@@ -123,11 +123,11 @@ public sealed class QemuClientTests
         await using var harness = ServerHarness.Start();
         harness.AddExport("disk", MiB);
 
-        ProcessResult info = await QemuTools.RunAsync(QemuTools.QemuImg, "info", "-f", "raw", harness.Url("nope"));
+        var info = await QemuTools.RunAsync(QemuTools.QemuImg, "info", "-f", "raw", harness.Url("nope"));
         Assert.NotEqual(0, info.ExitCode);
         Assert.Contains("nope", info.Output);
 
-        ProcessResult ok = await QemuTools.RunAsync(QemuTools.QemuImg, "info", "-f", "raw", harness.Url("disk"));
+        var ok = await QemuTools.RunAsync(QemuTools.QemuImg, "info", "-f", "raw", harness.Url("disk"));
         Assert.True(ok.ExitCode == 0, ok.Output);
     }
 
@@ -138,7 +138,7 @@ public sealed class QemuClientTests
         harness.AddExport("alpha", MiB);
         harness.AddExport("beta", 2 * MiB, readOnly: true);
 
-        ProcessResult list = await QemuTools.RunAsync(QemuTools.QemuNbd, "--list", "-b", "127.0.0.1", "-p", harness.EndPoint.Port.ToString());
+        var list = await QemuTools.RunAsync(QemuTools.QemuNbd, "--list", "-b", "127.0.0.1", "-p", harness.EndPoint.Port.ToString());
         Assert.True(list.ExitCode == 0, list.Output);
         Assert.Contains("exports available: 2", list.Output);
         Assert.Contains("export: 'alpha'", list.Output);
@@ -155,10 +155,10 @@ public sealed class QemuClientTests
         harness.AddExport("ro", MiB, readOnly: true, fill: _ => 7);
 
         // qemu sees NBD_FLAG_READ_ONLY and refuses a read-write open (as with qemu-nbd -r).
-        ProcessResult result = await QemuTools.RunAsync(QemuTools.QemuIo, "-f", "raw", harness.Url("ro"), "-c", "write -P 1 0 4k");
+        var result = await QemuTools.RunAsync(QemuTools.QemuIo, "-f", "raw", harness.Url("ro"), "-c", "write -P 1 0 4k");
         Assert.NotEqual(0, result.ExitCode);
         Assert.Contains("Permission denied", result.Output);
-        ProcessResult read = await QemuTools.RunAsync(QemuTools.QemuIo, "-r", "-f", "raw", harness.Url("ro"), "-c", "read -P 7 0 1M");
+        var read = await QemuTools.RunAsync(QemuTools.QemuIo, "-r", "-f", "raw", harness.Url("ro"), "-c", "read -P 7 0 1M");
         Assert.True(read.ExitCode == 0 && !read.Output.Contains("fail", StringComparison.OrdinalIgnoreCase), read.Output);
         Assert.All(harness.ReadBacking("ro"), b => Assert.Equal(7, b));
     }

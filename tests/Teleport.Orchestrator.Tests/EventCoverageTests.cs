@@ -42,9 +42,9 @@ public sealed class EventCoverageTests
         var cases = new List<(string State, object Message)>();
         await using (var db = await host.Database.OpenAsync(CancellationToken.None))
         {
-            foreach (var state in AllStates)
+            foreach (string state in AllStates)
             {
-                foreach (var message in EveryEvent(Guid.Empty))
+                foreach (object message in EveryEvent(Guid.Empty))
                 {
                     var id = Guid.NewGuid();
                     db.Migrations.Add(new MigrationState

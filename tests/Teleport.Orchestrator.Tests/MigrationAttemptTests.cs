@@ -24,7 +24,7 @@ public sealed class MigrationAttemptTests
     private static async Task Unchanged(SagaTestHost host, Guid id, params object[] stale)
     {
         var before = await host.Row(id);
-        foreach (var message in stale)
+        foreach (object message in stale)
         {
             await host.Harness.Bus.Publish(message, message.GetType());
         }

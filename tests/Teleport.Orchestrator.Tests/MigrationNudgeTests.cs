@@ -23,7 +23,7 @@ public sealed class MigrationNudgeTests
             host.Clock.Advance(wait);
         }
 
-        var before = host.PublishedCount<MigrationNudged>(id);
+        int before = host.PublishedCount<MigrationNudged>(id);
         Assert.Equal(1, await host.Sweeper.NudgeOnceAsync(CancellationToken.None));
         await host.WaitFor(id, r => r.Run.Nudges > row.Run.Nudges || r.NudgeAtUtc != row.NudgeAtUtc, "the nudge handled");
         Assert.Equal(before + 1, host.PublishedCount<MigrationNudged>(id));
@@ -33,7 +33,7 @@ public sealed class MigrationNudgeTests
     private static async Task<T> Resent<T>(SagaTestHost host, Guid id, string queue)
         where T : class
     {
-        var count = host.SentCount<T>(id);
+        int count = host.SentCount<T>(id);
         Assert.True(count >= 1, $"{typeof(T).Name} was never sent");
         await NudgeNow(host, id);
         return await host.Sent<T>(id, queue, index: count);
@@ -308,7 +308,7 @@ public sealed class MigrationNudgeTests
         Assert.False(retry.Run.SourceAbortRequested || retry.Run.DestinationAbortRequested);
 
         host.Clock.Advance(Defaults.PrepareNudgeInterval);
-        var sent = host.SentCount<PrepareDestination>(m.Id);
+        int sent = host.SentCount<PrepareDestination>(m.Id);
         await host.PublishAndSettle(new MigrationNudged(m.Id, "Preparing", 1, new DateTimeOffset(retry.NudgeAtUtc!.Value, TimeSpan.Zero), host.Clock.GetUtcNow()));
         await host.PublishAndSettle(new MigrationNudged(m.Id, "Preparing", 1, new DateTimeOffset(first!.NudgeAtUtc!.Value, TimeSpan.Zero), host.Clock.GetUtcNow()));
         Assert.Equal(sent, host.SentCount<PrepareDestination>(m.Id));
@@ -327,7 +327,7 @@ public sealed class MigrationNudgeTests
         var step = Defaults.TransferNudgeInterval * 0.75;
 
         // A round every three quarters of the interval: never a nudge, long past one interval since Copying began.
-        for (var round = 2; round <= 5; round++)
+        for (int round = 2; round <= 5; round++)
         {
             host.Clock.Advance(step);
             Assert.Equal(0, await host.Sweeper.NudgeOnceAsync(CancellationToken.None));
@@ -369,7 +369,7 @@ public sealed class MigrationNudgeTests
         var m = new MigrationScript(host);
         await m.DriveTo("Pausing");
 
-        for (var n = 1; n <= 3; n++)
+        for (int n = 1; n <= 3; n++)
         {
             await NudgeNow(host, m.Id);
             await host.Sent<PauseVm>(m.Id, HostQueue(Host), index: n);

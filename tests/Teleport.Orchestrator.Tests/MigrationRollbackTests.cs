@@ -42,7 +42,11 @@ public sealed class MigrationRollbackTests
 
         await host.Publish(m.Prepared() with
         {
-            DataEndpoint = endpoint, Secret = secret, DestinationStorageId = storage, NbdEndpoint = nbd, ExportName = export,
+            DataEndpoint = endpoint,
+            Secret = secret,
+            DestinationStorageId = storage,
+            NbdEndpoint = nbd,
+            ExportName = export,
         });
 
         await ExpectAbortsAndFailure(host, m.Id, MigrationPhases.Prepare, reason);
@@ -90,9 +94,9 @@ public sealed class MigrationRollbackTests
         await using var host = await StartAsync();
         var m = new MigrationScript(host);
         await m.DriveTo(state);
-        var resumesBefore = host.SentCount<ResumeVm>(m.Id);
+        int resumesBefore = host.SentCount<ResumeVm>(m.Id);
 
-        var reason = failure switch
+        string reason = failure switch
         {
             "transfer" => await PublishReturning(host, m.TransferFailed(Source), "storage src-1 failed in copy: disk read error"),
             "host" => await PublishReturning(host, m.HostFailed("switch"), "host host-1 could not switch: qmp timeout"),

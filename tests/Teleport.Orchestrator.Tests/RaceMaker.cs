@@ -84,7 +84,7 @@ public sealed partial class RaceMaker(TimeSpan? holdLimit = null) : DbCommandInt
         }
 
         Interlocked.Increment(ref _held);
-        var before = Volatile.Read(ref _updatesDone);
+        int before = Volatile.Read(ref _updatesDone);
         _trace.Enqueue($"update held (thread {Environment.CurrentManagedThreadId})");
         _heldSignal.TrySetResult();
         var until = DateTime.UtcNow + _holdLimit;

@@ -66,7 +66,7 @@ public sealed class SagaRepositoryTests
             await context.Database.ExecuteSqlRawAsync(v1.For(database.Provider));
             await context.Database.ExecuteSqlRawAsync(
                 $"INSERT INTO \"{SchemaMigrator.VersionsTable}\" (\"version\", \"description\", \"applied_at\") VALUES (1, 'v1', 'x')");
-            var insert = $"INSERT INTO \"{OrchestratorDbContext.MigrationsTable}\" (\"CorrelationId\", \"CurrentState\", \"Version\", \"Phase\", \"Attempt\", " +
+            string insert = $"INSERT INTO \"{OrchestratorDbContext.MigrationsTable}\" (\"CorrelationId\", \"CurrentState\", \"Version\", \"Phase\", \"Attempt\", " +
                          "\"VmId\", \"VolumeId\", \"SourceStorageId\", \"DestinationStorageId\", \"HostId\", \"OptionUseIndex\", \"VolumeBytes\", \"Blocks\", " +
                          "\"ZeroBlocks\", \"IndexBytes\", \"BlocksFromIndex\", \"BlocksRequestedFromSource\", \"Rounds\", \"BlocksSent\", \"BytesOnWire\", " +
                          "\"LastBytesPerSecond\", \"DirtyBlocks\", \"RoundCapReached\", \"Verified\", \"IndexStreamedSeen\", \"BlocksRequestedSeen\", " +
@@ -106,13 +106,13 @@ public sealed class SagaRepositoryTests
             foreach (var step in SchemaScripts.All.Where(s => s.Version <= 2))
             {
                 await context.Database.ExecuteSqlRawAsync(step.For(database.Provider));
-                var recorded = $"INSERT INTO \"{SchemaMigrator.VersionsTable}\" (\"version\", \"description\", \"applied_at\") VALUES ({step.Version}, 'v{step.Version}', 'x')";
+                string recorded = $"INSERT INTO \"{SchemaMigrator.VersionsTable}\" (\"version\", \"description\", \"applied_at\") VALUES ({step.Version}, 'v{step.Version}', 'x')";
                 await context.Database.ExecuteSqlRawAsync(recorded);
             }
 
             foreach (var (id, state, rounds) in new[] { (running, "Pausing", 3), (failed, "Failed", 1) })
             {
-                var insert = $"INSERT INTO \"{OrchestratorDbContext.MigrationsTable}\" (\"CorrelationId\", \"CurrentState\", \"Version\", \"Phase\", \"Attempt\", " +
+                string insert = $"INSERT INTO \"{OrchestratorDbContext.MigrationsTable}\" (\"CorrelationId\", \"CurrentState\", \"Version\", \"Phase\", \"Attempt\", " +
                              "\"VmId\", \"VolumeId\", \"SourceStorageId\", \"DestinationStorageId\", \"HostId\", \"OptionUseIndex\", \"VolumeBytes\", \"Blocks\", " +
                              "\"ZeroBlocks\", \"IndexBytes\", \"BlocksFromIndex\", \"BlocksRequestedFromSource\", \"Rounds\", \"BlocksSent\", \"BytesOnWire\", " +
                              "\"LastBytesPerSecond\", \"DirtyBlocks\", \"RoundCapReached\", \"Verified\", \"IndexStreamedSeen\", \"BlocksRequestedSeen\", " +
@@ -191,7 +191,7 @@ public sealed class SagaRepositoryTests
             {
                 foreach (var property in SampleValues.Columns(written.GetType()))
                 {
-                    var expected = property.Name == nameof(MigrationState.Version) ? 1 : property.GetValue(written);
+                    object? expected = property.Name == nameof(MigrationState.Version) ? 1 : property.GetValue(written);
                     Assert.True(Equals(expected, property.GetValue(read)),
                         $"{property.Name}: wrote {expected}, read {property.GetValue(read)}");
                 }

@@ -177,7 +177,7 @@ public sealed class SagaTestHost : IAsyncDisposable
     public async Task PublishAndSettle<T>(T message)
         where T : class
     {
-        var before = Harness.Consumed.Select<T>(m => m.Context.Message.Equals(message)).Count();
+        int before = Harness.Consumed.Select<T>(m => m.Context.Message.Equals(message)).Count();
         await Publish(message);
         var until = DateTime.UtcNow + Wait;
         while (DateTime.UtcNow < until)
@@ -212,7 +212,7 @@ public sealed class SagaTestHost : IAsyncDisposable
         if (_sqliteFile is not null)
         {
             Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            foreach (var suffix in new[] { "", "-wal", "-shm" })
+            foreach (string? suffix in new[] { "", "-wal", "-shm" })
             {
                 File.Delete(_sqliteFile + suffix);
             }

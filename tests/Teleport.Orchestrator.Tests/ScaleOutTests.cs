@@ -21,7 +21,7 @@ public sealed class ScaleOutTests(ITestOutputHelper output)
     [Fact]
     public async Task Two_orchestrators_on_rabbitmq_and_postgres_never_double_drive_a_saga()
     {
-        var rabbit = Environment.GetEnvironmentVariable(RabbitMqVariable);
+        string? rabbit = Environment.GetEnvironmentVariable(RabbitMqVariable);
         if (string.IsNullOrWhiteSpace(rabbit))
         {
             throw new InvalidOperationException(
@@ -29,7 +29,7 @@ public sealed class ScaleOutTests(ITestOutputHelper output)
         }
 
         await using var database = await TestDatabase.CreateAsync("postgres");
-        var run = Guid.NewGuid().ToString("N")[..8];
+        string run = Guid.NewGuid().ToString("N")[..8];
         var (source, destination, hostId) = ($"src-{run}", $"dst-{run}", $"host-{run}");
         var options = new OrchestratorOptions
         {
@@ -42,7 +42,7 @@ public sealed class ScaleOutTests(ITestOutputHelper output)
         var workers = Bus.Factory.CreateUsingRabbitMq(cfg =>
         {
             cfg.Host(new Uri(rabbit));
-            foreach (var queue in new[] { WorkerQueues.Storage(source), WorkerQueues.Storage(destination), WorkerQueues.Host(hostId) })
+            foreach (string? queue in new[] { WorkerQueues.Storage(source), WorkerQueues.Storage(destination), WorkerQueues.Host(hostId) })
             {
                 cfg.ReceiveEndpoint(queue, e =>
                 {

@@ -28,12 +28,12 @@ public sealed class TestDatabase : IAsyncDisposable
     {
         if (provider == "sqlite")
         {
-            var file = Path.Combine(Path.GetTempPath(), $"teleport-orch-{Guid.NewGuid():N}.db");
+            string file = Path.Combine(Path.GetTempPath(), $"teleport-orch-{Guid.NewGuid():N}.db");
             return new TestDatabase(file, file, null, null);
         }
 
-        var server = TestEnvironment.Postgres;
-        var name = $"teleport_{Guid.NewGuid():N}";
+        string server = TestEnvironment.Postgres;
+        string name = $"teleport_{Guid.NewGuid():N}";
         await using (var connection = new NpgsqlConnection(server))
         {
             await connection.OpenAsync();
@@ -52,7 +52,7 @@ public sealed class TestDatabase : IAsyncDisposable
         if (_file is not null)
         {
             Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            foreach (var suffix in new[] { "", "-wal", "-shm" })
+            foreach (string? suffix in new[] { "", "-wal", "-shm" })
             {
                 File.Delete(_file + suffix);
             }

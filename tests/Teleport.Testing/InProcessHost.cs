@@ -33,7 +33,7 @@ public abstract class InProcessHost : IAsyncDisposable
         }
 
         addServices(builder.Services);
-        IHost host = builder.Build();
+        var host = builder.Build();
         await host.StartAsync();
         return host;
     }

@@ -74,7 +74,7 @@ public sealed class QemuProcess : IAsyncDisposable
     /// <summary>Sends a signal (STOP, CONT, KILL) to QEMU.</summary>
     public async Task SignalAsync(string signal)
     {
-        using Process kill = Process.Start("kill", ["-" + signal, Pid.ToString()]) ?? throw new InvalidOperationException("kill did not start.");
+        using var kill = Process.Start("kill", ["-" + signal, Pid.ToString()]) ?? throw new InvalidOperationException("kill did not start.");
         await kill.WaitForExitAsync();
         Assert.Equal(0, kill.ExitCode);
     }

@@ -16,11 +16,11 @@ public sealed class TestImages : IDisposable
     {
         Directory = System.IO.Directory.CreateTempSubdirectory("teleport-images-").FullName;
         var random = new Random(42);
-        var shared = RandomBlocks(random, 64);
+        byte[] shared = RandomBlocks(random, 64);
         // base: 64 shared blocks + 64 of its own
         Base = WriteParts("base.img", shared, RandomBlocks(random, 64));
         // target: the 64 shared blocks, 32 zero blocks, 16 new blocks, then the first 8 new blocks again
-        var fresh = RandomBlocks(random, 16);
+        byte[] fresh = RandomBlocks(random, 16);
         Target = WriteParts("target.img", shared, new byte[32 * BlockSize], fresh, fresh.AsSpan(0, 8 * BlockSize).ToArray());
     }
 
@@ -37,7 +37,7 @@ public sealed class TestImages : IDisposable
     /// <summary>A block whose content is determined by <paramref name="seed"/> (never all zero).</summary>
     public static byte[] Block(int seed, int blockSize = BlockSizes.Default)
     {
-        var block = new byte[blockSize];
+        byte[] block = new byte[blockSize];
         new Random(seed).NextBytes(block);
         block[0] |= 1;
         return block;
@@ -47,7 +47,7 @@ public sealed class TestImages : IDisposable
     public static string Write(string path, IReadOnlyList<int?> seeds, int blockSize = BlockSizes.Default)
     {
         using var stream = new FileStream(path, FileMode.Create, FileAccess.Write);
-        foreach (var seed in seeds)
+        foreach (int? seed in seeds)
         {
             stream.Write(seed is { } s ? Block(s, blockSize) : new byte[blockSize]);
         }
@@ -67,9 +67,9 @@ public sealed class TestImages : IDisposable
 
     private string WriteParts(string name, params byte[][] parts)
     {
-        var path = PathOf(name);
+        string path = PathOf(name);
         using var file = File.Create(path);
-        foreach (var part in parts)
+        foreach (byte[] part in parts)
         {
             file.Write(part);
         }
@@ -79,7 +79,7 @@ public sealed class TestImages : IDisposable
 
     private static byte[] RandomBlocks(Random random, int count)
     {
-        var bytes = new byte[count * BlockSize];
+        byte[] bytes = new byte[count * BlockSize];
         random.NextBytes(bytes);
         return bytes;
     }

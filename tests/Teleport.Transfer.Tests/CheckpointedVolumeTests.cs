@@ -16,7 +16,7 @@ public sealed class CheckpointedVolumeTests : IDisposable
     public void A_checkpoint_saves_the_applied_sequence_after_reading_the_written_blocks_back()
     {
         using var volume = Open(2 * BlockSize, out var options);
-        var block = RandomNumberGenerator.GetBytes(BlockSize);
+        byte[] block = RandomNumberGenerator.GetBytes(BlockSize);
         volume.WriteBlock(1, block, Fingerprint.Compute(block));
         volume.LastSeq = 7;
 
@@ -31,8 +31,8 @@ public sealed class CheckpointedVolumeTests : IDisposable
     public void A_block_that_reads_back_differently_fails_the_checkpoint()
     {
         using var volume = Open(2 * BlockSize, out _);
-        var written = RandomNumberGenerator.GetBytes(BlockSize);
-        var claimed = RandomNumberGenerator.GetBytes(BlockSize);
+        byte[] written = RandomNumberGenerator.GetBytes(BlockSize);
+        byte[] claimed = RandomNumberGenerator.GetBytes(BlockSize);
         volume.WriteBlock(0, written, Fingerprint.Compute(claimed));
 
         var e = Assert.Throws<TransferException>(() => volume.Checkpoint(force: true));
@@ -42,10 +42,10 @@ public sealed class CheckpointedVolumeTests : IDisposable
     [Fact]
     public void The_digest_covers_a_partial_last_block_zero_padded_and_a_mismatch_is_refused()
     {
-        var content = RandomNumberGenerator.GetBytes(BlockSize + 100);
+        byte[] content = RandomNumberGenerator.GetBytes(BlockSize + 100);
         using var volume = Open(content.Length, out var options);
         volume.WriteBlock(0, content.AsSpan(0, BlockSize), Fingerprint.Compute(content.AsSpan(0, BlockSize)));
-        var last = new byte[BlockSize];
+        byte[] last = new byte[BlockSize];
         content.AsSpan(BlockSize).CopyTo(last);
         volume.WriteBlock(1, content.AsSpan(BlockSize), Fingerprint.Compute(last));
 

@@ -25,7 +25,7 @@ public class ConcurrentWriterTests
                 // The "VM": writes random ranges (also unaligned, also zeros) until the cut-over, marking them dirty after each write.
                 using var writer = new FileStream(m.SourcePath, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
                 var random = new Random(11);
-                var buffer = new byte[10000];
+                byte[] buffer = new byte[10000];
                 while (!session.Converged.IsCompleted || writes < 50)
                 {
                     long offset = random.NextInt64(0, size - buffer.Length);

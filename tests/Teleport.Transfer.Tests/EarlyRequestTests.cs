@@ -18,8 +18,8 @@ public class EarlyRequestTests
     {
         using var dir = new TempDir();
         // Blocks 0-2 are in the destination's index, 3-5 are not, 6 repeats block 3 (it waits for 3, never requested).
-        var known = Enumerable.Range(0, 3).Select(_ => RandomNumberGenerator.GetBytes(BlockSize)).ToArray();
-        var missing = Enumerable.Range(0, 3).Select(_ => RandomNumberGenerator.GetBytes(BlockSize)).ToArray();
+        byte[][] known = Enumerable.Range(0, 3).Select(_ => RandomNumberGenerator.GetBytes(BlockSize)).ToArray();
+        byte[][] missing = Enumerable.Range(0, 3).Select(_ => RandomNumberGenerator.GetBytes(BlockSize)).ToArray();
         byte[][] volume = [.. known, .. missing, missing[0]];
         File.WriteAllBytes(dir.File("base.img"), known.SelectMany(b => b).ToArray());
         using var index = BlockIndex.Open(dir.File("index"));
@@ -64,7 +64,7 @@ public class EarlyRequestTests
         requestSeen.Set();
         Assert.Equal([new BlockRun(3, 3)], runs);
 
-        var end = new byte[8];
+        byte[] end = new byte[8];
         BinaryPrimitives.WriteUInt64LittleEndian(end, (ulong)volume.Length);
         await peer.SendAsync(MessageType.IndexEnd, end);
         var requestEnd = await ReadSkippingAcksAsync(peer);

@@ -38,7 +38,7 @@ public class FrameCodecTests
 
     private static byte[] Encode<T>(T message, int size, Func<T, byte[], int> write)
     {
-        var buffer = new byte[size];
+        byte[] buffer = new byte[size];
         int n = write(message, buffer);
         return buffer[..n];
     }
@@ -95,7 +95,7 @@ public class FrameCodecTests
     public void Request_reads_back_its_runs_and_consumes_the_payload_exactly()
     {
         var geometry = new VolumeGeometry(1024 * 4096L, 4096);
-        var payload = new byte[4 + 2 * RequestMessage.RunSize];
+        byte[] payload = new byte[4 + 2 * RequestMessage.RunSize];
         Assert.Equal(payload.Length, RequestMessage.Write(payload, [new(0, 3), new(1000, 24)]));
 
         var runs = new List<Teleport.Blocks.BlockRun>();
@@ -108,7 +108,7 @@ public class FrameCodecTests
     [Fact]
     public void Error_reads_back_its_code_and_text()
     {
-        var payload = new byte[2 + ErrorMessage.MaxText];
+        byte[] payload = new byte[2 + ErrorMessage.MaxText];
         int n = ErrorMessage.Write(payload, TransferErrorCode.VerificationFailed, "digests differ");
         var error = ErrorMessage.Parse(payload.AsSpan(0, n));
         Assert.Equal(TransferErrorCode.VerificationFailed, error.Code);

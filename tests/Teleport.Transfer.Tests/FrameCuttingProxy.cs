@@ -109,8 +109,8 @@ public sealed class FrameCuttingProxy : IAsyncDisposable
 
     private async Task PumpAsync(NetworkStream from, NetworkStream to, Link link)
     {
-        var header = new byte[ProtocolConstants.HeaderSize];
-        var payload = new byte[ProtocolConstants.MaxPayload];
+        byte[] header = new byte[ProtocolConstants.HeaderSize];
+        byte[] payload = new byte[ProtocolConstants.MaxPayload];
         try
         {
             while (true)

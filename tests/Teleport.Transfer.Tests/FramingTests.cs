@@ -18,7 +18,7 @@ public class FramingTests
 
     private static byte[] Frame(MessageType type, byte[] payload, ushort reserved = 0)
     {
-        var bytes = new byte[8 + payload.Length];
+        byte[] bytes = new byte[8 + payload.Length];
         new FrameHeader(payload.Length, type, 0).Write(bytes);
         BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(6), reserved);
         payload.CopyTo(bytes, 8);
@@ -66,7 +66,7 @@ public class FramingTests
     [InlineData(1 << 20)]
     public async Task A_truncated_frame_is_reported_as_such(int readAhead)
     {
-        var bytes = Frame(MessageType.Data, new byte[50]);
+        byte[] bytes = Frame(MessageType.Data, new byte[50]);
         var reader = new FrameReader(new MemoryStream(bytes[..30]));
         if (readAhead > 0)
             reader.StartReadAhead(readAhead);
@@ -79,7 +79,7 @@ public class FramingTests
     public async Task Read_ahead_drains_the_stream_while_the_caller_is_busy_up_to_its_limit()
     {
         const int readAhead = 4 << 20;
-        var payloads = Enumerable.Range(0, 48).Select(_ => RandomNumberGenerator.GetBytes(256 * 1024)).ToArray();
+        byte[][] payloads = Enumerable.Range(0, 48).Select(_ => RandomNumberGenerator.GetBytes(256 * 1024)).ToArray();
         var stream = new CountingStream(payloads.SelectMany(p => Frame(MessageType.Data, p)).ToArray());
         var reader = new FrameReader(stream);
 
@@ -128,7 +128,7 @@ public class FramingTests
     {
         var reserved = new FrameReader(new MemoryStream(Frame(MessageType.Ack, new byte[8], reserved: 1)));
         Assert.Equal(TransferErrorCode.BadFrame, (await Assert.ThrowsAsync<TransferException>(async () => await reserved.ReadAsync(default))).Code);
-        var header = new byte[8];
+        byte[] header = new byte[8];
         BinaryPrimitives.WriteUInt32LittleEndian(header, ProtocolConstants.MaxPayload + 1);
         var oversized = new FrameReader(new MemoryStream(header));
         Assert.Equal(TransferErrorCode.Oversized, (await Assert.ThrowsAsync<TransferException>(async () => await oversized.ReadAsync(default))).Code);
@@ -141,7 +141,7 @@ public class FramingTests
         var runs = new List<DataRun>();
         byte[] Build((long, int, bool)[] r, int raw, int body)
         {
-            var header = new byte[DataMessage.HeaderSize(r.Length)];
+            byte[] header = new byte[DataMessage.HeaderSize(r.Length)];
             DataMessage.WriteHeader(header, 1, r.Select(x => new DataRun(x.Item1, x.Item2, x.Item3)).ToArray(), raw);
             return [.. header, .. new byte[body]];
         }

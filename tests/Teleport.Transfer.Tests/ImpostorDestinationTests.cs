@@ -23,13 +23,13 @@ public class ImpostorDestinationTests
             Assert.Equal(MessageType.Hello, hello.Type);
             async Task Send(MessageType type, byte[] payload)
             {
-                var header = new byte[8];
+                byte[] header = new byte[8];
                 new FrameHeader(payload.Length, type, 0).Write(header);
                 await stream.WriteAsync(header);
                 await stream.WriteAsync(payload);
             }
 
-            var challenge = new byte[ChallengeMessage.Size];
+            byte[] challenge = new byte[ChallengeMessage.Size];
             new ChallengeMessage(ProtocolConstants.MaxVersion, RandomNumberGenerator.GetBytes(32)).Write(challenge);
             await Send(MessageType.Challenge, challenge);
             var proof = await reader.ReadAsync(default);

@@ -9,7 +9,7 @@ public class IndexBatchWriterTests
 {
     private static Fingerprint Print(int seed)
     {
-        var block = new byte[64];
+        byte[] block = new byte[64];
         BinaryPrimitives.WriteInt32LittleEndian(block, seed);
         return Fingerprint.Compute(block);
     }
@@ -105,7 +105,7 @@ public class IndexBatchWriterTests
         }
 
         Assert.Equal((int)Math.Ceiling((ProtocolConstants.IndexBatchTarget - 8) / (1.0 + Fingerprint.Size)), entries);
-        var next = new byte[IndexBatchWriter.BufferSize];
+        byte[] next = new byte[IndexBatchWriter.BufferSize];
         writer.Begin(next, entries);
         Assert.Same(next, writer.Buffer);
         Assert.False(writer.HasEntries);

@@ -15,7 +15,7 @@ public class IndexEncodingTests
     [InlineData(ulong.MaxValue, 10)]
     public void Varints_round_trip(ulong value, int length)
     {
-        var buffer = new byte[Varint.MaxLength];
+        byte[] buffer = new byte[Varint.MaxLength];
         Assert.Equal(length, Varint.Write(buffer, value));
         Assert.True(Varint.TryRead(buffer.AsSpan(0, length), out ulong back, out int read));
         Assert.Equal((value, length), (back, read));
@@ -32,16 +32,16 @@ public class IndexEncodingTests
 
     private static byte[] Batch(long first, params byte[][] entries)
     {
-        var bytes = new byte[8];
+        byte[] bytes = new byte[8];
         BinaryPrimitives.WriteUInt64LittleEndian(bytes, (ulong)first);
         return [.. bytes, .. entries.SelectMany(e => e)];
     }
 
     private static byte[] FingerprintEntry(byte seed)
     {
-        var block = new byte[4096];
+        byte[] block = new byte[4096];
         block[0] = seed;
-        var entry = new byte[1 + Fingerprint.Size];
+        byte[] entry = new byte[1 + Fingerprint.Size];
         entry[0] = ProtocolConstants.EntryFingerprint;
         Fingerprint.Compute(block).WriteTo(entry.AsSpan(1));
         return entry;
@@ -49,7 +49,7 @@ public class IndexEncodingTests
 
     private static byte[] Tagged(byte tag, ulong value)
     {
-        var entry = new byte[1 + Varint.MaxLength];
+        byte[] entry = new byte[1 + Varint.MaxLength];
         entry[0] = tag;
         int n = Varint.Write(entry.AsSpan(1), value);
         return entry[..(1 + n)];

@@ -25,8 +25,8 @@ public sealed class IndexResolverTests : IDisposable
     [Fact]
     public void Index_hits_are_copied_zero_runs_marked_and_the_rest_requested_before_the_batch_is_applied()
     {
-        var known = RandomBlocks(2);
-        var missing = RandomBlocks(2);
+        byte[][] known = RandomBlocks(2);
+        byte[][] missing = RandomBlocks(2);
         var index = IndexOver(known);
         var t = Open(blocks: 6, index: index);
         var batch = new Batch(0).Block(known[0]).Zeros(2).Block(missing[0]).Block(known[1]).Block(missing[1]);
@@ -51,7 +51,7 @@ public sealed class IndexResolverTests : IDisposable
     [Fact]
     public void A_repeat_waits_for_its_block_then_is_filled_when_it_arrives_and_later_copies_come_from_the_volume()
     {
-        var a = RandomBlocks(1)[0];
+        byte[] a = RandomBlocks(1)[0];
         var t = Open(blocks: 4);
         var first = new Batch(0).Block(a).Repeat(1);
         Apply(t, first);
@@ -75,7 +75,7 @@ public sealed class IndexResolverTests : IDisposable
     [Fact]
     public void A_waiter_is_requested_when_its_block_arrives_with_other_content()
     {
-        var blocks = RandomBlocks(2);
+        byte[][] blocks = RandomBlocks(2);
         var t = Open(blocks: 2);
         Apply(t, new Batch(0).Block(blocks[0]).Block(blocks[0]));
         Assert.Equal([new BlockRun(0, 1)], t.Queued());
@@ -89,7 +89,7 @@ public sealed class IndexResolverTests : IDisposable
     [Fact]
     public void A_hint_block_that_fails_verification_is_requested_and_one_that_matches_is_kept()
     {
-        var blocks = RandomBlocks(3);
+        byte[][] blocks = RandomBlocks(3);
         // An earlier attempt left block 1 right and block 0 stale.
         File.WriteAllBytes(_dir.File("dst.img"), [.. blocks[2], .. blocks[1]]);
         var hint = new BlockBitmap(2);
@@ -107,7 +107,7 @@ public sealed class IndexResolverTests : IDisposable
     [Fact]
     public void An_index_candidate_that_fails_verification_is_requested()
     {
-        var known = RandomBlocks(2);
+        byte[][] known = RandomBlocks(2);
         var index = IndexOver(known);
         // The indexed image changed after indexing: its entry for block 0 is stale.
         using (var image = File.OpenWrite(_dir.File("base.img")))
@@ -128,7 +128,7 @@ public sealed class IndexResolverTests : IDisposable
     [Fact]
     public void Zero_runs_on_a_used_volume_are_made_zero_and_chunks_already_zero_are_not_rewritten()
     {
-        var blocks = RandomBlocks(1);
+        byte[][] blocks = RandomBlocks(1);
         File.WriteAllBytes(_dir.File("dst.img"), [.. blocks[0], .. new byte[2 * BlockSize]]);
         var t = Open(blocks: 3, fresh: false);
 
@@ -145,7 +145,7 @@ public sealed class IndexResolverTests : IDisposable
     [Fact]
     public void A_repeat_of_a_fingerprint_not_listed_on_this_connection_is_refused_before_anything_is_applied()
     {
-        var blocks = RandomBlocks(1);
+        byte[][] blocks = RandomBlocks(1);
         var t = Open(blocks: 3);
         Apply(t, new Batch(0).Block(blocks[0]));
         t.Resolver.StartConnection();
@@ -217,7 +217,7 @@ public sealed class IndexResolverTests : IDisposable
         public Batch Block(byte[] data)
         {
             _bytes.Add(ProtocolConstants.EntryFingerprint);
-            var fingerprint = new byte[Fingerprint.Size];
+            byte[] fingerprint = new byte[Fingerprint.Size];
             Fingerprint.Compute(data).WriteTo(fingerprint);
             _bytes.AddRange(fingerprint);
             return this;
@@ -230,7 +230,7 @@ public sealed class IndexResolverTests : IDisposable
         private Batch Counted(byte tag, long value)
         {
             _bytes.Add(tag);
-            var varint = new byte[Varint.MaxLength];
+            byte[] varint = new byte[Varint.MaxLength];
             _bytes.AddRange(varint.AsSpan(0, Varint.Write(varint, (ulong)value)).ToArray());
             return this;
         }

@@ -30,7 +30,7 @@ public class MoreMigrationTests
         Assert.Equal(20, source.BlocksSent);
         Assert.Equal(20, destination.BlocksSent);
         // Received blocks were added to the index: a lookup of one of them now hits.
-        var block = new byte[VolumeBuilder.BlockSize];
+        byte[] block = new byte[VolumeBuilder.BlockSize];
         var received = sourceBytes.AsSpan(50 * VolumeBuilder.BlockSize, VolumeBuilder.BlockSize);
         Assert.True(index.TryReadVerified(Fingerprint.Compute(received), block));
     }

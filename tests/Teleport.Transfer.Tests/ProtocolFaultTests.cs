@@ -105,7 +105,7 @@ public class ProtocolFaultTests
     {
         await using var f = Fixture.Start();
         await using var peer = await f.ConnectAsync();
-        var hello = RawPeer.Hello(f.Id, 4096, 4096);
+        byte[] hello = RawPeer.Hello(f.Id, 4096, 4096);
         hello[0] ^= 0xFF;
         await peer.SendAsync(MessageType.Hello, hello);
         var error = await peer.ReadErrorThenCloseAsync();
@@ -158,7 +158,7 @@ public class ProtocolFaultTests
     {
         await using var f = Fixture.Start();
         await using var peer = await f.AuthenticatedAsync();
-        var header = new byte[8];
+        byte[] header = new byte[8];
         new FrameHeader(0, MessageType.Data, 0).Write(header);
         BinaryPrimitives.WriteUInt32LittleEndian(header, ProtocolConstants.MaxPayload + 1);
         await peer.SendRawAsync(header);
@@ -185,8 +185,8 @@ public class ProtocolFaultTests
         await using var f = Fixture.Start();
         await using (var peer = await f.AuthenticatedAsync())
         {
-            var batch = RawPeer.IndexBatch(0, [new byte[BlockSize]]);
-            var header = new byte[8];
+            byte[] batch = RawPeer.IndexBatch(0, [new byte[BlockSize]]);
+            byte[] header = new byte[8];
             new FrameHeader(batch.Length, MessageType.IndexBatch, 0).Write(header);
             await peer.SendRawAsync([.. header, .. batch.AsSpan(0, 10)]);
         }
@@ -215,9 +215,9 @@ public class ProtocolFaultTests
     private static async Task<(RawPeer Peer, byte[][] Blocks)> InCopyPhaseAsync(Fixture f)
     {
         var peer = await f.AuthenticatedAsync();
-        var blocks = Enumerable.Range(0, Blocks).Select(_ => RandomNumberGenerator.GetBytes(BlockSize)).ToArray();
+        byte[][] blocks = Enumerable.Range(0, Blocks).Select(_ => RandomNumberGenerator.GetBytes(BlockSize)).ToArray();
         await peer.SendAsync(MessageType.IndexBatch, RawPeer.IndexBatch(0, blocks));
-        var end = new byte[8];
+        byte[] end = new byte[8];
         BinaryPrimitives.WriteUInt64LittleEndian(end, Blocks);
         await peer.SendAsync(MessageType.IndexEnd, end);
         var request = await peer.ReadAsync();
@@ -284,7 +284,7 @@ public class ProtocolFaultTests
         var (peer, blocks) = await InCopyPhaseAsync(f);
         await using var _ = peer;
         await peer.SendAsync(MessageType.Data, RawPeer.Data(1, [(0, Blocks, false)], blocks.SelectMany(b => b).ToArray()));
-        var finalEnd = new byte[40];
+        byte[] finalEnd = new byte[40];
         BinaryPrimitives.WriteUInt64LittleEndian(finalEnd, 1);
         RandomNumberGenerator.Fill(finalEnd.AsSpan(8));
         await peer.SendAsync(MessageType.FinalEnd, finalEnd);
@@ -304,7 +304,7 @@ public class ProtocolFaultTests
 
     private static byte[] IndexEnd()
     {
-        var end = new byte[8];
+        byte[] end = new byte[8];
         BinaryPrimitives.WriteUInt64LittleEndian(end, Blocks);
         return end;
     }
@@ -314,7 +314,7 @@ public class ProtocolFaultTests
     {
         var batch = new List<byte>(new byte[8]);
         batch.Add(ProtocolConstants.EntryFingerprint);
-        var fingerprint = new byte[Fingerprint.Size];
+        byte[] fingerprint = new byte[Fingerprint.Size];
         Fingerprint.Compute(block0).WriteTo(fingerprint);
         batch.AddRange(fingerprint);
         batch.Add(ProtocolConstants.EntryRepeat);
@@ -329,7 +329,7 @@ public class ProtocolFaultTests
     {
         await using var f = Fixture.Start();
         await using var peer = await f.AuthenticatedAsync();
-        var blocks = Enumerable.Range(0, 4).Select(_ => RandomNumberGenerator.GetBytes(BlockSize)).ToArray();
+        byte[][] blocks = Enumerable.Range(0, 4).Select(_ => RandomNumberGenerator.GetBytes(BlockSize)).ToArray();
         await peer.SendAsync(MessageType.IndexBatch, RawPeer.IndexBatch(0, blocks));
         var request = await peer.ReadAsync();
         Assert.Equal(MessageType.Request, request.Type);
@@ -339,7 +339,7 @@ public class ProtocolFaultTests
 
         // The index has reached block 4: data for the requested blocks is applied although the index goes on.
         await peer.SendAsync(MessageType.Data, RawPeer.Data(1, [(0, 4, false)], [.. blocks.SelectMany(b => b)]));
-        var rest = Enumerable.Range(4, 4).Select(_ => RandomNumberGenerator.GetBytes(BlockSize)).ToArray();
+        byte[][] rest = Enumerable.Range(4, 4).Select(_ => RandomNumberGenerator.GetBytes(BlockSize)).ToArray();
         await peer.SendAsync(MessageType.IndexBatch, RawPeer.IndexBatch(4, rest));
         Assert.Equal(MessageType.Request, (await ReadSkippingAcksAsync(peer)).Type);
         await peer.SendAsync(MessageType.IndexEnd, IndexEnd());
@@ -355,7 +355,7 @@ public class ProtocolFaultTests
     {
         await using var f = Fixture.Start();
         await using var peer = await f.AuthenticatedAsync();
-        var blocks = Enumerable.Range(0, 2).Select(_ => RandomNumberGenerator.GetBytes(BlockSize)).ToArray();
+        byte[][] blocks = Enumerable.Range(0, 2).Select(_ => RandomNumberGenerator.GetBytes(BlockSize)).ToArray();
         await peer.SendAsync(MessageType.IndexBatch, RawPeer.IndexBatch(0, blocks));
         Assert.Equal(MessageType.Request, (await peer.ReadAsync()).Type);
         await peer.SendAsync(MessageType.Data, RawPeer.Data(1, [(1, 2, false)], [.. blocks[1], .. blocks[0]]));
@@ -391,7 +391,7 @@ public class ProtocolFaultTests
 
         var zero = Fingerprint.Compute(new byte[BlockSize]);
         Fingerprint[] truth = [Fingerprint.Compute(block0), Fingerprint.Compute(block1), .. Enumerable.Repeat(zero, Blocks - 2)];
-        var finalEnd = new byte[8 + ProtocolConstants.DigestSize];
+        byte[] finalEnd = new byte[8 + ProtocolConstants.DigestSize];
         BinaryPrimitives.WriteUInt64LittleEndian(finalEnd, 1);
         VolumeDigest.Compute(new VolumeGeometry(Blocks * BlockSize, BlockSize), truth).CopyTo(finalEnd, 8);
         await peer.SendAsync(MessageType.FinalEnd, finalEnd);

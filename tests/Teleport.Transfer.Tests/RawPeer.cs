@@ -26,7 +26,7 @@ internal sealed class RawPeer : IAsyncDisposable
 
     public async Task SendAsync(MessageType type, ReadOnlyMemory<byte> payload, byte flags = 0)
     {
-        var header = new byte[ProtocolConstants.HeaderSize];
+        byte[] header = new byte[ProtocolConstants.HeaderSize];
         new FrameHeader(payload.Length, type, flags).Write(header);
         await _stream.WriteAsync(header);
         await _stream.WriteAsync(payload);
@@ -61,7 +61,7 @@ internal sealed class RawPeer : IAsyncDisposable
 
     public static byte[] Hello(Guid migration, long size, int blockSize, ushort min = ProtocolConstants.MinVersion, ushort max = ProtocolConstants.MaxVersion, Guid? session = null)
     {
-        var bytes = new byte[HelloMessage.Size];
+        byte[] bytes = new byte[HelloMessage.Size];
         new HelloMessage(min, max, migration, session ?? Guid.NewGuid(), RandomNumberGenerator.GetBytes(32), size, blockSize).Write(bytes);
         return bytes;
     }
@@ -86,10 +86,10 @@ internal sealed class RawPeer : IAsyncDisposable
     public static byte[] IndexBatch(long first, IEnumerable<byte[]> blocks)
     {
         var list = blocks.ToList();
-        var bytes = new byte[8 + list.Count * 33];
+        byte[] bytes = new byte[8 + list.Count * 33];
         BinaryPrimitives.WriteUInt64LittleEndian(bytes, (ulong)first);
         int at = 8;
-        foreach (var block in list)
+        foreach (byte[]? block in list)
         {
             bytes[at++] = ProtocolConstants.EntryFingerprint;
             Teleport.Blocks.Fingerprint.Compute(block).WriteTo(bytes.AsSpan(at));
@@ -101,7 +101,7 @@ internal sealed class RawPeer : IAsyncDisposable
 
     public static byte[] Data(long seq, (long Start, int Count, bool Zero)[] runs, byte[] raw)
     {
-        var header = new byte[DataMessage.HeaderSize(runs.Length)];
+        byte[] header = new byte[DataMessage.HeaderSize(runs.Length)];
         DataMessage.WriteHeader(header, seq, runs.Select(r => new DataRun(r.Start, r.Count, r.Zero)).ToArray(), raw.Length);
         return [.. header, .. raw];
     }

@@ -24,7 +24,7 @@ public sealed class SourceReadingTests : IDisposable
     private static Fingerprint[] Prints(byte[] bytes, in VolumeGeometry geometry)
     {
         var prints = new Fingerprint[geometry.BlockCount];
-        var pad = new byte[geometry.BlockSize];
+        byte[] pad = new byte[geometry.BlockSize];
         for (long b = 0; b < geometry.BlockCount; b++)
             prints[b] = Fingerprint.ComputePadded(bytes.AsSpan((int)geometry.Offset(b), geometry.BlockLength(b)), pad);
         return prints;
@@ -131,7 +131,7 @@ public sealed class SourceReadingTests : IDisposable
     public void A_frame_out_of_runs_hands_the_rest_back_and_the_next_frame_continues_there()
     {
         // Alternating data and zero blocks: every block is a run, and a frame holds at most 256 runs.
-        var bytes = new byte[600 * 512];
+        byte[] bytes = new byte[600 * 512];
         var random = new Random(2);
         for (int b = 0; b < 600; b += 2)
             random.NextBytes(bytes.AsSpan(b * 512, 512));

@@ -9,12 +9,12 @@ public class StreamCompressionTests
     private static byte[] Text(int length, int seed)
     {
         var random = new Random(seed);
-        var words = new[] { "volume", "block", "index", "teleport", "migration", "fingerprint", "zstd", "stream" };
-        var bytes = new byte[length];
+        string[] words = new[] { "volume", "block", "index", "teleport", "migration", "fingerprint", "zstd", "stream" };
+        byte[] bytes = new byte[length];
         int at = 0;
         while (at < length)
         {
-            var word = words[random.Next(words.Length)];
+            string word = words[random.Next(words.Length)];
             for (int i = 0; i < word.Length && at < length; i++)
                 bytes[at++] = (byte)word[i];
             if (at < length)
@@ -26,7 +26,7 @@ public class StreamCompressionTests
 
     private static (int Length, byte[] Output) Compress(StreamCompressor compressor, byte[] raw)
     {
-        var output = new byte[StreamCompressor.Bound(raw.Length)];
+        byte[] output = new byte[StreamCompressor.Bound(raw.Length)];
         int n = compressor.Compress(raw, output);
         return (n, output[..n]);
     }
@@ -40,14 +40,14 @@ public class StreamCompressionTests
         byte[] text = Text(256 * 1024, 1);
 
         var (first, firstBytes) = Compress(compressor, random);
-        var back = new byte[random.Length];
+        byte[] back = new byte[random.Length];
         decompressor.Decompress(firstBytes, back);
         Assert.Equal(random, back);
         // Incompressible data goes as zstd raw blocks: a few bytes per 128 KiB, never more.
         Assert.InRange(first, random.Length, random.Length + 64);
 
         var (_, textBytes) = Compress(compressor, text);
-        var textBack = new byte[text.Length];
+        byte[] textBack = new byte[text.Length];
         decompressor.Decompress(textBytes, textBack);
         Assert.Equal(text, textBack);
 
@@ -69,7 +69,7 @@ public class StreamCompressionTests
                 compressor.ChangeLevel(9);
             byte[] text = Text(200_000, i);
             var (_, bytes) = Compress(compressor, text);
-            var back = new byte[text.Length];
+            byte[] back = new byte[text.Length];
             decompressor.Decompress(bytes, back);
             Assert.Equal(text, back);
         }
@@ -115,7 +115,7 @@ public class StreamCompressionTests
         using var compressor = new ZstdSharp.Compressor(1);
         compressor.SetParameter(ZstdSharp.Unsafe.ZSTD_cParameter.ZSTD_c_windowLog, ProtocolConstants.MaxWindowLog + 1);
         byte[] text = Text(100_000, 5);
-        var output = new byte[StreamCompressor.Bound(text.Length)];
+        byte[] output = new byte[StreamCompressor.Bound(text.Length)];
         compressor.WrapStream(text, output, out _, out int written, false);
         compressor.FlushStream(output.AsSpan(written), out int flushed);
         using var decompressor = new StreamDecompressor();

@@ -17,7 +17,7 @@ public class TcpPathInfoTests
 
         // One exchange gives the kernel a round-trip sample.
         await client.SendAsync(new byte[] { 1 });
-        var one = new byte[1];
+        byte[] one = new byte[1];
         await server.ReceiveAsync(one);
         await server.SendAsync(one);
         await client.ReceiveAsync(one);
@@ -30,7 +30,7 @@ public class TcpPathInfoTests
 
         // The peer stops reading: its window fills and what the client writes next waits in the kernel.
         client.Blocking = false;
-        var chunk = new byte[64 * 1024];
+        byte[] chunk = new byte[64 * 1024];
         long written = 0;
         while (true)
         {

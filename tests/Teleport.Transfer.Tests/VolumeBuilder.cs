@@ -12,7 +12,7 @@ public static class VolumeBuilder
     public static byte[] Build(string recipe, int seed, int tail = 0)
     {
         var random = new Random(seed);
-        var bytes = new byte[recipe.Length * BlockSize + tail];
+        byte[] bytes = new byte[recipe.Length * BlockSize + tail];
         for (int i = 0; i < recipe.Length; i++)
             Fill(bytes.AsSpan(i * BlockSize, BlockSize), recipe[i], random);
         if (tail > 0)

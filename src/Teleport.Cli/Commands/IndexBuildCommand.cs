@@ -12,7 +12,7 @@ public sealed class IndexBuildCommand(CliConsole console) : Command<IndexBuildSe
 {
     public override int Execute(CommandContext context, IndexBuildSettings settings, CancellationToken cancellationToken)
     {
-        var blockSize = BlockSizeOption.Parse(settings.BlockSize);
+        int blockSize = BlockSizeOption.Parse(settings.BlockSize);
         ImageFiles.RequireExisting(settings.Images, "image");
 
         var clock = Stopwatch.StartNew();
@@ -28,7 +28,7 @@ public sealed class IndexBuildCommand(CliConsole console) : Command<IndexBuildSe
             report = index.Update(settings.Images, cancellationToken);
         index.Save();
         var stats = index.Stats;
-        var seconds = clock.Elapsed.TotalSeconds;
+        double seconds = clock.Elapsed.TotalSeconds;
         Log.Information("Indexed {Scanned} image(s), skipped {Skipped} unchanged, removed {Removed}: {Bytes} bytes read in {Seconds:0.00} s",
             report.ImagesScanned, report.ImagesSkipped, report.ImagesRemoved, report.BytesRead, seconds);
 

@@ -63,11 +63,11 @@ public sealed class MigrateCommand(CliConsole console) : OperatorAsyncCommand<Mi
 
     private static MigrationRequested BuildRequest(MigrateSettings settings)
     {
-        var vm = Operator.CheckId(settings.Vm, "--vm");
-        var volume = Operator.CheckId(settings.Volume, "--volume");
-        var from = Operator.CheckId(settings.From, "--from");
-        var to = Operator.CheckId(settings.To, "--to");
-        var host = Operator.CheckId(settings.Host, "--host");
+        string vm = Operator.CheckId(settings.Vm, "--vm");
+        string volume = Operator.CheckId(settings.Volume, "--volume");
+        string from = Operator.CheckId(settings.From, "--from");
+        string to = Operator.CheckId(settings.To, "--to");
+        string host = Operator.CheckId(settings.Host, "--host");
         if (from == to)
             throw new UserInputException($"--from and --to are the same storage '{from}'");
         var id = settings.Id is null ? Guid.NewGuid() : Operator.ParseMigrationId(settings.Id);
@@ -87,7 +87,7 @@ public sealed class MigrateCommand(CliConsole console) : OperatorAsyncCommand<Mi
     {
         while (!progress.Finished)
         {
-            var message = await follower.Events.ReadAsync(cancellationToken);
+            object message = await follower.Events.ReadAsync(cancellationToken);
             if (progress.Apply(message) is var (phase, line))
                 Console.Ui.WriteLine($"{phase,-8} {line}");
         }
@@ -105,7 +105,7 @@ public sealed class MigrateCommand(CliConsole console) : OperatorAsyncCommand<Mi
                 bars["prepare"].StartTask();
                 while (!progress.Finished)
                 {
-                    var message = await follower.Events.ReadAsync(cancellationToken);
+                    object message = await follower.Events.ReadAsync(cancellationToken);
                     if (progress.Apply(message) is not var (phase, line))
                         continue;
                     if (!bars.TryGetValue(phase, out var bar))
@@ -115,7 +115,7 @@ public sealed class MigrateCommand(CliConsole console) : OperatorAsyncCommand<Mi
                     }
 
                     // Phases before this one are over.
-                    foreach (var earlier in MigrateProgress.Phases.TakeWhile(p => p != phase))
+                    foreach (string? earlier in MigrateProgress.Phases.TakeWhile(p => p != phase))
                         bars[earlier].Value = bars[earlier].MaxValue;
                     bar.StartTask();
                     bar.Description = $"{phase}: {Markup.Escape(line)}";

@@ -11,7 +11,7 @@ public static class OperatorBus
     /// <summary>The in-memory bus exists only inside one process, so a separate command cannot reach an orchestrator through it.</summary>
     public static BusAddress ForOperator(string? flag)
     {
-        var text = flag ?? Environment.GetEnvironmentVariable(EnvironmentVariable);
+        string? text = flag ?? Environment.GetEnvironmentVariable(EnvironmentVariable);
         if (string.IsNullOrWhiteSpace(text))
             throw new UserInputException($"--bus is missing (or set {EnvironmentVariable}): rabbitmq://user:pass@HOST:PORT/");
         var bus = BusAddress.Parse(text, "--bus");

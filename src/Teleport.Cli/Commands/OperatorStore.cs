@@ -28,7 +28,7 @@ public sealed class OperatorStore
     /// <summary>The store named by the flag or TELEPORT_DB; null when neither is given and <paramref name="required"/> is false.</summary>
     public static OperatorStore? Open(string? flag, bool required)
     {
-        var text = flag ?? Environment.GetEnvironmentVariable(EnvironmentVariable);
+        string? text = flag ?? Environment.GetEnvironmentVariable(EnvironmentVariable);
         if (string.IsNullOrWhiteSpace(text))
         {
             return required
@@ -39,7 +39,7 @@ public sealed class OperatorStore
         var provider = OrchestratorDatabase.DetectProvider(text);
         if (provider == DatabaseProvider.Sqlite)
         {
-            var path = text.Contains('=') ? new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(text).DataSource : text;
+            string path = text.Contains('=') ? new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(text).DataSource : text;
             if (!File.Exists(path))
                 throw new UserInputException($"--db '{path}' does not exist (the orchestrator's SQLite file)");
             return new OperatorStore(new OrchestratorDatabase(text), path);
@@ -68,7 +68,7 @@ public sealed class OperatorStore
                    ?? throw new UserInputException($"no migration {guid} in {Description}");
         }
 
-        var prefix = id.Trim().ToLowerInvariant();
+        string prefix = id.Trim().ToLowerInvariant();
         if (prefix.Length < 4 || !prefix.All(c => char.IsAsciiHexDigit(c) || c == '-'))
             throw new UserInputException($"'{id}' is not a migration id (a GUID, or at least its first 4 hex digits)");
         var matches = (await AllAsync(cancellationToken)).Where(m => m.CorrelationId.ToString().StartsWith(prefix, StringComparison.Ordinal)).ToList();

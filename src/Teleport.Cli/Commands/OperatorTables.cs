@@ -15,7 +15,7 @@ public static class OperatorTables
         string[] columns = compact
             ? ["ID", "VM", "STATE", "PHASE", "ON WIRE", "ROUNDS", "PROGRESS"]
             : ["ID", "VM", "VOLUME", "FROM -> TO", "STATE", "PHASE", "TRY", "IN PHASE", "ON WIRE", "FROM INDEX", "ROUNDS", "DOWNTIME", "PROGRESS"];
-        foreach (var column in columns)
+        foreach (string column in columns)
         {
             // Ids and states are what operators scan for: never broken over lines.
             table.AddColumn(new TableColumn(column) { NoWrap = column is "ID" or "STATE" or "PHASE" or "TRY" });
@@ -24,7 +24,7 @@ public static class OperatorTables
         foreach (var row in rows)
         {
             var view = OperatorMigrationView.Of(row);
-            var onWire = row.Run.VolumeBytes > 0 ? $"{Operator.Bytes(row.Run.BytesOnWire)} ({Operator.Percent(row.Run.BytesOnWire, row.Run.VolumeBytes)})" : Operator.Bytes(row.Run.BytesOnWire);
+            string onWire = row.Run.VolumeBytes > 0 ? $"{Operator.Bytes(row.Run.BytesOnWire)} ({Operator.Percent(row.Run.BytesOnWire, row.Run.VolumeBytes)})" : Operator.Bytes(row.Run.BytesOnWire);
             var rounds = Cell(row.Run.Rounds.ToString(CultureInfo.InvariantCulture));
             if (compact)
             {
@@ -33,7 +33,7 @@ public static class OperatorTables
                 continue;
             }
 
-            var inPhase = view.Final ? "-" : Operator.Duration(row.PhaseEnteredAt is { } began ? now - began : null);
+            string inPhase = view.Final ? "-" : Operator.Duration(row.PhaseEnteredAt is { } began ? now - began : null);
             table.AddRow(
                 Cell(Operator.Short(row.CorrelationId)), Cell(row.VmId), Cell(row.VolumeId), Cell($"{row.SourceStorageId} -> {row.DestinationStorageId}"),
                 new Markup(StateMarkup(row.CurrentState)), Cell(row.Phase), Cell(row.Attempt.ToString(CultureInfo.InvariantCulture)),

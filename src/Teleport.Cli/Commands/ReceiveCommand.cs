@@ -1,6 +1,6 @@
-using Microsoft.Extensions.Logging;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
 using Serilog;
 using Spectre.Console.Cli;
 using Teleport.Blocks;
@@ -17,7 +17,7 @@ public sealed class ReceiveCommand(CliConsole console) : AsyncCommand<ReceiveSet
 {
     public override async Task<int> ExecuteAsync(CommandContext context, ReceiveSettings settings, CancellationToken cancellationToken)
     {
-        var secret = TransferSupport.ReadSecret(settings.SecretFile);
+        byte[] secret = TransferSupport.ReadSecret(settings.SecretFile);
         var listen = TransferSupport.ParseListen(settings.Listen);
         long? expectedBytes = settings.Size is null ? null : ByteSize.Parse(settings.Size, "--size");
         using var index = settings.Index is null ? null : IndexOpener.Open(settings.Index, BlockSizes.Default);
@@ -25,7 +25,7 @@ public sealed class ReceiveCommand(CliConsole console) : AsyncCommand<ReceiveSet
 
         var progress = new TransferProgress("receive");
         // Resume progress lives beside the volume until the volume is verified; a rerun after a crash picks it up.
-        var statePath = settings.Volume + ".teleport-state";
+        string statePath = settings.Volume + ".teleport-state";
         var options = new DestinationOptions
         {
             MigrationId = TransferSupport.MigrationIdFor(settings, secret),

@@ -23,8 +23,8 @@ public sealed class ReplayCommand(CliConsole console) : OperatorAsyncCommand<Rep
     protected override async Task<int> RunAsync(ReplaySettings settings, CancellationToken cancellationToken)
     {
         var bus = OperatorBus.ForOperator(settings.Bus);
-        var input = settings.InputQueue;
-        var errorQueue = input + ErrorSuffix;
+        string input = settings.InputQueue;
+        string errorQueue = input + ErrorSuffix;
         var factory = new ConnectionFactory
         {
             HostName = bus.Broker!.Host, Port = bus.Port, VirtualHost = bus.VirtualHost, UserName = bus.User, Password = bus.Password,
@@ -64,7 +64,7 @@ public sealed class ReplayCommand(CliConsole console) : OperatorAsyncCommand<Rep
             var results = new List<ReplayedMessage>();
             foreach (var message in chosen)
             {
-                var target = TargetQueue(message, input);
+                string target = TargetQueue(message, input);
                 if (!settings.DryRun && targets.Add(target))
                     await RequireQueueAsync(connection, target, $"the queue {target} that message {message.BasicProperties.MessageId} failed on does not exist", cancellationToken);
                 if (!settings.DryRun)
@@ -108,7 +108,7 @@ public sealed class ReplayCommand(CliConsole console) : OperatorAsyncCommand<Rep
         }
 
         var table = new Table().Border(TableBorder.Simple);
-        foreach (var column in new[] { "MESSAGE ID", "TYPE", "TO", "FAULTED AT", "FAULT" })
+        foreach (string? column in new[] { "MESSAGE ID", "TYPE", "TO", "FAULTED AT", "FAULT" })
             table.AddColumn(column);
         foreach (var r in results)
             table.AddRow(Markup.Escape(r.MessageId ?? "-"), Markup.Escape(r.MessageType), Markup.Escape(r.To), Markup.Escape(r.FaultedAt ?? "-"), Markup.Escape(r.FaultMessage ?? "-"));
@@ -141,10 +141,10 @@ public sealed class ReplayCommand(CliConsole console) : OperatorAsyncCommand<Rep
     /// <summary>The queue named by MT-Fault-InputAddress (its last path segment), else the given input queue.</summary>
     public static string TargetQueue(BasicGetResult message, string input)
     {
-        var address = Header(message.BasicProperties, "MT-Fault-InputAddress");
+        string? address = Header(message.BasicProperties, "MT-Fault-InputAddress");
         if (address is not null && Uri.TryCreate(address, UriKind.Absolute, out var uri))
         {
-            var name = uri.Segments.LastOrDefault()?.Trim('/');
+            string? name = uri.Segments.LastOrDefault()?.Trim('/');
             if (!string.IsNullOrEmpty(name))
                 return Uri.UnescapeDataString(name);
         }
@@ -170,7 +170,7 @@ public sealed class ReplayCommand(CliConsole console) : OperatorAsyncCommand<Rep
         Header(message.BasicProperties, "MT-Fault-Message"), Header(message.BasicProperties, "MT-Fault-Timestamp"), moved);
 
     private static string? Header(IReadOnlyBasicProperties properties, string name) =>
-        properties.Headers is { } headers && headers.TryGetValue(name, out var value)
+        properties.Headers is { } headers && headers.TryGetValue(name, out object? value)
             ? value switch
             {
                 byte[] bytes => Encoding.UTF8.GetString(bytes),

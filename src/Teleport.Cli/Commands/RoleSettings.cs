@@ -1,8 +1,8 @@
 using System.ComponentModel;
+using Microsoft.Extensions.Configuration;
 using Spectre.Console.Cli;
 using Teleport.Cli.Hosting;
 using Teleport.Cli.Infrastructure;
-using Microsoft.Extensions.Configuration;
 
 namespace Teleport.Cli.Commands;
 

@@ -15,8 +15,8 @@ public sealed class SendCommand(CliConsole console) : AsyncCommand<SendSettings>
 {
     public override async Task<int> ExecuteAsync(CommandContext context, SendSettings settings, CancellationToken cancellationToken)
     {
-        var secret = TransferSupport.ReadSecret(settings.SecretFile);
-        var blockSize = BlockSizeOption.Parse(settings.BlockSize);
+        byte[] secret = TransferSupport.ReadSecret(settings.SecretFile);
+        int blockSize = BlockSizeOption.Parse(settings.BlockSize);
         var destination = TransferSupport.ParseDestination(settings.To);
         var bandwidth = TransferSupport.ParseRate(settings.Bandwidth);
         if (settings.CompressionLevel is < 0 or > 22)
@@ -55,7 +55,7 @@ public sealed class SendCommand(CliConsole console) : AsyncCommand<SendSettings>
     {
         try
         {
-            var pin = Convert.FromHexString(hex.Replace(":", "", StringComparison.Ordinal));
+            byte[] pin = Convert.FromHexString(hex.Replace(":", "", StringComparison.Ordinal));
             if (pin.Length == 32)
                 return pin;
         }

@@ -16,8 +16,8 @@ public sealed class SimilarityCommand(CliConsole console) : Command<SimilaritySe
 {
     public override int Execute(CommandContext context, SimilaritySettings settings, CancellationToken cancellationToken)
     {
-        var blockSize = BlockSizeOption.Parse(settings.BlockSize);
-        var paths = settings.Bases.Concat(settings.Targets).Distinct().ToArray();
+        int blockSize = BlockSizeOption.Parse(settings.BlockSize);
+        string[] paths = settings.Bases.Concat(settings.Targets).Distinct().ToArray();
         ImageFiles.RequireExisting(paths, "image");
 
         var digests = Digest(paths, blockSize, cancellationToken);
@@ -59,7 +59,7 @@ public sealed class SimilarityCommand(CliConsole console) : Command<SimilaritySe
         var digests = new Dictionary<string, ImageDigest>();
         void DigestAll(Action<string, ImageDigest> done)
         {
-            foreach (var path in paths)
+            foreach (string path in paths)
             {
                 var digest = ImageDigest.Compute(path, blockSize, cancellationToken);
                 digests[path] = digest;
@@ -102,14 +102,14 @@ public sealed class SimilarityCommand(CliConsole console) : Command<SimilaritySe
     private static Table MatrixTable(SimilaritySettings settings, Dictionary<string, Dictionary<string, SimilarityReport>> matrix)
     {
         var table = new Table().Border(TableBorder.Simple).AddColumn("base \\ target");
-        foreach (var t in settings.Targets)
+        foreach (string t in settings.Targets)
             table.AddColumn(new TableColumn(Markup.Escape(Path.GetFileName(t))).RightAligned());
         table.AddColumn(new TableColumn("average").RightAligned());
-        foreach (var b in settings.Bases)
+        foreach (string b in settings.Bases)
         {
             var cells = new List<string> { Markup.Escape(Path.GetFileName(b)) };
             var others = new List<SimilarityReport>();
-            foreach (var t in settings.Targets)
+            foreach (string t in settings.Targets)
             {
                 var r = matrix[b][t];
                 if (SamePath(b, t))
@@ -130,7 +130,7 @@ public sealed class SimilarityCommand(CliConsole console) : Command<SimilaritySe
     private static Table ZeroTable(string[] targets, Dictionary<string, ImageDigest> digests)
     {
         var table = new Table().Border(TableBorder.Simple);
-        foreach (var t in targets)
+        foreach (string t in targets)
             table.AddColumn(new TableColumn(Markup.Escape(Path.GetFileName(t))).RightAligned());
         table.AddRow(targets.Select(t => Percent(digests[t].ZeroBlocks, digests[t].Blocks)).ToArray());
         return table;

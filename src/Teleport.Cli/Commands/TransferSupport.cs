@@ -17,7 +17,7 @@ internal static class TransferSupport
     {
         if (!File.Exists(path))
             throw new UserInputException($"secret file '{path}' does not exist");
-        var secret = File.ReadAllBytes(path);
+        byte[] secret = File.ReadAllBytes(path);
         if (secret.Length < MinSecretBytes)
             throw new UserInputException($"secret file '{path}' holds {secret.Length} bytes; a migration secret needs at least {MinSecretBytes} (e.g. head -c 32 /dev/urandom > {path})");
         return secret;
@@ -28,7 +28,7 @@ internal static class TransferSupport
     {
         if (settings.MigrationId is { } id)
             return id;
-        var hash = HMACSHA256.HashData(secret, "teleport standalone migration id"u8);
+        byte[] hash = HMACSHA256.HashData(secret, "teleport standalone migration id"u8);
         return new Guid(hash.AsSpan(0, 16));
     }
 
@@ -43,8 +43,8 @@ internal static class TransferSupport
     {
         if (IPEndPoint.TryParse(text, out var ip) && ip.Port != 0)
             return ip;
-        var colon = text.LastIndexOf(':');
-        if (colon <= 0 || !int.TryParse(text.AsSpan(colon + 1), out var port) || port is <= 0 or > 65535)
+        int colon = text.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(text.AsSpan(colon + 1), out int port) || port is <= 0 or > 65535)
             throw new UserInputException($"--to '{text}' is not HOST:PORT");
         return new DnsEndPoint(text[..colon], port, AddressFamily.Unspecified);
     }

@@ -33,7 +33,7 @@ public sealed class WatchCommand(CliConsole console) : AsyncCommand<WatchSetting
 
     private async Task RedrawAsync(OperatorStore store, List<MigrationState> rows, TimeSpan interval, CancellationToken cancellationToken)
     {
-        var compact = console.Ui.Profile.Width < 160;
+        bool compact = console.Ui.Profile.Width < 160;
         await console.Ui.Live(Render(rows, compact)).StartAsync(async live =>
         {
             while (true)
@@ -57,7 +57,7 @@ public sealed class WatchCommand(CliConsole console) : AsyncCommand<WatchSetting
         {
             foreach (var row in rows.OrderBy(r => r.RequestedAt))
             {
-                if (seen.TryGetValue(row.CorrelationId, out var version) && version == row.Version)
+                if (seen.TryGetValue(row.CorrelationId, out int version) && version == row.Version)
                     continue;
                 seen[row.CorrelationId] = row.Version;
                 await console.Out.WriteLineAsync(Line(row));

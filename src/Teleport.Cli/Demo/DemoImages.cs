@@ -37,8 +37,8 @@ public static class DemoImages
 
         using var baseFile = CreateSparse(basePath, volumeBytes);
         using var volumeFile = CreateSparse(volumePath, volumeBytes);
-        var baseChunk = new byte[BlocksPerChunk * BlockSize];
-        var volumeChunk = new byte[BlocksPerChunk * BlockSize];
+        byte[] baseChunk = new byte[BlocksPerChunk * BlockSize];
+        byte[] volumeChunk = new byte[BlocksPerChunk * BlockSize];
         for (long first = 0; first < blocks; first += BlocksPerChunk)
         {
             int count = (int)Math.Min(BlocksPerChunk, blocks - first);

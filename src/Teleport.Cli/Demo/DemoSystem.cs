@@ -4,10 +4,10 @@ using Microsoft.Extensions.Hosting;
 using Serilog;
 using Teleport.Cli.Hosting;
 using Teleport.Host.Worker;
+using Teleport.Messaging;
 using Teleport.Orchestrator;
 using Teleport.Storage.DirtyTracking;
 using Teleport.Storage.Worker;
-using Teleport.Messaging;
 
 namespace Teleport.Cli.Demo;
 

@@ -32,7 +32,7 @@ public sealed record DemoTopology(string WorkDirectory, int SourceNbdPort, int D
     {
         int[] ports = FreePorts(3);
         var topology = new DemoTopology(workDirectory, ports[0], ports[1], ports[2]);
-        foreach (var directory in new[] { topology.SourceVolumes, topology.DestinationVolumes, topology.DestinationImages, topology.DestinationIndex })
+        foreach (string? directory in new[] { topology.SourceVolumes, topology.DestinationVolumes, topology.DestinationImages, topology.DestinationIndex })
             Directory.CreateDirectory(directory);
         return topology;
     }

@@ -37,12 +37,12 @@ public sealed record DemoVerification(WorkloadReport Workload, long RecordsWritt
 
     private static async Task<bool> SameRangeAsync(string a, string b, long offset, long length, CancellationToken cancellationToken)
     {
-        using SafeFileHandle first = File.OpenHandle(a, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, FileOptions.Asynchronous);
-        using SafeFileHandle second = File.OpenHandle(b, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, FileOptions.Asynchronous);
+        using var first = File.OpenHandle(a, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, FileOptions.Asynchronous);
+        using var second = File.OpenHandle(b, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, FileOptions.Asynchronous);
         if (RandomAccess.GetLength(first) != RandomAccess.GetLength(second))
             return false;
-        var x = new byte[1 << 20];
-        var y = new byte[1 << 20];
+        byte[] x = new byte[1 << 20];
+        byte[] y = new byte[1 << 20];
         for (long at = offset; at < offset + length;)
         {
             int want = (int)Math.Min(x.Length, offset + length - at);

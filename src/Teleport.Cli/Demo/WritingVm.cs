@@ -135,9 +135,9 @@ public sealed class WritingVm : IHypervisor, IDemoVm
 
     private async Task WriteLoopAsync(NbdClient disk, CancellationToken stop)
     {
-        var record = new byte[WorkloadRecord.Size];
+        byte[] record = new byte[WorkloadRecord.Size];
         var clock = Stopwatch.StartNew();
-        TimeSpan next = TimeSpan.Zero;
+        var next = TimeSpan.Zero;
         TimeSpan? last = null;
         try
         {
@@ -145,7 +145,7 @@ public sealed class WritingVm : IHypervisor, IDemoVm
             {
                 // Paced like a guest doing steady synchronous I/O; a pause never causes a burst afterwards.
                 next = next + _interval < clock.Elapsed ? clock.Elapsed : next + _interval;
-                TimeSpan wait = next - clock.Elapsed;
+                var wait = next - clock.Elapsed;
                 if (wait > TimeSpan.Zero)
                     await Task.Delay(wait, stop).ConfigureAwait(false);
                 await _running.WaitAsync(stop).ConfigureAwait(false);
@@ -161,7 +161,7 @@ public sealed class WritingVm : IHypervisor, IDemoVm
                     _running.Release();
                 }
 
-                TimeSpan now = clock.Elapsed;
+                var now = clock.Elapsed;
                 if (last is { } previous && (now - previous).Ticks > Interlocked.Read(ref _longestGapTicks))
                     Interlocked.Exchange(ref _longestGapTicks, (now - previous).Ticks);
                 last = now;

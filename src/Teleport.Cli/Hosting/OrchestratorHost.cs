@@ -6,9 +6,9 @@ using Microsoft.Extensions.Hosting;
 using Serilog;
 using Teleport.Cli.Commands;
 using Teleport.Cli.Infrastructure;
+using Teleport.Messaging;
 using Teleport.Orchestrator;
 using Teleport.Orchestrator.Persistence;
-using Teleport.Messaging;
 
 namespace Teleport.Cli.Hosting;
 

@@ -1,9 +1,9 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
 using Serilog;
 using Teleport.Cli.Infrastructure;
-using Microsoft.Extensions.Logging.Abstractions;
 using Teleport.Contracts;
 using Teleport.Messaging;
 using Teleport.Storage.Security;

@@ -12,9 +12,9 @@ public static partial class ByteSize
     public static long Parse(string text, string what)
     {
         var match = Pattern().Match(text);
-        if (!match.Success || !long.TryParse(match.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var value))
+        if (!match.Success || !long.TryParse(match.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out long value))
             throw new UserInputException($"{what} '{text}' is not a size (examples: 4096, 4k, 64KiB, 1g).");
-        var shift = match.Groups[2].Value.ToLowerInvariant() switch { "k" => 10, "m" => 20, "g" => 30, "t" => 40, _ => 0 };
+        int shift = match.Groups[2].Value.ToLowerInvariant() switch { "k" => 10, "m" => 20, "g" => 30, "t" => 40, _ => 0 };
         if (value > long.MaxValue >> shift)
             throw new UserInputException($"{what} '{text}' is too large.");
         return value << shift;
@@ -25,7 +25,7 @@ public static partial class ByteSize
     {
         string[] units = ["B", "KiB", "MiB", "GiB", "TiB"];
         double value = bytes;
-        var unit = 0;
+        int unit = 0;
         while (Math.Abs(value) >= 1024 && unit < units.Length - 1)
         {
             value /= 1024;

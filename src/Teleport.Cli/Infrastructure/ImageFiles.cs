@@ -9,7 +9,7 @@ public static class ImageFiles
     /// <exception cref="UserInputException">A path that is neither a file nor under /dev/.</exception>
     public static void RequireExisting(IEnumerable<string> paths, string kind)
     {
-        foreach (var path in paths)
+        foreach (string path in paths)
         {
             if (!File.Exists(path) && !path.StartsWith("/dev/", StringComparison.Ordinal))
                 throw new UserInputException($"{kind} '{path}' does not exist");

@@ -1,6 +1,6 @@
+using System.Globalization;
 using Serilog;
 using Serilog.Events;
-using System.Globalization;
 using Serilog.Formatting.Compact;
 using Serilog.Formatting.Display;
 using Spectre.Console.Cli;

@@ -62,7 +62,7 @@ public sealed class QmpClient : IAsyncDisposable
             }
 
             client = new QmpClient(socket, options);
-            using JsonDocument greeting = await client.ReadGreetingAsync(timeout.Token).ConfigureAwait(false);
+            using var greeting = await client.ReadGreetingAsync(timeout.Token).ConfigureAwait(false);
             client.QemuVersion = ReadVersion(greeting.RootElement);
             client._readLoop = Task.Run(client.ReadLoopAsync, CancellationToken.None);
             await client.ExecuteAsync("qmp_capabilities", null, options.ConnectTimeout, timeout.Token).ConfigureAwait(false);
@@ -115,7 +115,7 @@ public sealed class QmpClient : IAsyncDisposable
 
         if (cancellationToken.CanBeCanceled)
         {
-            CancellationTokenRegistration registration = cancellationToken.Register(() =>
+            var registration = cancellationToken.Register(() =>
             {
                 lock (_lock)
                 {
@@ -191,7 +191,7 @@ public sealed class QmpClient : IAsyncDisposable
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
         {
-            Exception failure = Fail(new QmpConnectionException("QMP socket closed: QEMU is gone.", e));
+            var failure = Fail(new QmpConnectionException("QMP socket closed: QEMU is gone.", e));
             throw new QmpConnectionException(failure.Message, e);
         }
         finally
@@ -202,7 +202,7 @@ public sealed class QmpClient : IAsyncDisposable
 
     private async Task<JsonDocument> ReadGreetingAsync(CancellationToken cancellationToken)
     {
-        JsonDocument? message = await ReadMessageAsync(cancellationToken).ConfigureAwait(false)
+        var message = await ReadMessageAsync(cancellationToken).ConfigureAwait(false)
             ?? throw new QmpConnectionException("The QMP socket closed before the greeting.");
         if (message.RootElement.ValueKind != JsonValueKind.Object || !message.RootElement.TryGetProperty("QMP", out _))
         {
@@ -215,11 +215,11 @@ public sealed class QmpClient : IAsyncDisposable
 
     private static string ReadVersion(JsonElement greeting)
     {
-        if (greeting.GetProperty("QMP").TryGetProperty("version", out JsonElement version)
-            && version.TryGetProperty("qemu", out JsonElement qemu)
-            && qemu.TryGetProperty("major", out JsonElement major) && major.ValueKind == JsonValueKind.Number
-            && qemu.TryGetProperty("minor", out JsonElement minor) && minor.ValueKind == JsonValueKind.Number
-            && qemu.TryGetProperty("micro", out JsonElement micro) && micro.ValueKind == JsonValueKind.Number)
+        if (greeting.GetProperty("QMP").TryGetProperty("version", out var version)
+            && version.TryGetProperty("qemu", out var qemu)
+            && qemu.TryGetProperty("major", out var major) && major.ValueKind == JsonValueKind.Number
+            && qemu.TryGetProperty("minor", out var minor) && minor.ValueKind == JsonValueKind.Number
+            && qemu.TryGetProperty("micro", out var micro) && micro.ValueKind == JsonValueKind.Number)
         {
             return $"{major.GetInt32()}.{minor.GetInt32()}.{micro.GetInt32()}";
         }
@@ -232,12 +232,12 @@ public sealed class QmpClient : IAsyncDisposable
     {
         while (true)
         {
-            ReadResult read = await _reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-            ReadOnlySequence<byte> buffer = read.Buffer;
-            SequencePosition? newline = buffer.PositionOf((byte)'\n');
+            var read = await _reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var buffer = read.Buffer;
+            var newline = buffer.PositionOf((byte)'\n');
             if (newline is not null)
             {
-                ReadOnlySequence<byte> line = buffer.Slice(0, newline.Value);
+                var line = buffer.Slice(0, newline.Value);
                 try
                 {
                     if (line.Length > _options.MaxMessageLength)
@@ -278,7 +278,7 @@ public sealed class QmpClient : IAsyncDisposable
         {
             while (true)
             {
-                using JsonDocument? message = await ReadMessageAsync(_closing.Token).ConfigureAwait(false);
+                using var message = await ReadMessageAsync(_closing.Token).ConfigureAwait(false);
                 if (message is null)
                 {
                     break;
@@ -302,20 +302,20 @@ public sealed class QmpClient : IAsyncDisposable
             throw new QmpConnectionException("QEMU sent a QMP message that is not an object.");
         }
 
-        if (message.TryGetProperty("event", out JsonElement name) && name.ValueKind == JsonValueKind.String)
+        if (message.TryGetProperty("event", out var name) && name.ValueKind == JsonValueKind.String)
         {
             RaiseEvent(ParseEvent(name.GetString()!, message));
             return;
         }
 
-        bool isReturn = message.TryGetProperty("return", out JsonElement value);
-        bool isError = message.TryGetProperty("error", out JsonElement error);
+        bool isReturn = message.TryGetProperty("return", out var value);
+        bool isError = message.TryGetProperty("error", out var error);
         if (!isReturn && !isError)
         {
             throw new QmpConnectionException("QEMU sent a QMP message that is neither a reply nor an event.");
         }
 
-        if (!message.TryGetProperty("id", out JsonElement idElement) || !idElement.TryGetInt64(out long id))
+        if (!message.TryGetProperty("id", out var idElement) || !idElement.TryGetInt64(out long id))
         {
             // Replies to commands we did not send (no id) belong to nobody; QEMU sends none of them.
             return;
@@ -330,7 +330,7 @@ public sealed class QmpClient : IAsyncDisposable
             }
         }
 
-        TaskCompletionSource<JsonElement> reply = pending.Reply;
+        var reply = pending.Reply;
 
         if (isReturn)
         {
@@ -338,24 +338,24 @@ public sealed class QmpClient : IAsyncDisposable
         }
         else
         {
-            string errorClass = error.TryGetProperty("class", out JsonElement c) ? c.GetString() ?? "" : "";
-            string description = error.TryGetProperty("desc", out JsonElement d) ? d.GetString() ?? "" : "";
+            string errorClass = error.TryGetProperty("class", out var c) ? c.GetString() ?? "" : "";
+            string description = error.TryGetProperty("desc", out var d) ? d.GetString() ?? "" : "";
             reply.TrySetException(new QmpException(pending.Command, errorClass, description));
         }
     }
 
     private static QmpEvent ParseEvent(string name, JsonElement message)
     {
-        DateTimeOffset at = DateTimeOffset.UtcNow;
-        if (message.TryGetProperty("timestamp", out JsonElement ts)
-            && ts.TryGetProperty("seconds", out JsonElement s) && s.TryGetInt64(out long seconds)
-            && ts.TryGetProperty("microseconds", out JsonElement us) && us.TryGetInt64(out long micros)
+        var at = DateTimeOffset.UtcNow;
+        if (message.TryGetProperty("timestamp", out var ts)
+            && ts.TryGetProperty("seconds", out var s) && s.TryGetInt64(out long seconds)
+            && ts.TryGetProperty("microseconds", out var us) && us.TryGetInt64(out long micros)
             && seconds >= 0 && micros is >= 0 and < 1_000_000)
         {
             at = DateTimeOffset.FromUnixTimeSeconds(seconds).AddTicks(micros * 10);
         }
 
-        JsonElement? data = message.TryGetProperty("data", out JsonElement d) ? d.Clone() : null;
+        JsonElement? data = message.TryGetProperty("data", out var d) ? d.Clone() : null;
         return new QmpEvent(name, at, data);
     }
 
@@ -374,7 +374,7 @@ public sealed class QmpClient : IAsyncDisposable
             }
         }
 
-        foreach (TaskCompletionSource<QmpEvent> waiter in matched)
+        foreach (var waiter in matched)
         {
             waiter.TrySetResult(e);
         }
@@ -407,12 +407,12 @@ public sealed class QmpClient : IAsyncDisposable
             _eventWaiters.Clear();
         }
 
-        foreach (TaskCompletionSource<JsonElement> reply in pending)
+        foreach (var reply in pending)
         {
             reply.TrySetException(new QmpConnectionException(failure.Message, failure));
         }
 
-        foreach (TaskCompletionSource<QmpEvent> waiter in waiters)
+        foreach (var waiter in waiters)
         {
             waiter.TrySetException(new QmpConnectionException(failure.Message, failure));
         }

@@ -27,10 +27,10 @@ public sealed class QmpHypervisor : IHypervisor
 
     public async Task<VmStatus> QueryStatusAsync(CancellationToken cancellationToken = default)
     {
-        JsonElement status = await _client.ExecuteAsync("query-status", null, cancellationToken).ConfigureAwait(false);
+        var status = await _client.ExecuteAsync("query-status", null, cancellationToken).ConfigureAwait(false);
         if (status.ValueKind != JsonValueKind.Object
-            || !status.TryGetProperty("running", out JsonElement running) || running.ValueKind is not (JsonValueKind.True or JsonValueKind.False)
-            || !status.TryGetProperty("status", out JsonElement state) || state.ValueKind != JsonValueKind.String)
+            || !status.TryGetProperty("running", out var running) || running.ValueKind is not (JsonValueKind.True or JsonValueKind.False)
+            || !status.TryGetProperty("status", out var state) || state.ValueKind != JsonValueKind.String)
         {
             throw new QmpConnectionException("query-status returned an unexpected shape.");
         }
@@ -41,7 +41,7 @@ public sealed class QmpHypervisor : IHypervisor
     public async Task PauseAsync(CancellationToken cancellationToken = default)
     {
         await _client.ExecuteAsync("stop", null, cancellationToken).ConfigureAwait(false);
-        VmStatus status = await QueryStatusAsync(cancellationToken).ConfigureAwait(false);
+        var status = await QueryStatusAsync(cancellationToken).ConfigureAwait(false);
         if (status.Running)
         {
             throw new InvalidOperationException($"QEMU accepted 'stop' but still reports '{status.State}'.");
@@ -51,7 +51,7 @@ public sealed class QmpHypervisor : IHypervisor
     public async Task ResumeAsync(CancellationToken cancellationToken = default)
     {
         await _client.ExecuteAsync("cont", null, cancellationToken).ConfigureAwait(false);
-        VmStatus status = await QueryStatusAsync(cancellationToken).ConfigureAwait(false);
+        var status = await QueryStatusAsync(cancellationToken).ConfigureAwait(false);
         if (!status.Running)
         {
             throw new InvalidOperationException($"QEMU accepted 'cont' but reports '{status.State}'.");

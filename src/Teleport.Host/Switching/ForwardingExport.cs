@@ -46,7 +46,7 @@ internal sealed class ForwardingExport(string name, UpstreamLink link, UpstreamG
         await gate.EnterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            UpstreamConnection connection = link.Current;
+            var connection = link.Current;
             while (true)
             {
                 try

@@ -72,11 +72,11 @@ public sealed class PathSwitcher : IAsyncDisposable
         options ??= new PathSwitcherOptions();
         ILogger logger = loggerFactory?.CreateLogger<PathSwitcher>() ?? NullLogger<PathSwitcher>.Instance;
         PathSwitcher? switcher = null;
-        NbdClient client = await UpstreamLink.ConnectAsync(upstream, options, null, cancellationToken).ConfigureAwait(false);
+        var client = await UpstreamLink.ConnectAsync(upstream, options, null, cancellationToken).ConfigureAwait(false);
         var gate = new UpstreamGate();
         var registry = new NbdExportRegistry();
         // Never accept a request larger than the upstream takes: it could not be forwarded whole.
-        NbdServerOptions serverOptions = options.Server;
+        var serverOptions = options.Server;
         int maxPayload = Math.Min(serverOptions.MaxPayloadLength, client.Export.MaximumPayload);
         var server = new NbdServer(registry, new NbdServerOptions
         {
@@ -91,7 +91,7 @@ public sealed class PathSwitcher : IAsyncDisposable
         try
         {
             registry.Add(new ForwardingExport(localExportName, link, gate));
-            EndPoint bound = server.Listen(listenEndPoint);
+            var bound = server.Listen(listenEndPoint);
             switcher = new PathSwitcher(server, link, gate, localExportName, bound, options, logger);
             SwitcherLog.Started(logger, localExportName, bound, upstream, link.Size);
             return switcher;
@@ -130,14 +130,14 @@ public sealed class PathSwitcher : IAsyncDisposable
     /// <exception cref="InvalidOperationException">There was no switch to undo.</exception>
     public Task<SwitchResult> SwitchBackAsync(CancellationToken cancellationToken = default)
     {
-        UpstreamTarget previous = Previous ?? throw new InvalidOperationException("The path switcher has not switched; there is nothing to switch back to.");
+        var previous = Previous ?? throw new InvalidOperationException("The path switcher has not switched; there is nothing to switch back to.");
         return SwitchAsync(previous, cancellationToken);
     }
 
     private async Task<SwitchResult> SwitchLockedAsync(UpstreamTarget target, CancellationToken cancellationToken)
     {
         var total = Stopwatch.StartNew();
-        UpstreamTarget from = Current;
+        var from = Current;
         NbdClient next;
         try
         {
@@ -149,9 +149,9 @@ public sealed class PathSwitcher : IAsyncDisposable
             throw;
         }
 
-        TimeSpan connect = total.Elapsed;
+        var connect = total.Elapsed;
         var blocked = Stopwatch.StartNew();
-        Task drained = _gate.CloseAsync();
+        var drained = _gate.CloseAsync();
         bool swapped = false;
         try
         {
@@ -164,8 +164,8 @@ public sealed class PathSwitcher : IAsyncDisposable
                 throw new PathSwitchException($"{_gate.InFlight} request(s) still in flight on {from} after {_options.DrainTimeout.TotalSeconds:0.#} s; is the VM paused?", PathSwitchFailure.OldUpstream, e);
             }
 
-            TimeSpan drain = blocked.Elapsed;
-            UpstreamConnection old = _link.Current;
+            var drain = blocked.Elapsed;
+            var old = _link.Current;
             try
             {
                 // Everything the old upstream acknowledged must be durable there: it is the rollback copy.
@@ -176,12 +176,12 @@ public sealed class PathSwitcher : IAsyncDisposable
                 throw new PathSwitchException($"Flushing the old upstream {from} failed: {e.Message}", PathSwitchFailure.OldUpstream, e);
             }
 
-            TimeSpan flush = blocked.Elapsed - drain;
+            var flush = blocked.Elapsed - drain;
             _link.Replace(new UpstreamConnection(next, target));
             swapped = true;
             Volatile.Write(ref _previous, from);
             _gate.Open();
-            TimeSpan heldFor = blocked.Elapsed;
+            var heldFor = blocked.Elapsed;
             _ = UpstreamLink.DisposeQuietlyAsync(old.Client);
             var result = new SwitchResult(from, target, connect, drain, flush, heldFor, total.Elapsed);
             SwitcherLog.Switched(_logger, ExportName, from, target, result.Total.TotalMilliseconds, result.Blocked.TotalMilliseconds);

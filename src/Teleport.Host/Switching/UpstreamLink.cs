@@ -104,7 +104,7 @@ internal sealed class UpstreamLink : IAsyncDisposable
     {
         lock (_lock)
         {
-            UpstreamConnection previous = _current;
+            var previous = _current;
             Volatile.Write(ref _current, next);
             _reconnect = null;
             return previous;
@@ -156,7 +156,7 @@ internal sealed class UpstreamLink : IAsyncDisposable
     private async Task<UpstreamConnection> ReconnectLoopAsync(UpstreamConnection lost)
     {
         _ = DisposeQuietlyAsync(lost.Client);
-        TimeSpan delay = _options.ReconnectInitialDelay;
+        var delay = _options.ReconnectInitialDelay;
         for (int attempt = 1; ; attempt++)
         {
             await Task.Delay(delay, _stopping.Token).ConfigureAwait(false);
@@ -170,7 +170,7 @@ internal sealed class UpstreamLink : IAsyncDisposable
 
             try
             {
-                NbdClient client = await ConnectAsync(lost.Target, _options, this, _stopping.Token).ConfigureAwait(false);
+                var client = await ConnectAsync(lost.Target, _options, this, _stopping.Token).ConfigureAwait(false);
                 var restored = new UpstreamConnection(client, lost.Target);
                 lock (_lock)
                 {

@@ -37,8 +37,8 @@ public sealed class HostOperations
         var key = new OperationKey(command.MigrationId, command.Attempt);
         if (Find(command.HostId, command.VmId) is { } problem)
             return Failed(command.MigrationId, command.VmId, Pause, problem, command.Attempt);
-        HostVm vm = _vms[command.VmId];
-        using IDisposable _ = await vm.LockAsync(cancellationToken).ConfigureAwait(false);
+        var vm = _vms[command.VmId];
+        using var _ = await vm.LockAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             // A repeat is answered as the first was: while the VM is still paused, or whenever this attempt has resumed
@@ -50,9 +50,9 @@ public sealed class HostOperations
                 return new VmPaused(command.MigrationId, vm.Id, _options.HostId, last.At, command.Attempt);
             }
 
-            IHypervisor hypervisor = await vm.HypervisorAsync(cancellationToken).ConfigureAwait(false);
+            var hypervisor = await vm.HypervisorAsync(cancellationToken).ConfigureAwait(false);
             // The guest may stop as soon as 'stop' is sent: the downtime is counted from here.
-            DateTimeOffset at = _clock.GetUtcNow();
+            var at = _clock.GetUtcNow();
             var took = Stopwatch.StartNew();
             await hypervisor.PauseAsync(cancellationToken).ConfigureAwait(false);
             vm.LastPause = (key, at);
@@ -70,8 +70,8 @@ public sealed class HostOperations
         var key = new OperationKey(command.MigrationId, command.Attempt);
         if (Find(command.HostId, command.VmId) is { } problem)
             return Failed(command.MigrationId, command.VmId, Resume, problem, command.Attempt);
-        HostVm vm = _vms[command.VmId];
-        using IDisposable _ = await vm.LockAsync(cancellationToken).ConfigureAwait(false);
+        var vm = _vms[command.VmId];
+        using var _ = await vm.LockAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             // This attempt resumed the VM already: answer as then and leave the VM alone (it may have been paused
@@ -82,12 +82,12 @@ public sealed class HostOperations
                 return new VmResumed(command.MigrationId, vm.Id, _options.HostId, last.At, command.Attempt);
             }
 
-            IHypervisor hypervisor = await vm.HypervisorAsync(cancellationToken).ConfigureAwait(false);
+            var hypervisor = await vm.HypervisorAsync(cancellationToken).ConfigureAwait(false);
 
             var took = Stopwatch.StartNew();
             await hypervisor.ResumeAsync(cancellationToken).ConfigureAwait(false);
             // Counted once QEMU confirms it runs: an upper bound of the downtime.
-            DateTimeOffset at = _clock.GetUtcNow();
+            var at = _clock.GetUtcNow();
             vm.LastResume = (key, at);
             HostWorkerLog.Resumed(_log, vm.Id, key, took.Elapsed.TotalMilliseconds);
             return new VmResumed(command.MigrationId, vm.Id, _options.HostId, at, command.Attempt);
@@ -109,8 +109,8 @@ public sealed class HostOperations
         if (string.IsNullOrWhiteSpace(command.ExportName) || !HostWorkerOptions.IsSafeId(command.StorageId))
             return Failed(command.MigrationId, command.VmId, Switch, $"SwitchTarget needs an export name and a storage id (got '{command.ExportName}', '{command.StorageId}')", command.Attempt);
 
-        HostVm vm = _vms[command.VmId];
-        PendingSwitch pending = vm.BeginSwitch(key, command, cancellationToken, out bool joined);
+        var vm = _vms[command.VmId];
+        var pending = vm.BeginSwitch(key, command, cancellationToken, out bool joined);
         if (joined)
         {
             // The saga re-sent a command whose switch still waits for the destination: restarting it would cancel its
@@ -137,15 +137,15 @@ public sealed class HostOperations
     {
         try
         {
-            using IDisposable _ = await vm.LockAsync(pending).ConfigureAwait(false);
+            using var _ = await vm.LockAsync(pending).ConfigureAwait(false);
             if (vm.LastSwitchBack is { } back && back.Key == key)
                 throw new HostOperationException($"migration {key} was already switched back (rolled back); a late SwitchTarget is refused");
-            PathSwitcher switcher = vm.RequireSwitcher();
+            var switcher = vm.RequireSwitcher();
             var target = new UpstreamTarget(await address.ResolveAsync(pending).ConfigureAwait(false), command.ExportName);
             if (switcher.Current == target)
             {
                 HostWorkerLog.Repeated(_log, vm.Id, nameof(SwitchTarget), key);
-                DateTimeOffset when = vm.LastSwitch is { } last && last.Key == key && last.Target == target ? last.At : _clock.GetUtcNow();
+                var when = vm.LastSwitch is { } last && last.Key == key && last.Target == target ? last.At : _clock.GetUtcNow();
                 vm.CurrentStorageId = command.StorageId;
                 return new TargetSwitched(command.MigrationId, vm.Id, _options.HostId, command.StorageId, when, command.Attempt);
             }
@@ -156,7 +156,7 @@ public sealed class HostOperations
             int attempts = await SwitchWithRetryAsync(vm, switcher, target, pending).ConfigureAwait(false);
             vm.Origins.TryAdd(key, origin);
             vm.CurrentStorageId = command.StorageId;
-            DateTimeOffset at = _clock.GetUtcNow();
+            var at = _clock.GetUtcNow();
             vm.LastSwitch = (key, target, at);
             HostWorkerLog.Switched(_log, vm.Id, target, command.StorageId, took.Elapsed.TotalMilliseconds, attempts);
             return new TargetSwitched(command.MigrationId, vm.Id, _options.HostId, command.StorageId, at, command.Attempt);
@@ -179,17 +179,17 @@ public sealed class HostOperations
         var key = new OperationKey(command.MigrationId, command.Attempt);
         if (Find(command.HostId, command.VmId) is { } problem)
             return Failed(command.MigrationId, command.VmId, SwitchBackOperation, problem, command.Attempt);
-        HostVm vm = _vms[command.VmId];
+        var vm = _vms[command.VmId];
         vm.CancelSwitch(key);
-        using IDisposable _ = await vm.LockAsync(cancellationToken).ConfigureAwait(false);
+        using var _ = await vm.LockAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            PathSwitcher switcher = vm.RequireSwitcher();
+            var switcher = vm.RequireSwitcher();
             bool switched = vm.Origins.TryGetValue(key, out var origin);
             if (!switched || switcher.Current == origin.Target)
             {
                 // Never switched by this attempt, or back already: the path leads where it did before the migration.
-                DateTimeOffset when = vm.LastSwitchBack is { } last && last.Key == key ? last.At : _clock.GetUtcNow();
+                var when = vm.LastSwitchBack is { } last && last.Key == key ? last.At : _clock.GetUtcNow();
                 vm.LastSwitchBack = (key, when);
                 string storage = switched ? origin.StorageId : vm.CurrentStorageId;
                 return new TargetSwitchedBack(command.MigrationId, vm.Id, _options.HostId, storage, when, command.Attempt);
@@ -199,7 +199,7 @@ public sealed class HostOperations
             await RequirePausedAsync(vm, "switched back", cancellationToken).ConfigureAwait(false);
             await SwitchWithRetryAsync(vm, switcher, origin.Target, cancellationToken).ConfigureAwait(false);
             vm.CurrentStorageId = origin.StorageId;
-            DateTimeOffset at = _clock.GetUtcNow();
+            var at = _clock.GetUtcNow();
             vm.LastSwitchBack = (key, at);
             HostWorkerLog.SwitchedBack(_log, vm.Id, origin.Target, origin.StorageId);
             return new TargetSwitchedBack(command.MigrationId, vm.Id, _options.HostId, origin.StorageId, at, command.Attempt);
@@ -212,8 +212,8 @@ public sealed class HostOperations
 
     private static async Task RequirePausedAsync(HostVm vm, string what, CancellationToken cancellationToken)
     {
-        IHypervisor hypervisor = await vm.HypervisorAsync(cancellationToken).ConfigureAwait(false);
-        VmStatus status = await hypervisor.QueryStatusAsync(cancellationToken).ConfigureAwait(false);
+        var hypervisor = await vm.HypervisorAsync(cancellationToken).ConfigureAwait(false);
+        var status = await hypervisor.QueryStatusAsync(cancellationToken).ConfigureAwait(false);
         if (status.Running)
             throw new HostOperationException($"VM '{vm.Id}' is {status.State}; its disk path is only {what} while it is paused");
     }

@@ -92,8 +92,8 @@ public sealed class HostVm : IAsyncDisposable
     {
         try
         {
-            EndPoint listen = await NbdAddress.Parse(Options.DiskListen, "DiskListen").ResolveAsync(cancellationToken).ConfigureAwait(false);
-            EndPoint upstream = await NbdAddress.Parse(Options.Upstream, "Upstream").ResolveAsync(cancellationToken).ConfigureAwait(false);
+            var listen = await NbdAddress.Parse(Options.DiskListen, "DiskListen").ResolveAsync(cancellationToken).ConfigureAwait(false);
+            var upstream = await NbdAddress.Parse(Options.Upstream, "Upstream").ResolveAsync(cancellationToken).ConfigureAwait(false);
             RemoveStaleSocket(Options.DiskListen);
             var switcher = await PathSwitcher.StartAsync(listen, new UpstreamTarget(upstream, Options.Export), Options.Export,
                 null, _loggers, cancellationToken).ConfigureAwait(false);

@@ -31,7 +31,7 @@ public sealed class HostWorkerNode : IHostedService, IAsyncDisposable
         _clock = clock;
         _log = loggers.CreateLogger<HostWorkerNode>();
         _vms = options.Vms.ToDictionary(v => v.Key, v => new HostVm(v.Key, v.Value, options, loggers), StringComparer.Ordinal);
-        foreach (HostVm vm in _vms.Values)
+        foreach (var vm in _vms.Values)
             vm.UpstreamChanged += OnUpstreamChanged;
         Operations = new HostOperations(options, _vms, clock, loggers.CreateLogger<HostOperations>());
     }
@@ -84,7 +84,7 @@ public sealed class HostWorkerNode : IHostedService, IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
-        foreach (HostVm vm in _vms.Values)
+        foreach (var vm in _vms.Values)
             await vm.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -51,8 +51,8 @@ public sealed record NbdAddress(string Text, string? UnixPath, string? Host, int
             return new UnixDomainSocketEndPoint(UnixPath);
         if (IPAddress.TryParse(Host, out var ip))
             return new IPEndPoint(ip, Port);
-        IPAddress[] addresses = await Dns.GetHostAddressesAsync(Host!, cancellationToken).ConfigureAwait(false);
-        IPAddress chosen = addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork)
+        var addresses = await Dns.GetHostAddressesAsync(Host!, cancellationToken).ConfigureAwait(false);
+        var chosen = addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork)
             ?? addresses.FirstOrDefault()
             ?? throw new SocketException((int)SocketError.HostNotFound);
         return new IPEndPoint(chosen, Port);

@@ -74,7 +74,7 @@ public sealed class NbdClient : IAsyncDisposable
             throw new ArgumentOutOfRangeException(nameof(options), "ExportWait must not be negative and ExportPollInterval must be positive.");
         }
 
-        Socket socket = await OpenAsync(endPoint, cancellationToken).ConfigureAwait(false);
+        var socket = await OpenAsync(endPoint, cancellationToken).ConfigureAwait(false);
         var stream = new NetworkStream(socket, ownsSocket: true);
         var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true));
         try
@@ -82,7 +82,7 @@ public sealed class NbdClient : IAsyncDisposable
             var handshake = new NbdClientHandshake(reader, stream);
             await handshake.GreetAsync(cancellationToken).ConfigureAwait(false);
             bool structured = options.StructuredReplies && await handshake.RequestStructuredRepliesAsync(cancellationToken).ConfigureAwait(false);
-            NbdExportDetails export = await GoWaitingAsync(handshake, exportName, options, cancellationToken).ConfigureAwait(false);
+            var export = await GoWaitingAsync(handshake, exportName, options, cancellationToken).ConfigureAwait(false);
             return new NbdClient(socket, stream, reader, export, structured, options);
         }
         catch
@@ -114,14 +114,14 @@ public sealed class NbdClient : IAsyncDisposable
     /// <summary>Lists the server's exports (NBD_OPT_LIST) and closes the connection.</summary>
     public static async Task<IReadOnlyList<NbdExportEntry>> ListExportsAsync(EndPoint endPoint, CancellationToken cancellationToken = default)
     {
-        Socket socket = await OpenAsync(endPoint, cancellationToken).ConfigureAwait(false);
+        var socket = await OpenAsync(endPoint, cancellationToken).ConfigureAwait(false);
         await using var stream = new NetworkStream(socket, ownsSocket: true);
-        PipeReader reader = PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true));
+        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true));
         try
         {
             var handshake = new NbdClientHandshake(reader, stream);
             await handshake.GreetAsync(cancellationToken).ConfigureAwait(false);
-            IReadOnlyList<NbdExportEntry> entries = await handshake.ListAsync(cancellationToken).ConfigureAwait(false);
+            var entries = await handshake.ListAsync(cancellationToken).ConfigureAwait(false);
             await handshake.AbortAsync(cancellationToken).ConfigureAwait(false);
             return entries;
         }
@@ -174,7 +174,7 @@ public sealed class NbdClient : IAsyncDisposable
 
         if (_failure is null)
         {
-            var header = new byte[NbdMagic.RequestHeaderLength];
+            byte[] header = new byte[NbdMagic.RequestHeaderLength];
             NbdRequestCodec.Write(header, new NbdRequest(NbdCommandFlags.None, NbdCommand.Disconnect, 0, 0, 0));
             try
             {
@@ -245,7 +245,7 @@ public sealed class NbdClient : IAsyncDisposable
 
         try
         {
-            ValueTask reply = slot.Start(command, (ulong)offset, readBuffer);
+            var reply = slot.Start(command, (ulong)offset, readBuffer);
             NbdRequestCodec.Write(slot.Header, new NbdRequest(flags, command, (ulong)slot.Index, (ulong)offset, length));
             await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
@@ -296,7 +296,7 @@ public sealed class NbdClient : IAsyncDisposable
     {
         if (Interlocked.CompareExchange(ref _failure, failure, null) is null)
         {
-            foreach (NbdPendingRequest slot in _slots)
+            foreach (var slot in _slots)
             {
                 slot.Fail(failure);
             }
@@ -318,9 +318,9 @@ public sealed class NbdClient : IAsyncDisposable
         {
             while (true)
             {
-                ReadResult result = await _reader.ReadAsync().ConfigureAwait(false);
-                ReadOnlySequence<byte> buffer = result.Buffer;
-                if (!NbdReplyCodec.TryParse(buffer, out NbdReplyHeader header, out int headerLength))
+                var result = await _reader.ReadAsync().ConfigureAwait(false);
+                var buffer = result.Buffer;
+                if (!NbdReplyCodec.TryParse(buffer, out var header, out int headerLength))
                 {
                     _reader.AdvanceTo(buffer.Start, buffer.End);
                     if (result.IsCompleted)
@@ -333,7 +333,7 @@ public sealed class NbdClient : IAsyncDisposable
                 }
 
                 _reader.AdvanceTo(buffer.GetPosition(headerLength));
-                NbdPendingRequest slot = header.Cookie < (ulong)_slots.Length && _slots[header.Cookie].InUse
+                var slot = header.Cookie < (ulong)_slots.Length && _slots[header.Cookie].InUse
                     ? _slots[header.Cookie]
                     : throw new NbdProtocolException($"Reply for unknown cookie {header.Cookie}.");
 

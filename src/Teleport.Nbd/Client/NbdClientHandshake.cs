@@ -34,7 +34,7 @@ internal sealed class NbdClientHandshake(PipeReader reader, Stream stream)
 
         _noZeroes = (serverFlags & NbdHandshakeFlags.NoZeroes) != 0;
         var clientFlags = NbdClientFlags.FixedNewstyle | (_noZeroes ? NbdClientFlags.NoZeroes : NbdClientFlags.None);
-        var flagBytes = new byte[4];
+        byte[] flagBytes = new byte[4];
         BinaryPrimitives.WriteUInt32BigEndian(flagBytes, (uint)clientFlags);
         await stream.WriteAsync(flagBytes, cancellationToken).ConfigureAwait(false);
     }
@@ -43,7 +43,7 @@ internal sealed class NbdClientHandshake(PipeReader reader, Stream stream)
     public async Task<bool> RequestStructuredRepliesAsync(CancellationToken cancellationToken)
     {
         await SendAsync(NbdOption.StructuredReply, [], cancellationToken).ConfigureAwait(false);
-        (NbdOptionReplyType type, _) = await ReadReplyAsync(NbdOption.StructuredReply, cancellationToken).ConfigureAwait(false);
+        (var type, _) = await ReadReplyAsync(NbdOption.StructuredReply, cancellationToken).ConfigureAwait(false);
         if (type == NbdOptionReplyType.Ack)
         {
             return true;
@@ -59,7 +59,7 @@ internal sealed class NbdClientHandshake(PipeReader reader, Stream stream)
         var entries = new List<NbdExportEntry>();
         while (true)
         {
-            (NbdOptionReplyType type, byte[] data) = await ReadReplyAsync(NbdOption.List, cancellationToken).ConfigureAwait(false);
+            (var type, byte[] data) = await ReadReplyAsync(NbdOption.List, cancellationToken).ConfigureAwait(false);
             if (type == NbdOptionReplyType.Ack)
             {
                 return entries;
@@ -102,11 +102,11 @@ internal sealed class NbdClientHandshake(PipeReader reader, Stream stream)
     {
         await SendAsync(NbdOption.Go, NbdOptionCodec.BuildInfoRequest(exportName, [NbdInfoType.BlockSize]), cancellationToken).ConfigureAwait(false);
         long? size = null;
-        NbdTransmissionFlags flags = NbdTransmissionFlags.None;
+        var flags = NbdTransmissionFlags.None;
         int minimum = 1, preferred = 4096, maximum = defaultMaxPayload;
         while (true)
         {
-            (NbdOptionReplyType type, byte[] data) = await ReadReplyAsync(NbdOption.Go, cancellationToken).ConfigureAwait(false);
+            (var type, byte[] data) = await ReadReplyAsync(NbdOption.Go, cancellationToken).ConfigureAwait(false);
             switch (type)
             {
                 case NbdOptionReplyType.Info:

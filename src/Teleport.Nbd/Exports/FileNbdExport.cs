@@ -68,7 +68,7 @@ public sealed class FileNbdExport : INbdExport, IDisposable
     {
         CheckRange(offset, buffer.Length);
         cancellationToken.ThrowIfCancellationRequested();
-        Span<byte> span = buffer.Span;
+        var span = buffer.Span;
         while (!span.IsEmpty)
         {
             int read = RandomAccess.Read(_handle, span, offset);

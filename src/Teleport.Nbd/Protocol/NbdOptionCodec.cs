@@ -8,7 +8,7 @@ public static class NbdOptionCodec
     /// <summary>Builds an option request: IHAVEOPT, option, length, data.</summary>
     public static byte[] BuildRequest(NbdOption option, ReadOnlySpan<byte> data)
     {
-        var bytes = new byte[NbdMagic.OptionHeaderLength + data.Length];
+        byte[] bytes = new byte[NbdMagic.OptionHeaderLength + data.Length];
         BinaryPrimitives.WriteUInt64BigEndian(bytes, NbdMagic.OptionRequest);
         BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan(8), (uint)option);
         BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan(12), (uint)data.Length);
@@ -19,7 +19,7 @@ public static class NbdOptionCodec
     /// <summary>Builds an option reply: magic, option, reply type, length, data.</summary>
     public static byte[] BuildReply(NbdOption option, NbdOptionReplyType type, ReadOnlySpan<byte> data)
     {
-        var bytes = new byte[NbdMagic.OptionReplyHeaderLength + data.Length];
+        byte[] bytes = new byte[NbdMagic.OptionReplyHeaderLength + data.Length];
         BinaryPrimitives.WriteUInt64BigEndian(bytes, NbdMagic.OptionReply);
         BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan(8), (uint)option);
         BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan(12), (uint)type);
@@ -32,7 +32,7 @@ public static class NbdOptionCodec
     public static byte[] BuildInfoRequest(string exportName, ReadOnlySpan<NbdInfoType> requests)
     {
         int nameLength = System.Text.Encoding.UTF8.GetByteCount(exportName);
-        var bytes = new byte[4 + nameLength + 2 + 2 * requests.Length];
+        byte[] bytes = new byte[4 + nameLength + 2 + 2 * requests.Length];
         BinaryPrimitives.WriteUInt32BigEndian(bytes, (uint)nameLength);
         System.Text.Encoding.UTF8.GetBytes(exportName, bytes.AsSpan(4));
         BinaryPrimitives.WriteUInt16BigEndian(bytes.AsSpan(4 + nameLength), (ushort)requests.Length);

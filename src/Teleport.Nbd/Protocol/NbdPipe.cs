@@ -15,7 +15,7 @@ internal static class NbdPipe
             return [];
         }
 
-        var bytes = new byte[count];
+        byte[] bytes = new byte[count];
         return await ReadExactAsync(reader, bytes.AsMemory(), cancellationToken).ConfigureAwait(false) ? bytes : null;
     }
 
@@ -25,8 +25,8 @@ internal static class NbdPipe
     {
         while (!destination.IsEmpty)
         {
-            ReadResult result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-            ReadOnlySequence<byte> buffer = result.Buffer;
+            var result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var buffer = result.Buffer;
             int take = (int)Math.Min(buffer.Length, destination.Length);
             buffer.Slice(0, take).CopyTo(destination.Span);
             destination = destination[take..];
@@ -45,7 +45,7 @@ internal static class NbdPipe
     {
         while (count > 0)
         {
-            ReadResult result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
             long take = Math.Min(result.Buffer.Length, count);
             reader.AdvanceTo(result.Buffer.GetPosition(take));
             count -= take;

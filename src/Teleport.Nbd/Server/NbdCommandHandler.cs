@@ -106,7 +106,7 @@ internal sealed class NbdCommandHandler(NbdSession session, NbdReplyWriter write
 
     private ValueTask ReplyFailureAsync(in NbdRequest request, Exception failure)
     {
-        NbdError error = NbdErrorMapper.Map(failure);
+        var error = NbdErrorMapper.Map(failure);
         NbdLog.CommandFailed(logger, failure, request.Command, request.Offset, request.Length, session.Export.Name, error);
         // The exception text stays in the server log: it may name local paths.
         return writer.WriteErrorAsync(request.Cookie, error, $"{request.Command} failed: {error}", session.StructuredReplies);

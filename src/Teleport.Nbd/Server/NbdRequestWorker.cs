@@ -44,7 +44,7 @@ internal sealed class NbdRequestWorker : IValueTaskSource<bool>
         while (await new ValueTask<bool>(this, _signal.Version).ConfigureAwait(false))
         {
             _signal.Reset();
-            NbdRequest request = _request;
+            var request = _request;
             byte[]? payload = _payload;
             _payload = null;
             try

@@ -70,7 +70,7 @@ public sealed class NbdServer : IAsyncDisposable
             throw;
         }
 
-        EndPoint bound = socket.LocalEndPoint ?? endPoint;
+        var bound = socket.LocalEndPoint ?? endPoint;
         lock (_listeners)
         {
             _listeners.Add((socket, AcceptLoopAsync(socket, unix), unix ? endPoint.ToString() : null));

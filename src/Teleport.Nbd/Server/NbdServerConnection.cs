@@ -19,7 +19,7 @@ internal sealed class NbdServerConnection(NbdExportRegistry exports, NbdServerOp
         var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true));
         try
         {
-            NbdSession? session = await HandshakeAsync(reader, stream, cancellationToken).ConfigureAwait(false);
+            var session = await HandshakeAsync(reader, stream, cancellationToken).ConfigureAwait(false);
             if (session is null)
             {
                 return;
@@ -83,8 +83,8 @@ internal sealed class NbdServerConnection(NbdExportRegistry exports, NbdServerOp
     {
         while (!writer.Failed)
         {
-            ReadResult result = await reader.ReadAtLeastAsync(NbdMagic.RequestHeaderLength, cancellationToken).ConfigureAwait(false);
-            ReadOnlySequence<byte> buffer = result.Buffer;
+            var result = await reader.ReadAtLeastAsync(NbdMagic.RequestHeaderLength, cancellationToken).ConfigureAwait(false);
+            var buffer = result.Buffer;
             if (buffer.Length < NbdMagic.RequestHeaderLength)
             {
                 reader.AdvanceTo(buffer.End);
@@ -92,7 +92,7 @@ internal sealed class NbdServerConnection(NbdExportRegistry exports, NbdServerOp
                 return;
             }
 
-            if (!NbdRequestCodec.TryParse(buffer, out NbdRequest request))
+            if (!NbdRequestCodec.TryParse(buffer, out var request))
             {
                 NbdLog.BadRequestMagic(logger, remote);
                 reader.AdvanceTo(buffer.Start);
@@ -101,7 +101,7 @@ internal sealed class NbdServerConnection(NbdExportRegistry exports, NbdServerOp
 
             reader.AdvanceTo(buffer.GetPosition(NbdMagic.RequestHeaderLength));
 
-            NbdValidation verdict = NbdRequestValidator.Validate(request, session.Export.Size, session.Flags, options.MaxPayloadLength);
+            var verdict = NbdRequestValidator.Validate(request, session.Export.Size, session.Flags, options.MaxPayloadLength);
             switch (verdict.Disposition)
             {
                 case NbdRequestDisposition.Disconnect:
@@ -149,7 +149,7 @@ internal sealed class NbdServerConnection(NbdExportRegistry exports, NbdServerOp
                         }
                     }
 
-                    NbdRequestWorker worker = await workers.RentAsync().ConfigureAwait(false);
+                    var worker = await workers.RentAsync().ConfigureAwait(false);
                     worker.Assign(request, payload);
                     break;
             }

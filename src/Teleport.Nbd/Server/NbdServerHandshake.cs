@@ -21,7 +21,7 @@ internal sealed class NbdServerHandshake(NbdExportRegistry exports, NbdServerOpt
 
     public async Task<NbdSession?> RunAsync(PipeReader reader, Stream output, CancellationToken cancellationToken)
     {
-        var greeting = new byte[18];
+        byte[] greeting = new byte[18];
         BinaryPrimitives.WriteUInt64BigEndian(greeting, NbdMagic.InitPassword);
         BinaryPrimitives.WriteUInt64BigEndian(greeting.AsSpan(8), NbdMagic.OptionRequest);
         BinaryPrimitives.WriteUInt16BigEndian(greeting.AsSpan(16), (ushort)ServerFlags);
@@ -85,7 +85,7 @@ internal sealed class NbdServerHandshake(NbdExportRegistry exports, NbdServerOpt
 
                 case NbdOption.Info:
                 case NbdOption.Go:
-                    NbdSession? session = await InfoAsync(option, data, output, cancellationToken).ConfigureAwait(false);
+                    var session = await InfoAsync(option, data, output, cancellationToken).ConfigureAwait(false);
                     if (session is not null && option == NbdOption.Go)
                     {
                         return session;
@@ -116,7 +116,7 @@ internal sealed class NbdServerHandshake(NbdExportRegistry exports, NbdServerOpt
     private async Task<NbdSession?> ExportNameAsync(byte[] data, bool noZeroes, Stream output, CancellationToken cancellationToken)
     {
         string name = Encoding.UTF8.GetString(data);
-        if (!exports.TryGet(name, out INbdExport? export))
+        if (!exports.TryGet(name, out var export))
         {
             // NBD_OPT_EXPORT_NAME cannot carry an error: the protocol says to hang up.
             NbdLog.HandshakeViolation(logger, remote, $"NBD_OPT_EXPORT_NAME for unknown export '{name}'");
@@ -125,7 +125,7 @@ internal sealed class NbdServerHandshake(NbdExportRegistry exports, NbdServerOpt
 
         // Structured replies may have been negotiated before EXPORT_NAME as well.
         var session = new NbdSession(export, FlagsFor(export), _structuredReplies);
-        var reply = new byte[10 + (noZeroes ? 0 : NbdMagic.ExportNamePadding)];
+        byte[] reply = new byte[10 + (noZeroes ? 0 : NbdMagic.ExportNamePadding)];
         BinaryPrimitives.WriteUInt64BigEndian(reply, (ulong)export.Size);
         BinaryPrimitives.WriteUInt16BigEndian(reply.AsSpan(8), (ushort)session.Flags);
         await output.WriteAsync(reply, cancellationToken).ConfigureAwait(false);
@@ -140,10 +140,10 @@ internal sealed class NbdServerHandshake(NbdExportRegistry exports, NbdServerOpt
             return;
         }
 
-        foreach (INbdExport export in exports.List())
+        foreach (var export in exports.List())
         {
             int nameLength = Encoding.UTF8.GetByteCount(export.Name);
-            var entry = new byte[4 + nameLength + Encoding.UTF8.GetByteCount(export.Description ?? string.Empty)];
+            byte[] entry = new byte[4 + nameLength + Encoding.UTF8.GetByteCount(export.Description ?? string.Empty)];
             BinaryPrimitives.WriteUInt32BigEndian(entry, (uint)nameLength);
             Encoding.UTF8.GetBytes(export.Name, entry.AsSpan(4));
             Encoding.UTF8.GetBytes(export.Description ?? string.Empty, entry.AsSpan(4 + nameLength));
@@ -155,13 +155,13 @@ internal sealed class NbdServerHandshake(NbdExportRegistry exports, NbdServerOpt
 
     private async Task<NbdSession?> InfoAsync(NbdOption option, byte[] data, Stream output, CancellationToken cancellationToken)
     {
-        if (!NbdOptionCodec.TryParseInfoRequest(data, out string name, out NbdInfoType[] requests))
+        if (!NbdOptionCodec.TryParseInfoRequest(data, out string name, out var requests))
         {
             await RefuseAsync(output, option, NbdOptionReplyType.ErrorInvalid, "malformed info request", cancellationToken).ConfigureAwait(false);
             return null;
         }
 
-        if (!exports.TryGet(name, out INbdExport? export))
+        if (!exports.TryGet(name, out var export))
         {
             await RefuseAsync(output, option, NbdOptionReplyType.ErrorUnknown, $"no export named '{name}'", cancellationToken).ConfigureAwait(false);
             return null;
@@ -169,14 +169,14 @@ internal sealed class NbdServerHandshake(NbdExportRegistry exports, NbdServerOpt
 
         var session = new NbdSession(export, FlagsFor(export), _structuredReplies);
 
-        var info = new byte[12];
+        byte[] info = new byte[12];
         BinaryPrimitives.WriteUInt16BigEndian(info, (ushort)NbdInfoType.Export);
         BinaryPrimitives.WriteUInt64BigEndian(info.AsSpan(2), (ulong)export.Size);
         BinaryPrimitives.WriteUInt16BigEndian(info.AsSpan(10), (ushort)session.Flags);
         await ReplyAsync(output, option, NbdOptionReplyType.Info, info, cancellationToken).ConfigureAwait(false);
 
         // Block sizes are always sent: minimum 1 tells the client no alignment is needed.
-        var blockSize = new byte[14];
+        byte[] blockSize = new byte[14];
         BinaryPrimitives.WriteUInt16BigEndian(blockSize, (ushort)NbdInfoType.BlockSize);
         BinaryPrimitives.WriteUInt32BigEndian(blockSize.AsSpan(2), 1);
         BinaryPrimitives.WriteUInt32BigEndian(blockSize.AsSpan(6), (uint)options.PreferredBlockSize);
@@ -215,7 +215,7 @@ internal sealed class NbdServerHandshake(NbdExportRegistry exports, NbdServerOpt
 
     private static byte[] InfoString(NbdInfoType type, string text)
     {
-        var bytes = new byte[2 + Encoding.UTF8.GetByteCount(text)];
+        byte[] bytes = new byte[2 + Encoding.UTF8.GetByteCount(text)];
         BinaryPrimitives.WriteUInt16BigEndian(bytes, (ushort)type);
         Encoding.UTF8.GetBytes(text, bytes.AsSpan(2));
         return bytes;

@@ -21,7 +21,7 @@ internal sealed class NbdWorkerPool(NbdCommandHandler handler, int maxWorkers, I
     {
         lock (_lock)
         {
-            if (_idle.TryPop(out NbdRequestWorker? worker))
+            if (_idle.TryPop(out var worker))
             {
                 return new ValueTask<NbdRequestWorker>(worker);
             }
@@ -66,7 +66,7 @@ internal sealed class NbdWorkerPool(NbdCommandHandler handler, int maxWorkers, I
 
         for (int i = 0; i < count; i++)
         {
-            NbdRequestWorker worker = await RentAsync().ConfigureAwait(false);
+            var worker = await RentAsync().ConfigureAwait(false);
             worker.Stop();
         }
 

@@ -42,7 +42,7 @@ public sealed class SchemaMigrator(OrchestratorDbContext context, DatabaseProvid
                 $"CREATE TABLE IF NOT EXISTS \"{VersionsTable}\" (\"version\" INTEGER NOT NULL PRIMARY KEY, \"description\" TEXT NOT NULL, \"applied_at\" TEXT NOT NULL);",
                 cancellationToken).ConfigureAwait(false);
 
-            var current = await CurrentVersionAsync(dbTransaction, cancellationToken).ConfigureAwait(false);
+            int current = await CurrentVersionAsync(dbTransaction, cancellationToken).ConfigureAwait(false);
             if (current > SchemaScripts.Latest)
             {
                 throw new InvalidOperationException(
@@ -75,7 +75,7 @@ public sealed class SchemaMigrator(OrchestratorDbContext context, DatabaseProvid
     public async Task<int> CurrentVersionAsync(DbTransaction? transaction, CancellationToken cancellationToken)
     {
         await using var command = Command(transaction, $"SELECT COALESCE(MAX(\"version\"), 0) FROM \"{VersionsTable}\";");
-        var value = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        object? value = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
         return Convert.ToInt32(value, CultureInfo.InvariantCulture);
     }
 

@@ -48,8 +48,8 @@ public static class SchemaScripts
     // Rows already in the table get 0 / false: a version-2 row was never nudged, and its aborts (if any) are not re-sent.
     private static string NudgeColumns(DatabaseProvider provider)
     {
-        var table = OrchestratorDbContext.MigrationsTable;
-        var falseValue = provider == DatabaseProvider.Postgres ? "FALSE" : "0";
+        string table = OrchestratorDbContext.MigrationsTable;
+        string falseValue = provider == DatabaseProvider.Postgres ? "FALSE" : "0";
         return AddColumns(provider, ("NudgeAtUtc", "time")) +
                $"ALTER TABLE \"{table}\" ADD COLUMN {Column(provider, "Nudges", "int!")} DEFAULT 0;\n" +
                $"ALTER TABLE \"{table}\" ADD COLUMN {Column(provider, "SourceAbortRequested", "bool!")} DEFAULT {falseValue};\n" +
@@ -60,7 +60,7 @@ public static class SchemaScripts
     private static string CreateMigrations(DatabaseProvider provider)
     {
         var columns = Version1Columns.Select(c => "    " + Column(provider, c.Name, c.Kind) + (c.Name == "CorrelationId" ? " PRIMARY KEY" : ""));
-        var table = OrchestratorDbContext.MigrationsTable;
+        string table = OrchestratorDbContext.MigrationsTable;
         return $"CREATE TABLE \"{table}\" (\n{string.Join(",\n", columns)}\n);\n" +
                $"CREATE INDEX \"IX_{table}_DeadlineUtc\" ON \"{table}\" (\"DeadlineUtc\");";
     }
@@ -68,9 +68,9 @@ public static class SchemaScripts
     // A column definition; a kind ending in '!' is NOT NULL (only for version 1, which created the table empty).
     private static string Column(DatabaseProvider provider, string name, string kindText)
     {
-        var notNull = kindText.EndsWith('!');
-        var kind = kindText.TrimEnd('!');
-        var type = (provider, kind) switch
+        bool notNull = kindText.EndsWith('!');
+        string kind = kindText.TrimEnd('!');
+        string type = (provider, kind) switch
         {
             (DatabaseProvider.Postgres, "uuid") => "uuid",
             (DatabaseProvider.Postgres, "text") => "text",

@@ -104,7 +104,7 @@ public sealed class VolumeIndexer : IAsyncDisposable
 
     private void IndexServedVolumes(CancellationToken ct)
     {
-        var paths = _volumes.List().Select(v => v.Path).ToArray();
+        string[] paths = _volumes.List().Select(v => v.Path).ToArray();
         var report = _index.Update(paths, ct);
         if (report.ImagesScanned > 0)
         {
@@ -120,7 +120,7 @@ public sealed class VolumeIndexer : IAsyncDisposable
     internal void Drain(CancellationToken ct)
     {
         var taken = new List<BlockRun>();
-        var block = new byte[_options.BlockSize];
+        byte[] block = new byte[_options.BlockSize];
         foreach (var volume in _volumes.List())
         {
             if (volume.IndexDirty is not { DirtyCount: > 0 } dirty)

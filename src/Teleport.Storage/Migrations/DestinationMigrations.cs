@@ -91,7 +91,7 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
         var journal = new JournalEntry(command.MigrationId, MigrationRole.Destination, command.VolumeId, command.Attempt, MigrationPhases.Prepare, false,
             DateTimeOffset.UtcNow);
         S.Journal.Write(journal);
-        var secret = RandomNumberGenerator.GetBytes(SecretBytes);
+        byte[] secret = RandomNumberGenerator.GetBytes(SecretBytes);
         var events = S.Replies.Ordered();
         var observer = new DestinationEventObserver(command.MigrationId, command.Attempt, events,
             phase => S.Journal.Update(journal with { Phase = StoragePhases.Of(phase) }));

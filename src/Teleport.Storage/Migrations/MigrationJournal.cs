@@ -26,8 +26,8 @@ public sealed class MigrationJournal : IMigrationJournal
 
     public void Write(JournalEntry entry)
     {
-        var path = PathOf(entry.MigrationId, entry.Role);
-        var temp = path + ".tmp";
+        string path = PathOf(entry.MigrationId, entry.Role);
+        string temp = path + ".tmp";
         File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(entry, Json));
         File.Move(temp, path, overwrite: true);
     }
@@ -38,7 +38,7 @@ public sealed class MigrationJournal : IMigrationJournal
     public IReadOnlyList<JournalEntry> Load()
     {
         var entries = new List<JournalEntry>();
-        foreach (var path in System.IO.Directory.EnumerateFiles(Directory, "*.json"))
+        foreach (string path in System.IO.Directory.EnumerateFiles(Directory, "*.json"))
         {
             try
             {

@@ -29,7 +29,7 @@ internal sealed class OrderedPublisher
 
     private async Task PumpAsync()
     {
-        await foreach (var message in _queue.Reader.ReadAllAsync().ConfigureAwait(false))
+        await foreach (object? message in _queue.Reader.ReadAllAsync().ConfigureAwait(false))
             await _publish(message).ConfigureAwait(false);
     }
 }

@@ -33,7 +33,7 @@ internal sealed class SourceMigrations(MigrationServices services) : MigrationRe
             // The saga re-sent it (a command or an answer may have been lost): never a second transfer, the same answers.
             S.Log.LogInformation("StartTransfer for migration {MigrationId} (attempt {Attempt}) repeated: it already ran; re-publishing {Events}",
                 command.MigrationId, command.Attempt, repeat.Count == 0 ? "nothing (no progress yet)" : string.Join(", ", repeat.Select(e => e.GetType().Name)));
-            foreach (var message in repeat)
+            foreach (object message in repeat)
                 await S.Replies.PublishAsync(message).ConfigureAwait(false);
             return;
         }
@@ -121,7 +121,7 @@ internal sealed class SourceMigrations(MigrationServices services) : MigrationRe
         int blockSize = command.Options.BlockSize ?? volume.Tracker.BlockSize;
         if (blockSize != volume.Tracker.BlockSize)
             throw new ArgumentException($"block size {blockSize} asked for, but volume '{command.VolumeId}' is tracked in {volume.Tracker.BlockSize}-byte blocks");
-        var secret = Convert.FromBase64String(command.Secret);
+        byte[] secret = Convert.FromBase64String(command.Secret);
         return new Fields(volume, tls, blockSize, secret, DataChannelAddress.ParseEndPoint(command.DataEndpoint));
     }
 

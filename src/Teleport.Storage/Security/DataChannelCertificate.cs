@@ -57,7 +57,7 @@ public sealed class DataChannelCertificate : IDisposable
             return new DataChannelCertificate(configured, path);
         }
 
-        var generated = Path.Combine(options.EffectiveStateDirectory, GeneratedFileName);
+        string generated = Path.Combine(options.EffectiveStateDirectory, GeneratedFileName);
         if (File.Exists(generated))
         {
             try
@@ -72,8 +72,8 @@ public sealed class DataChannelCertificate : IDisposable
         }
 
         Directory.CreateDirectory(options.EffectiveStateDirectory);
-        var pfx = CreateSelfSigned(options.StorageId);
-        var temp = generated + ".tmp";
+        byte[] pfx = CreateSelfSigned(options.StorageId);
+        string temp = generated + ".tmp";
         File.WriteAllBytes(temp, pfx);
         if (!OperatingSystem.IsWindows())
             File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite);

@@ -46,7 +46,7 @@ public sealed class NbdExportService : IHostedService, IAsyncDisposable
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        foreach (var name in _store.List())
+        foreach (string name in _store.List())
             Export(name);
         EndPoint = _server.Listen(_options.NbdEndPoint);
         _log.LogInformation("Serving {Count} volumes from {Directory} over NBD on {EndPoint}", _volumes.List().Count, _store.Directory, EndPoint);
@@ -60,15 +60,15 @@ public sealed class NbdExportService : IHostedService, IAsyncDisposable
         {
             if (_volumes.Contains(name))
                 return false;
-            var path = _store.PathOf(name);
+            string path = _store.PathOf(name);
             long bytes = new FileInfo(path).Length;
             var tracker = DirtyTrackerFactory.Create(path, bytes,
                 new DirtyTrackingOptions { Mode = _options.DirtyTracking, BlockSize = _options.BlockSize });
             FileNbdExport export;
-            DirtyBitmap? indexDirty = _indexWritten is null ? null : DirtyBitmap.ForVolume(bytes, _options.BlockSize);
+            var indexDirty = _indexWritten is null ? null : DirtyBitmap.ForVolume(bytes, _options.BlockSize);
             try
             {
-                IDirtyTracker marked = indexDirty is null ? tracker : new TeeDirtyTracker(tracker, indexDirty, _indexWritten!);
+                var marked = indexDirty is null ? tracker : new TeeDirtyTracker(tracker, indexDirty, _indexWritten!);
                 export = new FileNbdExport(name, path, readOnly: false, dirtyTracker: marked);
             }
             catch

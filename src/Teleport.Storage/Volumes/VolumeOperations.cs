@@ -106,7 +106,7 @@ public sealed class VolumeOperations
         if (clients > 0)
             throw new InvalidOperationException($"volume '{command.VolumeId}' has {clients} NBD client(s) attached");
         _exports.Unexport(command.VolumeId);
-        var path = _store.PathOf(command.VolumeId);
+        string path = _store.PathOf(command.VolumeId);
         bool existed = _store.Delete(command.VolumeId);
         _indexer?.Forget(path);
         _log.LogInformation("Volume {Volume} {What}", command.VolumeId, existed ? "deleted" : "did not exist");

@@ -63,7 +63,7 @@ public sealed class VolumeStore
     public string Create(string name, long bytes)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(bytes);
-        var path = PathOf(name);
+        string path = PathOf(name);
         using var stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None);
         stream.SetLength(bytes); // extends without writing: the file stays sparse
         return path;
@@ -72,7 +72,7 @@ public sealed class VolumeStore
     /// <summary>Deletes the volume and any unfinished-migration state; false when there was nothing.</summary>
     public bool Delete(string name)
     {
-        var path = PathOf(name);
+        string path = PathOf(name);
         bool existed = File.Exists(path);
         File.Delete(path);
         File.Delete(IncomingMarkerOf(name));

@@ -1,7 +1,7 @@
 using System.Net;
 using Teleport.Blocks;
-using Teleport.Storage.DirtyTracking;
 using Teleport.Messaging;
+using Teleport.Storage.DirtyTracking;
 
 namespace Teleport.Storage.Worker;
 

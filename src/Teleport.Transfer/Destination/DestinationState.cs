@@ -83,7 +83,7 @@ internal sealed class DestinationState
     /// <summary>Writes the state atomically and (unless <paramref name="durable"/> is false) durably. Call only after flushing the volume.</summary>
     public void Save(string path, bool durable = true)
     {
-        var words = Presence.Words;
+        ulong[] words = Presence.Words;
         byte[] bytes = new byte[FixedSize + words.Length * 8 + 32];
         var s = bytes.AsSpan();
         BinaryPrimitives.WriteUInt32LittleEndian(s, FileMagic);

@@ -125,7 +125,7 @@ internal sealed class FrameReader : IAsyncDisposable
             }
 
             _buffer = result.Buffer;
-            if (TryTakeFrame(out Frame frame))
+            if (TryTakeFrame(out var frame))
                 return frame;
 
             if (result.IsCompleted || result.IsCanceled)

@@ -25,7 +25,7 @@ internal static class Handshake
 
     public static byte[] Proof(ReadOnlySpan<byte> secret, bool source, ReadOnlySpan<byte> transcriptHash)
     {
-        var label = source ? SourceLabel : DestinationLabel;
+        byte[] label = source ? SourceLabel : DestinationLabel;
         Span<byte> input = stackalloc byte[label.Length + transcriptHash.Length];
         label.CopyTo(input);
         transcriptHash.CopyTo(input[label.Length..]);

@@ -27,7 +27,7 @@ public sealed record DowntimeReport(
         var resumedAt = events.Select(e => e.Message).OfType<VmResumed>().First().ResumedAt;
         var succeeded = events.Select(e => e.Message).OfType<MigrationSucceeded>().First();
         var threshold = events.Select(e => e.Message).OfType<DirtyBelowThreshold>().LastOrDefault();
-        DateTimeOffset ready = switchedAt > completedAt ? switchedAt : completedAt;
+        var ready = switchedAt > completedAt ? switchedAt : completedAt;
         return new DowntimeReport(
             (resumedAt - pausedAt).TotalMilliseconds,
             (switchedAt - pausedAt).TotalMilliseconds,

@@ -23,7 +23,7 @@ public sealed class HostNode : InProcessHost
     public static async Task<HostNode> StartAsync(HostWorkerOptions options, ILoggerProvider? logs = null)
     {
         options.Bus = TestEnvironment.RabbitMq;
-        IHost host = await StartHostAsync(services => services.AddTeleportHostWorker(options), logs);
+        var host = await StartHostAsync(services => services.AddTeleportHostWorker(options), logs);
         return new HostNode(host, options);
     }
 }

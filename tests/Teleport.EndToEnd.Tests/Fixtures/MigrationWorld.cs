@@ -57,7 +57,7 @@ public sealed class MigrationWorld : IAsyncDisposable
             string run = Guid.NewGuid().ToString("N")[..8];
             string sourceDir = Directory.CreateDirectory(Path.Combine(root, "src")).FullName;
             string destinationDir = Directory.CreateDirectory(Path.Combine(root, "dst")).FullName;
-            await using (FileStream volume = File.Create(Path.Combine(sourceDir, Volume + ".img")))
+            await using (var volume = File.Create(Path.Combine(sourceDir, Volume + ".img")))
                 volume.SetLength(volumeBytes);
 
             world.Source = world.Add(await StorageNode.StartAsync($"src-{run}", sourceDir, logs, storage));

@@ -28,7 +28,7 @@ public sealed class OrchestratorNode : InProcessHost
             QueueName = $"teleport-orchestrator-e2e-{Guid.NewGuid():N}",
         };
         configure?.Invoke(options);
-        IHost host = await StartHostAsync(services => AddOrchestrator(services, options), logs);
+        var host = await StartHostAsync(services => AddOrchestrator(services, options), logs);
         return new OrchestratorNode(host, options);
     }
 

@@ -37,7 +37,7 @@ public sealed class StorageNode : InProcessHost
             Bus = TestEnvironment.RabbitMq,
         };
         configure?.Invoke(options);
-        IHost host = await StartHostAsync(services => services.AddTeleportStorageWorker(options), logs);
+        var host = await StartHostAsync(services => services.AddTeleportStorageWorker(options), logs);
         return new StorageNode(host, options, port);
     }
 }

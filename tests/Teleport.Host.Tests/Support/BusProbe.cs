@@ -43,7 +43,7 @@ internal sealed class BusProbe : IAsyncDisposable, IConsumer<VmPaused>, IConsume
     public async Task SendAsync<T>(string hostId, T command)
         where T : class
     {
-        ISendEndpoint endpoint = await _bus!.GetSendEndpoint(new Uri($"queue:{WorkerQueues.Host(hostId)}"));
+        var endpoint = await _bus!.GetSendEndpoint(new Uri($"queue:{WorkerQueues.Host(hostId)}"));
         await endpoint.Send(command);
     }
 

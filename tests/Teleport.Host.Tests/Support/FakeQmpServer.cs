@@ -24,7 +24,7 @@ internal sealed class FakeQmpServer : IAsyncDisposable
     {
         try
         {
-            using Socket client = await _listener.AcceptAsync(_stop.Token);
+            using var client = await _listener.AcceptAsync(_stop.Token);
             if (send.Length > 0)
             {
                 await client.SendAsync(send, SocketFlags.None);
@@ -36,7 +36,7 @@ internal sealed class FakeQmpServer : IAsyncDisposable
             }
 
             // Hold the connection open, reading and ignoring whatever the client says.
-            var buffer = new byte[4096];
+            byte[] buffer = new byte[4096];
             while (await client.ReceiveAsync(buffer, SocketFlags.None, _stop.Token) > 0)
             {
             }

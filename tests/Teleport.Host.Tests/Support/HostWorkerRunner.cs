@@ -26,7 +26,7 @@ internal sealed class HostWorkerRunner : InProcessHost
     {
         var options = new HostWorkerOptions { HostId = $"host-{Guid.NewGuid():N}"[..17], Bus = TestBroker.Address };
         configure(options);
-        IHost host = await StartHostAsync(services => services.AddTeleportHostWorker(options));
+        var host = await StartHostAsync(services => services.AddTeleportHostWorker(options));
         return new HostWorkerRunner(host, options);
     }
 }

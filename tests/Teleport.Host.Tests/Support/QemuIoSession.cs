@@ -70,7 +70,7 @@ internal sealed class QemuIoSession : IAsyncDisposable
     private async Task<string> ReadUntilPromptAsync(TimeSpan? timeout = null)
     {
         var output = new StringBuilder();
-        var buffer = new char[4096];
+        char[] buffer = new char[4096];
         using var deadline = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
         while (!EndsWithPrompt(output))
         {

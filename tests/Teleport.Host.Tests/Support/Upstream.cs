@@ -38,7 +38,7 @@ internal sealed class Upstream : IAsyncDisposable
     {
         if (!File.Exists(file))
         {
-            using FileStream stream = File.Create(file);
+            using var stream = File.Create(file);
             stream.SetLength(size);
         }
 
@@ -70,7 +70,7 @@ internal sealed class Upstream : IAsyncDisposable
     public byte[] ReadFile()
     {
         using var stream = new FileStream(FilePath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        var bytes = new byte[stream.Length];
+        byte[] bytes = new byte[stream.Length];
         stream.ReadExactly(bytes);
         return bytes;
     }

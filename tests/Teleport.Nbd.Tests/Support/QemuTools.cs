@@ -25,8 +25,8 @@ internal static class QemuTools
         }
 
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {executable}.");
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
         try
         {
@@ -51,7 +51,7 @@ internal static class QemuTools
             arguments.Add(command);
         }
 
-        ProcessResult result = await RunAsync(QemuIo, [.. arguments]);
+        var result = await RunAsync(QemuIo, [.. arguments]);
         string output = result.Stdout + result.Stderr;
         // qemu-io reports failed commands (e.g. a pattern mismatch) in its output, not always in its exit code.
         if (result.ExitCode != 0 || output.Contains("failed", StringComparison.OrdinalIgnoreCase)

@@ -31,7 +31,7 @@ internal sealed class RawNbdConnection : IAsyncDisposable
         byte[] greeting = await ReadExactAsync(18);
         Assert.Equal(NbdMagic.InitPassword, BinaryPrimitives.ReadUInt64BigEndian(greeting));
         Assert.Equal(NbdMagic.OptionRequest, BinaryPrimitives.ReadUInt64BigEndian(greeting.AsSpan(8)));
-        var reply = new byte[4];
+        byte[] reply = new byte[4];
         BinaryPrimitives.WriteUInt32BigEndian(reply, (uint)flags);
         await SendAsync(reply);
     }
@@ -57,7 +57,7 @@ internal sealed class RawNbdConnection : IAsyncDisposable
         var flags = NbdTransmissionFlags.None;
         while (true)
         {
-            (NbdOptionReplyType type, byte[] data) = await ReadOptionReplyAsync(NbdOption.Go);
+            (var type, byte[] data) = await ReadOptionReplyAsync(NbdOption.Go);
             if (type == NbdOptionReplyType.Ack)
             {
                 return (size, flags);
@@ -74,7 +74,7 @@ internal sealed class RawNbdConnection : IAsyncDisposable
 
     public Task SendRequestAsync(NbdCommand command, ulong cookie, ulong offset, uint length, NbdCommandFlags flags = NbdCommandFlags.None, byte[]? payload = null)
     {
-        var bytes = new byte[NbdMagic.RequestHeaderLength + (payload?.Length ?? 0)];
+        byte[] bytes = new byte[NbdMagic.RequestHeaderLength + (payload?.Length ?? 0)];
         NbdRequestCodec.Write(bytes, new NbdRequest(flags, command, cookie, offset, length));
         payload?.CopyTo(bytes, NbdMagic.RequestHeaderLength);
         return SendAsync(bytes);
@@ -92,7 +92,7 @@ internal sealed class RawNbdConnection : IAsyncDisposable
 
     public async Task<byte[]> ReadExactAsync(int count)
     {
-        var bytes = new byte[count];
+        byte[] bytes = new byte[count];
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await _stream.ReadExactlyAsync(bytes, timeout.Token);
         return bytes;
@@ -101,7 +101,7 @@ internal sealed class RawNbdConnection : IAsyncDisposable
     /// <summary>True when the server closed the connection (reads end) within 10 seconds.</summary>
     public async Task<bool> IsClosedByServerAsync()
     {
-        var buffer = new byte[4096];
+        byte[] buffer = new byte[4096];
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         try
         {

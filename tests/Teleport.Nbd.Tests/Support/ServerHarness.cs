@@ -38,7 +38,7 @@ internal sealed class ServerHarness : IAsyncDisposable
             file.SetLength(size);
             if (fill is not null)
             {
-                var bytes = new byte[size];
+                byte[] bytes = new byte[size];
                 for (long i = 0; i < size; i++)
                 {
                     bytes[i] = fill(i);
@@ -61,7 +61,7 @@ internal sealed class ServerHarness : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await Server.DisposeAsync();
-        foreach (FileNbdExport export in _exports)
+        foreach (var export in _exports)
         {
             export.Dispose();
         }

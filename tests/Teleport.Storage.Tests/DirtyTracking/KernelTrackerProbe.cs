@@ -105,7 +105,7 @@ public static class KernelTrackerProbe
         Check(Cases[6], () =>
         {
             // Every block a writer wrote is taken while it runs or left dirty at the end.
-            var written = new long[600];
+            long[] written = new long[600];
             var writer = Task.Run(() =>
             {
                 var random = new Random(7);
@@ -153,7 +153,7 @@ public static class KernelTrackerProbe
 
     private static void WriteBlock(SafeFileHandle disk, long block, int stamp)
     {
-        var data = new byte[BlockSize];
+        byte[] data = new byte[BlockSize];
         BitConverter.TryWriteBytes(data, stamp);
         BitConverter.TryWriteBytes(data.AsSpan(4), block);
         RandomAccess.Write(disk, data, block * BlockSize);

@@ -17,14 +17,14 @@ public sealed class VolumeIndexerTests : IDisposable
     [Fact]
     public async Task Blocks_written_through_NBD_are_rehashed_and_found_and_their_old_content_is_no_longer_a_hit()
     {
-        var volumes = Directory.CreateDirectory(Path.Combine(_root, "volumes")).FullName;
-        var indexDir = Path.Combine(_root, "index");
-        var path = Path.Combine(volumes, "vol.img");
-        var original = new byte[Blocks * BlockSize];
+        string volumes = Directory.CreateDirectory(Path.Combine(_root, "volumes")).FullName;
+        string indexDir = Path.Combine(_root, "index");
+        string path = Path.Combine(volumes, "vol.img");
+        byte[] original = new byte[Blocks * BlockSize];
         new Random(7).NextBytes(original);
         File.WriteAllBytes(path, original);
-        var newFive = Block(105);
-        var newTwoHundred = Block(300);
+        byte[] newFive = Block(105);
+        byte[] newTwoHundred = Block(300);
 
         await using (var worker = await WorkerHost.Start("idx", volumes, indexDir, configure: o =>
         {
@@ -82,7 +82,7 @@ public sealed class VolumeIndexerTests : IDisposable
 
     private static byte[] Block(int seed)
     {
-        var block = new byte[BlockSize];
+        byte[] block = new byte[BlockSize];
         new Random(seed).NextBytes(block);
         return block;
     }

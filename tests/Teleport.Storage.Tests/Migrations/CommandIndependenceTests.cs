@@ -63,7 +63,7 @@ public sealed class CommandIndependenceTests : IAsyncLifetime
         Assert.Equal(0, _migrations.Count);
         Assert.False(abort.IsCompleted);
         Assert.Empty(_published.Of(stuck));
-        var answers = _published.Messages.ToArray();
+        object[] answers = _published.Messages.ToArray();
         Assert.Collection(answers,
             e => Assert.Contains("unknown migration", Assert.IsType<TransferFailed>(e).Reason),
             e => Assert.Contains("volume 'desk' is not served", Assert.IsType<TransferFailed>(e).Reason),

@@ -32,7 +32,7 @@ public sealed class DataChannelAddressTests
     [Fact]
     public void Parses_a_pin_of_64_hex_digits_with_or_without_colons()
     {
-        var pin = Enumerable.Range(0, 32).Select(i => (byte)(i * 7)).ToArray();
+        byte[] pin = Enumerable.Range(0, 32).Select(i => (byte)(i * 7)).ToArray();
         Assert.Equal(pin, DataChannelAddress.ParsePin(Convert.ToHexStringLower(pin)));
         Assert.Equal(pin, DataChannelAddress.ParsePin(Convert.ToHexString(pin)));
         Assert.Equal(pin, DataChannelAddress.ParsePin(string.Join(':', pin.Select(b => b.ToString("X2")))));

@@ -27,7 +27,7 @@ public sealed class DataChannelTlsTests : IDisposable
         var prepared = await rig.Log.WaitFor<DestinationPrepared>(e => e.MigrationId == wrong, MigrationRig.Timeout);
         Assert.NotNull(prepared.CertificateSha256);
 
-        var otherPin = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+        string otherPin = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
         await rig.StartTransfer(wrong, prepared with { CertificateSha256 = otherPin }, Options);
         var failed = await rig.Log.WaitFor<TransferFailed>(e => e.MigrationId == wrong, MigrationRig.Timeout);
         Assert.Equal(rig.Source.Id, failed.StorageId);
@@ -90,7 +90,7 @@ public sealed class DataChannelTlsTests : IDisposable
             .CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
         string expected = Convert.ToHexStringLower(TransferTls.Sha256Of(certificate));
 
-        var pfx = Path.Combine(_root, "cert.pfx");
+        string pfx = Path.Combine(_root, "cert.pfx");
         File.WriteAllBytes(pfx, certificate.Export(X509ContentType.Pkcs12, "s3cret"));
         var options = OptionsIn("pfx");
         options.TlsCertificate = pfx;
@@ -99,8 +99,8 @@ public sealed class DataChannelTlsTests : IDisposable
             Assert.Equal(expected, loaded.Sha256Hex);
         Assert.False(File.Exists(Path.Combine(options.EffectiveStateDirectory, DataChannelCertificate.GeneratedFileName)));
 
-        var pem = Path.Combine(_root, "cert.pem");
-        var pemKey = Path.Combine(_root, "key.pem");
+        string pem = Path.Combine(_root, "cert.pem");
+        string pemKey = Path.Combine(_root, "key.pem");
         File.WriteAllText(pem, certificate.ExportCertificatePem());
         File.WriteAllText(pemKey, key.ExportPkcs8PrivateKeyPem());
         var pemOptions = OptionsIn("pem");
@@ -114,7 +114,7 @@ public sealed class DataChannelTlsTests : IDisposable
 
         options.TlsCertificatePassword = "wrong";
         Assert.Contains("cannot be loaded", Assert.Throws<ArgumentException>(() => DataChannelCertificate.Load(options, NullLogger.Instance)).Message);
-        var publicOnly = Path.Combine(_root, "public.pfx");
+        string publicOnly = Path.Combine(_root, "public.pfx");
         File.WriteAllBytes(publicOnly, X509CertificateLoader.LoadCertificate(certificate.RawData).Export(X509ContentType.Pkcs12));
         var noKey = OptionsIn("nokey");
         noKey.TlsCertificate = publicOnly;

@@ -25,7 +25,7 @@ public sealed class BusMigrationTests(ITestOutputHelper output) : IDisposable
     public async Task Migrates_a_volume_that_is_written_meanwhile_and_ends_byte_for_byte_equal()
     {
         var (srcDir, dstDir, indexDir) = Layout();
-        var basePath = Path.Combine(_root, "base.img");
+        string basePath = Path.Combine(_root, "base.img");
         WriteVolumes(Path.Combine(srcDir, "lamp.img"), basePath);
         using (var index = BlockIndex.Open(indexDir, BlockSize))
         {
@@ -109,21 +109,21 @@ public sealed class BusMigrationTests(ITestOutputHelper output) : IDisposable
 
     private (string Source, string Destination, string Index) Layout()
     {
-        var src = Directory.CreateDirectory(Path.Combine(_root, "src")).FullName;
-        var dst = Directory.CreateDirectory(Path.Combine(_root, "dst")).FullName;
-        var index = Directory.CreateDirectory(Path.Combine(_root, "index")).FullName;
+        string src = Directory.CreateDirectory(Path.Combine(_root, "src")).FullName;
+        string dst = Directory.CreateDirectory(Path.Combine(_root, "dst")).FullName;
+        string index = Directory.CreateDirectory(Path.Combine(_root, "index")).FullName;
         return (src, dst, index);
     }
 
     /// <summary>The volume: first quarter shared with a base image the destination indexes, then random data and zeroes.</summary>
     internal static void WriteVolumes(string volumePath, string? basePath)
     {
-        var data = new byte[VolumeBytes];
+        byte[] data = new byte[VolumeBytes];
         RandomNumberGenerator.Fill(data.AsSpan(0, (int)(VolumeBytes / 2)));
         File.WriteAllBytes(volumePath, data);
         if (basePath is not null)
         {
-            var shared = data.AsSpan(0, (int)(VolumeBytes / 4)).ToArray();
+            byte[] shared = data.AsSpan(0, (int)(VolumeBytes / 4)).ToArray();
             File.WriteAllBytes(basePath, shared);
         }
     }
@@ -132,7 +132,7 @@ public sealed class BusMigrationTests(ITestOutputHelper output) : IDisposable
     internal static async Task<long> WriteUntilStopped(WorkerHost source, CancellationToken stop)
     {
         await using var client = await NbdClient.ConnectAsync(source.NbdEndPoint, "lamp");
-        var block = new byte[BlockSize];
+        byte[] block = new byte[BlockSize];
         long writes = 0;
         while (!stop.IsCancellationRequested)
         {
@@ -151,8 +151,8 @@ public sealed class BusMigrationTests(ITestOutputHelper output) : IDisposable
 
     internal static bool FilesEqual(string a, string b)
     {
-        var x = File.ReadAllBytes(a);
-        var y = File.ReadAllBytes(b);
+        byte[] x = File.ReadAllBytes(a);
+        byte[] y = File.ReadAllBytes(b);
         return x.AsSpan().SequenceEqual(y);
     }
 }

@@ -19,9 +19,9 @@ public sealed class MigrationJournalTests : IDisposable
         journal.Write(source);
         journal.Write(destination);
         journal.Write(source with { Phase = "CutOver" });
-        var truncated = Path.Combine(journal.Directory, $"{Guid.NewGuid():N}-source.json");
+        string truncated = Path.Combine(journal.Directory, $"{Guid.NewGuid():N}-source.json");
         File.WriteAllText(truncated, "{\"MigrationId\":");
-        var misnamed = Path.Combine(journal.Directory, $"{Guid.NewGuid():N}-destination.json");
+        string misnamed = Path.Combine(journal.Directory, $"{Guid.NewGuid():N}-destination.json");
         File.Copy(Directory.GetFiles(journal.Directory, "*-source.json").First(p => p != truncated), misnamed);
 
         var loaded = new MigrationJournal(_root, NullLogger.Instance).Load().OrderBy(e => e.Role).ToArray();

@@ -35,9 +35,9 @@ public sealed class MigrationRig : IAsyncDisposable
 
     public static async Task<MigrationRig> Start(Action<StorageWorkerOptions>? configure = null)
     {
-        var root = Directory.CreateTempSubdirectory("teleport-storage-rig-").FullName;
-        var src = Directory.CreateDirectory(Path.Combine(root, "src")).FullName;
-        var dst = Directory.CreateDirectory(Path.Combine(root, "dst")).FullName;
+        string root = Directory.CreateTempSubdirectory("teleport-storage-rig-").FullName;
+        string src = Directory.CreateDirectory(Path.Combine(root, "src")).FullName;
+        string dst = Directory.CreateDirectory(Path.Combine(root, "dst")).FullName;
         BusMigrationTests.WriteVolumes(Path.Combine(src, "lamp.img"), null);
         string run = Guid.NewGuid().ToString("N")[..8];
         var saga = await SagaStandIn.Start();

@@ -157,10 +157,10 @@ public sealed class NudgedCommandTests : IDisposable
 
         public static async Task<Workers> Start(string root)
         {
-            var src = Directory.CreateDirectory(Path.Combine(root, "src")).FullName;
-            var dst = Directory.CreateDirectory(Path.Combine(root, "dst")).FullName;
-            var index = Directory.CreateDirectory(Path.Combine(root, "index")).FullName;
-            var basePath = Path.Combine(root, "base.img");
+            string src = Directory.CreateDirectory(Path.Combine(root, "src")).FullName;
+            string dst = Directory.CreateDirectory(Path.Combine(root, "dst")).FullName;
+            string index = Directory.CreateDirectory(Path.Combine(root, "index")).FullName;
+            string basePath = Path.Combine(root, "base.img");
             BusMigrationTests.WriteVolumes(Path.Combine(src, "lamp.img"), basePath);
             using (var blocks = BlockIndex.Open(index, 4096))
             {

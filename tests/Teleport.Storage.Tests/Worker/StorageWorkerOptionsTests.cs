@@ -1,6 +1,6 @@
 using System.Net;
-using Teleport.Storage.Worker;
 using Teleport.Messaging;
+using Teleport.Storage.Worker;
 
 namespace Teleport.Storage.Tests.Worker;
 

@@ -21,7 +21,7 @@ public sealed class VolumeCommandTests
         Assert.False(created.AlreadyExisted);
         Assert.Equal((dst.Id, "data", "data", Size), (created.StorageId, created.VolumeId, created.ExportName, created.SizeBytes));
         Assert.Equal($"127.0.0.1:{((IPEndPoint)dst.NbdEndPoint).Port}", created.NbdEndpoint);
-        var path = Path.Combine(dst.Options.VolumeDirectory, "data.img");
+        string path = Path.Combine(dst.Options.VolumeDirectory, "data.img");
         Assert.Equal(Size, new FileInfo(path).Length);
         Assert.True(AllocatedBytes(path) < 1 << 20, $"the new volume occupies {AllocatedBytes(path)} bytes: not sparse");
 

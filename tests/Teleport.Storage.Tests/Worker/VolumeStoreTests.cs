@@ -40,7 +40,7 @@ public sealed class VolumeStoreTests : IDisposable
     public void Creates_sparse_volumes_of_the_asked_size_and_never_overwrites()
     {
         var store = new VolumeStore(_dir);
-        var path = store.Create("lamp", 64L << 20);
+        string path = store.Create("lamp", 64L << 20);
 
         Assert.Equal(Path.Combine(_dir, "lamp.img"), path);
         Assert.Equal(64L << 20, new FileInfo(path).Length);
