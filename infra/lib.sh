@@ -139,15 +139,16 @@ _TELEPORT_PORTS_GIVEN=" "
 # free_port VAR [FIRST]: sets VAR to the first TCP port from FIRST up that nothing uses and that this run
 # has not handed out yet (a variable, not output, so the record survives: $(...) would lose it).
 free_port() {
-    local var=$1 port=${2:-20000}
+    # Locals named apart from any caller's variable: printf -v writes the innermost variable of that name.
+    local _fp_var=$1 _fp_port=${2:-20000}
     command -v ss >/dev/null || need_packages iproute2
-    while ((port < 65535)); do
-        if [[ $_TELEPORT_PORTS_GIVEN != *" $port "* ]] && [[ -z $(ss -Htan "sport = :$port" 2>/dev/null) ]]; then
-            _TELEPORT_PORTS_GIVEN+="$port "
-            printf -v "$var" '%s' "$port"
+    while ((_fp_port < 65535)); do
+        if [[ $_TELEPORT_PORTS_GIVEN != *" $_fp_port "* ]] && [[ -z $(ss -Htan "sport = :$_fp_port" 2>/dev/null) ]]; then
+            _TELEPORT_PORTS_GIVEN+="$_fp_port "
+            printf -v "$_fp_var" '%s' "$_fp_port"
             return 0
         fi
-        port=$((port + 1))
+        _fp_port=$((_fp_port + 1))
     done
     die "no free TCP port found from ${2:-20000} upwards"
 }
