@@ -7,6 +7,12 @@ public static class HostOperationNames
     public const string Switch = "switch";
     public const string SwitchBack = "switch back";
     public const string Resume = "resume";
+    public const string Describe = "describe";
+    public const string PrepareIncoming = "prepare incoming";
+    public const string MigrateMemory = "migrate memory";
+    public const string ContinueMemory = "continue memory";
+    public const string DiscardIncoming = "discard incoming";
+    public const string StopSource = "stop source";
 
     /// <summary>A VM's disk path lost its upstream outside any migration (MigrationId is empty).</summary>
     public const string Upstream = "upstream";

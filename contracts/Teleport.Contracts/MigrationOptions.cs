@@ -7,4 +7,5 @@ public sealed record MigrationOptions(
     long? DirtyThresholdBlocks = null,
     int? MaxCopyRounds = null,
     int? CompressionLevel = null,
-    bool UseIndex = true);
+    bool UseIndex = true,
+    MemoryMigrationOptions? Memory = null);

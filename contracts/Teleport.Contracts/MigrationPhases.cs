@@ -11,6 +11,9 @@ public static class MigrationPhases
     public const string Index = "Index";
     public const string Request = "Request";
     public const string Copy = "Copy";
+
+    /// <summary>Whole-VM moves: QEMU's memory pre-copy, while the disk's dirty tracking continues.</summary>
+    public const string Memory = "Memory";
     public const string CutOver = "CutOver";
     public const string Rollback = "Rollback";
     public const string Succeeded = "Succeeded";

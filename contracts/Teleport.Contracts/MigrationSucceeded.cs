@@ -1,6 +1,11 @@
 namespace Teleport.Contracts;
 
 /// <summary>Event published by the orchestrator for other systems: the VM runs on the destination's volume.</summary>
+/// <remarks>
+/// For a whole-VM move DestinationHostId names the host the VM now runs on, MemoryBytes what QEMU's memory migration
+/// sent, and DowntimeMilliseconds splits into QEMU's part (its own stop-and-copy) and the storage part (final disk sync
+/// and verification while the source's vCPUs were stopped). Storage-only moves leave them at their defaults.
+/// </remarks>
 public sealed record MigrationSucceeded(
     Guid MigrationId,
     string VmId,
@@ -11,4 +16,8 @@ public sealed record MigrationSucceeded(
     long BlocksFromIndex,
     int Rounds,
     double DowntimeMilliseconds,
-    DateTimeOffset SucceededAt);
+    DateTimeOffset SucceededAt,
+    string? DestinationHostId = null,
+    long MemoryBytes = 0,
+    double QemuDowntimeMilliseconds = 0,
+    double StorageDowntimeMilliseconds = 0);

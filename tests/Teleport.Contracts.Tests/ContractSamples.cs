@@ -62,7 +62,7 @@ public sealed class ContractSamples(int seed, bool nullWhereAllowed = false)
 
         if (valueType == typeof(bool))
         {
-            return parameter.HasDefaultValue ? !(bool)parameter.DefaultValue! : n % 2 == 1;
+            return parameter.DefaultValue is bool byDefault ? !byDefault : n % 2 == 1;
         }
 
         if (valueType == typeof(DateTimeOffset))
@@ -78,6 +78,11 @@ public sealed class ContractSamples(int seed, bool nullWhereAllowed = false)
         if (valueType == typeof(TimeSpan))
         {
             return TimeSpan.FromTicks(98_765_432_1 + n);
+        }
+
+        if (valueType == typeof(IReadOnlyList<string>))
+        {
+            return new[] { $"{parameter.Name}-{seed}-{n}", "-machine", "q35,accel=tcg", "\"ü✓\\" };
         }
 
         if (valueType.IsEnum)

@@ -1,0 +1,16 @@
+namespace Teleport.Contracts;
+
+/// <summary>
+/// Command to the source host worker: start QEMU's memory migration to the destination host's incoming QEMU, with
+/// pause-before-switchover, and report progress until QEMU reaches pre-switchover (MemoryPreSwitchover).
+/// </summary>
+/// <remarks>Attempt: which attempt of the migration this belongs to (a retry starts the next); workers echo the command's attempt so the saga can ignore late answers of an earlier one.</remarks>
+public sealed record MigrateVmMemory(
+    Guid MigrationId,
+    string VmId,
+    string HostId,
+    string DestinationHostId,
+    string MigrationEndpoint,
+    long? BandwidthBytesPerSecond,
+    MemoryMigrationOptions Options,
+    int Attempt = 1);

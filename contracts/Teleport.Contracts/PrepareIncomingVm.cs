@@ -1,0 +1,18 @@
+namespace Teleport.Contracts;
+
+/// <summary>
+/// Command to the destination host worker of a whole-VM move: start the VM's incoming QEMU (paused, -incoming defer,
+/// its disk behind this host's own path switcher, whose upstream is ExportName at the destination storage StorageId)
+/// and listen for its memory.
+/// </summary>
+/// <remarks>Attempt: which attempt of the migration this belongs to (a retry starts the next); workers echo the command's attempt so the saga can ignore late answers of an earlier one.</remarks>
+public sealed record PrepareIncomingVm(
+    Guid MigrationId,
+    string VmId,
+    string HostId,
+    string SourceHostId,
+    VmDefinition Definition,
+    string StorageId,
+    string NbdEndpoint,
+    string ExportName,
+    int Attempt = 1);
