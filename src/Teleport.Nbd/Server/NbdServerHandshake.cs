@@ -79,14 +79,11 @@ internal sealed class NbdServerHandshake(NbdExportRegistry exports, NbdServerOpt
 
             if (options.Tls is not null && _identity is null && option is not (NbdOption.StartTls or NbdOption.Abort))
             {
-                if (option == NbdOption.ExportName)
+                if (!await RequireTlsAsync(option, output, cancellationToken).ConfigureAwait(false))
                 {
-                    // NBD_OPT_EXPORT_NAME cannot carry an error: the protocol says to hang up.
-                    NbdLog.HandshakeViolation(logger, remote, "NBD_OPT_EXPORT_NAME without TLS");
                     return null;
                 }
 
-                await RefuseAsync(output, option, NbdOptionReplyType.ErrorTlsRequired, "TLS is required: send NBD_OPT_STARTTLS first", cancellationToken).ConfigureAwait(false);
                 continue;
             }
 
@@ -139,6 +136,20 @@ internal sealed class NbdServerHandshake(NbdExportRegistry exports, NbdServerOpt
                     break;
             }
         }
+    }
+
+    /// <summary>Answers an option sent before TLS with NBD_REP_ERR_TLS_REQD; false when the connection must close instead.</summary>
+    private async Task<bool> RequireTlsAsync(NbdOption option, Stream output, CancellationToken cancellationToken)
+    {
+        if (option == NbdOption.ExportName)
+        {
+            // NBD_OPT_EXPORT_NAME cannot carry an error: the protocol says to hang up.
+            NbdLog.HandshakeViolation(logger, remote, "NBD_OPT_EXPORT_NAME without TLS");
+            return false;
+        }
+
+        await RefuseAsync(output, option, NbdOptionReplyType.ErrorTlsRequired, "TLS is required: send NBD_OPT_STARTTLS first", cancellationToken).ConfigureAwait(false);
+        return true;
     }
 
     /// <summary>Agrees to NBD_OPT_STARTTLS and runs the TLS handshake; false when the connection must close.</summary>
