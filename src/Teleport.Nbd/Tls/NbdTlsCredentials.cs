@@ -53,6 +53,11 @@ public sealed class NbdTlsCredentials
         string? name = null;
         foreach (var rdn in certificate.SubjectName.EnumerateRelativeDistinguishedNames())
         {
+            if (rdn.HasMultipleElements)
+            {
+                continue;
+            }
+
             if (rdn.GetSingleElementType().Value == CommonNameOid)
             {
                 if (name is not null)
