@@ -194,10 +194,10 @@ run_one() {
 
     "${SRC[@]}" "${TP[@]}" orchestrator --db "$d/orchestrator.db" --bus "$BUS" >"$d/orchestrator.log" 2>&1 &
     PIDS+=($!)
-    "${SRC[@]}" "${TP[@]}" storage --id src --volumes "$d/src" --nbd-listen "$WAN_SRC_IP:$sport" --advertise "$WAN_SRC_IP" \
+    "${SRC[@]}" "${TP[@]}" storage --id src --volumes "$d/src" --nbd-listen "$WAN_SRC_IP:$sport" --nbd-insecure --advertise "$WAN_SRC_IP" \
         --data-listen "$WAN_SRC_IP:0" --bus "$BUS" >"$d/storage-src.log" 2>&1 &
     PIDS+=($!)
-    "${DST[@]}" "${TP[@]}" storage --id dst --volumes "$d/dst" --nbd-listen "$WAN_DST_IP:$dport" --advertise "$WAN_DST_IP" \
+    "${DST[@]}" "${TP[@]}" storage --id dst --volumes "$d/dst" --nbd-listen "$WAN_DST_IP:$dport" --nbd-insecure --advertise "$WAN_DST_IP" \
         --data-listen "$WAN_DST_IP:0" --bus "$BUS" >"$d/storage-dst.log" 2>&1 &
     PIDS+=($!)
     wait_for "source NBD port" 60 listening "$WAN_SRC_NS" "$sport" || exit 1

@@ -44,7 +44,7 @@ public static class TeleportApp
                 .WithExample("receive", "--listen", "0.0.0.0:7000", "--volume", "lamp.img", "--index", "/var/lib/teleport/index", "--secret-file", "secret");
             config.AddCommand<StorageCommand>("storage")
                 .WithDescription("Run a storage worker: serve volumes over NBD and migrate them on the saga's commands.")
-                .WithExample("storage", "--id", "ams-1", "--volumes", "/srv/volumes", "--nbd-listen", "0.0.0.0:10809", "--bus", "rabbitmq://teleport:secret@mq:5672/");
+                .WithExample("storage", "--id", "ams-1", "--volumes", "/srv/volumes", "--nbd-listen", "0.0.0.0:10809", "--nbd-tls-dir", "/etc/teleport/nbd", "--bus", "rabbitmq://teleport:secret@mq:5672/");
             config.AddCommand<HostCommand>("host")
                 .WithDescription("Run a host worker: serve VM disks through path switchers and pause, switch and resume VMs on the saga's commands.")
                 .WithExample("host", "--id", "hv-1", "--bus", "rabbitmq://teleport:secret@mq:5672/", "--vm", "vm42,qmp=/run/vm42.qmp,listen=unix:/run/vm42.nbd,storage=ams-1,upstream=ams-1:10809,export=vm42");

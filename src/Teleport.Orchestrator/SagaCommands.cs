@@ -12,7 +12,7 @@ public static class SagaCommands
     public static EventActivityBinder<MigrationState, T> SendPrepare<T>(this EventActivityBinder<MigrationState, T> binder)
         where T : class =>
         binder.SendToStorage(s => s.DestinationStorageId, s => new PrepareDestination(
-            s.CorrelationId, s.VolumeId, s.SourceStorageId, s.DestinationStorageId, s.Options, s.Attempt));
+            s.CorrelationId, s.VolumeId, s.SourceStorageId, s.DestinationStorageId, s.Options, s.Attempt, s.HostId));
 
     public static EventActivityBinder<MigrationState, T> SendStartTransfer<T>(this EventActivityBinder<MigrationState, T> binder)
         where T : class =>

@@ -39,6 +39,18 @@ public sealed class StorageCommandTests : IDisposable
     }
 
     [Fact]
+    public void Plain_nbd_on_a_network_address_needs_nbd_insecure_and_an_empty_tls_directory_is_refused()
+    {
+        var exposed = CliRun.Of("storage", "--id", "s1", "--volumes", _volumes, "--nbd-listen", "0.0.0.0:0", "--bus", "memory");
+        var noCertificates = CliRun.Of("storage", "--id", "s1", "--volumes", _volumes, "--nbd-listen", "0.0.0.0:0", "--nbd-tls-dir", _volumes, "--bus", "memory");
+
+        Assert.Equal(2, exposed.ExitCode);
+        Assert.Contains("--nbd-insecure", exposed.Stderr);
+        Assert.Equal(2, noCertificates.ExitCode);
+        Assert.Contains("ca-cert.pem", noCertificates.Stderr);
+    }
+
+    [Fact]
     public void A_missing_id_is_refused()
     {
         var run = CliRun.Of("storage", "--volumes", _volumes, "--nbd-listen", "127.0.0.1:0");

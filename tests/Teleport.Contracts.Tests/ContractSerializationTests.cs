@@ -81,6 +81,20 @@ public sealed class ContractSerializationTests
     }
 
     [Fact]
+    public void Prepare_destination_json_from_before_allowed_client_still_reads()
+    {
+        const string json = """
+            {"migrationId":"0f8fad5b-d9cb-469f-a165-70867728950e","volumeId":"vol-1","sourceStorageId":"a","destinationStorageId":"b",
+             "options":{"blockSize":4096},"attempt":2}
+            """;
+
+        var copy = JsonSerializer.Deserialize<PrepareDestination>(json, Options);
+
+        Assert.NotNull(copy);
+        Assert.Equal(("vol-1", 2, null), (copy.VolumeId, copy.Attempt, copy.AllowedClient));
+    }
+
+    [Fact]
     public void Discovery_finds_the_contracts()
     {
         // Guards the reflection above: if discovery broke, every theory would pass on an empty list.

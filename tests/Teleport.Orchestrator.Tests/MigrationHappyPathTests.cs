@@ -14,7 +14,7 @@ public sealed class MigrationHappyPathTests
 
         await host.Publish(Request(m.Id));
         var prepare = await host.Sent<PrepareDestination>(m.Id, StorageQueue(Destination));
-        Assert.Equal(new PrepareDestination(m.Id, Volume, Source, Destination, new MigrationOptions(BlockSize: 4096, MaxCopyRounds: 5)), prepare);
+        Assert.Equal(new PrepareDestination(m.Id, Volume, Source, Destination, new MigrationOptions(BlockSize: 4096, MaxCopyRounds: 5), AllowedClient: Host), prepare);
         var row = await host.WaitForState(m.Id, "Preparing");
         Assert.Equal(MigrationPhases.Prepare, row.Phase);
         Assert.Equal(host.Clock.GetUtcNow().UtcDateTime + TimeSpan.FromSeconds(60), row.DeadlineUtc);

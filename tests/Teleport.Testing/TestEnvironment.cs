@@ -17,6 +17,8 @@ public static class TestEnvironment
 
     public static string QemuNbd => Require("TELEPORT_QEMU_NBD", "20-qemu-utils.sh (qemu-utils)");
 
+    public static string OpenSsl => Require("TELEPORT_OPENSSL", "21-openssl.sh (openssl)");
+
     public static string QemuSystem => Require("TELEPORT_QEMU_SYSTEM", "25-qemu-system.sh (qemu-system-x86)");
 
     public static string GuestKernel => RequireGuest("TELEPORT_GUEST_KERNEL");

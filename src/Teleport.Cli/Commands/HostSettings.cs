@@ -19,9 +19,13 @@ public sealed class HostSettings : RoleSettings
     [Description("A VM (repeatable): VMID,qmp=PATH,listen=unix:/run/x.sock,storage=ID,upstream=HOST:PORT,export=NAME.")]
     public string[] Vms { get; init; } = [];
 
+    [CommandOption("--nbd-tls-dir <DIR>")]
+    [Description("Reach the storage workers' NBD over TLS: DIR holds ca-cert.pem, client-cert.pem and client-key.pem (QEMU's tls-creds-x509 layout; the certificate's CN is this host's id).")]
+    public string? NbdTlsDir { get; init; }
+
     protected override string Section => "Host";
 
-    protected override IEnumerable<(string Key, string? Value)> Flags() => [("HostId", Id)];
+    protected override IEnumerable<(string Key, string? Value)> Flags() => [("HostId", Id), ("NbdTlsDirectory", NbdTlsDir)];
 
     /// <inheritdoc/>
     /// <exception cref="UserInputException">A malformed --vm.</exception>

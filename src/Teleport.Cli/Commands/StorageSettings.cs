@@ -33,11 +33,19 @@ public sealed class StorageSettings : RoleSettings
     [Description("Content index incoming migrations rebuild blocks from (see teleport index build).")]
     public string? Index { get; init; }
 
+    [CommandOption("--nbd-tls-dir <DIR>")]
+    [Description("Serve NBD over TLS only: DIR holds ca-cert.pem, server-cert.pem and server-key.pem (QEMU's tls-creds-x509 layout); clients need a certificate from that CA whose CN is a host allowed the volume.")]
+    public string? NbdTlsDir { get; init; }
+
+    [CommandOption("--nbd-insecure")]
+    [Description("Allow plain NBD (no TLS, no client authentication) on a non-loopback --nbd-listen address.")]
+    public bool NbdInsecure { get; init; }
+
     protected override string Section => "Storage";
 
     protected override IEnumerable<(string Key, string? Value)> Flags() =>
     [
         ("StorageId", Id), ("VolumeDirectory", Volumes), ("NbdListen", NbdListen), ("DataListen", DataListen),
-        ("AdvertiseHost", Advertise), ("IndexDirectory", Index),
+        ("AdvertiseHost", Advertise), ("IndexDirectory", Index), ("NbdTlsDirectory", NbdTlsDir), ("NbdInsecure", NbdInsecure ? "true" : null),
     ];
 }

@@ -6,6 +6,9 @@ namespace Teleport.Host.Switching;
 /// <summary>Timeouts of a <see cref="PathSwitcher"/>.</summary>
 public sealed class PathSwitcherOptions
 {
+    /// <summary>How long an upstream connection waits for a missing export by default (see <see cref="Client"/>).</summary>
+    public static readonly TimeSpan DefaultExportWait = TimeSpan.FromSeconds(5);
+
     /// <summary>Longest wait for requests in flight to finish before a switch gives up (and keeps the old upstream).</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
@@ -31,5 +34,5 @@ public sealed class PathSwitcherOptions
     /// up to 5 s: a switch is sent together with the final sync, and the destination exports the volume only once it
     /// is verified; re-asking costs one round trip, where a new connection costs four (TCP, greeting, options, go).
     /// </summary>
-    public NbdClientOptions Client { get; init; } = new() { ExportWait = TimeSpan.FromSeconds(5) };
+    public NbdClientOptions Client { get; init; } = new() { ExportWait = DefaultExportWait };
 }

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Teleport.Contracts;
 using Teleport.Host.Hypervisor;
 using Teleport.Host.Switching;
+using Teleport.Nbd.Client;
 
 namespace Teleport.Host.Worker;
 
@@ -96,7 +97,7 @@ public sealed class HostVm : IAsyncDisposable
             var upstream = await NbdAddress.Parse(Options.Upstream, "Upstream").ResolveAsync(cancellationToken).ConfigureAwait(false);
             RemoveStaleSocket(Options.DiskListen);
             var switcher = await PathSwitcher.StartAsync(listen, new UpstreamTarget(upstream, Options.Export), Options.Export,
-                null, _loggers, cancellationToken).ConfigureAwait(false);
+                SwitcherOptions(), _loggers, cancellationToken).ConfigureAwait(false);
             switcher.UpstreamChanged += e => UpstreamChanged?.Invoke(this, e);
             Volatile.Write(ref _switcher, switcher);
             StartError = null;
@@ -110,6 +111,11 @@ public sealed class HostVm : IAsyncDisposable
             return false;
         }
     }
+
+    // With a TLS directory every upstream connection (the first, reconnects, switch targets) starts TLS with our certificate.
+    private PathSwitcherOptions? SwitcherOptions() => _worker.UpstreamTls() is { } tls
+        ? new PathSwitcherOptions { Client = new NbdClientOptions { ExportWait = PathSwitcherOptions.DefaultExportWait, Tls = tls } }
+        : null;
 
     // A socket file left by an earlier run makes the bind fail. Only a socket nobody listens on is removed:
     // open(2) fails on a socket (a regular file opens and is left alone), connect(2) is refused when it is stale.

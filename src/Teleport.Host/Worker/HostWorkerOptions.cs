@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Teleport.Messaging;
+using Teleport.Nbd.Tls;
 
 namespace Teleport.Host.Worker;
 
@@ -34,6 +35,12 @@ public sealed partial class HostWorkerOptions
     /// <summary>Pause between attempts to start a VM's path switcher whose upstream was unreachable at start.</summary>
     public TimeSpan StartRetryInterval { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// NBD over TLS to the storage workers: a directory in the layout of QEMU's tls-creds-x509 (ca-cert.pem,
+    /// client-cert.pem, client-key.pem; the certificate's subject CN is <see cref="HostId"/>). Null: plain NBD.
+    /// </summary>
+    public string? NbdTlsDirectory { get; set; }
+
     /// <summary>Commands handled at once (operations on one VM still run one at a time).</summary>
     public int ConcurrentCommands { get; set; } = 16;
 
@@ -63,6 +70,23 @@ public sealed partial class HostWorkerOptions
         if (SwitchRetryWindow < TimeSpan.Zero || SwitchRetryInterval <= TimeSpan.Zero || StartRetryInterval <= TimeSpan.Zero || QmpCommandTimeout <= TimeSpan.Zero)
             throw new ArgumentException("Host:SwitchRetryWindow, SwitchRetryInterval, StartRetryInterval and QmpCommandTimeout must be positive");
         ArgumentOutOfRangeException.ThrowIfLessThan(ConcurrentCommands, 1, "Host:ConcurrentCommands");
+        _ = UpstreamTls();
+    }
+
+    /// <summary>The client credentials of <see cref="NbdTlsDirectory"/>, read now; null without one.</summary>
+    /// <exception cref="ArgumentException">The directory lacks a readable CA, certificate or key.</exception>
+    public NbdTlsCredentials? UpstreamTls()
+    {
+        if (NbdTlsDirectory is not { Length: > 0 } directory)
+            return null;
+        try
+        {
+            return NbdTlsCredentials.ForClient(directory);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new ArgumentException($"Host:NbdTlsDirectory: {e.Message}", e);
+        }
     }
 
     /// <summary>Ids become queue names and log fields: the saga's alphabet.</summary>

@@ -7,6 +7,7 @@ using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Text;
 using Teleport.Nbd.Protocol;
+using Teleport.Nbd.Tls;
 
 namespace Teleport.Nbd.Client;
 
@@ -20,7 +21,7 @@ namespace Teleport.Nbd.Client;
 public sealed class NbdClient : IAsyncDisposable
 {
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream;
     private readonly PipeReader _reader;
     private readonly NbdPendingRequest[] _slots;
     private readonly Stack<int> _freeSlots;
@@ -31,11 +32,11 @@ public sealed class NbdClient : IAsyncDisposable
     private Exception? _failure;
     private int _disconnected;
 
-    private NbdClient(Socket socket, NetworkStream stream, PipeReader reader, NbdExportDetails export, bool structured, NbdClientOptions options)
+    private NbdClient(NbdClientChannel channel, NbdExportDetails export, bool structured, NbdClientOptions options)
     {
-        _socket = socket;
-        _stream = stream;
-        _reader = reader;
+        _socket = channel.Socket;
+        _stream = channel.Stream;
+        _reader = channel.Reader;
         Export = export;
         StructuredReplies = structured;
         _slots = new NbdPendingRequest[options.MaxInFlightRequests];
@@ -74,21 +75,17 @@ public sealed class NbdClient : IAsyncDisposable
             throw new ArgumentOutOfRangeException(nameof(options), "ExportWait must not be negative and ExportPollInterval must be positive.");
         }
 
-        var socket = await OpenAsync(endPoint, cancellationToken).ConfigureAwait(false);
-        var stream = new NetworkStream(socket, ownsSocket: true);
-        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true));
+        var channel = await NbdClientChannel.OpenAsync(endPoint, options.Tls, cancellationToken).ConfigureAwait(false);
         try
         {
-            var handshake = new NbdClientHandshake(reader, stream);
-            await handshake.GreetAsync(cancellationToken).ConfigureAwait(false);
+            var handshake = channel.Handshake;
             bool structured = options.StructuredReplies && await handshake.RequestStructuredRepliesAsync(cancellationToken).ConfigureAwait(false);
             var export = await GoWaitingAsync(handshake, exportName, options, cancellationToken).ConfigureAwait(false);
-            return new NbdClient(socket, stream, reader, export, structured, options);
+            return new NbdClient(channel, export, structured, options);
         }
         catch
         {
-            await reader.CompleteAsync().ConfigureAwait(false);
-            await stream.DisposeAsync().ConfigureAwait(false);
+            await channel.CloseAsync().ConfigureAwait(false);
             throw;
         }
     }
@@ -112,22 +109,22 @@ public sealed class NbdClient : IAsyncDisposable
     }
 
     /// <summary>Lists the server's exports (NBD_OPT_LIST) and closes the connection.</summary>
-    public static async Task<IReadOnlyList<NbdExportEntry>> ListExportsAsync(EndPoint endPoint, CancellationToken cancellationToken = default)
+    public static Task<IReadOnlyList<NbdExportEntry>> ListExportsAsync(EndPoint endPoint, CancellationToken cancellationToken = default) =>
+        ListExportsAsync(endPoint, null, cancellationToken);
+
+    /// <summary>Lists the exports the server shows us (NBD_OPT_LIST), over TLS with <paramref name="tls"/>, and closes the connection.</summary>
+    public static async Task<IReadOnlyList<NbdExportEntry>> ListExportsAsync(EndPoint endPoint, NbdTlsCredentials? tls, CancellationToken cancellationToken = default)
     {
-        var socket = await OpenAsync(endPoint, cancellationToken).ConfigureAwait(false);
-        await using var stream = new NetworkStream(socket, ownsSocket: true);
-        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true));
+        var channel = await NbdClientChannel.OpenAsync(endPoint, tls, cancellationToken).ConfigureAwait(false);
         try
         {
-            var handshake = new NbdClientHandshake(reader, stream);
-            await handshake.GreetAsync(cancellationToken).ConfigureAwait(false);
-            var entries = await handshake.ListAsync(cancellationToken).ConfigureAwait(false);
-            await handshake.AbortAsync(cancellationToken).ConfigureAwait(false);
+            var entries = await channel.Handshake.ListAsync(cancellationToken).ConfigureAwait(false);
+            await channel.Handshake.AbortAsync(cancellationToken).ConfigureAwait(false);
             return entries;
         }
         finally
         {
-            await reader.CompleteAsync().ConfigureAwait(false);
+            await channel.CloseAsync().ConfigureAwait(false);
         }
     }
 
@@ -198,28 +195,6 @@ public sealed class NbdClient : IAsyncDisposable
         await _stream.DisposeAsync().ConfigureAwait(false);
         _slotsAvailable.Dispose();
         _sendLock.Dispose();
-    }
-
-    private static async Task<Socket> OpenAsync(EndPoint endPoint, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(endPoint);
-        bool unix = endPoint is UnixDomainSocketEndPoint;
-        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, unix ? ProtocolType.Unspecified : ProtocolType.Tcp);
-        try
-        {
-            await socket.ConnectAsync(endPoint, cancellationToken).ConfigureAwait(false);
-            if (!unix)
-            {
-                socket.NoDelay = true;
-            }
-
-            return socket;
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
     }
 
     private void CheckPayload(int length)

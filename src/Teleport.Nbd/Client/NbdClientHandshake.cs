@@ -1,7 +1,9 @@
 using System.Buffers.Binary;
 using System.IO.Pipelines;
+using System.Security.Authentication;
 using System.Text;
 using Teleport.Nbd.Protocol;
+using Teleport.Nbd.Tls;
 
 namespace Teleport.Nbd.Client;
 
@@ -37,6 +39,42 @@ internal sealed class NbdClientHandshake(PipeReader reader, Stream stream)
         byte[] flagBytes = new byte[4];
         BinaryPrimitives.WriteUInt32BigEndian(flagBytes, (uint)clientFlags);
         await stream.WriteAsync(flagBytes, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>NBD_OPT_STARTTLS, then the TLS handshake: afterwards the stream carries TLS.</summary>
+    /// <exception cref="NbdOptionException">The server refused TLS.</exception>
+    /// <exception cref="NbdConnectionException">The TLS handshake failed (e.g. a certificate not from the CA).</exception>
+    public async Task StartTlsAsync(NbdTlsCredentials tls, string targetHost, CancellationToken cancellationToken)
+    {
+        await SendAsync(NbdOption.StartTls, [], cancellationToken).ConfigureAwait(false);
+        (var type, byte[] data) = await ReadReplyAsync(NbdOption.StartTls, cancellationToken).ConfigureAwait(false);
+        if (type != NbdOptionReplyType.Ack)
+        {
+            throw IsError(type)
+                ? new NbdOptionException(NbdOption.StartTls, type, ErrorText(type, data))
+                : new NbdProtocolException($"Unexpected reply {type} to NBD_OPT_STARTTLS.");
+        }
+
+        if (reader.TryRead(out var early))
+        {
+            // Plain bytes after the ACK would pass for TLS-protected ones: refuse them.
+            bool injected = early.Buffer.Length > 0;
+            reader.AdvanceTo(early.Buffer.Start);
+            if (injected)
+            {
+                throw new NbdProtocolException("NBD server sent data between its NBD_OPT_STARTTLS reply and the TLS handshake.");
+            }
+        }
+
+        var transport = stream as StartTlsStream ?? throw new InvalidOperationException("The connection's stream cannot switch to TLS.");
+        try
+        {
+            await transport.StartClientAsync(tls.ClientOptions(targetHost), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException)
+        {
+            throw new NbdConnectionException($"TLS handshake with the NBD server failed: {e.InnerException?.Message ?? e.Message}", e);
+        }
     }
 
     /// <summary>NBD_OPT_STRUCTURED_REPLY: true when the server agreed.</summary>

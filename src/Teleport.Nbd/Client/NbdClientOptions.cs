@@ -1,3 +1,5 @@
+using Teleport.Nbd.Tls;
+
 namespace Teleport.Nbd.Client;
 
 /// <summary>Choices of an <see cref="NbdClient"/>.</summary>
@@ -22,4 +24,10 @@ public sealed class NbdClientOptions
 
     /// <summary>Pause between two NBD_OPT_GO for an export that is not there yet (see <see cref="ExportWait"/>).</summary>
     public TimeSpan ExportPollInterval { get; init; } = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>
+    /// With credentials the client starts TLS (NBD_OPT_STARTTLS) before any other option, presents its certificate and
+    /// accepts only a server certificate issued by their CA; a server that refuses TLS is not used.
+    /// </summary>
+    public NbdTlsCredentials? Tls { get; init; }
 }

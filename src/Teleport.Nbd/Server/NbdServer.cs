@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Teleport.Nbd.Exports;
+using Teleport.Nbd.Tls;
 
 namespace Teleport.Nbd.Server;
 
@@ -152,7 +153,7 @@ public sealed class NbdServer : IAsyncDisposable
         NbdLog.Connected(_logger, remote);
         try
         {
-            await using var stream = new NetworkStream(client, ownsSocket: true);
+            await using var stream = new StartTlsStream(new NetworkStream(client, ownsSocket: true));
             await new NbdServerConnection(_exports, _options, _logger, remote, _attachments).RunAsync(stream, _stopping.Token).ConfigureAwait(false);
         }
         finally

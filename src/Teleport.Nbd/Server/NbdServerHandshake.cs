@@ -1,16 +1,22 @@
 using System.Buffers.Binary;
+using System.Diagnostics.CodeAnalysis;
 using System.IO.Pipelines;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Teleport.Nbd.Exports;
 using Teleport.Nbd.Protocol;
+using Teleport.Nbd.Tls;
 
 namespace Teleport.Nbd.Server;
 
 /// <summary>
 /// Server side of the fixed newstyle handshake: greeting, client flags, then option haggling until
 /// NBD_OPT_GO / NBD_OPT_EXPORT_NAME picks an export (returns the session) or the client aborts
-/// or breaks the protocol (returns null: the caller closes the connection).
+/// or breaks the protocol (returns null: the caller closes the connection). With TLS configured nothing but
+/// NBD_OPT_STARTTLS and NBD_OPT_ABORT is served before TLS runs, and a client sees and opens only the exports
+/// its certificate's identity is allowed.
 /// </summary>
 internal sealed class NbdServerHandshake(NbdExportRegistry exports, NbdServerOptions options, ILogger logger, string remote)
 {
@@ -18,6 +24,7 @@ internal sealed class NbdServerHandshake(NbdExportRegistry exports, NbdServerOpt
     private const NbdClientFlags KnownClientFlags = NbdClientFlags.FixedNewstyle | NbdClientFlags.NoZeroes;
 
     private bool _structuredReplies;
+    private string? _identity;
 
     public async Task<NbdSession?> RunAsync(PipeReader reader, Stream output, CancellationToken cancellationToken)
     {
@@ -70,8 +77,26 @@ internal sealed class NbdServerHandshake(NbdExportRegistry exports, NbdServerOpt
                 return null;
             }
 
+            if (options.Tls is not null && _identity is null && option is not (NbdOption.StartTls or NbdOption.Abort))
+            {
+                if (!await RequireTlsAsync(option, output, cancellationToken).ConfigureAwait(false))
+                {
+                    return null;
+                }
+
+                continue;
+            }
+
             switch (option)
             {
+                case NbdOption.StartTls when options.Tls is not null:
+                    if (!await StartTlsAsync(data, reader, output, options.Tls, cancellationToken).ConfigureAwait(false))
+                    {
+                        return null;
+                    }
+
+                    break;
+
                 case NbdOption.ExportName:
                     return await ExportNameAsync(data, noZeroes, output, cancellationToken).ConfigureAwait(false);
 
@@ -113,10 +138,89 @@ internal sealed class NbdServerHandshake(NbdExportRegistry exports, NbdServerOpt
         }
     }
 
+    /// <summary>Answers an option sent before TLS with NBD_REP_ERR_TLS_REQD; false when the connection must close instead.</summary>
+    private async Task<bool> RequireTlsAsync(NbdOption option, Stream output, CancellationToken cancellationToken)
+    {
+        if (option == NbdOption.ExportName)
+        {
+            // NBD_OPT_EXPORT_NAME cannot carry an error: the protocol says to hang up.
+            NbdLog.HandshakeViolation(logger, remote, "NBD_OPT_EXPORT_NAME without TLS");
+            return false;
+        }
+
+        await RefuseAsync(output, option, NbdOptionReplyType.ErrorTlsRequired, "TLS is required: send NBD_OPT_STARTTLS first", cancellationToken).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>Agrees to NBD_OPT_STARTTLS and runs the TLS handshake; false when the connection must close.</summary>
+    private async Task<bool> StartTlsAsync(byte[] data, PipeReader reader, Stream output, NbdTlsCredentials tls, CancellationToken cancellationToken)
+    {
+        if (_identity is not null || data.Length != 0)
+        {
+            string reason = data.Length != 0 ? "NBD_OPT_STARTTLS takes no data" : "TLS is already running";
+            await RefuseAsync(output, NbdOption.StartTls, NbdOptionReplyType.ErrorInvalid, reason, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+
+        var transport = output as StartTlsStream ?? throw new InvalidOperationException("The connection's stream cannot switch to TLS.");
+        await ReplyAsync(output, NbdOption.StartTls, NbdOptionReplyType.Ack, [], cancellationToken).ConfigureAwait(false);
+        if (reader.TryRead(out var early))
+        {
+            // Bytes sent before our ACK would be read as if they had come through TLS: an injection, never trusted.
+            bool injected = early.Buffer.Length > 0;
+            reader.AdvanceTo(early.Buffer.Start);
+            if (injected)
+            {
+                NbdLog.HandshakeViolation(logger, remote, "data sent after NBD_OPT_STARTTLS before the TLS handshake");
+                return false;
+            }
+        }
+
+        try
+        {
+            await transport.StartServerAsync(tls.ServerOptions(), cancellationToken).ConfigureAwait(false);
+        }
+        catch (AuthenticationException e)
+        {
+            NbdTlsLog.Refused(logger, remote, e.InnerException?.Message ?? e.Message);
+            return false;
+        }
+
+        _identity = transport.Tls!.RemoteCertificate is X509Certificate2 certificate ? NbdTlsCredentials.IdentityOf(certificate) : null;
+        if (_identity is null)
+        {
+            NbdTlsLog.Refused(logger, remote, "the client certificate has no single subject CN");
+            return false;
+        }
+
+        NbdTlsLog.Established(logger, remote, _identity);
+        return true;
+    }
+
+    /// <summary>The export named <paramref name="name"/> if it exists and this client may use it.</summary>
+    private bool TryOpen(string name, [NotNullWhen(true)] out INbdExport? export)
+    {
+        if (!exports.TryGet(name, out export))
+        {
+            return false;
+        }
+
+        if (Allowed(name))
+        {
+            return true;
+        }
+
+        NbdTlsLog.ExportDenied(logger, remote, _identity!, name);
+        export = null;
+        return false;
+    }
+
+    private bool Allowed(string name) => _identity is null || options.ExportAccess is null || options.ExportAccess(name, _identity);
+
     private async Task<NbdSession?> ExportNameAsync(byte[] data, bool noZeroes, Stream output, CancellationToken cancellationToken)
     {
         string name = Encoding.UTF8.GetString(data);
-        if (!exports.TryGet(name, out var export))
+        if (!TryOpen(name, out var export))
         {
             // NBD_OPT_EXPORT_NAME cannot carry an error: the protocol says to hang up.
             NbdLog.HandshakeViolation(logger, remote, $"NBD_OPT_EXPORT_NAME for unknown export '{name}'");
@@ -140,7 +244,7 @@ internal sealed class NbdServerHandshake(NbdExportRegistry exports, NbdServerOpt
             return;
         }
 
-        foreach (var export in exports.List())
+        foreach (var export in exports.List().Where(e => Allowed(e.Name)))
         {
             int nameLength = Encoding.UTF8.GetByteCount(export.Name);
             byte[] entry = new byte[4 + nameLength + Encoding.UTF8.GetByteCount(export.Description ?? string.Empty)];
@@ -161,7 +265,8 @@ internal sealed class NbdServerHandshake(NbdExportRegistry exports, NbdServerOpt
             return null;
         }
 
-        if (!exports.TryGet(name, out var export))
+        // A forbidden export is answered like a missing one: its name is not confirmed to a stranger.
+        if (!TryOpen(name, out var export))
         {
             await RefuseAsync(output, option, NbdOptionReplyType.ErrorUnknown, $"no export named '{name}'", cancellationToken).ConfigureAwait(false);
             return null;

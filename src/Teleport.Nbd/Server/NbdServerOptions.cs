@@ -1,3 +1,5 @@
+using Teleport.Nbd.Tls;
+
 namespace Teleport.Nbd.Server;
 
 /// <summary>Limits and choices of an <see cref="NbdServer"/>.</summary>
@@ -20,6 +22,18 @@ public sealed class NbdServerOptions
 
     /// <summary>Largest option payload accepted; a longer one closes the connection.</summary>
     public int MaxOptionLength { get; init; } = 16 * 1024;
+
+    /// <summary>
+    /// With credentials a client must start TLS (NBD_OPT_STARTTLS) and present a certificate from their CA before
+    /// anything else: every other option is answered NBD_REP_ERR_TLS_REQD (NBD_OPT_EXPORT_NAME hangs up).
+    /// </summary>
+    public NbdTlsCredentials? Tls { get; init; }
+
+    /// <summary>
+    /// Over TLS: whether the client identified by its certificate's subject CN (second argument) may list and open
+    /// the export named by the first. Null lets every client of the CA open every export.
+    /// </summary>
+    public Func<string, string, bool>? ExportAccess { get; init; }
 
     internal void Validate()
     {

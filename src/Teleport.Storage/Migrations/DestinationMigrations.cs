@@ -86,6 +86,9 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
     // The slow part, outside the lock: the incoming marker, the journal and the listener.
     private DestinationMigration Listen(PrepareDestination command, IPEndPoint nbd)
     {
+        // The VM's host may open the volume over TLS once it is served here (the grant outlives this worker's restarts).
+        if (!string.IsNullOrEmpty(command.AllowedClient))
+            S.Exports.Clients.Allow(command.VolumeId, command.AllowedClient);
         // The marker keeps a half-built volume from being served, also across a restart of this worker.
         S.Store.MarkIncoming(command.VolumeId);
         var journal = new JournalEntry(command.MigrationId, MigrationRole.Destination, command.VolumeId, command.Attempt, MigrationPhases.Prepare, false,

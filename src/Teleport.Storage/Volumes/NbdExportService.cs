@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Teleport.Blocks;
 using Teleport.Nbd.Exports;
 using Teleport.Nbd.Server;
+using Teleport.Nbd.Tls;
 using Teleport.Storage.DirtyTracking;
 using Teleport.Storage.Worker;
 
@@ -35,8 +36,12 @@ public sealed class NbdExportService : IHostedService, IAsyncDisposable
         _volumes = volumes;
         _indexWritten = indexWritten;
         _log = loggers.CreateLogger<NbdExportService>();
-        _server = new NbdServer(_registry, new NbdServerOptions(), loggers.CreateLogger<NbdServer>());
+        Clients = new ExportClientList(options, store);
+        _server = new NbdServer(_registry, ServerOptions(options, Clients), loggers.CreateLogger<NbdServer>());
     }
+
+    /// <summary>Who may open which volume over TLS.</summary>
+    public ExportClientList Clients { get; }
 
     /// <summary>The bound NBD endpoint once started.</summary>
     public EndPoint? EndPoint { get; private set; }
@@ -49,6 +54,8 @@ public sealed class NbdExportService : IHostedService, IAsyncDisposable
         foreach (string name in _store.List())
             Export(name);
         EndPoint = _server.Listen(_options.NbdEndPoint);
+        if (_options.NbdTlsDirectory is not { Length: > 0 } && !IPAddress.IsLoopback(_options.NbdEndPoint.Address))
+            _log.LogWarning("NBD on {EndPoint} is served without TLS (Storage:NbdInsecure): whoever reaches it can read and write every volume", EndPoint);
         _log.LogInformation("Serving {Count} volumes from {Directory} over NBD on {EndPoint}", _volumes.List().Count, _store.Directory, EndPoint);
         return Task.CompletedTask;
     }
@@ -115,4 +122,10 @@ public sealed class NbdExportService : IHostedService, IAsyncDisposable
     }
 
     public ValueTask DisposeAsync() => _server.DisposeAsync();
+
+    // With a TLS directory every client needs a certificate from its CA and sees only the volumes its CN is allowed.
+    private static NbdServerOptions ServerOptions(StorageWorkerOptions options, ExportClientList clients) =>
+        options.NbdTlsDirectory is { Length: > 0 } directory
+            ? new NbdServerOptions { Tls = NbdTlsCredentials.ForServer(directory), ExportAccess = clients.Allows }
+            : new NbdServerOptions();
 }

@@ -14,6 +14,9 @@ public sealed class VolumeStore
     /// <summary>Resume state of the data channel's destination session, beside the volume.</summary>
     public const string SessionStateSuffix = ".teleport-state";
 
+    /// <summary>Beside a volume: the host ids allowed its NBD export over TLS, one a line (see <see cref="ExportClientList"/>).</summary>
+    public const string ClientsSuffix = ".clients";
+
     private const int MaxNameLength = 200;
 
     public VolumeStore(string directory)
@@ -44,6 +47,8 @@ public sealed class VolumeStore
     public string IncomingMarkerOf(string name) => PathOf(name) + IncomingSuffix;
 
     public string SessionStatePathOf(string name) => PathOf(name) + SessionStateSuffix;
+
+    public string ClientsPathOf(string name) => PathOf(name) + ClientsSuffix;
 
     public bool Exists(string name) => File.Exists(PathOf(name));
 
@@ -77,6 +82,7 @@ public sealed class VolumeStore
         File.Delete(path);
         File.Delete(IncomingMarkerOf(name));
         File.Delete(SessionStatePathOf(name));
+        File.Delete(ClientsPathOf(name));
         return existed;
     }
 

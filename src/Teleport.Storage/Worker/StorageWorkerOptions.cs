@@ -1,7 +1,9 @@
 using System.Net;
 using Teleport.Blocks;
 using Teleport.Messaging;
+using Teleport.Nbd.Tls;
 using Teleport.Storage.DirtyTracking;
+using Teleport.Storage.Volumes;
 
 namespace Teleport.Storage.Worker;
 
@@ -23,6 +25,21 @@ public sealed class StorageWorkerOptions
 
     /// <summary>Where VM hosts reach the NBD exports (ADDR:PORT).</summary>
     public string NbdListen { get; set; } = "0.0.0.0:10809";
+
+    /// <summary>
+    /// NBD over TLS: a directory in the layout of QEMU's tls-creds-x509 (ca-cert.pem, server-cert.pem, server-key.pem).
+    /// Clients must start TLS with a certificate from that CA; each sees only the volumes its CN is allowed (<see cref="ExportClients"/>).
+    /// </summary>
+    public string? NbdTlsDirectory { get; set; }
+
+    /// <summary>Serve plain NBD on a non-loopback <see cref="NbdListen"/> without <see cref="NbdTlsDirectory"/> (refused otherwise).</summary>
+    public bool NbdInsecure { get; set; }
+
+    /// <summary>
+    /// Over TLS: volume name to the host ids (client certificate CNs) allowed its export, for volumes served before any
+    /// migration. Migrations add the VM's host to <c>NAME.img.clients</c> beside the volume, which counts too.
+    /// </summary>
+    public Dictionary<string, string[]> ExportClients { get; set; } = new(StringComparer.Ordinal);
 
     /// <summary>Where the destination side listens for a source's data channel (ADDR:PORT; port 0 picks one per migration).</summary>
     public string DataListen { get; set; } = "0.0.0.0:0";
@@ -99,7 +116,7 @@ public sealed class StorageWorkerOptions
         if (string.IsNullOrWhiteSpace(VolumeDirectory))
             throw new ArgumentException("Storage:VolumeDirectory is required");
         BlockSizes.Validate(BlockSize);
-        _ = NbdEndPoint;
+        ValidateNbdSecurity();
         _ = DataEndPoint;
         _ = BusAddress.Parse(Bus, "Storage:Bus");
         ArgumentOutOfRangeException.ThrowIfNegative(DirtyThresholdBlocks, "Storage:DirtyThresholdBlocks");
@@ -111,6 +128,33 @@ public sealed class StorageWorkerOptions
             throw new ArgumentException("Storage:TlsKey is set without Storage:TlsCertificate");
         if (IndexDebounce < TimeSpan.Zero || IndexSaveInterval < TimeSpan.Zero)
             throw new ArgumentException("Storage:IndexDebounce and Storage:IndexSaveInterval must not be negative");
+    }
+
+    private void ValidateNbdSecurity()
+    {
+        var nbd = NbdEndPoint;
+        if (NbdTlsDirectory is { Length: > 0 } tls)
+        {
+            try
+            {
+                _ = NbdTlsCredentials.ForServer(tls);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new ArgumentException($"Storage:NbdTlsDirectory: {e.Message}", e);
+            }
+        }
+        else if (!NbdInsecure && !IPAddress.IsLoopback(nbd.Address))
+        {
+            throw new ArgumentException($"Storage:NbdListen {NbdListen} is reachable from the network: serve NBD over TLS (--nbd-tls-dir DIR, " +
+                                        "Storage:NbdTlsDirectory) or accept plain NBD there with --nbd-insecure (Storage:NbdInsecure)");
+        }
+
+        foreach (var (volume, clients) in ExportClients)
+        {
+            if (!VolumeStore.IsValidName(volume) || clients is null || !clients.All(ExportClientList.IsValidClient))
+                throw new ArgumentException($"Storage:ExportClients:{volume} must name a volume and host ids (letters, digits, '.', '_', '-')");
+        }
     }
 
     /// <summary>The "host:port" a source should connect to for a destination bound at <paramref name="bound"/>.</summary>

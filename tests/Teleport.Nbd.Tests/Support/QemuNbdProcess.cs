@@ -17,13 +17,14 @@ internal sealed class QemuNbdProcess : IAsyncDisposable
 
     public IPEndPoint EndPoint { get; }
 
-    public static async Task<QemuNbdProcess> StartAsync(string file, string exportName, string description)
+    /// <summary>Starts qemu-nbd on <paramref name="file"/>; <paramref name="extraArguments"/> go before the file (e.g. --tls-creds).</summary>
+    public static async Task<QemuNbdProcess> StartAsync(string file, string exportName, string description, params string[] extraArguments)
     {
         // qemu-nbd cannot report an ephemeral port, so take a free one and hand it over.
         int port = FreePort.Next();
 
         var start = new ProcessStartInfo(QemuTools.QemuNbd) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (string argument in new[] { "-f", "raw", "-x", exportName, "-D", description, "-b", "127.0.0.1", "-p", port.ToString(), "-t", "--shared=8", file })
+        foreach (string argument in new[] { "-f", "raw", "-x", exportName, "-D", description, "-b", "127.0.0.1", "-p", port.ToString(), "-t", "--shared=8" }.Concat(extraArguments).Append(file))
         {
             start.ArgumentList.Add(argument);
         }

@@ -6,7 +6,7 @@ namespace Teleport.Storage.Tests.Worker;
 
 public sealed class StorageWorkerOptionsTests
 {
-    private static StorageWorkerOptions Valid() => new() { StorageId = "ams-1", VolumeDirectory = "/srv/volumes" };
+    private static StorageWorkerOptions Valid() => new() { StorageId = "ams-1", VolumeDirectory = "/srv/volumes", NbdInsecure = true };
 
     [Fact]
     public void Parses_the_bus_setting()
@@ -58,5 +58,21 @@ public sealed class StorageWorkerOptionsTests
         var options = Valid();
         change(options);
         return Assert.ThrowsAny<ArgumentException>(options.Validate).Message;
+    }
+
+    [Fact]
+    public void Plain_nbd_on_the_network_needs_the_insecure_flag_and_a_tls_directory_must_be_complete()
+    {
+        var exposed = Valid();
+        exposed.NbdInsecure = false;
+        var loopback = Valid();
+        (loopback.NbdInsecure, loopback.NbdListen) = (false, "127.0.0.1:10809");
+        var incomplete = Valid();
+        incomplete.NbdTlsDirectory = Directory.CreateTempSubdirectory("teleport-notls-").FullName;
+
+        Assert.Contains("--nbd-insecure", Assert.Throws<ArgumentException>(exposed.Validate).Message);
+        loopback.Validate();
+        Assert.Contains("Storage:NbdTlsDirectory", Assert.Throws<ArgumentException>(incomplete.Validate).Message);
+        Directory.Delete(incomplete.NbdTlsDirectory, recursive: true);
     }
 }

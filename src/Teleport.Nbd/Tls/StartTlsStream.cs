@@ -1,0 +1,114 @@
+using System.Net.Security;
+
+namespace Teleport.Nbd.Tls;
+
+/// <summary>
+/// The connection's byte stream, plain until NBD_OPT_STARTTLS is agreed and then TLS over the same socket. Readers and
+/// writers keep this one object throughout, so the handshake can switch to TLS under them; they must have nothing
+/// buffered or pending at the switch (the caller checks).
+/// </summary>
+public sealed class StartTlsStream : Stream
+{
+    private readonly Stream _plain;
+    private Stream _current;
+
+    public StartTlsStream(Stream plain)
+    {
+        _plain = plain;
+        _current = plain;
+    }
+
+    /// <summary>The TLS layer once started; null while the connection is plain.</summary>
+    public SslStream? Tls { get; private set; }
+
+    public override bool CanRead => true;
+
+    public override bool CanWrite => true;
+
+    public override bool CanSeek => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position
+    {
+        get => throw new NotSupportedException();
+        set => throw new NotSupportedException();
+    }
+
+    /// <summary>Runs the server side of the TLS handshake; afterwards every byte goes through TLS.</summary>
+    public Task StartServerAsync(SslServerAuthenticationOptions options, CancellationToken cancellationToken) =>
+        StartAsync(ssl => ssl.AuthenticateAsServerAsync(options, cancellationToken));
+
+    /// <summary>Runs the client side of the TLS handshake; afterwards every byte goes through TLS.</summary>
+    public Task StartClientAsync(SslClientAuthenticationOptions options, CancellationToken cancellationToken) =>
+        StartAsync(ssl => ssl.AuthenticateAsClientAsync(options, cancellationToken));
+
+    private async Task StartAsync(Func<SslStream, Task> authenticate)
+    {
+        if (Tls is not null)
+        {
+            throw new InvalidOperationException("TLS is already running on this connection.");
+        }
+
+        // The plain stream stays open under TLS; disposing this object closes both.
+        var ssl = new SslStream(_plain, leaveInnerStreamOpen: true);
+        try
+        {
+            await authenticate(ssl).ConfigureAwait(false);
+        }
+        catch
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        Tls = ssl;
+        _current = ssl;
+    }
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        _current.ReadAsync(buffer, cancellationToken);
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        _current.ReadAsync(buffer, offset, count, cancellationToken);
+
+    public override int Read(byte[] buffer, int offset, int count) => _current.Read(buffer, offset, count);
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
+        _current.WriteAsync(buffer, cancellationToken);
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        _current.WriteAsync(buffer, offset, count, cancellationToken);
+
+    public override void Write(byte[] buffer, int offset, int count) => _current.Write(buffer, offset, count);
+
+    public override Task FlushAsync(CancellationToken cancellationToken) => _current.FlushAsync(cancellationToken);
+
+    public override void Flush() => _current.Flush();
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override async ValueTask DisposeAsync()
+    {
+        if (Tls is not null)
+        {
+            await Tls.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await _plain.DisposeAsync().ConfigureAwait(false);
+        GC.SuppressFinalize(this);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            Tls?.Dispose();
+            _plain.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+}
