@@ -252,12 +252,7 @@ run_one() {
     ROWS+=("| $r | $MODE | $state | $total s | $downtime ms | +$verified_at / +$switched_at ms | $rounds | $(awk -v a="$s2d" -v b="$d2s" 'BEGIN{printf "%.2f MB (%.2f / %.2f)", (a+b)/1e6, a/1e6, b/1e6}') | $(awk -v t="$tbytes" 'BEGIN{printf (t ~ /^[0-9]+$/ ? "%.2f MB" : "%s"), (t ~ /^[0-9]+$/ ? t/1e6 : t)}') | ${seq_at_end:-?} | $check |")
 
     # Stop this run's processes (QEMU first, then the roles).
-    local i
-    for ((i = ${#PIDS[@]} - 1; i >= pids_before; i--)); do kill -TERM "${PIDS[i]}" 2>/dev/null || true; done
-    for ((i = ${#PIDS[@]} - 1; i >= pids_before; i--)); do
-        timeout 20 tail --pid="${PIDS[i]}" -f /dev/null 2>/dev/null || kill -KILL "${PIDS[i]}" 2>/dev/null || true
-    done
-    PIDS=("${PIDS[@]:0:pids_before}")
+    stop_pids_since PIDS "$pids_before"
 }
 
 START=$(date -u '+%Y-%m-%d %H:%M UTC')

@@ -29,7 +29,7 @@ TELEPORT_ROOT=$ROOT TELEPORT_LOG_TAG='wan-whole-vm'
 # shellcheck source=infra/lib.sh
 source infra/lib.sh
 
-RUNS=1 VOLUME_MIB=256 CHANGED_PCT=10 NAME=wv RATE=100mbit DELAY=25ms OUT=''
+RUNS=1 VOLUME_MIB=64 CHANGED_PCT=10 NAME=wv RATE=100mbit DELAY=25ms OUT=''
 while [[ $# -gt 0 ]]; do
     case $1 in
         --runs) RUNS=${2:?}; shift 2 ;;
@@ -160,7 +160,7 @@ run_qemu() {
         wait_for "records from the destination QEMU" 60 grep -qs "TPW seq=$((last + 50))" "$d/dst-console.log" || true
         row_of qemu "$r" "$d" "$json" "$((after - before))" "$dst_qemu" "$src_qemu" "$d/dst.img" "$runid"
     fi
-    stop_since "$pids_before"
+    stop_pids_since PIDS "$pids_before"
 }
 
 # row_of METHOD RUN DIR JSON LINK-BYTES DST-QEMU SRC-QEMU DST-DISK RUNID: stops the guest, checks it, adds the row.
@@ -187,15 +187,6 @@ row_of() {
 }
 
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
-
-stop_since() {
-    local i
-    for ((i = ${#PIDS[@]} - 1; i >= $1; i--)); do kill -TERM "${PIDS[i]}" 2>/dev/null || true; done
-    for ((i = ${#PIDS[@]} - 1; i >= $1; i--)); do
-        timeout 20 tail --pid="${PIDS[i]}" -f /dev/null 2>/dev/null || kill -KILL "${PIDS[i]}" 2>/dev/null || true
-    done
-    PIDS=("${PIDS[@]:0:$1}")
-}
 
 START=$(date -u '+%Y-%m-%d %H:%M UTC')
 for ((r = 1; r <= RUNS; r++)); do run_qemu "$r"; done
