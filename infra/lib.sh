@@ -16,6 +16,7 @@
 #   json_field FILE KEY           a top-level value of a JSON file as Python prints it (True/False for booleans)
 #   rate_bps RATE / rate_label BPS  N[bit|kbit|mbit|gbit] in bit/s / bit/s as "100 Mbit/s"
 #   track_pid PID / forget_pid PID / stop_tracked_pids   background processes to stop when the script ends
+#   stop_pids_since ARRAY FROM    stop the processes of a list of the caller's from index FROM on, newest first
 #   wait_listening PORT WHAT PID [NETNS]  wait until something listens on TCP PORT; die if PID exits first
 #   remove_unless_kept DIR        remove a work directory unless TELEPORT_BENCH_KEEP is set
 #   publish_teleport DIR LOG [TRIES]  infra/publish.sh into DIR (teleport.dll as it ships), output in LOG
@@ -191,6 +192,18 @@ rate_label() {
 # ---- scripts of their own: background processes and the work directory ---------------------------
 
 _TELEPORT_PIDS=()
+
+# stop_pids_since ARRAY FROM: stops the processes ARRAY[FROM], ARRAY[FROM+1]... newest first (TERM, up to 20 s each,
+# then KILL) and drops them from ARRAY (a caller's own list, unlike track_pid's).
+stop_pids_since() {
+    local -n _stop_pids=$1
+    local _stop_from=$2 i
+    for ((i = ${#_stop_pids[@]} - 1; i >= _stop_from; i--)); do kill -TERM "${_stop_pids[i]}" 2>/dev/null || true; done
+    for ((i = ${#_stop_pids[@]} - 1; i >= _stop_from; i--)); do
+        timeout 20 tail --pid="${_stop_pids[i]}" -f /dev/null 2>/dev/null || kill -KILL "${_stop_pids[i]}" 2>/dev/null || true
+    done
+    _stop_pids=("${_stop_pids[@]:0:_stop_from}")
+}
 
 track_pid() { _TELEPORT_PIDS+=("$1"); }
 

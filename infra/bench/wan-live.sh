@@ -16,6 +16,7 @@
 #
 # usage: wan-live.sh [--runs N] [--mode idle|writing] [--teleport DLL] [--volume-mib M] [--name NAME]
 #                    [--rate 100mbit] [--delay 25ms] [--out FILE.md]
+#        wan-live.sh --whole-vm [wan-whole-vm.sh options]   the guest's memory and disk move (wan-whole-vm.sh)
 # Needs root. The link, every process and the temp directory are removed on exit (also on failure or Ctrl-C; the
 # directory with every role's log stays after a failure, or always with TELEPORT_BENCH_KEEP=1).
 set -Eeuo pipefail
@@ -26,6 +27,9 @@ WAN=$ROOT/infra/wan
 TELEPORT_ROOT=$ROOT TELEPORT_LOG_TAG='wan-live'
 # shellcheck source=infra/lib.sh
 source infra/lib.sh
+
+# A whole-VM move is its own benchmark (two QEMU processes, QEMU's own migration side by side).
+for arg in "$@"; do [[ $arg != --whole-vm ]] || exec "$ROOT/infra/bench/wan-whole-vm.sh" "$@"; done
 
 RUNS=1 MODE=writing DLL='' VOLUME_MIB=64 NAME=wl RATE=100mbit DELAY=25ms OUT=''
 while [[ $# -gt 0 ]]; do
@@ -98,35 +102,7 @@ guest_env=$(bash infra/guest/workload/build-guest.sh "$GUEST_DIR") || die "infra
 eval "${guest_env//$'\n'/ ; }"
 [[ -f ${TELEPORT_GUEST_KERNEL:-} && -f ${TELEPORT_GUEST_INITRD:-} ]] || die "guest kernel/initrd not built: $guest_env"
 
-# Checks records 0..COUNT-1 of a volume: magic, sequence, run id, payload and FNV-1a as teleport-writer writes them.
-cat >"$WORK/check.c" <<'EOF'
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#define RECORD 4096
-static void put64(unsigned char *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i)); }
-int main(int argc, char **argv)
-{
-	if (argc != 4) { fprintf(stderr, "usage: check VOLUME COUNT RUN\n"); return 2; }
-	FILE *f = fopen(argv[1], "rb");
-	if (!f) { perror(argv[1]); return 2; }
-	uint64_t count = strtoull(argv[2], 0, 10), run = strtoull(argv[3], 0, 10), bad = 0, first_bad = 0;
-	unsigned char got[RECORD], want[RECORD];
-	for (uint64_t n = 0; n < count; n++) {
-		if (fread(got, 1, RECORD, f) != RECORD) { fprintf(stderr, "volume ends at record %llu\n", (unsigned long long)n); return 1; }
-		uint64_t x = (n ^ run) * 0x9e3779b97f4a7c15ULL | 1, h = 0xcbf29ce484222325ULL;
-		memcpy(want, "TPWREC01", 8); put64(want + 8, n); put64(want + 16, run);
-		for (size_t i = 24; i < RECORD - 8; i += 8) { x ^= x << 13; x ^= x >> 7; x ^= x << 17; put64(want + i, x); }
-		for (size_t i = 0; i < RECORD - 8; i++) { h ^= want[i]; h *= 0x100000001b3ULL; }
-		put64(want + RECORD - 8, h);
-		if (memcmp(got, want, RECORD) != 0) { if (!bad++) first_bad = n; }
-	}
-	printf("%llu %llu\n", (unsigned long long)bad, (unsigned long long)first_bad);
-	return bad ? 1 : 0;
-}
-EOF
-gcc -O2 -Wall -Wextra -Werror -o "$WORK/check" "$WORK/check.c" || die "could not build the record checker"
+gcc -O2 -Wall -Wextra -Werror -o "$WORK/check" infra/bench/record-check.c || die "could not build the record checker"
 
 # ---- the link ----------------------------------------------------------------------------------------------------
 
@@ -276,12 +252,7 @@ run_one() {
     ROWS+=("| $r | $MODE | $state | $total s | $downtime ms | +$verified_at / +$switched_at ms | $rounds | $(awk -v a="$s2d" -v b="$d2s" 'BEGIN{printf "%.2f MB (%.2f / %.2f)", (a+b)/1e6, a/1e6, b/1e6}') | $(awk -v t="$tbytes" 'BEGIN{printf (t ~ /^[0-9]+$/ ? "%.2f MB" : "%s"), (t ~ /^[0-9]+$/ ? t/1e6 : t)}') | ${seq_at_end:-?} | $check |")
 
     # Stop this run's processes (QEMU first, then the roles).
-    local i
-    for ((i = ${#PIDS[@]} - 1; i >= pids_before; i--)); do kill -TERM "${PIDS[i]}" 2>/dev/null || true; done
-    for ((i = ${#PIDS[@]} - 1; i >= pids_before; i--)); do
-        timeout 20 tail --pid="${PIDS[i]}" -f /dev/null 2>/dev/null || kill -KILL "${PIDS[i]}" 2>/dev/null || true
-    done
-    PIDS=("${PIDS[@]:0:pids_before}")
+    stop_pids_since PIDS "$pids_before"
 }
 
 START=$(date -u '+%Y-%m-%d %H:%M UTC')

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using Teleport.Host.Hypervisor;
 
 namespace Teleport.Cli.Demo;
@@ -21,18 +20,15 @@ public sealed class QemuGuest : IDemoVm
     private readonly long _records;
     private readonly double _recordsPerSecond;
     private readonly string _demoQmpSocket;
-    private readonly StringBuilder _console = new();
-    private readonly Stopwatch _clock = Stopwatch.StartNew();
     private Process? _process;
-    private long _reported;
-    private long _longestGapTicks;
-    private long _lastReportTicks = -1;
     private volatile string? _failure;
-    private volatile bool _done;
     private int _disposed;
 
-    public QemuGuest(GuestImage image, string disk, string export, long records, double recordsPerSecond, ulong runId, string workDirectory)
+    /// <summary>A guest whose console goes to <paramref name="log"/> (a new one when null); a whole-VM move adds the incoming QEMU's console to the same log.</summary>
+    public QemuGuest(GuestImage image, string disk, string export, long records, double recordsPerSecond, ulong runId, string workDirectory,
+        GuestLog? log = null)
     {
+        Log = log ?? new GuestLog();
         _image = image;
         _disk = disk;
         _export = export;
@@ -50,28 +46,36 @@ public sealed class QemuGuest : IDemoVm
     /// <summary>The QMP socket the host worker controls the VM through (HostVmOptions.QmpSocket).</summary>
     public string HostQmpSocket { get; }
 
-    public long RecordsWritten => Interlocked.Read(ref _reported);
+    /// <summary>The guest's console: its records, their timing and, after a whole-VM move, whether it continued.</summary>
+    public GuestLog Log { get; }
+
+    /// <summary>The node name of the disk, which the virtio-blk device refers to (VmDefinition.DiskNodeName).</summary>
+    public const string DiskNodeName = "disk0";
+
+    /// <summary>
+    /// The guest's machine and devices, without its disk backend and monitors: what a whole-VM move's VM definition
+    /// holds, so the incoming QEMU is the same machine. Its serial console is QEMU's stdio, which a host worker logs.
+    /// </summary>
+    public IReadOnlyList<string> DefinitionArguments =>
+    [
+        "-machine", "q35", "-m", "256", "-smp", "1", "-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio",
+        "-accel", "tcg", "-cpu", "max", "-kernel", _image.Kernel, "-initrd", _image.Initrd,
+        "-append", string.Create(CultureInfo.InvariantCulture,
+            $"console=ttyS0 panic=-1 no_timer_check quiet loglevel=4 guest.count={_records} guest.every=1 guest.run={RunId} guest.delay={(long)(1_000_000 / _recordsPerSecond)} guest.hold=3600"),
+        "-device", $"virtio-blk-pci,drive={DiskNodeName}",
+    ];
+
+    public long RecordsWritten => Log.RecordsWritten;
 
     public bool ExactCount => false;
 
-    public TimeSpan LongestGap => TimeSpan.FromTicks(Interlocked.Read(ref _longestGapTicks));
+    public TimeSpan LongestGap => Log.LongestGap;
 
-    public string? Failure => _failure;
-
-    /// <summary>The guest's serial console so far (for errors).</summary>
-    public string Console
-    {
-        get
-        {
-            lock (_console)
-                return _console.ToString();
-        }
-    }
+    public string? Failure => _failure ?? Log.Failure;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var (host, port) = SplitHostPort(_disk);
-        long delayMicroseconds = (long)(1_000_000 / _recordsPerSecond);
         var start = new ProcessStartInfo(_image.Qemu)
         {
             RedirectStandardOutput = true,
@@ -79,24 +83,19 @@ public sealed class QemuGuest : IDemoVm
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        foreach (string argument in new[]
-                 {
-                     "-machine", "q35", "-m", "256", "-smp", "1", "-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio",
-                     "-accel", "tcg", "-cpu", "max", "-kernel", _image.Kernel, "-initrd", _image.Initrd,
-                     "-append", string.Create(CultureInfo.InvariantCulture,
-                         $"console=ttyS0 panic=-1 quiet loglevel=4 guest.count={_records} guest.every=1 guest.run={RunId} guest.delay={delayMicroseconds} guest.hold=3600"),
-                     "-drive", $"driver=nbd,server.type=inet,server.host={host},server.port={port},export={_export},if=none,id=d0,cache.direct=on",
-                     "-device", "virtio-blk-pci,drive=d0",
+        foreach (string argument in DefinitionArguments.Concat(
+                 [
+                     "-blockdev", $"driver=nbd,server.type=inet,server.host={host},server.port={port},export={_export},node-name={DiskNodeName},cache.direct=on",
                      "-qmp", $"unix:{HostQmpSocket},server=on,wait=off",
                      "-qmp", $"unix:{_demoQmpSocket},server=on,wait=off",
-                 })
+                 ]))
         {
             start.ArgumentList.Add(argument);
         }
 
         _process = Process.Start(start) ?? throw new InvalidOperationException($"{_image.Qemu} did not start");
-        _process.OutputDataReceived += (_, e) => OnLine(e.Data);
-        _process.ErrorDataReceived += (_, e) => OnLine(e.Data);
+        _process.OutputDataReceived += (_, e) => Log.OnLine(e.Data);
+        _process.ErrorDataReceived += (_, e) => Log.OnLine(e.Data);
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
 
@@ -113,12 +112,12 @@ public sealed class QemuGuest : IDemoVm
         }
 
         if (RecordsWritten == 0)
-            throw new InvalidOperationException($"the QEMU guest did not start writing: {_failure}\n{Tail(Console)}");
+            throw new InvalidOperationException($"the QEMU guest did not start writing: {Failure}\n{Tail(Log.Console)}");
     }
 
     public async Task WaitForRecordsAsync(long records, CancellationToken cancellationToken)
     {
-        while (RecordsWritten < records && !_done && _failure is null)
+        while (RecordsWritten < records && !Log.Done && Failure is null)
         {
             if (_process is { HasExited: true } exited)
             {
@@ -150,32 +149,6 @@ public sealed class QemuGuest : IDemoVm
         }
 
         return RecordsWritten;
-    }
-
-    private void OnLine(string? line)
-    {
-        if (line is null)
-            return;
-        lock (_console)
-            _console.AppendLine(line);
-        if (line.StartsWith("TPW seq=", StringComparison.Ordinal)
-            && long.TryParse(line.AsSpan("TPW seq=".Length), NumberStyles.None, CultureInfo.InvariantCulture, out long sequence))
-        {
-            long now = _clock.Elapsed.Ticks;
-            long last = Interlocked.Exchange(ref _lastReportTicks, now);
-            if (last >= 0 && now - last > Interlocked.Read(ref _longestGapTicks))
-                Interlocked.Exchange(ref _longestGapTicks, now - last);
-            Interlocked.Exchange(ref _reported, sequence + 1);
-        }
-        else if (line.StartsWith("TPW done", StringComparison.Ordinal))
-        {
-            _done = true;
-        }
-        else if (line.StartsWith("TPW error", StringComparison.Ordinal) || line.Contains("I/O error", StringComparison.Ordinal)
-                 || line.StartsWith("TPW exit", StringComparison.Ordinal) && line.Trim() != "TPW exit 0")
-        {
-            _failure ??= line.Trim();
-        }
     }
 
     private static (string Host, string Port) SplitHostPort(string endpoint)
