@@ -35,7 +35,7 @@ public sealed class NbdExportService : IHostedService, IAsyncDisposable
         _volumes = volumes;
         _indexWritten = indexWritten;
         _log = loggers.CreateLogger<NbdExportService>();
-        _server = new NbdServer(_registry, new NbdServerOptions(), loggers.CreateLogger<NbdServer>());
+        _server = new NbdServer(_registry, options.Nbd, loggers.CreateLogger<NbdServer>());
     }
 
     /// <summary>The bound NBD endpoint once started.</summary>

@@ -1,6 +1,7 @@
 using System.Net;
 using Teleport.Blocks;
 using Teleport.Messaging;
+using Teleport.Nbd.Server;
 using Teleport.Storage.DirtyTracking;
 
 namespace Teleport.Storage.Worker;
@@ -23,6 +24,9 @@ public sealed class StorageWorkerOptions
 
     /// <summary>Where VM hosts reach the NBD exports (ADDR:PORT).</summary>
     public string NbdListen { get; set; } = "0.0.0.0:10809";
+
+    /// <summary>Limits of the NBD server ("Storage:Nbd:MaxConnections", ...): connection caps, timeouts, bytes in flight.</summary>
+    public NbdServerOptions Nbd { get; set; } = new();
 
     /// <summary>Where the destination side listens for a source's data channel (ADDR:PORT; port 0 picks one per migration).</summary>
     public string DataListen { get; set; } = "0.0.0.0:0";
