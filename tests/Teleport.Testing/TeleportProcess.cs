@@ -75,16 +75,7 @@ public sealed class TeleportProcess : IAsyncDisposable
     }
 
     /// <summary>Its resident set size now (VmRSS of /proc/PID/status), in bytes.</summary>
-    public long ResidentBytes()
-    {
-        foreach (string line in File.ReadLines($"/proc/{_process.Id}/status"))
-        {
-            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-                return long.Parse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture) * 1024;
-        }
-
-        throw new InvalidOperationException($"/proc/{_process.Id}/status has no VmRSS");
-    }
+    public long ResidentBytes() => TryResidentBytes() ?? throw new InvalidOperationException($"process {_process.Id} has ended");
 
     /// <summary>Runs <paramref name="during"/> while sampling the resident set every 50 ms; returns the highest sample.</summary>
     public async Task<long> PeakResidentBytesAsync(Func<Task> during)
@@ -95,14 +86,9 @@ public sealed class TeleportProcess : IAsyncDisposable
         {
             while (!stop.IsCancellationRequested && !_process.HasExited)
             {
-                try
-                {
-                    peak = Math.Max(peak, ResidentBytes());
-                }
-                catch (IOException)
-                {
-                    return; // it exited between the check and the read
-                }
+                if (TryResidentBytes() is not { } now)
+                    return; // it is exiting
+                peak = Math.Max(peak, now);
 
                 await Task.Delay(50, CancellationToken.None);
             }
@@ -143,6 +129,24 @@ public sealed class TeleportProcess : IAsyncDisposable
         }
 
         _process.Dispose();
+    }
+
+    private long? TryResidentBytes()
+    {
+        try
+        {
+            foreach (string line in File.ReadLines($"/proc/{_process.Id}/status"))
+            {
+                if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                    return long.Parse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture) * 1024;
+            }
+        }
+        catch (IOException)
+        {
+            // Gone between the check and the read.
+        }
+
+        return null; // a process that is exiting has no resident set left
     }
 
     private void Append(string? line)
