@@ -221,22 +221,8 @@ public sealed class ListenerLimitTests(ITestOutputHelper output) : IDisposable
 
     private async Task QemuIoAsync(params string[] commands)
     {
-        var start = new ProcessStartInfo(TestEnvironment.QemuIo) { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add("-f");
-        start.ArgumentList.Add("raw");
-        foreach (string command in commands)
-        {
-            start.ArgumentList.Add("-c");
-            start.ArgumentList.Add(command);
-        }
-
-        start.ArgumentList.Add($"nbd://127.0.0.1:{_nbdPort}/disk");
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(120));
-        string text = await output + await error;
-        Assert.True(process.ExitCode == 0 && !text.Contains("Pattern verification failed", StringComparison.Ordinal),
-            $"qemu-io {string.Join(" ; ", commands)} failed ({process.ExitCode}): {text}");
+        var (exitCode, text) = await StorageWorkerRunTests.QemuIoResult($"nbd://127.0.0.1:{_nbdPort}/disk", commands);
+        Assert.True(exitCode == 0 && !text.Contains("Pattern verification failed", StringComparison.Ordinal),
+            $"qemu-io {string.Join(" ; ", commands)} failed ({exitCode}): {text}");
     }
 }
