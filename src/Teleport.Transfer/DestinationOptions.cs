@@ -45,6 +45,12 @@ public sealed record DestinationOptions
     /// <summary>A new connection must authenticate within this time.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>Connections still authenticating at once; further ones are closed as soon as they are accepted.</summary>
+    public int MaxHandshakes { get; init; } = 32;
+
+    /// <summary>Connections still authenticating at once from one peer address.</summary>
+    public int MaxHandshakesPerPeer { get; init; } = 8;
+
     /// <summary>After completion, how long to wait for the source's goodbye (to re-deliver a lost Complete).</summary>
     public TimeSpan CompletionLinger { get; init; } = TimeSpan.FromSeconds(30);
 

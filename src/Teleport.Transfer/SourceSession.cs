@@ -117,6 +117,7 @@ public sealed class SourceSession : IAsyncDisposable
                 var (raw, socket) = await SourceHandshake.ConnectAsync(_options, ct).ConfigureAwait(false);
                 connection = await TransferConnection.OpenClientAsync(raw, _options.Tls, _pacer, ct).ConfigureAwait(false);
                 var resume = await SourceHandshake.AuthenticateAsync(connection, _options, _sessionId, geometry, ct).ConfigureAwait(false);
+                connection.Reader.Authenticated();
                 failures = 0;
                 // The handshake's round trips gave the kernel its first RTT samples.
                 if (socket is not null && TcpPathInfo.TryRead(socket, out var path))

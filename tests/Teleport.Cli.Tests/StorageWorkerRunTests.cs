@@ -111,7 +111,7 @@ public sealed class StorageWorkerRunTests : IDisposable
             $"qemu-io {string.Join(" ; ", commands)} failed ({result.ExitCode}): {result.Output}");
     }
 
-    private static async Task<(int ExitCode, string Output)> QemuIoResult(string url, params string[] commands)
+    internal static async Task<(int ExitCode, string Output)> QemuIoResult(string url, params string[] commands)
     {
         var start = new ProcessStartInfo(TestEnvironment.QemuIo) { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add("-f");

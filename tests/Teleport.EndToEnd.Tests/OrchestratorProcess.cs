@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text;
+using Teleport.Testing;
 
 namespace Teleport.EndToEnd.Tests;
 
@@ -30,28 +31,8 @@ public sealed class OrchestratorProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
-    /// <summary>
-    /// TELEPORT_CLI_DLL if set (a teleport.dll built elsewhere), else the teleport.dll of this test assembly's
-    /// configuration in the work tree (dotnet test of the solution builds it).
-    /// </summary>
-    public static string TeleportDll()
-    {
-        if (Environment.GetEnvironmentVariable("TELEPORT_CLI_DLL") is { Length: > 0 } given)
-            return File.Exists(given) ? given : throw new InvalidOperationException($"TELEPORT_CLI_DLL '{given}' does not exist");
-        string configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Debug{Path.DirectorySeparatorChar}") ? "Debug" : "Release";
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Teleport.sln")))
-            {
-                string dll = Path.Combine(dir.FullName, "src", "Teleport.Cli", "bin", configuration, "net10.0", "teleport.dll");
-                return File.Exists(dll)
-                    ? dll
-                    : throw new InvalidOperationException($"{dll} is missing: build the solution (dotnet build -c {configuration}) before these tests");
-            }
-        }
-
-        throw new InvalidOperationException($"no Teleport.sln above {AppContext.BaseDirectory}");
-    }
+    /// <summary>The built teleport.dll (see <see cref="TeleportProcess.Dll"/>).</summary>
+    public static string TeleportDll() => TeleportProcess.Dll();
 
     public static OrchestratorProcess Start(params string[] args)
     {

@@ -49,6 +49,7 @@ public class FramingTests
     {
         byte[] a = RandomNumberGenerator.GetBytes(100_000), b = RandomNumberGenerator.GetBytes(3);
         var reader = new FrameReader(new TricklingStream([.. Frame(MessageType.Data, a), .. Frame(MessageType.Ack, b)]));
+        reader.Authenticated();
         var first = await reader.ReadAsync(CancellationToken.None);
         Assert.Equal(MessageType.Data, first.Type);
         Assert.True(first.Payload.Span.SequenceEqual(a));
@@ -82,6 +83,7 @@ public class FramingTests
         byte[][] payloads = Enumerable.Range(0, 48).Select(_ => RandomNumberGenerator.GetBytes(256 * 1024)).ToArray();
         var stream = new CountingStream(payloads.SelectMany(p => Frame(MessageType.Data, p)).ToArray());
         var reader = new FrameReader(stream);
+        reader.Authenticated();
 
         // On demand until told otherwise (the handshake): the stream is read only as far as frames are wanted.
         var first = await reader.ReadAsync(CancellationToken.None);
@@ -131,7 +133,30 @@ public class FramingTests
         byte[] header = new byte[8];
         BinaryPrimitives.WriteUInt32LittleEndian(header, ProtocolConstants.MaxPayload + 1);
         var oversized = new FrameReader(new MemoryStream(header));
+        oversized.Authenticated();
         Assert.Equal(TransferErrorCode.Oversized, (await Assert.ThrowsAsync<TransferException>(async () => await oversized.ReadAsync(default))).Code);
+    }
+
+    [Fact]
+    public async Task Before_authentication_a_frame_larger_than_a_handshake_is_refused_at_its_header_without_buffering_it()
+    {
+        // A maximum-size Hello header followed by a megabyte (of the 1.06 MiB announced): refused on the header.
+        byte[] attack = new byte[ProtocolConstants.HeaderSize + (1 << 20)];
+        BinaryPrimitives.WriteUInt32LittleEndian(attack, ProtocolConstants.MaxPayload);
+        attack[4] = (byte)MessageType.Hello;
+        var stream = new CountingStream(attack);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var stranger = new FrameReader(stream);
+        var refused = await Assert.ThrowsAsync<TransferException>(async () => await stranger.ReadAsync(default));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(TransferErrorCode.Oversized, refused.Code);
+        Assert.True(stream.Taken <= 8192, $"{stream.Taken} bytes were read from a stranger");
+        Assert.True(allocated < 64 * 1024, $"{allocated} bytes were allocated for a stranger's frame");
+
+        // The same bytes from an authenticated peer are a frame in progress (cut short here).
+        var peer = new FrameReader(new MemoryStream(attack));
+        peer.Authenticated();
+        Assert.Equal(TransferErrorCode.ConnectionLost, (await Assert.ThrowsAsync<TransferException>(async () => await peer.ReadAsync(default))).Code);
     }
 
     [Fact]

@@ -9,12 +9,28 @@ namespace Teleport.Nbd.Server;
 /// Runs one validated request against the session's export and sends its reply.
 /// Never throws: export failures become error replies.
 /// </summary>
-internal sealed class NbdCommandHandler(NbdSession session, NbdReplyWriter writer, ILogger logger, CancellationToken cancellationToken)
+internal sealed class NbdCommandHandler(NbdSession session, NbdReplyWriter writer, NbdInFlightBudget budget, ILogger logger, CancellationToken cancellationToken)
 {
+    private readonly NbdReadReply _reads = new(session, writer, logger, cancellationToken);
+
+    /// <summary>Runs the request, then gives its bytes back to the connection's in-flight budget.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask ExecuteAsync(NbdRequest request, byte[]? payload)
+    {
+        try
+        {
+            await RunAsync(request, payload).ConfigureAwait(false);
+        }
+        finally
+        {
+            budget.Release(NbdInFlightBudget.CostOf(request));
+        }
+    }
+
     /// <param name="request">A request that passed <see cref="NbdRequestValidator"/>.</param>
     /// <param name="payload">WRITE data (pooled, returned here), or null.</param>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask ExecuteAsync(NbdRequest request, byte[]? payload)
+    private async ValueTask RunAsync(NbdRequest request, byte[]? payload)
     {
         bool fua = (request.Flags & NbdCommandFlags.Fua) != 0;
         long offset = (long)request.Offset;
@@ -24,7 +40,7 @@ internal sealed class NbdCommandHandler(NbdSession session, NbdReplyWriter write
             switch (request.Command)
             {
                 case NbdCommand.Read:
-                    await ReadAsync(request).ConfigureAwait(false);
+                    await _reads.SendAsync(request).ConfigureAwait(false);
                     return;
 
                 case NbdCommand.Write:
@@ -69,38 +85,6 @@ internal sealed class NbdCommandHandler(NbdSession session, NbdReplyWriter write
         else
         {
             await ReplyFailureAsync(request, failure).ConfigureAwait(false);
-        }
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask ReadAsync(NbdRequest request)
-    {
-        int length = (int)request.Length;
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(NbdReplyWriter.HeaderRoom + length);
-        try
-        {
-            Exception? failure = null;
-            try
-            {
-                await session.Export.ReadAsync((long)request.Offset, buffer.AsMemory(NbdReplyWriter.HeaderRoom, length), cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e)
-            {
-                failure = e;
-            }
-
-            if (failure is null)
-            {
-                await writer.WriteReadDataAsync(request.Cookie, buffer, length, request.Offset, session.StructuredReplies).ConfigureAwait(false);
-            }
-            else
-            {
-                await ReplyFailureAsync(request, failure).ConfigureAwait(false);
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 

@@ -45,4 +45,10 @@ internal static partial class NbdLog
 
     [LoggerMessage(13, LogLevel.Warning, "NBD request {Command} of {Length} bytes closes the connection of {Remote}: {Reason}")]
     public static partial void RequestClosesConnection(ILogger logger, NbdCommand command, uint length, string remote, string? reason);
+
+    [LoggerMessage(14, LogLevel.Warning, "NBD connection {Remote} closed: {Reason}")]
+    public static partial void ConnectionAborted(ILogger logger, string remote, string reason);
+
+    [LoggerMessage(15, LogLevel.Warning, "NBD connection from {Remote} refused: {Reason}")]
+    public static partial void ConnectionRefused(ILogger logger, string remote, string reason);
 }

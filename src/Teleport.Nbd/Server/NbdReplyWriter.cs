@@ -7,22 +7,23 @@ using Teleport.Nbd.Protocol;
 namespace Teleport.Nbd.Server;
 
 /// <summary>
-/// Sends replies of one connection in completion order; one reply at a time on the wire (async lock).
-/// Read data travels in the caller's pooled buffer with <see cref="HeaderRoom"/> bytes free in front,
-/// so header and data go out in a single send without copying.
+/// Sends replies of one connection in completion order; one reply at a time on the wire (async lock). A send
+/// that makes no progress within the reply timeout (the client stopped reading) fails the writer and closes the
+/// stream, which ends the connection's read loop as well.
 /// </summary>
-internal sealed class NbdReplyWriter(Stream output, ILogger logger, string remote)
+internal sealed class NbdReplyWriter(Stream output, TimeSpan replyTimeout, ILogger logger, string remote)
 {
-    /// <summary>Bytes reserved before read data for the reply header (the largest: a hole chunk, 32 bytes).</summary>
+    /// <summary>Bytes reserved before read data for a reply or chunk header (the largest: a hole chunk, 32 bytes).</summary>
     public const int HeaderRoom = 32;
 
     private const int MaxMessageLength = 256;
 
     private readonly SemaphoreSlim _lock = new(1, 1);
     private readonly byte[] _scratch = new byte[NbdMagic.StructuredReplyHeaderLength + 6 + MaxMessageLength * 4];
+    private CancellationTokenSource _timer = new();
     private volatile bool _failed;
 
-    /// <summary>True once a send failed: the peer is gone.</summary>
+    /// <summary>True once a send failed or timed out: the connection is over.</summary>
     public bool Failed => _failed;
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
@@ -32,7 +33,7 @@ internal sealed class NbdReplyWriter(Stream output, ILogger logger, string remot
         try
         {
             NbdReplyCodec.WriteSimple(_scratch, NbdError.None, cookie);
-            await SendAsync(_scratch.AsMemory(0, NbdMagic.SimpleReplyHeaderLength)).ConfigureAwait(false);
+            await SendLockedAsync(_scratch.AsMemory(0, NbdMagic.SimpleReplyHeaderLength)).ConfigureAwait(false);
         }
         finally
         {
@@ -47,23 +48,7 @@ internal sealed class NbdReplyWriter(Stream output, ILogger logger, string remot
         await _lock.WaitAsync().ConfigureAwait(false);
         try
         {
-            int length;
-            if (structured)
-            {
-                string text = message is null ? string.Empty : message.Length > MaxMessageLength ? message[..MaxMessageLength] : message;
-                int textLength = Encoding.UTF8.GetBytes(text, _scratch.AsSpan(NbdMagic.StructuredReplyHeaderLength + 6));
-                NbdReplyCodec.WriteStructured(_scratch, NbdReplyFlags.Done, NbdReplyType.Error, cookie, (uint)(6 + textLength));
-                BinaryPrimitives.WriteUInt32BigEndian(_scratch.AsSpan(NbdMagic.StructuredReplyHeaderLength), (uint)error);
-                BinaryPrimitives.WriteUInt16BigEndian(_scratch.AsSpan(NbdMagic.StructuredReplyHeaderLength + 4), (ushort)textLength);
-                length = NbdMagic.StructuredReplyHeaderLength + 6 + textLength;
-            }
-            else
-            {
-                NbdReplyCodec.WriteSimple(_scratch, error, cookie);
-                length = NbdMagic.SimpleReplyHeaderLength;
-            }
-
-            await SendAsync(_scratch.AsMemory(0, length)).ConfigureAwait(false);
+            await WriteErrorLockedAsync(cookie, error, message, structured).ConfigureAwait(false);
         }
         finally
         {
@@ -71,63 +56,82 @@ internal sealed class NbdReplyWriter(Stream output, ILogger logger, string remot
         }
     }
 
-    /// <summary>
-    /// Sends read data found at <c>buffer[HeaderRoom..HeaderRoom + length]</c>. With structured replies a
-    /// range of zeroes goes as one NBD_REPLY_TYPE_OFFSET_HOLE chunk instead of the bytes.
-    /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask WriteReadDataAsync(ulong cookie, byte[] buffer, int length, ulong offset, bool structured)
+    /// <summary>Takes the wire for a reply sent in several pieces (<see cref="SendLockedAsync"/>); end with <see cref="Unlock"/>.</summary>
+    public Task LockAsync() => _lock.WaitAsync();
+
+    public void Unlock() => _lock.Release();
+
+    /// <summary>Sends the final error of a reply while holding the lock.</summary>
+    public ValueTask WriteErrorLockedAsync(ulong cookie, NbdError error, string? message, bool structured)
     {
-        int start;
-        int end = HeaderRoom + length;
-        if (!structured)
+        int length;
+        if (structured)
         {
-            start = HeaderRoom - NbdMagic.SimpleReplyHeaderLength;
-            NbdReplyCodec.WriteSimple(buffer.AsSpan(start), NbdError.None, cookie);
-        }
-        else if (buffer.AsSpan(HeaderRoom, length).IndexOfAnyExcept((byte)0) < 0)
-        {
-            start = 0;
-            end = HeaderRoom;
-            NbdReplyCodec.WriteStructured(buffer, NbdReplyFlags.Done, NbdReplyType.OffsetHole, cookie, 12);
-            BinaryPrimitives.WriteUInt64BigEndian(buffer.AsSpan(NbdMagic.StructuredReplyHeaderLength), offset);
-            BinaryPrimitives.WriteUInt32BigEndian(buffer.AsSpan(NbdMagic.StructuredReplyHeaderLength + 8), (uint)length);
+            string text = message is null ? string.Empty : message.Length > MaxMessageLength ? message[..MaxMessageLength] : message;
+            int textLength = Encoding.UTF8.GetBytes(text, _scratch.AsSpan(NbdMagic.StructuredReplyHeaderLength + 6));
+            NbdReplyCodec.WriteStructured(_scratch, NbdReplyFlags.Done, NbdReplyType.Error, cookie, (uint)(6 + textLength));
+            BinaryPrimitives.WriteUInt32BigEndian(_scratch.AsSpan(NbdMagic.StructuredReplyHeaderLength), (uint)error);
+            BinaryPrimitives.WriteUInt16BigEndian(_scratch.AsSpan(NbdMagic.StructuredReplyHeaderLength + 4), (ushort)textLength);
+            length = NbdMagic.StructuredReplyHeaderLength + 6 + textLength;
         }
         else
         {
-            start = HeaderRoom - NbdMagic.StructuredReplyHeaderLength - 8;
-            NbdReplyCodec.WriteStructured(buffer.AsSpan(start), NbdReplyFlags.Done, NbdReplyType.OffsetData, cookie, (uint)length + 8);
-            BinaryPrimitives.WriteUInt64BigEndian(buffer.AsSpan(HeaderRoom - 8), offset);
+            NbdReplyCodec.WriteSimple(_scratch, error, cookie);
+            length = NbdMagic.SimpleReplyHeaderLength;
         }
 
-        await _lock.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            await SendAsync(buffer.AsMemory(start, end - start)).ConfigureAwait(false);
-        }
-        finally
-        {
-            _lock.Release();
-        }
+        return SendLockedAsync(_scratch.AsMemory(0, length));
     }
 
+    /// <summary>Sends bytes of the reply being written; the caller holds the lock.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask SendAsync(ReadOnlyMemory<byte> bytes)
+    public async ValueTask SendLockedAsync(ReadOnlyMemory<byte> bytes)
     {
         if (_failed)
         {
             return;
         }
 
+        _timer.CancelAfter(replyTimeout);
         try
         {
-            await output.WriteAsync(bytes).ConfigureAwait(false);
+            await output.WriteAsync(bytes, _timer.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException e)
+        {
+            Fail(e, $"a reply made no progress for {replyTimeout}: the client does not read its replies");
+            return;
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
         {
             // The peer went away; the reading side notices the closed socket and ends the connection.
-            _failed = true;
-            NbdLog.ReplyFailed(logger, e, remote);
+            Fail(e, null);
+            return;
         }
+
+        if (!_timer.TryReset())
+        {
+            _timer.Dispose();
+            _timer = new CancellationTokenSource();
+        }
+    }
+
+    /// <summary>Ends the connection because its reply stream cannot continue (e.g. a read failed after its data began).</summary>
+    public void Abort(string reason) => Fail(null, reason);
+
+    private void Fail(Exception? e, string? reason)
+    {
+        _failed = true;
+        if (reason is null)
+        {
+            NbdLog.ReplyFailed(logger, e!, remote);
+        }
+        else
+        {
+            NbdLog.ConnectionAborted(logger, remote, reason);
+        }
+
+        // Closing the stream wakes the read loop, which then stops taking requests.
+        output.Dispose();
     }
 }

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Teleport.Blocks;
 using Teleport.Nbd.Exports;
 using Teleport.Nbd.Tls;
 
@@ -21,6 +22,7 @@ public sealed class NbdServer : IAsyncDisposable
     private readonly List<(Socket Socket, Task AcceptLoop, string? UnixPath)> _listeners = [];
     private readonly ConcurrentDictionary<long, Task> _connections = new();
     private readonly NbdAttachments _attachments = new();
+    private readonly ConnectionCaps _caps;
     private long _nextConnectionId;
     private readonly List<EndPoint> _endPoints = [];
 
@@ -29,6 +31,7 @@ public sealed class NbdServer : IAsyncDisposable
         _exports = exports ?? throw new ArgumentNullException(nameof(exports));
         _options = options ?? new NbdServerOptions();
         _options.Validate();
+        _caps = new ConnectionCaps(_options.MaxConnections, _options.MaxConnectionsPerPeer);
         _logger = (ILogger?)logger ?? NullLogger.Instance;
     }
 
@@ -133,6 +136,14 @@ public sealed class NbdServer : IAsyncDisposable
                 return;
             }
 
+            var peer = unix ? null : (client.RemoteEndPoint as IPEndPoint)?.Address;
+            if (_caps.TryAdmit(peer) is { } refusal)
+            {
+                NbdLog.ConnectionRefused(_logger, peer?.ToString() ?? "unix-socket", refusal);
+                client.Dispose();
+                continue;
+            }
+
             if (!unix)
             {
                 client.NoDelay = true;
@@ -141,12 +152,12 @@ public sealed class NbdServer : IAsyncDisposable
             // Registered before it runs, so its own removal can never come first.
             long id = Interlocked.Increment(ref _nextConnectionId);
             var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            _connections[id] = ServeAsync(client, id, registered.Task);
+            _connections[id] = ServeAsync(client, id, peer, registered.Task);
             registered.SetResult();
         }
     }
 
-    private async Task ServeAsync(Socket client, long id, Task registered)
+    private async Task ServeAsync(Socket client, long id, IPAddress? peer, Task registered)
     {
         await registered.ConfigureAwait(false);
         string remote = client.RemoteEndPoint?.ToString() is { Length: > 0 } r ? r : "unix-socket";
@@ -159,6 +170,7 @@ public sealed class NbdServer : IAsyncDisposable
         finally
         {
             _connections.TryRemove(id, out _);
+            _caps.Leave(peer);
         }
     }
 }

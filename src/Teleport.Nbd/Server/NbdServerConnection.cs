@@ -29,12 +29,13 @@ internal sealed class NbdServerConnection(NbdExportRegistry exports, NbdServerOp
             attachments.Attach(session.Export.Name);
             try
             {
-                var writer = new NbdReplyWriter(stream, logger, remote);
-                var handler = new NbdCommandHandler(session, writer, logger, cancellationToken);
+                var writer = new NbdReplyWriter(stream, options.ReplyTimeout, logger, remote);
+                var budget = new NbdInFlightBudget(options.MaxBytesInFlight);
+                var handler = new NbdCommandHandler(session, writer, budget, logger, cancellationToken);
                 var workers = new NbdWorkerPool(handler, options.MaxInFlightRequests, logger);
                 try
                 {
-                    await TransmitAsync(reader, session, writer, workers, cancellationToken).ConfigureAwait(false);
+                    await TransmitAsync(reader, session, writer, (workers, budget), cancellationToken).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -79,12 +80,19 @@ internal sealed class NbdServerConnection(NbdExportRegistry exports, NbdServerOp
         }
     }
 
-    private async Task TransmitAsync(PipeReader reader, NbdSession session, NbdReplyWriter writer, NbdWorkerPool workers, CancellationToken cancellationToken)
+    private async Task TransmitAsync(PipeReader reader, NbdSession session, NbdReplyWriter writer, (NbdWorkerPool Pool, NbdInFlightBudget Budget) workers,
+        CancellationToken cancellationToken)
     {
         while (!writer.Failed)
         {
-            var result = await reader.ReadAtLeastAsync(NbdMagic.RequestHeaderLength, cancellationToken).ConfigureAwait(false);
-            var buffer = result.Buffer;
+            var result = await NextHeaderAsync(reader, workers.Budget, cancellationToken).ConfigureAwait(false);
+            if (result is null)
+            {
+                NbdLog.ConnectionAborted(logger, remote, $"no request for {options.IdleTimeout}");
+                return;
+            }
+
+            var buffer = result.Value.Buffer;
             if (buffer.Length < NbdMagic.RequestHeaderLength)
             {
                 reader.AdvanceTo(buffer.End);
@@ -125,6 +133,7 @@ internal sealed class NbdServerConnection(NbdExportRegistry exports, NbdServerOp
                     break;
 
                 default:
+                    await workers.Budget.TakeAsync(NbdInFlightBudget.CostOf(request), cancellationToken).ConfigureAwait(false);
                     byte[]? payload = null;
                     if (request.Command == NbdCommand.Write)
                     {
@@ -149,9 +158,36 @@ internal sealed class NbdServerConnection(NbdExportRegistry exports, NbdServerOp
                         }
                     }
 
-                    var worker = await workers.RentAsync().ConfigureAwait(false);
+                    var worker = await workers.Pool.RentAsync().ConfigureAwait(false);
                     worker.Assign(request, payload);
                     break;
+            }
+        }
+    }
+
+    /// <summary>Waits for the next request header; null when the connection stayed idle (nothing running) past the idle timeout.</summary>
+    private async ValueTask<ReadResult?> NextHeaderAsync(PipeReader reader, NbdInFlightBudget budget, CancellationToken cancellationToken)
+    {
+        if (options.IdleTimeout == Timeout.InfiniteTimeSpan)
+        {
+            return await reader.ReadAtLeastAsync(NbdMagic.RequestHeaderLength, cancellationToken).ConfigureAwait(false);
+        }
+
+        while (true)
+        {
+            using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            idle.CancelAfter(options.IdleTimeout);
+            try
+            {
+                return await reader.ReadAtLeastAsync(NbdMagic.RequestHeaderLength, idle.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // A client waiting for a long request is not idle.
+                if (!budget.Busy)
+                {
+                    return null;
+                }
             }
         }
     }

@@ -3,7 +3,7 @@ using Teleport.Nbd.Tls;
 namespace Teleport.Nbd.Server;
 
 /// <summary>Limits and choices of an <see cref="NbdServer"/>.</summary>
-public sealed class NbdServerOptions
+public sealed record NbdServerOptions
 {
     /// <summary>Largest READ/WRITE payload (and advertised maximum block size). Default 32 MiB.</summary>
     public int MaxPayloadLength { get; init; } = 32 * 1024 * 1024;
@@ -23,6 +23,27 @@ public sealed class NbdServerOptions
     /// <summary>Largest option payload accepted; a longer one closes the connection.</summary>
     public int MaxOptionLength { get; init; } = 16 * 1024;
 
+    /// <summary>Connections open at once; further ones are closed as soon as they are accepted.</summary>
+    public int MaxConnections { get; init; } = 256;
+
+    /// <summary>Connections open at once from one peer address (TCP only); further ones are closed when accepted.</summary>
+    public int MaxConnectionsPerPeer { get; init; } = 32;
+
+    /// <summary>
+    /// Bytes of requests in flight per connection: READ lengths whose replies are not yet sent plus WRITE payloads.
+    /// Past it the server stops reading requests until replies go out. A single larger request is still served alone.
+    /// </summary>
+    public long MaxBytesInFlight { get; init; } = 64L << 20;
+
+    /// <summary>A reply that makes no progress for this long (the client stopped reading) closes the connection.</summary>
+    public TimeSpan ReplyTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// A connection with no request for this long (and none running) is closed. Off by default: a VM's disk may be
+    /// quiet for hours and QEMU does not reconnect unless told to.
+    /// </summary>
+    public TimeSpan IdleTimeout { get; init; } = Timeout.InfiniteTimeSpan;
+
     /// <summary>
     /// With credentials a client must start TLS (NBD_OPT_STARTTLS) and present a certificate from their CA before
     /// anything else: every other option is answered NBD_REP_ERR_TLS_REQD (NBD_OPT_EXPORT_NAME hangs up).
@@ -37,9 +58,13 @@ public sealed class NbdServerOptions
 
     internal void Validate()
     {
-        if (MaxPayloadLength < 4096 || MaxInFlightRequests < 1 || PreferredBlockSize < 1 || MaxOptionLength < 4096)
+        if (MaxPayloadLength < 4096 || MaxInFlightRequests < 1 || PreferredBlockSize < 1 || MaxOptionLength < 4096
+            || MaxConnections < 1 || MaxConnectionsPerPeer < 1 || MaxBytesInFlight < 1
+            || !Positive(ReplyTimeout) || !Positive(IdleTimeout) || !Positive(HandshakeTimeout))
         {
             throw new ArgumentException("NbdServerOptions out of range.");
         }
     }
+
+    private static bool Positive(TimeSpan span) => span > TimeSpan.Zero || span == Timeout.InfiniteTimeSpan;
 }

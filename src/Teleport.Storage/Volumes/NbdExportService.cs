@@ -126,6 +126,6 @@ public sealed class NbdExportService : IHostedService, IAsyncDisposable
     // With a TLS directory every client needs a certificate from its CA and sees only the volumes its CN is allowed.
     private static NbdServerOptions ServerOptions(StorageWorkerOptions options, ExportClientList clients) =>
         options.NbdTlsDirectory is { Length: > 0 } directory
-            ? new NbdServerOptions { Tls = NbdTlsCredentials.ForServer(directory), ExportAccess = clients.Allows }
-            : new NbdServerOptions();
+            ? options.Nbd with { Tls = NbdTlsCredentials.ForServer(directory), ExportAccess = clients.Allows }
+            : options.Nbd;
 }

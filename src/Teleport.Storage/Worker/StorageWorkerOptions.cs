@@ -2,6 +2,7 @@ using System.Net;
 using Teleport.Blocks;
 using Teleport.Messaging;
 using Teleport.Nbd.Tls;
+using Teleport.Nbd.Server;
 using Teleport.Storage.DirtyTracking;
 using Teleport.Storage.Volumes;
 
@@ -40,6 +41,9 @@ public sealed class StorageWorkerOptions
     /// migration. Migrations add the VM's host to <c>NAME.img.clients</c> beside the volume, which counts too.
     /// </summary>
     public Dictionary<string, string[]> ExportClients { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Limits of the NBD server ("Storage:Nbd:MaxConnections", ...): connection caps, timeouts, bytes in flight.</summary>
+    public NbdServerOptions Nbd { get; set; } = new();
 
     /// <summary>Where the destination side listens for a source's data channel (ADDR:PORT; port 0 picks one per migration).</summary>
     public string DataListen { get; set; } = "0.0.0.0:0";

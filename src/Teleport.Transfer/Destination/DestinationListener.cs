@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
+using Teleport.Blocks;
 using Teleport.Transfer.Protocol;
 
 namespace Teleport.Transfer;
@@ -22,6 +23,7 @@ internal sealed class DestinationListener
     private readonly ServeConnection _serve;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly List<Task> _handlers = [];
+    private readonly ConnectionCaps _handshakes;
     private TcpListener? _listener;
     private CancellationTokenSource? _active;
 
@@ -31,6 +33,7 @@ internal sealed class DestinationListener
         _log = log;
         _observer = observer;
         _serve = serve;
+        _handshakes = new ConnectionCaps(options.MaxHandshakes, options.MaxHandshakesPerPeer);
     }
 
     public IPEndPoint? LocalEndPoint => (IPEndPoint?)_listener?.LocalEndpoint;
@@ -63,8 +66,16 @@ internal sealed class DestinationListener
                 return;
             }
 
+            var peer = (socket.RemoteEndPoint as IPEndPoint)?.Address;
+            if (_handshakes.TryAdmit(peer) is { } refusal)
+            {
+                _log.LogWarning("Migration {MigrationId}: refused connection from {Peer}: {Error}", _options.MigrationId, peer, refusal);
+                socket.Dispose();
+                continue;
+            }
+
             SocketTuning.Apply(socket);
-            var handler = HandleConnectionAsync(socket, ct);
+            var handler = HandleConnectionAsync(socket, peer, ct);
             lock (_handlers)
             {
                 _handlers.RemoveAll(t => t.IsCompleted);
@@ -107,9 +118,20 @@ internal sealed class DestinationListener
         }
     }
 
-    private async Task HandleConnectionAsync(Socket socket, CancellationToken ct)
+    private async Task HandleConnectionAsync(Socket socket, IPAddress? peer, CancellationToken ct)
     {
-        if (await OpenAsync(socket, ct).ConfigureAwait(false) is not { } opened)
+        (TransferConnection, HelloMessage)? authenticated;
+        try
+        {
+            authenticated = await OpenAsync(socket, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            // The caps count connections still handshaking; an authenticated one is the session's.
+            _handshakes.Leave(peer);
+        }
+
+        if (authenticated is not { } opened)
             return;
         var (connection, hello) = opened;
 
@@ -144,7 +166,9 @@ internal sealed class DestinationListener
             try
             {
                 connection = await TransferConnection.OpenServerAsync(new NetworkStream(socket, ownsSocket: true), _options.Tls, handshakeTimeout.Token).ConfigureAwait(false);
-                return (connection, await AuthenticateAsync(connection, handshakeTimeout.Token).ConfigureAwait(false));
+                var hello = await AuthenticateAsync(connection, handshakeTimeout.Token).ConfigureAwait(false);
+                connection.Reader.Authenticated();
+                return (connection, hello);
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {

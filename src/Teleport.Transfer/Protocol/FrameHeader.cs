@@ -5,16 +5,16 @@ namespace Teleport.Transfer.Protocol;
 /// <summary>The 8-byte header in front of every frame: u32 payload length, u8 type, u8 flags, u16 reserved (0).</summary>
 internal readonly record struct FrameHeader(int Length, MessageType Type, byte Flags)
 {
-    /// <summary>Parses and validates a header; bad length or reserved bits are protocol errors.</summary>
-    public static FrameHeader Read(ReadOnlySpan<byte> header)
+    /// <summary>Parses and validates a header; bad length (over <paramref name="maxPayload"/>) or reserved bits are protocol errors.</summary>
+    public static FrameHeader Read(ReadOnlySpan<byte> header, int maxPayload = ProtocolConstants.MaxPayload)
     {
         uint length = BinaryPrimitives.ReadUInt32LittleEndian(header);
         ushort reserved = BinaryPrimitives.ReadUInt16LittleEndian(header[6..]);
         if (reserved != 0)
             throw new TransferException(TransferErrorCode.BadFrame, $"reserved header bits are 0x{reserved:x4}, must be 0");
-        if (length > ProtocolConstants.MaxPayload)
+        if (length > maxPayload)
             throw new TransferException(TransferErrorCode.Oversized,
-                $"frame of type 0x{header[4]:x2} announces {length} payload bytes; the limit is {ProtocolConstants.MaxPayload}");
+                $"frame of type 0x{header[4]:x2} announces {length} payload bytes; the limit is {maxPayload}");
         return new FrameHeader((int)length, (MessageType)header[4], header[5]);
     }
 

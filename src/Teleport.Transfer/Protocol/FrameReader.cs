@@ -9,14 +9,17 @@ namespace Teleport.Transfer.Protocol;
 /// A payload spanning pipe segments is copied into one reusable buffer, so reading allocates nothing per frame.
 /// It reads from the stream when a frame is wanted; after <see cref="StartReadAhead"/> a pump keeps draining the
 /// stream (up to a limit) while the caller is busy with a frame, so the sender's TCP window stays open instead of the
-/// link idling for the length of the work.
+/// link idling for the length of the work. Until <see cref="Authenticated"/> it accepts only handshake-sized frames
+/// and buffers a few kilobytes, so an unauthenticated peer announcing a huge frame is refused at its header.
 /// </summary>
 internal sealed class FrameReader : IAsyncDisposable
 {
     private const int SegmentSize = 64 * 1024;
+    private const int HandshakeBufferSize = 4096;
 
     private readonly Stream _stream;
-    private readonly byte[] _assembly = new byte[ProtocolConstants.MaxPayload];
+    private byte[]? _assembly;
+    private int _maxPayload = ProtocolConstants.MaxHandshakePayload;
     private PipeReader _reader;
     private CancellationTokenSource? _pumpStop;
     private Task _pump = Task.CompletedTask;
@@ -28,8 +31,11 @@ internal sealed class FrameReader : IAsyncDisposable
     public FrameReader(Stream stream)
     {
         _stream = stream;
-        _reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 256 * 1024, minimumReadSize: SegmentSize, leaveOpen: true));
+        _reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: HandshakeBufferSize, minimumReadSize: HandshakeBufferSize / 2, leaveOpen: true));
     }
+
+    /// <summary>The peer proved who it is: from now on frames up to <see cref="ProtocolConstants.MaxPayload"/> are read.</summary>
+    public void Authenticated() => _maxPayload = ProtocolConstants.MaxPayload;
 
     /// <summary>
     /// From now on reads ahead up to <paramref name="bytes"/> (at least two frames). Only for an authenticated peer:
@@ -152,7 +158,7 @@ internal sealed class FrameReader : IAsyncDisposable
 
         Span<byte> headerBytes = stackalloc byte[ProtocolConstants.HeaderSize];
         _buffer.Slice(0, ProtocolConstants.HeaderSize).CopyTo(headerBytes);
-        var header = FrameHeader.Read(headerBytes);
+        var header = FrameHeader.Read(headerBytes, _maxPayload);
         long total = ProtocolConstants.HeaderSize + (long)header.Length;
         if (_buffer.Length < total)
             return false;
@@ -165,6 +171,9 @@ internal sealed class FrameReader : IAsyncDisposable
         }
         else
         {
+            // Sized by the limit in force, so before authentication it stays small.
+            if (_assembly is null || _assembly.Length < header.Length)
+                _assembly = new byte[_maxPayload];
             payload.CopyTo(_assembly);
             memory = _assembly.AsMemory(0, header.Length);
         }

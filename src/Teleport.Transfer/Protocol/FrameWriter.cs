@@ -15,7 +15,8 @@ internal sealed class FrameWriter
 
     public FrameWriter(Stream stream, TokenBucket? pacer)
     {
-        _writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: ProtocolConstants.MaxPayload + ProtocolConstants.HeaderSize, leaveOpen: true));
+        // Small by default: handshake replies to a stranger take kilobytes; a large frame asks for its own size.
+        _writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 4096, leaveOpen: true));
         _pacer = pacer;
     }
 

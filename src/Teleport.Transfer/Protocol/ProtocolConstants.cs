@@ -22,6 +22,10 @@ internal static class ProtocolConstants
     /// <summary>Largest payload a peer accepts; anything longer is an oversized frame.</summary>
     public const int MaxPayload = MaxBatchBytes + 64 * 1024;
 
+    /// <summary>Largest payload accepted before the peer is authenticated: every handshake frame (Hello, Challenge,
+    /// proofs, Resume, Error) fits, so a stranger cannot make us buffer more.</summary>
+    public const int MaxHandshakePayload = 4096;
+
     /// <summary>Target payload size of IndexBatch frames.</summary>
     public const int IndexBatchTarget = 64 * 1024;
 
