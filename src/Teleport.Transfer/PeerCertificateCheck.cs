@@ -8,7 +8,7 @@ namespace Teleport.Transfer;
 /// (and no other root), be valid now, allow the peer's role (server or client authentication, when it lists any) and
 /// carry the expected name as its subject CN; in pinned mode its SHA-256 must equal the pin.
 /// </summary>
-internal static class PeerCertificateCheck
+public static class PeerCertificateCheck
 {
     private static readonly Oid ServerAuth = new("1.3.6.1.5.5.7.3.1");
     private static readonly Oid ClientAuth = new("1.3.6.1.5.5.7.3.2");
@@ -23,7 +23,7 @@ internal static class PeerCertificateCheck
         {
             return tls.PinnedPeerSha256 is not { } pin || CryptographicOperations.FixedTimeEquals(TransferTls.Sha256Of(certificate), pin)
                 ? null
-                : "the peer's certificate does not match the pinned SHA-256";
+                : "certificate pin mismatch: the peer's certificate is not the pinned one";
         }
 
         using var leaf = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());

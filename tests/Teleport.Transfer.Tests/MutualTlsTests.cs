@@ -14,10 +14,10 @@ public sealed class MutualTlsTests : IDisposable
     private const string SourceId = "storage-a";
     private const string DestinationId = "storage-b";
 
-    private readonly TestCertificates _ca = new();
-    private readonly TestCertificates _otherCa = new("Another CA");
+    private readonly TestAuthority _ca = new();
+    private readonly TestAuthority _otherCa = new("Another CA");
 
-    private TransferTls Tls(X509Certificate2 own, string peer, TestCertificates? trust = null) =>
+    private TransferTls Tls(X509Certificate2 own, string peer, TestAuthority? trust = null) =>
         new() { Certificate = own, TrustedAuthorities = (trust ?? _ca).Trust, PeerName = peer };
 
     [Fact]

@@ -33,11 +33,15 @@ public sealed class StorageSettings : RoleSettings
     [Description("Content index incoming migrations rebuild blocks from (see teleport index build).")]
     public string? Index { get; init; }
 
+    [CommandOption("--data-tls-dir <DIR>")]
+    [Description("Mutual TLS between storage workers: ca-cert.pem, server-cert.pem, server-key.pem (CN = this storage id) in QEMU's layout; peers then come from Storage:Peers.")]
+    public string? DataTlsDir { get; init; }
+
     protected override string Section => "Storage";
 
     protected override IEnumerable<(string Key, string? Value)> Flags() =>
     [
         ("StorageId", Id), ("VolumeDirectory", Volumes), ("NbdListen", NbdListen), ("DataListen", DataListen),
-        ("AdvertiseHost", Advertise), ("IndexDirectory", Index),
+        ("AdvertiseHost", Advertise), ("IndexDirectory", Index), ("DataTlsDirectory", DataTlsDir),
     ];
 }

@@ -4,17 +4,17 @@ using System.Security.Cryptography.X509Certificates;
 namespace Teleport.Testing;
 
 /// <summary>
-/// A throw-away certificate authority for tests: issues leaf certificates whose subject CN is a storage id (usable as
+/// A throw-away certificate authority made in process (no openssl): issues leaf certificates whose subject CN is a storage id (usable as
 /// TLS server and client), and writes them in the layout QEMU's tls-creds-x509 directory uses.
 /// </summary>
-public sealed class TestCertificates : IDisposable
+public sealed class TestAuthority : IDisposable
 {
     private static readonly Oid ServerAuth = new("1.3.6.1.5.5.7.3.1");
     private static readonly Oid ClientAuth = new("1.3.6.1.5.5.7.3.2");
 
     private readonly ECDsa _caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
 
-    public TestCertificates(string name = "Teleport test CA")
+    public TestAuthority(string name = "Teleport test CA")
     {
         var request = new CertificateRequest($"CN={name}", _caKey, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
