@@ -11,32 +11,18 @@ namespace Teleport.Storage.Security;
 /// (this worker as source; the server pair otherwise). Every certificate of ours must be issued by the CA and carry this
 /// worker's storage id as its subject CN: that CN is the identity the peer checks.
 /// </summary>
-public sealed class DataChannelIdentity : IDisposable
+/// <param name="Authorities">The CA certificates a peer's certificate must chain to.</param>
+/// <param name="Server">Presented when this worker receives (TLS server).</param>
+/// <param name="Client">Presented when this worker sends (TLS client).</param>
+/// <param name="Directory">Where they were read from.</param>
+public sealed record DataChannelIdentity(X509Certificate2Collection Authorities, X509Certificate2 Server, X509Certificate2 Client, string Directory)
+    : IDisposable
 {
     public const string CaFile = "ca-cert.pem";
     public const string ServerCertificateFile = "server-cert.pem";
     public const string ServerKeyFile = "server-key.pem";
     public const string ClientCertificateFile = "client-cert.pem";
     public const string ClientKeyFile = "client-key.pem";
-
-    private DataChannelIdentity(X509Certificate2Collection authorities, X509Certificate2 server, X509Certificate2 client, string directory)
-    {
-        Authorities = authorities;
-        Server = server;
-        Client = client;
-        Directory = directory;
-    }
-
-    /// <summary>The CA certificates a peer's certificate must chain to.</summary>
-    public X509Certificate2Collection Authorities { get; }
-
-    /// <summary>Presented when this worker receives (TLS server).</summary>
-    public X509Certificate2 Server { get; }
-
-    /// <summary>Presented when this worker sends (TLS client).</summary>
-    public X509Certificate2 Client { get; }
-
-    public string Directory { get; }
 
     /// <summary>Loads and checks the directory; a missing file, a bad key or a certificate not naming <paramref name="storageId"/> is an <see cref="ArgumentException"/>.</summary>
     public static DataChannelIdentity Load(string directory, string storageId)
