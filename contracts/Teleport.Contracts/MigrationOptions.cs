@@ -1,6 +1,7 @@
 namespace Teleport.Contracts;
 
 /// <summary>Tunables of one migration, carried from the request to the workers (null means the worker's default).</summary>
+/// <remarks>VolumeBytes: the volume's size as the requester knows it; when set, the source refuses to send and the destination to receive a volume of another size (null: not checked).</remarks>
 public sealed record MigrationOptions(
     int? BlockSize = null,
     long? BandwidthBytesPerSecond = null,
@@ -8,4 +9,5 @@ public sealed record MigrationOptions(
     int? MaxCopyRounds = null,
     int? CompressionLevel = null,
     bool UseIndex = true,
-    MemoryMigrationOptions? Memory = null);
+    MemoryMigrationOptions? Memory = null,
+    long? VolumeBytes = null);

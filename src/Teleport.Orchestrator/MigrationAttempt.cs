@@ -145,6 +145,7 @@ public sealed class MigrationAttempt
         ResumedAt = resumed.ResumedAt;
         DowntimeMilliseconds = PausedAt is { } paused ? Math.Max(0, (resumed.ResumedAt - paused).TotalMilliseconds) : null;
         SucceededAt = now;
+        Secret = null; // the data channel is done: the row keeps no copy of its secret
     }
 
     /// <summary>Records a side's TransferAborted; the storage ids say which side it is.</summary>

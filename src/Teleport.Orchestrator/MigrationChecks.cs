@@ -37,7 +37,7 @@ public static partial class MigrationChecks
         prepared.DestinationStorageId != saga.DestinationStorageId
             ? $"it came from storage '{prepared.DestinationStorageId}', not the destination '{saga.DestinationStorageId}'"
             : string.IsNullOrWhiteSpace(prepared.DataEndpoint) ? "no data endpoint"
-            : string.IsNullOrWhiteSpace(prepared.Secret) ? "no secret"
+            : string.IsNullOrWhiteSpace(prepared.Secret) && !prepared.MutualTls ? "no secret"
             : string.IsNullOrWhiteSpace(prepared.NbdEndpoint) ? "no NBD endpoint for the switch"
             : string.IsNullOrWhiteSpace(prepared.ExportName) ? "no export name for the switch"
             : null;

@@ -95,7 +95,7 @@ public static class SagaTransitions
     {
         var machine = Machine(binder);
         return binder
-            .Then(c => c.Saga.Run.FailedAt = machine.Schedule.Now())
+            .Then(c => (c.Saga.Run.FailedAt, c.Saga.Run.Secret) = (machine.Schedule.Now(), null))
             .PublishFailed()
             .TransitionTo(machine.Failed);
     }

@@ -8,7 +8,7 @@ public sealed record DestinationOptions
 {
     public required Guid MigrationId { get; init; }
 
-    /// <summary>The per-migration secret (at least 16 bytes).</summary>
+    /// <summary>The per-migration secret (at least 16 bytes). Unused (may be empty) with mutual TLS.</summary>
     public required byte[] Secret { get; init; }
 
     /// <summary>The volume to build: created or resized to the source's size (a device must be large enough).</summary>

@@ -30,7 +30,8 @@ public sealed class DestinationSession : IAsyncDisposable
     public DestinationSession(DestinationOptions options, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        Handshake.ValidateSecret(options.Secret);
+        if (options.Tls is not { Mutual: true })
+            Handshake.ValidateSecret(options.Secret);
         ArgumentOutOfRangeException.ThrowIfNegative(options.ReadAheadBytes, nameof(options.ReadAheadBytes));
         _options = options;
         _log = logger ?? NullLogger.Instance;

@@ -8,7 +8,7 @@ public sealed record SourceOptions
 {
     public required Guid MigrationId { get; init; }
 
-    /// <summary>The per-migration secret (at least 16 bytes); both sides prove they know it, it is never sent.</summary>
+    /// <summary>The per-migration secret (at least 16 bytes); both sides prove they know it, it is never sent. Unused (may be empty) with mutual TLS.</summary>
     public required byte[] Secret { get; init; }
 
     /// <summary>The volume to migrate (file or block device), read while the VM keeps writing it.</summary>
@@ -48,6 +48,9 @@ public sealed record SourceOptions
     public TimeSpan IdleRoundInterval { get; init; } = TimeSpan.FromMilliseconds(100);
 
     public TransferTls? Tls { get; init; }
+
+    /// <summary>Connecting, TLS and authentication must finish within this time, or the attempt counts as a failed connection.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Consecutive failed reconnects before the session gives up.</summary>
     public int MaxReconnectAttempts { get; init; } = 20;

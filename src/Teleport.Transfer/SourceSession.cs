@@ -47,7 +47,8 @@ public sealed class SourceSession : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(tracker);
-        Handshake.ValidateSecret(options.Secret);
+        if (options.Tls is not { Mutual: true })
+            Handshake.ValidateSecret(options.Secret);
         BlockSizes.Validate(options.BlockSize);
         if (options.Destination is null && options.Connect is null)
             throw new ArgumentException("SourceOptions needs Destination or Connect");
@@ -114,10 +115,25 @@ public sealed class SourceSession : IAsyncDisposable
             try
             {
                 _observer.OnPhase(TransferPhase.Connecting);
-                var (raw, socket) = await SourceHandshake.ConnectAsync(_options, ct).ConfigureAwait(false);
-                connection = await TransferConnection.OpenClientAsync(raw, _options.Tls, _pacer, ct).ConfigureAwait(false);
-                var resume = await SourceHandshake.AuthenticateAsync(connection, _options, _sessionId, geometry, ct).ConfigureAwait(false);
-                connection.Reader.Authenticated();
+                Socket? socket;
+                ResumeMessage resume;
+                using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(ct))
+                {
+                    handshake.CancelAfter(_options.HandshakeTimeout);
+                    try
+                    {
+                        (var raw, socket) = await SourceHandshake.ConnectAsync(_options, handshake.Token).ConfigureAwait(false);
+                        connection = await TransferConnection.OpenClientAsync(raw, _options.Tls, _pacer, handshake.Token).ConfigureAwait(false);
+                        resume = await SourceHandshake.AuthenticateAsync(connection, _options, _sessionId, geometry, handshake.Token).ConfigureAwait(false);
+                        connection.Reader.Authenticated();
+                    }
+                    catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                    {
+                        // A destination that stalls the handshake is treated like a lost connection: retried, then given up.
+                        throw new TransferException(TransferErrorCode.ConnectionLost, $"the destination did not complete the handshake within {_options.HandshakeTimeout}");
+                    }
+                }
+
                 failures = 0;
                 // The handshake's round trips gave the kernel its first RTT samples.
                 if (socket is not null && TcpPathInfo.TryRead(socket, out var path))

@@ -1,6 +1,5 @@
 using System.Net.Security;
 using System.Security.Authentication;
-using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Teleport.Transfer.Protocol;
 
@@ -29,22 +28,30 @@ internal sealed class TransferConnection : IAsyncDisposable
     {
         if (tls is null)
             return new TransferConnection(raw, pacer);
-        if (tls.PinnedPeerSha256 is not { Length: 32 } pin)
-            throw new ArgumentException("TLS on the source needs PinnedPeerSha256: the SHA-256 of the destination certificate");
+        tls.ValidateMutual();
+        if (!tls.Mutual && tls.PinnedPeerSha256 is not { Length: 32 })
+            throw new ArgumentException("TLS on the source needs PinnedPeerSha256 (the SHA-256 of the destination certificate) or TrustedAuthorities");
+        string? problem = null;
         var ssl = new SslStream(raw, leaveInnerStreamOpen: false);
         try
         {
             await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
             {
                 TargetHost = tls.TargetHost,
-                ClientCertificates = tls.Certificate is null ? null : new X509CertificateCollection { tls.Certificate },
-                RemoteCertificateValidationCallback = (_, certificate, _, _) => Matches(certificate, pin),
+                ClientCertificateContext = tls.Certificate is null ? null : SslStreamCertificateContext.Create(tls.Certificate, null, offline: true),
+                RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
+                    (problem = PeerCertificateCheck.Problem(tls, certificate, chain, peerIsServer: true)) is null,
             }, ct).ConfigureAwait(false);
         }
-        catch (AuthenticationException e)
+        catch (Exception e) when (e is AuthenticationException || (e is IOException && problem is not null))
         {
             await ssl.DisposeAsync().ConfigureAwait(false);
-            throw new TransferException(TransferErrorCode.AuthenticationFailed, $"TLS with the destination failed (certificate pin mismatch?): {e.Message}", inner: e);
+            throw new TransferException(TransferErrorCode.AuthenticationFailed, $"TLS with the destination failed: {problem ?? e.Message}", inner: e);
+        }
+        catch
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw;
         }
 
         return new TransferConnection(ssl, pacer);
@@ -54,29 +61,34 @@ internal sealed class TransferConnection : IAsyncDisposable
     {
         if (tls is null)
             return new TransferConnection(raw, null);
+        tls.ValidateMutual();
         var certificate = tls.Certificate ?? throw new ArgumentException("TLS on the destination needs a Certificate");
-        byte[]? pin = tls.PinnedPeerSha256;
+        bool clientCertificate = tls.Mutual || tls.PinnedPeerSha256 is not null;
+        string? problem = null;
         var ssl = new SslStream(raw, leaveInnerStreamOpen: false);
         try
         {
             await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
             {
                 ServerCertificate = certificate,
-                ClientCertificateRequired = pin is not null,
-                RemoteCertificateValidationCallback = (_, c, _, _) => pin is null || Matches(c, pin),
+                ClientCertificateRequired = clientCertificate,
+                RemoteCertificateValidationCallback = (_, c, chain, _) =>
+                    !clientCertificate || (problem = PeerCertificateCheck.Problem(tls, c, chain, peerIsServer: false)) is null,
             }, ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is AuthenticationException or IOException)
         {
             await ssl.DisposeAsync().ConfigureAwait(false);
-            throw new TransferException(TransferErrorCode.AuthenticationFailed, $"TLS with the source failed: {e.Message}", inner: e);
+            throw new TransferException(TransferErrorCode.AuthenticationFailed, $"TLS with the source failed: {problem ?? e.Message}", inner: e);
+        }
+        catch
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw;
         }
 
         return new TransferConnection(ssl, null);
     }
-
-    private static bool Matches(X509Certificate? certificate, byte[] pin) =>
-        certificate is not null && CryptographicOperations.FixedTimeEquals(TransferTls.Sha256Of(certificate), pin);
 
     /// <summary>Reads the next frame and insists on its type; an Error frame becomes the peer's exception.</summary>
     public async ValueTask<Frame> ExpectAsync(MessageType type, CancellationToken ct)

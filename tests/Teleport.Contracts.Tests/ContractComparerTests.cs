@@ -44,7 +44,8 @@ public sealed class ContractComparerTests
 
         Assert.Null(sample.CertificateSha256);
         Assert.Null(sample.Options.BlockSize);
-        Assert.NotNull(sample.Secret);
+        Assert.Null(sample.Secret); // nullable: mutual TLS puts no secret on the bus
+        Assert.NotEmpty(sample.VolumeId);
         Assert.NotEmpty(sample.DataEndpoint);
     }
 }

@@ -95,6 +95,38 @@ public sealed class ContractSerializationTests
     }
 
     [Fact]
+    public void Json_from_before_mutual_tls_still_deserialises_with_the_new_fields_at_their_defaults()
+    {
+        // As a worker of the previous release publishes them: no MutualTls, no VolumeBytes.
+        var id = Guid.NewGuid();
+        string prepared = $$"""
+            {"migrationId":"{{id}}","destinationStorageId":"b","volumeId":"v","dataEndpoint":"h:7000","secret":"c2VjcmV0c2VjcmV0c2VjcmV0","certificateSha256":null,
+             "nbdEndpoint":"h:10809","exportName":"v","preparedAt":"2026-01-02T03:04:05+00:00","attempt":2}
+            """;
+        var copy = JsonSerializer.Deserialize<DestinationPrepared>(prepared, Options)!;
+        Assert.Equal((id, "c2VjcmV0c2VjcmV0c2VjcmV0", 2, false), (copy.MigrationId, copy.Secret, copy.Attempt, copy.MutualTls));
+
+        string options = """{"blockSize":4096,"bandwidthBytesPerSecond":null,"dirtyThresholdBlocks":8,"maxCopyRounds":3,"compressionLevel":1,"useIndex":false}""";
+        Assert.Equal(new MigrationOptions(4096, null, 8, 3, 1, false), JsonSerializer.Deserialize<MigrationOptions>(options, Options));
+
+        string start = $$"""
+            {"migrationId":"{{id}}","volumeId":"v","sourceStorageId":"a","destinationStorageId":"b","dataEndpoint":"h:7000","secret":"c2VjcmV0",
+             "certificateSha256":"ab","options":{"useIndex":true} }
+            """;
+        var command = JsonSerializer.Deserialize<StartTransfer>(start, Options)!;
+        Assert.Equal(("c2VjcmV0", 1, (long?)null), (command.Secret, command.Attempt, command.Options.VolumeBytes));
+    }
+
+    [Fact]
+    public void A_mutual_tls_destination_prepared_carries_no_secret_and_round_trips()
+    {
+        var prepared = new DestinationPrepared(Guid.NewGuid(), "b", "v", "h:7000", null, null, "h:10809", "v", DateTimeOffset.UnixEpoch, 1, MutualTls: true);
+        string json = JsonSerializer.Serialize(prepared, Options);
+        Assert.DoesNotContain("\"secret\":\"", json);
+        Assert.Equal(prepared, JsonSerializer.Deserialize<DestinationPrepared>(json, Options));
+    }
+
+    [Fact]
     public void Discovery_finds_the_contracts()
     {
         // Guards the reflection above: if discovery broke, every theory would pass on an empty list.

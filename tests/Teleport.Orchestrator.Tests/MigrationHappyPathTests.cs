@@ -25,6 +25,7 @@ public sealed class MigrationHappyPathTests
         Assert.Equal(new StartTransfer(m.Id, Volume, Source, Destination, "10.0.0.2:7000", "s3cret", "ab12", prepare.Options), start);
         row = await host.WaitForState(m.Id, "Indexing");
         Assert.Equal(MigrationPhases.Index, row.Phase);
+        Assert.Equal("s3cret", row.Run.Secret); // kept while the source may need StartTransfer again
         Assert.Equal(host.Clock.GetUtcNow().UtcDateTime + TimeSpan.FromMinutes(30), row.DeadlineUtc);
 
         await host.Publish(m.IndexStreamed());
@@ -78,6 +79,7 @@ public sealed class MigrationHappyPathTests
 
         row = await host.WaitForState(m.Id, "Succeeded");
         Assert.Equal(MigrationPhases.Succeeded, row.Phase);
+        Assert.Null(row.Run.Secret); // the migration ended: the saga keeps no copy of the data channel's secret
         Assert.Null(row.DeadlineUtc);
         Assert.Equal(m.Paused().PausedAt, row.Run.PausedAt);
         Assert.Equal(m.Resumed().ResumedAt, row.Run.ResumedAt);

@@ -22,6 +22,7 @@ public sealed class MigrationRollbackTests
         await ExpectAbortsAndFailure(host, m.Id, phase, "storage dst-1 failed in copy: disk read error");
         var row = await host.Row(m.Id);
         Assert.Equal(state, row!.Run.FailedState);
+        Assert.Null(row.Run.Secret); // ended (Failed): no copy of the secret is kept
         Assert.Equal(0, host.SentCount<SwitchBack>(m.Id));
         Assert.Equal(0, host.SentCount<ResumeVm>(m.Id));
         host.AssertNoFaults();

@@ -133,9 +133,13 @@ public class ProtocolFaultTests
     {
         await using var f = Fixture.Start();
         await using var peer = await f.ConnectAsync();
-        await peer.SendAsync(MessageType.Hello, RawPeer.Hello(Guid.NewGuid(), 4096, 4096));
+        var asked = Guid.NewGuid();
+        await peer.SendAsync(MessageType.Hello, RawPeer.Hello(asked, 4096, 4096));
         var error = await peer.ReadErrorThenCloseAsync();
         Assert.Equal(TransferErrorCode.WrongMigration, error?.Code);
+        // Not authenticated: the peer learns no migration id, neither ours nor an echo of its own.
+        Assert.DoesNotContain(f.Id.ToString(), error!.Message);
+        Assert.DoesNotContain(asked.ToString(), error.Message);
     }
 
     [Fact]

@@ -41,11 +41,16 @@ public sealed class StorageSettings : RoleSettings
     [Description("Allow plain NBD (no TLS, no client authentication) on a non-loopback --nbd-listen address.")]
     public bool NbdInsecure { get; init; }
 
+    [CommandOption("--data-tls-dir <DIR>")]
+    [Description("Mutual TLS between storage workers: ca-cert.pem, server-cert.pem, server-key.pem (CN = this storage id) in QEMU's layout; peers then come from Storage:Peers.")]
+    public string? DataTlsDir { get; init; }
+
     protected override string Section => "Storage";
 
     protected override IEnumerable<(string Key, string? Value)> Flags() =>
     [
         ("StorageId", Id), ("VolumeDirectory", Volumes), ("NbdListen", NbdListen), ("DataListen", DataListen),
         ("AdvertiseHost", Advertise), ("IndexDirectory", Index), ("NbdTlsDirectory", NbdTlsDir), ("NbdInsecure", NbdInsecure ? "true" : null),
+        ("DataTlsDirectory", DataTlsDir),
     ];
 }

@@ -32,7 +32,18 @@ public static class StorageHost
         // A mistyped directory would otherwise start a worker that serves nothing.
         if (!Directory.Exists(options.VolumeDirectory))
             throw new UserInputException($"volume directory '{options.VolumeDirectory}' does not exist");
-        if (options.DataChannelTls && options.TlsCertificate is not null)
+        if (options.DataTlsDirectory is { Length: > 0 } tlsDirectory)
+        {
+            try
+            {
+                DataChannelIdentity.Load(tlsDirectory, options.StorageId).Dispose();
+            }
+            catch (ArgumentException e)
+            {
+                throw new UserInputException(e.Message);
+            }
+        }
+        else if (options.DataChannelTls && options.TlsCertificate is not null)
         {
             // A configured certificate that cannot be used is a bad setting, reported before anything starts.
             try

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Teleport.Contracts;
 using Teleport.Storage.Volumes;
@@ -16,8 +15,6 @@ namespace Teleport.Storage.Migrations;
 /// </summary>
 internal sealed class DestinationMigrations(MigrationServices services) : MigrationRegistry<DestinationMigration>(services)
 {
-    private const int SecretBytes = 32;
-
     public async Task PrepareAsync(PrepareDestination command)
     {
         if (S.Journal.Refusing(command.MigrationId, MigrationRole.Destination, command.Attempt) is { } interrupted)
@@ -62,8 +59,8 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
     private DestinationPrepared Receive(PrepareDestination command)
     {
         var migration = Open(command.MigrationId, command.VolumeId, () => Check(command), nbd => Listen(command, nbd), RunAsync);
-        S.Log.LogInformation("Receiving volume {Volume} for migration {MigrationId} (attempt {Attempt}) on {DataEndpoint}, TLS {Tls}",
-            command.VolumeId, command.MigrationId, command.Attempt, migration.Prepared.DataEndpoint, S.Certificate is not null);
+        S.Log.LogInformation("Receiving volume {Volume} for migration {MigrationId} (attempt {Attempt}) from storage {Source} on {DataEndpoint}, TLS {Tls}",
+            command.VolumeId, command.MigrationId, command.Attempt, command.SourceStorageId, migration.Prepared.DataEndpoint, S.DataChannel.Describe);
         return migration.Prepared;
     }
 
@@ -94,7 +91,7 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
         var journal = new JournalEntry(command.MigrationId, MigrationRole.Destination, command.VolumeId, command.Attempt, MigrationPhases.Prepare, false,
             DateTimeOffset.UtcNow);
         S.Journal.Write(journal);
-        byte[] secret = RandomNumberGenerator.GetBytes(SecretBytes);
+        byte[] secret = S.DataChannel.NewSecret();
         var events = S.Replies.Ordered();
         var observer = new DestinationEventObserver(command.MigrationId, command.Attempt, events,
             phase => S.Journal.Update(journal with { Phase = StoragePhases.Of(phase) }));
@@ -112,8 +109,9 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
             throw;
         }
 
+        var (published, pin) = S.DataChannel.Published(secret);
         var prepared = new DestinationPrepared(command.MigrationId, S.StorageId, command.VolumeId, S.Options.Advertise(bound),
-            Convert.ToBase64String(secret), S.Certificate?.Sha256Hex, S.Options.Advertise(nbd), command.VolumeId, DateTimeOffset.UtcNow, command.Attempt);
+            published, pin, S.Options.Advertise(nbd), command.VolumeId, DateTimeOffset.UtcNow, command.Attempt, MutualTls: S.DataChannel.Mutual is not null);
         return new DestinationMigration(command, session, observer, events, prepared, journal);
     }
 
@@ -126,7 +124,8 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
         Listen = S.Options.DataEndPoint,
         Index = command.Options.UseIndex ? S.Index : null,
         ReadAheadBytes = S.Options.ReceiveReadAheadBytes,
-        Tls = S.Certificate is null ? null : new TransferTls { Certificate = S.Certificate.Certificate },
+        ExpectedVolumeBytes = command.Options.VolumeBytes,
+        Tls = S.DataChannel.ForDestination(command.SourceStorageId),
         Observer = observer,
     }, S.Loggers.CreateLogger<DestinationSession>());
 

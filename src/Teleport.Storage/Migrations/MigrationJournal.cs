@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.Extensions.Logging;
+using Teleport.Blocks;
 
 namespace Teleport.Storage.Migrations;
 
@@ -26,13 +27,11 @@ public sealed class MigrationJournal : IMigrationJournal
 
     public void Write(JournalEntry entry)
     {
-        string path = PathOf(entry.MigrationId, entry.Role);
-        string temp = path + ".tmp";
-        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(entry, Json));
-        File.Move(temp, path, overwrite: true);
+        // Durable before the caller publishes anything the entry stands for.
+        DurableFile.Replace(PathOf(entry.MigrationId, entry.Role), JsonSerializer.SerializeToUtf8Bytes(entry, Json));
     }
 
-    public void Remove(Guid migrationId, MigrationRole role) => File.Delete(PathOf(migrationId, role));
+    public void Remove(Guid migrationId, MigrationRole role) => DurableFile.Delete(PathOf(migrationId, role));
 
     /// <summary>Every readable entry; an unreadable file is logged and removed (it names no migration we can report).</summary>
     public IReadOnlyList<JournalEntry> Load()

@@ -9,7 +9,7 @@ namespace Teleport.Storage.Migrations;
 /// <summary>What both sides of this worker's migrations work with; <see cref="Log"/> is the one category of their lines.</summary>
 internal sealed record MigrationServices(
     StorageWorkerOptions Options, VolumeStore Store, VolumeTrackers Volumes, NbdExportService Exports, ILoggerFactory Loggers, ILogger Log,
-    BlockIndex? Index, DataChannelCertificate? Certificate, RestartJournal Journal, MigrationReplies Replies)
+    BlockIndex? Index, DataChannelSecurity DataChannel, RestartJournal Journal, MigrationReplies Replies)
 {
     public string StorageId => Options.StorageId;
 }

@@ -102,9 +102,9 @@ internal sealed class SourceMigrations(MigrationServices services) : MigrationRe
     private void Send(StartTransfer command)
     {
         Open(command.MigrationId, command.VolumeId, () => Check(command), p => NewMigration(command, p), RunAsync);
-        // A pin is what turns TLS on (checked above: a malformed one refuses the command).
-        S.Log.LogInformation("Sending volume {Volume} for migration {MigrationId} (attempt {Attempt}) to {DataEndpoint}, TLS {Tls}",
-            command.VolumeId, command.MigrationId, command.Attempt, command.DataEndpoint, command.CertificateSha256 is not null);
+        S.Log.LogInformation("Sending volume {Volume} for migration {MigrationId} (attempt {Attempt}) to storage {Destination} at {DataEndpoint}, TLS {Tls}",
+            command.VolumeId, command.MigrationId, command.Attempt, command.DestinationStorageId, command.DataEndpoint,
+            S.DataChannel.Mutual is not null ? "mutual" : command.CertificateSha256 is not null ? "pinned" : "off");
     }
 
     // Caller holds the gate: whether this worker may send the volume, and the command's fields parsed.
@@ -117,12 +117,13 @@ internal sealed class SourceMigrations(MigrationServices services) : MigrationRe
             throw new InvalidOperationException($"volume '{command.VolumeId}' is not served by storage '{S.StorageId}'");
         if (Busy(command.VolumeId))
             throw new InvalidOperationException($"volume '{command.VolumeId}' is already being migrated by another migration");
-        var tls = command.CertificateSha256 is { } pin ? new TransferTls { PinnedPeerSha256 = DataChannelAddress.ParsePin(pin) } : null;
+        if (command.Options.VolumeBytes is { } expected && expected != volume.Export.Size)
+            throw new ArgumentException($"the migration expects a volume of {expected} bytes, but volume '{command.VolumeId}' has {volume.Export.Size}");
+        var (destination, tls, secret) = S.DataChannel.ForSource(command);
         int blockSize = command.Options.BlockSize ?? volume.Tracker.BlockSize;
         if (blockSize != volume.Tracker.BlockSize)
             throw new ArgumentException($"block size {blockSize} asked for, but volume '{command.VolumeId}' is tracked in {volume.Tracker.BlockSize}-byte blocks");
-        byte[] secret = Convert.FromBase64String(command.Secret);
-        return new Fields(volume, tls, blockSize, secret, DataChannelAddress.ParseEndPoint(command.DataEndpoint));
+        return new Fields(volume, tls, blockSize, secret, destination);
     }
 
     // Outside the lock: the journal, then the session (it connects when it runs).

@@ -30,12 +30,13 @@ public sealed class StorageMigrations
     private readonly MigrationTurns _turns = new();
 
     internal StorageMigrations(StorageWorkerOptions options, VolumeStore store, VolumeTrackers volumes, NbdExportService exports,
-        Func<IPublishEndpoint> bus, ILoggerFactory loggers, BlockIndex? index, DataChannelCertificate? certificate, IMigrationJournal journal)
+        Func<IPublishEndpoint> bus, ILoggerFactory loggers, BlockIndex? index, DataChannelSecurity? dataChannel, IMigrationJournal journal)
     {
         var log = loggers.CreateLogger<StorageMigrations>();
         var replies = new MigrationReplies(options.StorageId, bus, log);
         _journal = new RestartJournal(journal, replies, log);
-        _services = new MigrationServices(options, store, volumes, exports, loggers, log, index, certificate, _journal, replies);
+        _services = new MigrationServices(options, store, volumes, exports, loggers, log, index,
+            dataChannel ?? new DataChannelSecurity(null, null, new KnownPeers(options.Peers, required: false)), _journal, replies);
         _sources = new SourceMigrations(_services);
         _destinations = new DestinationMigrations(_services);
     }

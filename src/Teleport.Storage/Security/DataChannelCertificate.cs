@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
+using Teleport.Blocks;
 using Teleport.Storage.Worker;
 using Teleport.Transfer;
 
@@ -73,11 +74,8 @@ public sealed class DataChannelCertificate : IDisposable
 
         Directory.CreateDirectory(options.EffectiveStateDirectory);
         byte[] pfx = CreateSelfSigned(options.StorageId);
-        string temp = generated + ".tmp";
-        File.WriteAllBytes(temp, pfx);
-        if (!OperatingSystem.IsWindows())
-            File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        File.Move(temp, generated, overwrite: true);
+        // Created 0600: the private key is never readable by others, not even between create and chmod.
+        DurableFile.Replace(generated, pfx, DurableFile.OwnerOnly);
         log.LogInformation("Generated a self-signed data-channel certificate in {Path}", generated);
         return new DataChannelCertificate(X509CertificateLoader.LoadPkcs12(pfx, password: null), generated);
     }

@@ -1,3 +1,5 @@
+using Teleport.Blocks;
+
 namespace Teleport.Storage.Volumes;
 
 /// <summary>
@@ -55,13 +57,13 @@ public sealed class VolumeStore
     public bool IsIncoming(string name) => File.Exists(IncomingMarkerOf(name));
 
     /// <summary>Marks NAME as being built by an incoming migration (it is not listed or served until <see cref="MarkComplete"/>).</summary>
-    public void MarkIncoming(string name) => File.WriteAllText(IncomingMarkerOf(name), "");
+    public void MarkIncoming(string name) => DurableFile.Replace(IncomingMarkerOf(name), []);
 
     /// <summary>NAME is consistent: drop the incoming marker and the session's resume state.</summary>
     public void MarkComplete(string name)
     {
         File.Delete(SessionStatePathOf(name));
-        File.Delete(IncomingMarkerOf(name));
+        DurableFile.Delete(IncomingMarkerOf(name));
     }
 
     /// <summary>Creates an empty sparse volume of <paramref name="bytes"/>; fails if it exists.</summary>

@@ -45,9 +45,9 @@ public sealed class StorageWorkerNode : IHostedService, IAsyncDisposable
             : null;
         var indexer = Indexer;
         Exports = new NbdExportService(options, Store, Volumes, loggers, indexer is null ? null : indexer.Written);
-        Certificate = options.DataChannelTls ? DataChannelCertificate.Load(options, _log) : null;
+        DataChannel = DataChannelSecurity.Load(options, _log);
         var journal = new MigrationJournal(options.EffectiveStateDirectory, loggers.CreateLogger<MigrationJournal>());
-        Migrations = new StorageMigrations(options, Store, Volumes, Exports, bus, loggers, Index, Certificate, journal);
+        Migrations = new StorageMigrations(options, Store, Volumes, Exports, bus, loggers, Index, DataChannel, journal);
         VolumeOperations = new VolumeOperations(options, Store, Volumes, Exports, Migrations, Indexer, bus, loggers.CreateLogger<VolumeOperations>());
     }
 
@@ -72,8 +72,11 @@ public sealed class StorageWorkerNode : IHostedService, IAsyncDisposable
     /// <summary>Keeps <see cref="Index"/> current with the served volumes (null without an index or with IndexVolumes off).</summary>
     public VolumeIndexer? Indexer { get; }
 
-    /// <summary>The data channel's certificate (null with DataChannelTls off).</summary>
-    public DataChannelCertificate? Certificate { get; }
+    /// <summary>How the data channel is secured (mutual TLS, pinned or off) and which peers volumes may go to.</summary>
+    public DataChannelSecurity DataChannel { get; }
+
+    /// <summary>The pinned mode's certificate (null with mutual TLS or DataChannelTls off).</summary>
+    public DataChannelCertificate? Certificate => DataChannel.Pinned;
 
     /// <summary>The consumers for this node's queue (bound to this node, not resolved from the container).</summary>
     public StorageCommandConsumer CommandConsumer() => new(Migrations);
@@ -98,7 +101,7 @@ public sealed class StorageWorkerNode : IHostedService, IAsyncDisposable
         }
 
         _log.LogInformation("Storage worker {StorageId}: {Volumes} volumes, NBD on {Nbd}, data channel TLS {Tls}, index {Index}",
-            StorageId, Volumes.List().Count, Exports.EndPoint, Certificate?.Sha256Hex ?? "off", Index?.FilePath ?? "none");
+            StorageId, Volumes.List().Count, Exports.EndPoint, DataChannel.Describe, Index?.FilePath ?? "none");
     }
 
     private async Task ReportAsync(TimeSpan delay)
@@ -140,7 +143,7 @@ public sealed class StorageWorkerNode : IHostedService, IAsyncDisposable
         if (Indexer is not null)
             await Indexer.DisposeAsync().ConfigureAwait(false);
         Index?.Dispose();
-        Certificate?.Dispose();
+        DataChannel.Dispose();
         _stopping.Dispose();
     }
 }

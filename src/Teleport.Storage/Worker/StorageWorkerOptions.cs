@@ -84,7 +84,7 @@ public sealed class StorageWorkerOptions
     /// <summary>The worker's own state: the migration journal and the generated data-channel certificate. Default: <c>VolumeDirectory/.teleport</c>.</summary>
     public string? StateDirectory { get; set; }
 
-    /// <summary>Serve incoming migrations' data channel with TLS (the source pins the certificate by DestinationPrepared.CertificateSha256).</summary>
+    /// <summary>Without <see cref="DataTlsDirectory"/>: serve incoming migrations' data channel with TLS (the source pins the certificate by DestinationPrepared.CertificateSha256).</summary>
     public bool DataChannelTls { get; set; } = true;
 
     /// <summary>Certificate for the data channel: a PKCS#12 file (with its key), or a PEM certificate with <see cref="TlsKey"/>. Default: a self-signed one generated once in the state directory.</summary>
@@ -95,6 +95,21 @@ public sealed class StorageWorkerOptions
 
     /// <summary>Password of a PKCS#12 <see cref="TlsCertificate"/>.</summary>
     public string? TlsCertificatePassword { get; set; }
+
+    /// <summary>
+    /// Mutual TLS for the data channel between storage workers: a directory in the layout of QEMU's tls-creds-x509
+    /// (ca-cert.pem; server-cert.pem and server-key.pem, optionally client-cert.pem and client-key.pem), every certificate
+    /// issued by the CA with this worker's StorageId as its subject CN. Set, no secret or pin crosses the bus and volumes
+    /// go only to <see cref="Peers"/>; it replaces <see cref="TlsCertificate"/> and the generated certificate.
+    /// </summary>
+    public string? DataTlsDirectory { get; set; }
+
+    /// <summary>
+    /// The storage workers this one sends volumes to: storage id → "HOST" (any port: each migration listens on its own)
+    /// or "HOST:PORT" of its data channel. A StartTransfer naming another endpoint is refused. Required with
+    /// <see cref="DataTlsDirectory"/>; when empty without it, the endpoint a StartTransfer names is used (single machine).
+    /// </summary>
+    public Dictionary<string, string> Peers { get; set; } = new(StringComparer.Ordinal);
 
     /// <summary>With an index: index the served volumes and keep their entries current as NBD writes change blocks.</summary>
     public bool IndexVolumes { get; set; } = true;
@@ -130,6 +145,10 @@ public sealed class StorageWorkerOptions
         ArgumentOutOfRangeException.ThrowIfNegative(ReceiveReadAheadBytes, "Storage:ReceiveReadAheadBytes");
         if (TlsKey is not null && TlsCertificate is null)
             throw new ArgumentException("Storage:TlsKey is set without Storage:TlsCertificate");
+        if (DataTlsDirectory is { Length: > 0 } && TlsCertificate is not null)
+            throw new ArgumentException("Storage:DataTlsDirectory (mutual TLS) and Storage:TlsCertificate (pinned) exclude each other: choose one");
+        foreach (var (id, address) in Peers)
+            _ = Security.KnownPeers.Parse(id, address);
         if (IndexDebounce < TimeSpan.Zero || IndexSaveInterval < TimeSpan.Zero)
             throw new ArgumentException("Storage:IndexDebounce and Storage:IndexSaveInterval must not be negative");
     }

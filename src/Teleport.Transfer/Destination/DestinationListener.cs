@@ -221,12 +221,18 @@ internal sealed class DestinationListener
             throw new TransferException(TransferErrorCode.UnsupportedVersion,
                 $"destination speaks protocol versions {ProtocolConstants.MinVersion}..{ProtocolConstants.MaxVersion}, source offers {hello.MinVersion}..{hello.MaxVersion}");
         if (hello.MigrationId != _options.MigrationId)
-            throw new TransferException(TransferErrorCode.WrongMigration, $"this endpoint serves migration {_options.MigrationId}, not {hello.MigrationId}");
+        {
+            // The peer is not authenticated yet: it learns no migration id, our log has both.
+            _log.LogWarning("Migration {MigrationId}: a source asked for migration {Asked}", _options.MigrationId, hello.MigrationId);
+            throw new TransferException(TransferErrorCode.WrongMigration, "this endpoint serves another migration");
+        }
 
         var challenge = new ChallengeMessage(version, RandomNumberGenerator.GetBytes(ProtocolConstants.NonceSize));
         byte[] challengeBytes = new byte[ChallengeMessage.Size];
         challenge.Write(challengeBytes);
         await c.SendAsync(MessageType.Challenge, challengeBytes, ct).ConfigureAwait(false);
+        if (_options.Tls is { Mutual: true })
+            return hello; // TLS authenticated both ends by their certificates: there is no secret to prove.
 
         byte[] transcript = Handshake.TranscriptHash(helloBytes, challengeBytes);
         var proofFrame = await c.ExpectAsync(MessageType.SourceProof, ct).ConfigureAwait(false);

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
+using Teleport.Blocks;
 using Teleport.Transfer.Protocol;
 
 namespace Teleport.Transfer;
@@ -110,5 +111,7 @@ internal sealed class DestinationState
         }
 
         File.Move(temp, path, overwrite: true);
+        if (durable)
+            DurableFile.SyncDirectoryOf(path); // the rename too, before a Resume or an acknowledgement claims it
     }
 }

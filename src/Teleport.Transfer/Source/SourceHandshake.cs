@@ -45,14 +45,20 @@ internal static class SourceHandshake
             throw new TransferException(TransferErrorCode.UnsupportedVersion,
                 $"destination chose protocol version {challenge.Version}; this source speaks {ProtocolConstants.MinVersion}..{ProtocolConstants.MaxVersion}");
 
+        if (options.Tls is not { Mutual: true })
+            await ProveSecretAsync(c, options, helloBytes, challengeBytes, ct).ConfigureAwait(false);
+        var resumeFrame = await c.ExpectAsync(MessageType.Resume, ct).ConfigureAwait(false);
+        return ResumeMessage.Parse(resumeFrame.Payload.Span);
+    }
+
+    // Without mutual TLS, both ends prove the migration secret (the source first).
+    private static async Task ProveSecretAsync(TransferConnection c, SourceOptions options, byte[] helloBytes, byte[] challengeBytes, CancellationToken ct)
+    {
         byte[] transcript = Handshake.TranscriptHash(helloBytes, challengeBytes);
         await c.SendAsync(new ProofMessage(MessageType.SourceProof, Handshake.Proof(options.Secret, source: true, transcript)), ct).ConfigureAwait(false);
         var proofFrame = await c.ExpectAsync(MessageType.DestinationProof, ct).ConfigureAwait(false);
         var proof = ProofMessage.Parse(proofFrame.Payload.Span, MessageType.DestinationProof);
         if (!Handshake.Check(Handshake.Proof(options.Secret, source: false, transcript), proof.Mac))
             throw new TransferException(TransferErrorCode.AuthenticationFailed, "the destination could not prove the migration secret");
-
-        var resumeFrame = await c.ExpectAsync(MessageType.Resume, ct).ConfigureAwait(false);
-        return ResumeMessage.Parse(resumeFrame.Payload.Span);
     }
 }

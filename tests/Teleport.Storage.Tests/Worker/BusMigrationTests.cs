@@ -46,7 +46,7 @@ public sealed class BusMigrationTests(ITestOutputHelper output) : IDisposable
         await saga.Send(destination.Id, new PrepareDestination(id, "lamp", source.Id, destination.Id, options, Attempt));
         var prepared = await saga.Log.WaitFor<DestinationPrepared>(e => e.MigrationId == id, Timeout);
         Assert.Equal(destination.Id, prepared.DestinationStorageId);
-        Assert.Equal(32, Convert.FromBase64String(prepared.Secret).Length);
+        Assert.Equal(32, Convert.FromBase64String(prepared.Secret!).Length);
         // The NBD address the host will switch to is where the destination's exports really are (port 0 resolved).
         Assert.Equal($"127.0.0.1:{((IPEndPoint)destination.NbdEndPoint).Port}", prepared.NbdEndpoint);
         Assert.NotEqual(0, ((IPEndPoint)destination.NbdEndPoint).Port);
