@@ -24,6 +24,29 @@ public sealed partial class WholeVmMoveTests(ITestOutputHelper output) : IDispos
     public async Task GuestWriting_MovesWhole_WriterCarriesOnInTheDestinationQemu_SourceQuits()
     {
         await using var rig = await WholeVmRig.StartAsync(_dir, Records, Run);
+        await MoveWholeAsync(rig, null);
+    }
+
+    [Fact]
+    public async Task GuestWriting_MovesWhole_OverTls_WithMultifdZstd()
+    {
+        string certificates = await TestCertificates.CreateAsync(_dir.File("tls"), "127.0.0.1");
+        await using var rig = await WholeVmRig.StartAsync(_dir, Records, Run, o => o.MigrationTlsDirectory = certificates);
+        await MoveWholeAsync(rig, new MemoryMigrationOptions(Multifd: true, MultifdChannels: 2), async () =>
+        {
+            // The stream that just carried the memory was QEMU's TLS one, over two zstd multifd channels.
+            var qmp = ((Teleport.Host.Hypervisor.QmpHypervisor)await rig.Source.Vm(WholeVmRig.VmId).HypervisorAsync(CancellationToken.None)).Client;
+            var parameters = await qmp.ExecuteAsync("query-migrate-parameters");
+            Assert.Equal("teleport-migration-tls", parameters.GetProperty("tls-creds").GetString());
+            Assert.Equal("zstd", parameters.GetProperty("multifd-compression").GetString());
+            Assert.Equal(2, parameters.GetProperty("multifd-channels").GetInt32());
+            var capabilities = await qmp.ExecuteAsync("query-migrate-capabilities");
+            Assert.Contains(capabilities.EnumerateArray(), c => c.GetProperty("capability").GetString() == "multifd" && c.GetProperty("state").GetBoolean());
+        });
+    }
+
+    private async Task MoveWholeAsync(WholeVmRig rig, MemoryMigrationOptions? memory, Func<Task>? atPreSwitchover = null)
+    {
         await WaitForAsync(() => LastProgress(rig.Qemu.Output) >= 300, TimeSpan.FromSeconds(120), "the workload to reach record 300", rig);
         var migration = Guid.NewGuid();
 
@@ -34,15 +57,17 @@ public sealed partial class WholeVmMoveTests(ITestOutputHelper output) : IDispos
 
         // B does not exist yet: the incoming VM opens its disk against the size in the definition.
         string bSocket = _dir.File("b.sock");
-        var prepared = Assert.IsType<IncomingVmPrepared>(await rig.PrepareAsync(migration, described.Definition, bSocket));
+        var prepared = Assert.IsType<IncomingVmPrepared>(await rig.PrepareAsync(migration, described.Definition, bSocket, memory));
         Assert.Matches(@"^127\.0\.0\.1:\d+$", prepared.MigrationEndpoint);
-        Assert.Equal(prepared, await rig.PrepareAsync(migration, described.Definition, bSocket));
+        Assert.Equal(prepared, await rig.PrepareAsync(migration, described.Definition, bSocket, memory));
 
         var progress = new List<MemoryMigrationProgress>();
         var clock = Stopwatch.StartNew();
-        var preSwitchover = Assert.IsType<MemoryPreSwitchover>(await rig.MigrateAsync(migration, prepared.MigrationEndpoint, null, progress));
+        var preSwitchover = Assert.IsType<MemoryPreSwitchover>(await rig.MigrateAsync(migration, prepared.MigrationEndpoint, null, progress, memory));
         var memoryPhase = clock.Elapsed;
         Assert.False((await QueryRunningAsync(rig)), "the source runs at pre-switchover");
+        if (atPreSwitchover is not null)
+            await atPreSwitchover();
 
         // The final sync's stand-in: the source volume, paused, becomes the destination's export.
         var atPause = await WorkloadVerifier.VerifyAsync(rig.A.FilePath, Run);

@@ -15,24 +15,16 @@ namespace Teleport.Host.Moves;
 /// memory, its disk behind a path switcher of its own; DiscardIncomingVm undoes that; a ResumeVm first points the
 /// disk path at the destination storage (<see cref="AttachAsync"/>). Nothing here survives a host worker restart.
 /// </summary>
-public sealed class IncomingVmOperations
+public sealed class IncomingVmOperations(HostWorkerOptions options, ConcurrentDictionary<string, HostVm> vms, HostOperations host, TimeProvider clock,
+    ILoggerFactory loggers)
 {
     private static readonly TimeSpan QemuStartTimeout = TimeSpan.FromSeconds(30);
-    private readonly HostWorkerOptions _options;
-    private readonly ConcurrentDictionary<string, HostVm> _vms;
-    private readonly HostOperations _host;
-    private readonly TimeProvider _clock;
-    private readonly ILoggerFactory _loggers;
+    private readonly HostWorkerOptions _options = options;
+    private readonly ConcurrentDictionary<string, HostVm> _vms = vms;
+    private readonly HostOperations _host = host;
+    private readonly TimeProvider _clock = clock;
+    private readonly ILoggerFactory _loggers = loggers;
     private readonly SemaphoreSlim _lock = new(1, 1);
-
-    internal IncomingVmOperations(HostWorkerOptions options, ConcurrentDictionary<string, HostVm> vms, HostOperations host, TimeProvider clock, ILoggerFactory loggers)
-    {
-        _options = options;
-        _vms = vms;
-        _host = host;
-        _clock = clock;
-        _loggers = loggers;
-    }
 
     public async Task<object> PrepareAsync(PrepareIncomingVm command, CancellationToken cancellationToken)
     {

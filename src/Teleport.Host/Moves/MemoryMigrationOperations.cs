@@ -11,24 +11,16 @@ namespace Teleport.Host.Moves;
 /// switchover), ContinueVmMigration, StopSourceVm, and the cancel a rollback's ResumeVm does first
 /// (<see cref="CancelOutgoingAsync"/>). Memory goes only to a configured peer host's address.
 /// </summary>
-public sealed class MemoryMigrationOperations
+public sealed class MemoryMigrationOperations(HostWorkerOptions options, IReadOnlyDictionary<string, HostVm> vms, HostOperations host, TimeProvider clock)
 {
     private static readonly TimeSpan ContinueTimeout = TimeSpan.FromMinutes(10);
     private static readonly TimeSpan CancelTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
-    private readonly HostWorkerOptions _options;
-    private readonly IReadOnlyDictionary<string, HostVm> _vms;
-    private readonly HostOperations _host;
-    private readonly TimeProvider _clock;
+    private readonly HostWorkerOptions _options = options;
+    private readonly IReadOnlyDictionary<string, HostVm> _vms = vms;
+    private readonly HostOperations _host = host;
+    private readonly TimeProvider _clock = clock;
     private readonly ConcurrentDictionary<string, (OperationKey Key, DateTimeOffset At)> _stopped = new(StringComparer.Ordinal);
-
-    internal MemoryMigrationOperations(HostWorkerOptions options, IReadOnlyDictionary<string, HostVm> vms, HostOperations host, TimeProvider clock)
-    {
-        _options = options;
-        _vms = vms;
-        _host = host;
-        _clock = clock;
-    }
 
     public async Task<object> DescribeAsync(DescribeVm command, CancellationToken cancellationToken)
     {
@@ -213,11 +205,10 @@ public sealed class MemoryMigrationOperations
     /// <summary>Quits the source QEMU of a VM whose memory moved (never one that still runs here).</summary>
     public async Task<object> StopSourceAsync(StopSourceVm command, CancellationToken cancellationToken)
     {
-        const string operation = HostOperationNames.StopSource;
-        if (_host.Find(command.HostId, command.VmId) is { } problem)
-            return _host.Failed(command.MigrationId, command.VmId, operation, problem, command.Attempt);
-        var vm = _vms[command.VmId];
         var key = new OperationKey(command.MigrationId, command.Attempt);
+        if (_host.Find(command.HostId, command.VmId) is { } problem)
+            return _host.Failed(command.MigrationId, command.VmId, HostOperationNames.StopSource, problem, command.Attempt);
+        var vm = _vms[command.VmId];
         using var _ = await vm.LockAsync(cancellationToken).ConfigureAwait(false);
         if (_stopped.TryGetValue(vm.Id, out var stopped) && stopped.Key == key)
             return new SourceVmStopped(command.MigrationId, vm.Id, _options.HostId, stopped.At, command.Attempt);
@@ -235,7 +226,7 @@ public sealed class MemoryMigrationOperations
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
-            return await _host.FailedAsync(vm, command.MigrationId, operation, e, command.Attempt).ConfigureAwait(false);
+            return await _host.FailedAsync(vm, command.MigrationId, HostOperationNames.StopSource, e, command.Attempt).ConfigureAwait(false);
         }
 
         await vm.ForgetHypervisorAsync().ConfigureAwait(false);

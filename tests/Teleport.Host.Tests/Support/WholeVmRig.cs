@@ -47,7 +47,8 @@ internal sealed class WholeVmRig : IAsyncDisposable
         "-device", $"virtio-blk-pci,drive={DiskNode}",
     ];
 
-    public static async Task<WholeVmRig> StartAsync(TempDir dir, int records, ulong run)
+    /// <summary>Starts both hosts and the source QEMU; <paramref name="configure"/> adds settings to both hosts.</summary>
+    public static async Task<WholeVmRig> StartAsync(TempDir dir, int records, ulong run, Action<HostWorkerOptions>? configure = null)
     {
         var a = Upstream.Start(dir.File("a.sock"), dir.File("a.img"), Export, DiskSize);
         string definition = dir.File("vm1.json");
@@ -60,6 +61,7 @@ internal sealed class WholeVmRig : IAsyncDisposable
             o.MigrationListen = "127.0.0.1:0";
             o.BootFileDirectories.Add(Path.GetDirectoryName(Tools.GuestKernel)!);
             o.BootFileDirectories.Add(Path.GetDirectoryName(Tools.GuestInitrd)!);
+            configure?.Invoke(o);
         });
         string disk = dir.File("src-disk.sock");
         var source = await HostWorkerRunner.StartAsync(o =>
@@ -70,6 +72,7 @@ internal sealed class WholeVmRig : IAsyncDisposable
                 QmpSocket = dir.File("src-qmp.sock"), DiskListen = $"unix:{disk}", StorageId = "store-a",
                 Upstream = $"unix:{a.SocketPath}", Export = Export, DefinitionFile = definition,
             });
+            configure?.Invoke(o);
         });
         var qemu = await QemuProcess.StartAsync(dir.File("src-qmp.sock"),
         [
@@ -82,12 +85,12 @@ internal sealed class WholeVmRig : IAsyncDisposable
     public Task<object> DescribeAsync(Guid migration) =>
         Source.Node.Memory.DescribeAsync(new DescribeVm(migration, VmId, Source.HostId), CancellationToken.None);
 
-    public Task<object> PrepareAsync(Guid migration, VmDefinition definition, string storageSocket) =>
+    public Task<object> PrepareAsync(Guid migration, VmDefinition definition, string storageSocket, MemoryMigrationOptions? memory = null) =>
         Destination.Node.Incoming.PrepareAsync(new PrepareIncomingVm(migration, VmId, Destination.HostId, Source.HostId, definition,
-            "store-b", $"unix:{storageSocket}", Export), CancellationToken.None);
+            "store-b", $"unix:{storageSocket}", Export, Memory: memory), CancellationToken.None);
 
-    public Task<object?> MigrateAsync(Guid migration, string endpoint, long? bandwidth, List<MemoryMigrationProgress> progress) =>
-        Source.Node.Memory.MigrateAsync(new MigrateVmMemory(migration, VmId, Source.HostId, Destination.HostId, endpoint, bandwidth, new MemoryMigrationOptions()),
+    public Task<object?> MigrateAsync(Guid migration, string endpoint, long? bandwidth, List<MemoryMigrationProgress> progress, MemoryMigrationOptions? memory = null) =>
+        Source.Node.Memory.MigrateAsync(new MigrateVmMemory(migration, VmId, Source.HostId, Destination.HostId, endpoint, bandwidth, memory ?? new MemoryMigrationOptions()),
             p =>
             {
                 lock (progress)
