@@ -5,6 +5,7 @@ namespace Teleport.Contracts;
 /// its disk behind this host's own path switcher, whose upstream is ExportName at the destination storage StorageId)
 /// and listen for its memory.
 /// </summary>
+/// <remarks>Memory: the migration's memory options; the incoming side must enable multifd too when the source uses it (null: no multifd).</remarks>
 /// <remarks>Attempt: which attempt of the migration this belongs to (a retry starts the next); workers echo the command's attempt so the saga can ignore late answers of an earlier one.</remarks>
 public sealed record PrepareIncomingVm(
     Guid MigrationId,
@@ -15,4 +16,5 @@ public sealed record PrepareIncomingVm(
     string StorageId,
     string NbdEndpoint,
     string ExportName,
-    int Attempt = 1);
+    int Attempt = 1,
+    MemoryMigrationOptions? Memory = null);

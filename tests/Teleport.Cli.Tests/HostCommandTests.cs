@@ -24,6 +24,7 @@ public sealed class HostCommandTests : IDisposable
     [InlineData("--vm", "vm1,qmp=/q,listen=unix:/l,storage=s,upstream=h,export=e", "Host:Vms:vm1:Upstream 'h'")]
     [InlineData("--vm", "vm1,qmp=/q,listen=unix:/l,storage=s,upstream=h:1", "Host:Vms:vm1:Export is required")]
     [InlineData("--vm", "vm1,colour=red", "'colour=red' is not one of")]
+    [InlineData("--vm", "vm1,qmp=/q,listen=unix:/l,storage=s,upstream=h:1,export=e,definition=vm1.json", "Host:Vms:vm1:DefinitionFile 'vm1.json' must be an absolute path")]
     [InlineData("--vm", "qmp=/q", "must start with the VM id")]
     [InlineData("--config", "/nonexistent/host.json", "settings file '/nonexistent/host.json' does not exist")]
     public void Bad_settings_are_one_clear_line(string option, string value, string message)

@@ -7,7 +7,7 @@ namespace Teleport.Cli.Commands;
 /// <summary>
 /// Options of <c>teleport host</c>: the "Host" section, e.g. TELEPORT_HOST__VMS__vm42__QMPSOCKET. Its --config file
 /// looks like { "Host": { "HostId": ..., "Vms": { "vm42": { "QmpSocket": ..., "DiskListen": ..., "StorageId": ...,
-/// "Upstream": ..., "Export": ... } } } }.
+/// "Upstream": ..., "Export": ..., "DefinitionFile": ... } }, "Peers": { "host-b": "10.0.0.2" }, "MigrationListen": ... } }.
 /// </summary>
 public sealed class HostSettings : RoleSettings
 {
@@ -16,7 +16,7 @@ public sealed class HostSettings : RoleSettings
     public string? Id { get; init; }
 
     [CommandOption("--vm <SPEC>")]
-    [Description("A VM (repeatable): VMID,qmp=PATH,listen=unix:/run/x.sock,storage=ID,upstream=HOST:PORT,export=NAME.")]
+    [Description("A VM (repeatable): VMID,qmp=PATH,listen=unix:/run/x.sock,storage=ID,upstream=HOST:PORT,export=NAME[,definition=FILE.json] (the QEMU definition a whole-VM move starts it from).")]
     public string[] Vms { get; init; } = [];
 
     [CommandOption("--nbd-tls-dir <DIR>")]

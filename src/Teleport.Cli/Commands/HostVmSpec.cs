@@ -4,7 +4,7 @@ namespace Teleport.Cli.Commands;
 
 /// <summary>
 /// The <c>--vm</c> shorthand of <c>teleport host</c>:
-/// <c>VMID,qmp=PATH,listen=unix:/run/x.sock,storage=ID,upstream=HOST:PORT,export=NAME</c>, turned into the
+/// <c>VMID,qmp=PATH,listen=unix:/run/x.sock,storage=ID,upstream=HOST:PORT,export=NAME[,definition=FILE.json]</c>, turned into the
 /// <c>Host:Vms:VMID:*</c> configuration keys (validated with the rest of the settings).
 /// </summary>
 public static class HostVmSpec
@@ -16,6 +16,7 @@ public static class HostVmSpec
         ["storage"] = "StorageId",
         ["upstream"] = "Upstream",
         ["export"] = "Export",
+        ["definition"] = "DefinitionFile",
     };
 
     /// <exception cref="UserInputException">Not VMID followed by key=value pairs of the known keys.</exception>
@@ -34,7 +35,7 @@ public static class HostVmSpec
             int equals = part.IndexOf('=');
             string key = equals < 0 ? part : part[..equals];
             if (equals < 0 || !Keys.TryGetValue(key.Trim(), out string? setting))
-                throw new UserInputException($"--vm '{spec}': '{part}' is not one of qmp=, listen=, storage=, upstream=, export=");
+                throw new UserInputException($"--vm '{spec}': '{part}' is not one of qmp=, listen=, storage=, upstream=, export=, definition=");
             overrides[$"Host:Vms:{vmId}:{setting}"] = part[(equals + 1)..];
         }
     }

@@ -5,7 +5,9 @@ namespace Teleport.Host.Worker;
 
 /// <summary>Takes the saga's commands from the host's queue and publishes what the operation answered.</summary>
 public sealed class HostCommandConsumer(HostWorkerNode node) :
-    IConsumer<PauseVm>, IConsumer<SwitchTarget>, IConsumer<SwitchBack>, IConsumer<ResumeVm>
+    IConsumer<PauseVm>, IConsumer<SwitchTarget>, IConsumer<SwitchBack>, IConsumer<ResumeVm>,
+    IConsumer<DescribeVm>, IConsumer<PrepareIncomingVm>, IConsumer<MigrateVmMemory>, IConsumer<ContinueVmMigration>,
+    IConsumer<DiscardIncomingVm>, IConsumer<StopSourceVm>
 {
     public async Task Consume(ConsumeContext<PauseVm> context) =>
         await ReplyAsync(context, await node.Operations.PauseAsync(context.Message, context.CancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
@@ -18,6 +20,25 @@ public sealed class HostCommandConsumer(HostWorkerNode node) :
 
     public async Task Consume(ConsumeContext<ResumeVm> context) =>
         await ReplyAsync(context, await node.Operations.ResumeAsync(context.Message, context.CancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+
+    public async Task Consume(ConsumeContext<DescribeVm> context) =>
+        await ReplyAsync(context, await node.Memory.DescribeAsync(context.Message, context.CancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+
+    public async Task Consume(ConsumeContext<PrepareIncomingVm> context) =>
+        await ReplyAsync(context, await node.Incoming.PrepareAsync(context.Message, context.CancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+
+    public async Task Consume(ConsumeContext<MigrateVmMemory> context) =>
+        await ReplyAsync(context, await node.Memory.MigrateAsync(context.Message, p => context.Publish(p, context.CancellationToken),
+            context.CancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+
+    public async Task Consume(ConsumeContext<ContinueVmMigration> context) =>
+        await ReplyAsync(context, await node.Memory.ContinueAsync(context.Message, context.CancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+
+    public async Task Consume(ConsumeContext<DiscardIncomingVm> context) =>
+        await ReplyAsync(context, await node.Incoming.DiscardAsync(context.Message, context.CancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+
+    public async Task Consume(ConsumeContext<StopSourceVm> context) =>
+        await ReplyAsync(context, await node.Memory.StopSourceAsync(context.Message, context.CancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
 
     private static Task ReplyAsync(ConsumeContext context, object? reply) =>
         reply is null ? Task.CompletedTask : context.Publish(reply, reply.GetType(), context.CancellationToken);

@@ -32,6 +32,9 @@ public sealed class HostOperations
         _log = log;
     }
 
+    /// <summary>Runs before 'cont' under the VM's lock (the whole-VM move's part of a resume).</summary>
+    internal Func<HostVm, IHypervisor, CancellationToken, Task>? BeforeResume { get; set; }
+
     public async Task<object> PauseAsync(PauseVm command, CancellationToken cancellationToken)
     {
         var key = new OperationKey(command.MigrationId, command.Attempt);
@@ -83,6 +86,9 @@ public sealed class HostOperations
             }
 
             var hypervisor = await vm.HypervisorAsync(cancellationToken).ConfigureAwait(false);
+            // A whole-VM move: cancel this VM's outgoing memory migration, or attach an incoming VM to its storage.
+            if (BeforeResume is { } prepare)
+                await prepare(vm, hypervisor, cancellationToken).ConfigureAwait(false);
 
             var took = Stopwatch.StartNew();
             await hypervisor.ResumeAsync(cancellationToken).ConfigureAwait(false);
@@ -241,7 +247,7 @@ public sealed class HostOperations
         }
     }
 
-    private string? Find(string hostId, string vmId)
+    internal string? Find(string hostId, string vmId)
     {
         if (!string.Equals(hostId, _options.HostId, StringComparison.Ordinal))
             return $"the command names host '{hostId}' but reached host '{_options.HostId}'";
@@ -254,7 +260,7 @@ public sealed class HostOperations
         return null;
     }
 
-    private async Task<HostOperationFailed> FailedAsync(HostVm vm, Guid migrationId, string operation, Exception e, int attempt)
+    internal async Task<HostOperationFailed> FailedAsync(HostVm vm, Guid migrationId, string operation, Exception e, int attempt)
     {
         string reason = e switch
         {
@@ -268,7 +274,7 @@ public sealed class HostOperations
         return Failed(migrationId, vm.Id, operation, reason, attempt);
     }
 
-    private HostOperationFailed Failed(Guid migrationId, string vmId, string operation, string reason, int attempt)
+    internal HostOperationFailed Failed(Guid migrationId, string vmId, string operation, string reason, int attempt)
     {
         HostWorkerLog.OperationFailed(_log, vmId ?? "", operation, reason);
         return new HostOperationFailed(migrationId, vmId ?? "", _options.HostId, operation, reason, _clock.GetUtcNow(), attempt);

@@ -61,6 +61,12 @@ public sealed class HostVm : IAsyncDisposable
 
     internal (OperationKey Key, DateTimeOffset At)? LastSwitchBack { get; set; }
 
+    /// <summary>Set while this VM is an incoming VM of a whole-VM move (the QEMU this host started, its relay).</summary>
+    internal Moves.IncomingVm? Incoming { get; set; }
+
+    /// <summary>This VM's outgoing memory migration, the last one started.</summary>
+    internal Moves.MemoryMigration? Outgoing { get; set; }
+
     /// <summary>Per migration attempt: where the path led before its first switch (what SwitchBack returns to).</summary>
     internal Dictionary<OperationKey, (UpstreamTarget Target, string StorageId)> Origins { get; } = [];
 
@@ -262,6 +268,8 @@ public sealed class HostVm : IAsyncDisposable
         if (Switcher is { } switcher)
             await switcher.DisposeAsync().ConfigureAwait(false);
         await ForgetHypervisorAsync().ConfigureAwait(false);
+        if (Incoming is { } incoming)
+            await incoming.DisposeAsync().ConfigureAwait(false);
     }
 
     private sealed class Releaser(SemaphoreSlim semaphore) : IDisposable

@@ -20,6 +20,15 @@ public sealed class HostVmOptions
     /// <summary>The export (volume) name there; the VM asks the path switcher for the same name.</summary>
     public string Export { get; set; } = "";
 
+    /// <summary>
+    /// A JSON file with the VM's QEMU definition for whole-VM moves: <c>{ "arguments": [...], "diskNodeName": "disk0" }</c>
+    /// (machine and devices only; see docs/operations.md). Read on each DescribeVm, so an edit needs no restart.
+    /// </summary>
+    public string? DefinitionFile { get; set; }
+
+    /// <summary>The definition of a VM that arrived by a whole-VM move (set by the host worker, not configured).</summary>
+    public Teleport.Contracts.VmDefinition? Definition { get; set; }
+
     /// <summary>A hypervisor the caller supplied instead of QMP (an in-process VM); the worker does not dispose it.</summary>
     public IHypervisor? Hypervisor { get; private set; }
 
@@ -44,6 +53,8 @@ public sealed class HostVmOptions
         if (!HostWorkerOptions.IsSafeId(StorageId))
             throw new ArgumentException($"{prefix}:StorageId '{StorageId}' must be 1-128 letters, digits, '.', '_' or '-'");
         _ = NbdAddress.Parse(Upstream, $"{prefix}:Upstream");
+        if (DefinitionFile is not null && !Path.IsPathRooted(DefinitionFile))
+            throw new ArgumentException($"{prefix}:DefinitionFile '{DefinitionFile}' must be an absolute path");
         if (string.IsNullOrWhiteSpace(Export) || Export.Length > 4096)
             throw new ArgumentException($"{prefix}:Export is required (the volume's export name on the storage worker)");
     }

@@ -1,8 +1,10 @@
+using System.Collections.Concurrent;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Teleport.Contracts;
+using Teleport.Host.Moves;
 using Teleport.Host.Switching;
 
 namespace Teleport.Host.Worker;
@@ -18,7 +20,7 @@ public sealed class HostWorkerNode : IHostedService, IAsyncDisposable
     public const string UpstreamOperation = HostOperationNames.Upstream;
 
     private readonly IServiceProvider _services;
-    private readonly Dictionary<string, HostVm> _vms;
+    private readonly ConcurrentDictionary<string, HostVm> _vms;
     private readonly TimeProvider _clock;
     private readonly ILogger _log;
     private int _disposed;
@@ -30,10 +32,17 @@ public sealed class HostWorkerNode : IHostedService, IAsyncDisposable
         _services = services;
         _clock = clock;
         _log = loggers.CreateLogger<HostWorkerNode>();
-        _vms = options.Vms.ToDictionary(v => v.Key, v => new HostVm(v.Key, v.Value, options, loggers), StringComparer.Ordinal);
+        _vms = new(options.Vms.Select(v => KeyValuePair.Create(v.Key, new HostVm(v.Key, v.Value, options, loggers))), StringComparer.Ordinal);
         foreach (var vm in _vms.Values)
             vm.UpstreamChanged += OnUpstreamChanged;
         Operations = new HostOperations(options, _vms, clock, loggers.CreateLogger<HostOperations>());
+        Incoming = new IncomingVmOperations(options, _vms, Operations, clock, loggers);
+        Memory = new MemoryMigrationOperations(options, _vms, Operations, clock);
+        Operations.BeforeResume = async (vm, _, cancellationToken) =>
+        {
+            await MemoryMigrationOperations.CancelOutgoingAsync(vm, cancellationToken).ConfigureAwait(false);
+            await IncomingVmOperations.AttachAsync(vm, cancellationToken).ConfigureAwait(false);
+        };
     }
 
     public HostWorkerOptions Options { get; }
@@ -43,6 +52,12 @@ public sealed class HostWorkerNode : IHostedService, IAsyncDisposable
     public IReadOnlyDictionary<string, HostVm> Vms => _vms;
 
     public HostOperations Operations { get; }
+
+    /// <summary>The destination side of whole-VM moves (incoming VMs).</summary>
+    public IncomingVmOperations Incoming { get; }
+
+    /// <summary>The source side of whole-VM moves (describe, memory migration, stop).</summary>
+    public MemoryMigrationOperations Memory { get; }
 
     /// <summary>Starts every VM's path switcher (one whose upstream is down keeps trying in the background).</summary>
     public Task StartAsync(CancellationToken cancellationToken) =>

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Teleport.Host.Moves;
 using Teleport.Messaging;
 using Teleport.Nbd.Tls;
 
@@ -44,6 +45,33 @@ public sealed partial class HostWorkerOptions
     /// <summary>Commands handled at once (operations on one VM still run one at a time).</summary>
     public int ConcurrentCommands { get; set; } = 16;
 
+    /// <summary>Whole-VM moves: the QEMU binary this host starts incoming VMs with (run directly, never through a shell).</summary>
+    public string QemuBinary { get; set; } = "qemu-system-x86_64";
+
+    /// <summary>Where incoming VMs' QMP sockets, disk sockets and console logs live (created if missing).</summary>
+    public string StateDirectory { get; set; } = Path.Combine(Path.GetTempPath(), "teleport-host");
+
+    /// <summary>Where an incoming QEMU listens for memory: <c>ADDR:PORT</c>; port 0 lets QEMU pick a free one.</summary>
+    public string MigrationListen { get; set; } = "127.0.0.1:0";
+
+    /// <summary>The address the source host connects to (IncomingVmPrepared); default the listen address (required when that is a wildcard).</summary>
+    public string? MigrationAdvertise { get; set; }
+
+    /// <summary>Certificates for TLS on the memory stream (QEMU's tls-creds-x509 layout: ca-cert.pem, server-/client-cert.pem, -key.pem); none: plain TCP.</summary>
+    public string? MigrationTlsDirectory { get; set; }
+
+    /// <summary>Peer host id → its address: the only hosts this host sends VM memory to.</summary>
+    public Dictionary<string, string> Peers { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Directories that -kernel, -initrd and -bios of a VM definition may name on this host.</summary>
+    public List<string> BootFileDirectories { get; set; } = [];
+
+    /// <summary>How often a memory migration's progress (query-migrate) is published.</summary>
+    public TimeSpan MemoryProgressInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long an incoming VM's first disk request waits for the destination's export to appear.</summary>
+    public TimeSpan IncomingExportWindow { get; set; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Adds a VM (fluent, for callers composing the options in code).</summary>
     public HostWorkerOptions AddVm(string vmId, HostVmOptions vm)
     {
@@ -71,6 +99,7 @@ public sealed partial class HostWorkerOptions
             throw new ArgumentException("Host:SwitchRetryWindow, SwitchRetryInterval, StartRetryInterval and QmpCommandTimeout must be positive");
         ArgumentOutOfRangeException.ThrowIfLessThan(ConcurrentCommands, 1, "Host:ConcurrentCommands");
         _ = UpstreamTls();
+        VmMoveSettings.Validate(this);
     }
 
     /// <summary>The client credentials of <see cref="NbdTlsDirectory"/>, read now; null without one.</summary>

@@ -1,0 +1,47 @@
+using Teleport.Host.Worker;
+using Teleport.Nbd.Server;
+
+namespace Teleport.Host.Moves;
+
+/// <summary>
+/// What the destination host started for one incoming VM: its QEMU process, and the relay that serves the disk's
+/// size until the VM's path switcher is pointed at the destination storage's export (just before 'cont').
+/// </summary>
+internal sealed class IncomingVm(OperationKey key, QemuLauncher qemu, NbdServer relay, DeferredUpstreamExport relayExport,
+    NbdAddress storage, string exportName, string endpoint, DateTimeOffset preparedAt) : IAsyncDisposable
+{
+    private int _relayClosed;
+
+    public OperationKey Key { get; } = key;
+
+    public QemuLauncher Qemu { get; } = qemu;
+
+    /// <summary>The destination storage's NBD endpoint and export, where the disk path leads once attached.</summary>
+    public NbdAddress Storage { get; } = storage;
+
+    public string ExportName { get; } = exportName;
+
+    /// <summary>Where the incoming QEMU listens for memory (as published in IncomingVmPrepared).</summary>
+    public string Endpoint { get; } = endpoint;
+
+    public DateTimeOffset PreparedAt { get; } = preparedAt;
+
+    /// <summary>True once the disk path leads to the storage and the VM was resumed: it is this host's VM now.</summary>
+    public bool Attached { get; set; }
+
+    /// <summary>Closes the relay once the path switcher no longer uses it.</summary>
+    public async Task CloseRelayAsync()
+    {
+        if (Interlocked.Exchange(ref _relayClosed, 1) != 0)
+            return;
+        await relay.DisposeAsync().ConfigureAwait(false);
+        await relayExport.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Kills QEMU (stopping the host worker stops the VMs it started) and closes the relay.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await Qemu.DisposeAsync().ConfigureAwait(false);
+        await CloseRelayAsync().ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,183 @@
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Teleport.Contracts;
+using Teleport.Host.Hypervisor;
+using Teleport.Host.Switching;
+using Teleport.Host.Worker;
+using Teleport.Nbd.Exports;
+using Teleport.Nbd.Server;
+
+namespace Teleport.Host.Moves;
+
+/// <summary>
+/// The destination host's side of a whole-VM move: PrepareIncomingVm starts the VM's QEMU paused and listening for
+/// memory, its disk behind a path switcher of its own; DiscardIncomingVm undoes that; a ResumeVm first points the
+/// disk path at the destination storage (<see cref="AttachAsync"/>). Nothing here survives a host worker restart.
+/// </summary>
+public sealed class IncomingVmOperations(HostWorkerOptions options, ConcurrentDictionary<string, HostVm> vms, HostOperations host, TimeProvider clock,
+    ILoggerFactory loggers)
+{
+    private static readonly TimeSpan QemuStartTimeout = TimeSpan.FromSeconds(30);
+    private readonly HostWorkerOptions _options = options;
+    private readonly ConcurrentDictionary<string, HostVm> _vms = vms;
+    private readonly HostOperations _host = host;
+    private readonly TimeProvider _clock = clock;
+    private readonly ILoggerFactory _loggers = loggers;
+    private readonly SemaphoreSlim _lock = new(1, 1);
+
+    public async Task<object> PrepareAsync(PrepareIncomingVm command, CancellationToken cancellationToken)
+    {
+        const string operation = HostOperationNames.PrepareIncoming;
+        if (Refusal(command) is { } refused)
+            return _host.Failed(command.MigrationId, command.VmId, operation, refused, command.Attempt);
+        var key = new OperationKey(command.MigrationId, command.Attempt);
+        await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_vms.TryGetValue(command.VmId, out var present))
+            {
+                if (present.Incoming is { Attached: false } same && same.Key == key && !same.Qemu.HasExited)
+                    return Prepared(command, same);
+                if (present.Incoming is not { Attached: false })
+                    return _host.Failed(command.MigrationId, command.VmId, operation, $"VM '{command.VmId}' already runs on host '{_options.HostId}'", command.Attempt);
+                await ForgetAsync(present).ConfigureAwait(false);
+            }
+
+            var vm = await StartAsync(command, key, cancellationToken).ConfigureAwait(false);
+            _vms[vm.Id] = vm;
+            return Prepared(command, vm.Incoming!);
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            string reason = e is QmpException or QmpConnectionException or TimeoutException ? $"QEMU: {e.Message}" : e.Message;
+            return _host.Failed(command.MigrationId, command.VmId, operation, $"the incoming VM did not start: {reason}", command.Attempt);
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    private IncomingVmPrepared Prepared(PrepareIncomingVm command, IncomingVm incoming) =>
+        new(command.MigrationId, command.VmId, _options.HostId, incoming.Endpoint, incoming.PreparedAt, command.Attempt);
+
+    private string? Refusal(PrepareIncomingVm command)
+    {
+        if (!string.Equals(command.HostId, _options.HostId, StringComparison.Ordinal))
+            return $"the command names host '{command.HostId}' but reached host '{_options.HostId}'";
+        if (!HostWorkerOptions.IsSafeId(command.VmId) || !HostWorkerOptions.IsSafeId(command.StorageId))
+            return $"VM id '{command.VmId}' and storage id '{command.StorageId}' must be 1-128 letters, digits, '.', '_' or '-'";
+        if (!NbdAddress.TryParse(command.NbdEndpoint, out _))
+            return $"NbdEndpoint '{command.NbdEndpoint}' is neither unix:/path nor HOST:PORT";
+        if (string.IsNullOrEmpty(command.ExportName) || command.ExportName.Length > 256 || command.ExportName.Any(c => c == ',' || char.IsControl(c)))
+            return $"export name '{command.ExportName}' must be 1-256 characters without commas or control characters";
+        return VmDefinitionValidator.Check(command.Definition, _options) is { } problem ? $"the VM definition is refused: {problem}" : null;
+    }
+
+    private async Task<HostVm> StartAsync(PrepareIncomingVm command, OperationKey key, CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(_options.StateDirectory);
+        string state = Path.Combine(_options.StateDirectory, command.VmId);
+        string qmp = state + ".qmp", disk = state + ".disk", relaySocket = state + ".relay";
+        foreach (string stale in new[] { qmp, disk, relaySocket })
+            File.Delete(stale);
+        var storage = NbdAddress.Parse(command.NbdEndpoint, "NbdEndpoint");
+        var definition = command.Definition;
+        var relayExport = new DeferredUpstreamExport(command.ExportName, definition.DiskBytes,
+            await storage.ResolveAsync(cancellationToken).ConfigureAwait(false), command.ExportName, _options.IncomingExportWindow);
+        var registry = new NbdExportRegistry();
+        registry.Add(relayExport);
+        var relay = new NbdServer(registry, null, _loggers.CreateLogger<NbdServer>());
+        relay.Listen(new UnixDomainSocketEndPoint(relaySocket));
+        var vm = new HostVm(command.VmId, new HostVmOptions
+        {
+            QmpSocket = qmp, DiskListen = $"unix:{disk}", StorageId = command.StorageId,
+            Upstream = $"unix:{relaySocket}", Export = command.ExportName, Definition = definition,
+        }, _options, _loggers);
+        QemuLauncher? qemu = null;
+        try
+        {
+            await vm.StartAsync(cancellationToken).ConfigureAwait(false);
+            _ = vm.RequireSwitcher();
+            qemu = await QemuLauncher.StartAsync(_options.QemuBinary, Arguments(definition, qmp, disk, command.ExportName), qmp,
+                state + ".console.log", QemuStartTimeout, cancellationToken).ConfigureAwait(false);
+            string endpoint = await ListenAsync(vm, command.Memory, cancellationToken).ConfigureAwait(false);
+            vm.Incoming = new IncomingVm(key, qemu, relay, relayExport, storage, command.ExportName, endpoint, _clock.GetUtcNow());
+            return vm;
+        }
+        catch
+        {
+            await vm.DisposeAsync().ConfigureAwait(false);
+            if (qemu is not null)
+                await qemu.DisposeAsync().ConfigureAwait(false);
+            await relay.DisposeAsync().ConfigureAwait(false);
+            await relayExport.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    // The definition's machine and devices, the disk through this host's path switcher, paused and waiting.
+    private static List<string> Arguments(VmDefinition definition, string qmp, string disk, string exportName) =>
+    [
+        .. definition.Arguments,
+        "-blockdev", $"driver=nbd,node-name={definition.DiskNodeName},server.type=unix,server.path={disk},export={exportName},cache.direct=on",
+        "-S", "-incoming", "defer", "-qmp", $"unix:{qmp},server=on,wait=off",
+    ];
+
+    private async Task<string> ListenAsync(HostVm vm, MemoryMigrationOptions? memory, CancellationToken cancellationToken)
+    {
+        var qmp = ((QmpHypervisor)await vm.HypervisorAsync(cancellationToken).ConfigureAwait(false)).Client;
+        await QmpMigration.SetCapabilitiesAsync(qmp, source: false, memory?.Multifd == true, cancellationToken).ConfigureAwait(false);
+        await QmpMigration.SetStreamParametersAsync(qmp, source: false, memory, _options.MigrationTlsDirectory, cancellationToken).ConfigureAwait(false);
+        TcpAddress.TryParse(_options.MigrationListen, out var listen);
+        await qmp.ExecuteAsync("migrate-incoming", new Dictionary<string, object?> { ["uri"] = $"tcp:{listen}" }, cancellationToken).ConfigureAwait(false);
+        var state = await QmpMigration.QueryAsync(qmp, cancellationToken).ConfigureAwait(false);
+        int port = state.Port ?? listen.Port;
+        if (port == 0)
+            throw new InvalidOperationException("QEMU did not report the port it listens on for memory");
+        return new TcpAddress(_options.MigrationAdvertise ?? listen.Host, port).ToString();
+    }
+
+    /// <summary>Before 'cont' on an incoming VM: its disk path leaves the relay for the destination storage's export.</summary>
+    internal static async Task AttachAsync(HostVm vm, CancellationToken cancellationToken)
+    {
+        if (vm.Incoming is not { Attached: false } incoming)
+            return;
+        var switcher = vm.RequireSwitcher();
+        var target = new UpstreamTarget(await incoming.Storage.ResolveAsync(cancellationToken).ConfigureAwait(false), incoming.ExportName);
+        if (switcher.Current != target)
+            await switcher.SwitchAsync(target, cancellationToken).ConfigureAwait(false);
+        await incoming.CloseRelayAsync().ConfigureAwait(false);
+        incoming.Attached = true;
+    }
+
+    public async Task<object> DiscardAsync(DiscardIncomingVm command, CancellationToken cancellationToken)
+    {
+        const string operation = HostOperationNames.DiscardIncoming;
+        if (!string.Equals(command.HostId, _options.HostId, StringComparison.Ordinal))
+            return _host.Failed(command.MigrationId, command.VmId, operation, $"the command names host '{command.HostId}' but reached host '{_options.HostId}'", command.Attempt);
+        await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (command.VmId is not null && _vms.TryGetValue(command.VmId, out var vm))
+            {
+                if (vm.Incoming is not { Attached: false })
+                    return _host.Failed(command.MigrationId, command.VmId, operation, $"VM '{command.VmId}' runs on host '{_options.HostId}'; only an incoming VM is discarded", command.Attempt);
+                await ForgetAsync(vm).ConfigureAwait(false);
+            }
+
+            return new IncomingVmDiscarded(command.MigrationId, command.VmId ?? "", _options.HostId, _clock.GetUtcNow(), command.Attempt);
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    private async Task ForgetAsync(HostVm vm)
+    {
+        _vms.TryRemove(new KeyValuePair<string, HostVm>(vm.Id, vm));
+        await vm.DisposeAsync().ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,110 @@
+using System.Text.Json;
+using Teleport.Contracts;
+using Teleport.Host.Hypervisor;
+
+namespace Teleport.Host.Moves;
+
+/// <summary>QEMU's migration commands over QMP, as both ends of a whole-VM move use them (qapi/migration.json).</summary>
+internal static class QmpMigration
+{
+    public const string TlsObjectId = "teleport-migration-tls";
+
+    /// <summary>Sets the capabilities both ends must agree on (multifd), plus the source's when <paramref name="source"/>.</summary>
+    public static Task SetCapabilitiesAsync(QmpClient qmp, bool source, bool multifd, CancellationToken cancellationToken)
+    {
+        var capabilities = new List<Dictionary<string, object?>>
+        {
+            new() { ["capability"] = "events", ["state"] = true },
+            new() { ["capability"] = "multifd", ["state"] = multifd },
+        };
+        if (source)
+            capabilities.Add(new() { ["capability"] = "pause-before-switchover", ["state"] = true });
+        return qmp.ExecuteAsync("migrate-set-capabilities", new Dictionary<string, object?> { ["capabilities"] = capabilities }, cancellationToken);
+    }
+
+    /// <summary>Multifd channels and zstd (both ends), and TLS credentials from <paramref name="tlsDirectory"/> when set.</summary>
+    public static async Task SetStreamParametersAsync(QmpClient qmp, bool source, MemoryMigrationOptions? options, string? tlsDirectory,
+        CancellationToken cancellationToken)
+    {
+        var parameters = new Dictionary<string, object?>();
+        if (options?.Multifd == true)
+        {
+            parameters["multifd-channels"] = options.MultifdChannels ?? 4;
+            parameters["multifd-compression"] = "zstd";
+        }
+
+        if (tlsDirectory is not null)
+        {
+            // A repeated prepare finds the object from the first: replace it.
+            try
+            {
+                await qmp.ExecuteAsync("object-del", new Dictionary<string, object?> { ["id"] = TlsObjectId }, cancellationToken).ConfigureAwait(false);
+            }
+            catch (QmpException)
+            {
+                // There was none.
+            }
+
+            await qmp.ExecuteAsync("object-add", new Dictionary<string, object?>
+            {
+                ["qom-type"] = "tls-creds-x509", ["id"] = TlsObjectId, ["dir"] = tlsDirectory,
+                ["endpoint"] = source ? "client" : "server", ["verify-peer"] = true,
+            }, cancellationToken).ConfigureAwait(false);
+            parameters["tls-creds"] = TlsObjectId;
+        }
+        else
+        {
+            parameters["tls-creds"] = "";
+        }
+
+        await qmp.ExecuteAsync("migrate-set-parameters", parameters, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The source's bandwidth cap (none: unlimited in practice) and downtime limit.</summary>
+    public static Task SetLimitsAsync(QmpClient qmp, long? bandwidth, int? downtimeLimitMilliseconds, CancellationToken cancellationToken) =>
+        qmp.ExecuteAsync("migrate-set-parameters", new Dictionary<string, object?>
+        {
+            ["max-bandwidth"] = bandwidth is > 0 ? bandwidth.Value : 1L << 40,
+            ["downtime-limit"] = downtimeLimitMilliseconds is > 0 ? downtimeLimitMilliseconds.Value : 300,
+        }, cancellationToken);
+
+    public static async Task<MigrationState> QueryAsync(QmpClient qmp, CancellationToken cancellationToken) =>
+        MigrationState.From(await qmp.ExecuteAsync("query-migrate", null, cancellationToken).ConfigureAwait(false));
+}
+
+/// <summary>The figures of one query-migrate.</summary>
+internal sealed record MigrationState(string Status, long Transferred, long Remaining, long Total, long DirtyPagesRate,
+    long ExpectedDowntime, long? Downtime, string? Error, int? Port)
+{
+    public bool IsOver => Status is "completed" or "failed" or "cancelled";
+
+    public static MigrationState From(JsonElement reply)
+    {
+        if (reply.ValueKind != JsonValueKind.Object)
+            return new MigrationState("none", 0, 0, 0, 0, 0, null, null, null);
+        string status = reply.TryGetProperty("status", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString()! : "none";
+        var ram = reply.TryGetProperty("ram", out var r) && r.ValueKind == JsonValueKind.Object ? r : default;
+        return new MigrationState(status, Number(ram, "transferred"), Number(ram, "remaining"), Number(ram, "total"),
+            Number(ram, "dirty-pages-rate"), Number(reply, "expected-downtime"),
+            reply.TryGetProperty("downtime", out var d) && d.TryGetInt64(out long downtime) ? downtime : null,
+            reply.TryGetProperty("error-desc", out var e) && e.ValueKind == JsonValueKind.String ? e.GetString() : null,
+            ListenPort(reply));
+    }
+
+    private static long Number(JsonElement parent, string name) =>
+        parent.ValueKind == JsonValueKind.Object && parent.TryGetProperty(name, out var value) && value.TryGetInt64(out long number) ? number : 0;
+
+    // The incoming side reports where it listens (with the real port when it was asked for port 0).
+    private static int? ListenPort(JsonElement reply)
+    {
+        if (!reply.TryGetProperty("socket-address", out var addresses) || addresses.ValueKind != JsonValueKind.Array)
+            return null;
+        foreach (var address in addresses.EnumerateArray())
+        {
+            if (address.TryGetProperty("port", out var port) && port.ValueKind == JsonValueKind.String && int.TryParse(port.GetString(), out int value))
+                return value;
+        }
+
+        return null;
+    }
+}

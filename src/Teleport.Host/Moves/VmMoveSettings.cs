@@ -1,0 +1,38 @@
+using Teleport.Host.Worker;
+
+namespace Teleport.Host.Moves;
+
+/// <summary>Checks the whole-VM move settings of <see cref="HostWorkerOptions"/> (kept apart so that class stays small).</summary>
+internal static class VmMoveSettings
+{
+    /// <exception cref="ArgumentException">Names the first bad setting.</exception>
+    public static void Validate(HostWorkerOptions options)
+    {
+        if (string.IsNullOrWhiteSpace(options.QemuBinary))
+            throw new ArgumentException("Host:QemuBinary is required (the qemu-system binary incoming VMs run on)");
+        if (!Path.IsPathRooted(options.StateDirectory))
+            throw new ArgumentException($"Host:StateDirectory '{options.StateDirectory}' must be an absolute path");
+        if (!TcpAddress.TryParse(options.MigrationListen, out var listen))
+            throw new ArgumentException($"Host:MigrationListen '{options.MigrationListen}' must be ADDR:PORT (port 0: QEMU picks one)");
+        if (options.MigrationAdvertise is null && TcpAddress.IsWildcard(listen.Host))
+            throw new ArgumentException($"Host:MigrationAdvertise is required when Host:MigrationListen is the wildcard '{listen.Host}'");
+        if (options.MigrationAdvertise is { } advertise && !TcpAddress.IsHostName(advertise))
+            throw new ArgumentException($"Host:MigrationAdvertise '{advertise}' must be a host name or address");
+        if (options.MigrationTlsDirectory is { } tls && !Path.IsPathRooted(tls))
+            throw new ArgumentException($"Host:MigrationTlsDirectory '{tls}' must be an absolute path");
+        foreach (var (peer, address) in options.Peers)
+        {
+            if (!HostWorkerOptions.IsSafeId(peer) || !TcpAddress.IsHostName(address))
+                throw new ArgumentException($"Host:Peers:{peer} = '{address}': a peer is a host id and its address");
+        }
+
+        foreach (string directory in options.BootFileDirectories)
+        {
+            if (!Path.IsPathRooted(directory))
+                throw new ArgumentException($"Host:BootFileDirectories entry '{directory}' must be an absolute path");
+        }
+
+        if (options.MemoryProgressInterval <= TimeSpan.Zero || options.IncomingExportWindow <= TimeSpan.Zero)
+            throw new ArgumentException("Host:MemoryProgressInterval and Host:IncomingExportWindow must be positive");
+    }
+}

@@ -1,0 +1,189 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Teleport.Contracts;
+using Teleport.Host.Tests.Support;
+using Teleport.Host.Workload;
+using Xunit.Abstractions;
+
+namespace Teleport.Host.Tests;
+
+/// <summary>
+/// Whole-VM moves between two host workers with the real test guest in real QEMU (TCG): the source host describes the
+/// VM, the destination host starts it incoming from that definition, QEMU's memory migration runs paused before
+/// switchover, and the guest's writer must carry on in the destination QEMU where it left off.
+/// </summary>
+public sealed partial class WholeVmMoveTests(ITestOutputHelper output) : IDisposable
+{
+    private const int Records = 2500;
+    private const ulong Run = 77;
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public async Task GuestWriting_MovesWhole_WriterCarriesOnInTheDestinationQemu_SourceQuits()
+    {
+        await using var rig = await WholeVmRig.StartAsync(_dir, Records, Run);
+        await MoveWholeAsync(rig, null);
+    }
+
+    [Fact]
+    public async Task GuestWriting_MovesWhole_OverTls_WithMultifdZstd()
+    {
+        string certificates = await TestCertificates.CreateAsync(_dir.File("tls"), "127.0.0.1");
+        await using var rig = await WholeVmRig.StartAsync(_dir, Records, Run, o => o.MigrationTlsDirectory = certificates);
+        await MoveWholeAsync(rig, new MemoryMigrationOptions(Multifd: true, MultifdChannels: 2), async () =>
+        {
+            // The stream that just carried the memory was QEMU's TLS one, over two zstd multifd channels.
+            var qmp = ((Teleport.Host.Hypervisor.QmpHypervisor)await rig.Source.Vm(WholeVmRig.VmId).HypervisorAsync(CancellationToken.None)).Client;
+            var parameters = await qmp.ExecuteAsync("query-migrate-parameters");
+            Assert.Equal("teleport-migration-tls", parameters.GetProperty("tls-creds").GetString());
+            Assert.Equal("zstd", parameters.GetProperty("multifd-compression").GetString());
+            Assert.Equal(2, parameters.GetProperty("multifd-channels").GetInt32());
+            var capabilities = await qmp.ExecuteAsync("query-migrate-capabilities");
+            Assert.Contains(capabilities.EnumerateArray(), c => c.GetProperty("capability").GetString() == "multifd" && c.GetProperty("state").GetBoolean());
+        });
+    }
+
+    private async Task MoveWholeAsync(WholeVmRig rig, MemoryMigrationOptions? memory, Func<Task>? atPreSwitchover = null)
+    {
+        await WaitForAsync(() => LastProgress(rig.Qemu.Output) >= 300, TimeSpan.FromSeconds(120), "the workload to reach record 300", rig);
+        var migration = Guid.NewGuid();
+
+        var described = Assert.IsType<VmDescribed>(await rig.DescribeAsync(migration));
+        Assert.Equal(WholeVmRig.DiskSize, described.Definition.DiskBytes);
+        Assert.Equal(256L * 1024 * 1024, described.Definition.MemoryBytes);
+        Assert.Equal(WholeVmRig.DiskNode, described.Definition.DiskNodeName);
+
+        // B does not exist yet: the incoming VM opens its disk against the size in the definition.
+        string bSocket = _dir.File("b.sock");
+        var prepared = Assert.IsType<IncomingVmPrepared>(await rig.PrepareAsync(migration, described.Definition, bSocket, memory));
+        Assert.Matches(@"^127\.0\.0\.1:\d+$", prepared.MigrationEndpoint);
+        Assert.Equal(prepared, await rig.PrepareAsync(migration, described.Definition, bSocket, memory));
+
+        var progress = new List<MemoryMigrationProgress>();
+        var clock = Stopwatch.StartNew();
+        var preSwitchover = Assert.IsType<MemoryPreSwitchover>(await rig.MigrateAsync(migration, prepared.MigrationEndpoint, null, progress, memory));
+        var memoryPhase = clock.Elapsed;
+        Assert.False((await QueryRunningAsync(rig)), "the source runs at pre-switchover");
+        if (atPreSwitchover is not null)
+            await atPreSwitchover();
+
+        // The final sync's stand-in: the source volume, paused, becomes the destination's export.
+        var atPause = await WorkloadVerifier.VerifyAsync(rig.A.FilePath, Run);
+        Assert.True(atPause.IsIntact, $"source at pre-switchover: {atPause}");
+        Assert.InRange(atPause.HighestSequence, 299, Records - 2);
+        File.Copy(rig.A.FilePath, _dir.File("b.img"));
+        await using var b = Upstream.Start(bSocket, _dir.File("b.img"), WholeVmRig.Export, WholeVmRig.DiskSize);
+
+        var continued = Assert.IsType<VmMemoryMigrated>(await rig.Source.Node.Memory.ContinueAsync(
+            new ContinueVmMigration(migration, WholeVmRig.VmId, rig.Source.HostId), CancellationToken.None));
+        Assert.True(continued.MemoryBytes >= preSwitchover.MemoryBytes);
+        object resumed = await rig.Destination.Node.Operations.ResumeAsync(new ResumeVm(migration, WholeVmRig.VmId, rig.Destination.HostId), CancellationToken.None);
+        Assert.IsType<VmResumed>(resumed);
+        output.WriteLine($"memory pre-copy {memoryPhase.TotalMilliseconds:0} ms, {progress.Count} progress event(s), {continued.MemoryBytes} bytes, " +
+            $"QEMU downtime {continued.QemuDowntimeMilliseconds} ms, record {atPause.HighestSequence} at pre-switchover");
+
+        object stopped = await rig.Source.Node.Memory.StopSourceAsync(new StopSourceVm(migration, WholeVmRig.VmId, rig.Source.HostId), CancellationToken.None);
+        Assert.IsType<SourceVmStopped>(stopped);
+        await rig.Qemu.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(stopped, await rig.Source.Node.Memory.StopSourceAsync(new StopSourceVm(migration, WholeVmRig.VmId, rig.Source.HostId), CancellationToken.None));
+
+        // The writer kept counting in the destination QEMU (no second 'TPW start': the guest was not rebooted).
+        await WaitForAsync(() => rig.DestinationConsole.Contains("TPW exit", StringComparison.Ordinal), TimeSpan.FromSeconds(240), "the guest to finish on the destination", rig);
+        string console = rig.DestinationConsole;
+        Assert.Contains($"TPW done last={Records - 1}", console);
+        Assert.Contains("TPW exit 0", console);
+        Assert.DoesNotContain("TPW start", console);
+        Assert.DoesNotContain("I/O error", console);
+        var destination = await WorkloadVerifier.VerifyAsync(b.FilePath, Run);
+        Assert.True(destination.IsIntact, $"destination: {destination}");
+        Assert.Equal(Records, destination.ValidRecords);
+        Assert.All(b.Export.Writes, offset => Assert.True(offset > atPause.HighestSequence * WorkloadRecord.Size, $"write at {offset} went to B"));
+    }
+
+    [Fact]
+    public async Task ResumeOnTheSource_DuringMemoryMigration_CancelsIt_GuestKeepsRunning_DiscardKillsTheIncomingQemu()
+    {
+        await using var rig = await WholeVmRig.StartAsync(_dir, 12_000, Run);
+        await WaitForAsync(() => LastProgress(rig.Qemu.Output) >= 100, TimeSpan.FromSeconds(120), "the workload to reach record 100", rig);
+        var migration = Guid.NewGuid();
+        var described = Assert.IsType<VmDescribed>(await rig.DescribeAsync(migration));
+        var prepared = Assert.IsType<IncomingVmPrepared>(await rig.PrepareAsync(migration, described.Definition, _dir.File("b.sock")));
+        var incoming = rig.Destination.Vm(WholeVmRig.VmId);
+
+        // Memory goes only to a configured peer, at its configured address.
+        var elsewhere = Assert.IsType<HostOperationFailed>(await rig.MigrateAsync(migration, "10.9.8.7:4444", null, []));
+        Assert.Contains("configured address '127.0.0.1'", elsewhere.Reason);
+        var stranger = Assert.IsType<HostOperationFailed>(await rig.Source.Node.Memory.MigrateAsync(new MigrateVmMemory(migration, WholeVmRig.VmId,
+            rig.Source.HostId, "host-unknown", prepared.MigrationEndpoint, null, new MemoryMigrationOptions()), _ => Task.CompletedTask, CancellationToken.None));
+        Assert.Contains("not a configured peer", stranger.Reason);
+
+        // 1 MiB/s: 256 MiB of memory takes minutes, so the rollback lands in the middle of it.
+        var progress = new List<MemoryMigrationProgress>();
+        var migrating = rig.MigrateAsync(migration, prepared.MigrationEndpoint, 1024 * 1024, progress);
+        await WaitForAsync(() => { lock (progress) return progress.Count >= 2; }, TimeSpan.FromSeconds(60), "memory migration progress", rig);
+        Assert.All(progress, p => Assert.Equal("active", p.Status));
+        Assert.True(progress[^1].TransferredBytes > progress[0].TransferredBytes || progress[^1].RemainingBytes > 0);
+
+        object resumed = await rig.Source.Node.Operations.ResumeAsync(new ResumeVm(migration, WholeVmRig.VmId, rig.Source.HostId), CancellationToken.None);
+        Assert.IsType<VmResumed>(resumed);
+        Assert.Null(await migrating);
+        Assert.True(await QueryRunningAsync(rig));
+        long before = LastProgress(rig.Qemu.Output);
+        await WaitForAsync(() => LastProgress(rig.Qemu.Output) >= before + 100, TimeSpan.FromSeconds(60), "the guest to keep writing on the source", rig);
+
+        object discarded = await rig.Destination.Node.Incoming.DiscardAsync(new DiscardIncomingVm(migration, WholeVmRig.VmId, rig.Destination.HostId), CancellationToken.None);
+        Assert.IsType<IncomingVmDiscarded>(discarded);
+        Assert.True(incoming.Incoming!.Qemu.HasExited);
+        Assert.False(rig.Destination.Node.Vms.ContainsKey(WholeVmRig.VmId));
+        Assert.IsType<IncomingVmDiscarded>(await rig.Destination.Node.Incoming.DiscardAsync(
+            new DiscardIncomingVm(migration, WholeVmRig.VmId, rig.Destination.HostId), CancellationToken.None));
+
+        // A retry's incoming VM that never received memory: discarding it kills its (live) QEMU.
+        var retry = Assert.IsType<IncomingVmPrepared>(await rig.Destination.Node.Incoming.PrepareAsync(new PrepareIncomingVm(migration, WholeVmRig.VmId,
+            rig.Destination.HostId, rig.Source.HostId, described.Definition, "store-b", $"unix:{_dir.File("b.sock")}", WholeVmRig.Export, Attempt: 2), CancellationToken.None));
+        var waiting = rig.Destination.Vm(WholeVmRig.VmId).Incoming!.Qemu;
+        Assert.False(waiting.HasExited);
+        int pid = waiting.Pid;
+        Assert.Equal(2, retry.Attempt);
+        Assert.IsType<IncomingVmDiscarded>(await rig.Destination.Node.Incoming.DiscardAsync(
+            new DiscardIncomingVm(migration, WholeVmRig.VmId, rig.Destination.HostId, 2), CancellationToken.None));
+        Assert.Throws<ArgumentException>(() => Process.GetProcessById(pid));
+        Assert.False(rig.Destination.Node.Vms.ContainsKey(WholeVmRig.VmId));
+
+        // The source still runs, so a stray StopSourceVm must not quit it.
+        var refused = Assert.IsType<HostOperationFailed>(await rig.Source.Node.Memory.StopSourceAsync(
+            new StopSourceVm(migration, WholeVmRig.VmId, rig.Source.HostId), CancellationToken.None));
+        Assert.Contains("not postmigrate", refused.Reason);
+        Assert.False(rig.Qemu.HasExited);
+    }
+
+    private static async Task<bool> QueryRunningAsync(WholeVmRig rig)
+    {
+        var hypervisor = await rig.Source.Vm(WholeVmRig.VmId).HypervisorAsync(CancellationToken.None);
+        return (await hypervisor.QueryStatusAsync()).Running;
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition, TimeSpan timeout, string what, WholeVmRig rig)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (deadline.Elapsed > timeout)
+                throw new TimeoutException($"Gave up waiting for {what}; source console:\n{rig.Qemu.Output}\ndestination console:\n{rig.DestinationConsole}");
+            await Task.Delay(50);
+        }
+    }
+
+    private static long LastProgress(string console)
+    {
+        long last = -1;
+        foreach (Match m in ProgressLine().Matches(console))
+            last = long.Parse(m.Groups[1].Value);
+        return last;
+    }
+
+    [GeneratedRegex(@"TPW seq=(\d+)")]
+    private static partial Regex ProgressLine();
+}
