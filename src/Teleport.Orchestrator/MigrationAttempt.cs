@@ -8,7 +8,7 @@ namespace Teleport.Orchestrator;
 /// A retry replaces it with a new one, so nothing of a failed attempt (a new field included) carries into the next.
 /// Mapped as an EF Core complex type onto the columns of the migrations table (same names). Timestamps are UTC.
 /// </summary>
-public sealed class MigrationAttempt
+public sealed partial class MigrationAttempt
 {
     // What the destination announced in DestinationPrepared; StartTransfer and SwitchTarget are built from it.
     public string? DataEndpoint { get; set; }
@@ -83,9 +83,12 @@ public sealed class MigrationAttempt
     /// <summary>Rollback could not confirm the VM is back on the source: the destination was left alone for an operator.</summary>
     public bool RollbackIncomplete { get; set; }
 
+    /// <summary>The destination's DestinationPrepared is in: the source can be started.</summary>
+    public bool DestinationReady => DataEndpoint is not null;
+
     /// <summary>An AbortTransfer this attempt sent is still unconfirmed.</summary>
     public bool AbortsPending =>
-        (SourceAbortRequested && SourceAbortedAt is null) || (DestinationAbortRequested && DestinationAbortedAt is null);
+        (SourceAbortRequested && SourceAbortedAt is null) || (DestinationAbortRequested && DestinationAbortedAt is null) || DiscardPending;
 
     public void Record(DestinationPrepared prepared)
     {

@@ -24,6 +24,16 @@ public static partial class MigrationChecks
             }
         }
 
+        if (saga.DestinationHostId is { } destinationHost && !SafeId().IsMatch(destinationHost))
+        {
+            return $"DestinationHostId '{destinationHost}' must be 1-128 characters of letters, digits, '.', '_' or '-'";
+        }
+
+        if (saga.DestinationHostId == saga.HostId)
+        {
+            return $"the VM already runs on host '{saga.HostId}': a whole-VM move needs another destination host";
+        }
+
         if (saga.SourceStorageId == saga.DestinationStorageId)
         {
             return $"source and destination are the same storage '{saga.SourceStorageId}'";
@@ -41,6 +51,21 @@ public static partial class MigrationChecks
             : string.IsNullOrWhiteSpace(prepared.NbdEndpoint) ? "no NBD endpoint for the switch"
             : string.IsNullOrWhiteSpace(prepared.ExportName) ? "no export name for the switch"
             : null;
+
+    // The destination host starts QEMU from this definition: it must name the disk and say how large it is.
+    public static string? DescribedProblem(MigrationState saga, VmDescribed described) =>
+        described.HostId != saga.HostId ? $"it came from host '{described.HostId}', not the VM's host '{saga.HostId}'"
+        : described.Definition is null ? "no VM definition"
+        : described.Definition.Arguments is null || described.Definition.Arguments.Count == 0 ? "the VM definition has no QEMU arguments"
+        : string.IsNullOrWhiteSpace(described.Definition.DiskNodeName) ? "the VM definition names no disk node"
+        : described.Definition.DiskBytes <= 0 ? $"the VM definition's disk size {described.Definition.DiskBytes} is not positive"
+        : null;
+
+    // The source host would be sent to migrate the memory there.
+    public static string? IncomingProblem(MigrationState saga, IncomingVmPrepared prepared) =>
+        prepared.HostId != saga.DestinationHostId ? $"it came from host '{prepared.HostId}', not the destination host '{saga.DestinationHostId}'"
+        : string.IsNullOrWhiteSpace(prepared.MigrationEndpoint) ? "no migration endpoint"
+        : null;
 
     public static string Reason(TransferFailed failed) => $"storage {failed.StorageId} failed in {failed.Phase}: {failed.Reason}";
 

@@ -61,6 +61,13 @@ public sealed class MigrationSagaDefinition : SagaDefinition<MigrationState>
         Answer<TransferFailed>(sagaConfigurator, partition, m => m.MigrationId, m => m.Attempt);
         Answer<HostOperationFailed>(sagaConfigurator, partition, m => m.MigrationId, m => m.Attempt);
         Answer<TransferAborted>(sagaConfigurator, partition, m => m.MigrationId, m => m.Attempt);
+        Answer<VmDescribed>(sagaConfigurator, partition, m => m.MigrationId, m => m.Attempt);
+        Answer<IncomingVmPrepared>(sagaConfigurator, partition, m => m.MigrationId, m => m.Attempt);
+        Answer<MemoryMigrationProgress>(sagaConfigurator, partition, m => m.MigrationId, m => m.Attempt);
+        Answer<MemoryPreSwitchover>(sagaConfigurator, partition, m => m.MigrationId, m => m.Attempt);
+        Answer<VmMemoryMigrated>(sagaConfigurator, partition, m => m.MigrationId, m => m.Attempt);
+        Answer<IncomingVmDiscarded>(sagaConfigurator, partition, m => m.MigrationId, m => m.Attempt);
+        Answer<SourceVmStopped>(sagaConfigurator, partition, m => m.MigrationId, m => m.Attempt);
     }
 
     private static void Serialize<T>(ISagaConfigurator<MigrationState> sagaConfigurator, IPartitioner partition, Func<T, Guid> migrationOf)

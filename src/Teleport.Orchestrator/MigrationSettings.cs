@@ -12,7 +12,10 @@ public sealed class MigrationSettings
     /// <summary>Copying: the whole run of copy rounds up to DirtyBelowThreshold.</summary>
     public TimeSpan CopyTimeout { get; set; } = TimeSpan.FromHours(6);
 
-    /// <summary>Each cut-over step (pause, switch + final sync, resume): the VM is paused meanwhile, so this is short.</summary>
+    /// <summary>MigratingMemory (whole-VM moves): QEMU's memory pre-copy, up to its pre-switchover.</summary>
+    public TimeSpan MemoryTimeout { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Each cut-over step (pause, switch + final sync, resume; for whole-VM moves final sync, continue, start): the VM is paused meanwhile, so this is short.</summary>
     public TimeSpan CutOverTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Each rollback step (switch back, resume on the source).</summary>
@@ -28,7 +31,7 @@ public sealed class MigrationSettings
     public TimeSpan PrepareNudgeInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// Indexing, Requesting, Copying: re-send StartTransfer after this long without any event of the transfer. The index
+    /// Indexing, Requesting, Copying (and MigratingMemory, re-sending MigrateVmMemory): re-send StartTransfer after this long without any event of the transfer. The index
     /// phase sends nothing until IndexStreamed and a copy round over a slow link can take minutes, so this is long; a
     /// duplicate StartTransfer of a transfer running or done is ignored by the source.
     /// </summary>
@@ -47,8 +50,8 @@ public sealed class MigrationSettings
     public TimeSpan? NudgeIntervalOf(string state) => state switch
     {
         "Preparing" => PrepareNudgeInterval,
-        "Indexing" or "Requesting" or "Copying" => TransferNudgeInterval,
-        "Pausing" or "Switching" or "Resuming" => CutOverNudgeInterval,
+        "Indexing" or "Requesting" or "Copying" or "MigratingMemory" => TransferNudgeInterval,
+        "Pausing" or "Switching" or "Resuming" or "SyncingDisk" or "ContinuingMemory" or "StartingOnDestination" => CutOverNudgeInterval,
         "RollingBackSwitch" or "RollingBackResume" or "Failed" => RollbackNudgeInterval,
         _ => null,
     };

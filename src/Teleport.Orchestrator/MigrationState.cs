@@ -31,6 +31,12 @@ public class MigrationState : SagaStateMachineInstance
     public string DestinationStorageId { get; set; } = "";
     public string HostId { get; set; } = "";
 
+    /// <summary>The host a whole-VM move starts the VM on; null for a storage-only move.</summary>
+    public string? DestinationHostId { get; set; }
+
+    /// <summary>The VM moves with its disk (memory, vCPUs, devices): the request named a destination host.</summary>
+    public bool WholeVm => DestinationHostId is not null;
+
     // MigrationOptions, flattened so they are plain columns.
     public int? OptionBlockSize { get; set; }
     public long? OptionBandwidthBytesPerSecond { get; set; }
@@ -38,6 +44,9 @@ public class MigrationState : SagaStateMachineInstance
     public int? OptionMaxCopyRounds { get; set; }
     public int? OptionCompressionLevel { get; set; }
     public bool OptionUseIndex { get; set; } = true;
+    public bool? OptionMemoryMultifd { get; set; }
+    public int? OptionMemoryMultifdChannels { get; set; }
+    public int? OptionMemoryDowntimeLimitMilliseconds { get; set; }
 
     // The deadline of the current state, swept by DeadlineSweeper (null: nothing is awaited).
     public DateTime? DeadlineUtc { get; set; }
@@ -65,7 +74,9 @@ public class MigrationState : SagaStateMachineInstance
         var options = request.Options ?? new MigrationOptions();
         (OptionBlockSize, OptionBandwidthBytesPerSecond, OptionDirtyThresholdBlocks) = (options.BlockSize, options.BandwidthBytesPerSecond, options.DirtyThresholdBlocks);
         (OptionMaxCopyRounds, OptionCompressionLevel, OptionUseIndex) = (options.MaxCopyRounds, options.CompressionLevel, options.UseIndex);
-        (RequestedAt, Attempt) = (request.RequestedAt, 1);
+        (RequestedAt, Attempt, DestinationHostId) = (request.RequestedAt, 1, request.DestinationHostId);
+        var memory = options.Memory ?? new MemoryMigrationOptions();
+        (OptionMemoryMultifd, OptionMemoryMultifdChannels, OptionMemoryDowntimeLimitMilliseconds) = (memory.Multifd, memory.MultifdChannels, memory.DowntimeLimitMilliseconds);
     }
 
     /// <summary>A retry starts over with the same MigrationId and request, as the next attempt, from a new attempt record.</summary>
@@ -86,5 +97,9 @@ public class MigrationState : SagaStateMachineInstance
 
     /// <summary>The options as the contracts carry them.</summary>
     public MigrationOptions Options => new(
-        OptionBlockSize, OptionBandwidthBytesPerSecond, OptionDirtyThresholdBlocks, OptionMaxCopyRounds, OptionCompressionLevel, OptionUseIndex);
+        OptionBlockSize, OptionBandwidthBytesPerSecond, OptionDirtyThresholdBlocks, OptionMaxCopyRounds, OptionCompressionLevel, OptionUseIndex,
+        WholeVm ? MemoryOptions : null);
+
+    /// <summary>How QEMU migrates the memory of a whole-VM move.</summary>
+    public MemoryMigrationOptions MemoryOptions => new(OptionMemoryMultifd, OptionMemoryMultifdChannels, OptionMemoryDowntimeLimitMilliseconds);
 }

@@ -13,7 +13,7 @@ namespace Teleport.Orchestrator;
 /// Read it beside the diagram in docs/saga.md: one block per step, shared steps in <see cref="SagaTransitions"/>,
 /// commands in <see cref="SagaCommands"/>.
 /// </summary>
-public sealed class MigrationStateMachine : MassTransitStateMachine<MigrationState>
+public sealed partial class MigrationStateMachine : MassTransitStateMachine<MigrationState>
 {
     public MigrationStateMachine(MigrationSettings settings, TimeProvider clock, ILogger<MigrationStateMachine> logger, MigrationMetrics metrics)
     {
@@ -26,6 +26,7 @@ public sealed class MigrationStateMachine : MassTransitStateMachine<MigrationSta
         Prepare();
         Transfer();
         CutOver();
+        MoveVm();
         Faults();
         RollBack();
         Ended();
@@ -67,7 +68,11 @@ public sealed class MigrationStateMachine : MassTransitStateMachine<MigrationSta
     public Event<RetryMigration> RetryMigration { get; private set; } = null!;
 
     // The states between the request and the VM resumed on the destination.
-    private State[] InFlight => [Preparing, Indexing, Requesting, Copying, Pausing, Switching, Resuming];
+    private State[] InFlight =>
+        [Preparing, Indexing, Requesting, Copying, Pausing, Switching, Resuming, MigratingMemory, SyncingDisk, ContinuingMemory, StartingOnDestination];
+
+    // The in-flight states in which every host operation the saga waits on was asked for.
+    private State[] HostsAsked => [Pausing, Switching, Resuming, MigratingMemory, SyncingDisk, ContinuingMemory, StartingOnDestination];
 
     // Prepare -> Index: the destination prepares, then the source is told where to connect.
     private void Prepare()
@@ -78,12 +83,14 @@ public sealed class MigrationStateMachine : MassTransitStateMachine<MigrationSta
         During(Preparing,
             When(DestinationPrepared, c => PreparedProblem(c.Saga, c.Message) is null)
                 .Then(c => c.Saga.Run.Record(c.Message))
-                .SendStartTransfer()
-                .TransitionTo(Indexing),
+                .StartTransferWhenPrepared(),
             When(DestinationPrepared, c => PreparedProblem(c.Saga, c.Message) is not null)
                 .StartRollback(c => $"unusable DestinationPrepared: {PreparedProblem(c.Saga, c.Message)}"),
             // The destination answers a duplicate PrepareDestination with its DestinationPrepared again.
-            WhenNudged().Renudge().SendPrepare());
+            // A whole-VM move also waits for the source host's VmDescribed, which answers a duplicate DescribeVm again.
+            WhenNudged().Renudge()
+                .If(c => !c.Saga.Run.DestinationReady, resend => resend.SendPrepare())
+                .If(c => c.Saga.WholeVm && !c.Saga.Run.VmDescribedSeen, resend => resend.SendDescribeVm()));
     }
 
     // Index -> Request -> Copy -> Pausing. The index events of both sides, the rounds and the threshold may arrive in
@@ -104,13 +111,14 @@ public sealed class MigrationStateMachine : MassTransitStateMachine<MigrationSta
             When(DirtyBelowThreshold).Then(c => c.Saga.Run.Record(c.Message)).Progressed());
 
         During(Copying,
-            When(DirtyBelowThreshold).Then(c => c.Saga.Run.Record(c.Message)).SendPause());
+            When(DirtyBelowThreshold).Then(c => c.Saga.Run.Record(c.Message)).StartCutOver());
 
         // Every round is progress: the nudge comes only after a whole nudge interval without one. The source answers
         // a duplicate StartTransfer with the latest events it has for the attempt.
         During(Indexing, Requesting, Copying,
             When(CopyRoundCompleted, c => c.Message.Round > c.Saga.Run.Rounds).Then(c => c.Saga.Run.Record(c.Message)).Progressed(),
-            WhenNudged().Renudge().SendStartTransfer());
+            WhenNudged().Renudge().SendStartTransfer()
+                .If(c => c.Saga.WholeVm && !c.Saga.Run.IncomingReady, resend => resend.SendPrepareIncomingVm()));
     }
 
     // Pausing -> Switching -> Resuming -> Succeeded.
@@ -160,8 +168,12 @@ public sealed class MigrationStateMachine : MassTransitStateMachine<MigrationSta
             WhenDue(DeadlineExpired).StartRollback(c => Reason(c.Message)),
             When(CancelMigration).StartRollback(c => Reason(c.Message)));
 
-        During(Pausing, Switching, Resuming,
+        During(HostsAsked,
             When(HostOperationFailed).StartRollback(c => Reason(c.Message)));
+
+        // A whole-VM move asks its hosts from the start (DescribeVm, PrepareIncomingVm); a storage-only one asked nothing yet.
+        During(Preparing, Indexing, Requesting, Copying,
+            When(HostOperationFailed, c => c.Saga.WholeVm).StartRollback(c => Reason(c.Message)));
     }
 
     // RollingBackSwitch -> RollingBackResume -> Failed. Only the failure of the rollback's own step counts: a late
@@ -178,7 +190,8 @@ public sealed class MigrationStateMachine : MassTransitStateMachine<MigrationSta
             WhenDue(DeadlineExpired).AbandonRollback(_ => "switch back was not confirmed in time", abortDestination: false));
 
         During(RollingBackResume,
-            When(VmResumed).Then(c => c.Saga.Run.ResumedOnSourceAt = c.Message.ResumedAt).AbortBothSides().FinishFailed(),
+            When(VmResumed, c => c.Message.HostId == c.Saga.HostId)
+                .Then(c => c.Saga.Run.ResumedOnSourceAt = c.Message.ResumedAt).AbortBothSides().FinishFailed(),
             // The path leads to the source again, so both sides can be released; the paused VM needs an operator.
             When(HostOperationFailed, c => c.Message.Operation == HostOperationNames.Resume)
                 .AbandonRollback(c => $"resume on the source failed: {Reason(c.Message)}", abortDestination: true),
@@ -193,17 +206,15 @@ public sealed class MigrationStateMachine : MassTransitStateMachine<MigrationSta
             When(TransferAborted).Then(c =>
             {
                 c.Saga.Run.RecordAborted(c.Message, c.Saga.SourceStorageId, c.Saga.DestinationStorageId);
-                if (!c.Saga.Run.AbortsPending)
-                {
-                    c.Saga.NudgeAtUtc = null;
-                }
+                StopNudgingWhenConfirmed(c.Saga);
             }),
             // An AbortTransfer (or its TransferAborted) may have been lost: a storage worker answers a duplicate abort
             // with TransferAborted again.
             WhenNudged().IfElse(c => Schedule.MayResendAborts(c.Saga),
                 resend => resend.Renudge()
                     .If(c => c.Saga.Run.SourceAbortRequested && c.Saga.Run.SourceAbortedAt is null, abort => abort.SendSourceAbort())
-                    .If(c => c.Saga.Run.DestinationAbortRequested && c.Saga.Run.DestinationAbortedAt is null, abort => abort.SendDestinationAbort()),
+                    .If(c => c.Saga.Run.DestinationAbortRequested && c.Saga.Run.DestinationAbortedAt is null, abort => abort.SendDestinationAbort())
+                    .If(c => c.Saga.Run.DiscardPending, discard => discard.SendDiscardIncomingVm()),
                 giveUp => giveUp.Then(c => c.Saga.NudgeAtUtc = null)),
             // After an incomplete rollback the VM's path is unconfirmed: retrying could move a disk in use, an operator decides.
             When(RetryMigration, c => !c.Saga.Run.RollbackIncomplete).Then(c => c.Saga.StartNextAttempt()).StartPrepare());
@@ -221,6 +232,10 @@ public sealed class MigrationStateMachine : MassTransitStateMachine<MigrationSta
         Entering(Resuming, MigrationPhases.CutOver, () => settings.CutOverTimeout);
         Entering(RollingBackSwitch, MigrationPhases.Rollback, () => settings.RollbackTimeout);
         Entering(RollingBackResume, MigrationPhases.Rollback, () => settings.RollbackTimeout);
+        Entering(MigratingMemory, MigrationPhases.Memory, () => settings.MemoryTimeout);
+        Entering(SyncingDisk, MigrationPhases.CutOver, () => settings.CutOverTimeout);
+        Entering(ContinuingMemory, MigrationPhases.CutOver, () => settings.CutOverTimeout);
+        Entering(StartingOnDestination, MigrationPhases.CutOver, () => settings.CutOverTimeout);
         Entering(Succeeded, MigrationPhases.Succeeded, () => null);
         // A Failed row is nudged only while an AbortTransfer it sent is unacknowledged.
         WhenEnter(Failed, x => x.Then(c =>
@@ -265,6 +280,7 @@ public sealed class MigrationStateMachine : MassTransitStateMachine<MigrationSta
         Correlate(() => TransferAborted, m => m.MigrationId);
         Correlate(() => DeadlineExpired, m => m.MigrationId);
         Correlate(() => Nudged, m => m.MigrationId);
+        DeclareWholeVmEvents();
         // Commands about an unknown migration are an operator's mistake: fault them so they show in _error.
         Event(() => CancelMigration, x => { x.CorrelateById(m => m.Message.MigrationId); x.OnMissingInstance(m => m.Fault()); });
         Event(() => RetryMigration, x => { x.CorrelateById(m => m.Message.MigrationId); x.OnMissingInstance(m => m.Fault()); });

@@ -38,6 +38,41 @@ public static class SagaCommands
         where T : class =>
         binder.SendToHost(s => new ResumeVm(s.CorrelationId, s.VmId, s.HostId, s.Attempt));
 
+    // Whole-VM moves: the source host describes the VM, the destination host starts its incoming QEMU with the disk behind
+    // its own path switcher, whose upstream is the destination storage's export of the volume.
+    public static EventActivityBinder<MigrationState, T> SendDescribeVm<T>(this EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.SendToHost(s => new DescribeVm(s.CorrelationId, s.VmId, s.HostId, s.Attempt));
+
+    public static EventActivityBinder<MigrationState, T> SendPrepareIncomingVm<T>(this EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.Then(c => c.Saga.Run.IncomingRequested = true).SendToHost(s => s.DestinationHostId!, s => new PrepareIncomingVm(
+            s.CorrelationId, s.VmId, s.DestinationHostId!, s.HostId, s.Run.Definition!, s.DestinationStorageId,
+            s.Run.NbdEndpoint!, s.Run.ExportName!, s.Attempt));
+
+    public static EventActivityBinder<MigrationState, T> SendMigrateVmMemory<T>(this EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.SendToHost(s => new MigrateVmMemory(
+            s.CorrelationId, s.VmId, s.HostId, s.DestinationHostId!, s.Run.MigrationEndpoint!, s.OptionBandwidthBytesPerSecond,
+            s.MemoryOptions, s.Attempt));
+
+    public static EventActivityBinder<MigrationState, T> SendContinueVmMigration<T>(this EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.SendToHost(s => new ContinueVmMigration(s.CorrelationId, s.VmId, s.HostId, s.Attempt));
+
+    // `cont` on the incoming VM: its VmResumed is the point of no return.
+    public static EventActivityBinder<MigrationState, T> SendResumeOnDestination<T>(this EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.SendToHost(s => s.DestinationHostId!, s => new ResumeVm(s.CorrelationId, s.VmId, s.DestinationHostId!, s.Attempt));
+
+    public static EventActivityBinder<MigrationState, T> SendDiscardIncomingVm<T>(this EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.SendToHost(s => s.DestinationHostId!, s => new DiscardIncomingVm(s.CorrelationId, s.VmId, s.DestinationHostId!, s.Attempt));
+
+    public static EventActivityBinder<MigrationState, T> SendStopSourceVm<T>(this EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.SendToHost(s => new StopSourceVm(s.CorrelationId, s.VmId, s.HostId, s.Attempt));
+
     public static EventActivityBinder<MigrationState, T> SendSwitchBack<T>(this EventActivityBinder<MigrationState, T> binder)
         where T : class =>
         binder.SendToHost(s => new SwitchBack(s.CorrelationId, s.VmId, s.HostId, s.VolumeId, s.SourceStorageId, s.Attempt));
@@ -56,7 +91,8 @@ public static class SagaCommands
         binder.Publish(c => new MigrationSucceeded(
             c.Saga.CorrelationId, c.Saga.VmId, c.Saga.VolumeId, c.Saga.DestinationStorageId, c.Saga.Run.VolumeBytes,
             c.Saga.Run.BytesOnWire, c.Saga.Run.BlocksFromIndex, c.Saga.Run.Rounds, c.Saga.Run.DowntimeMilliseconds ?? 0,
-            c.Saga.Run.SucceededAt!.Value));
+            c.Saga.Run.SucceededAt!.Value, c.Saga.DestinationHostId, c.Saga.Run.MemoryBytes,
+            c.Saga.Run.QemuDowntimeMilliseconds ?? 0, c.Saga.Run.StorageDowntimeMilliseconds ?? 0));
 
     public static EventActivityBinder<MigrationState, T> PublishFailed<T>(this EventActivityBinder<MigrationState, T> binder)
         where T : class =>
@@ -70,11 +106,18 @@ public static class SagaCommands
         where TCommand : class =>
         binder.Send(c => new Uri($"queue:{WorkerQueues.Storage(storageId(c.Saga))}"), c => command(c.Saga));
 
+    // The VM's (source) host, unless another host is named.
     private static EventActivityBinder<MigrationState, T> SendToHost<T, TCommand>(
         this EventActivityBinder<MigrationState, T> binder, Func<MigrationState, TCommand> command)
         where T : class
         where TCommand : class =>
-        binder.Send(c => new Uri($"queue:{WorkerQueues.Host(c.Saga.HostId)}"), c => command(c.Saga));
+        binder.SendToHost(s => s.HostId, command);
+
+    private static EventActivityBinder<MigrationState, T> SendToHost<T, TCommand>(
+        this EventActivityBinder<MigrationState, T> binder, Func<MigrationState, string> hostId, Func<MigrationState, TCommand> command)
+        where T : class
+        where TCommand : class =>
+        binder.Send(c => new Uri($"queue:{WorkerQueues.Host(hostId(c.Saga))}"), c => command(c.Saga));
 
     private static AbortTransfer Abort(MigrationState saga, string storageId) =>
         new(saga.CorrelationId, saga.VolumeId, storageId, saga.Run.FailureReason ?? "", saga.Attempt);

@@ -15,18 +15,53 @@ public static class SagaTransitions
     {
         var machine = Machine(binder);
         return binder.IfElse(c => MigrationChecks.RequestProblem(c.Saga) is null,
-            ok => ok.Then(c => c.Saga.Run.PrepareSentAt = machine.Schedule.Now()).SendPrepare().TransitionTo(machine.Preparing),
+            ok => ok.Then(c => c.Saga.Run.PrepareSentAt = machine.Schedule.Now()).SendPrepare()
+                .If(c => c.Saga.WholeVm, describe => describe.SendDescribeVm())
+                .TransitionTo(machine.Preparing),
             invalid => invalid
                 .Then(c => c.Saga.BeginFailure($"invalid request: {MigrationChecks.RequestProblem(c.Saga)}", machine.Schedule.Now()))
                 .FinishFailed());
     }
 
-    /// <summary>Copying starts when both index events are in; a threshold the source reported meanwhile sends the pause straight away.</summary>
+    /// <summary>
+    /// The source starts when the destination is prepared; a whole-VM move also waits for the VM's definition, and then
+    /// has the destination host start the incoming VM alongside.
+    /// </summary>
+    public static EventActivityBinder<MigrationState, T> StartTransferWhenPrepared<T>(this EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.If(c => !c.Saga.WholeVm || (c.Saga.Run.DestinationReady && c.Saga.Run.VmDescribedSeen),
+            start => start.SendStartTransfer()
+                .If(c => c.Saga.WholeVm, incoming => incoming.SendPrepareIncomingVm())
+                .TransitionTo(Machine(binder).Indexing));
+
+    /// <summary>Copying starts when both index events are in; a threshold the source reported meanwhile starts the cut-over straight away.</summary>
     public static EventActivityBinder<MigrationState, T> ContinueToCopying<T>(this EventActivityBinder<MigrationState, T> binder)
         where T : class =>
         binder.IfElse(c => c.Saga.Run.ThresholdSeen,
-            pause => pause.SendPause(),
+            cutOver => cutOver.StartCutOver(),
             copying => copying.TransitionTo(Machine(binder).Copying));
+
+    /// <summary>
+    /// The disk's dirty set is small: a storage-only move pauses the VM; a whole-VM move starts QEMU's memory migration
+    /// once the incoming VM is ready (until then it keeps copying).
+    /// </summary>
+    public static EventActivityBinder<MigrationState, T> StartCutOver<T>(this EventActivityBinder<MigrationState, T> binder)
+        where T : class
+    {
+        var machine = Machine(binder);
+        return binder.IfElse(c => !c.Saga.WholeVm,
+            pause => pause.SendPause(),
+            wholeVm => wholeVm.IfElse(c => c.Saga.Run.IncomingReady,
+                memory => memory
+                    .Then(c =>
+                    {
+                        c.Saga.Run.MemoryMigrationRequested = true;
+                        c.Saga.Run.MemorySentAt = machine.Schedule.Now();
+                    })
+                    .SendMigrateVmMemory()
+                    .TransitionTo(machine.MigratingMemory),
+                wait => wait.TransitionTo(machine.Copying)));
+    }
 
     public static EventActivityBinder<MigrationState, T> SendPause<T>(this EventActivityBinder<MigrationState, T> binder)
         where T : class
@@ -48,7 +83,10 @@ public static class SagaTransitions
         binder.If(c => c.Saga.Run.SwitchConfirmed && c.Saga.Run.DestinationVerified,
             resume => resume.SendResumeVm().TransitionTo(Machine(binder).Resuming));
 
-    /// <summary>Any fault, deadline or cancel before the VM resumes on the destination: undo what was asked for, in reverse.</summary>
+    /// <summary>
+    /// Any fault, deadline or cancel before the VM resumes on the destination: undo what was asked for, in reverse. An
+    /// incoming VM is discarded at once (a Failed row re-sends the discard until it is confirmed).
+    /// </summary>
     public static EventActivityBinder<MigrationState, T> StartRollback<T>(
         this EventActivityBinder<MigrationState, T> binder, Func<BehaviorContext<MigrationState, T>, string> reason)
         where T : class
@@ -56,15 +94,19 @@ public static class SagaTransitions
         var machine = Machine(binder);
         return binder
             .Then(c => c.Saga.BeginFailure(reason(c), machine.Schedule.Now()))
+            .If(c => c.Saga.Run.IncomingRequested, discard => discard.Then(c => c.Saga.Run.DiscardRequested = true).SendDiscardIncomingVm())
             .IfElse(c => c.Saga.Run.SwitchRequested,
                 switchBack => switchBack.SendSwitchBack().TransitionTo(machine.RollingBackSwitch),
                 resume => resume.ContinueRollbackAfterSwitchBack());
     }
 
-    /// <summary>The VM's path leads to the source again: resume it there if it was paused, else release both sides.</summary>
+    /// <summary>
+    /// The VM's path leads to the source again: resume it there if it was paused (for a whole-VM move: if its memory
+    /// migration was started, which the source host cancels before it resumes), else release both sides.
+    /// </summary>
     public static EventActivityBinder<MigrationState, T> ContinueRollbackAfterSwitchBack<T>(this EventActivityBinder<MigrationState, T> binder)
         where T : class =>
-        binder.IfElse(c => c.Saga.Run.PauseRequested,
+        binder.IfElse(c => c.Saga.Run.PauseRequested || c.Saga.Run.MemoryMigrationRequested,
             resume => resume.SendResumeVm().TransitionTo(Machine(binder).RollingBackResume),
             release => release.AbortBothSides().FinishFailed());
 

@@ -99,6 +99,33 @@ public sealed class MigrateCommandTests
     }
 
     [Fact]
+    public async Task To_host_requests_a_whole_vm_move_and_status_shows_the_destination_host()
+    {
+        await using var bed = await OrchestratorTestBed.StartAsync("sqlite");
+        string toHost = $"host2-{bed.Run}";
+
+        var run = await OrchestratorTestBed.Cli("migrate", "--vm", "vm-whole", "--volume", "ok-whole", "--from", bed.Source, "--to", bed.Destination,
+            "--host", bed.Host, "--to-host", toHost, "--bus", OrchestratorTestBed.Rabbit, "--orchestrator-queue", bed.Queue);
+
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        var id = Guid.Parse(run.Stdout.Trim());
+        // The source host is asked to describe the VM (this bed's host double does not answer): the move waits in Preparing.
+        var row = await bed.WaitForState(id, "Preparing");
+        Assert.Equal(toHost, row.GetProperty("destinationHostId").GetString());
+        Assert.Contains("source host describing the VM", row.GetProperty("progress").GetString());
+    }
+
+    [Fact]
+    public void To_host_naming_the_vms_own_host_is_exit_2()
+    {
+        var run = CliRun.Of("migrate", "--vm", "vm-1", "--volume", "vol-1", "--from", "a", "--to", "b", "--host", "h", "--to-host", "h",
+            "--bus", "rabbitmq://127.0.0.1:1/");
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("--to-host is the VM's own host 'h'", run.Stderr);
+    }
+
+    [Fact]
     public async Task Timeout_stops_waiting_with_exit_1_and_the_migration_goes_on()
     {
         await using var bed = await OrchestratorTestBed.StartAsync("sqlite");

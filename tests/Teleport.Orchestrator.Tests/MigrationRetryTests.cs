@@ -18,6 +18,8 @@ public sealed class MigrationRetryTests
         nameof(MigrationState.OptionDirtyThresholdBlocks), nameof(MigrationState.OptionMaxCopyRounds),
         nameof(MigrationState.OptionCompressionLevel), nameof(MigrationState.OptionUseIndex), nameof(MigrationState.DeadlineUtc),
         nameof(MigrationState.NudgeAtUtc), nameof(MigrationState.PhaseEnteredAt), nameof(MigrationState.RequestedAt),
+        nameof(MigrationState.DestinationHostId), nameof(MigrationState.OptionMemoryMultifd),
+        nameof(MigrationState.OptionMemoryMultifdChannels), nameof(MigrationState.OptionMemoryDowntimeLimitMilliseconds),
     ];
 
     [Fact]

@@ -110,7 +110,7 @@ public sealed class ScaleOutTests(ITestOutputHelper output)
         }
     }
 
-    private static async Task<OrchestratorInstance> StartOrchestrator(OrchestratorOptions options, string rabbit, ConflictCounter conflicts)
+    internal static async Task<OrchestratorInstance> StartOrchestrator(OrchestratorOptions options, string rabbit, ConflictCounter conflicts)
     {
         var services = new ServiceCollection();
         services.AddSingleton<ILoggerFactory>(NullLoggerFactory.Instance);

@@ -36,7 +36,8 @@ public sealed class MigrateCommand(CliConsole console) : OperatorAsyncCommand<Mi
         {
             await SendRequestAsync(client, settings, request, cancellationToken);
             Console.Ui.MarkupLine($"migration {request.MigrationId}: VM {Markup.Escape(request.VmId)}, volume {Markup.Escape(request.VolumeId)}, " +
-                                  $"{Markup.Escape(request.SourceStorageId)} -> {Markup.Escape(request.DestinationStorageId)}");
+                                  $"{Markup.Escape(request.SourceStorageId)} -> {Markup.Escape(request.DestinationStorageId)}" +
+                                  (request.DestinationHostId is { } toHost ? $", whole VM {Markup.Escape(request.HostId)} -> {Markup.Escape(toHost)}" : ""));
             using var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             waiting.CancelAfter(timeout);
             try
@@ -70,6 +71,9 @@ public sealed class MigrateCommand(CliConsole console) : OperatorAsyncCommand<Mi
         string host = Operator.CheckId(settings.Host, "--host");
         if (from == to)
             throw new UserInputException($"--from and --to are the same storage '{from}'");
+        string? toHost = settings.ToHost is null ? null : Operator.CheckId(settings.ToHost, "--to-host");
+        if (toHost == host)
+            throw new UserInputException($"--to-host is the VM's own host '{host}': a whole-VM move needs another host");
         var id = settings.Id is null ? Guid.NewGuid() : Operator.ParseMigrationId(settings.Id);
         long? bandwidth = null;
         if (settings.Bandwidth is not null)
@@ -80,7 +84,7 @@ public sealed class MigrateCommand(CliConsole console) : OperatorAsyncCommand<Mi
             bandwidth = rate.IsUnlimited ? null : Math.Max(1, (long)rate.BytesPerSecond);
         }
 
-        return new MigrationRequested(id, vm, volume, from, to, host, new MigrationOptions(BandwidthBytesPerSecond: bandwidth), DateTimeOffset.UtcNow);
+        return new MigrationRequested(id, vm, volume, from, to, host, new MigrationOptions(BandwidthBytesPerSecond: bandwidth), DateTimeOffset.UtcNow, toHost);
     }
 
     private async Task FollowWithLinesAsync(MigrateFollower follower, MigrateProgress progress, CancellationToken cancellationToken)
@@ -156,6 +160,13 @@ public sealed class MigrateCommand(CliConsole console) : OperatorAsyncCommand<Mi
                     : $"{outcome.BlocksFromIndex} blocks");
                 table.AddRow("rounds", outcome.Rounds.ToString(System.Globalization.CultureInfo.InvariantCulture));
                 table.AddRow("downtime", Operator.Downtime(outcome.DowntimeMs, outcome.PausedToVerifiedMs, outcome.PausedToSwitchedMs));
+                if (outcome.DestinationHostId is { } toHost)
+                {
+                    table.AddRow("host", $"the VM runs on {Markup.Escape(toHost)}");
+                    table.AddRow("memory", Operator.Bytes(outcome.MemoryBytes));
+                    table.AddRow("downtime split", Operator.DowntimeSplit(outcome.QemuDowntimeMs, outcome.StorageDowntimeMs));
+                }
+
                 Console.Results.Write(table);
             }
 

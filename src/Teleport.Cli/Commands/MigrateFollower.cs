@@ -35,6 +35,11 @@ public sealed class MigrateFollower(Guid migrationId)
             Hear<TargetSwitchedBack>(e, m => m.MigrationId);
             Hear<MigrationSucceeded>(e, m => m.MigrationId);
             Hear<MigrationFailed>(e, m => m.MigrationId);
+            Hear<VmDescribed>(e, m => m.MigrationId);
+            Hear<IncomingVmPrepared>(e, m => m.MigrationId);
+            Hear<MemoryMigrationProgress>(e, m => m.MigrationId);
+            Hear<MemoryPreSwitchover>(e, m => m.MigrationId);
+            Hear<VmMemoryMigrated>(e, m => m.MigrationId);
         });
 
     private void Hear<T>(IRabbitMqReceiveEndpointConfigurator endpoint, Func<T, Guid> idOf)

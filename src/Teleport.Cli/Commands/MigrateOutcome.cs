@@ -13,4 +13,8 @@ public sealed record MigrateOutcome(
     int Rounds,
     double? DowntimeMs,
     double? PausedToVerifiedMs = null,
-    double? PausedToSwitchedMs = null);
+    double? PausedToSwitchedMs = null,
+    string? DestinationHostId = null,
+    long MemoryBytes = 0,
+    double? QemuDowntimeMs = null,
+    double? StorageDowntimeMs = null);

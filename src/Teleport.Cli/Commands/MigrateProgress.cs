@@ -8,7 +8,7 @@ namespace Teleport.Cli.Commands;
 /// </summary>
 public sealed class MigrateProgress
 {
-    public static readonly string[] Phases = ["prepare", "index", "request", "copy", "cut-over"];
+    public static readonly string[] Phases = ["prepare", "index", "request", "copy", "memory", "cut-over"];
 
     public long VolumeBytes { get; private set; }
     public long Blocks { get; private set; }
@@ -48,6 +48,8 @@ public sealed class MigrateProgress
                 return ("copy", d.RoundCapReached
                     ? $"round cap reached after {d.Rounds} rounds with {d.DirtyBlocks} dirty blocks: cutting over"
                     : $"{d.DirtyBlocks} dirty blocks after {d.Rounds} rounds: cutting over");
+            case VmDescribed or IncomingVmPrepared or MemoryMigrationProgress or MemoryPreSwitchover or VmMemoryMigrated:
+                return WholeVm(message);
             case VmPaused p:
                 _pausedAt = p.PausedAt;
                 return ("cut-over", "VM paused");
@@ -60,8 +62,8 @@ public sealed class MigrateProgress
                 return ("cut-over", m.Verified
                     ? $"final sync done, destination verified equal to the source{AfterPause(PausedToVerifiedMs)}"
                     : "destination could NOT verify its volume");
-            case VmResumed:
-                return ("cut-over", "VM resumed");
+            case VmResumed r:
+                return ("cut-over", $"VM resumed on host {r.HostId}");
             case TransferFailed f:
                 return ("rollback", $"storage {f.StorageId} failed in {f.Phase}: {f.Reason}");
             case HostOperationFailed h:
@@ -71,7 +73,9 @@ public sealed class MigrateProgress
             case MigrationSucceeded s:
                 Succeeded = s;
                 (VolumeBytes, BytesOnWire, BlocksFromIndex, Rounds, DowntimeMs) = (s.VolumeBytes, s.BytesOnWire, s.BlocksFromIndex, s.Rounds, s.DowntimeMilliseconds);
-                return ("done", $"succeeded: VM {s.VmId} runs on {s.DestinationStorageId}");
+                return ("done", s.DestinationHostId is { } toHost
+                    ? $"succeeded: VM {s.VmId} runs on host {toHost}, disk on {s.DestinationStorageId}"
+                    : $"succeeded: VM {s.VmId} runs on {s.DestinationStorageId}");
             case MigrationFailed f:
                 Failed = f;
                 return ("done", $"failed in {f.Phase}: {f.Reason}");
@@ -83,7 +87,32 @@ public sealed class MigrateProgress
     /// <summary>The outcome as <c>--json</c> prints it.</summary>
     public MigrateOutcome Outcome(Guid id) => new(
         id, Succeeded is not null ? "Succeeded" : Failed is not null ? "Failed" : "Running", Failed?.Phase, Failed?.Reason,
-        VolumeBytes, BytesOnWire, Blocks, BlocksFromIndex, Rounds, DowntimeMs, PausedToVerifiedMs, PausedToSwitchedMs);
+        VolumeBytes, BytesOnWire, Blocks, BlocksFromIndex, Rounds, DowntimeMs, PausedToVerifiedMs, PausedToSwitchedMs,
+        Succeeded?.DestinationHostId, Succeeded?.MemoryBytes ?? 0, WholeVmMs(Succeeded?.QemuDowntimeMilliseconds), WholeVmMs(Succeeded?.StorageDowntimeMilliseconds));
+
+    // The split is published only for whole-VM moves.
+    private double? WholeVmMs(double? value) => Succeeded?.DestinationHostId is null ? null : value;
+
+    // A whole-VM move's own events: the VM described and started paused on the destination, QEMU's memory migration.
+    private (string Phase, string Line) WholeVm(object message)
+    {
+        switch (message)
+        {
+            case VmDescribed d:
+                return ("prepare", $"VM {d.VmId} described by host {d.HostId}: {Operator.Bytes(d.Definition.MemoryBytes)} of memory");
+            case IncomingVmPrepared p:
+                return ("copy", $"incoming VM started paused on host {p.HostId}");
+            case MemoryMigrationProgress p:
+                return ("memory", $"{Operator.Bytes(p.TransferredBytes)} sent, {Operator.Bytes(p.RemainingBytes)} left, {p.DirtyPagesRate} dirty pages/s, " +
+                                  $"expected downtime {p.ExpectedDowntimeMilliseconds} ms");
+            case MemoryPreSwitchover p:
+                _pausedAt = p.PausedAt;
+                return ("cut-over", "source vCPUs stopped (pre-switchover): final disk sync");
+            default:
+                var m = (VmMemoryMigrated)message;
+                return ("cut-over", $"memory moved: {Operator.Bytes(m.MemoryBytes)}, QEMU's downtime {Operator.Millis(m.QemuDowntimeMilliseconds)}");
+        }
+    }
 
     private static string AfterPause(double? ms) => ms is { } v ? $" ({Operator.Millis(v)} after the pause)" : "";
 }

@@ -27,6 +27,10 @@ public sealed class MigrateSettings : GlobalSettings
     [Description("Host worker id of the hypervisor running the VM.")]
     public string? Host { get; init; }
 
+    [CommandOption("--to-host <HOST>")]
+    [Description("Move the whole VM (memory, vCPUs, devices and disk): the host worker that starts it and runs it afterwards. Without it only the disk moves.")]
+    public string? ToHost { get; init; }
+
     [CommandOption("--id <GUID>")]
     [Description("Migration id to use (default: a new one). Repeating a request with the same id starts nothing new.")]
     public string? Id { get; init; }

@@ -21,6 +21,9 @@ public static partial class Operator
             ? Millis(downtimeMs)
             : $"{Millis(downtimeMs)} (from the pause: destination verified after {Millis(pausedToVerifiedMs)}, disk switched after {Millis(pausedToSwitchedMs)})";
 
+    /// <summary>A whole-VM move's downtime in its two parts: QEMU's own and the disk's final sync and verification.</summary>
+    public static string DowntimeSplit(double? qemuMs, double? storageMs) => $"QEMU {Millis(qemuMs)}, storage {Millis(storageMs)}";
+
     public static string Duration(TimeSpan? value) => value switch
     {
         null => "-",

@@ -53,7 +53,7 @@ public static class OperatorTables
         var table = new Table().Border(TableBorder.Simple).AddColumn("FIELD").AddColumn("VALUE");
         void Add(string field, string value) => table.AddRow(Cell(field), Cell(value));
         Add("migration", row.CorrelationId.ToString());
-        Add("vm", $"{row.VmId} on host {row.HostId}");
+        Add("vm", row.DestinationHostId is { } toHost ? $"{row.VmId}: whole VM, host {row.HostId} -> {toHost}" : $"{row.VmId} on host {row.HostId}");
         Add("volume", $"{row.VolumeId}: {row.SourceStorageId} -> {row.DestinationStorageId}");
         table.AddRow(Cell("state"), new Markup($"{StateMarkup(row.CurrentState)} (phase {Markup.Escape(row.Phase)}, attempt {row.Attempt})"));
         Add("progress", view.Progress);
@@ -66,6 +66,13 @@ public static class OperatorTables
         Add("from the source", $"{row.Run.BlocksRequestedFromSource} requested, {row.Run.BlocksSent} sent");
         Add("rounds", $"{row.Run.Rounds}{(row.Run.RoundCapReached ? " (round cap reached)" : "")}, {row.Run.DirtyBlocks} dirty blocks left");
         Add("downtime", Operator.Downtime(row.Run.DowntimeMilliseconds, view.Timings.PausedToVerifiedMs, view.Timings.PausedToSwitchedMs));
+        if (view.WholeVm)
+        {
+            Add("memory", $"{Operator.Bytes(Math.Max(row.Run.MemoryBytes, row.Run.MemoryTransferredBytes))} sent, {Operator.Bytes(row.Run.MemoryRemainingBytes)} left " +
+                          $"({row.Run.MemoryStatus ?? "not started"}), {row.Run.MemoryDirtyPagesRate} dirty pages/s");
+            Add("downtime split", Operator.DowntimeSplit(row.Run.QemuDowntimeMilliseconds, row.Run.StorageDowntimeMilliseconds));
+        }
+
         Add("verified", row.Run.Verified ? "yes" : "no");
         Add("timings", $"prepare {Operator.Duration(t.Prepare)}, index {Operator.Duration(t.Index)}, request {Operator.Duration(t.Request)}, " +
                        $"copy {Operator.Duration(t.Copy)}, cut-over {Operator.Duration(t.CutOver)}, total {Operator.Duration(t.Total)}");

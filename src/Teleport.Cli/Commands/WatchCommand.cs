@@ -75,6 +75,8 @@ public sealed class WatchCommand(CliConsole console) : AsyncCommand<WatchSetting
         var view = OperatorMigrationView.Of(row);
         return $"{DateTime.UtcNow:HH:mm:ss} {Operator.Short(row.CorrelationId)} vm={row.VmId} volume={row.VolumeId} " +
                $"{row.SourceStorageId}->{row.DestinationStorageId} state={row.CurrentState} phase={row.Phase} attempt={row.Attempt} " +
-               $"rounds={row.Run.Rounds} wire={row.Run.BytesOnWire} index={row.Run.BlocksFromIndex} | {view.Progress}";
+               $"rounds={row.Run.Rounds} wire={row.Run.BytesOnWire} index={row.Run.BlocksFromIndex}" +
+               (view.WholeVm ? $" host={row.HostId}->{row.DestinationHostId} memory={Math.Max(row.Run.MemoryBytes, row.Run.MemoryTransferredBytes)}" : "") +
+               $" | {view.Progress}";
     }
 }

@@ -19,10 +19,11 @@ public sealed class OrchestratorDbContext(DbContextOptions<OrchestratorDbContext
         migration.Property(x => x.CorrelationId).ValueGeneratedNever();
         migration.Property(x => x.Version).IsConcurrencyToken();
         migration.Ignore(x => x.Options);
+        migration.Ignore(x => x.MemoryOptions);
         migration.HasIndex(x => x.DeadlineUtc);
         migration.HasIndex(x => x.NudgeAtUtc);
 
-        // The attempt is part of the row: its fields keep their own column names (schema steps 1-3 created them so).
+        // The attempt is part of the row: its fields keep their own column names (schema steps 1-4 created them so).
         var attempt = migration.ComplexProperty(x => x.Run).Metadata.ComplexType;
         foreach (var property in attempt.GetProperties())
         {

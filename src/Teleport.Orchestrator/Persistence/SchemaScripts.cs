@@ -37,6 +37,8 @@ public static class SchemaScripts
             AddColumns(DatabaseProvider.Postgres, ("NbdEndpoint", "text"), ("ExportName", "text"), ("PhaseEnteredAt", "time"))),
         new(3, "nudges: when to re-send what the state waits on, how often it was re-sent, which aborts were sent",
             NudgeColumns(DatabaseProvider.Sqlite), NudgeColumns(DatabaseProvider.Postgres)),
+        new(4, "whole-VM moves: destination host, memory options, the VM's definition, QEMU's memory progress, downtime split",
+            WholeVmColumns(DatabaseProvider.Sqlite), WholeVmColumns(DatabaseProvider.Postgres)),
     ];
 
     public static int Latest => All[^1].Version;
@@ -55,6 +57,27 @@ public static class SchemaScripts
                $"ALTER TABLE \"{table}\" ADD COLUMN {Column(provider, "SourceAbortRequested", "bool!")} DEFAULT {falseValue};\n" +
                $"ALTER TABLE \"{table}\" ADD COLUMN {Column(provider, "DestinationAbortRequested", "bool!")} DEFAULT {falseValue};\n" +
                $"CREATE INDEX \"IX_{table}_NudgeAtUtc\" ON \"{table}\" (\"NudgeAtUtc\");\n";
+    }
+
+    // Rows already in the table are storage-only moves: null / 0 / false is what they would have recorded.
+    private static string WholeVmColumns(DatabaseProvider provider)
+    {
+        string table = OrchestratorDbContext.MigrationsTable;
+        string falseValue = provider == DatabaseProvider.Postgres ? "FALSE" : "0";
+        var nullable = AddColumns(provider,
+            ("DestinationHostId", "text"), ("OptionMemoryMultifd", "bool"), ("OptionMemoryMultifdChannels", "int"),
+            ("OptionMemoryDowntimeLimitMilliseconds", "int"), ("VmDefinitionJson", "text"), ("MigrationEndpoint", "text"),
+            ("DescribedAt", "time"), ("IncomingPreparedAt", "time"), ("MemorySentAt", "time"), ("MemoryProgressAt", "time"),
+            ("MemoryMigratedAt", "time"), ("SourceStoppedAt", "time"), ("IncomingDiscardedAt", "time"), ("MemoryStatus", "text"),
+            ("QemuDowntimeMilliseconds", "double"), ("StorageDowntimeMilliseconds", "double"));
+        var zeros = new[]
+        {
+            ("MemoryTransferredBytes", "long!", "0"), ("MemoryRemainingBytes", "long!", "0"), ("MemoryTotalBytes", "long!", "0"),
+            ("MemoryDirtyPagesRate", "long!", "0"), ("MemoryExpectedDowntimeMilliseconds", "long!", "0"), ("MemoryBytes", "long!", "0"),
+            ("IncomingRequested", "bool!", falseValue), ("MemoryMigrationRequested", "bool!", falseValue), ("DiscardRequested", "bool!", falseValue),
+        };
+        return nullable + string.Concat(zeros.Select(c =>
+            $"ALTER TABLE \"{table}\" ADD COLUMN {Column(provider, c.Item1, c.Item2)} DEFAULT {c.Item3};\n"));
     }
 
     private static string CreateMigrations(DatabaseProvider provider)

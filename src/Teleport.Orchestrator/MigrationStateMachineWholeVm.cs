@@ -1,0 +1,123 @@
+using MassTransit;
+using Teleport.Contracts;
+using static Teleport.Orchestrator.MigrationChecks;
+
+namespace Teleport.Orchestrator;
+
+/// <summary>
+/// The whole-VM move's part of the saga (the request named a destination host): the source host describes the VM while
+/// the destination storage prepares; the destination host starts the incoming QEMU while the disk is copied; QEMU's
+/// memory pre-copy runs once the disk's dirty set is small; at QEMU's pre-switchover the disk's final sync runs, then
+/// migrate-continue, then `cont` on the destination. The destination's VmResumed is the point of no return.
+/// </summary>
+public sealed partial class MigrationStateMachine
+{
+    public State MigratingMemory { get; private set; } = null!;
+    public State SyncingDisk { get; private set; } = null!;
+    public State ContinuingMemory { get; private set; } = null!;
+    public State StartingOnDestination { get; private set; } = null!;
+
+    public Event<VmDescribed> VmDescribed { get; private set; } = null!;
+    public Event<IncomingVmPrepared> IncomingVmPrepared { get; private set; } = null!;
+    public Event<MemoryMigrationProgress> MemoryMigrationProgress { get; private set; } = null!;
+    public Event<MemoryPreSwitchover> MemoryPreSwitchover { get; private set; } = null!;
+    public Event<VmMemoryMigrated> VmMemoryMigrated { get; private set; } = null!;
+    public Event<IncomingVmDiscarded> IncomingVmDiscarded { get; private set; } = null!;
+    public Event<SourceVmStopped> SourceVmStopped { get; private set; } = null!;
+
+    // Preparing (+ VmDescribed) -> Indexing (+ PrepareIncomingVm) -> ... -> Copying -> MigratingMemory -> SyncingDisk
+    // -> ContinuingMemory -> StartingOnDestination -> Succeeded (+ StopSourceVm).
+    private void MoveVm()
+    {
+        During(Preparing,
+            When(VmDescribed, c => DescribedProblem(c.Saga, c.Message) is null)
+                .Then(c => c.Saga.Run.Record(c.Message, Schedule.Now()))
+                .StartTransferWhenPrepared(),
+            When(VmDescribed, c => DescribedProblem(c.Saga, c.Message) is not null)
+                .StartRollback(c => $"unusable VmDescribed: {DescribedProblem(c.Saga, c.Message)}"));
+
+        // The incoming VM starts while the disk is copied; the memory waits for it and for the disk's threshold.
+        During(Indexing, Requesting,
+            When(IncomingVmPrepared, c => IncomingProblem(c.Saga, c.Message) is null).Then(c => c.Saga.Run.Record(c.Message)).Progressed());
+
+        During(Copying,
+            When(IncomingVmPrepared, c => IncomingProblem(c.Saga, c.Message) is null)
+                .Then(c => c.Saga.Run.Record(c.Message))
+                .If(c => c.Saga.Run.ThresholdSeen, memory => memory.StartCutOver()));
+
+        During(Indexing, Requesting, Copying,
+            When(IncomingVmPrepared, c => IncomingProblem(c.Saga, c.Message) is not null)
+                .StartRollback(c => $"unusable IncomingVmPrepared: {IncomingProblem(c.Saga, c.Message)}"));
+
+        // The disk's dirty tracking continues on the source storage meanwhile. The host takes a duplicate MigrateVmMemory
+        // as the same request (it reports the migration already running).
+        During(MigratingMemory,
+            When(MemoryMigrationProgress).Then(c => c.Saga.Run.Record(c.Message)).Progressed(),
+            When(CopyRoundCompleted, c => c.Message.Round > c.Saga.Run.Rounds).Then(c => c.Saga.Run.Record(c.Message)).Progressed(),
+            When(MemoryPreSwitchover)
+                .Then(c => c.Saga.Run.Record(c.Message))
+                .SendFinalSync()
+                .TransitionTo(SyncingDisk),
+            WhenNudged().Renudge().SendMigrateVmMemory());
+
+        // The source's vCPUs are stopped: the disk's final sync and verification is the storage part of the downtime.
+        During(SyncingDisk,
+            When(MigrationCompleted, c => c.Message.Verified)
+                .Then(c => c.Saga.Run.Record(c.Message))
+                .SendContinueVmMigration()
+                .TransitionTo(ContinuingMemory),
+            When(MigrationCompleted, c => !c.Message.Verified).Then(c => c.Saga.Run.Record(c.Message))
+                .StartRollback(_ => "the destination could not verify that its volume equals the source at pre-switchover"),
+            WhenNudged().Renudge().SendFinalSync());
+
+        // The host answers a duplicate ContinueVmMigration of a completed migration with VmMemoryMigrated again.
+        During(ContinuingMemory,
+            When(VmMemoryMigrated)
+                .Then(c => c.Saga.Run.Record(c.Message))
+                .SendResumeOnDestination()
+                .TransitionTo(StartingOnDestination),
+            WhenNudged().Renudge().SendContinueVmMigration());
+
+        // The point of no return: once the destination's VM runs, the source is stale and nothing rolls back.
+        During(StartingOnDestination,
+            When(VmResumed, c => c.Message.HostId == c.Saga.DestinationHostId)
+                .Then(c => c.Saga.Run.RecordSucceededOnDestination(c.Message, Schedule.Now()))
+                .PublishSucceeded()
+                .SendStopSourceVm()
+                .TransitionTo(Succeeded),
+            WhenNudged().Renudge().SendResumeOnDestination());
+
+        During(Succeeded,
+            When(SourceVmStopped).Then(c => c.Saga.Run.SourceStoppedAt = c.Message.StoppedAt));
+
+        During(RollingBackSwitch, RollingBackResume,
+            When(IncomingVmDiscarded).Then(c => c.Saga.Run.IncomingDiscardedAt = c.Message.DiscardedAt));
+
+        During(Failed,
+            When(IncomingVmDiscarded).Then(c =>
+            {
+                c.Saga.Run.IncomingDiscardedAt = c.Message.DiscardedAt;
+                StopNudgingWhenConfirmed(c.Saga);
+            }));
+    }
+
+    // A Failed row is nudged only while an abort or discard it sent is unconfirmed.
+    private static void StopNudgingWhenConfirmed(MigrationState saga)
+    {
+        if (!saga.Run.AbortsPending)
+        {
+            saga.NudgeAtUtc = null;
+        }
+    }
+
+    private void DeclareWholeVmEvents()
+    {
+        Correlate(() => VmDescribed, m => m.MigrationId);
+        Correlate(() => IncomingVmPrepared, m => m.MigrationId);
+        Correlate(() => MemoryMigrationProgress, m => m.MigrationId);
+        Correlate(() => MemoryPreSwitchover, m => m.MigrationId);
+        Correlate(() => VmMemoryMigrated, m => m.MigrationId);
+        Correlate(() => IncomingVmDiscarded, m => m.MigrationId);
+        Correlate(() => SourceVmStopped, m => m.MigrationId);
+    }
+}
