@@ -11,16 +11,12 @@ namespace Teleport.Cli.Demo;
 /// worker controls it over the QMP socket <see cref="HostQmpSocket"/>; the demo keeps a second QMP socket of its own to
 /// stop the guest at the end (QEMU's <c>stop</c> drains the disk I/O). The writer prints every record it wrote.
 /// </summary>
-public sealed class QemuGuest : IDemoVm
+public sealed class QemuGuest(GuestImage image, string disk, string export, long records, double recordsPerSecond, ulong runId, string workDirectory)
+    : IDemoVm
 {
     private static readonly TimeSpan BootTimeout = TimeSpan.FromSeconds(120);
 
-    private readonly GuestImage _image;
-    private readonly string _disk;
-    private readonly string _export;
-    private readonly long _records;
-    private readonly double _recordsPerSecond;
-    private readonly string _demoQmpSocket;
+    private readonly string _demoQmpSocket = Path.Combine(workDirectory, "vm-1-demo.qmp");
     private readonly StringBuilder _console = new();
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private Process? _process;
@@ -31,24 +27,12 @@ public sealed class QemuGuest : IDemoVm
     private volatile bool _done;
     private int _disposed;
 
-    public QemuGuest(GuestImage image, string disk, string export, long records, double recordsPerSecond, ulong runId, string workDirectory)
-    {
-        _image = image;
-        _disk = disk;
-        _export = export;
-        _records = records;
-        _recordsPerSecond = recordsPerSecond;
-        RunId = runId;
-        HostQmpSocket = Path.Combine(workDirectory, "vm-1.qmp");
-        _demoQmpSocket = Path.Combine(workDirectory, "vm-1-demo.qmp");
-    }
-
     public string Kind => "qemu";
 
-    public ulong RunId { get; }
+    public ulong RunId { get; } = runId;
 
     /// <summary>The QMP socket the host worker controls the VM through (HostVmOptions.QmpSocket).</summary>
-    public string HostQmpSocket { get; }
+    public string HostQmpSocket { get; } = Path.Combine(workDirectory, "vm-1.qmp");
 
     public long RecordsWritten => Interlocked.Read(ref _reported);
 
@@ -70,9 +54,9 @@ public sealed class QemuGuest : IDemoVm
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var (host, port) = SplitHostPort(_disk);
-        long delayMicroseconds = (long)(1_000_000 / _recordsPerSecond);
-        var start = new ProcessStartInfo(_image.Qemu)
+        var (host, port) = SplitHostPort(disk);
+        long delayMicroseconds = (long)(1_000_000 / recordsPerSecond);
+        var start = new ProcessStartInfo(image.Qemu)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -82,10 +66,10 @@ public sealed class QemuGuest : IDemoVm
         foreach (string argument in new[]
                  {
                      "-machine", "q35", "-m", "256", "-smp", "1", "-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio",
-                     "-accel", "tcg", "-cpu", "max", "-kernel", _image.Kernel, "-initrd", _image.Initrd,
+                     "-accel", "tcg", "-cpu", "max", "-kernel", image.Kernel, "-initrd", image.Initrd,
                      "-append", string.Create(CultureInfo.InvariantCulture,
-                         $"console=ttyS0 panic=-1 quiet loglevel=4 guest.count={_records} guest.every=1 guest.run={RunId} guest.delay={delayMicroseconds} guest.hold=3600"),
-                     "-drive", $"driver=nbd,server.type=inet,server.host={host},server.port={port},export={_export},if=none,id=d0,cache.direct=on",
+                         $"console=ttyS0 panic=-1 quiet loglevel=4 guest.count={records} guest.every=1 guest.run={RunId} guest.delay={delayMicroseconds} guest.hold=3600"),
+                     "-drive", $"driver=nbd,server.type=inet,server.host={host},server.port={port},export={export},if=none,id=d0,cache.direct=on",
                      "-device", "virtio-blk-pci,drive=d0",
                      "-qmp", $"unix:{HostQmpSocket},server=on,wait=off",
                      "-qmp", $"unix:{_demoQmpSocket},server=on,wait=off",
@@ -94,7 +78,7 @@ public sealed class QemuGuest : IDemoVm
             start.ArgumentList.Add(argument);
         }
 
-        _process = Process.Start(start) ?? throw new InvalidOperationException($"{_image.Qemu} did not start");
+        _process = Process.Start(start) ?? throw new InvalidOperationException($"{image.Qemu} did not start");
         _process.OutputDataReceived += (_, e) => OnLine(e.Data);
         _process.ErrorDataReceived += (_, e) => OnLine(e.Data);
         _process.BeginOutputReadLine();

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Spectre.Console;
 
 namespace Teleport.Cli.Infrastructure;
 
