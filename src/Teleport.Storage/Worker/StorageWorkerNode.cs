@@ -48,7 +48,7 @@ public sealed class StorageWorkerNode : IHostedService, IAsyncDisposable
         Certificate = options.DataChannelTls ? DataChannelCertificate.Load(options, _log) : null;
         var journal = new MigrationJournal(options.EffectiveStateDirectory, loggers.CreateLogger<MigrationJournal>());
         Migrations = new StorageMigrations(options, Store, Volumes, Exports, bus, loggers, Index, Certificate, journal);
-        VolumeOperations = new VolumeOperations(options, Store, Volumes, Exports, Migrations, Indexer, bus, loggers.CreateLogger<VolumeOperations>());
+        VolumeOperations = new VolumeOperations(options, Store, Exports, Migrations, Indexer, bus, loggers.CreateLogger<VolumeOperations>());
     }
 
     public StorageWorkerOptions Options { get; }
