@@ -13,7 +13,7 @@ public sealed class CliConsole
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         WriteIndented = false,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase), new HexBytesConverter() },
     };
 
     public CliConsole(TextWriter stdout, TextWriter stderr, bool interactive)
