@@ -12,31 +12,27 @@ public sealed class ImageDigest
     private readonly UInt128[] _keys;
     private readonly BitArray _zero;
 
-    private ImageDigest(string path, int blockSize, long length, UInt128[] keys, BitArray zero, long zeroBlocks, long bytesRead)
+    private ImageDigest(string path, UInt128[] keys, BitArray zero)
     {
         Path = path;
-        BlockSize = blockSize;
-        Length = length;
         _keys = keys;
         _zero = zero;
-        ZeroBlocks = zeroBlocks;
-        BytesRead = bytesRead;
     }
 
     public string Path { get; }
 
-    public int BlockSize { get; }
+    public int BlockSize { get; private init; }
 
     /// <summary>Image size in bytes.</summary>
-    public long Length { get; }
+    public long Length { get; private init; }
 
     /// <summary>Blocks in the image; a final partial block counts.</summary>
     public long Blocks => _keys.LongLength;
 
-    public long ZeroBlocks { get; }
+    public long ZeroBlocks { get; private init; }
 
     /// <summary>Bytes read to compute the digest (holes are not read).</summary>
-    public long BytesRead { get; }
+    public long BytesRead { get; private init; }
 
     public bool IsZero(long block) => _zero[checked((int)block)];
 
@@ -83,6 +79,9 @@ public sealed class ImageDigest
                 zeroBlocks += zeros.Count;
             }
         });
-        return new ImageDigest(path, blockSize, scanner.Length, keys, zero, zeroBlocks, scanner.BytesRead);
+        return new ImageDigest(path, keys, zero)
+        {
+            BlockSize = blockSize, Length = scanner.Length, ZeroBlocks = zeroBlocks, BytesRead = scanner.BytesRead,
+        };
     }
 }

@@ -1,8 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
-using Spectre.Console;
-using Spectre.Console.Cli;
 using Teleport.Cli.Commands;
-using Teleport.Cli.Infrastructure;
 using Teleport.Transfer;
 
 namespace Teleport.Cli;

@@ -4,16 +4,8 @@ using Teleport.Blocks;
 namespace Teleport.Transfer;
 
 /// <summary>Where a <see cref="DestinationSession"/> listens and builds the volume.</summary>
-public sealed record DestinationOptions
+public sealed record DestinationOptions : TransferSessionOptions
 {
-    public required Guid MigrationId { get; init; }
-
-    /// <summary>The per-migration secret (at least 16 bytes). Unused (may be empty) with mutual TLS.</summary>
-    public required byte[] Secret { get; init; }
-
-    /// <summary>The volume to build: created or resized to the source's size (a device must be large enough).</summary>
-    public required string VolumePath { get; init; }
-
     /// <summary>Durable progress file; defaults to the volume path plus ".teleport-state".</summary>
     public string? StatePath { get; init; }
 
@@ -21,8 +13,6 @@ public sealed record DestinationOptions
 
     /// <summary>When set, a source announcing a volume of another size is refused (the session fails).</summary>
     public long? ExpectedVolumeBytes { get; init; }
-
-    public TransferTls? Tls { get; init; }
 
     /// <summary>Local content index to rebuild blocks from (optional). Received blocks are added to it.</summary>
     public BlockIndex? Index { get; init; }
@@ -53,8 +43,6 @@ public sealed record DestinationOptions
 
     /// <summary>After completion, how long to wait for the source's goodbye (to re-deliver a lost Complete).</summary>
     public TimeSpan CompletionLinger { get; init; } = TimeSpan.FromSeconds(30);
-
-    public ITransferObserver? Observer { get; init; }
 
     internal string EffectiveStatePath => StatePath ?? VolumePath + ".teleport-state";
 

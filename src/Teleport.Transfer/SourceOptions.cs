@@ -4,16 +4,8 @@ using Teleport.Blocks;
 namespace Teleport.Transfer;
 
 /// <summary>How a <see cref="SourceSession"/> reaches the destination and paces the migration.</summary>
-public sealed record SourceOptions
+public sealed record SourceOptions : TransferSessionOptions
 {
-    public required Guid MigrationId { get; init; }
-
-    /// <summary>The per-migration secret (at least 16 bytes); both sides prove they know it, it is never sent. Unused (may be empty) with mutual TLS.</summary>
-    public required byte[] Secret { get; init; }
-
-    /// <summary>The volume to migrate (file or block device), read while the VM keeps writing it.</summary>
-    public required string VolumePath { get; init; }
-
     /// <summary>The destination's data-channel endpoint (ignored when <see cref="Connect"/> is set).</summary>
     public EndPoint? Destination { get; init; }
 
@@ -47,8 +39,6 @@ public sealed record SourceOptions
     /// <summary>Pause between rounds after convergence while waiting for <see cref="SourceSession.BeginCutover"/>.</summary>
     public TimeSpan IdleRoundInterval { get; init; } = TimeSpan.FromMilliseconds(100);
 
-    public TransferTls? Tls { get; init; }
-
     /// <summary>Connecting, TLS and authentication must finish within this time, or the attempt counts as a failed connection.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -66,6 +56,4 @@ public sealed record SourceOptions
     /// destination's full-volume verification time when it uses VerifyByReading.
     /// </summary>
     public TimeSpan ResponseTimeout { get; init; } = TimeSpan.FromMinutes(2);
-
-    public ITransferObserver? Observer { get; init; }
 }

@@ -72,7 +72,7 @@ public sealed class HostCommandTests : IDisposable
         try
         {
             var settings = new HostSettings { ConfigFile = config, Id = "from-flag", Vms = [Vm("vm7")] };
-            var options = HostWorkerHost.Options(settings.Configuration());
+            var options = new HostWorkerHost().Options(settings.Configuration());
 
             Assert.Equal("from-flag", options.HostId);
             Assert.Equal("rabbitmq://u:p@mq:5672/", options.Bus);

@@ -70,7 +70,7 @@ public sealed class StorageWorkerRunTests : IDisposable
         try
         {
             var configuration = RoleConfiguration.Read(json, new Dictionary<string, string?> { ["Storage:NbdListen"] = "127.0.0.1:1003" });
-            var options = StorageHost.Options(configuration);
+            var options = new StorageHost().Options(configuration);
 
             Assert.Equal("from-json", options.StorageId);
             Assert.Equal("env.example", options.AdvertiseHost);

@@ -1,6 +1,4 @@
-using Spectre.Console.Cli;
 using Teleport.Cli.Demo;
-using Teleport.Cli.Infrastructure;
 
 namespace Teleport.Cli.Commands;
 

@@ -1,16 +1,8 @@
-using System.ComponentModel;
-using Spectre.Console.Cli;
-using Teleport.Cli.Infrastructure;
-
 namespace Teleport.Cli.Commands;
 
 /// <summary>Options of <c>teleport demo</c>; everything else is an embedded default.</summary>
-public sealed class DemoSettings : GlobalSettings
+public sealed class DemoSettings : JsonSettings
 {
-    [CommandOption("--json")]
-    [Description("Print one JSON object with the figures on stdout.")]
-    public bool Json { get; init; }
-
     [CommandOption("--size <BYTES>")]
     [Description("Size of the generated volume, a multiple of 4 KiB from 4m to 16g (default 256m).")]
     [DefaultValue("256m")]

@@ -1,18 +1,14 @@
 using System.Diagnostics;
 using Serilog;
-using Spectre.Console;
-using Spectre.Console.Cli;
 using Teleport.Blocks;
-using Teleport.Cli.Infrastructure;
 
 namespace Teleport.Cli.Commands;
 
 /// <summary><c>teleport index build</c>: brings the index up to date with the given images and saves it.</summary>
-public sealed class IndexBuildCommand(CliConsole console) : Command<IndexBuildSettings>
+public sealed class IndexBuildCommand(CliConsole console) : BlockSizeCommand<IndexBuildSettings>
 {
-    public override int Execute(CommandContext context, IndexBuildSettings settings, CancellationToken cancellationToken)
+    protected override int Execute(IndexBuildSettings settings, int blockSize, CancellationToken cancellationToken)
     {
-        int blockSize = BlockSizeOption.Parse(settings.BlockSize);
         ImageFiles.RequireExisting(settings.Images, "image");
 
         var clock = Stopwatch.StartNew();

@@ -1,5 +1,4 @@
 using Teleport.Blocks;
-using Teleport.Cli.Infrastructure;
 
 namespace Teleport.Cli.Commands;
 

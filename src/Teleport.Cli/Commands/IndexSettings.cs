@@ -1,24 +1,11 @@
-using System.ComponentModel;
-using Spectre.Console.Cli;
-using Teleport.Cli.Infrastructure;
-
 namespace Teleport.Cli.Commands;
 
 /// <summary>Options shared by the index commands.</summary>
-public class IndexSettings : GlobalSettings
+public class IndexSettings : BlockSizeSettings
 {
     [CommandOption("--index <DIR>")]
-    [Description("Directory holding the index (created if missing).")]
+    [Description("Directory holding the index (created if missing); it holds one index per block size.")]
     public string IndexDirectory { get; init; } = "";
-
-    [CommandOption("--block-size <SIZE>")]
-    [Description("Block size: a power of two from 512 to 64k (an index directory holds one index per block size).")]
-    [DefaultValue("4096")]
-    public string BlockSize { get; init; } = "4096";
-
-    [CommandOption("--json")]
-    [Description("Print one JSON object on stdout.")]
-    public bool Json { get; init; }
 
     public override Spectre.Console.ValidationResult Validate() =>
         string.IsNullOrWhiteSpace(IndexDirectory)

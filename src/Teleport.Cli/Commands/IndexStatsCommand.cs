@@ -1,7 +1,4 @@
 using System.Diagnostics;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Teleport.Cli.Infrastructure;
 
 namespace Teleport.Cli.Commands;
 

@@ -1,7 +1,5 @@
 using System.Globalization;
-using Spectre.Console;
 using Teleport.Blocks;
-using Teleport.Cli.Infrastructure;
 
 namespace Teleport.Cli.Commands;
 

@@ -1,5 +1,3 @@
-using Spectre.Console;
-using Teleport.Cli.Infrastructure;
 using Teleport.Contracts;
 using Teleport.Transfer;
 

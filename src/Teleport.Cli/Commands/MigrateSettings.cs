@@ -1,11 +1,7 @@
-using System.ComponentModel;
-using Spectre.Console.Cli;
-using Teleport.Cli.Infrastructure;
-
 namespace Teleport.Cli.Commands;
 
 /// <summary>Options of <c>teleport migrate</c>.</summary>
-public sealed class MigrateSettings : GlobalSettings
+public sealed class MigrateSettings : OperatorBusSettings
 {
     [CommandOption("--vm <VM>")]
     [Description("The VM whose disk moves.")]
@@ -47,15 +43,7 @@ public sealed class MigrateSettings : GlobalSettings
     [Description("With --wait: give up waiting after this long (exit 1; the migration goes on).")]
     public double? TimeoutSeconds { get; init; }
 
-    [CommandOption("--bus <BUS>")]
-    [Description("The orchestrators' broker, rabbitmq://user:pass@HOST:PORT/ (default: TELEPORT_BUS).")]
-    public string? Bus { get; init; }
-
     [CommandOption("--orchestrator-queue <QUEUE>")]
     [Description("Send the request to this orchestrator queue instead of publishing it (for one of several Teleport installations on one broker).")]
     public string? OrchestratorQueue { get; init; }
-
-    [CommandOption("--json")]
-    [Description("Print one JSON object on stdout: the id, or with --wait the outcome and its figures.")]
-    public bool Json { get; init; }
 }

@@ -1,7 +1,3 @@
-using System.ComponentModel;
-using Spectre.Console;
-using Spectre.Console.Cli;
-
 namespace Teleport.Cli.Commands;
 
 /// <summary>Options of <c>teleport migrations cancel ID --reason R</c>.</summary>

@@ -1,6 +1,3 @@
-using System.ComponentModel;
-using Spectre.Console.Cli;
-using Teleport.Cli.Infrastructure;
 using Teleport.Contracts;
 
 namespace Teleport.Cli.Commands;

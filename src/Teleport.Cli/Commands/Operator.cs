@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
-using Teleport.Cli.Infrastructure;
 
 namespace Teleport.Cli.Commands;
 

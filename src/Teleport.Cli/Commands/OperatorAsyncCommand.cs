@@ -1,7 +1,3 @@
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Teleport.Cli.Infrastructure;
-
 namespace Teleport.Cli.Commands;
 
 /// <summary>An operator command: a failure to do its work (<see cref="OperatorException"/>) is one line on stderr and exit code 1.</summary>

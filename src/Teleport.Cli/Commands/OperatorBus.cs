@@ -1,4 +1,3 @@
-using Teleport.Cli.Infrastructure;
 using Teleport.Messaging;
 
 namespace Teleport.Cli.Commands;

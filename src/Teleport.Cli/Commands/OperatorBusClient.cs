@@ -1,7 +1,6 @@
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Serilog;
-using Teleport.Cli.Infrastructure;
 using Teleport.Messaging;
 
 namespace Teleport.Cli.Commands;

@@ -1,6 +1,5 @@
 using System.Data.Common;
 using Microsoft.EntityFrameworkCore;
-using Teleport.Cli.Infrastructure;
 using Teleport.Orchestrator;
 using Teleport.Orchestrator.Persistence;
 

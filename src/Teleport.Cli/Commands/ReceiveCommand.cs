@@ -2,9 +2,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
 using Serilog;
-using Spectre.Console.Cli;
 using Teleport.Blocks;
-using Teleport.Cli.Infrastructure;
 using Teleport.Transfer;
 
 namespace Teleport.Cli.Commands;
@@ -13,23 +11,22 @@ namespace Teleport.Cli.Commands;
 /// <c>teleport receive</c>: the destination side of a standalone migration. Waits for one authenticated sender,
 /// rebuilds what it can from the local index, receives the rest and exits once the volume is verified.
 /// </summary>
-public sealed class ReceiveCommand(CliConsole console) : AsyncCommand<ReceiveSettings>
+public sealed class ReceiveCommand(CliConsole console) : TransferCommand<ReceiveSettings>(console, "receive")
 {
-    public override async Task<int> ExecuteAsync(CommandContext context, ReceiveSettings settings, CancellationToken cancellationToken)
+    private protected override async Task<(TransferResult Result, long VolumeBytes)> TransferAsync(
+        ReceiveSettings settings, TransferStart start, CancellationToken cancellationToken)
     {
-        byte[] secret = TransferSupport.ReadSecret(settings.SecretFile);
         var listen = TransferSupport.ParseListen(settings.Listen);
         long? expectedBytes = settings.Size is null ? null : ByteSize.Parse(settings.Size, "--size");
         using var index = settings.Index is null ? null : IndexOpener.Open(settings.Index, BlockSizes.Default);
         using var certificate = settings.TlsCertificate is null ? null : LoadCertificate(settings.TlsCertificate);
 
-        var progress = new TransferProgress("receive");
         // Resume progress lives beside the volume until the volume is verified; a rerun after a crash picks it up.
         string statePath = settings.Volume + ".teleport-state";
         var options = new DestinationOptions
         {
-            MigrationId = TransferSupport.MigrationIdFor(settings, secret),
-            Secret = secret,
+            MigrationId = start.MigrationId,
+            Secret = start.Secret,
             VolumePath = settings.Volume,
             StatePath = statePath,
             Listen = listen,
@@ -37,21 +34,20 @@ public sealed class ReceiveCommand(CliConsole console) : AsyncCommand<ReceiveSet
             Index = index,
             VerifyByReading = settings.VerifyByReading,
             Tls = certificate is null ? null : new TransferTls { Certificate = certificate },
-            Observer = progress,
+            Observer = start.Progress,
         };
-        using var loggers = TransferSupport.LoggerFactory();
-        await using var session = new DestinationSession(options, loggers.CreateLogger<DestinationSession>());
+        await using var session = new DestinationSession(options, start.Loggers.CreateLogger<DestinationSession>());
         var bound = session.Start();
         Log.Information("Receiving migration {MigrationId} into {Volume} on {Endpoint}{Index}",
             options.MigrationId, settings.Volume, bound, index is null ? "" : $" with the index in {settings.Index}");
         if (certificate is not null)
             Log.Information("TLS certificate SHA-256 (the sender's --tls-pin): {Pin}", Convert.ToHexStringLower(TransferTls.Sha256Of(certificate)));
 
-        var result = await progress.ShowAsync(console, () => session.RunAsync(cancellationToken));
+        var result = await ShowAsync(start, () => session.RunAsync(cancellationToken));
         index?.Save();
         if (result.Verified)
             File.Delete(statePath);
-        return TransferSupport.Report(console, result, settings.Json, new FileInfo(settings.Volume).Length);
+        return (result, new FileInfo(settings.Volume).Length);
     }
 
     private static X509Certificate2 LoadCertificate(string path)

@@ -2,8 +2,6 @@ using System.Text;
 using System.Text.Json;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
-using Spectre.Console;
-using Teleport.Cli.Infrastructure;
 
 namespace Teleport.Cli.Commands;
 

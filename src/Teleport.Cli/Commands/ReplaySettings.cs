@@ -1,12 +1,7 @@
-using System.ComponentModel;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Teleport.Cli.Infrastructure;
-
 namespace Teleport.Cli.Commands;
 
 /// <summary>Options of <c>teleport replay</c>.</summary>
-public sealed class ReplaySettings : GlobalSettings
+public sealed class ReplaySettings : OperatorBusSettings
 {
     [CommandOption("--queue <QUEUE>")]
     [Description("The queue whose faulted messages to replay: they wait in QUEUE_error.")]
@@ -23,14 +18,6 @@ public sealed class ReplaySettings : GlobalSettings
     [CommandOption("--dry-run")]
     [Description("List what would be moved; move nothing.")]
     public bool DryRun { get; init; }
-
-    [CommandOption("--bus <BUS>")]
-    [Description("The broker, rabbitmq://user:pass@HOST:PORT/ (default: TELEPORT_BUS).")]
-    public string? Bus { get; init; }
-
-    [CommandOption("--json")]
-    [Description("Print one JSON object on stdout: what was (or would be) moved.")]
-    public bool Json { get; init; }
 
     public override ValidationResult Validate()
     {

@@ -1,7 +1,5 @@
 using Microsoft.Extensions.Configuration;
-using Spectre.Console.Cli;
 using Teleport.Cli.Hosting;
-using Teleport.Cli.Infrastructure;
 
 namespace Teleport.Cli.Commands;
 
@@ -22,7 +20,7 @@ public abstract class RoleCommand<TSettings>(CliConsole console) : AsyncCommand<
 /// </summary>
 public sealed class StorageCommand(CliConsole console) : RoleCommand<StorageSettings>(console)
 {
-    protected override RoleHost CreateHost(IConfiguration configuration) => StorageHost.Create(configuration);
+    protected override RoleHost CreateHost(IConfiguration configuration) => new StorageHost().Create(configuration);
 }
 
 /// <summary>
@@ -31,7 +29,7 @@ public sealed class StorageCommand(CliConsole console) : RoleCommand<StorageSett
 /// </summary>
 public sealed class HostCommand(CliConsole console) : RoleCommand<HostSettings>(console)
 {
-    protected override RoleHost CreateHost(IConfiguration configuration) => HostWorkerHost.Create(configuration);
+    protected override RoleHost CreateHost(IConfiguration configuration) => new HostWorkerHost().Create(configuration);
 }
 
 /// <summary>
@@ -41,5 +39,5 @@ public sealed class HostCommand(CliConsole console) : RoleCommand<HostSettings>(
 /// </summary>
 public sealed class OrchestratorCommand(CliConsole console) : RoleCommand<OrchestratorSettings>(console)
 {
-    protected override RoleHost CreateHost(IConfiguration configuration) => OrchestratorHost.Create(configuration);
+    protected override RoleHost CreateHost(IConfiguration configuration) => new OrchestratorHost().Create(configuration);
 }

@@ -1,8 +1,5 @@
-using System.ComponentModel;
 using Microsoft.Extensions.Configuration;
-using Spectre.Console.Cli;
 using Teleport.Cli.Hosting;
-using Teleport.Cli.Infrastructure;
 
 namespace Teleport.Cli.Commands;
 

@@ -1,8 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Serilog;
-using Spectre.Console.Cli;
 using Teleport.Blocks;
-using Teleport.Cli.Infrastructure;
 using Teleport.Transfer;
 
 namespace Teleport.Cli.Commands;
@@ -11,11 +9,11 @@ namespace Teleport.Cli.Commands;
 /// <c>teleport send</c>: the source side of a standalone migration of a volume nobody writes meanwhile
 /// (a cold copy): index phase, requested blocks, a final round and the end-to-end verification.
 /// </summary>
-public sealed class SendCommand(CliConsole console) : AsyncCommand<SendSettings>
+public sealed class SendCommand(CliConsole console) : TransferCommand<SendSettings>(console, "send")
 {
-    public override async Task<int> ExecuteAsync(CommandContext context, SendSettings settings, CancellationToken cancellationToken)
+    private protected override async Task<(TransferResult Result, long VolumeBytes)> TransferAsync(
+        SendSettings settings, TransferStart start, CancellationToken cancellationToken)
     {
-        byte[] secret = TransferSupport.ReadSecret(settings.SecretFile);
         int blockSize = BlockSizeOption.Parse(settings.BlockSize);
         var destination = TransferSupport.ParseDestination(settings.To);
         var bandwidth = TransferSupport.ParseRate(settings.Bandwidth);
@@ -26,11 +24,10 @@ public sealed class SendCommand(CliConsole console) : AsyncCommand<SendSettings>
         using (var probe = ImageScanner.Open(settings.Volume, blockSize))
             volumeBytes = probe.Length;
 
-        var progress = new TransferProgress("send");
         var options = new SourceOptions
         {
-            MigrationId = TransferSupport.MigrationIdFor(settings, secret),
-            Secret = secret,
+            MigrationId = start.MigrationId,
+            Secret = start.Secret,
             VolumePath = settings.Volume,
             Destination = destination,
             BlockSize = blockSize,
@@ -38,17 +35,15 @@ public sealed class SendCommand(CliConsole console) : AsyncCommand<SendSettings>
             Bandwidth = bandwidth,
             AutoCutover = true,
             Tls = settings.TlsPin is null ? null : new TransferTls { PinnedPeerSha256 = ParsePin(settings.TlsPin) },
-            Observer = progress,
+            Observer = start.Progress,
         };
         // Nobody writes the volume during a standalone send, so nothing is ever dirty.
         var tracker = new DirtyBitmap(BlockSizes.CountBlocks(volumeBytes, blockSize), blockSize);
-        using var loggers = TransferSupport.LoggerFactory();
         Log.Information("Sending {Volume} ({Bytes}) to {Destination} as migration {MigrationId}, bandwidth {Bandwidth}",
             settings.Volume, ByteSize.Format(volumeBytes), settings.To, options.MigrationId, bandwidth);
 
-        await using var session = new SourceSession(options, tracker, loggers.CreateLogger<SourceSession>());
-        var result = await progress.ShowAsync(console, () => session.RunAsync(cancellationToken));
-        return TransferSupport.Report(console, result, settings.Json, volumeBytes);
+        await using var session = new SourceSession(options, tracker, start.Loggers.CreateLogger<SourceSession>());
+        return (await ShowAsync(start, () => session.RunAsync(cancellationToken)), volumeBytes);
     }
 
     private static byte[] ParsePin(string hex)

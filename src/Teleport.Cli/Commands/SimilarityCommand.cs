@@ -1,9 +1,6 @@
 using System.Globalization;
 using Serilog;
-using Spectre.Console;
-using Spectre.Console.Cli;
 using Teleport.Blocks;
-using Teleport.Cli.Infrastructure;
 
 namespace Teleport.Cli.Commands;
 
@@ -12,11 +9,10 @@ namespace Teleport.Cli.Commands;
 /// integer fields); for several, the matrix of hit percentages and zero-block percentages, laid out like the
 /// similarity and zero-block tables of the original WAN-migration study.
 /// </summary>
-public sealed class SimilarityCommand(CliConsole console) : Command<SimilaritySettings>
+public sealed class SimilarityCommand(CliConsole console) : BlockSizeCommand<SimilaritySettings>
 {
-    public override int Execute(CommandContext context, SimilaritySettings settings, CancellationToken cancellationToken)
+    protected override int Execute(SimilaritySettings settings, int blockSize, CancellationToken cancellationToken)
     {
-        int blockSize = BlockSizeOption.Parse(settings.BlockSize);
         string[] paths = settings.Bases.Concat(settings.Targets).Distinct().ToArray();
         ImageFiles.RequireExisting(paths, "image");
 

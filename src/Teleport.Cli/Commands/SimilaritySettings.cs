@@ -1,10 +1,6 @@
-using System.ComponentModel;
-using Spectre.Console.Cli;
-using Teleport.Cli.Infrastructure;
-
 namespace Teleport.Cli.Commands;
 
-public sealed class SimilaritySettings : GlobalSettings
+public sealed class SimilaritySettings : BlockSizeSettings
 {
     [CommandOption("--base <IMAGE>")]
     [Description("An image the destination already holds (repeat for a matrix).")]
@@ -13,15 +9,6 @@ public sealed class SimilaritySettings : GlobalSettings
     [CommandOption("--target <IMAGE>")]
     [Description("An image to migrate (repeat for a matrix).")]
     public string[] Targets { get; init; } = [];
-
-    [CommandOption("--block-size <SIZE>")]
-    [Description("Block size: a power of two from 512 to 64k.")]
-    [DefaultValue("4096")]
-    public string BlockSize { get; init; } = "4096";
-
-    [CommandOption("--json")]
-    [Description("Print JSON on stdout.")]
-    public bool Json { get; init; }
 
     public override Spectre.Console.ValidationResult Validate()
     {

@@ -1,11 +1,7 @@
-using System.ComponentModel;
-using Spectre.Console.Cli;
-using Teleport.Cli.Infrastructure;
-
 namespace Teleport.Cli.Commands;
 
 /// <summary>Options of <c>teleport status</c>.</summary>
-public sealed class StatusSettings : GlobalSettings
+public sealed class StatusSettings : JsonSettings, ISagaStoreSettings
 {
     [CommandArgument(0, "[ID]")]
     [Description("One migration: its id, or the first hex digits of it (at least 4) as the table shows them.")]
@@ -14,8 +10,4 @@ public sealed class StatusSettings : GlobalSettings
     [CommandOption("--db <DB>")]
     [Description("The orchestrators' saga state: SQLite file or PostgreSQL connection string (default: TELEPORT_DB).")]
     public string? Database { get; init; }
-
-    [CommandOption("--json")]
-    [Description("Print one JSON object on stdout.")]
-    public bool Json { get; init; }
 }

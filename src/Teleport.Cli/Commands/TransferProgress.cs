@@ -1,7 +1,5 @@
 using System.Globalization;
 using Serilog;
-using Spectre.Console;
-using Teleport.Cli.Infrastructure;
 using Teleport.Transfer;
 
 namespace Teleport.Cli.Commands;

@@ -1,11 +1,7 @@
-using System.ComponentModel;
-using Spectre.Console.Cli;
-using Teleport.Cli.Infrastructure;
-
 namespace Teleport.Cli.Commands;
 
 /// <summary>Options both ends of a standalone (cold) migration take.</summary>
-public class TransferSettings : GlobalSettings
+public class TransferSettings : JsonSettings
 {
     [CommandOption("--volume <PATH>")]
     [Description("The volume: a file or block device.")]
@@ -18,10 +14,6 @@ public class TransferSettings : GlobalSettings
     [CommandOption("--migration-id <GUID>")]
     [Description("Migration id both sides agree on (default: derived from the secret).")]
     public Guid? MigrationId { get; init; }
-
-    [CommandOption("--json")]
-    [Description("Print one JSON object with the figures on stdout.")]
-    public bool Json { get; init; }
 
     public override Spectre.Console.ValidationResult Validate()
     {

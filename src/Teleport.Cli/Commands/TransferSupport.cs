@@ -3,7 +3,6 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Serilog.Extensions.Logging;
-using Teleport.Cli.Infrastructure;
 using Teleport.Transfer;
 
 namespace Teleport.Cli.Commands;
@@ -59,15 +58,11 @@ internal static class TransferSupport
     /// <summary>Shows the figures (JSON or a table); the exit code says whether the volume was verified.</summary>
     public static int Report(CliConsole console, TransferResult result, bool json, long volumeBytes)
     {
-        var summary = Summary(result);
         if (json)
-            console.WriteJson(summary);
+            console.WriteJson(result);
         else
-            console.Results.Write(TransferTables.Summary(summary, volumeBytes));
+            console.Results.Write(TransferTables.Summary(result, volumeBytes));
         return result.Verified ? ExitCodes.Success : ExitCodes.Failure;
     }
 
-    private static TransferSummary Summary(TransferResult r) => new(
-        r.BytesOnWire, r.IndexBytes, r.DataBytes, r.Blocks, r.ZeroBlocks, r.BlocksFromIndex, r.BlocksFromVolume, r.BlocksSent, r.Rounds,
-        Math.Round(r.Seconds, 3), r.Verified, r.Reconnects, Convert.ToHexStringLower(r.VolumeDigest));
 }

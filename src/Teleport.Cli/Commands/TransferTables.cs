@@ -1,13 +1,12 @@
 using System.Globalization;
-using Spectre.Console;
-using Teleport.Cli.Infrastructure;
+using Teleport.Transfer;
 
 namespace Teleport.Cli.Commands;
 
 /// <summary>Human rendering of a completed transfer.</summary>
 internal static class TransferTables
 {
-    public static Table Summary(TransferSummary s, long volumeBytes)
+    public static Table Summary(TransferResult s, long volumeBytes)
     {
         var table = new Table().Border(TableBorder.Simple).HideHeaders().AddColumn("").AddColumn(new TableColumn("").RightAligned());
         void Row(string name, string value) => table.AddRow(name, Markup.Escape(value));

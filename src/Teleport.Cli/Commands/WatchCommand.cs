@@ -1,6 +1,3 @@
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Teleport.Cli.Infrastructure;
 using Teleport.Orchestrator;
 
 namespace Teleport.Cli.Commands;
@@ -9,17 +6,16 @@ namespace Teleport.Cli.Commands;
 /// <c>teleport watch</c>: follows every migration in the saga store until Ctrl-C. On a terminal it redraws the status
 /// table; otherwise (a log, a pipe) it prints one line per change of a migration, so the output reads as a history.
 /// </summary>
-public sealed class WatchCommand(CliConsole console) : AsyncCommand<WatchSettings>
+public sealed class WatchCommand(CliConsole console) : SagaStoreCommand<WatchSettings>(console)
 {
-    public override async Task<int> ExecuteAsync(CommandContext context, WatchSettings settings, CancellationToken cancellationToken)
+    protected override async Task<int> RunAsync(OperatorStore store, WatchSettings settings, CancellationToken cancellationToken)
     {
-        var store = OperatorStore.Open(settings.Database, required: true)!;
         var interval = TimeSpan.FromSeconds(settings.IntervalSeconds);
         // Read once up front: a store that cannot be read is an error now, not a silent empty screen.
         var rows = await store.AllAsync(cancellationToken);
         try
         {
-            if (console.IsInteractive)
+            if (Console.IsInteractive)
                 await RedrawAsync(store, rows, interval, cancellationToken);
             else
                 await PrintChangesAsync(store, rows, interval, cancellationToken);
@@ -33,8 +29,8 @@ public sealed class WatchCommand(CliConsole console) : AsyncCommand<WatchSetting
 
     private async Task RedrawAsync(OperatorStore store, List<MigrationState> rows, TimeSpan interval, CancellationToken cancellationToken)
     {
-        bool compact = console.Ui.Profile.Width < 160;
-        await console.Ui.Live(Render(rows, compact)).StartAsync(async live =>
+        bool compact = Console.Ui.Profile.Width < 160;
+        await Console.Ui.Live(Render(rows, compact)).StartAsync(async live =>
         {
             while (true)
             {
@@ -60,10 +56,10 @@ public sealed class WatchCommand(CliConsole console) : AsyncCommand<WatchSetting
                 if (seen.TryGetValue(row.CorrelationId, out int version) && version == row.Version)
                     continue;
                 seen[row.CorrelationId] = row.Version;
-                await console.Out.WriteLineAsync(Line(row));
+                await Console.Out.WriteLineAsync(Line(row));
             }
 
-            await console.Out.FlushAsync(cancellationToken);
+            await Console.Out.FlushAsync(cancellationToken);
             await Task.Delay(interval, cancellationToken);
             rows = await store.AllAsync(cancellationToken);
         }

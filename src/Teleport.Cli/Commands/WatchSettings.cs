@@ -1,12 +1,7 @@
-using System.ComponentModel;
-using Spectre.Console;
-using Spectre.Console.Cli;
-using Teleport.Cli.Infrastructure;
-
 namespace Teleport.Cli.Commands;
 
 /// <summary>Options of <c>teleport watch</c>.</summary>
-public sealed class WatchSettings : GlobalSettings
+public sealed class WatchSettings : GlobalSettings, ISagaStoreSettings
 {
     [CommandOption("--db <DB>")]
     [Description("The orchestrators' saga state: SQLite file or PostgreSQL connection string (default: TELEPORT_DB).")]

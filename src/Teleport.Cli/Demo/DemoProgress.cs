@@ -1,6 +1,4 @@
 using System.Globalization;
-using Spectre.Console;
-using Teleport.Cli.Infrastructure;
 using Teleport.Contracts;
 
 namespace Teleport.Cli.Demo;

@@ -6,7 +6,6 @@ using Serilog;
 using Serilog.Events;
 using Teleport.Blocks;
 using Teleport.Cli.Commands;
-using Teleport.Cli.Infrastructure;
 using Teleport.Contracts;
 using Teleport.Host.Worker;
 

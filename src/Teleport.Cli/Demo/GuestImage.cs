@@ -1,5 +1,3 @@
-using Teleport.Cli.Infrastructure;
-
 namespace Teleport.Cli.Demo;
 
 /// <summary>The QEMU test guest the demo can run instead of its in-process VM (infra/guest/workload/build-guest.sh builds it).</summary>

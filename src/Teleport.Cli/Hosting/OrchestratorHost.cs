@@ -1,11 +1,8 @@
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Serilog;
-using Teleport.Cli.Commands;
-using Teleport.Cli.Infrastructure;
 using Teleport.Messaging;
 using Teleport.Orchestrator;
 using Teleport.Orchestrator.Persistence;
@@ -13,22 +10,10 @@ using Teleport.Orchestrator.Persistence;
 namespace Teleport.Cli.Hosting;
 
 /// <summary>Builds the orchestrator's generic host: settings from JSON, TELEPORT_ORCHESTRATOR__* variables and flags; Serilog logging.</summary>
-public static class OrchestratorHost
+public sealed class OrchestratorHost() : RoleHostFactory<OrchestratorOptions>(OrchestratorOptions.SectionName, "teleport-orchestrator")
 {
-    /// <summary>Binds and checks the options, says what starts and builds the host.</summary>
-    public static RoleHost Create(IConfiguration configuration)
+    protected override void Validate(OrchestratorOptions options)
     {
-        var options = Options(configuration);
-        var host = Build(configuration, options);
-        Log.Information("Orchestrator starting: saga state in {Provider}, queue {Queue}, bus {Bus}",
-            OrchestratorDatabase.DetectProvider(options.Database), options.QueueName, BusAddress.Parse(options.Bus, "Orchestrator:Bus"));
-        return new RoleHost(host, "Orchestrator", TimeSpan.FromSeconds(60));
-    }
-
-    /// <summary>The bound and validated options; a bad setting is the operator's to fix.</summary>
-    public static OrchestratorOptions Options(IConfiguration configuration)
-    {
-        var options = RoleConfiguration.Bind<OrchestratorOptions>(configuration, OrchestratorOptions.SectionName);
         if (string.IsNullOrWhiteSpace(options.Database))
             throw new UserInputException("Orchestrator:Database must name a SQLite file or a PostgreSQL connection string");
         if (string.IsNullOrWhiteSpace(options.QueueName))
@@ -50,26 +35,18 @@ public static class OrchestratorHost
                 throw new UserInputException($"Orchestrator:Settings:{name} {value} must be positive");
         }
 
-        try
-        {
-            BusAddress.Parse(options.Bus, "Orchestrator:Bus");
-        }
-        catch (ArgumentException e)
-        {
-            throw new UserInputException(e.Message);
-        }
-
-        return options;
+        // An ArgumentException: reported as the bad setting it is.
+        BusAddress.Parse(options.Bus, "Orchestrator:Bus");
     }
 
-    public static IHost Build(IConfiguration configuration, OrchestratorOptions options)
+    /// <summary>
+    /// MigrationId arrives through logger scopes. A message that lost an optimistic-concurrency race is re-run
+    /// (MassTransit logs each retry as a warning with the stack): that is the saga working as designed, so only a
+    /// message whose retries ran out (an error) is shown. Events written through this filter reach Log.Logger past its
+    /// per-source overrides, so they are repeated here.
+    /// </summary>
+    protected override void AddLogging(IServiceCollection services)
     {
-        var bus = BusAddress.Parse(options.Bus, "Orchestrator:Bus");
-        var builder = RoleConfiguration.CreateBuilder("teleport-orchestrator", configuration);
-        // Log.Logger was set up from --log-format/--verbose; MigrationId arrives through logger scopes. A message that
-        // lost an optimistic-concurrency race is re-run (MassTransit logs each retry as a warning with the stack): that
-        // is the saga working as designed, so only a message whose retries ran out (an error) is shown.
-        // Events written through this filter reach Log.Logger past its per-source overrides, so they are repeated here.
         var logger = new LoggerConfiguration()
             .MinimumLevel.Verbose()
             .MinimumLevel.Override("Microsoft", Serilog.Events.LogEventLevel.Warning)
@@ -77,10 +54,20 @@ public static class OrchestratorHost
             .Filter.ByExcluding(e => e.Level == Serilog.Events.LogEventLevel.Warning && e.Exception is DbUpdateConcurrencyException)
             .WriteTo.Logger(Log.Logger)
             .CreateLogger();
-        builder.Services.AddSerilog(logger, dispose: true);
+        services.AddSerilog(logger, dispose: true);
+    }
+
+    protected override void AddServices(IServiceCollection services, OrchestratorOptions options)
+    {
         // Schema upgrade and the deadline sweeper are registered first: the schema is current before the bus delivers.
-        builder.Services.AddTeleportOrchestrator(options);
-        builder.Services.AddTeleportBus(bus, x => x.AddMigrationSaga(), null, endpointsByDefinition: true);
-        return builder.Build();
+        services.AddTeleportOrchestrator(options);
+        services.AddTeleportBus(BusAddress.Parse(options.Bus, "Orchestrator:Bus"), x => x.AddMigrationSaga(), null, endpointsByDefinition: true);
+    }
+
+    protected override RoleHost Announce(IHost host, OrchestratorOptions options)
+    {
+        Log.Information("Orchestrator starting: saga state in {Provider}, queue {Queue}, bus {Bus}",
+            OrchestratorDatabase.DetectProvider(options.Database), options.QueueName, BusAddress.Parse(options.Bus, "Orchestrator:Bus"));
+        return new RoleHost(host, "Orchestrator", TimeSpan.FromSeconds(60));
     }
 }

@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
-using Teleport.Cli.Infrastructure;
 
 namespace Teleport.Cli.Hosting;
 

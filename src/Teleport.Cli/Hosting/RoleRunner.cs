@@ -1,6 +1,4 @@
 using Serilog;
-using Spectre.Console;
-using Teleport.Cli.Infrastructure;
 
 namespace Teleport.Cli.Hosting;
 

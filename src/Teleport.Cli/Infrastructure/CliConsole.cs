@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Spectre.Console;
 
 namespace Teleport.Cli.Infrastructure;
 
@@ -14,7 +13,7 @@ public sealed class CliConsole
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         WriteIndented = false,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase), new HexBytesConverter() },
     };
 
     public CliConsole(TextWriter stdout, TextWriter stderr, bool interactive)

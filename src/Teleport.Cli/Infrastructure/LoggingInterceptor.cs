@@ -3,7 +3,6 @@ using Serilog;
 using Serilog.Events;
 using Serilog.Formatting.Compact;
 using Serilog.Formatting.Display;
-using Spectre.Console.Cli;
 
 namespace Teleport.Cli.Infrastructure;
 

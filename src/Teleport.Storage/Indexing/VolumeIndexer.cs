@@ -14,12 +14,8 @@ namespace Teleport.Storage.Indexing;
 /// burst of writes is read once), takes the dirty blocks, re-hashes only those and updates their entries
 /// (<see cref="BlockIndex.Refresh"/>). The index file is saved at most every IndexSaveInterval, and at stop.
 /// </summary>
-public sealed class VolumeIndexer : IAsyncDisposable
+public sealed class VolumeIndexer(StorageWorkerOptions options, BlockIndex index, VolumeTrackers volumes, ILogger<VolumeIndexer> log) : IAsyncDisposable
 {
-    private readonly StorageWorkerOptions _options;
-    private readonly BlockIndex _index;
-    private readonly VolumeTrackers _volumes;
-    private readonly ILogger _log;
     private readonly SemaphoreSlim _wake = new(0, 1);
     private readonly CancellationTokenSource _stop = new();
     private readonly Stopwatch _sinceSave = Stopwatch.StartNew();
@@ -27,14 +23,6 @@ public sealed class VolumeIndexer : IAsyncDisposable
     private long _blocksRefreshed;
     private long _passes;
     private volatile bool _unsaved;
-
-    public VolumeIndexer(StorageWorkerOptions options, BlockIndex index, VolumeTrackers volumes, ILogger<VolumeIndexer> log)
-    {
-        _options = options;
-        _index = index;
-        _volumes = volumes;
-        _log = log;
-    }
 
     /// <summary>Blocks re-hashed since start (zero blocks included: they are read, not indexed).</summary>
     public long BlocksRefreshed => Interlocked.Read(ref _blocksRefreshed);
@@ -63,10 +51,10 @@ public sealed class VolumeIndexer : IAsyncDisposable
     /// <summary>A deleted volume leaves the index.</summary>
     public void Forget(string volumePath)
     {
-        if (_index.Remove(volumePath))
+        if (index.Remove(volumePath))
         {
             _unsaved = true;
-            _log.LogInformation("Volume {Path} left the index", volumePath);
+            log.LogInformation("Volume {Path} left the index", volumePath);
         }
     }
 
@@ -82,13 +70,13 @@ public sealed class VolumeIndexer : IAsyncDisposable
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 // A volume that cannot be read now is indexed at the next start; writes are still followed.
-                _log.LogWarning("Cannot index the served volumes: {Reason}", e.Message);
+                log.LogWarning("Cannot index the served volumes: {Reason}", e.Message);
             }
 
             while (true)
             {
                 await _wake.WaitAsync(ct).ConfigureAwait(false);
-                await Task.Delay(_options.IndexDebounce, ct).ConfigureAwait(false);
+                await Task.Delay(options.IndexDebounce, ct).ConfigureAwait(false);
                 Drain(ct);
             }
         }
@@ -98,18 +86,18 @@ public sealed class VolumeIndexer : IAsyncDisposable
         }
         catch (Exception e)
         {
-            _log.LogError(e, "The volume indexer stopped; the index is no longer kept current");
+            log.LogError(e, "The volume indexer stopped; the index is no longer kept current");
         }
     }
 
     private void IndexServedVolumes(CancellationToken ct)
     {
-        string[] paths = _volumes.List().Select(v => v.Path).ToArray();
-        var report = _index.Update(paths, ct);
+        string[] paths = volumes.List().Select(v => v.Path).ToArray();
+        var report = index.Update(paths, ct);
         if (report.ImagesScanned > 0)
         {
             _unsaved = true;
-            _log.LogInformation("Indexed {Images} volumes ({Blocks} blocks) into {Index}", report.ImagesScanned, report.BlocksScanned, _index.FilePath);
+            log.LogInformation("Indexed {Images} volumes ({Blocks} blocks) into {Index}", report.ImagesScanned, report.BlocksScanned, index.FilePath);
         }
 
         Interlocked.Increment(ref _passes);
@@ -120,8 +108,8 @@ public sealed class VolumeIndexer : IAsyncDisposable
     internal void Drain(CancellationToken ct)
     {
         var taken = new List<BlockRun>();
-        byte[] block = new byte[_options.BlockSize];
-        foreach (var volume in _volumes.List())
+        byte[] block = new byte[options.BlockSize];
+        foreach (var volume in volumes.List())
         {
             if (volume.IndexDirty is not { DirtyCount: > 0 } dirty)
                 continue;
@@ -148,13 +136,13 @@ public sealed class VolumeIndexer : IAsyncDisposable
                     dirty.MarkDirty(run.Start, run.Count);
                 if (e is OperationCanceledException)
                     throw;
-                _log.LogWarning("Cannot re-index volume {Volume}: {Reason}", volume.Name, e.Message);
+                log.LogWarning("Cannot re-index volume {Volume}: {Reason}", volume.Name, e.Message);
                 continue;
             }
 
             Interlocked.Add(ref _blocksRefreshed, refreshed);
             _unsaved |= refreshed > 0;
-            _log.LogDebug("Re-indexed {Blocks} written blocks of volume {Volume}", refreshed, volume.Name);
+            log.LogDebug("Re-indexed {Blocks} written blocks of volume {Volume}", refreshed, volume.Name);
         }
 
         Interlocked.Increment(ref _passes);
@@ -168,14 +156,14 @@ public sealed class VolumeIndexer : IAsyncDisposable
         if (got == 0 || ZeroBlocks.IsZero(data))
             return;
         // A final partial block is indexed zero-padded, as the scanner does.
-        _index.Refresh(Fingerprint.ComputePadded(data, buffer), volume.Path, blockNumber);
+        index.Refresh(Fingerprint.ComputePadded(data, buffer), volume.Path, blockNumber);
     }
 
     private void SaveIfDue(bool force)
     {
-        if (!_unsaved || (!force && _sinceSave.Elapsed < _options.IndexSaveInterval))
+        if (!_unsaved || (!force && _sinceSave.Elapsed < options.IndexSaveInterval))
             return;
-        _index.Save();
+        index.Save();
         _unsaved = false;
         _sinceSave.Restart();
     }
@@ -189,12 +177,12 @@ public sealed class VolumeIndexer : IAsyncDisposable
         {
             Drain(CancellationToken.None);
             if (_unsaved)
-                _index.Save();
+                index.Save();
             _unsaved = false;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            _log.LogWarning("Cannot save the index at stop: {Reason}", e.Message);
+            log.LogWarning("Cannot save the index at stop: {Reason}", e.Message);
         }
     }
 

@@ -13,7 +13,8 @@ namespace Teleport.Storage.Volumes;
 /// the same size is acknowledged again, another size is refused. Delete is refused while a migration or an NBD client
 /// uses the volume; it unexports, deletes the file and its migration state, and drops it from the index.
 /// </summary>
-public sealed class VolumeOperations
+public sealed class VolumeOperations(StorageWorkerOptions options, VolumeStore store, NbdExportService exports,
+    StorageMigrations migrations, VolumeIndexer? indexer, Func<IPublishEndpoint> bus, ILogger<VolumeOperations> log)
 {
     public const string Create = "Create";
     public const string Delete = "Delete";
@@ -21,31 +22,10 @@ public sealed class VolumeOperations
     /// <summary>Largest volume: what a 44-bit block number of 64 KiB blocks addresses is far beyond this; 1 PiB is a sane cap.</summary>
     public const long MaxSizeBytes = 1L << 50;
 
-    private readonly StorageWorkerOptions _options;
-    private readonly VolumeStore _store;
-    private readonly VolumeTrackers _volumes;
-    private readonly NbdExportService _exports;
-    private readonly StorageMigrations _migrations;
-    private readonly VolumeIndexer? _indexer;
-    private readonly Func<IPublishEndpoint> _bus;
-    private readonly ILogger _log;
     private readonly Lock _gate = new();
 
-    internal VolumeOperations(StorageWorkerOptions options, VolumeStore store, VolumeTrackers volumes, NbdExportService exports,
-        StorageMigrations migrations, VolumeIndexer? indexer, Func<IPublishEndpoint> bus, ILogger<VolumeOperations> log)
-    {
-        _options = options;
-        _store = store;
-        _volumes = volumes;
-        _exports = exports;
-        _migrations = migrations;
-        _indexer = indexer;
-        _bus = bus;
-        _log = log;
-    }
-
     public Task CreateAsync(CreateVolume command) => ReplyAsync(command.RequestId, command.VolumeId, Create, () => DoCreate(command),
-        reason => _log.LogError("CreateVolume {Volume} ({Bytes} bytes) refused: {Reason}", command.VolumeId, command.SizeBytes, reason));
+        reason => log.LogError("CreateVolume {Volume} ({Bytes} bytes) refused: {Reason}", command.VolumeId, command.SizeBytes, reason));
 
     private VolumeCreated DoCreate(CreateVolume command)
     {
@@ -53,30 +33,30 @@ public sealed class VolumeOperations
         VolumeStore.Validate(command.VolumeId);
         if (command.SizeBytes <= 0 || command.SizeBytes > MaxSizeBytes || command.SizeBytes % 512 != 0)
             throw new ArgumentException($"size {command.SizeBytes} is not a positive multiple of 512 bytes up to {MaxSizeBytes}");
-        var endpoint = _exports.EndPoint as IPEndPoint
-            ?? throw new InvalidOperationException($"storage '{_options.StorageId}' does not serve NBD yet (not started)");
-        bool existed = _store.Exists(command.VolumeId);
+        var endpoint = exports.EndPoint as IPEndPoint
+            ?? throw new InvalidOperationException($"storage '{options.StorageId}' does not serve NBD yet (not started)");
+        bool existed = store.Exists(command.VolumeId);
         if (existed)
         {
-            if (_store.IsIncoming(command.VolumeId) || _migrations.UsingVolume(command.VolumeId) is not null)
+            if (store.IsIncoming(command.VolumeId) || migrations.UsingVolume(command.VolumeId) is not null)
                 throw new InvalidOperationException($"volume '{command.VolumeId}' is being received by a migration");
-            long size = new FileInfo(_store.PathOf(command.VolumeId)).Length;
+            long size = new FileInfo(store.PathOf(command.VolumeId)).Length;
             if (size != command.SizeBytes)
                 throw new InvalidOperationException($"volume '{command.VolumeId}' already exists with {size} bytes, not {command.SizeBytes}");
         }
         else
         {
-            _store.Create(command.VolumeId, command.SizeBytes);
+            store.Create(command.VolumeId, command.SizeBytes);
         }
 
-        _exports.Export(command.VolumeId);
-        _log.LogInformation("Volume {Volume} of {Bytes} bytes {What}", command.VolumeId, command.SizeBytes, existed ? "exists already" : "created");
-        return new VolumeCreated(command.RequestId, _options.StorageId, command.VolumeId, command.SizeBytes, existed, _options.Advertise(endpoint),
+        exports.Export(command.VolumeId);
+        log.LogInformation("Volume {Volume} of {Bytes} bytes {What}", command.VolumeId, command.SizeBytes, existed ? "exists already" : "created");
+        return new VolumeCreated(command.RequestId, options.StorageId, command.VolumeId, command.SizeBytes, existed, options.Advertise(endpoint),
             command.VolumeId, DateTimeOffset.UtcNow);
     }
 
     public Task DeleteAsync(DeleteVolume command) => ReplyAsync(command.RequestId, command.VolumeId, Delete, () => DoDelete(command),
-        reason => _log.LogError("DeleteVolume {Volume} refused: {Reason}", command.VolumeId, reason));
+        reason => log.LogError("DeleteVolume {Volume} refused: {Reason}", command.VolumeId, reason));
 
     // One operation at a time; a refused one is answered with VolumeOperationFailed and its reason.
     private Task ReplyAsync(Guid requestId, string volumeId, string operation, Func<object> run, Action<string> refused)
@@ -90,32 +70,32 @@ public sealed class VolumeOperations
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or UnauthorizedAccessException)
         {
             refused(e.Message);
-            reply = new VolumeOperationFailed(requestId, _options.StorageId, volumeId, operation, e.Message, DateTimeOffset.UtcNow);
+            reply = new VolumeOperationFailed(requestId, options.StorageId, volumeId, operation, e.Message, DateTimeOffset.UtcNow);
         }
 
-        return _bus().Publish(reply, reply.GetType());
+        return bus().Publish(reply, reply.GetType());
     }
 
     private VolumeDeleted DoDelete(DeleteVolume command)
     {
         CheckStorage(command.StorageId);
         VolumeStore.Validate(command.VolumeId);
-        if (_migrations.UsingVolume(command.VolumeId) is { } migration)
+        if (migrations.UsingVolume(command.VolumeId) is { } migration)
             throw new InvalidOperationException($"volume '{command.VolumeId}' is used by migration {migration}");
-        int clients = _exports.ClientsOf(command.VolumeId);
+        int clients = exports.ClientsOf(command.VolumeId);
         if (clients > 0)
             throw new InvalidOperationException($"volume '{command.VolumeId}' has {clients} NBD client(s) attached");
-        _exports.Unexport(command.VolumeId);
-        string path = _store.PathOf(command.VolumeId);
-        bool existed = _store.Delete(command.VolumeId);
-        _indexer?.Forget(path);
-        _log.LogInformation("Volume {Volume} {What}", command.VolumeId, existed ? "deleted" : "did not exist");
-        return new VolumeDeleted(command.RequestId, _options.StorageId, command.VolumeId, existed, DateTimeOffset.UtcNow);
+        exports.Unexport(command.VolumeId);
+        string path = store.PathOf(command.VolumeId);
+        bool existed = store.Delete(command.VolumeId);
+        indexer?.Forget(path);
+        log.LogInformation("Volume {Volume} {What}", command.VolumeId, existed ? "deleted" : "did not exist");
+        return new VolumeDeleted(command.RequestId, options.StorageId, command.VolumeId, existed, DateTimeOffset.UtcNow);
     }
 
     private void CheckStorage(string storageId)
     {
-        if (!string.Equals(storageId, _options.StorageId, StringComparison.Ordinal))
-            throw new ArgumentException($"a command for storage '{storageId}' reached storage '{_options.StorageId}'");
+        if (!string.Equals(storageId, options.StorageId, StringComparison.Ordinal))
+            throw new ArgumentException($"a command for storage '{storageId}' reached storage '{options.StorageId}'");
     }
 }

@@ -48,7 +48,7 @@ public sealed class StorageWorkerNode : IHostedService, IAsyncDisposable
         DataChannel = DataChannelSecurity.Load(options, _log);
         var journal = new MigrationJournal(options.EffectiveStateDirectory, loggers.CreateLogger<MigrationJournal>());
         Migrations = new StorageMigrations(options, Store, Volumes, Exports, bus, loggers, Index, DataChannel, journal);
-        VolumeOperations = new VolumeOperations(options, Store, Volumes, Exports, Migrations, Indexer, bus, loggers.CreateLogger<VolumeOperations>());
+        VolumeOperations = new VolumeOperations(options, Store, Exports, Migrations, Indexer, bus, loggers.CreateLogger<VolumeOperations>());
     }
 
     public StorageWorkerOptions Options { get; }

@@ -5,33 +5,17 @@ namespace Teleport.Transfer;
 
 /// <summary>
 /// Applies Data frames to the volume: checks the sequence number and the index cursor, decompresses the connection's
-/// zstd stream, writes every run, fingerprints each block (adding it to the local index), and lets the resolver fill
-/// the blocks that waited for its content.
+/// zstd stream, writes every run, fingerprints each block (adding it to the local index of any block size, when there is
+/// one), and lets the resolver fill the blocks that waited for its content.
 /// </summary>
-internal sealed class DataFrameApplier : IDisposable
+internal sealed class DataFrameApplier(CheckpointedVolume volume, IndexResolver resolver, DestinationStatistics stats, BlockIndex? index, string volumeFullPath)
+    : IDisposable
 {
-    private readonly CheckpointedVolume _volume;
-    private readonly IndexResolver _resolver;
-    private readonly DestinationStatistics _stats;
-    private readonly BlockIndex? _index;
-    private readonly string _volumeFullPath;
-    private readonly VolumeGeometry _geometry;
+    private readonly VolumeGeometry _geometry = volume.Geometry;
     private readonly List<DataRun> _runs = new(ProtocolConstants.MaxRunsPerBatch);
     private readonly byte[] _raw = new byte[ProtocolConstants.MaxBatchBytes];
-    private readonly byte[] _block;
+    private readonly byte[] _block = new byte[volume.Geometry.BlockSize];
     private StreamDecompressor? _decoder;
-
-    /// <summary>Received blocks are added to <paramref name="index"/> (of any block size) when there is one.</summary>
-    public DataFrameApplier(CheckpointedVolume volume, IndexResolver resolver, DestinationStatistics stats, BlockIndex? index, string volumeFullPath)
-    {
-        _volume = volume;
-        _resolver = resolver;
-        _stats = stats;
-        _index = index;
-        _volumeFullPath = volumeFullPath;
-        _geometry = volume.Geometry;
-        _block = new byte[_geometry.BlockSize];
-    }
 
     /// <summary>A new connection starts a new zstd stream.</summary>
     public void StartConnection()
@@ -58,11 +42,11 @@ internal sealed class DataFrameApplier : IDisposable
                 position += (int)bytes;
             }
 
-            _stats.BlocksReceived += run.Count;
-            _volume.Written(bytes);
+            stats.BlocksReceived += run.Count;
+            volume.Written(bytes);
         }
 
-        _volume.LastSeq = seq;
+        volume.LastSeq = seq;
     }
 
     /// <summary>Parses the frame into the runs and returns the raw block bytes (decompressed when flagged).</summary>
@@ -70,9 +54,9 @@ internal sealed class DataFrameApplier : IDisposable
     {
         _runs.Clear();
         var body = DataMessage.Parse(payload, flags, _geometry, _runs, out seq, out int rawLength);
-        if (seq <= _volume.LastSeq)
-            throw new TransferException(TransferErrorCode.OutOfRange, $"Data sequence number {seq} is not above the last applied {_volume.LastSeq}");
-        var state = _volume.State;
+        if (seq <= volume.LastSeq)
+            throw new TransferException(TransferErrorCode.OutOfRange, $"Data sequence number {seq} is not above the last applied {volume.LastSeq}");
+        var state = volume.State;
         if (state.Phase == DestinationPhase.Index && _runs[^1].Start + _runs[^1].Count > state.IndexCursor)
             throw new TransferException(TransferErrorCode.UnexpectedMessage,
                 $"Data for blocks up to {_runs[^1].Start + _runs[^1].Count} before the index reached them (cursor {state.IndexCursor}): nothing there was requested yet");
@@ -85,21 +69,21 @@ internal sealed class DataFrameApplier : IDisposable
 
     private void ApplyZeroRun(DataRun run, long bytes)
     {
-        _volume.WriteZeros(_geometry.Offset(run.Start), bytes);
+        volume.WriteZeros(_geometry.Offset(run.Start), bytes);
         for (long b = run.Start; b < run.Start + run.Count; b++)
-            _resolver.Received(b, _volume.Zero, ReadOnlySpan<byte>.Empty);
+            resolver.Received(b, volume.Zero, ReadOnlySpan<byte>.Empty);
     }
 
     private void ApplyDataRun(DataRun run, ReadOnlySpan<byte> data)
     {
-        _volume.Write(data, _geometry.Offset(run.Start));
+        volume.Write(data, _geometry.Offset(run.Start));
         int at = 0;
         for (long b = run.Start; b < run.Start + run.Count; b++)
         {
             var blockData = data.Slice(at, _geometry.BlockLength(b));
             var fingerprint = Fingerprint.ComputePadded(blockData, _block);
-            _index?.Add(fingerprint, _volumeFullPath, b);
-            _resolver.Received(b, fingerprint, blockData);
+            index?.Add(fingerprint, volumeFullPath, b);
+            resolver.Received(b, fingerprint, blockData);
             at += blockData.Length;
         }
     }

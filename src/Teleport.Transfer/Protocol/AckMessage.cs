@@ -7,18 +7,8 @@ internal readonly record struct AckMessage(long Seq) : IControlMessage
 
     public MessageType Type => MessageType.Ack;
 
-    public static AckMessage Parse(ReadOnlySpan<byte> payload)
-    {
-        var r = new PayloadReader(payload, MessageType.Ack);
-        var m = new AckMessage(r.Count64());
-        r.End();
-        return m;
-    }
+    public static AckMessage Parse(ReadOnlySpan<byte> payload) =>
+        PayloadReader.Exactly(payload, MessageType.Ack, static (ref PayloadReader r) => new AckMessage(r.Count64()));
 
-    public int Write(Span<byte> payload)
-    {
-        var w = new PayloadWriter(payload);
-        w.U64((ulong)Seq);
-        return w.Written;
-    }
+    public int Write(Span<byte> payload) => PayloadWriter.Write(payload, this, static (ref PayloadWriter w, in AckMessage m) => w.U64((ulong)m.Seq));
 }

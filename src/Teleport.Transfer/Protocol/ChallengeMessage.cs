@@ -5,20 +5,12 @@ internal readonly record struct ChallengeMessage(ushort Version, byte[] Nonce)
 {
     public const int Size = 2 + ProtocolConstants.NonceSize;
 
-    public static ChallengeMessage Parse(ReadOnlySpan<byte> payload)
-    {
-        var r = new PayloadReader(payload, MessageType.Challenge);
-        ushort version = r.U16();
-        byte[] nonce = r.Bytes(ProtocolConstants.NonceSize).ToArray();
-        r.End();
-        return new ChallengeMessage(version, nonce);
-    }
+    public static ChallengeMessage Parse(ReadOnlySpan<byte> payload) => PayloadReader.Exactly(payload, MessageType.Challenge,
+        static (ref PayloadReader r) => new ChallengeMessage(r.U16(), r.Bytes(ProtocolConstants.NonceSize).ToArray()));
 
-    public int Write(Span<byte> payload)
+    public int Write(Span<byte> payload) => PayloadWriter.Write(payload, this, static (ref PayloadWriter w, in ChallengeMessage m) =>
     {
-        var w = new PayloadWriter(payload);
-        w.U16(Version);
-        w.Bytes(Nonce);
-        return w.Written;
-    }
+        w.U16(m.Version);
+        w.Bytes(m.Nonce);
+    });
 }

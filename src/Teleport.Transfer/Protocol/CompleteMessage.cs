@@ -7,18 +7,8 @@ internal readonly record struct CompleteMessage(byte[] Digest) : IControlMessage
 
     public MessageType Type => MessageType.Complete;
 
-    public static CompleteMessage Parse(ReadOnlySpan<byte> payload)
-    {
-        var r = new PayloadReader(payload, MessageType.Complete);
-        byte[] digest = r.Bytes(ProtocolConstants.DigestSize).ToArray();
-        r.End();
-        return new CompleteMessage(digest);
-    }
+    public static CompleteMessage Parse(ReadOnlySpan<byte> payload) => PayloadReader.Exactly(payload, MessageType.Complete,
+        static (ref PayloadReader r) => new CompleteMessage(r.Bytes(ProtocolConstants.DigestSize).ToArray()));
 
-    public int Write(Span<byte> payload)
-    {
-        var w = new PayloadWriter(payload);
-        w.Bytes(Digest);
-        return w.Written;
-    }
+    public int Write(Span<byte> payload) => PayloadWriter.Write(payload, this, static (ref PayloadWriter w, in CompleteMessage m) => w.Bytes(m.Digest));
 }

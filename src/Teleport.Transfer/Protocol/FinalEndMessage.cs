@@ -10,20 +10,12 @@ internal readonly record struct FinalEndMessage(long LastSeq, byte[] Digest) : I
 
     public MessageType Type => MessageType.FinalEnd;
 
-    public static FinalEndMessage Parse(ReadOnlySpan<byte> payload)
-    {
-        var r = new PayloadReader(payload, MessageType.FinalEnd);
-        long lastSeq = r.Count64();
-        byte[] digest = r.Bytes(ProtocolConstants.DigestSize).ToArray();
-        r.End();
-        return new FinalEndMessage(lastSeq, digest);
-    }
+    public static FinalEndMessage Parse(ReadOnlySpan<byte> payload) => PayloadReader.Exactly(payload, MessageType.FinalEnd,
+        static (ref PayloadReader r) => new FinalEndMessage(r.Count64(), r.Bytes(ProtocolConstants.DigestSize).ToArray()));
 
-    public int Write(Span<byte> payload)
+    public int Write(Span<byte> payload) => PayloadWriter.Write(payload, this, static (ref PayloadWriter w, in FinalEndMessage m) =>
     {
-        var w = new PayloadWriter(payload);
-        w.U64((ulong)LastSeq);
-        w.Bytes(Digest);
-        return w.Written;
-    }
+        w.U64((ulong)m.LastSeq);
+        w.Bytes(m.Digest);
+    });
 }

@@ -7,18 +7,9 @@ internal readonly record struct IndexEndMessage(long BlockCount) : IControlMessa
 
     public MessageType Type => MessageType.IndexEnd;
 
-    public static IndexEndMessage Parse(ReadOnlySpan<byte> payload)
-    {
-        var r = new PayloadReader(payload, MessageType.IndexEnd);
-        var m = new IndexEndMessage(r.Count64());
-        r.End();
-        return m;
-    }
+    public static IndexEndMessage Parse(ReadOnlySpan<byte> payload) =>
+        PayloadReader.Exactly(payload, MessageType.IndexEnd, static (ref PayloadReader r) => new IndexEndMessage(r.Count64()));
 
-    public int Write(Span<byte> payload)
-    {
-        var w = new PayloadWriter(payload);
-        w.U64((ulong)BlockCount);
-        return w.Written;
-    }
+    public int Write(Span<byte> payload) =>
+        PayloadWriter.Write(payload, this, static (ref PayloadWriter w, in IndexEndMessage m) => w.U64((ulong)m.BlockCount));
 }

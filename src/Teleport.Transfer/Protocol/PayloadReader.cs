@@ -2,6 +2,9 @@ using System.Buffers.Binary;
 
 namespace Teleport.Transfer.Protocol;
 
+/// <summary>Reads the fields of one payload.</summary>
+internal delegate T PayloadRead<out T>(ref PayloadReader reader);
+
 /// <summary>Bounds-checked little-endian reader over a payload; running past the end is a BadFrame error.</summary>
 internal ref struct PayloadReader
 {
@@ -14,6 +17,15 @@ internal ref struct PayloadReader
         _data = data;
         _type = type;
         _position = 0;
+    }
+
+    /// <summary>Reads a whole payload: <paramref name="read"/> takes the fields, and any byte it leaves is a BadFrame.</summary>
+    public static T Exactly<T>(ReadOnlySpan<byte> payload, MessageType type, PayloadRead<T> read)
+    {
+        var reader = new PayloadReader(payload, type);
+        var value = read(ref reader);
+        reader.End();
+        return value;
     }
 
     public readonly int Remaining => _data.Length - _position;

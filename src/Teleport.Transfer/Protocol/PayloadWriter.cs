@@ -2,6 +2,9 @@ using System.Buffers.Binary;
 
 namespace Teleport.Transfer.Protocol;
 
+/// <summary>Writes the fields of one message.</summary>
+internal delegate void PayloadWrite<T>(ref PayloadWriter writer, in T message);
+
 /// <summary>Little-endian writer into a payload span (the caller sized the span).</summary>
 internal ref struct PayloadWriter
 {
@@ -14,6 +17,14 @@ internal ref struct PayloadWriter
     }
 
     public int Written { get; private set; }
+
+    /// <summary>Writes <paramref name="message"/>'s fields with <paramref name="write"/>; returns the payload length.</summary>
+    public static int Write<T>(Span<byte> payload, in T message, PayloadWrite<T> write)
+    {
+        var writer = new PayloadWriter(payload);
+        write(ref writer, message);
+        return writer.Written;
+    }
 
     public Span<byte> Take(int count)
     {

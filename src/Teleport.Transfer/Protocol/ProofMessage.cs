@@ -11,16 +11,8 @@ internal readonly record struct ProofMessage(MessageType Type, byte[] Mac) : ICo
     {
         if (type is not (MessageType.SourceProof or MessageType.DestinationProof))
             throw new ArgumentOutOfRangeException(nameof(type), type, "not a proof frame");
-        var r = new PayloadReader(payload, type);
-        byte[] mac = r.Bytes(ProtocolConstants.MacSize).ToArray();
-        r.End();
-        return new ProofMessage(type, mac);
+        return new ProofMessage(type, PayloadReader.Exactly(payload, type, static (ref PayloadReader r) => r.Bytes(ProtocolConstants.MacSize).ToArray()));
     }
 
-    public int Write(Span<byte> payload)
-    {
-        var w = new PayloadWriter(payload);
-        w.Bytes(Mac);
-        return w.Written;
-    }
+    public int Write(Span<byte> payload) => PayloadWriter.Write(payload, this, static (ref PayloadWriter w, in ProofMessage m) => w.Bytes(m.Mac));
 }

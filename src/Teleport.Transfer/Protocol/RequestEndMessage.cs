@@ -7,21 +7,14 @@ internal readonly record struct RequestEndMessage(long Requested, long FromIndex
 
     public MessageType Type => MessageType.RequestEnd;
 
-    public static RequestEndMessage Parse(ReadOnlySpan<byte> payload)
-    {
-        var r = new PayloadReader(payload, MessageType.RequestEnd);
-        var m = new RequestEndMessage(r.Count64(), r.Count64(), r.Count64(), r.Count64());
-        r.End();
-        return m;
-    }
+    public static RequestEndMessage Parse(ReadOnlySpan<byte> payload) => PayloadReader.Exactly(payload, MessageType.RequestEnd,
+        static (ref PayloadReader r) => new RequestEndMessage(r.Count64(), r.Count64(), r.Count64(), r.Count64()));
 
-    public int Write(Span<byte> payload)
+    public int Write(Span<byte> payload) => PayloadWriter.Write(payload, this, static (ref PayloadWriter w, in RequestEndMessage m) =>
     {
-        var w = new PayloadWriter(payload);
-        w.U64((ulong)Requested);
-        w.U64((ulong)FromIndex);
-        w.U64((ulong)FromVolume);
-        w.U64((ulong)Zero);
-        return w.Written;
-    }
+        w.U64((ulong)m.Requested);
+        w.U64((ulong)m.FromIndex);
+        w.U64((ulong)m.FromVolume);
+        w.U64((ulong)m.Zero);
+    });
 }

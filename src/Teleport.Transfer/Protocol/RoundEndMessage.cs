@@ -9,18 +9,11 @@ internal readonly record struct RoundEndMessage(int Round) : IControlMessage
 
     public static RoundEndMessage Parse(ReadOnlySpan<byte> payload)
     {
-        var r = new PayloadReader(payload, MessageType.RoundEnd);
-        uint round = r.U32();
-        r.End();
+        uint round = PayloadReader.Exactly(payload, MessageType.RoundEnd, static (ref PayloadReader r) => r.U32());
         if (round is 0 or > int.MaxValue)
             throw new TransferException(TransferErrorCode.OutOfRange, $"RoundEnd names round {round}");
         return new RoundEndMessage((int)round);
     }
 
-    public int Write(Span<byte> payload)
-    {
-        var w = new PayloadWriter(payload);
-        w.U32((uint)Round);
-        return w.Written;
-    }
+    public int Write(Span<byte> payload) => PayloadWriter.Write(payload, this, static (ref PayloadWriter w, in RoundEndMessage m) => w.U32((uint)m.Round));
 }

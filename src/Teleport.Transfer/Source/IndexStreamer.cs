@@ -9,25 +9,13 @@ namespace Teleport.Transfer.Source;
 /// queued); batches go on the wire as they come and, between them, the blocks the destination already asked for, so
 /// the link carries data while the rest of the volume is hashed and the destination resolves the index.
 /// </summary>
-internal sealed class IndexStreamer
+internal sealed class IndexStreamer(IndexScanner scanner, DataFramePipeline data, PendingBlocks pending, long blockCount)
 {
     private const int DataFramesPerIndexBatch = 4;
     private const int BatchesAhead = 8;
     private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(2);
 
-    private readonly IndexScanner _scanner;
-    private readonly DataFramePipeline _data;
-    private readonly PendingBlocks _pending;
-    private readonly long _blockCount;
     private bool _initialDirtyDropped;
-
-    public IndexStreamer(IndexScanner scanner, DataFramePipeline data, PendingBlocks pending, long blockCount)
-    {
-        _scanner = scanner;
-        _data = data;
-        _pending = pending;
-        _blockCount = blockCount;
-    }
 
     /// <summary>The first block the destination has not received an entry for (it tells us on reconnect).</summary>
     public long Next { get; set; }
@@ -39,7 +27,7 @@ internal sealed class IndexStreamer
     public long ZeroBlocks { get; private set; }
 
     /// <summary>A new connection: the scanner's repeat references start over.</summary>
-    public void BeginConnection() => _scanner.BeginConnection();
+    public void BeginConnection() => scanner.BeginConnection();
 
     /// <summary>Streams the index from <see cref="Next"/> to the end of the volume, then IndexEnd.</summary>
     public async Task StreamAsync(TransferConnection c, CancellationToken ct)
@@ -47,14 +35,14 @@ internal sealed class IndexStreamer
         if (!_initialDirtyDropped)
         {
             // Writes before this point are covered by reading the volume now; track only what changes from here on.
-            _pending.DropDirty();
+            pending.DropDirty();
             _initialDirtyDropped = true;
         }
 
         var batches = Channel.CreateBounded<ScannedBatch>(new BoundedChannelOptions(BatchesAhead) { SingleReader = true, SingleWriter = true });
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         long from = Next;
-        var scan = Task.Run(() => _scanner.ScanAsync(from, batches.Writer, stop.Token), CancellationToken.None);
+        var scan = Task.Run(() => scanner.ScanAsync(from, batches.Writer, stop.Token), CancellationToken.None);
         try
         {
             await SendBatchesAsync(c, batches.Reader, ct).ConfigureAwait(false);
@@ -66,7 +54,7 @@ internal sealed class IndexStreamer
         }
 
         long before = c.Writer.BytesWritten;
-        await c.SendAsync(new IndexEndMessage(_blockCount), ct).ConfigureAwait(false);
+        await c.SendAsync(new IndexEndMessage(blockCount), ct).ConfigureAwait(false);
         Bytes += c.Writer.BytesWritten - before;
     }
 
@@ -84,9 +72,9 @@ internal sealed class IndexStreamer
 
             if (reader.Completion.IsCompleted)
                 return;
-            long seqBefore = _data.LastSeq;
-            await _data.SendPendingAsync(c, ct, DataFramesPerIndexBatch).ConfigureAwait(false);
-            if (!sent && _data.LastSeq == seqBefore)
+            long seqBefore = data.LastSeq;
+            await data.SendPendingAsync(c, ct, DataFramesPerIndexBatch).ConfigureAwait(false);
+            if (!sent && data.LastSeq == seqBefore)
             {
                 // Nothing to send yet: wait for the next batch, looking for new requests every few milliseconds.
                 await Task.WhenAny(reader.WaitToReadAsync(ct).AsTask(), Task.Delay(IdlePoll, ct)).ConfigureAwait(false);
