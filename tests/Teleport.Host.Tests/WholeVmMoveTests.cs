@@ -30,7 +30,7 @@ public sealed partial class WholeVmMoveTests(ITestOutputHelper output) : IDispos
     [Fact]
     public async Task GuestWriting_MovesWhole_OverTls_WithMultifdZstd()
     {
-        string certificates = await TestCertificates.CreateAsync(_dir.File("tls"), "127.0.0.1");
+        string certificates = await MigrationTlsDirectory.CreateAsync(_dir.File("tls"), "127.0.0.1");
         await using var rig = await WholeVmRig.StartAsync(_dir, Records, Run, o => o.MigrationTlsDirectory = certificates);
         await MoveWholeAsync(rig, new MemoryMigrationOptions(Multifd: true, MultifdChannels: 2), async () =>
         {

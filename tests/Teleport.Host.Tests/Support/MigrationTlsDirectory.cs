@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace Teleport.Host.Tests.Support;
 
 /// <summary>A throwaway CA, server and client certificate in QEMU's tls-creds-x509 layout, made with openssl.</summary>
-internal static class TestCertificates
+internal static class MigrationTlsDirectory
 {
     /// <summary>Creates the directory; the server certificate is for <paramref name="address"/> (an IP SAN).</summary>
     public static async Task<string> CreateAsync(string directory, string address)
