@@ -48,56 +48,63 @@ public sealed class BusPermissionTests : IAsyncLifetime
         }
     }
 
-    [Fact]
-    public async Task Storage_credentials_cannot_command_a_host_or_publish_commands()
+    /// <summary>Role, the exchange it publishes to (HOST and STORAGE: a host's and a storage worker's endpoint), allowed?</summary>
+    public static TheoryData<string, string, bool> Publishes() => new()
     {
-        await using var storage = await RoleChannel.OpenAsync(TestBroker.Storage);
+        // Storage: its own events and endpoints; no host command, no command or migration request at all.
+        { "storage", "Teleport.Contracts:VolumeCreated", true },
+        { "storage", "STORAGE", true },
+        { "storage", "HOST", false },
+        { "storage", "Teleport.Contracts:SwitchTarget", false },
+        { "storage", "Teleport.Contracts:StartTransfer", false },
+        { "storage", "Teleport.Contracts:DeleteVolume", false },
+        { "storage", "Teleport.Contracts:MigrationRequested", false },
+        // Host: its own events; no storage command, no forged storage event.
+        { "host", "Teleport.Contracts:TargetSwitched", true },
+        { "host", "STORAGE", false },
+        { "host", "Teleport.Contracts:StartTransfer", false },
+        { "host", "Teleport.Contracts:VolumeCreated", false },
+        // Operator: migration requests only; no worker reached, no worker event forged.
+        { "operator", "Teleport.Contracts:MigrationRequested", true },
+        { "operator", "HOST", false },
+        { "operator", "STORAGE", false },
+        { "operator", "Teleport.Contracts:SwitchTarget", false },
+        { "operator", "Teleport.Contracts:TargetSwitched", false },
+        // Orchestrator: commands to the workers' queues; no worker event or migration request forged.
+        { "orchestrator", "HOST", true },
+        { "orchestrator", "STORAGE", true },
+        { "orchestrator", "Teleport.Contracts:TargetSwitched", false },
+        { "orchestrator", "Teleport.Contracts:VolumeCreated", false },
+        { "orchestrator", "Teleport.Contracts:MigrationRequested", false },
+    };
 
-        Assert.True(await storage.TryPublishAsync("Teleport.Contracts:VolumeCreated"), "storage publishes its own events");
-        Assert.True(await storage.TryPublishAsync(StorageQueue), "storage writes to storage endpoints (its own bindings)");
-        Assert.False(await storage.TryPublishAsync(HostQueue), "SwitchTarget straight to a host's queue");
-        Assert.False(await storage.TryPublishAsync("Teleport.Contracts:SwitchTarget"), "SwitchTarget published");
-        Assert.False(await storage.TryPublishAsync("Teleport.Contracts:StartTransfer"), "StartTransfer published");
-        Assert.False(await storage.TryPublishAsync("Teleport.Contracts:DeleteVolume"), "DeleteVolume published");
-        Assert.False(await storage.TryPublishAsync("Teleport.Contracts:MigrationRequested"), "a migration requested");
-        Assert.False(await storage.TryDeclareQueueAsync($"teleport-host-rogue-{_run}"), "a host queue declared");
-        Assert.False(await storage.TryConsumeAsync(HostQueue), "a host's commands read");
+    [Theory]
+    [MemberData(nameof(Publishes))]
+    public async Task A_role_publishes_only_where_it_may(string role, string exchange, bool allowed)
+    {
+        await using var channel = await RoleChannel.OpenAsync(TestBroker.For(role));
+        string target = exchange switch { "HOST" => HostQueue, "STORAGE" => StorageQueue, _ => exchange };
+
+        Assert.Equal(allowed, await channel.TryPublishAsync(target));
+    }
+
+    [Theory]
+    [InlineData("storage")]
+    [InlineData("operator")]
+    public async Task Another_role_can_neither_read_nor_declare_a_hosts_queue(string role)
+    {
+        await using var channel = await RoleChannel.OpenAsync(TestBroker.For(role));
+
+        Assert.False(await channel.TryConsumeAsync(HostQueue), "a host's commands read");
+        Assert.False(await channel.TryDeclareQueueAsync($"teleport-host-rogue-{_run}"), "a host queue declared");
     }
 
     [Fact]
-    public async Task Host_credentials_cannot_command_a_storage_worker()
+    public async Task A_host_cannot_read_a_storage_workers_queue()
     {
         await using var host = await RoleChannel.OpenAsync(TestBroker.Host);
 
-        Assert.True(await host.TryPublishAsync("Teleport.Contracts:TargetSwitched"), "a host publishes its own events");
-        Assert.False(await host.TryPublishAsync(StorageQueue), "StartTransfer straight to a storage worker's queue");
-        Assert.False(await host.TryPublishAsync("Teleport.Contracts:StartTransfer"), "StartTransfer published");
-        Assert.False(await host.TryPublishAsync("Teleport.Contracts:VolumeCreated"), "a storage event forged");
-        Assert.False(await host.TryConsumeAsync(StorageQueue), "a storage worker's commands read");
-    }
-
-    [Fact]
-    public async Task Operator_credentials_reach_only_the_orchestrators()
-    {
-        await using var op = await RoleChannel.OpenAsync(TestBroker.Operator);
-
-        Assert.True(await op.TryPublishAsync("Teleport.Contracts:MigrationRequested"), "the operator requests migrations");
-        Assert.False(await op.TryPublishAsync(HostQueue), "a host commanded");
-        Assert.False(await op.TryPublishAsync(StorageQueue), "a storage worker commanded");
-        Assert.False(await op.TryPublishAsync("Teleport.Contracts:SwitchTarget"), "SwitchTarget published");
-        Assert.False(await op.TryPublishAsync("Teleport.Contracts:TargetSwitched"), "a host event forged");
-        Assert.False(await op.TryConsumeAsync(HostQueue), "a host's commands read");
-    }
-
-    [Fact]
-    public async Task Orchestrator_credentials_command_workers_but_forge_no_worker_event()
-    {
-        await using var orchestrator = await RoleChannel.OpenAsync(TestBroker.Orchestrator);
-
-        Assert.True(await orchestrator.TryPublishAsync(HostQueue), "the orchestrator commands hosts");
-        Assert.True(await orchestrator.TryPublishAsync(StorageQueue), "the orchestrator commands storage workers");
-        Assert.False(await orchestrator.TryPublishAsync("Teleport.Contracts:TargetSwitched"), "a host event forged");
-        Assert.False(await orchestrator.TryPublishAsync("Teleport.Contracts:VolumeCreated"), "a storage event forged");
-        Assert.False(await orchestrator.TryPublishAsync("Teleport.Contracts:MigrationRequested"), "a migration requested");
+        Assert.False(await host.TryConsumeAsync(StorageQueue));
+        Assert.True(await host.TryDeclareQueueAsync($"teleport-host-own-{_run}"), "a host declares host queues");
     }
 }
