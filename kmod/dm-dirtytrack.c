@@ -22,6 +22,7 @@
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <linux/version.h>
 
 #include "dm-dirtytrack.h"
 
@@ -38,6 +39,13 @@
  * with the whole system, fewer than a storage server has volumes.
  */
 #define DIRTYTRACK_MINORS	BIT(16)
+
+/*
+ * Largest bitmap, in bytes.  kvmalloc() warns above INT_MAX, and the bitmap
+ * of an 8 EiB device would not fit; INT_MAX bytes still covers 8 PiB at the
+ * smallest block size.
+ */
+#define DIRTYTRACK_MAX_BITMAP	((u64)INT_MAX)
 
 /*
  * Dirty state of one mapped device, shared by the tables loaded into it.
@@ -300,6 +308,9 @@ static long dirtytrack_ioctl(struct file *file, unsigned int cmd,
 
 	if (READ_ONCE(dt->dead))
 		return -ENODEV;
+	/* Only STATUS leaves the bitmap as it was: the rest need a writer. */
+	if (cmd != DIRTYTRACK_IOC_STATUS && !(file->f_mode & FMODE_WRITE))
+		return -EBADF;
 
 	switch (cmd) {
 	case DIRTYTRACK_IOC_STATUS:
@@ -358,12 +369,34 @@ static void dirtytrack_release(struct device *dev)
 	kfree(dt);
 }
 
+/*
+ * Blocks of a device of nr_sectors, or 0 when its bitmap would be too large
+ * or its block count does not fit an unsigned long (32-bit kernels).
+ */
+static unsigned long dirtytrack_nr_blocks(sector_t nr_sectors,
+					  unsigned int block_shift)
+{
+	unsigned int shift = block_shift - SECTOR_SHIFT;
+	u64 blocks = ((u64)nr_sectors >> shift) +
+		     !!((u64)nr_sectors & ((1ULL << shift) - 1));
+
+	if (blocks > ULONG_MAX ||
+	    DIV_ROUND_UP_ULL(blocks, BITS_PER_BYTE) > DIRTYTRACK_MAX_BITMAP)
+		return 0;
+	return blocks;
+}
+
 static struct dirtytrack *dirtytrack_create(struct mapped_device *md,
 					    sector_t nr_sectors,
 					    unsigned int block_shift)
 {
 	struct dirtytrack *dt;
+	unsigned long nr_blocks;
 	int minor, err;
+
+	nr_blocks = dirtytrack_nr_blocks(nr_sectors, block_shift);
+	if (!nr_blocks)
+		return ERR_PTR(-EINVAL);
 
 	dt = kzalloc(sizeof(*dt), GFP_KERNEL);
 	if (!dt)
@@ -373,11 +406,11 @@ static struct dirtytrack *dirtytrack_create(struct mapped_device *md,
 	dt->users = 1;
 	dt->nr_sectors = nr_sectors;
 	dt->block_shift = block_shift;
-	dt->nr_blocks = DIV_ROUND_UP_SECTOR_T(nr_sectors,
-					      1U << (block_shift - SECTOR_SHIFT));
+	dt->nr_blocks = nr_blocks;
 
-	dt->bits = kvcalloc(BITS_TO_LONGS(dt->nr_blocks), sizeof(unsigned long),
-			    GFP_KERNEL);
+	/* Large but allowed: a failure is -ENOMEM for the table load, not a splat. */
+	dt->bits = kvcalloc(BITS_TO_LONGS(nr_blocks), sizeof(unsigned long),
+			    GFP_KERNEL | __GFP_NOWARN);
 	if (!dt->bits) {
 		err = -ENOMEM;
 		goto bad_bits;
@@ -497,7 +530,9 @@ static int dirtytrack_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		dt = dirtytrack_create(md, ti->len, block_shift);
 		if (IS_ERR(dt)) {
 			mutex_unlock(&dirtytrack_lock);
-			ti->error = "Cannot create dirty bitmap";
+			ti->error = PTR_ERR(dt) == -EINVAL ?
+				"Device too large for its bitmap at this block size" :
+				"Cannot create dirty bitmap";
 			err = PTR_ERR(dt);
 			goto bad_tracker;
 		}
@@ -634,8 +669,12 @@ static struct target_type dirtytrack_target = {
 	.iterate_devices = dirtytrack_iterate_devices,
 };
 
-/* Written for 6.1; from 6.2 on, dev is const here, and class_create() loses its owner in 6.4. */
+/* From 6.2 on, dev is const here; from 6.4 on, class_create() has no owner. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
+static char *dirtytrack_devnode(const struct device *dev, umode_t *mode)
+#else
 static char *dirtytrack_devnode(struct device *dev, umode_t *mode)
+#endif
 {
 	if (mode)
 		*mode = 0600;
@@ -650,7 +689,11 @@ static int __init dm_dirtytrack_init(void)
 	if (err)
 		return err;
 
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
+	dirtytrack_class = class_create("dirtytrack");
+#else
 	dirtytrack_class = class_create(THIS_MODULE, "dirtytrack");
+#endif
 	if (IS_ERR(dirtytrack_class)) {
 		err = PTR_ERR(dirtytrack_class);
 		goto bad_class;

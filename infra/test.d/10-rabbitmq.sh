@@ -1,12 +1,16 @@
 # shellcheck shell=bash
 # Sourced by infra/test.sh: a private RabbitMQ broker for this run, reachable on 127.0.0.1 only.
-# Exports TELEPORT_RABBITMQ=amqp://guest:guest@127.0.0.1:PORT/ (guest may log in from loopback only).
+# Exports TELEPORT_RABBITMQ=amqp://guest:guest@127.0.0.1:PORT/ (guest may log in from loopback only);
+# TELEPORT_RABBITMQ_{ORCHESTRATOR,STORAGE,HOST,OPERATOR}, the same broker as each role's own user with only its
+# permissions (infra/rabbitmq/bus-users.sh); TELEPORT_RABBITMQ_TLS=amqps://guest:guest@127.0.0.1:TLSPORT/?ca=FILE,
+# a TLS listener whose certificate (for 127.0.0.1 and localhost) a CA made here signed; and
+# TELEPORT_RABBITMQ_OTHER_CA, a second CA that signed nothing the broker uses.
 #
 # Debian's rabbitmq-server package, run as root straight from /usr/lib/rabbitmq/bin (the /usr/sbin wrappers
 # switch to the rabbitmq user and its /var/lib/rabbitmq), with its own epmd, node name, ports, cookie, data,
 # logs and config in a throwaway directory. No systemd; a packaged broker is never used.
 
-need_packages rabbitmq-server iproute2 procps
+need_packages rabbitmq-server iproute2 procps openssl
 
 _rmq_bin=/usr/lib/rabbitmq/bin
 _rmq_tmp=${TMPDIR:-/tmp}
@@ -76,12 +80,34 @@ done
 _rmq_dir=$(mktemp -d "$_rmq_tmp/teleport-rabbitmq.XXXXXX")
 echo $$ >"$_rmq_dir/owner.pid"
 _rmq_node="teleport-test-$$-${_rmq_dir##*.}@localhost"
-_rmq_pid='' _rmq_port='' _rmq_dist_port='' _rmq_epmd_port=''
+_rmq_pid='' _rmq_port='' _rmq_tls_port='' _rmq_dist_port='' _rmq_epmd_port=''
 : >"$_rmq_dir/rabbitmq-env.conf"
 echo '[].' >"$_rmq_dir/enabled_plugins"
 # The cookie lives in HOME (= this directory): the broker and our CLI calls share it, nothing else does.
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$_rmq_dir/.erlang.cookie"
 chmod 400 "$_rmq_dir/.erlang.cookie"
+
+# A CA for the broker's TLS listener, its server certificate (127.0.0.1 and localhost), and a second CA whose
+# trust must not let a client accept the broker.
+_rmq_certificates() {
+    local tls=$_rmq_dir/tls ca
+    mkdir -p "$tls"
+    (
+        cd "$tls" || exit 1
+        umask 077
+        for ca in ca other-ca; do
+            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+                -subj "/CN=Teleport test $ca" -keyout "$ca-key.pem" -out "$ca-cert.pem" 2>/dev/null
+        done
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 \
+            -keyout server-key.pem -out server.csr 2>/dev/null
+        printf '%s\n' 'subjectAltName = IP:127.0.0.1, DNS:localhost' 'extendedKeyUsage = serverAuth' >server.ext
+        openssl x509 -req -in server.csr -CA ca-cert.pem -CAkey ca-key.pem -CAcreateserial -days 2 \
+            -extfile server.ext -out server-cert.pem 2>/dev/null
+        chmod 644 ./*-cert.pem
+    )
+}
+_rmq_certificates
 
 _rmq_stop() {
     log "stopping RabbitMQ $_rmq_node"
@@ -113,13 +139,17 @@ _rmq_ready() {
 _rmq_start() {
     _rmq_stop_attempt
     free_port _rmq_port 5672
+    free_port _rmq_tls_port 5671
     free_port _rmq_dist_port 25672
     free_port _rmq_epmd_port 24369
     echo "$_rmq_epmd_port" >"$_rmq_dir/epmd.port"
     rm -rf "$_rmq_dir/mnesia" "$_rmq_dir/log"
     mkdir -p "$_rmq_dir/mnesia" "$_rmq_dir/log"
     printf '%s\n' "listeners.tcp.1 = 127.0.0.1:$_rmq_port" "loopback_users.guest = true" "log.console = false" \
-        "log.file.level = info" "disk_free_limit.absolute = 50MB" >"$_rmq_dir/rabbitmq.conf"
+        "log.file.level = info" "disk_free_limit.absolute = 50MB" \
+        "listeners.ssl.1 = 127.0.0.1:$_rmq_tls_port" "ssl_options.cacertfile = $_rmq_dir/tls/ca-cert.pem" \
+        "ssl_options.certfile = $_rmq_dir/tls/server-cert.pem" "ssl_options.keyfile = $_rmq_dir/tls/server-key.pem" \
+        "ssl_options.verify = verify_none" "ssl_options.fail_if_no_peer_cert = false" >"$_rmq_dir/rabbitmq.conf"
     log "starting RabbitMQ node $_rmq_node on 127.0.0.1:$_rmq_port (files in $_rmq_dir)"
     _rmq "$_rmq_bin/rabbitmq-server" </dev/null >"$_rmq_dir/log/stdout.log" 2>&1 &
     _rmq_pid=$!
@@ -143,3 +173,18 @@ fi
 
 export TELEPORT_RABBITMQ="amqp://guest:guest@127.0.0.1:$_rmq_port/"
 log "RabbitMQ ready: TELEPORT_RABBITMQ=$TELEPORT_RABBITMQ"
+
+# One user per role, with the permissions production uses; passwords fresh for this run.
+for _rmq_role in ORCHESTRATOR STORAGE HOST OPERATOR; do
+    printf -v "TELEPORT_BUS_PASSWORD_$_rmq_role" '%s' "$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    export "TELEPORT_BUS_PASSWORD_$_rmq_role"
+done
+_rmq infra/rabbitmq/bus-users.sh -- "$_rmq_bin/rabbitmqctl" -n "$_rmq_node" >&2 || die "cannot create the role users"
+for _rmq_role in ORCHESTRATOR STORAGE HOST OPERATOR; do
+    _rmq_password_var=TELEPORT_BUS_PASSWORD_$_rmq_role
+    export "TELEPORT_RABBITMQ_$_rmq_role=amqp://teleport-${_rmq_role,,}:${!_rmq_password_var}@127.0.0.1:$_rmq_port/"
+    unset "$_rmq_password_var"
+done
+export TELEPORT_RABBITMQ_TLS="amqps://guest:guest@127.0.0.1:$_rmq_tls_port/?ca=$_rmq_dir/tls/ca-cert.pem"
+export TELEPORT_RABBITMQ_OTHER_CA="$_rmq_dir/tls/other-ca-cert.pem"
+log "RabbitMQ role users ready; TLS listener on 127.0.0.1:$_rmq_tls_port (TELEPORT_RABBITMQ_TLS)"

@@ -1,8 +1,10 @@
 # shellcheck shell=bash
 # Hook (sourced by infra/test.sh): builds the dm-dirtytrack module against
-# Debian's kernel headers (W=1, any warning fails), runs checkpatch.pl on it
-# (any error fails), and builds the test guest: Debian's matching kernel image
-# plus an initramfs with the module, dmsetup and kmod/test/dttest.
+# Debian's kernel headers (W=1, any warning fails), builds it again against
+# the newest 6.x (x >= 4) headers Debian 12 offers (class_create() changed in
+# 6.4), runs checkpatch.pl on it (any error fails), and builds the test guest:
+# Debian's matching kernel image plus an initramfs with the module, dmsetup,
+# kmod/test/dttest and kmod/test/dtguard.
 #
 # Exports for tests/Teleport.Storage.Tests (KernelTrackerGuestTests):
 #   TELEPORT_KMOD_KO       the built module
@@ -13,9 +15,35 @@
 # fail with it). Everything downloaded or extracted is cached under
 # ~/.cache/teleport.
 
+# Extracts (never installs) the newest linux-headers-6.N (N >= 4) amd64
+# headers Debian 12 has, with their common headers and kbuild, under $1 and
+# prints the directory to build against.
+_kmod_newer_headers() {
+	local cache=$1 pkg ver root dl deb
+	pkg=$(apt-cache search --names-only '^linux-headers-6\.([4-9]|[1-9][0-9])\.[0-9.]+\+deb12-amd64$' |
+		awk '{ print $1 }' | sort -V | tail -n 1)
+	[[ -n $pkg ]] || { echo "no linux-headers-6.4+ package in the apt lists" >&2; return 1; }
+	ver=${pkg#linux-headers-}
+	ver=${ver%-amd64}
+	root=$cache/headers-$ver
+	if [[ ! -f $root/.done ]]; then
+		rm -rf "$root"
+		dl=$root.dl
+		rm -rf "$dl"
+		mkdir -p "$dl"
+		(cd "$dl" && apt-get download -q "$pkg" "linux-headers-$ver-common" "linux-kbuild-$ver" >&2)
+		for deb in "$dl"/*.deb; do dpkg-deb -x "$deb" "$root"; done
+		rm -rf "$dl"
+		# The arch headers include the common ones by absolute path.
+		sed -i "s#/usr/src/#$root/usr/src/#" "$root/usr/src/$pkg/Makefile"
+		touch "$root/.done"
+	fi
+	echo "$root/usr/src/$pkg"
+}
+
 _kmod_hook() (
 	set -euo pipefail
-	local repo cache kenv build log cp_dir cp_log errors
+	local repo cache kenv build log cp_dir cp_log errors newer
 	if ! declare -F need_packages >/dev/null; then
 		echo "need_packages is not defined: source infra/lib.sh first" >&2
 		return 1
@@ -46,6 +74,16 @@ _kmod_hook() (
 		echo "module build has warnings at W=1 (see $log)" >"$build/error"
 		return 1
 	fi
+	# The same sources against a newer kernel, in a copy of their own (compile only: no BTF, no pahole needed).
+	newer=$(_kmod_newer_headers "$cache") || { echo "cannot fetch 6.4+ kernel headers" >"$build/error"; return 1; }
+	mkdir -p "$build/newer"
+	cp "$repo"/kmod/{Kbuild,Makefile,dm-dirtytrack.c,dm-dirtytrack.h} "$build/newer/"
+	if ! make -C "$newer" M="$build/newer" W=1 CONFIG_DEBUG_INFO_BTF_MODULES= modules >"$build/newer.log" 2>&1 ||
+		grep -E 'warning:|error:' "$build/newer.log" >&2; then
+		cat "$build/newer.log" >&2
+		echo "module build against ${newer##*/} failed or warned (see $build/newer.log)" >"$build/error"
+		return 1
+	fi
 
 	# checkpatch.pl ships only in the kernel source tarball.
 	cp_dir=$cache/checkpatch-6.1
@@ -69,11 +107,13 @@ _kmod_hook() (
 	fi
 
 	gcc -static -O2 -Wall -Wextra -Werror -pthread -o "$build/dttest" "$repo/kmod/test/dttest.c"
+	gcc -static -O2 -Wall -Wextra -Werror -o "$build/dtguard" "$repo/kmod/test/dtguard.c"
 	"$repo/infra/guest/build-initramfs.sh" --kernel-root "$GUEST_KERNEL_ROOT" --kver "$GUEST_KVER" \
 		--out "$build/initrd.gz" \
 		--module virtio_pci --module virtio_blk --module dm_delay --module 9p --module 9pnet_virtio \
 		--extra-module "$build/dm-dirtytrack.ko" \
 		--bin "$(command -v dmsetup)" --file "$build/dttest:/usr/local/bin/dttest" \
+		--file "$build/dtguard:/usr/local/bin/dtguard" \
 		--run "$repo/kmod/test/guest-run.sh"
 
 	{

@@ -24,6 +24,14 @@ case $rc in
 *) report FAIL dttest exited with status $rc ;;
 esac
 
+dtguard /dev/vda >/tmp/dtguard.out 2>&1
+rc=$?
+tee -a $results </tmp/dtguard.out
+case $rc in
+0 | 1) ;;
+*) report FAIL dtguard exited with status $rc ;;
+esac
+
 if [ -n "$GUEST_DOTNET" ] && [ -n "$GUEST_PROBE" ]; then
 	mkdir -p /host
 	if ! mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 hostroot /host; then

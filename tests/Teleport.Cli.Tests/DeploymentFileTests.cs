@@ -11,6 +11,7 @@ namespace Teleport.Cli.Tests;
 public sealed class DeploymentFileTests
 {
     private static readonly string[] Servers = ["rabbitmq", "postgres"];
+    private static readonly string[] Roles = ["orchestrator", "storage", "host", "operator"];
     private static readonly string[] TeleportServices = ["storage-a", "storage-b", "host-1", "orchestrator"];
 
     private static string RepositoryRoot()
@@ -57,6 +58,10 @@ public sealed class DeploymentFileTests
     {
         ["TELEPORT_RABBITMQ_PASSWORD"] = "check-only-mq",
         ["TELEPORT_POSTGRES_PASSWORD"] = "check-only-pg",
+        ["TELEPORT_BUS_PASSWORD_ORCHESTRATOR"] = "check-only-orchestrator",
+        ["TELEPORT_BUS_PASSWORD_STORAGE"] = "check-only-storage",
+        ["TELEPORT_BUS_PASSWORD_HOST"] = "check-only-host",
+        ["TELEPORT_BUS_PASSWORD_OPERATOR"] = "check-only-operator",
     };
 
     /// <summary>`docker-compose config` with the required secrets set, as a JSON document.</summary>
@@ -82,12 +87,16 @@ public sealed class DeploymentFileTests
     {
         string[] services = Config().GetProperty("services").EnumerateObject().Select(p => p.Name).Order().ToArray();
 
-        Assert.Equal(Servers.Concat(TeleportServices).Order().ToArray(), services);
+        Assert.Equal(Servers.Concat(TeleportServices).Append("bus-users").Order().ToArray(), services);
     }
 
     [Theory]
     [InlineData("TELEPORT_RABBITMQ_PASSWORD")]
     [InlineData("TELEPORT_POSTGRES_PASSWORD")]
+    [InlineData("TELEPORT_BUS_PASSWORD_ORCHESTRATOR")]
+    [InlineData("TELEPORT_BUS_PASSWORD_STORAGE")]
+    [InlineData("TELEPORT_BUS_PASSWORD_HOST")]
+    [InlineData("TELEPORT_BUS_PASSWORD_OPERATOR")]
     public void A_missing_secret_is_refused_with_its_name(string secret)
     {
         var environment = new Dictionary<string, string?>(Secrets) { [secret] = null };
@@ -169,10 +178,12 @@ public sealed class DeploymentFileTests
         foreach (string? name in Servers.Append("storage-a").Append("storage-b"))
             Assert.True(Service(config, name).TryGetProperty("healthcheck", out var check) && check.GetProperty("test").GetArrayLength() > 0,
                 $"{name} has no healthcheck");
+        // The role users exist before any role logs in: bus-users runs once the broker is healthy.
+        Assert.Equal("service_healthy", Service(config, "bus-users").GetProperty("depends_on").GetProperty("rabbitmq").GetProperty("condition").GetString());
         foreach (string name in TeleportServices)
         {
             var dependsOn = Service(config, name).GetProperty("depends_on");
-            Assert.Equal("service_healthy", dependsOn.GetProperty("rabbitmq").GetProperty("condition").GetString());
+            Assert.Equal("service_completed_successfully", dependsOn.GetProperty("bus-users").GetProperty("condition").GetString());
         }
         Assert.Equal("service_healthy", Service(config, "orchestrator").GetProperty("depends_on").GetProperty("postgres").GetProperty("condition").GetString());
         Assert.Equal("service_healthy", Service(config, "host-1").GetProperty("depends_on").GetProperty("storage-a").GetProperty("condition").GetString());
@@ -184,12 +195,27 @@ public sealed class DeploymentFileTests
         var config = Config();
 
         var orchestrator = Service(config, "orchestrator").GetProperty("environment");
-        Assert.Equal("rabbitmq://teleport:check-only-mq@rabbitmq:5672/", orchestrator.GetProperty("TELEPORT_ORCHESTRATOR__BUS").GetString());
+        // Each role logs in as its own broker user (docs/security.md "Bus"), never as the broker's admin.
+        Assert.Equal("rabbitmq://teleport-orchestrator:check-only-orchestrator@rabbitmq:5672/", orchestrator.GetProperty("TELEPORT_ORCHESTRATOR__BUS").GetString());
+        Assert.Equal("rabbitmq://teleport-operator:check-only-operator@rabbitmq:5672/", orchestrator.GetProperty("TELEPORT_BUS").GetString());
         Assert.Contains("Password=check-only-pg", orchestrator.GetProperty("TELEPORT_ORCHESTRATOR__DATABASE").GetString());
-        Assert.Contains("check-only-mq", Service(config, "storage-a").GetProperty("environment").GetProperty("TELEPORT_STORAGE__BUS").GetString());
-        Assert.Contains("check-only-mq", Service(config, "host-1").GetProperty("environment").GetProperty("TELEPORT_HOST__BUS").GetString());
+        foreach (string storage in new[] { "storage-a", "storage-b" })
+            Assert.Equal("rabbitmq://teleport-storage:check-only-storage@rabbitmq:5672/", Service(config, storage).GetProperty("environment").GetProperty("TELEPORT_STORAGE__BUS").GetString());
+        Assert.Equal("rabbitmq://teleport-host:check-only-host@rabbitmq:5672/", Service(config, "host-1").GetProperty("environment").GetProperty("TELEPORT_HOST__BUS").GetString());
+        var users = Service(config, "bus-users").GetProperty("environment");
+        foreach (string role in Roles)
+            Assert.Equal($"check-only-{role}", users.GetProperty($"TELEPORT_BUS_PASSWORD_{role.ToUpperInvariant()}").GetString());
         string file = File.ReadAllText(Path.Combine(RepositoryRoot(), "docker-compose.yml"));
         Assert.DoesNotContain("check-only", file);
+    }
+
+    [Fact]
+    public void The_host_switches_only_to_storages_it_lists_by_id()
+    {
+        var environment = Service(Config(), "host-1").GetProperty("environment");
+
+        foreach (string storage in new[] { "storage-a", "storage-b" })
+            Assert.Equal($"{storage}:10809", environment.GetProperty($"TELEPORT_HOST__STORAGES__{storage}__NBD").GetString());
     }
 
     [Fact]

@@ -46,7 +46,7 @@ public sealed class ConcurrentMigrationTests(ITestOutputHelper output)
 
             var source = Add(parts, await StorageNode.StartAsync($"src-{run}", sourceDir));
             var destination = Add(parts, await StorageNode.StartAsync($"dst-{run}", destinationDir));
-            var hostOptions = new HostWorkerOptions { HostId = $"host-{run}" };
+            var hostOptions = new HostWorkerOptions { HostId = $"host-{run}" }.AddStorage(destination.Id, destination.NbdEndpoint);
             for (int i = 0; i < Migrations; i++)
             {
                 hostOptions.AddVm($"vm{i:00}", new HostVmOptions

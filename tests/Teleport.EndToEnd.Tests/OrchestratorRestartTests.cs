@@ -40,7 +40,7 @@ public sealed class OrchestratorRestartTests(ITestOutputHelper output)
             var source = Add(parts, await StorageNode.StartAsync($"src-{run}", sourceDir));
             var destination = Add(parts, await StorageNode.StartAsync($"dst-{run}", destinationDir));
             var vm = new ConcurrentVm();
-            var host = Add(parts, await HostNode.StartAsync(new HostWorkerOptions { HostId = $"host-{run}" }.AddVm("vm1", new HostVmOptions
+            var host = Add(parts, await HostNode.StartAsync(new HostWorkerOptions { HostId = $"host-{run}" }.AddStorage(destination.Id, destination.NbdEndpoint).AddVm("vm1", new HostVmOptions
             {
                 DiskListen = $"unix:{Path.Combine(root, "disk.sock")}", StorageId = source.Id, Upstream = source.NbdEndpoint, Export = "vol",
             }.UseHypervisor(vm))));
@@ -50,7 +50,7 @@ public sealed class OrchestratorRestartTests(ITestOutputHelper output)
             string database = Path.Combine(root, "orchestrator.db");
             string config = Path.Combine(root, "orchestrator.json");
             await File.WriteAllTextAsync(config, JsonSerializer.Serialize(new { Orchestrator = new { QueueName = queue } }));
-            string[] args = ["--db", database, "--bus", TestEnvironment.RabbitMq, "--config", config];
+            string[] args = ["--db", database, "--bus", TestBroker.Orchestrator, "--config", config];
             var first = OrchestratorProcess.Start(args);
             parts.Add(first);
             await first.WaitUntilRunningAsync(TimeSpan.FromSeconds(60));

@@ -120,7 +120,7 @@ public sealed class HostWorkerBusTests(ITestOutputHelper output) : IDisposable
         await Fails(new SwitchTarget(id, HostRig.VmId, host, HostRig.Export, "store-s", $"unix:{small.SocketPath}", HostRig.Export), "switch", $"its size is {HostRig.Size / 2} bytes");
         await Fails(new SwitchTarget(id, HostRig.VmId, host, HostRig.Export, "store-s", $"unix:{small.SocketPath}", "other-volume"), "switch", "no export named 'other-volume'");
         await Fails(new SwitchTarget(id, HostRig.VmId, host, HostRig.Export, "store-x", $"unix:{_dir.File("nobody.sock")}", HostRig.Export), "switch", "Cannot connect");
-        await Fails(new SwitchTarget(id, HostRig.VmId, host, HostRig.Export, "store-x", "no-port-here", HostRig.Export), "switch", "neither unix:/path nor HOST:PORT");
+        await Fails(new SwitchTarget(id, HostRig.VmId, host, HostRig.Export, "store-rogue", "no-port-here", HostRig.Export), "switch", "is not configured on this host");
         Assert.Equal(rig.A.Target, rig.Vm.Switcher!.Current);
         Assert.Equal(HostRig.SourceStorage, rig.Vm.CurrentStorageId);
 

@@ -104,6 +104,7 @@ public sealed class HostWorkerDuplicateSwitchTests : IDisposable
         HostWorkerRunner.StartAsync(o =>
         {
             o.SwitchRetryWindow = switchRetryWindow;
+            o.AddStorage("store-late", $"unix:{_dir.File("late.sock")}").AddStorage("store-never", $"unix:{_dir.File("never.sock")}");
             o.AddVm(VmId, new HostVmOptions
             {
                 DiskListen = $"unix:{_dir.File("disk.sock")}",

@@ -148,7 +148,8 @@ public sealed class HostWorkerNodeTests : IDisposable
             .AddVm("vm-stale", new HostVmOptions { DiskListen = $"unix:{stale}", StorageId = "store-a", Upstream = $"unix:{a.SocketPath}", Export = "vol" }
                 .UseHypervisor(new ScriptedHypervisor()))
             .AddVm("vm-file", new HostVmOptions { DiskListen = $"unix:{regular}", StorageId = "store-a", Upstream = $"unix:{a.SocketPath}", Export = "vol" }
-                .UseHypervisor(new ScriptedHypervisor())));
+                .UseHypervisor(new ScriptedHypervisor()))
+            .AddStorage("store-b", $"unix:{a.SocketPath}"));
 
         await using var client = await NbdClient.ConnectAsync(new UnixDomainSocketEndPoint(stale), "vol");
         Assert.Equal(1024 * 1024, client.Size);

@@ -22,6 +22,7 @@ public sealed class HostWorkerOptionsTests
             ["Host:Vms:vm42:Upstream"] = "[::1]:10809",
             ["Host:Vms:vm42:Export"] = "vm42",
             ["Host:SwitchRetryWindow"] = "00:00:05",
+            ["Host:Storages:fra-2:Nbd"] = "fra-2.example:10809",
         }).Build();
         var options = new HostWorkerOptions();
         configuration.GetSection(HostWorkerOptions.SectionName).Bind(options);
@@ -31,6 +32,7 @@ public sealed class HostWorkerOptionsTests
             (vm.Key, vm.Value.QmpSocket, vm.Value.DiskListen, vm.Value.StorageId, vm.Value.Upstream, vm.Value.Export));
         Assert.Null(vm.Value.Hypervisor);
         Assert.Equal(TimeSpan.FromSeconds(5), options.SwitchRetryWindow);
+        Assert.Equal("fra-2.example:10809", Assert.Single(options.Storages).Value.Nbd);
     }
 
     public static TheoryData<string, Action<HostWorkerOptions>> BadSettings() => new()
@@ -48,6 +50,9 @@ public sealed class HostWorkerOptionsTests
         { "VM id", o => o.Vms["bad id"] = o.Vms["vm42"] },
         { "share DiskListen", o => o.Vms["vm43"] = new HostVmOptions { QmpSocket = "/q", DiskListen = "unix:/run/vm42.nbd", StorageId = "s", Upstream = "h:1", Export = "e" } },
         { "ConcurrentCommands", o => o.ConcurrentCommands = 0 },
+        { "Host:Storages:fra-2:Nbd", o => o.AddStorage("fra-2", "unix:relative.sock") },
+        { "Host:Storages:fra-2:Nbd", o => o.AddStorage("fra-2", "") },
+        { "storage id 'a b'", o => o.AddStorage("a b", "fra-2.example:10809") },
         { "SwitchRetryInterval", o => o.SwitchRetryInterval = TimeSpan.Zero },
     };
 

@@ -33,7 +33,7 @@ public static class DemoSystem
         {
             HostId = DemoTopology.HostId,
             StartRetryInterval = TimeSpan.FromMilliseconds(200),
-        }.AddVm(DemoTopology.VmId, control(new HostVmOptions
+        }.AddStorage(DemoTopology.DestinationStorageId, topology.DestinationNbd).AddVm(DemoTopology.VmId, control(new HostVmOptions
         {
             DiskListen = topology.VmDisk,
             StorageId = DemoTopology.SourceStorageId,

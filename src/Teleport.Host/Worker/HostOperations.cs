@@ -23,10 +23,12 @@ public sealed class HostOperations
     private readonly IReadOnlyDictionary<string, HostVm> _vms;
     private readonly TimeProvider _clock;
     private readonly ILogger _log;
+    private readonly UpstreamResolver _upstreams;
 
     public HostOperations(HostWorkerOptions options, IReadOnlyDictionary<string, HostVm> vms, TimeProvider clock, ILogger log)
     {
         _options = options;
+        _upstreams = new UpstreamResolver(options);
         _vms = vms;
         _clock = clock;
         _log = log;
@@ -110,10 +112,12 @@ public sealed class HostOperations
         var key = new OperationKey(command.MigrationId, command.Attempt);
         if (Find(command.HostId, command.VmId) is { } problem)
             return Failed(command.MigrationId, command.VmId, Switch, problem, command.Attempt);
-        if (!NbdAddress.TryParse(command.NbdEndpoint, out var address))
-            return Failed(command.MigrationId, command.VmId, Switch, $"NbdEndpoint '{command.NbdEndpoint}' is neither unix:/path nor HOST:PORT", command.Attempt);
         if (string.IsNullOrWhiteSpace(command.ExportName) || !HostWorkerOptions.IsSafeId(command.StorageId))
             return Failed(command.MigrationId, command.VmId, Switch, $"SwitchTarget needs an export name and a storage id (got '{command.ExportName}', '{command.StorageId}')", command.Attempt);
+        if (!_upstreams.TryResolve(command.StorageId, command.NbdEndpoint, out var address, out string unknown))
+            return Failed(command.MigrationId, command.VmId, Switch, unknown, command.Attempt);
+        if (UpstreamResolver.Differs(address, command.NbdEndpoint))
+            HostWorkerLog.ConfiguredUpstream(_log, command.VmId, command.StorageId, address.Text, command.NbdEndpoint);
 
         var vm = _vms[command.VmId];
         var pending = vm.BeginSwitch(key, command, cancellationToken, out bool joined);

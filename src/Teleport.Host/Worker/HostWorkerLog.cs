@@ -45,4 +45,7 @@ internal static partial class HostWorkerLog
 
     [LoggerMessage(EventId = 5114, Level = LogLevel.Information, Message = "VM {VmId}: repeated SwitchTarget of {Operation} joins the switch still pending")]
     public static partial void SwitchJoined(ILogger logger, string vmId, OperationKey operation);
+
+    [LoggerMessage(EventId = 5140, Level = LogLevel.Information, Message = "VM {VmId}: storage {StorageId} is at {Configured} by this host's configuration; the command's {Offered} is not used")]
+    public static partial void ConfiguredUpstream(ILogger logger, string vmId, string storageId, string configured, string offered);
 }

@@ -21,6 +21,9 @@ public sealed partial class HostWorkerOptions
     /// <summary>The VMs of this host by id.</summary>
     public Dictionary<string, HostVmOptions> Vms { get; set; } = new(StringComparer.Ordinal);
 
+    /// <summary>The storage workers a VM's disk may be switched to, by id (besides each VM's own StorageId).</summary>
+    public Dictionary<string, HostStorageOptions> Storages { get; set; } = new(StringComparer.Ordinal);
+
     /// <summary>
     /// How long SwitchTarget keeps trying a destination that is unreachable or does not export the volume yet (it
     /// exports it when its final sync completes, which runs alongside the switch). Below the saga's cut-over timeout.
@@ -79,6 +82,13 @@ public sealed partial class HostWorkerOptions
         return this;
     }
 
+    /// <summary>Allows switching to storage <paramref name="storageId"/> at <paramref name="nbd"/> (fluent).</summary>
+    public HostWorkerOptions AddStorage(string storageId, string nbd)
+    {
+        Storages[storageId] = new HostStorageOptions { Nbd = nbd };
+        return this;
+    }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first bad setting.</summary>
     public void Validate()
     {
@@ -90,6 +100,12 @@ public sealed partial class HostWorkerOptions
             if (vm is null)
                 throw new ArgumentException($"Host:Vms:{id} is empty");
             vm.Validate(id);
+        }
+        foreach (var (id, storage) in Storages)
+        {
+            if (!IsSafeId(id))
+                throw new ArgumentException($"Host:Storages: storage id '{id}' must be 1-128 letters, digits, '.', '_' or '-'");
+            _ = NbdAddress.Parse(storage?.Nbd, $"Host:Storages:{id}:Nbd");
         }
 
         var listens = Vms.GroupBy(v => v.Value.DiskListen, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);

@@ -25,8 +25,8 @@ public sealed class EventWatch : IAsyncDisposable,
         var watch = new EventWatch();
         watch._bus = MassTransit.Bus.Factory.CreateUsingRabbitMq(cfg =>
         {
-            cfg.UseTestBroker();
-            cfg.ReceiveEndpoint($"teleport-e2e-watch-{Guid.NewGuid():N}", e =>
+            cfg.UseTestBroker(TestBroker.Operator);
+            cfg.ReceiveEndpoint($"teleport-migrate-{Guid.NewGuid():N}", e =>
             {
                 e.AutoDelete = true;
                 e.Durable = false;

@@ -22,7 +22,7 @@ public sealed class HostNode : InProcessHost
 
     public static async Task<HostNode> StartAsync(HostWorkerOptions options, ILoggerProvider? logs = null)
     {
-        options.Bus = TestEnvironment.RabbitMq;
+        options.Bus = TestBroker.Host;
         var host = await StartHostAsync(services => services.AddTeleportHostWorker(options), logs);
         return new HostNode(host, options);
     }

@@ -71,7 +71,7 @@ public sealed class MigrationWorld : IAsyncDisposable
                 StorageId = world.Source.Id,
                 Upstream = world.Source.NbdEndpoint,
                 Export = Volume,
-            });
+            }).AddStorage(world.Destination.Id, world.Destination.NbdEndpoint);
             host?.Invoke(hostOptions);
             world.Host = world.Add(await HostNode.StartAsync(hostOptions, logs));
             if (world.Host.Node.Vms[VmId].Switcher is null)

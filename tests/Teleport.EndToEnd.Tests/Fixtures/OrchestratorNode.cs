@@ -41,7 +41,7 @@ public sealed class OrchestratorNode : InProcessHost
             x.AddMigrationSaga();
             x.UsingRabbitMq((context, cfg) =>
             {
-                cfg.UseTestBroker();
+                cfg.UseTestBroker(TestBroker.Orchestrator);
                 cfg.ConfigureEndpoints(context);
             });
         });

@@ -34,7 +34,7 @@ public sealed class StorageNode : InProcessHost
             VolumeDirectory = volumeDirectory,
             NbdListen = $"127.0.0.1:{port}",
             DataListen = "127.0.0.1:0",
-            Bus = TestEnvironment.RabbitMq,
+            Bus = TestBroker.Storage,
         };
         configure?.Invoke(options);
         var host = await StartHostAsync(services => services.AddTeleportStorageWorker(options), logs);

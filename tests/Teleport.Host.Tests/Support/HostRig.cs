@@ -13,6 +13,13 @@ internal sealed class HostRig : IAsyncDisposable
     public const string SourceStorage = "store-a";
     public const long Size = 8L * 1024 * 1024;
 
+    /// <summary>
+    /// The storages the worker may switch to, as a real host's configuration lists them (Host:Storages): id and the
+    /// name whose socket <see cref="StartUpstream"/> serves. Any other storage id in a SwitchTarget is refused.
+    /// </summary>
+    public static readonly (string Id, string Name)[] Storages =
+        [("store-b", "b"), ("store-s", "small"), ("store-late", "late"), ("store-never", "never"), ("store-x", "nobody")];
+
     private HostRig(TempDir dir, Upstream a, HostWorkerRunner worker, QemuProcess qemu, BusProbe probe)
     {
         Dir = dir;
@@ -52,6 +59,8 @@ internal sealed class HostRig : IAsyncDisposable
                 Upstream = $"unix:{a.SocketPath}",
                 Export = Export,
             });
+            foreach (var (id, name) in Storages)
+                o.AddStorage(id, $"unix:{dir.File(name + ".sock")}");
             configure?.Invoke(o);
         });
         string[] arguments = qemuArguments?.Invoke(disk) ??

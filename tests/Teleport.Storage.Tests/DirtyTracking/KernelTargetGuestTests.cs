@@ -6,13 +6,14 @@ namespace Teleport.Storage.Tests.DirtyTracking;
 /// </summary>
 public sealed class KernelTargetGuestTests(KmodGuestRun guest) : IClassFixture<KmodGuestRun>
 {
-    /// <summary>Cases of kmod/test/dttest.c and kmod/test/guest-run.sh.</summary>
+    /// <summary>Cases of kmod/test/dttest.c, kmod/test/dtguard.c and kmod/test/guest-run.sh.</summary>
     private static readonly string[] ModuleCases =
     [
         "module_loads", "bad_tables_refused", "linear_mapping", "writes_marked_exactly", "flush_is_not_a_write",
         "take_returns_and_clears", "mark_and_bad_ioctls", "discard_marked", "write_zeroes_marked",
         "concurrent_take_loses_nothing", "block_sizes_512_and_64k", "suspend_reload_keeps_bitmap",
-        "reload_to_linear_and_back", "more_than_128_devices", "remove_is_clean", "kernel_log_clean",
+        "reload_to_linear_and_back", "more_than_128_devices", "remove_is_clean", "read_only_descriptor_changes_nothing",
+        "oversize_ioctl_arguments_refused", "huge_tables_refused_cleanly", "kernel_log_clean",
     ];
 
     public static TheoryData<string> Cases()
