@@ -48,7 +48,7 @@ public static class SagaCommands
         where T : class =>
         binder.Then(c => c.Saga.Run.IncomingRequested = true).SendToHost(s => s.DestinationHostId!, s => new PrepareIncomingVm(
             s.CorrelationId, s.VmId, s.DestinationHostId!, s.HostId, s.Run.Definition!, s.DestinationStorageId,
-            s.Run.NbdEndpoint!, s.Run.ExportName!, s.Attempt));
+            s.Run.NbdEndpoint!, s.Run.ExportName!, s.Attempt, s.MemoryOptions));
 
     public static EventActivityBinder<MigrationState, T> SendMigrateVmMemory<T>(this EventActivityBinder<MigrationState, T> binder)
         where T : class =>

@@ -64,7 +64,7 @@ public static class SchemaScripts
     {
         string table = OrchestratorDbContext.MigrationsTable;
         string falseValue = provider == DatabaseProvider.Postgres ? "FALSE" : "0";
-        var nullable = AddColumns(provider,
+        string nullable = AddColumns(provider,
             ("DestinationHostId", "text"), ("OptionMemoryMultifd", "bool"), ("OptionMemoryMultifdChannels", "int"),
             ("OptionMemoryDowntimeLimitMilliseconds", "int"), ("VmDefinitionJson", "text"), ("MigrationEndpoint", "text"),
             ("DescribedAt", "time"), ("IncomingPreparedAt", "time"), ("MemorySentAt", "time"), ("MemoryProgressAt", "time"),

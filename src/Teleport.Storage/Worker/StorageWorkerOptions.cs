@@ -1,8 +1,8 @@
 using System.Net;
 using Teleport.Blocks;
 using Teleport.Messaging;
-using Teleport.Nbd.Tls;
 using Teleport.Nbd.Server;
+using Teleport.Nbd.Tls;
 using Teleport.Storage.DirtyTracking;
 using Teleport.Storage.Volumes;
 
