@@ -38,7 +38,9 @@ operator_q='teleport-(migrate-[0-9a-f]{32}|demo-watch)'
 
 storage_events=$(events BlocksRequested CopyRoundCompleted DestinationPrepared DirtyBelowThreshold IndexStreamed \
     MigrationCompleted TransferAborted TransferFailed VolumeCreated VolumeDeleted VolumeOperationFailed)
-host_events=$(events HostOperationFailed TargetSwitched TargetSwitchedBack VmPaused VmResumed)
+host_events=$(events HostOperationFailed TargetSwitched TargetSwitchedBack VmPaused VmResumed \
+    VmDescribed IncomingVmPrepared MemoryMigrationProgress MemoryPreSwitchover VmMemoryMigrated IncomingVmDiscarded \
+    SourceVmStopped)
 orchestrator_events=$(events MigrationSucceeded MigrationFailed MigrationNudged MigrationDeadlineExpired)
 operator_events=$(events MigrationRequested)
 
@@ -48,8 +50,8 @@ permissions() {
     case $1 in
     orchestrator)
         # Sends commands to the workers' queues (MassTransit declares and binds the queue it sends to).
-        conf="$(own $orchestrator_q)|$storage_q|$host_q|$contracts"
-        write="$(own $orchestrator_q)|$storage_q|$host_q|$orchestrator_events"
+        conf="$(own "$orchestrator_q")|$storage_q|$host_q|$contracts"
+        write="$(own "$orchestrator_q")|$storage_q|$host_q|$orchestrator_events"
         read="$orchestrator_q|$storage_q|$host_q|$contracts"
         ;;
     storage)
