@@ -84,6 +84,13 @@ public sealed class VmDefinitionValidatorTests : IDisposable
         var unsafeExport = Assert.IsType<HostOperationFailed>(await node.Incoming.PrepareAsync(
             new PrepareIncomingVm(Guid.NewGuid(), "vm1", "dest", "src", Definition(), "store-b", "unix:/tmp/none.sock", "vol,file=/etc/x"), CancellationToken.None));
         Assert.Contains("without commas", unsafeExport.Reason);
+
+        // A storage this host does not know: the endpoint the message names is never used on its own.
+        var unknownStorage = Assert.IsType<HostOperationFailed>(await node.Incoming.PrepareAsync(
+            new PrepareIncomingVm(Guid.NewGuid(), "vm1", "dest", "src", Definition(), "store-x", "unix:/tmp/rogue.sock", "vol"), CancellationToken.None));
+        Assert.Contains("storage 'store-x' is not configured on this host", unknownStorage.Reason);
+        Assert.False(node.Vms.ContainsKey("vm1"));
+        Assert.False(Directory.Exists(options.StateDirectory));
     }
 
     [Fact]

@@ -68,11 +68,12 @@ public sealed class IncomingVmOperations(HostWorkerOptions options, ConcurrentDi
             return $"the command names host '{command.HostId}' but reached host '{_options.HostId}'";
         if (!HostWorkerOptions.IsSafeId(command.VmId) || !HostWorkerOptions.IsSafeId(command.StorageId))
             return $"VM id '{command.VmId}' and storage id '{command.StorageId}' must be 1-128 letters, digits, '.', '_' or '-'";
-        if (!NbdAddress.TryParse(command.NbdEndpoint, out _))
-            return $"NbdEndpoint '{command.NbdEndpoint}' is neither unix:/path nor HOST:PORT";
         if (string.IsNullOrEmpty(command.ExportName) || command.ExportName.Length > 256 || command.ExportName.Any(c => c == ',' || char.IsControl(c)))
             return $"export name '{command.ExportName}' must be 1-256 characters without commas or control characters";
-        return VmDefinitionValidator.Check(command.Definition, _options) is { } problem ? $"the VM definition is refused: {problem}" : null;
+        if (VmDefinitionValidator.Check(command.Definition, _options) is { } problem)
+            return $"the VM definition is refused: {problem}";
+        // The disk leads only where this host's configuration says the storage is, never to the message's endpoint.
+        return _host.Upstreams.TryResolve(command.StorageId, command.NbdEndpoint, out _, out string unknown) ? null : unknown;
     }
 
     private async Task<HostVm> StartAsync(PrepareIncomingVm command, OperationKey key, CancellationToken cancellationToken)
@@ -82,7 +83,8 @@ public sealed class IncomingVmOperations(HostWorkerOptions options, ConcurrentDi
         string qmp = state + ".qmp", disk = state + ".disk", relaySocket = state + ".relay";
         foreach (string stale in new[] { qmp, disk, relaySocket })
             File.Delete(stale);
-        var storage = NbdAddress.Parse(command.NbdEndpoint, "NbdEndpoint");
+        if (!_host.Upstreams.TryResolve(command.StorageId, command.NbdEndpoint, out var storage, out string unknown))
+            throw new InvalidOperationException(unknown);
         var definition = command.Definition;
         var relayExport = new DeferredUpstreamExport(command.ExportName, definition.DiskBytes,
             await storage.ResolveAsync(cancellationToken).ConfigureAwait(false), command.ExportName, _options.IncomingExportWindow);

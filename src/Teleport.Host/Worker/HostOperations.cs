@@ -25,6 +25,9 @@ public sealed class HostOperations
     private readonly ILogger _log;
     private readonly UpstreamResolver _upstreams;
 
+    /// <summary>Where each storage id's NBD endpoint is, by this host's configuration.</summary>
+    internal UpstreamResolver Upstreams => _upstreams;
+
     public HostOperations(HostWorkerOptions options, IReadOnlyDictionary<string, HostVm> vms, TimeProvider clock, ILogger log)
     {
         _options = options;

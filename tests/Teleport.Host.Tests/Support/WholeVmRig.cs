@@ -59,6 +59,7 @@ internal sealed class WholeVmRig : IAsyncDisposable
             o.StateDirectory = dir.File("dest-state");
             o.QemuBinary = Tools.QemuSystem;
             o.MigrationListen = "127.0.0.1:0";
+            o.AddStorage("store-b", $"unix:{dir.File("b.sock")}");
             o.BootFileDirectories.Add(Path.GetDirectoryName(Tools.GuestKernel)!);
             o.BootFileDirectories.Add(Path.GetDirectoryName(Tools.GuestInitrd)!);
             configure?.Invoke(o);
