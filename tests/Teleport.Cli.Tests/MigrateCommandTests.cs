@@ -147,7 +147,7 @@ public sealed class MigrateCommandTests
     [InlineData("--bandwidth", "fast", "--bandwidth 'fast' is not a rate")]
     [InlineData("--id", "42", "'42' is not a migration id")]
     [InlineData("--bus", "memory", "--bus memory exists only inside one process")]
-    [InlineData("--bus", "http://mq", "--bus 'http://mq' is neither")]
+    [InlineData("--bus", "http://mq", "--bus 'http://mq' is none of")]
     [InlineData("--timeout", "-1", "--timeout -1 must be a positive number")]
     public void Bad_input_is_exit_2_and_one_line(string option, string value, string message)
     {

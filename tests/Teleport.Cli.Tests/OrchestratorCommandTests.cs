@@ -9,7 +9,7 @@ public sealed class OrchestratorCommandTests : IDisposable
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     [Theory]
-    [InlineData("--bus", "kafka://x", "Orchestrator:Bus 'kafka://x' is neither")]
+    [InlineData("--bus", "kafka://x", "Orchestrator:Bus 'kafka://x' is none of")]
     [InlineData("--config", "/nonexistent/teleport.json", "settings file '/nonexistent/teleport.json' does not exist")]
     [InlineData("--db", " ", "Orchestrator:Database must name")]
     public void Bad_flags_are_one_clear_line(string option, string value, string message)

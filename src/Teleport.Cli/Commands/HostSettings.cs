@@ -12,7 +12,7 @@ public sealed class HostSettings : RoleSettings
     public string? Id { get; init; }
 
     [CommandOption("--vm <SPEC>")]
-    [Description("A VM (repeatable): VMID,qmp=PATH,listen=unix:/run/x.sock,storage=ID,upstream=HOST:PORT,export=NAME[,definition=FILE.json] (the QEMU definition a whole-VM move starts it from).")]
+    [Description("A VM (repeatable): VMID,qmp=PATH,listen=unix:/run/x.sock,storage=ID,upstream=HOST:PORT,export=NAME[[,definition=FILE.json]] (the QEMU definition a whole-VM move starts it from).")]
     public string[] Vms { get; init; } = [];
 
     [CommandOption("--nbd-tls-dir <DIR>")]
