@@ -25,7 +25,7 @@ public sealed class WholeVmTests
 
         // The incoming VM's disk is the destination storage's export; its definition is the source host's.
         var incoming = await host.Sent<PrepareIncomingVm>(m.Id, HostQueue(DestinationHost));
-        Assert.Equal(new PrepareIncomingVm(m.Id, Vm, DestinationHost, Host, Definition, Destination, DestinationNbd, DestinationExport), incoming);
+        Assert.Equal(new PrepareIncomingVm(m.Id, Vm, DestinationHost, Host, Definition, Destination, DestinationNbd, DestinationExport, Memory: new MemoryMigrationOptions(true, 4, 300)), incoming);
         Assert.Equal(0, host.SentCount<MigrateVmMemory>(m.Id));
 
         await m.DriveOn("Copying", "MigratingMemory");
