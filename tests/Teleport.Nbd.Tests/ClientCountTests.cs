@@ -1,4 +1,5 @@
 using Teleport.Nbd.Client;
+using Teleport.Nbd.Server;
 using Teleport.Nbd.Tests.Support;
 
 namespace Teleport.Nbd.Tests;
@@ -29,6 +30,23 @@ public sealed class ClientCountTests
         await Until(() => harness.Server.ClientsOf("a") == 1 && harness.Server.ClientsOf("b") == 0);
         await second.DisposeAsync();
         await Until(() => harness.Server.ClientsOf("a") == 0);
+    }
+
+    [Fact]
+    public async Task A_connection_over_the_per_peer_cap_is_closed_and_one_freed_lets_the_next_in()
+    {
+        await using var harness = ServerHarness.Start(new NbdServerOptions { MaxConnectionsPerPeer = 2 });
+        harness.AddExport("a", 1 << 20);
+        var first = await NbdClient.ConnectAsync(harness.EndPoint, "a");
+        await using var second = await NbdClient.ConnectAsync(harness.EndPoint, "a");
+
+        await Assert.ThrowsAnyAsync<Exception>(() => NbdClient.ConnectAsync(harness.EndPoint, "a"));
+        Assert.Equal(2, harness.Server.ClientsOf("a"));
+
+        await first.DisposeAsync();
+        await Until(() => harness.Server.ClientsOf("a") == 1);
+        await using var third = await NbdClient.ConnectAsync(harness.EndPoint, "a");
+        await Until(() => harness.Server.ClientsOf("a") == 2);
     }
 
     private static async Task Until(Func<bool> condition)

@@ -24,10 +24,10 @@ public sealed record NbdServerOptions
     public int MaxOptionLength { get; init; } = 16 * 1024;
 
     /// <summary>Connections open at once; further ones are closed as soon as they are accepted.</summary>
-    public int MaxConnections { get; init; } = 256;
+    public int MaxConnections { get; init; } = 1024;
 
     /// <summary>Connections open at once from one peer address (TCP only); further ones are closed when accepted.</summary>
-    public int MaxConnectionsPerPeer { get; init; } = 32;
+    public int MaxConnectionsPerPeer { get; init; } = 256;
 
     /// <summary>
     /// Bytes of requests in flight per connection: READ lengths whose replies are not yet sent plus WRITE payloads.

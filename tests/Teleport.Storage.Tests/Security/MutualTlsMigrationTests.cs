@@ -131,7 +131,7 @@ public sealed class MutualTlsMigrationTests : IDisposable
     [Fact]
     public void Peers_settings_are_validated_and_mutual_tls_requires_them()
     {
-        var options = new StorageWorkerOptions { StorageId = "a", VolumeDirectory = _dir.Path, Peers = { ["b"] = "not a host:x" } };
+        var options = new StorageWorkerOptions { StorageId = "a", VolumeDirectory = _dir.Path, NbdListen = "127.0.0.1:0", Peers = { ["b"] = "not a host:x" } };
         Assert.Contains("Storage:Peers:b 'not a host:x' is not HOST or HOST:PORT", Assert.Throws<ArgumentException>(options.Validate).Message);
 
         var peers = new KnownPeers(new Dictionary<string, string> { ["b"] = "storage-b.example:7000", ["c"] = "[::1]" }, required: true);
