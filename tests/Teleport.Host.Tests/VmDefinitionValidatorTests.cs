@@ -100,6 +100,13 @@ public sealed class VmDefinitionValidatorTests : IDisposable
         Assert.Contains("MigrationAdvertise is required", Assert.Throws<ArgumentException>(wildcard.Validate).Message);
         var badPeer = new HostWorkerOptions { HostId = "h", Peers = { ["h2"] = "10.0.0.1:4444/x" } };
         Assert.Contains("Host:Peers:h2", Assert.Throws<ArgumentException>(badPeer.Validate).Message);
+
+        // A memory listener off loopback needs TLS or an explicit opt-out; loopback may stay plain.
+        var plain = new HostWorkerOptions { HostId = "h", MigrationListen = "10.0.0.5:4444" };
+        Assert.Contains("Host:MigrationListen '10.0.0.5:4444' is reachable from the network", Assert.Throws<ArgumentException>(plain.Validate).Message);
+        new HostWorkerOptions { HostId = "h", MigrationListen = "10.0.0.5:4444", MigrationTlsDirectory = "/etc/teleport/migration" }.Validate();
+        new HostWorkerOptions { HostId = "h", MigrationListen = "10.0.0.5:4444", MigrationInsecure = true }.Validate();
+        new HostWorkerOptions { HostId = "h", MigrationListen = "127.0.0.1:0" }.Validate();
     }
 
     private sealed class NoServices : IServiceProvider

@@ -5,6 +5,9 @@ namespace Teleport.Host.Moves;
 /// <summary>Checks the whole-VM move settings of <see cref="HostWorkerOptions"/> (kept apart so that class stays small).</summary>
 internal static class VmMoveSettings
 {
+    private static bool IsLoopback(string host) =>
+        host == "localhost" || (System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var ip) && System.Net.IPAddress.IsLoopback(ip));
+
     /// <exception cref="ArgumentException">Names the first bad setting.</exception>
     public static void Validate(HostWorkerOptions options)
     {
@@ -20,6 +23,9 @@ internal static class VmMoveSettings
             throw new ArgumentException($"Host:MigrationAdvertise '{advertise}' must be a host name or address");
         if (options.MigrationTlsDirectory is { } tls && !Path.IsPathRooted(tls))
             throw new ArgumentException($"Host:MigrationTlsDirectory '{tls}' must be an absolute path");
+        if (options.MigrationTlsDirectory is null && !options.MigrationInsecure && !IsLoopback(listen.Host))
+            throw new ArgumentException($"Host:MigrationListen '{options.MigrationListen}' is reachable from the network: set " +
+                "Host:MigrationTlsDirectory (QEMU authenticates the source's certificate), or Host:MigrationInsecure to accept plain streams");
         foreach (var (peer, address) in options.Peers)
         {
             if (!HostWorkerOptions.IsSafeId(peer) || !TcpAddress.IsHostName(address))

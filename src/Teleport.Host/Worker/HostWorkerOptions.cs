@@ -63,6 +63,9 @@ public sealed partial class HostWorkerOptions
     /// <summary>Certificates for TLS on the memory stream (QEMU's tls-creds-x509 layout: ca-cert.pem, server-/client-cert.pem, -key.pem); none: plain TCP.</summary>
     public string? MigrationTlsDirectory { get; set; }
 
+    /// <summary>Let an incoming QEMU take plain memory streams on a non-loopback <see cref="MigrationListen"/> (refused otherwise: anyone reaching the port could feed the VM's memory).</summary>
+    public bool MigrationInsecure { get; set; }
+
     /// <summary>Peer host id → its address: the only hosts this host sends VM memory to.</summary>
     public Dictionary<string, string> Peers { get; set; } = new(StringComparer.Ordinal);
 
