@@ -25,49 +25,13 @@
 #include <unistd.h>
 
 #include "../dm-dirtytrack.h"
+#include "harness.h"
 
 #define LEN_SECTORS	8192	/* 4 MiB at 4 KiB blocks: 1024 blocks */
 #define NBLOCKS		1024
 
 static const char *disk;
 static char track[256];
-static int failed;
-static char reason[512];
-
-static int fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static void run(const char *name, int (*fn)(void))
-{
-	reason[0] = 0;
-	if (fn() == 0) {
-		printf("KMOD-TEST PASS %s\n", name);
-	} else {
-		printf("KMOD-TEST FAIL %s %s\n", name, reason[0] ? reason : "(no reason)");
-		failed++;
-	}
-	fflush(stdout);
-}
-
-static int sh(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
-}
 
 /* Returns 0 or the errno of a failed ioctl. */
 static int io(int fd, unsigned long cmd, void *arg)

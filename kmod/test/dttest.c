@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "../dm-dirtytrack.h"
+#include "harness.h"
 
 #define BS		4096
 #define OFFSET_SECTORS	2048		/* the main target starts 1 MiB into the disk */
@@ -33,44 +34,6 @@
 #define WORDS		((NBLOCKS + 63) / 64)
 
 static const char *disk;
-static int failed;
-static char reason[512];
-
-/* Records why the current case failed; returns -1 for "return fail(...)". */
-static int fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static void run(const char *name, int (*fn)(void))
-{
-	reason[0] = 0;
-	if (fn() == 0) {
-		printf("KMOD-TEST PASS %s\n", name);
-	} else {
-		printf("KMOD-TEST FAIL %s %s\n", name, reason[0] ? reason : "(no reason)");
-		failed++;
-	}
-	fflush(stdout);
-}
-
-static int sh(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
-}
 
 /* Output of a shell command, first line, newline stripped. */
 static int sh_out(char *out, size_t len, const char *cmd)
