@@ -113,7 +113,8 @@ public sealed class HostWorkerBusTests(ITestOutputHelper output) : IDisposable
         await Fails(new ResumeVm(id, HostRig.VmId, "host-other"), "resume", "names host 'host-other'");
 
         // QEMU was started with -S: let it run, then a switch of a running VM is refused.
-        Assert.IsType<VmResumed>(await probe.AskAsync(host, new ResumeVm(id, HostRig.VmId, host), id));
+        object resumed = await probe.AskAsync(host, new ResumeVm(id, HostRig.VmId, host), id);
+        Assert.True(resumed is VmResumed, $"expected VmResumed, got {resumed}");
         await Fails(new SwitchTarget(id, HostRig.VmId, host, HostRig.Export, "store-s", $"unix:{small.SocketPath}", HostRig.Export), "switch", "only switched while it is paused");
 
         Assert.IsType<VmPaused>(await probe.AskAsync(host, new PauseVm(id, HostRig.VmId, host), id));
