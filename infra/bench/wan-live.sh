@@ -187,7 +187,7 @@ run_one() {
     local runid=$((1000 + r))
     "${SRC[@]}" qemu-system-x86_64 -machine q35 -m 256 -smp 1 -nodefaults -nographic -no-reboot -serial stdio \
         -accel tcg -cpu max -kernel "$TELEPORT_GUEST_KERNEL" -initrd "$TELEPORT_GUEST_INITRD" \
-        -append "console=ttyS0 panic=-1 quiet loglevel=4 guest.count=$COUNT guest.every=$EVERY guest.run=$runid guest.delay=$DELAY_US guest.hold=600" \
+        -append "console=ttyS0 panic=-1 no_timer_check quiet loglevel=4 guest.count=$COUNT guest.every=$EVERY guest.run=$runid guest.delay=$DELAY_US guest.hold=600" \
         -drive "driver=nbd,server.type=unix,server.path=$d/run/vm1.nbd,export=vm1,if=none,id=d0,cache.direct=on" \
         -device virtio-blk-pci,drive=d0 -qmp "unix:$d/run/vm1.qmp,server=on,wait=off" \
         </dev/null >"$d/guest.log" 2>&1 &

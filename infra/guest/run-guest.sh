@@ -32,7 +32,7 @@ command -v qemu-system-x86_64 >/dev/null || { echo "run-guest.sh: qemu-system-x8
 
 args=(-machine q35 -m "$mem" -smp "$cpus" -nographic -no-reboot -nodefaults
 	-serial stdio -kernel "$kernel" -initrd "$initrd"
-	-append "console=ttyS0 panic=-1 quiet loglevel=4 $append")
+	-append "console=ttyS0 panic=-1 no_timer_check quiet loglevel=4 $append")
 # TCG unless asked otherwise: /dev/kvm may exist yet not work (nested
 # virtualisation), and the tests must not depend on the host kernel.
 if [[ ${GUEST_ACCEL:-tcg} == kvm ]]; then args+=(-accel kvm -cpu host); else args+=(-accel tcg -cpu max); fi

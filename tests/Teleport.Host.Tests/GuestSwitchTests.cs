@@ -33,7 +33,7 @@ public sealed partial class GuestSwitchTests(ITestOutputHelper output) : IDispos
         await using var qemu = await QemuProcess.StartAsync(_dir.File("qmp.sock"),
             "-machine", "q35", "-m", "256", "-smp", "1", "-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio",
             "-accel", "tcg", "-cpu", "max", "-kernel", Tools.GuestKernel, "-initrd", Tools.GuestInitrd,
-            "-append", $"console=ttyS0 panic=-1 quiet loglevel=4 guest.count={Records} guest.every=50 guest.run={Run}",
+            "-append", $"console=ttyS0 panic=-1 no_timer_check quiet loglevel=4 guest.count={Records} guest.every=50 guest.run={Run}",
             "-drive", $"driver=nbd,server.type=unix,server.path={local},export=vm-disk0,if=none,id=d0,cache.direct=on",
             "-device", "virtio-blk-pci,drive=d0");
         await using var vm = await QmpHypervisor.ConnectAsync(qemu.QmpSocket);
