@@ -108,6 +108,8 @@ DST=(ip netns exec "$WAN_DST_NS")
 # One record every 20 ms at most (TCG is slower), each on the console, for longer than a run (the volume's size in
 # records: ~3 minutes per 32 MiB); then it stays idle.
 # no_timer_check: on a loaded host TCG's timer is late enough for the kernel's IO-APIC timer check to panic.
+# -m 262136k (256 MiB less 8 KiB): QEMU 7.2 under TCG loses guest stores during a memory migration when the RAM's size
+# is a multiple of 256 KiB (fixed in QEMU 9.0); see docs/host.md.
 COUNT=$(((VOLUME_MIB << 20) / 4096)) DELAY_US=20000
 
 # Each console line gets the wall-clock time it arrived, so the gap across the move is measured in one clock.
@@ -118,7 +120,7 @@ start_guest() {
     local -n ns=$1
     local disk=$2 qmp=$3 console=$4 runid=$5
     shift 5
-    "${ns[@]}" qemu-system-x86_64 -machine q35 -m 256 -smp 1 -nodefaults -nographic -no-reboot -serial stdio \
+    "${ns[@]}" qemu-system-x86_64 -machine q35 -m 262136k -smp 1 -nodefaults -nographic -no-reboot -serial stdio \
         -accel tcg -cpu max -kernel "$TELEPORT_GUEST_KERNEL" -initrd "$TELEPORT_GUEST_INITRD" \
         -append "console=ttyS0 panic=-1 no_timer_check quiet loglevel=4 guest.count=$COUNT guest.every=1 guest.run=$runid guest.delay=$DELAY_US guest.hold=3600" \
         -blockdev "driver=file,filename=$disk,node-name=file0,cache.direct=off" -blockdev "driver=raw,file=file0,node-name=disk0" \

@@ -52,7 +52,7 @@ public sealed partial class WholeVmMoveTests(ITestOutputHelper output) : IDispos
 
         var described = Assert.IsType<VmDescribed>(await rig.DescribeAsync(migration));
         Assert.Equal(WholeVmRig.DiskSize, described.Definition.DiskBytes);
-        Assert.Equal(256L * 1024 * 1024, described.Definition.MemoryBytes);
+        Assert.Equal(262136L * 1024, described.Definition.MemoryBytes);
         Assert.Equal(WholeVmRig.DiskNode, described.Definition.DiskNodeName);
 
         // B does not exist yet: the incoming VM opens its disk against the size in the definition.
