@@ -6,11 +6,13 @@ namespace Teleport.Messaging;
 /// A role's Bus setting: <c>memory</c> (the in-memory transport, inside one process only) or a RabbitMQ broker,
 /// <c>rabbitmq://user:pass@HOST:PORT/VHOST</c> (<c>amqp://</c> works too; no user means guest), or over TLS
 /// <c>amqps://user:pass@HOST:PORT/VHOST?ca=/path/ca-cert.pem</c>: the broker's certificate must name HOST and chain
-/// to the CA file (without <c>ca</c>, to the system's trusted roots).
+/// to the CA file (without <c>ca</c>, to the system's trusted roots). For a cluster, <c>nodes=HOST2:PORT,HOST3:PORT</c>
+/// names the other nodes the client fails over to, and <c>queues=quorum</c> declares the role's own queues as quorum
+/// queues (replicated; the default, <c>classic</c>, is not). Parameters join with <c>&amp;</c>.
 /// </summary>
 public sealed record BusAddress(Uri? Broker, string User, string Password, string VirtualHost)
 {
-    private const string Usage = "memory, rabbitmq://user:pass@HOST:PORT/ or amqps://user:pass@HOST:PORT/?ca=FILE";
+    private const string Usage = "memory, rabbitmq://user:pass@HOST:PORT/ or amqps://user:pass@HOST:PORT/?ca=FILE (with &nodes=HOST:PORT,... and &queues=quorum for a cluster)";
 
     public bool InMemory => Broker is null;
 
@@ -21,6 +23,12 @@ public sealed record BusAddress(Uri? Broker, string User, string Password, strin
     public string? CaFile { get; private init; }
 
     public ushort Port => (ushort)(Broker is { Port: > 0 } b ? b.Port : Tls ? 5671 : 5672);
+
+    /// <summary>queues=quorum: the role's durable queues are quorum queues, replicated across the cluster's nodes.</summary>
+    public bool QuorumQueues { get; private init; }
+
+    /// <summary>Every node of the broker as HOST:PORT, the address's own first; one entry for a single broker.</summary>
+    public IReadOnlyList<string> Nodes { get; private init; } = [];
 
     /// <summary>Parses the setting; <paramref name="setting"/> names it in the error (a flag or a configuration key).</summary>
     /// <exception cref="ArgumentException">Missing, or not one of the forms above (with a readable CA file for amqps).</exception>
@@ -38,27 +46,14 @@ public sealed record BusAddress(Uri? Broker, string User, string Password, strin
             : ("guest", "guest");
         string vhost = Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/'));
         bool tls = uri.Scheme == "amqps";
-        return new BusAddress(uri, user, password, vhost.Length == 0 ? "/" : vhost)
+        var query = BusAddressQuery.Parse(uri.Query, tls, setting);
+        var address = new BusAddress(uri, user, password, vhost.Length == 0 ? "/" : vhost)
         {
             Tls = tls,
-            CaFile = CaFileOf(uri, tls, setting),
+            CaFile = query.CaFile,
+            QuorumQueues = query.QuorumQueues,
         };
-    }
-
-    // The one query parameter: ca=FILE, for amqps only; anything else is a mistake worth naming.
-    private static string? CaFileOf(Uri uri, bool tls, string setting)
-    {
-        string query = uri.Query.TrimStart('?');
-        if (query.Length == 0)
-            return null;
-        string[] pair = query.Split('=', 2);
-        if (pair is not ["ca", { Length: > 0 } value] || !tls)
-            throw new ArgumentException($"{setting}: the only parameter is ca=FILE, and only with amqps:// (got '?{query}')");
-        string file = Uri.UnescapeDataString(value);
-        if (!Path.IsPathFullyQualified(file) || !File.Exists(file))
-            throw new ArgumentException($"{setting}: the CA file '{file}' is not an absolute path to an existing file");
-        _ = BrokerCertificate.LoadCa(file);
-        return file;
+        return address with { Nodes = [$"{uri.Host}:{address.Port}", .. query.Nodes] };
     }
 
     private static string Redacted(string text) =>
@@ -72,8 +67,17 @@ public sealed record BusAddress(Uri? Broker, string User, string Password, strin
             h.Password(Password);
             if (Tls)
                 h.UseSsl(s => BrokerCertificate.Configure(s, Broker.IdnHost, CaFile));
+            // The client connects to the first node that answers and, when its connection drops, to the next.
+            if (Nodes.Count > 1)
+                h.UseCluster(c =>
+                {
+                    foreach (string node in Nodes)
+                        c.Node(node);
+                });
         });
 
     /// <summary>The broker without credentials, for logs.</summary>
-    public override string ToString() => Broker is null ? "memory" : $"{(Tls ? "amqps" : "rabbitmq")}://{Broker.Host}:{Port}/{VirtualHost.TrimStart('/')}";
+    public override string ToString() => Broker is null
+        ? "memory"
+        : $"{(Tls ? "amqps" : "rabbitmq")}://{string.Join(',', Nodes)}/{VirtualHost.TrimStart('/')}{(QuorumQueues ? " (quorum queues)" : "")}";
 }

@@ -20,6 +20,7 @@ public static class TeleportBusRegistration
         Action<IBusRegistrationContext, IBusFactoryConfigurator>? endpoints,
         bool endpointsByDefinition = false)
     {
+        services.AddSingleton(new CommandAddresses(bus.QuorumQueues));
         services.AddMassTransit(x =>
         {
             x.DisableUsageTelemetry();
@@ -38,6 +39,8 @@ public static class TeleportBusRegistration
                 x.UsingRabbitMq((context, cfg) =>
                 {
                     bus.ConfigureHost(cfg);
+                    if (bus.QuorumQueues)
+                        cfg.ConnectEndpointConfigurationObserver(new QuorumQueueObserver());
                     endpoints?.Invoke(context, cfg);
                     if (endpointsByDefinition)
                         cfg.ConfigureEndpoints(context);

@@ -2,6 +2,7 @@ using System.Linq.Expressions;
 using MassTransit;
 using Microsoft.Extensions.Logging;
 using Teleport.Contracts;
+using Teleport.Messaging;
 using static Teleport.Orchestrator.MigrationChecks;
 
 namespace Teleport.Orchestrator;
@@ -15,8 +16,11 @@ namespace Teleport.Orchestrator;
 /// </summary>
 public sealed partial class MigrationStateMachine : MassTransitStateMachine<MigrationState>
 {
-    public MigrationStateMachine(MigrationSettings settings, TimeProvider clock, ILogger<MigrationStateMachine> logger, MigrationMetrics metrics)
+    // addresses: how commands reach the workers' queues (quorum queues need other addresses); classic when absent.
+    public MigrationStateMachine(MigrationSettings settings, TimeProvider clock, ILogger<MigrationStateMachine> logger, MigrationMetrics metrics,
+        CommandAddresses? addresses = null)
     {
+        Addresses = addresses ?? CommandAddresses.Classic;
         Schedule = new MigrationSchedule(settings, clock, metrics);
         InstanceState(x => x.CurrentState);
         ConnectStateObserver(new MigrationStateLogger(logger, metrics));
@@ -32,6 +36,8 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
         Ended();
         IgnoreWhatEachStateDoesNotHandle();
     }
+
+    internal CommandAddresses Addresses { get; }
 
     /// <summary>Deadlines and nudges on the saga's clock.</summary>
     internal MigrationSchedule Schedule { get; }

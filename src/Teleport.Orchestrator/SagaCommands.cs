@@ -99,12 +99,12 @@ public static class SagaCommands
         binder.Publish(c => new MigrationFailed(
             c.Saga.CorrelationId, c.Saga.VmId, c.Saga.Run.FailedPhase ?? "", c.Saga.Run.FailureReason ?? "", c.Saga.Run.FailedAt!.Value));
 
-    // Commands go to the worker's own queue (WorkerQueues), named after its id.
+    // Commands go to the worker's own queue (WorkerQueues), named after its id, addressed as the queue type needs.
     private static EventActivityBinder<MigrationState, T> SendToStorage<T, TCommand>(
         this EventActivityBinder<MigrationState, T> binder, Func<MigrationState, string> storageId, Func<MigrationState, TCommand> command)
         where T : class
         where TCommand : class =>
-        binder.Send(c => new Uri($"queue:{WorkerQueues.Storage(storageId(c.Saga))}"), c => command(c.Saga));
+        binder.Send(c => SagaTransitions.Machine(binder).Addresses.For(WorkerQueues.Storage(storageId(c.Saga))), c => command(c.Saga));
 
     // The VM's (source) host, unless another host is named.
     private static EventActivityBinder<MigrationState, T> SendToHost<T, TCommand>(
@@ -117,7 +117,7 @@ public static class SagaCommands
         this EventActivityBinder<MigrationState, T> binder, Func<MigrationState, string> hostId, Func<MigrationState, TCommand> command)
         where T : class
         where TCommand : class =>
-        binder.Send(c => new Uri($"queue:{WorkerQueues.Host(hostId(c.Saga))}"), c => command(c.Saga));
+        binder.Send(c => SagaTransitions.Machine(binder).Addresses.For(WorkerQueues.Host(hostId(c.Saga))), c => command(c.Saga));
 
     private static AbortTransfer Abort(MigrationState saga, string storageId) =>
         new(saga.CorrelationId, saga.VolumeId, storageId, saga.Run.FailureReason ?? "", saga.Attempt);

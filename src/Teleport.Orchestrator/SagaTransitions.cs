@@ -158,7 +158,7 @@ public static class SagaTransitions
         return binder.Then(c => schedule.Renudge(c.Saga));
     }
 
-    private static MigrationStateMachine Machine<T>(EventActivityBinder<MigrationState, T> binder)
+    internal static MigrationStateMachine Machine<T>(EventActivityBinder<MigrationState, T> binder)
         where T : class =>
         (MigrationStateMachine)binder.StateMachine;
 }

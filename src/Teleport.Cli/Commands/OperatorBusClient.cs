@@ -61,7 +61,7 @@ public sealed class OperatorBusClient : IAsyncDisposable
     public async Task SendAsync<T>(string queue, T message, CancellationToken cancellationToken)
         where T : class
     {
-        var endpoint = await Bus.GetSendEndpoint(new Uri($"queue:{queue}"));
+        var endpoint = await Bus.GetSendEndpoint(new CommandAddresses(Broker.QuorumQueues).For(queue));
         await endpoint.Send(message, cancellationToken);
     }
 

@@ -20,12 +20,13 @@ public sealed class EventWatch : IAsyncDisposable,
     /// <summary>A RabbitMQ bus of its own that publishes and records.</summary>
     public IBus Bus => _bus ?? throw new InvalidOperationException("not started");
 
-    public static async Task<EventWatch> StartAsync()
+    /// <param name="bus">The broker address; by default the test broker as the operator user.</param>
+    public static async Task<EventWatch> StartAsync(string? bus = null)
     {
         var watch = new EventWatch();
         watch._bus = MassTransit.Bus.Factory.CreateUsingRabbitMq(cfg =>
         {
-            cfg.UseTestBroker(TestBroker.Operator);
+            cfg.UseTestBroker(bus ?? TestBroker.Operator);
             cfg.ReceiveEndpoint($"teleport-migrate-{Guid.NewGuid():N}", e =>
             {
                 e.AutoDelete = true;

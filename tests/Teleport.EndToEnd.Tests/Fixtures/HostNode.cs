@@ -20,9 +20,10 @@ public sealed class HostNode : InProcessHost
 
     public HostWorkerNode Node => Services.GetRequiredKeyedService<HostWorkerNode>(Id);
 
-    public static async Task<HostNode> StartAsync(HostWorkerOptions options, ILoggerProvider? logs = null)
+    /// <param name="bus">The host role's Bus setting; by default the test broker as the host user.</param>
+    public static async Task<HostNode> StartAsync(HostWorkerOptions options, ILoggerProvider? logs = null, string? bus = null)
     {
-        options.Bus = TestBroker.Host;
+        options.Bus = bus ?? TestBroker.Host;
         var host = await StartHostAsync(services => services.AddTeleportHostWorker(options), logs);
         return new HostNode(host, options);
     }

@@ -1,7 +1,7 @@
-using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Teleport.Messaging;
 using Teleport.Orchestrator;
 
 namespace Teleport.EndToEnd.Tests.Fixtures;
@@ -20,7 +20,9 @@ public sealed class OrchestratorNode : InProcessHost
 
     public OrchestratorOptions Options { get; }
 
-    public static async Task<OrchestratorNode> StartAsync(string directory, ILoggerProvider? logs = null, Action<OrchestratorOptions>? configure = null)
+    /// <param name="bus">The orchestrator's Bus setting; by default the test broker as the orchestrator user.</param>
+    public static async Task<OrchestratorNode> StartAsync(string directory, ILoggerProvider? logs = null, Action<OrchestratorOptions>? configure = null,
+        string? bus = null)
     {
         var options = new OrchestratorOptions
         {
@@ -28,24 +30,15 @@ public sealed class OrchestratorNode : InProcessHost
             QueueName = $"teleport-orchestrator-e2e-{Guid.NewGuid():N}",
         };
         configure?.Invoke(options);
-        var host = await StartHostAsync(services => AddOrchestrator(services, options), logs);
+        var host = await StartHostAsync(services => AddOrchestrator(services, options, bus ?? TestBroker.Orchestrator), logs);
         return new OrchestratorNode(host, options);
     }
 
-    private static void AddOrchestrator(IServiceCollection services, OrchestratorOptions options)
+    // As `teleport orchestrator` wires it: the saga's endpoint by its definition, and the host waits for the bus, so
+    // that the saga's bindings exist before anything is published.
+    private static void AddOrchestrator(IServiceCollection services, OrchestratorOptions options, string bus)
     {
         services.AddTeleportOrchestrator(options);
-        services.AddMassTransit(x =>
-        {
-            x.DisableUsageTelemetry();
-            x.AddMigrationSaga();
-            x.UsingRabbitMq((context, cfg) =>
-            {
-                cfg.UseTestBroker(TestBroker.Orchestrator);
-                cfg.ConfigureEndpoints(context);
-            });
-        });
-        // The saga's bindings must exist before anything is published.
-        services.Configure<MassTransitHostOptions>(o => o.WaitUntilStarted = true);
+        services.AddTeleportBus(BusAddress.Parse(bus, "Orchestrator:Bus"), x => x.AddMigrationSaga(), null, endpointsByDefinition: true);
     }
 }
