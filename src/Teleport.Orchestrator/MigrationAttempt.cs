@@ -118,6 +118,7 @@ public sealed partial class MigrationAttempt
         BlocksSent += round.BlocksSent;
         BytesOnWire += round.BytesOnWire;
         (LastBytesPerSecond, DirtyBlocks, LastRoundAt) = (round.BytesPerSecond, round.DirtyBlocksRemaining, round.CompletedAt);
+        AppendRound(round);
     }
 
     public void Record(DirtyBelowThreshold threshold)

@@ -29,4 +29,10 @@ public sealed class OrchestratorOptions
 
     /// <summary>How many times a message is re-run after an optimistic-concurrency conflict before it faults.</summary>
     public int ConcurrencyRetryLimit { get; set; } = 10;
+
+    /// <summary>
+    /// The bearer token the dashboard's retry and cancel actions require (compared in constant time). Unset: the
+    /// dashboard is read-only and refuses every action.
+    /// </summary>
+    public string? OperatorToken { get; set; }
 }

@@ -4,6 +4,8 @@ using MassTransit.Saga;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Teleport.Messaging.Http;
+using Teleport.Orchestrator.Dashboard;
 using Teleport.Orchestrator.Persistence;
 
 namespace Teleport.Orchestrator;
@@ -22,7 +24,7 @@ public static class OrchestratorRegistration
         return services.AddTeleportOrchestrator(options);
     }
 
-    /// <summary>Registers the database, schema upgrade on start, deadline sweeper and settings.</summary>
+    /// <summary>Registers the database, schema upgrade on start, deadline sweeper, settings and the web dashboard.</summary>
     public static IServiceCollection AddTeleportOrchestrator(this IServiceCollection services, OrchestratorOptions options)
     {
         services.AddSingleton(options);
@@ -33,6 +35,11 @@ public static class OrchestratorRegistration
         services.AddHostedService<SchemaUpgradeService>();
         services.AddSingleton<DeadlineSweeper>();
         services.AddHostedService(provider => provider.GetRequiredService<DeadlineSweeper>());
+        // The web dashboard, mapped by the role's HTTP listener (--http-listen) when there is one.
+        services.AddSingleton<MigrationBoard>();
+        services.AddSingleton<OperatorToken>();
+        services.AddSingleton<DashboardActions>();
+        services.AddSingleton<IHttpEndpoints, DashboardEndpoints>();
         return services;
     }
 

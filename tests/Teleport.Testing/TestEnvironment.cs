@@ -2,7 +2,7 @@ namespace Teleport.Testing;
 
 /// <summary>
 /// What infra/test.sh provides through its hooks in infra/test.d: the RabbitMQ broker, the qemu tools, QEMU and the
-/// workload guest, PostgreSQL. A missing piece fails the test with the hook that provides it, never skips it.
+/// workload guest, PostgreSQL, chromium. A missing piece fails the test with the hook that provides it, never skips it.
 /// </summary>
 public static class TestEnvironment
 {
@@ -20,6 +20,9 @@ public static class TestEnvironment
     public static string OpenSsl => Require("TELEPORT_OPENSSL", "21-openssl.sh (openssl)");
 
     public static string QemuSystem => Require("TELEPORT_QEMU_SYSTEM", "25-qemu-system.sh (qemu-system-x86)");
+
+    /// <summary>Debian's chromium, which the dashboard's tests drive through Playwright.</summary>
+    public static string Chromium => Require("TELEPORT_CHROMIUM", "35-chromium.sh (chromium)");
 
     public static string GuestKernel => RequireGuest("TELEPORT_GUEST_KERNEL");
 

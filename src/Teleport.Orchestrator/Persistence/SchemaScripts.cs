@@ -39,6 +39,8 @@ public static class SchemaScripts
             NudgeColumns(DatabaseProvider.Sqlite), NudgeColumns(DatabaseProvider.Postgres)),
         new(4, "whole-VM moves: destination host, memory options, the VM's definition, QEMU's memory progress, downtime split",
             WholeVmColumns(DatabaseProvider.Sqlite), WholeVmColumns(DatabaseProvider.Postgres)),
+        new(5, "copy rounds of the current attempt, for the dashboard's charts",
+            AddColumns(DatabaseProvider.Sqlite, ("RoundHistory", "text")), AddColumns(DatabaseProvider.Postgres, ("RoundHistory", "text"))),
     ];
 
     public static int Latest => All[^1].Version;
