@@ -13,15 +13,14 @@ namespace Teleport.EndToEnd.Tests.Fixtures;
 /// disk behind its path switcher and its definition in a file; the destination starting incoming QEMUs from what the
 /// saga carries), the orchestrator and an event watch. Ids carry a random suffix, so runs share the broker safely.
 /// </summary>
-public sealed partial class WholeVmWorld : IAsyncDisposable
+public sealed partial class WholeVmWorld : WorldParts
 {
     public const string DiskNode = "disk0";
 
-    private readonly List<IAsyncDisposable> _parts = [];
-
-    private WholeVmWorld(string root) => Root = root;
-
-    public string Root { get; }
+    private WholeVmWorld(string root)
+        : base(root)
+    {
+    }
 
     public StorageNode Source { get; private set; } = null!;
 
@@ -130,37 +129,6 @@ public sealed partial class WholeVmWorld : IAsyncDisposable
         await orchestrator.Send(new MigrationRequested(id, MigrationWorld.VmId, MigrationWorld.Volume, Source.Id, Destination.Id, SourceHost.Id,
             options ?? new MigrationOptions(), DateTimeOffset.UtcNow, DestinationHost.Id));
         return id;
-    }
-
-    private T Add<T>(T part)
-        where T : IAsyncDisposable
-    {
-        _parts.Add(part);
-        return part;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        for (int i = _parts.Count - 1; i >= 0; i--)
-        {
-            try
-            {
-                await _parts[i].DisposeAsync();
-            }
-            catch (Exception)
-            {
-                // Keep stopping the rest; the test has its own verdict.
-            }
-        }
-
-        _parts.Clear();
-        try
-        {
-            Directory.Delete(Root, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
     }
 
     [GeneratedRegex(@"TPW seq=(\d+)")]
