@@ -41,4 +41,13 @@ public sealed class MigrationStateLogger(ILogger<MigrationStateMachine> logger, 
 
         return Task.CompletedTask;
     }
+
+    // Past the point of no return (StartingOnDestination) the saga only waits for the destination: operators must see why.
+    public static void CancelRefused(ILogger logger, Guid migrationId, string reason) =>
+        logger.LogWarning("Migration {MigrationId}: cancel ({Reason}) refused, the VM may already run on the destination host; waiting for it",
+            migrationId, reason);
+
+    public static void DestinationStartOverdue(ILogger logger, Guid migrationId, TimeSpan waited) =>
+        logger.LogWarning("Migration {MigrationId}: the destination host did not confirm the VM runs within {Waited}; asking again (no rollback past the point of no return)",
+            migrationId, waited);
 }

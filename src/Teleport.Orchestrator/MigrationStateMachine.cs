@@ -22,6 +22,7 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
     {
         Addresses = addresses ?? CommandAddresses.Classic;
         Schedule = new MigrationSchedule(settings, clock, metrics);
+        _logger = logger;
         InstanceState(x => x.CurrentState);
         ConnectStateObserver(new MigrationStateLogger(logger, metrics));
 
@@ -30,12 +31,14 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
         Prepare();
         Transfer();
         CutOver();
-        MoveVm();
+        MoveVm(settings);
         Faults();
         RollBack();
         Ended();
         IgnoreWhatEachStateDoesNotHandle();
     }
+
+    private readonly ILogger _logger;
 
     internal CommandAddresses Addresses { get; }
 
@@ -73,12 +76,13 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
     public Event<CancelMigration> CancelMigration { get; private set; } = null!;
     public Event<RetryMigration> RetryMigration { get; private set; } = null!;
 
-    // The states between the request and the VM resumed on the destination.
+    // The states between the request and the VM resumed on the destination in which everything still rolls back
+    // (StartingOnDestination is past the point of no return once `cont` may have run: see MoveVm).
     private State[] InFlight =>
-        [Preparing, Indexing, Requesting, Copying, Pausing, Switching, Resuming, MigratingMemory, SyncingDisk, ContinuingMemory, StartingOnDestination];
+        [Preparing, Indexing, Requesting, Copying, Pausing, Switching, Resuming, MigratingMemory, SyncingDisk, ContinuingMemory];
 
     // The in-flight states in which every host operation the saga waits on was asked for.
-    private State[] HostsAsked => [Pausing, Switching, Resuming, MigratingMemory, SyncingDisk, ContinuingMemory, StartingOnDestination];
+    private State[] HostsAsked => [Pausing, Switching, Resuming, MigratingMemory, SyncingDisk, ContinuingMemory];
 
     // Prepare -> Index: the destination prepares, then the source is told where to connect.
     private void Prepare()

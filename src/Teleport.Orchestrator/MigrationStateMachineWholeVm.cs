@@ -27,7 +27,7 @@ public sealed partial class MigrationStateMachine
 
     // Preparing (+ VmDescribed) -> Indexing (+ PrepareIncomingVm) -> ... -> Copying -> MigratingMemory -> SyncingDisk
     // -> ContinuingMemory -> StartingOnDestination -> Succeeded (+ StopSourceVm).
-    private void MoveVm()
+    private void MoveVm(MigrationSettings settings)
     {
         During(Preparing,
             When(VmDescribed, c => DescribedProblem(c.Saga, c.Message) is null)
@@ -78,13 +78,24 @@ public sealed partial class MigrationStateMachine
                 .TransitionTo(StartingOnDestination),
             WhenNudged().Renudge().SendContinueVmMigration());
 
-        // The point of no return: once the destination's VM runs, the source is stale and nothing rolls back.
+        // The point of no return: `cont` may run on the destination as soon as ResumeVm is sent, and its answer may be lost,
+        // so from here the source is stale. Only the destination host's own report that it did not resume rolls back (it
+        // attaches the disk and runs `cont`, both before the guest runs); a cancel is refused, a deadline or a late fault
+        // of an earlier step rolls nothing back: the deadline re-arms and `cont` is asked again, which the host answers
+        // again for a VM it resumed.
         During(StartingOnDestination,
             When(VmResumed, c => c.Message.HostId == c.Saga.DestinationHostId)
                 .Then(c => c.Saga.Run.RecordSucceededOnDestination(c.Message, Schedule.Now()))
                 .PublishSucceeded()
                 .SendStopSourceVm()
                 .TransitionTo(Succeeded),
+            When(HostOperationFailed, c => c.Message.HostId == c.Saga.DestinationHostId && c.Message.Operation == HostOperationNames.Resume)
+                .StartRollback(c => Reason(c.Message)),
+            When(CancelMigration).Then(c => MigrationStateLogger.CancelRefused(_logger, c.Saga.CorrelationId, c.Message.Reason)),
+            WhenDue(DeadlineExpired)
+                .Then(c => MigrationStateLogger.DestinationStartOverdue(_logger, c.Saga.CorrelationId, settings.CutOverTimeout))
+                .Then(c => Schedule.Enter(c.Saga, MigrationPhases.CutOver, settings.CutOverTimeout, nameof(StartingOnDestination)))
+                .SendResumeOnDestination(),
             WhenNudged().Renudge().SendResumeOnDestination());
 
         During(Succeeded,

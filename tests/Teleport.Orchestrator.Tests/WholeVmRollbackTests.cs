@@ -132,6 +132,62 @@ public sealed class WholeVmRollbackTests
         host.AssertNoFaults();
     }
 
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task Once_cont_is_asked_of_the_destination_cancel_deadline_and_late_faults_roll_nothing_back(string provider)
+    {
+        await using var database = await TestDatabase.CreateAsync(provider);
+        var settings = DefaultSettings();
+        await using var host = await StartAsync(settings, database.ConnectionString);
+        var m = new WholeVmScript(host);
+        await m.DriveTo("StartingOnDestination");
+        var firstDeadline = (await host.Row(m.Id))!.DeadlineUtc;
+
+        await host.PublishAndSettle(new CancelMigration(m.Id, "operator changed their mind"));
+        await host.PublishAndSettle(m.Disk.TransferFailed(Source));
+        await host.PublishAndSettle(m.HostFailed(HostOperationNames.ContinueMemory));
+        Assert.Contains(host.Logs.Lines, l => l.Contains("cancel (operator changed their mind) refused", StringComparison.Ordinal));
+
+        // The deadline asks the destination again and re-arms itself instead of rolling back.
+        host.Clock.Advance(settings.CutOverTimeout);
+        Assert.Equal(1, await host.Sweeper.SweepOnceAsync(CancellationToken.None));
+        Assert.Equal(new ResumeVm(m.Id, Vm, DestinationHost), await host.Sent<ResumeVm>(m.Id, HostQueue(DestinationHost), index: 1));
+        var row = await host.WaitFor(m.Id, r => r.DeadlineUtc > firstDeadline, "deadline re-armed");
+        Assert.Equal(("StartingOnDestination", null), (row.CurrentState, row.Run.FailureReason));
+        Assert.Equal((0, 0, 0), (host.SentCount<DiscardIncomingVm>(m.Id), host.SentCount<AbortTransfer>(m.Id), host.PublishedCount<MigrationFailed>(m.Id)));
+        Assert.Empty(host.Harness.Sent.Select<ResumeVm>(x => x.Context.Message.MigrationId == m.Id && x.Context.Message.HostId == Host));
+
+        // The destination's late answer still ends the move where the VM runs.
+        await host.Publish(m.ResumedOnDestination());
+        await host.Sent<StopSourceVm>(m.Id, HostQueue(Host));
+        row = await host.WaitForState(m.Id, "Succeeded");
+        Assert.Null(row.DeadlineUtc);
+        Assert.Equal(DestinationHost, (await host.Published<MigrationSucceeded>(m.Id)).DestinationHostId);
+        host.AssertNoFaults();
+    }
+
+    [Fact]
+    public async Task The_destination_reporting_it_could_not_resume_rolls_back_to_the_source()
+    {
+        await using var host = await StartAsync();
+        var m = new WholeVmScript(host);
+        await m.DriveTo("StartingOnDestination");
+
+        // A resume failure from the source host is not the destination's: ignored.
+        await host.PublishAndSettle(m.HostFailed(HostOperationNames.Resume));
+        Assert.Equal("StartingOnDestination", (await host.Row(m.Id))!.CurrentState);
+
+        await host.Publish(m.HostFailed(HostOperationNames.Resume, DestinationHost));
+        Assert.Equal(new DiscardIncomingVm(m.Id, Vm, DestinationHost), await host.Sent<DiscardIncomingVm>(m.Id, HostQueue(DestinationHost)));
+        // The first ResumeVm was the cont asked of the destination; the second resumes the source.
+        Assert.Equal(new ResumeVm(m.Id, Vm, Host), await host.Sent<ResumeVm>(m.Id, HostQueue(Host), index: 1));
+        var row = await host.WaitForState(m.Id, "RollingBackResume");
+        Assert.Equal("StartingOnDestination", row.Run.FailedState);
+        Assert.Contains("host host-2 could not resume", row.Run.FailureReason);
+        host.AssertNoFaults();
+    }
+
     [Fact]
     public async Task A_retried_whole_vm_move_runs_as_the_next_attempt_and_ignores_the_late_answers_of_the_first()
     {

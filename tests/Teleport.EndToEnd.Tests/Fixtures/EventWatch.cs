@@ -12,7 +12,8 @@ public sealed class EventWatch : IAsyncDisposable,
     IConsumer<DestinationPrepared>, IConsumer<IndexStreamed>, IConsumer<BlocksRequested>, IConsumer<CopyRoundCompleted>,
     IConsumer<DirtyBelowThreshold>, IConsumer<VmPaused>, IConsumer<TargetSwitched>, IConsumer<MigrationCompleted>,
     IConsumer<VmResumed>, IConsumer<TargetSwitchedBack>, IConsumer<HostOperationFailed>, IConsumer<TransferFailed>,
-    IConsumer<TransferAborted>, IConsumer<MigrationSucceeded>, IConsumer<MigrationFailed>
+    IConsumer<TransferAborted>, IConsumer<MigrationSucceeded>, IConsumer<MigrationFailed>,
+    IConsumer<MemoryPreSwitchover>, IConsumer<VmMemoryMigrated>
 {
     private readonly ConcurrentQueue<WatchedEvent> _events = new();
     private IBusControl? _bus;
@@ -90,6 +91,10 @@ public sealed class EventWatch : IAsyncDisposable,
     public Task Consume(ConsumeContext<MigrationSucceeded> context) => Record(context.Message.MigrationId, context.Message);
 
     public Task Consume(ConsumeContext<MigrationFailed> context) => Record(context.Message.MigrationId, context.Message);
+
+    public Task Consume(ConsumeContext<MemoryPreSwitchover> context) => Record(context.Message.MigrationId, context.Message);
+
+    public Task Consume(ConsumeContext<VmMemoryMigrated> context) => Record(context.Message.MigrationId, context.Message);
 
     private Task Record(Guid id, object message)
     {

@@ -13,17 +13,16 @@ namespace Teleport.EndToEnd.Tests.Fixtures;
 /// workload guest booted on the path switcher. Ids carry a random suffix, so runs share the broker safely.
 /// Start a migration with <see cref="RequestMigrationAsync"/> and wait with <c>Watch.OutcomeAsync</c>.
 /// </summary>
-public sealed class MigrationWorld : IAsyncDisposable
+public sealed class MigrationWorld : WorldParts
 {
     public const string VmId = "vm1";
     public const string Volume = "vol";
     public const long DefaultVolumeBytes = 32L * 1024 * 1024;
 
-    private readonly List<IAsyncDisposable> _parts = [];
-
-    private MigrationWorld(string root) => Root = root;
-
-    public string Root { get; }
+    private MigrationWorld(string root)
+        : base(root)
+    {
+    }
 
     public StorageNode Source { get; private set; } = null!;
 
@@ -88,13 +87,6 @@ public sealed class MigrationWorld : IAsyncDisposable
         }
     }
 
-    private T Add<T>(T part)
-        where T : IAsyncDisposable
-    {
-        _parts.Add(part);
-        return part;
-    }
-
     /// <summary>
     /// Asks this world's orchestrator to migrate the VM's volume, source to destination: MigrationRequested sent to its
     /// queue. (Published, it would reach every orchestrator on the shared broker, and two sagas would drive one VM.)
@@ -105,30 +97,5 @@ public sealed class MigrationWorld : IAsyncDisposable
         var orchestrator = await Watch.Bus.GetSendEndpoint(new Uri($"queue:{Orchestrator.Options.QueueName}"));
         await orchestrator.Send(new MigrationRequested(id, VmId, Volume, Source.Id, Destination.Id, Host.Id, options ?? new MigrationOptions(), DateTimeOffset.UtcNow));
         return id;
-    }
-
-    /// <summary>Stops everything in reverse order (the guest first) and removes the files.</summary>
-    public async ValueTask DisposeAsync()
-    {
-        for (int i = _parts.Count - 1; i >= 0; i--)
-        {
-            try
-            {
-                await _parts[i].DisposeAsync();
-            }
-            catch (Exception)
-            {
-                // Keep stopping the rest; the test has its own verdict.
-            }
-        }
-
-        _parts.Clear();
-        try
-        {
-            Directory.Delete(Root, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
     }
 }
