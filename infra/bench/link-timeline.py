@@ -12,10 +12,11 @@ import argparse
 import bisect
 import json
 import os
+import re
 import signal
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, time as dt_time
 
 
 def sample(dev, out, period):
@@ -53,25 +54,36 @@ def bytes_at(times, tx, t):
     return tx[i - 1] + (tx[i] - tx[i - 1]) * (t - t0) / (t1 - t0) if t1 > t0 else tx[i]
 
 
-def load_phases(log):
+# A console log line: "09:46:58.015 INF send: phase "Index"" (local time of day).
+TEXT_PHASE = re.compile(r'^(\d\d:\d\d:\d\d\.\d+) \w+ send: phase "?(\w+)"?\s*$')
+
+
+def load_phases(log, day_of):
+    """Phase changes from compact JSON log events or console lines (whose time of day is taken on day_of's date)."""
     phases = []
     with open(log) as f:
         for line in f:
+            text = TEXT_PHASE.match(line)
+            if text:
+                day = datetime.fromtimestamp(day_of).date()
+                stamp = datetime.combine(day, dt_time.fromisoformat(text.group(1))).timestamp()
+                phases.append((text.group(2), stamp))
+                continue
             try:
                 event = json.loads(line)
             except ValueError:
                 continue
-            if event.get("@mt") == "{Side}: phase {Phase}":
+            if isinstance(event, dict) and event.get("@mt") == "{Side}: phase {Phase}":
                 stamp = datetime.fromisoformat(event["@t"].replace("Z", "+00:00")).timestamp()
                 phases.append((event["Phase"], stamp))
     if not phases:
-        sys.exit(f"link-timeline: no phase changes in {log} (was it `teleport send --json`?)")
+        sys.exit(f"link-timeline: no phase changes in {log} (was it the log of `teleport send`?)")
     return phases
 
 
 def phases_report(samples, log, rate, start, end):
     times, tx = load_samples(samples)
-    marks = load_phases(log)
+    marks = load_phases(log, start if start is not None else times[0])
     if start is not None:
         marks.insert(0, ("start-up", start))
     if end is not None:

@@ -380,7 +380,7 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for pair in $pairs; do
     base_name=${pair%%:*} target_name=${pair##*:}
     base=$images/$base_name.img target=$images/$target_name.img
-    image_bytes=$(stat -c %s "$target")
+    image_bytes=$(stat -L -c %s "$target")
     label="$base_name→$target_name"
     log "pair $label: migrate $target_name.img ($((image_bytes >> 20)) MiB), $base_name.img at the destination"
     for m in $methods; do
