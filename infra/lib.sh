@@ -337,5 +337,5 @@ tool_version() {
 }
 
 images_manifest() {
-    tr '\n' ';' <"$1/MANIFEST" | sed -E 's/, sha256 [0-9a-f]+//g; s/;$//; s/;/; /g'
+    cat "$1/MANIFEST" "$1/MANIFEST-large" 2>/dev/null | tr '\n' ';' | sed -E 's/, sha256 [0-9a-f]+//g; s/;$//; s/;/; /g'
 }

@@ -11,7 +11,7 @@
 #   --pairs LIST         BASE:TARGET pairs of image names (default "base:lamp base:web")
 #   --teleport DLL       a built teleport.dll (default: infra/publish.sh once, the binary as it ships)
 #   --without-teleport   measure only the other methods (Teleport rows say "not run")
-#   --large              use the 1 GiB images (make-test-images.sh --large)
+#   --large              add the 2 GiB pair big-base:big-lamp (make-test-images.sh --large) to the pairs
 #
 # Methods, all on 127.0.0.1, every destination file checked equal to the source with cmp:
 #   Teleport             `teleport receive` with a content index of the base / without an index, and
@@ -87,9 +87,11 @@ same_file() {
 
 # ---- images --------------------------------------------------------------------------------------
 
-image_args=(--out "$images")
-((large)) && image_args+=(--large)
-"$root/infra/images/make-test-images.sh" "${image_args[@]}"
+"$root/infra/images/make-test-images.sh" --out "$images"
+if ((large)); then
+    "$root/infra/images/make-test-images.sh" --out "$images" --large
+    pairs+=" big-base:big-lamp"
+fi
 images=$(cd "$images" && pwd)
 for pair in $pairs; do
     [[ $pair =~ ^[A-Za-z0-9_-]+:[A-Za-z0-9_-]+$ ]] || die "--pairs takes BASE:TARGET names, not '$pair'"

@@ -4,11 +4,13 @@
 # destination that already holds the base image.
 #
 # usage: wan-bench.sh [--images DIR] [--pairs "base:lamp base:web"] [--rate 100mbit] [--delay 25ms] [--loss 0%]
-#                     [--teleport DLL] [--methods "teleport teleport-bw teleport-noindex raw zero rsync casync"]
+#                     [--teleport DLL] [--large]
+#                     [--methods "teleport teleport-bw teleport-noindex raw zero rsync rsync-zstd casync"]
 #                     [--repeat N] [--out-dir DIR] [--chart PATH] [--name wb]
 #   --images DIR     the test images (default: $TELEPORT_TEST_IMAGES, else ~/.cache/teleport/images); built
 #                    (cached) by infra/images/make-test-images.sh if missing
 #   --pairs LIST     BASE:TARGET image names: BASE is at the destination (and in its index), TARGET migrates
+#   --large          add the 2 GiB pair big-base:big-lamp (make-test-images.sh --large) to the pairs
 #   --rate/--delay/--loss   the link, each direction (link.sh up); default 100 Mbit/s, 25 ms, no loss
 #   --teleport DLL   a built teleport.dll (default: infra/publish.sh once, the binary as it ships)
 #   --teleport-label TEXT  what that DLL is (e.g. "commit abc1234"), for the report
@@ -33,6 +35,7 @@
 #   zero              the non-zero 4 KiB blocks only, with their offsets (blockcopy.py --skip-zero)
 #   rsync             rsync daemon in dst whose module holds BASE under TARGET's name (the basis file);
 #                     `rsync --no-whole-file` from src
+#   rsync-zstd        the same with `--compress --compress-choice=zstd`
 #   casync            `casync make` (untimed) into a store served by nginx (keep-alive) in src;
 #                     `casync extract --seed=BASE` in dst
 # Root only (namespaces; apt-get installs rsync, casync, nginx-light, iperf3 when missing). Always removes the
@@ -53,16 +56,18 @@ delay_arg=25ms
 loss_arg=0%
 teleport_dll=
 teleport_label=
-methods="teleport teleport-bw teleport-noindex raw zero rsync casync"
+methods="teleport teleport-bw teleport-noindex raw zero rsync rsync-zstd casync"
 out_dir=${TMPDIR:-/tmp}/teleport-wan-bench
 chart=
 name=wb
 repeat=1
+large=0
 
 while (($#)); do
     case $1 in
     --images) images=${2:?--images needs a directory}; shift 2 ;;
     --pairs) pairs=${2:?--pairs needs a list}; shift 2 ;;
+    --large) large=1; shift ;;
     --rate) rate_arg=${2:?--rate needs a rate}; shift 2 ;;
     --delay) delay_arg=${2:?--delay needs a delay}; shift 2 ;;
     --loss) loss_arg=${2:?--loss needs a percentage}; shift 2 ;;
@@ -79,12 +84,13 @@ while (($#)); do
 done
 
 [[ $(id -u) -eq 0 ]] || die "needs root (network namespaces, TUN devices)"
-all_methods="teleport teleport-bw teleport-noindex raw zero rsync casync"
+all_methods="teleport teleport-bw teleport-noindex raw zero rsync rsync-zstd casync"
 for m in $methods; do
     [[ " $all_methods " == *" $m "* ]] || die "--methods: unknown method '$m' (known: $all_methods)"
 done
 has() { [[ " $methods " == *" $1 "* ]]; }
 [[ $repeat =~ ^[1-9]$ ]] || die "--repeat takes 1 to 9, not '$repeat'"
+((large)) && pairs+=" big-base:big-lamp"
 for pair in $pairs; do
     [[ $pair =~ ^[A-Za-z0-9_-]+:[A-Za-z0-9_-]+$ ]] || die "--pairs takes BASE:TARGET names, not '$pair'"
 done
@@ -137,6 +143,7 @@ same_file() {
 # ---- images and Teleport -------------------------------------------------------------------------
 
 "$root/infra/images/make-test-images.sh" --out "$images" >&2
+((large)) && "$root/infra/images/make-test-images.sh" --out "$images" --large >&2
 images=$(cd "$images" && pwd)
 for pair in $pairs; do
     for img in ${pair%%:*} ${pair##*:}; do
@@ -217,7 +224,7 @@ measure_end() { # sets r_s2d r_d2s r_drops
 
 rsync_port=873
 nginx_port=8080
-if has rsync; then
+if has rsync || has rsync-zstd; then
     write_rsyncd_config "$work/rsync"
     in_dst rsync --daemon --no-detach --address="$WAN_DST_IP" --port="$rsync_port" --config="$work/rsync/rsyncd.conf" &
     track_pid $!
@@ -263,6 +270,11 @@ run_teleport() { # PAIR BASE_NAME TARGET LABEL INDEX(0|1) METHOD [SEND_OPTS...]
     track_pid "$recv_pid"
     wait_listening "$tp_port" "teleport receive" "$recv_pid" "$WAN_DST_NS"
     measure_start
+    # The link's source-side counters every 20 ms: how busy the link was in each phase (link-timeline.py).
+    local sampler
+    in_src python3 "$script_dir/link-timeline.py" sample --dev "$WAN_SRC_DEV" --out "$work/logs/$label.samples" &
+    sampler=$!
+    track_pid "$sampler"
     t0=$(now)
     in_src "${tp[@]}" send --to "$WAN_DST_IP:$tp_port" --volume "$target" --secret-file "$work/secret" --json "$@" \
         >"$work/logs/$label.send.json" 2>"$work/logs/$label.send.log" ||
@@ -270,6 +282,15 @@ run_teleport() { # PAIR BASE_NAME TARGET LABEL INDEX(0|1) METHOD [SEND_OPTS...]
     wait "$recv_pid" || rc=$?
     t1=$(now)
     forget_pid "$recv_pid"
+    sleep 0.1
+    kill "$sampler" 2>/dev/null || true
+    wait "$sampler" 2>/dev/null || true
+    forget_pid "$sampler"
+    {
+        printf '\n%s, %s (%s s):\n\n' "$pair" "$method" "$(elapsed "$t0" "$t1")"
+        python3 "$script_dir/link-timeline.py" phases --samples "$work/logs/$label.samples" --log "$work/logs/$label.send.log" \
+            --rate "$rate" --start "$t0" --end "$t1"
+    } >>"$work/phases.md" || log "  WARNING: no per-phase link use for $label"
     ((rc == 0)) || { tail -n 20 "$work/logs/$label.recv.log" >&2; die "teleport receive ($label) failed (exit $rc)"; }
     measure_end
     r_secs=$(elapsed "$t0" "$t1")
@@ -312,23 +333,24 @@ run_copy() { # PAIR TARGET LABEL [--skip-zero]
     rm -f "$out"
 }
 
-run_rsync() { # PAIR BASE TARGET
-    local pair=$1 base=$2 target=$3 dest t0 t1 stats bytes sent recv
+run_rsync() { # PAIR BASE TARGET METHOD [RSYNC_OPTS...]
+    local pair=$1 base=$2 target=$3 method=$4 dest t0 t1 stats bytes sent recv
+    shift 4
     dest=$work/rsync/module/$(basename "$target")
     cp "$base" "$dest"
     measure_start
     t0=$(now)
-    stats=$(in_src rsync --no-whole-file --stats "$target" "rsync://$WAN_DST_IP:$rsync_port/dest/$(basename "$target")" 2>&1) ||
+    stats=$(in_src rsync --no-whole-file --stats "$@" "$target" "rsync://$WAN_DST_IP:$rsync_port/dest/$(basename "$target")" 2>&1) ||
         { printf '%s\n' "$stats" >&2; die "rsync failed"; }
     t1=$(now)
     measure_end
     r_secs=$(elapsed "$t0" "$t1")
     bytes=$(rsync_stats_bytes "$stats") || { printf '%s\n' "$stats" >&2; die "rsync: no byte counts in --stats"; }
     sent=${bytes% *} recv=${bytes#* }
-    same_file "$target" "$dest" "rsync"
+    same_file "$target" "$dest" "$method"
     local matched
     matched=$(awk -F': ' '/^Matched data:/ { gsub(",", "", $2); sub(/ bytes/, "", $2); print $2 }' <<<"$stats")
-    result "$pair" "rsync" "--no-whole-file, basis file = the base; rsync counted $sent sent + $recv received; matched data ${matched:-?} B" "$((sent + recv))"
+    result "$pair" "$method" "--no-whole-file $*, basis file = the base; rsync counted $sent sent + $recv received; matched data ${matched:-?} B" "$((sent + recv))"
     rm -f "$dest"
 }
 
@@ -358,7 +380,7 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for pair in $pairs; do
     base_name=${pair%%:*} target_name=${pair##*:}
     base=$images/$base_name.img target=$images/$target_name.img
-    image_bytes=$(stat -c %s "$target")
+    image_bytes=$(stat -L -c %s "$target")
     label="$base_name→$target_name"
     log "pair $label: migrate $target_name.img ($((image_bytes >> 20)) MiB), $base_name.img at the destination"
     for m in $methods; do
@@ -372,7 +394,8 @@ for pair in $pairs; do
             teleport-noindex) run_teleport "$label" "$base_name" "$target" "tp-noindex-$target_name" 0 "Teleport, no index" ;;
             raw) run_copy "$label" "$target" "raw-$target_name" ;;
             zero) run_copy "$label" "$target" "zero-$target_name" --skip-zero ;;
-            rsync) run_rsync "$label" "$base" "$target" ;;
+            rsync) run_rsync "$label" "$base" "$target" rsync ;;
+            rsync-zstd) run_rsync "$label" "$base" "$target" "rsync, zstd" --compress --compress-choice=zstd ;;
             casync) run_casync "$label" "$base" "$target" "$target_name" ;;
             esac
         done
@@ -401,10 +424,20 @@ python3 "$wan/bench-report.py" --tsv "$tsv" --rate "$rate" --rate-label "$rate_l
     --cpu "$(machine_cpu), $(nproc) cores" \
     --images "$(images_manifest "$images")" \
     --wall "$bench_seconds" --load "$load_before -> $load_after" \
-    --command "infra/bench/wan-bench.sh --rate $rate_arg --delay $delay_arg --loss $loss_arg --pairs \"$pairs\" --repeat $repeat" \
+    --command "infra/bench/wan-bench.sh --rate $rate_arg --delay $delay_arg --loss $loss_arg --pairs \"$pairs\" --repeat $repeat --methods \"$methods\"" \
     --md "$out_dir/wan-bench.md" --json "$out_dir/wan-bench.json" --summary-md "$out_dir/wan-bench-summary.md"
 cp "$tsv" "$out_dir/wan-bench.tsv"
 cp "$work/link-check.txt" "$out_dir/link-check.txt"
+if [[ -s $work/phases.md ]]; then
+    {
+        echo
+        echo "## How busy the link was in each phase (Teleport runs)"
+        echo
+        echo "The link's src->dst bytes (20 ms samples) between the phase changes of teleport send's log; start-up runs"
+        echo "from launching send to its first phase, exit from its last phase to the receiver's exit."
+        cat "$work/phases.md"
+    } >>"$out_dir/wan-bench.md"
+fi
 log "report: $out_dir/wan-bench.md (short: wan-bench-summary.md), $out_dir/wan-bench.tsv, $out_dir/wan-bench.json"
 
 if [[ -n $chart ]]; then

@@ -6,10 +6,16 @@
 # lamp and web share base's packages and one data set, and each has data of its own, so the similarity
 # between the images is what it is between real VMs cloned from one golden image.
 #
+# With --large it builds, beside those (same directory, its own stamp), a pair at the scale users have:
+#   big-base.img  2 GiB: the lamp system with 24x the generated data (a shop that has run for a while)
+#   big-lamp.img  2 GiB: big-base some weeks later: nginx and Python added, the SQL dump and access log grown
+#                 (the same rows first), more uploads, its own system log; about 70% of it is zero blocks
+#
 # usage: make-test-images.sh [--out DIR] [--size MIB] [--large] [--force]
 #   --out DIR    where the images go (default: $TELEPORT_TEST_IMAGES, else ~/.cache/teleport/images)
-#   --size MIB   size of every image (default: 256 for base and web, 384 for lamp: its packages need ~300 MiB)
-#   --large      benchmark images: 1 GiB each with 16x the generated data
+#   --size MIB   size of every image (default: 256 for base and web, 384 for lamp: its packages need ~300 MiB;
+#                2048 for the large pair)
+#   --large      the benchmark pair big-base and big-lamp instead of the small images
 #   --force      rebuild even if the images are up to date
 # Needs root (file ownership in the images), apt-get, dpkg-deb, e2fsprogs and openssl. Downloads the .debs
 # from the Debian mirror once into $TELEPORT_CACHE/debs (default ~/.cache/teleport/debs); with a stamp that
@@ -71,8 +77,13 @@ stamp_key=$(
     echo "size=$size large=$large suite=$suite"
 )
 images=(base lamp web)
+stamp=$out/.stamp
+if ((large)); then
+    images=(big-base big-lamp)
+    stamp=$out/.stamp-large
+fi
 up_to_date() {
-    [[ -f $out/.stamp && $(cat "$out/.stamp") == "$stamp_key" ]] || return 1
+    [[ -f $stamp && $(cat "$stamp") == "$stamp_key" ]] || return 1
     local name
     for name in "${images[@]}"; do [[ -s $out/$name.img ]] || return 1; done
 }
@@ -154,7 +165,7 @@ deb_file() { # package version
 # ---- generated data ---------------------------------------------------------------------------------
 # mawk (Debian's required awk) rather than whichever awk is the default: its rand() makes the same data everywhere.
 
-scale=$((large ? 16 : 1))
+scale=$((large ? 24 : 1))
 
 # random_file PATH BYTES SEED: reproducible incompressible bytes (AES-CTR keystream of a key derived from SEED).
 random_file() {
@@ -262,12 +273,15 @@ configure() {
     mkdir -p "$tree/var/log" "$tree/home/admin"
     syslog_file "$tree/var/log/syslog.1" $((6000 * scale)) "$name"
     printf 'uptime\ndf -h\nsudo journalctl -u ssh\napt list --upgradable\n' >"$tree/home/admin/.bash_history"
+    # big-lamp is big-base grown: the same seeds, so its dump and log begin with big-base's rows.
+    local grown=0
+    [[ $name == big-lamp ]] && grown=1
     case $name in
-    lamp)
-        sql_dump "$tree/var/backups/shop.sql" $((60000 * scale)) 21
-        access_log "$tree/var/log/apache2/access.log" $((12000 * scale)) 22 shop.example.com
-        text_files "$tree/var/www/html/shop" 40 page- 23
-        for i in $(seq -w 1 $((8 * scale))); do random_file "$tree/srv/uploads/photo-$i.jpg" 524288 "lamp-upload-$i"; done
+    lamp | big-base | big-lamp)
+        sql_dump "$tree/var/backups/shop.sql" $(((60000 + 6000 * grown) * scale)) 21
+        access_log "$tree/var/log/apache2/access.log" $(((12000 + 3000 * grown) * scale)) 22 shop.example.com
+        text_files "$tree/var/www/html/shop" $((40 + 5 * grown)) page- 23
+        for i in $(seq -w 1 $(((8 + grown) * scale))); do random_file "$tree/srv/uploads/photo-$i.jpg" 524288 "lamp-upload-$i"; done
         random_file "$tree/srv/shared/catalog.bin" $((4 * 1048576 * scale)) shared-catalog
         ;;
     web)
@@ -309,7 +323,7 @@ image() {
 
 size_of() {
     if [[ -n $size ]]; then echo "$size"
-    elif ((large)); then echo 1024
+    elif ((large)); then echo 2048
     elif [[ $1 == lamp ]]; then echo 384
     else echo 256
     fi
@@ -318,20 +332,31 @@ size_of() {
 touch "$work/.started"
 : >"$work/MANIFEST"
 log "building ${images[*]} into $out"
-stage base "${base_packages[@]}"
-configure base
-image base "$(size_of base)"
-stage lamp "${base_packages[@]}" "${lamp_packages[@]}"
-configure lamp
-image lamp "$(size_of lamp)"
-stage web "${base_packages[@]}" "${web_packages[@]}"
-configure web
-image web "$(size_of web)"
+if ((large)); then
+    stage big-base "${base_packages[@]}" "${lamp_packages[@]}"
+    configure big-base
+    image big-base "$(size_of big-base)"
+    stage big-lamp "${base_packages[@]}" "${lamp_packages[@]}" "${web_packages[@]}"
+    configure big-lamp
+    image big-lamp "$(size_of big-lamp)"
+else
+    stage base "${base_packages[@]}"
+    configure base
+    image base "$(size_of base)"
+    stage lamp "${base_packages[@]}" "${lamp_packages[@]}"
+    configure lamp
+    image lamp "$(size_of lamp)"
+    stage web "${base_packages[@]}" "${web_packages[@]}"
+    configure web
+    image web "$(size_of web)"
+fi
 
+manifest=$out/MANIFEST
+((large)) && manifest=$out/MANIFEST-large
 for name in "${images[@]}"; do
     mv -f "$work/$name.img" "$out/$name.img"
     mv -f "$work/$name.packages" "$out/$name.packages"
 done
-mv -f "$work/MANIFEST" "$out/MANIFEST"
-echo "$stamp_key" >"$out/.stamp"
-log "done in $((SECONDS - started))s: $(tr '\n' ';' <"$out/MANIFEST")"
+mv -f "$work/MANIFEST" "$manifest"
+echo "$stamp_key" >"$stamp"
+log "done in $((SECONDS - started))s: $(tr '\n' ';' <"$manifest")"

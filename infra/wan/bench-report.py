@@ -79,6 +79,16 @@ def main():
             if cs:
                 check(f"{who}: bytes ≤ 0.85 × casync", tp["bytes"] <= 0.85 * cs["bytes"],
                       f"{tp['bytes'] / 1e6:.1f} MB vs {cs['bytes'] / 1e6:.1f} MB (ratio {tp['bytes'] / cs['bytes']:.3f})")
+            # Issue 17's targets: the link full from first to last second, and fewer bytes than the delta tools.
+            check(f"{who}: time ≤ 1.1 × bytes / rate", tp["seconds"] <= 1.1 * tp["bound"],
+                  f"{tp['seconds']:.2f} s vs {1.1 * tp['bound']:.2f} s (ratio to bound {tp['seconds'] / tp['bound']:.2f})")
+            if cs:
+                check(f"{who}: bytes ≤ 0.58 × casync", tp["bytes"] <= 0.58 * cs["bytes"],
+                      f"ratio {tp['bytes'] / cs['bytes']:.3f}")
+            rz = next((r for r in prs if r["method"] == "rsync, zstd"), None)
+            if rz:
+                check(f"{who}: bytes ≤ 0.45 × rsync with zstd", tp["bytes"] <= 0.45 * rz["bytes"],
+                      f"{tp['bytes'] / 1e6:.1f} MB vs {rz['bytes'] / 1e6:.1f} MB (ratio {tp['bytes'] / rz['bytes']:.3f})")
             limit = 1.2 * tp["bound"] + 1
             check(f"{who}: time ≤ 1.2 × bytes / rate + 1 s", tp["seconds"] <= limit,
                   f"{tp['seconds']:.2f} s vs {limit:.2f} s (bound {tp['bound']:.2f} s, ratio to bound {tp['seconds'] / tp['bound']:.2f})")
