@@ -29,6 +29,7 @@ public static class OrchestratorRegistration
         services.AddSingleton(options.Settings);
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<MigrationMetrics>();
+        services.TryAddSingleton<MigrationStateGauge>();
         services.AddSingleton(_ => new OrchestratorDatabase(options.Database));
         services.AddHostedService<SchemaUpgradeService>();
         services.AddSingleton<DeadlineSweeper>();
