@@ -33,6 +33,7 @@ public sealed class OrchestratorHttpTests
         Assert.True(StorageHttpTests.Series(metrics, "teleport_migrations_started_total", "attempt=\"first\"") >= 1, metrics);
         Assert.Contains("teleport_migrations_succeeded_total", metrics);
         Assert.Contains("teleport_migration_duration_seconds_count", metrics);
+        Assert.Contains("teleport_migration_bytes_on_wire_bytes_count", metrics);
 
         await proxy.CutAsync();
         string down = await RoleHttp.WaitForAsync(http, "/readyz", HttpStatusCode.ServiceUnavailable, never);
