@@ -31,6 +31,7 @@ public static class OrchestratorRegistration
         services.AddSingleton(options.Settings);
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<MigrationMetrics>();
+        services.TryAddSingleton<MigrationStateGauge>();
         services.AddSingleton(_ => new OrchestratorDatabase(options.Database));
         services.AddHostedService<SchemaUpgradeService>();
         services.AddSingleton<DeadlineSweeper>();

@@ -11,10 +11,11 @@ namespace Teleport.Cli.Tests;
 public sealed class DeploymentFileTests
 {
     private static readonly string[] Servers = ["rabbitmq", "postgres"];
+    private static readonly string[] Monitoring = ["prometheus", "grafana"];
     private static readonly string[] Roles = ["orchestrator", "storage", "host", "operator"];
     private static readonly string[] TeleportServices = ["storage-a", "storage-b", "host-1", "orchestrator"];
 
-    private static string RepositoryRoot()
+    internal static string RepositoryRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
             if (File.Exists(Path.Combine(dir.FullName, "Teleport.sln")))
@@ -87,7 +88,7 @@ public sealed class DeploymentFileTests
     {
         string[] services = Config().GetProperty("services").EnumerateObject().Select(p => p.Name).Order().ToArray();
 
-        Assert.Equal(Servers.Concat(TeleportServices).Append("bus-users").Order().ToArray(), services);
+        Assert.Equal(Servers.Concat(Monitoring).Concat(TeleportServices).Append("bus-users").Order().ToArray(), services);
     }
 
     [Theory]
@@ -146,6 +147,29 @@ public sealed class DeploymentFileTests
             }
         }
         Assert.True(published >= 4, "the broker, its UI, PostgreSQL and the NBD ports are published on loopback");
+    }
+
+    [Fact]
+    public void Prometheus_scrapes_every_role_and_grafana_is_provisioned_with_it()
+    {
+        var config = Config();
+        string prometheusFile = File.ReadAllText(Path.Combine(RepositoryRoot(), "infra", "prometheus", "prometheus.yml"));
+
+        foreach (string name in TeleportServices)
+        {
+            var environment = Service(config, name).GetProperty("environment");
+            var listen = environment.EnumerateObject().Single(p => p.Name.EndsWith("__HTTPLISTEN", StringComparison.Ordinal));
+            Assert.Equal("0.0.0.0:9464", listen.Value.GetString());
+            Assert.Contains($"\"{name}:9464\"", prometheusFile);
+        }
+        string[] prometheus = Strings(Service(config, "prometheus").GetProperty("volumes"));
+        Assert.Contains(prometheus, v => v.Contains("infra/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml", StringComparison.Ordinal));
+        Assert.Contains(prometheus, v => v.Contains("infra/prometheus/alerts.yml:/etc/prometheus/alerts.yml", StringComparison.Ordinal));
+        string[] grafana = Strings(Service(config, "grafana").GetProperty("volumes"));
+        Assert.Contains(grafana, v => v.Contains("infra/grafana/provisioning:/etc/grafana/provisioning", StringComparison.Ordinal));
+        Assert.Contains(grafana, v => v.Contains("infra/grafana/dashboards:/etc/teleport/grafana-dashboards", StringComparison.Ordinal));
+        Assert.Contains("/etc/teleport/grafana-dashboards", File.ReadAllText(Path.Combine(RepositoryRoot(), "infra", "grafana", "provisioning", "dashboards", "teleport.yml")));
+        Assert.Contains("http://prometheus:9090", File.ReadAllText(Path.Combine(RepositoryRoot(), "infra", "grafana", "provisioning", "datasources", "prometheus.yml")));
     }
 
     [Fact]

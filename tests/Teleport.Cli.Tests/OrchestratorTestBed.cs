@@ -46,7 +46,10 @@ internal sealed class OrchestratorTestBed : IAsyncDisposable
     /// <summary>What the orchestrator printed (logs on its stderr).</summary>
     public SyncStringWriter OrchestratorErr { get; } = new();
 
-    public static async Task<OrchestratorTestBed> StartAsync(string provider, TimeSpan? prepareTimeout = null)
+    /// <param name="provider">"sqlite" or "postgres".</param>
+    /// <param name="prepareTimeout">The saga's PrepareTimeout (default one minute).</param>
+    /// <param name="http">Settings for the orchestrator only: its Bus (default the test broker) and HttpListen (default none).</param>
+    public static async Task<OrchestratorTestBed> StartAsync(string provider, TimeSpan? prepareTimeout = null, (string? Bus, string? HttpListen) http = default)
     {
         OrchestratorTestBed bed;
         if (provider == "sqlite")
@@ -68,17 +71,17 @@ internal sealed class OrchestratorTestBed : IAsyncDisposable
             bed = new OrchestratorTestBed(new NpgsqlConnectionStringBuilder(server) { Database = name }.ConnectionString, null, name);
         }
 
-        await bed.StartAsync(prepareTimeout ?? TimeSpan.FromSeconds(60));
+        await bed.StartAsync(prepareTimeout ?? TimeSpan.FromSeconds(60), http.Bus ?? Rabbit, http.HttpListen);
         return bed;
     }
 
-    private async Task StartAsync(TimeSpan prepareTimeout)
+    private async Task StartAsync(TimeSpan prepareTimeout, string bus, string? httpListen)
     {
         var config = new
         {
             Orchestrator = new
             {
-                Database, Bus = Rabbit, QueueName = Queue,
+                Database, Bus = bus, QueueName = Queue, HttpListen = httpListen,
                 Settings = new { PrepareTimeout = prepareTimeout.ToString("c"), SweepInterval = "00:00:00.500" },
             },
         };

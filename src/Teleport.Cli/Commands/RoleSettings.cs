@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Configuration;
 using Teleport.Cli.Hosting;
+using Teleport.Cli.Hosting.Http;
 
 namespace Teleport.Cli.Commands;
 
@@ -17,6 +18,10 @@ public abstract class RoleSettings : GlobalSettings
     [Description("'memory' (default) or rabbitmq://user:pass@HOST:PORT/ (amqp:// works too).")]
     public string? Bus { get; init; }
 
+    [CommandOption("--http-listen <ADDR:PORT>")]
+    [Description("Serve /metrics (Prometheus), /healthz and /readyz over HTTP on ADDR:PORT, e.g. 127.0.0.1:9464 (default: no HTTP listener).")]
+    public string? HttpListen { get; init; }
+
     /// <summary>The role's configuration section: "Storage", "Host" or "Orchestrator".</summary>
     protected abstract string Section { get; }
 
@@ -27,7 +32,7 @@ public abstract class RoleSettings : GlobalSettings
     public virtual IReadOnlyDictionary<string, string?> Overrides()
     {
         var keys = new Dictionary<string, string?>();
-        foreach (var (key, value) in Flags().Append(("Bus", Bus)))
+        foreach (var (key, value) in Flags().Append(("Bus", Bus)).Append((HttpListenSetting.Key, HttpListen)))
         {
             if (value is not null)
                 keys[$"{Section}:{key}"] = value;

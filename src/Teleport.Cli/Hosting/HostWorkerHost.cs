@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Serilog;
+using Teleport.Cli.Hosting.Http;
 using Teleport.Contracts;
 using Teleport.Host.Worker;
 using Teleport.Messaging;
@@ -19,6 +20,8 @@ public sealed class HostWorkerHost() : RoleHostFactory<HostWorkerOptions>(HostWo
     }
 
     protected override void AddServices(IServiceCollection services, HostWorkerOptions options) => services.AddTeleportHostWorker(options);
+
+    protected override void AddReadiness(IHealthChecksBuilder checks, HostWorkerOptions options) => HostReadiness.Add(checks, options.HostId);
 
     protected override RoleHost Announce(IHost host, HostWorkerOptions options)
     {

@@ -2,7 +2,9 @@ using MassTransit;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using OpenTelemetry.Metrics;
 using Serilog;
+using Teleport.Cli.Hosting.Http;
 using Teleport.Messaging;
 using Teleport.Orchestrator;
 using Teleport.Orchestrator.Persistence;
@@ -63,6 +65,13 @@ public sealed class OrchestratorHost() : RoleHostFactory<OrchestratorOptions>(Or
         services.AddTeleportOrchestrator(options);
         services.AddTeleportBus(BusAddress.Parse(options.Bus, "Orchestrator:Bus"), x => x.AddMigrationSaga(), null, endpointsByDefinition: true);
     }
+
+    protected override void AddReadiness(IHealthChecksBuilder checks, OrchestratorOptions options) => OrchestratorReadiness.Add(checks);
+
+    // Created when the meter provider starts, so the counters and the by-state gauge are there before the first migration.
+    protected override void AddMetrics(MeterProviderBuilder metrics) =>
+        metrics.AddInstrumentation(services => services.GetRequiredService<MigrationMetrics>())
+            .AddInstrumentation(services => services.GetRequiredService<MigrationStateGauge>());
 
     protected override RoleHost Announce(IHost host, OrchestratorOptions options)
     {

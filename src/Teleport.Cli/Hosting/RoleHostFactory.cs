@@ -1,7 +1,9 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using OpenTelemetry.Metrics;
 using Serilog;
+using Teleport.Cli.Hosting.Http;
 
 namespace Teleport.Cli.Hosting;
 
@@ -24,12 +26,27 @@ public abstract class RoleHostFactory<TOptions>(string section, string applicati
     /// <summary>The bound and validated options; a bad setting is the operator's to fix.</summary>
     public TOptions Options(IConfiguration configuration) => RoleConfiguration.Bind<TOptions>(configuration, section, Validate);
 
+    /// <summary>
+    /// The role's host; with HttpListen set (<c>--http-listen</c>), a web application that also serves metrics, health
+    /// and readiness (<see cref="RoleHttpListener"/>).
+    /// </summary>
+    /// <exception cref="UserInputException">A bad HttpListen.</exception>
     public IHost Build(IConfiguration configuration, TOptions options)
     {
-        var builder = RoleConfiguration.CreateBuilder(applicationName, configuration);
-        AddLogging(builder.Services);
-        AddServices(builder.Services, options);
-        return builder.Build();
+        var listen = HttpListenSetting.Read(configuration, section);
+        if (listen is null)
+        {
+            var builder = RoleConfiguration.CreateBuilder(applicationName, configuration);
+            AddLogging(builder.Services);
+            AddServices(builder.Services, options);
+            return builder.Build();
+        }
+
+        var web = RoleHttpListener.CreateBuilder(applicationName, configuration, listen, AddMetrics);
+        AddLogging(web.Services);
+        AddServices(web.Services, options);
+        AddReadiness(web.Services.AddHealthChecks(), options);
+        return RoleHttpListener.Build(web, listen);
     }
 
     /// <summary>
@@ -42,6 +59,14 @@ public abstract class RoleHostFactory<TOptions>(string section, string applicati
     protected virtual void AddLogging(IServiceCollection services) => services.AddSerilog(Log.Logger, dispose: false);
 
     protected abstract void AddServices(IServiceCollection services, TOptions options);
+
+    /// <summary>The role's checks behind /readyz, beside the bus's own (MassTransit registers it, tagged "ready").</summary>
+    protected abstract void AddReadiness(IHealthChecksBuilder checks, TOptions options);
+
+    /// <summary>Metric sources the meter provider resolves when it starts (so their instruments exist from the start).</summary>
+    protected virtual void AddMetrics(MeterProviderBuilder metrics)
+    {
+    }
 
     /// <summary>Logs what starts and names the built host with its stop timeout.</summary>
     protected abstract RoleHost Announce(IHost host, TOptions options);

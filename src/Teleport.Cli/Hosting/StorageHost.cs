@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 using Serilog;
+using Teleport.Cli.Hosting.Http;
 using Teleport.Contracts;
 using Teleport.Messaging;
 using Teleport.Storage.Security;
@@ -26,6 +27,8 @@ public sealed class StorageHost() : RoleHostFactory<StorageWorkerOptions>(Storag
     }
 
     protected override void AddServices(IServiceCollection services, StorageWorkerOptions options) => services.AddTeleportStorageWorker(options);
+
+    protected override void AddReadiness(IHealthChecksBuilder checks, StorageWorkerOptions options) => StorageReadiness.Add(checks);
 
     protected override RoleHost Announce(IHost host, StorageWorkerOptions options)
     {

@@ -1,7 +1,9 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Text.Json;
+using Teleport.Host.Worker;
 
 namespace Teleport.Host.Hypervisor;
 
@@ -148,6 +150,8 @@ public sealed class QmpClient : IAsyncDisposable
 
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
+        long started = Stopwatch.GetTimestamp();
+        string? error = null;
         try
         {
             await SendAsync(command, arguments, id, deadline.Token).ConfigureAwait(false);
@@ -155,7 +159,13 @@ public sealed class QmpClient : IAsyncDisposable
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
+            error = nameof(TimeoutException);
             throw new TimeoutException($"QMP command '{command}' got no answer within {timeout.TotalSeconds:0.###} s.");
+        }
+        catch (Exception e)
+        {
+            error = e.GetType().Name;
+            throw;
         }
         finally
         {
@@ -163,6 +173,8 @@ public sealed class QmpClient : IAsyncDisposable
             {
                 _pending.Remove(id);
             }
+
+            HostWorkerMetrics.QmpCommand(command, started, error);
         }
     }
 

@@ -65,6 +65,7 @@ public sealed class HostOperations
             await hypervisor.PauseAsync(cancellationToken).ConfigureAwait(false);
             vm.LastPause = (key, at);
             HostWorkerLog.Paused(_log, vm.Id, key, took.Elapsed.TotalMilliseconds);
+            HostWorkerMetrics.Paused();
             return new VmPaused(command.MigrationId, vm.Id, _options.HostId, at, command.Attempt);
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
@@ -172,6 +173,7 @@ public sealed class HostOperations
             var at = _clock.GetUtcNow();
             vm.LastSwitch = (key, target, at);
             HostWorkerLog.Switched(_log, vm.Id, target, command.StorageId, took.Elapsed.TotalMilliseconds, attempts);
+            HostWorkerMetrics.Switched(back: false);
             return new TargetSwitched(command.MigrationId, vm.Id, _options.HostId, command.StorageId, at, command.Attempt);
         }
         catch (OperationCanceledException) when (pending.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
@@ -215,6 +217,7 @@ public sealed class HostOperations
             var at = _clock.GetUtcNow();
             vm.LastSwitchBack = (key, at);
             HostWorkerLog.SwitchedBack(_log, vm.Id, origin.Target, origin.StorageId);
+            HostWorkerMetrics.Switched(back: true);
             return new TargetSwitchedBack(command.MigrationId, vm.Id, _options.HostId, origin.StorageId, at, command.Attempt);
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)

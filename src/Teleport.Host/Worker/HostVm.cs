@@ -178,6 +178,36 @@ public sealed class HostVm : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Asks QEMU for the VM's run state (what the worker's readiness checks): on the open QMP connection, or on a new one
+    /// when no operation holds the VM (QEMU takes one QMP client at a time, so the probe never opens a second). Null
+    /// while an operation holds the VM before its connection is open; throws when QEMU does not answer, and then drops
+    /// the failed connection if it can, so the next probe connects again.
+    /// </summary>
+    public async Task<VmStatus?> ProbeAsync(CancellationToken cancellationToken)
+    {
+        var hypervisor = Options.Hypervisor ?? _qmp;
+        bool locked = hypervisor is null && await _lock.WaitAsync(0, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (hypervisor is null && !locked)
+                return null;
+            hypervisor ??= await HypervisorAsync(cancellationToken).ConfigureAwait(false);
+            return await hypervisor.QueryStatusAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (QmpConnectionException) when (locked || _lock.Wait(0))
+        {
+            locked = true;
+            await ForgetHypervisorAsync().ConfigureAwait(false);
+            throw;
+        }
+        finally
+        {
+            if (locked)
+                _lock.Release();
+        }
+    }
+
     /// <summary>Runs operations on this VM one at a time.</summary>
     public async Task<IDisposable> LockAsync(CancellationToken cancellationToken)
     {

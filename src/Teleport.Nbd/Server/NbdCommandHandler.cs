@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Teleport.Nbd.Protocol;
@@ -13,10 +14,11 @@ internal sealed class NbdCommandHandler(NbdSession session, NbdReplyWriter write
 {
     private readonly NbdReadReply _reads = new(session, writer, logger, cancellationToken);
 
-    /// <summary>Runs the request, then gives its bytes back to the connection's in-flight budget.</summary>
+    /// <summary>Runs the request, then gives its bytes back to the connection's in-flight budget and records its duration.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask ExecuteAsync(NbdRequest request, byte[]? payload)
     {
+        long started = Stopwatch.GetTimestamp();
         try
         {
             await RunAsync(request, payload).ConfigureAwait(false);
@@ -24,6 +26,7 @@ internal sealed class NbdCommandHandler(NbdSession session, NbdReplyWriter write
         finally
         {
             budget.Release(NbdInFlightBudget.CostOf(request));
+            NbdServerMetrics.Record(request.Command, started);
         }
     }
 

@@ -47,6 +47,18 @@ public sealed class NbdServer : IAsyncDisposable
         }
     }
 
+    /// <summary>Whether the server listens and every accept loop still runs (not stopped, no listener failed).</summary>
+    public bool Accepting
+    {
+        get
+        {
+            lock (_listeners)
+            {
+                return !_stopping.IsCancellationRequested && _listeners.Count > 0 && _listeners.TrueForAll(l => !l.AcceptLoop.IsCompleted);
+            }
+        }
+    }
+
     /// <summary>Connections currently open.</summary>
     public int ConnectionCount => _connections.Count;
 

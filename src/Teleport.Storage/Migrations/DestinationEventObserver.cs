@@ -4,7 +4,8 @@ using Teleport.Transfer;
 namespace Teleport.Storage.Migrations;
 
 /// <summary>Turns a destination session's progress into BlocksRequested and remembers its phase for failure reports.</summary>
-internal sealed class DestinationEventObserver(Guid migrationId, int attempt, OrderedPublisher events, Action<TransferPhase> phaseChanged) : ITransferObserver
+internal sealed class DestinationEventObserver(
+    Guid migrationId, int attempt, OrderedPublisher events, Action<TransferPhase> phaseChanged, ResolutionTotals? totals = null) : ITransferObserver
 {
     private volatile TransferPhase _phase = TransferPhase.Connecting;
     private int _resolved;
@@ -22,7 +23,9 @@ internal sealed class DestinationEventObserver(Guid migrationId, int attempt, Or
     public void OnIndexResolved(IndexReport report)
     {
         // A reconnecting source gets the request list again; the saga needs the figures once.
-        if (Interlocked.Exchange(ref _resolved, 1) == 0)
-            events.Post(new BlocksRequested(migrationId, report.FromIndex + report.FromVolume, report.Requested, DateTimeOffset.UtcNow, attempt));
+        if (Interlocked.Exchange(ref _resolved, 1) != 0)
+            return;
+        totals?.Add(report);
+        events.Post(new BlocksRequested(migrationId, report.FromIndex + report.FromVolume, report.Requested, DateTimeOffset.UtcNow, attempt));
     }
 }

@@ -94,7 +94,7 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
         byte[] secret = S.DataChannel.NewSecret();
         var events = S.Replies.Ordered();
         var observer = new DestinationEventObserver(command.MigrationId, command.Attempt, events,
-            phase => S.Journal.Update(journal with { Phase = StoragePhases.Of(phase) }));
+            phase => S.Journal.Update(journal with { Phase = StoragePhases.Of(phase) }), S.Resolved);
         var session = NewSession(command, secret, observer);
         IPEndPoint bound;
         try

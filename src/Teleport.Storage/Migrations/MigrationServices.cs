@@ -12,4 +12,7 @@ internal sealed record MigrationServices(
     BlockIndex? Index, DataChannelSecurity DataChannel, RestartJournal Journal, MigrationReplies Replies)
 {
     public string StorageId => Options.StorageId;
+
+    /// <summary>How incoming migrations resolved their blocks, for the worker's metrics.</summary>
+    public ResolutionTotals Resolved { get; } = new();
 }

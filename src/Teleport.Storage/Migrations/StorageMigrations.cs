@@ -44,6 +44,15 @@ public sealed class StorageMigrations
     /// <summary>Migrations with a session (running or finished and not yet aborted).</summary>
     public int Count => _sources.Count + _destinations.Count;
 
+    /// <summary>Migrations with a session on this worker as source.</summary>
+    public int SourceCount => _sources.Count;
+
+    /// <summary>Migrations with a session on this worker as destination.</summary>
+    public int DestinationCount => _destinations.Count;
+
+    /// <summary>How incoming migrations resolved their blocks since the worker started.</summary>
+    public ResolutionTotals Resolved => _services.Resolved;
+
     /// <summary>Migrations a previous run of this worker left unfinished, as read from the journal at start.</summary>
     public IReadOnlyList<JournalEntry> Interrupted => _journal.Interrupted;
 

@@ -46,6 +46,9 @@ public sealed class NbdExportService : IHostedService, IAsyncDisposable
     /// <summary>The bound NBD endpoint once started.</summary>
     public EndPoint? EndPoint { get; private set; }
 
+    /// <summary>Whether the NBD server listens and accepts (what the worker's readiness checks).</summary>
+    public bool Accepting => _server.Accepting;
+
     /// <summary>NBD clients attached to the export of volume <paramref name="name"/>.</summary>
     public int ClientsOf(string name) => _server.ClientsOf(name);
 

@@ -49,6 +49,7 @@ public sealed class StorageWorkerNode : IHostedService, IAsyncDisposable
         var journal = new MigrationJournal(options.EffectiveStateDirectory, loggers.CreateLogger<MigrationJournal>());
         Migrations = new StorageMigrations(options, Store, Volumes, Exports, bus, loggers, Index, DataChannel, journal);
         VolumeOperations = new VolumeOperations(options, Store, Exports, Migrations, Indexer, bus, loggers.CreateLogger<VolumeOperations>());
+        Metrics = new StorageWorkerMetrics(options.StorageId, Migrations, Index);
     }
 
     public StorageWorkerOptions Options { get; }
@@ -71,6 +72,9 @@ public sealed class StorageWorkerNode : IHostedService, IAsyncDisposable
 
     /// <summary>Keeps <see cref="Index"/> current with the served volumes (null without an index or with IndexVolumes off).</summary>
     public VolumeIndexer? Indexer { get; }
+
+    /// <summary>This worker's metrics (meter "Teleport.Storage"), read when an exporter collects.</summary>
+    public StorageWorkerMetrics Metrics { get; }
 
     /// <summary>How the data channel is secured (mutual TLS, pinned or off) and which peers volumes may go to.</summary>
     public DataChannelSecurity DataChannel { get; }
@@ -139,6 +143,7 @@ public sealed class StorageWorkerNode : IHostedService, IAsyncDisposable
         // The container hands the same node out as a keyed service and as a hosted service: it may dispose it twice.
         if (Interlocked.Exchange(ref _disposed, 1) == 1)
             return;
+        Metrics.Dispose();
         await Exports.DisposeAsync().ConfigureAwait(false);
         if (Indexer is not null)
             await Indexer.DisposeAsync().ConfigureAwait(false);

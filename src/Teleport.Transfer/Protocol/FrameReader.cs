@@ -181,6 +181,7 @@ internal sealed class FrameReader : IAsyncDisposable
         // Consumption is deferred to the next read so the payload memory stays valid until then.
         _consumed = _buffer.GetPosition(total);
         BytesRead += total;
+        DataChannelMetrics.Received(total);
         frame = new Frame(header.Type, header.Flags, memory);
         return true;
     }

@@ -59,6 +59,7 @@ internal sealed class FrameWriter
     private async ValueTask FlushAsync(int frameBytes, CancellationToken cancellationToken)
     {
         BytesWritten += frameBytes;
+        DataChannelMetrics.Sent(frameBytes);
         if (_pacer is not null)
             await _pacer.AcquireAsync(frameBytes, cancellationToken).ConfigureAwait(false);
         try
