@@ -5,7 +5,8 @@ namespace Teleport.Blocks;
 
 /// <summary>
 /// Persistent content index over local images: fingerprint key -> (image, block number). One 24-byte entry per
-/// distinct non-zero content (128-bit key + packed location); zero blocks are never indexed.
+/// distinct non-zero content (128-bit key + packed location), kept on disk behind a summary of about 2.4 bytes of
+/// memory per entry (<see cref="EntryTable"/>); zero blocks are never indexed.
 /// <para>
 /// A lookup is only a hit after the referenced local block has been read and its full SHA-256 matches, so a
 /// stale entry (the image changed) or a colliding key is a miss, never wrong data.
@@ -37,7 +38,7 @@ public sealed class BlockIndex : IDisposable
         BlockSize = blockSize;
         _keyOf = keyOf;
         _filePath = IndexFile.PathFor(directory, blockSize);
-        _entries = new IndexEntries(_images, blockSize, keyOf);
+        _entries = new IndexEntries(_images, blockSize, keyOf, directory);
     }
 
     /// <summary>
@@ -57,10 +58,10 @@ public sealed class BlockIndex : IDisposable
         var index = new BlockIndex(directory, blockSize, keyOf);
         if (File.Exists(index._filePath))
         {
-            var contents = IndexFile.Read(index._filePath, blockSize);
+            var contents = IndexFile.Read(index._filePath, blockSize, directory);
             foreach (var image in contents.Images)
                 index._images.Load(image);
-            index._entries.Load(contents.Entries);
+            index._entries.Load(contents.Table);
         }
         return index;
     }
@@ -245,6 +246,7 @@ public sealed class BlockIndex : IDisposable
         lock (_updateGate)
         {
             EntryTable table;
+            MappedEntries.Lease lease;
             List<ImageRecord> images;
             using (LockScope.Write(_lock))
             {
@@ -253,12 +255,18 @@ public sealed class BlockIndex : IDisposable
                 _entries.DropStale();
                 _images.TakeLiveIdentities();
                 table = _entries.Table;
+                // The table may be replaced while it is written (a merge of received blocks): the lease keeps it mapped.
+                lease = table.Borrow();
                 // Copies: the writer must not see counters change under it.
                 images = _images.Copies();
             }
-            IndexFile.Write(_filePath, BlockSize, images, table.Entries);
+            using (lease)
+                IndexFile.Write(_filePath, BlockSize, images, table.Entries, SaveFault);
         }
     }
+
+    /// <summary>Test seam: called after each chunk a save writes, with the bytes written so far (to inject a fault).</summary>
+    internal Action<long>? SaveFault { get; set; }
 
     public void Dispose()
     {
@@ -269,6 +277,7 @@ public sealed class BlockIndex : IDisposable
                 return;
             _disposed = true;
             _images.CloseAll();
+            _entries.Dispose();
         }
     }
 
