@@ -5,7 +5,8 @@ namespace Teleport.Blocks;
 
 /// <summary>
 /// Persistent content index over local images: fingerprint key -> (image, block number). One 24-byte entry per
-/// distinct non-zero content (128-bit key + packed location); zero blocks are never indexed.
+/// distinct non-zero content (128-bit key + packed location), kept on disk behind a summary of about 2.4 bytes of
+/// memory per entry (<see cref="EntryTable"/>); zero blocks are never indexed.
 /// <para>
 /// A lookup is only a hit after the referenced local block has been read and its full SHA-256 matches, so a
 /// stale entry (the image changed) or a colliding key is a miss, never wrong data.
@@ -37,7 +38,7 @@ public sealed class BlockIndex : IDisposable
         BlockSize = blockSize;
         _keyOf = keyOf;
         _filePath = IndexFile.PathFor(directory, blockSize);
-        _entries = new IndexEntries(_images, blockSize, keyOf);
+        _entries = new IndexEntries(_images, blockSize, keyOf, directory);
     }
 
     /// <summary>
@@ -57,10 +58,10 @@ public sealed class BlockIndex : IDisposable
         var index = new BlockIndex(directory, blockSize, keyOf);
         if (File.Exists(index._filePath))
         {
-            var contents = IndexFile.Read(index._filePath, blockSize);
+            var contents = IndexFile.Read(index._filePath, blockSize, directory);
             foreach (var image in contents.Images)
                 index._images.Load(image);
-            index._entries.Load(contents.Entries);
+            index._entries.Load(contents.Table);
         }
         return index;
     }
@@ -138,11 +139,10 @@ public sealed class BlockIndex : IDisposable
     /// True when the index has an entry for <paramref name="fingerprint"/>'s key: a read might find the block. False
     /// means no read can (the block must come from elsewhere). Memory only, no I/O. Thread-safe.
     /// </summary>
-    public bool MayContain(in Fingerprint fingerprint)
-    {
-        Span<ulong> locations = stackalloc ulong[IndexEntries.MaxCandidates];
-        return Candidates(_keyOf(fingerprint), locations, out _) > 0;
-    }
+    public bool MayContain(in Fingerprint fingerprint) => MayContain(_keyOf(fingerprint));
+
+    /// <summary>As <see cref="MayContain(in Fingerprint)"/>, for content known only by its 128-bit prefix.</summary>
+    public bool MayContain(in FingerprintPrefix prefix) => MayContain(KeyOf(prefix));
 
     /// <summary>
     /// Looks <paramref name="fingerprint"/> up and, for each candidate entry, reads the local block into
@@ -151,16 +151,20 @@ public sealed class BlockIndex : IDisposable
     /// </summary>
     public bool TryReadVerified(in Fingerprint fingerprint, Span<byte> block)
     {
-        if (block.Length != BlockSize)
-            throw new ArgumentException($"The block buffer must be {BlockSize} bytes; got {block.Length}.", nameof(block));
-        if (Holder(_keyOf(fingerprint), fingerprint, block, noteStale: true) != 0)
-        {
-            Interlocked.Increment(ref _hits);
-            return true;
-        }
-        block.Clear();
-        Interlocked.Increment(ref _misses);
-        return false;
+        CheckBlockBuffer(block);
+        return Lookup(_keyOf(fingerprint), fingerprint, block, out _);
+    }
+
+    /// <summary>
+    /// Looks up content known only by its 128-bit <paramref name="prefix"/> (the index stream's entries): a candidate
+    /// block is a hit when its own fingerprint starts with the prefix, and <paramref name="fingerprint"/> is then that
+    /// full fingerprint (what the caller records; a prefix collision shows later as a different volume digest, never
+    /// as a block the caller believes verified by more than its prefix). On false the block is cleared. Thread-safe.
+    /// </summary>
+    public bool TryReadVerified(in FingerprintPrefix prefix, Span<byte> block, out Fingerprint fingerprint)
+    {
+        CheckBlockBuffer(block);
+        return Lookup(KeyOf(prefix), null, block, out fingerprint);
     }
 
     /// <summary>
@@ -195,7 +199,7 @@ public sealed class BlockIndex : IDisposable
         byte[] buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
         try
         {
-            holder = Holder(key, fingerprint, buffer.AsSpan(0, BlockSize), noteStale: false);
+            holder = Holder(key, fingerprint, buffer.AsSpan(0, BlockSize), noteStale: false, out _);
         }
         finally
         {
@@ -242,6 +246,7 @@ public sealed class BlockIndex : IDisposable
         lock (_updateGate)
         {
             EntryTable table;
+            MappedEntries.Lease lease;
             List<ImageRecord> images;
             using (LockScope.Write(_lock))
             {
@@ -250,12 +255,18 @@ public sealed class BlockIndex : IDisposable
                 _entries.DropStale();
                 _images.TakeLiveIdentities();
                 table = _entries.Table;
+                // The table may be replaced while it is written (a merge of received blocks): the lease keeps it mapped.
+                lease = table.Borrow();
                 // Copies: the writer must not see counters change under it.
                 images = _images.Copies();
             }
-            IndexFile.Write(_filePath, BlockSize, images, table.Entries);
+            using (lease)
+                IndexFile.Write(_filePath, BlockSize, images, table.Entries, SaveFault);
         }
     }
+
+    /// <summary>Test seam: called after each chunk a save writes, with the bytes written so far (to inject a fault).</summary>
+    internal Action<long>? SaveFault { get; set; }
 
     public void Dispose()
     {
@@ -266,6 +277,7 @@ public sealed class BlockIndex : IDisposable
                 return;
             _disposed = true;
             _images.CloseAll();
+            _entries.Dispose();
         }
     }
 
@@ -281,6 +293,12 @@ public sealed class BlockIndex : IDisposable
                 ?? throw new FileNotFoundException($"Image '{full}' does not exist.", full);
         }
         return requested;
+    }
+
+    private void CheckBlockBuffer(Span<byte> block)
+    {
+        if (block.Length != BlockSize)
+            throw new ArgumentException($"The block buffer must be {BlockSize} bytes; got {block.Length}.", nameof(block));
     }
 
     private static void CheckBlockArguments(string imagePath, long blockNumber)
@@ -309,6 +327,28 @@ public sealed class BlockIndex : IDisposable
         return added;
     }
 
+    // The key of content known by its prefix: the same bytes the index keys a full fingerprint by.
+    private IndexKey KeyOf(in FingerprintPrefix prefix) => _keyOf(prefix.Padded());
+
+    private bool MayContain(IndexKey key)
+    {
+        Span<ulong> locations = stackalloc ulong[IndexEntries.MaxCandidates];
+        return Candidates(key, locations, out _) > 0;
+    }
+
+    // A counted lookup: a verified candidate (by full fingerprint, or by key when `full` is null) or a cleared block.
+    private bool Lookup(IndexKey key, Fingerprint? full, Span<byte> block, out Fingerprint content)
+    {
+        if (Holder(key, full, block, noteStale: true, out content) != 0)
+        {
+            Interlocked.Increment(ref _hits);
+            return true;
+        }
+        block.Clear();
+        Interlocked.Increment(ref _misses);
+        return false;
+    }
+
     // The locations that may hold the block of `key`, and the images they point into as of now.
     private int Candidates(IndexKey key, Span<ulong> locations, out ImageRecord?[] images)
     {
@@ -318,15 +358,18 @@ public sealed class BlockIndex : IDisposable
         return _entries.Candidates(key, locations);
     }
 
-    // The one candidate verification: reads each candidate of `key` into `block` until one holds `fingerprint`, and
-    // returns its image id (0 when none does). Reads outside the lock: reading a block must not hold up lookups.
-    private int Holder(IndexKey key, in Fingerprint fingerprint, Span<byte> block, bool noteStale)
+    // The one candidate verification: reads each candidate of `key` into `block` until one holds `full` (or, when only
+    // a prefix is known, content of that key), and returns its image id (0 when none does) and the content's
+    // fingerprint. Reads outside the lock: reading a block must not hold up lookups.
+    private int Holder(IndexKey key, Fingerprint? full, Span<byte> block, bool noteStale, out Fingerprint content)
     {
         Span<ulong> locations = stackalloc ulong[IndexEntries.MaxCandidates];
         int count = Candidates(key, locations, out var images);
+        content = default;
         for (int i = 0; i < count; i++)
         {
-            if (ImageCatalog.TryFingerprint(images, locations[i], block, out var content) && content == fingerprint)
+            if (ImageCatalog.TryFingerprint(images, locations[i], block, out content)
+                && (full is { } expected ? content == expected : _keyOf(content) == key))
                 return IndexEntry.ImageIdOf(locations[i]);
             if (noteStale)
             {

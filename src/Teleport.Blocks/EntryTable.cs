@@ -1,131 +1,102 @@
 namespace Teleport.Blocks;
 
 /// <summary>
-/// The index's main store: entries sorted by key in one exact-size array (24 bytes per entry), plus a directory of
-/// 65,537 offsets by the key's top 16 bits so a lookup binary-searches only its bucket. Immutable: every change
-/// builds a new table, so readers never see a half-written array.
+/// The index's main store: entries sorted by key (24 bytes each) in a mapped working file beside the index
+/// (<see cref="MappedEntries"/>), found through a <see cref="KeySummary"/> in RAM of about 2.4 bytes per entry.
+/// Immutable but for re-pointing: every other change streams a new table into a new file, so readers never see a
+/// half-written one and an update never holds two copies of the table in memory.
 /// </summary>
-internal sealed class EntryTable
+internal sealed class EntryTable : IDisposable
 {
-    private const int DirectoryBits = 16;
+    private readonly string _directory;
+    private readonly MappedEntries? _entries;
+    private readonly KeySummary _summary;
 
-    public static readonly EntryTable Empty = new([]);
+    private EntryTable(string directory, MappedEntries? entries, KeySummary summary) =>
+        (_directory, _entries, _summary) = (directory, entries, summary);
 
-    private readonly IndexEntry[] _entries;
-    private readonly int[] _directory;
-
-    /// <summary>Takes ownership of <paramref name="sortedEntries"/> (sorted, keys unique).</summary>
-    public EntryTable(IndexEntry[] sortedEntries)
+    /// <summary>A table with no entries, whose successors are written in <paramref name="directory"/>.</summary>
+    public static EntryTable Empty(string directory)
     {
-        _entries = sortedEntries;
-        _directory = new int[(1 << DirectoryBits) + 1];
-        int bucket = 0;
-        for (int i = 0; i < sortedEntries.Length; i++)
-        {
-            int b = Bucket(sortedEntries[i].KeyHigh);
-            while (bucket <= b)
-                _directory[bucket++] = i;
-        }
-        while (bucket < _directory.Length)
-            _directory[bucket++] = sortedEntries.Length;
+        var summary = new KeySummary(0);
+        summary.Complete();
+        return new EntryTable(directory, null, summary);
     }
 
-    public int Count => _entries.Length;
+    public int Count => _summary.Count;
 
-    public ReadOnlySpan<IndexEntry> Entries => _entries;
+    /// <summary>The entries, in key order; outside the index's lock only under <see cref="Borrow"/>.</summary>
+    public ReadOnlySpan<IndexEntry> Entries => _entries is null ? [] : _entries.Span;
 
-    /// <summary>Memory held, in bytes.</summary>
-    public long MemoryBytes => (long)_entries.Length * IndexEntry.Size + (long)_directory.Length * sizeof(int);
+    /// <summary>Resident memory: the summary (the entries are mapped file pages the kernel may drop).</summary>
+    public long MemoryBytes => _summary.MemoryBytes;
 
-    /// <summary>Index of the entry with <paramref name="key"/>, or -1.</summary>
+    /// <summary>Index of the entry with <paramref name="key"/>, or -1. Reads only entries whose tag matches.</summary>
     public int Find(IndexKey key)
     {
-        int bucket = Bucket(key.High);
-        int lo = _directory[bucket], hi = _directory[bucket + 1] - 1;
-        while (lo <= hi)
+        if (_entries is null)
+            return -1;
+        var (at, end, tag) = _summary.Range(key.High);
+        var entries = _entries.Span;
+        while ((at = _summary.NextMatch(at, end, tag)) >= 0)
         {
-            int mid = (int)((uint)(lo + hi) >> 1);
-            ref readonly var e = ref _entries[mid];
-            int c = e.KeyHigh != key.High ? e.KeyHigh.CompareTo(key.High) : e.KeyLow.CompareTo(key.Low);
-            if (c == 0)
-                return mid;
-            if (c < 0)
-                lo = mid + 1;
-            else
-                hi = mid - 1;
+            ref readonly var e = ref entries[at];
+            if (e.KeyHigh == key.High && e.KeyLow == key.Low)
+                return at;
+            at++;
         }
         return -1;
     }
 
-    public ref readonly IndexEntry this[int index] => ref _entries[index];
+    public ref readonly IndexEntry this[int index] => ref _entries!.Span[index];
 
     /// <summary>
     /// Points the entry at <paramref name="index"/> to another block with the same content (its old block was
     /// rewritten). The key, and so the order, is unchanged; the 8-byte write is atomic, so a concurrent reader sees
     /// either location, and lookups verify what they read.
     /// </summary>
-    public void SetLocation(int index, ulong location) => Volatile.Write(ref _entries[index].Location, location);
+    public void SetLocation(int index, ulong location) => Volatile.Write(ref _entries!.Span[index].Location, location);
+
+    /// <summary>Keeps the entries mapped while a save reads them outside the lock.</summary>
+    public MappedEntries.Lease Borrow() => _entries?.Borrow() ?? default;
 
     /// <summary>The table without the entries whose key is in <paramref name="keys"/>.</summary>
-    public EntryTable WithoutKeys(IReadOnlySet<IndexKey> keys)
-    {
-        var kept = new List<IndexEntry>(_entries.Length);
-        foreach (ref readonly var e in _entries.AsSpan())
-            if (!keys.Contains(new IndexKey(e.KeyHigh, e.KeyLow)))
-                kept.Add(e);
-        return kept.Count == _entries.Length ? this : new EntryTable([.. kept]);
-    }
+    public EntryTable WithoutKeys(IReadOnlySet<IndexKey> keys) =>
+        Filtered(e => !keys.Contains(new IndexKey(e.KeyHigh, e.KeyLow)), out _);
 
     /// <summary>The table without entries of the images flagged in <paramref name="removedImages"/>.</summary>
-    public EntryTable WithoutImages(bool[] removedImages, out long removed)
-    {
-        long keep = 0;
-        foreach (ref readonly var e in _entries.AsSpan())
-            if (!IsRemoved(removedImages, e.ImageId))
-                keep++;
-        removed = _entries.Length - keep;
-        if (removed == 0)
-            return this;
-        var kept = new IndexEntry[keep];
-        int n = 0;
-        foreach (ref readonly var e in _entries.AsSpan())
-            if (!IsRemoved(removedImages, e.ImageId))
-                kept[n++] = e;
-        return new EntryTable(kept);
-    }
+    public EntryTable WithoutImages(bool[] removedImages, out long removed) =>
+        Filtered(e => !IsRemoved(removedImages, e.ImageId), out removed);
 
     /// <summary>
-    /// Merges sorted runs into this table. One entry per key survives: an existing entry wins over new ones.
-    /// Each dropped entry whose image differs from the kept one's counts in <paramref name="sharedByImage"/>[image],
-    /// so that image is re-read (to restore coverage) if the kept entry's image later goes away.
+    /// Merges sorted runs into this table. One entry per key survives: an existing entry wins over new ones, and an
+    /// earlier run over a later one. Each dropped entry whose image differs from the kept one's counts in
+    /// <paramref name="sharedByImage"/>[image], so that image is re-read (to restore coverage) if the kept entry's
+    /// image later goes away. The table and the runs are merged in one pass straight into the next table's file:
+    /// no merged copy is ever held in memory.
     /// </summary>
     public EntryTable Merge(IReadOnlyList<EntryRun> runs, long[] sharedByImage, out long added)
     {
-        var pending = new List<EntryRun>(runs.Count);
+        var sources = new List<EntryRun>(runs.Count);
         foreach (var run in runs)
             if (run.Count > 0)
-                pending.Add(run);
-        // Pairwise merging: log2(runs) passes, each linear.
-        while (pending.Count > 1)
-        {
-            var next = new List<EntryRun>((pending.Count + 1) / 2);
-            for (int i = 0; i + 1 < pending.Count; i += 2)
-                next.Add(MergeTwo(pending[i], pending[i + 1], sharedByImage));
-            if (pending.Count % 2 == 1)
-                next.Add(pending[^1]);
-            pending = next;
-        }
-        if (pending.Count == 0)
+                sources.Add(run);
+        if (sources.Count == 0)
         {
             added = 0;
             return this;
         }
-        var existing = new EntryRun(_entries, _entries.Length);
-        // Sized exactly up front: the table is the big array, so it is neither over-allocated nor copied twice.
-        var merged = MergeTwo(existing, pending[0], sharedByImage, CountDistinct(existing, pending[0]));
-        added = merged.Count - _entries.Length;
-        return new EntryTable(merged.Entries);
+        // Two passes over the same merge: the first counts the keys (the summary is sized up front), the second writes.
+        long count = MergePass(sources, null, null);
+        var builder = Build(_directory, count);
+        MergePass(sources, builder, sharedByImage);
+        var merged = builder.Complete();
+        added = merged.Count - Count;
+        return merged;
     }
+
+    /// <summary>Streams sorted, unique entries into a new table in <paramref name="directory"/>.</summary>
+    public static Builder Build(string directory, long count) => new(directory, count);
 
     /// <summary>Sorts a run and drops repeated keys in place.</summary>
     public static EntryRun SortAndDeduplicate(IndexEntry[] entries, int count, long[]? sharedByImage)
@@ -145,39 +116,66 @@ internal sealed class EntryTable
         return new EntryRun(entries, n);
     }
 
-    // Keys in the union of two sorted runs whose keys are each unique.
-    private static int CountDistinct(EntryRun a, EntryRun b)
+    public void Dispose() => _entries?.Dispose();
+
+    private EntryTable Filtered(Func<IndexEntry, bool> keep, out long removed)
     {
-        int i = 0, j = 0, n = 0;
-        while (i < a.Count && j < b.Count)
-        {
-            int c = a.Entries[i].CompareTo(b.Entries[j]);
-            if (c <= 0)
-                i++;
-            if (c >= 0)
-                j++;
-            n++;
-        }
-        return n + (a.Count - i) + (b.Count - j);
+        var entries = Entries;
+        long kept = 0;
+        foreach (ref readonly var e in entries)
+            if (keep(e))
+                kept++;
+        removed = entries.Length - kept;
+        if (removed == 0)
+            return this;
+        var builder = Build(_directory, kept);
+        foreach (ref readonly var e in Entries)
+            if (keep(e))
+                builder.Append(e);
+        return builder.Complete();
     }
 
-    private static EntryRun MergeTwo(EntryRun a, EntryRun b, long[] sharedByImage, int? exactCount = null)
+    // One k-way merge of this table (first) and the runs; returns the distinct keys, appending them when given a builder.
+    private long MergePass(List<EntryRun> runs, Builder? builder, long[]? sharedByImage)
     {
-        var output = new IndexEntry[exactCount ?? a.Count + b.Count];
-        int i = 0, j = 0, n = 0;
-        while (i < a.Count || j < b.Count)
+        var existing = Entries;
+        int[] next = new int[runs.Count];
+        int i = 0;
+        long written = 0;
+        IndexEntry last = default;
+        while (true)
         {
-            // Ties take `a` first, so existing entries win over new ones.
-            bool takeA = j >= b.Count || (i < a.Count && a.Entries[i].CompareTo(b.Entries[j]) <= 0);
-            ref readonly var e = ref takeA ? ref a.Entries[i++] : ref b.Entries[j++];
-            if (n > 0 && output[n - 1].SameKey(e))
+            // The smallest head; ties go to the table, then to the earliest run, so those win.
+            int from = -1;
+            bool have = i < existing.Length;
+            var head = have ? existing[i] : default;
+            for (int r = 0; r < runs.Count; r++)
             {
-                CountShared(sharedByImage, output[n - 1], e);
+                if (next[r] >= runs[r].Count)
+                    continue;
+                ref readonly var e = ref runs[r].Entries[next[r]];
+                if (!have || e.CompareTo(head) < 0)
+                {
+                    head = e;
+                    from = r;
+                    have = true;
+                }
+            }
+            if (!have)
+                return written;
+            if (from == -1)
+                i++;
+            else
+                next[from]++;
+            if (written > 0 && last.SameKey(head))
+            {
+                CountShared(sharedByImage, last, head);
                 continue;
             }
-            output[n++] = e;
+            builder?.Append(head);
+            last = head;
+            written++;
         }
-        return new EntryRun(output, n);
     }
 
     private static void CountShared(long[]? sharedByImage, in IndexEntry kept, in IndexEntry dropped)
@@ -189,5 +187,34 @@ internal sealed class EntryTable
     private static bool IsRemoved(bool[] removedImages, int imageId) =>
         imageId < removedImages.Length && removedImages[imageId];
 
-    private static int Bucket(ulong keyHigh) => (int)(keyHigh >> (64 - DirectoryBits));
+    /// <summary>Writes a table entry by entry (keys strictly ascending), then maps it.</summary>
+    public sealed class Builder(string directory, long count) : IDisposable
+    {
+        private readonly KeySummary _summary = new(count);
+        private readonly MappedEntries? _entries = count == 0 ? null : MappedEntries.Create(directory);
+        private bool _completed;
+
+        public void Append(in IndexEntry entry)
+        {
+            if (_summary.Count >= count)
+                throw new InvalidOperationException($"The table was sized for {count} entries.");
+            _summary.Append(entry.KeyHigh);
+            _entries!.Append(entry);
+        }
+
+        public EntryTable Complete()
+        {
+            _summary.Complete();
+            _entries?.Map();
+            _completed = true;
+            return new EntryTable(directory, _entries, _summary);
+        }
+
+        /// <summary>Drops the working file of a table not completed (a failed load).</summary>
+        public void Dispose()
+        {
+            if (!_completed)
+                _entries?.Dispose();
+        }
+    }
 }

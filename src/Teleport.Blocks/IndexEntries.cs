@@ -7,9 +7,10 @@ namespace Teleport.Blocks;
 /// The index's entries: the sorted <see cref="EntryTable"/>, the received entries not merged into it yet (a
 /// dictionary, so a block received during a migration does not rebuild the table), and the entries lookups found
 /// stale. Changes are made under the index's write lock and <see cref="Candidates"/> under its read lock;
-/// <see cref="NoteStale"/> may run at any time.
+/// <see cref="NoteStale"/> may run at any time. A replaced table is released at once: readers use it only under the
+/// read lock, a save only under <see cref="EntryTable.Borrow"/>.
 /// </summary>
-internal sealed class IndexEntries(ImageCatalog images, int blockSize, Func<Fingerprint, IndexKey> keyOf)
+internal sealed class IndexEntries(ImageCatalog images, int blockSize, Func<Fingerprint, IndexKey> keyOf, string directory) : IDisposable
 {
     /// <summary>Locations one key can have: the table's entry and an unsaved received block's.</summary>
     public const int MaxCandidates = 2;
@@ -17,17 +18,23 @@ internal sealed class IndexEntries(ImageCatalog images, int blockSize, Func<Fing
     private const int MinReceivedLimit = 1 << 16;
     private const int MaxStaleSeen = 1 << 16;
     private const long ReceivedEntryBytes = 40; // a dictionary entry: key, value, hash, next
+    // Received entries are merged (the table rewritten) once they reach 1/32 of the table: at 40 B each that keeps
+    // them under 1.25 B per table entry, so the index stays under 4 B of memory per entry with the summary's 2.4 B.
+    private const int ReceivedShare = 32;
 
     private readonly Dictionary<IndexKey, ulong> _received = new();
     private readonly ConcurrentDictionary<IndexKey, ulong> _staleSeen = new(); // dropped at save if still stale
 
-    public EntryTable Table { get; private set; } = EntryTable.Empty;
+    public EntryTable Table { get; private set; } = EntryTable.Empty(directory);
 
     public long Count => Table.Count + _received.Count;
 
     public long MemoryBytes => Table.MemoryBytes + _received.Count * ReceivedEntryBytes;
 
-    public void Load(IndexEntry[] sortedEntries) => Table = new EntryTable(sortedEntries);
+    /// <summary>Takes <paramref name="table"/> as the table (loaded from the index file).</summary>
+    public void Load(EntryTable table) => Swap(table);
+
+    public void Dispose() => Table.Dispose();
 
     /// <summary>The locations that may hold <paramref name="key"/>'s block: the table's entry first, then a received one.</summary>
     public int Candidates(IndexKey key, Span<ulong> locations)
@@ -92,14 +99,14 @@ internal sealed class IndexEntries(ImageCatalog images, int blockSize, Func<Fing
     /// <summary>Merges the runs an update scanned; returns the entries added.</summary>
     public long MergeScanned(IReadOnlyList<EntryRun> runs, long[] sharedByImage)
     {
-        Table = Table.Merge(runs, sharedByImage, out long added);
+        Swap(Table.Merge(runs, sharedByImage, out long added));
         return added;
     }
 
     /// <summary>Drops every entry, merged or received, of the images flagged in <paramref name="removedImages"/>; returns how many.</summary>
     public long Purge(bool[] removedImages)
     {
-        Table = Table.WithoutImages(removedImages, out long removed);
+        Swap(Table.WithoutImages(removedImages, out long removed));
         foreach (var (key, location) in _received)
         {
             int id = IndexEntry.ImageIdOf(location);
@@ -124,7 +131,7 @@ internal sealed class IndexEntries(ImageCatalog images, int blockSize, Func<Fing
         var run = EntryTable.SortAndDeduplicate(entries, n, sharedByImage: null);
         var byId = images.ById;
         long[] shared = new long[byId.Length];
-        Table = Table.Merge([run], shared, out _);
+        Swap(Table.Merge([run], shared, out _));
         for (int id = 1; id < shared.Length; id++)
             if (shared[id] > 0 && byId[id] is { } image)
                 image.SharedBlocks += shared[id];
@@ -157,12 +164,20 @@ internal sealed class IndexEntries(ImageCatalog images, int blockSize, Func<Fing
         }
         _staleSeen.Clear();
         if (drop.Count > 0)
-            Table = Table.WithoutKeys(drop);
+            Swap(Table.WithoutKeys(drop));
     }
 
     private void MergeReceivedIfLarge()
     {
-        if (_received.Count >= Math.Max(MinReceivedLimit, Table.Count / 8))
+        if (_received.Count >= Math.Max(MinReceivedLimit, Table.Count / ReceivedShare))
             MergeReceived();
+    }
+
+    private void Swap(EntryTable next)
+    {
+        var previous = Table;
+        Table = next;
+        if (!ReferenceEquals(previous, next))
+            previous.Dispose();
     }
 }

@@ -10,6 +10,7 @@ namespace Teleport.Blocks;
 /// The on-disk index: a 64-byte header (magic, version, block size, counts, payload checksum, header checksum),
 /// the image table, then the sorted entries verbatim (24 bytes each, little-endian). Everything after the
 /// header is covered by XxHash64; any mismatch, truncation or inconsistency is an <see cref="IndexCorruptException"/>.
+/// The file is replaced whole (temporary file, fsync, rename, directory fsync): a crash leaves the old or the new one.
 /// </summary>
 internal static class IndexFile
 {
@@ -18,12 +19,13 @@ internal static class IndexFile
     private const int ChunkEntries = 1 << 16;
     private static ReadOnlySpan<byte> Magic => "TPBLKIDX"u8;
 
-    public sealed record Contents(List<ImageRecord> Images, IndexEntry[] Entries);
+    public sealed record Contents(List<ImageRecord> Images, EntryTable Table);
 
     public static string PathFor(string directory, int blockSize) => Path.Combine(directory, $"blocks-{blockSize}.tpidx");
 
     /// <summary>Writes atomically: a temporary file in the same directory, flushed to disk, then renamed over.</summary>
-    public static void Write(string path, int blockSize, IReadOnlyList<ImageRecord> images, ReadOnlySpan<IndexEntry> entries)
+    public static void Write(string path, int blockSize, IReadOnlyList<ImageRecord> images, ReadOnlySpan<IndexEntry> entries,
+        Action<long>? afterChunk = null)
     {
         EnsureLittleEndian();
         byte[] table = EncodeImages(images);
@@ -51,10 +53,14 @@ internal static class IndexFile
                 stream.Write(header);
                 stream.Write(table);
                 for (int i = 0; i < entries.Length; i += ChunkEntries)
+                {
                     stream.Write(MemoryMarshal.AsBytes(entries.Slice(i, Math.Min(ChunkEntries, entries.Length - i))));
+                    afterChunk?.Invoke(stream.Position); // test seam: a fault part-way through the write
+                }
                 stream.Flush(flushToDisk: true);
             }
             File.Move(temp, path, overwrite: true);
+            DurableFile.SyncDirectoryOf(path);
         }
         catch
         {
@@ -63,7 +69,8 @@ internal static class IndexFile
         }
     }
 
-    public static Contents Read(string path, int blockSize)
+    /// <summary>Reads and checks the file, streaming its entries into a new table in <paramref name="workDirectory"/>.</summary>
+    public static Contents Read(string path, int blockSize, string workDirectory)
     {
         EnsureLittleEndian();
         try
@@ -75,25 +82,42 @@ internal static class IndexFile
             byte[] table = new byte[tableBytes];
             FileReads.ReadExactly(handle, table, HeaderSize);
             hash.Append(table);
-            var entries = new IndexEntry[entryCount];
-            long offset = HeaderSize + tableBytes;
-            for (int i = 0; i < entries.Length; i += ChunkEntries)
-            {
-                var bytes = MemoryMarshal.AsBytes(entries.AsSpan(i, Math.Min(ChunkEntries, entries.Length - i)));
-                FileReads.ReadExactly(handle, bytes, offset);
-                hash.Append(bytes);
-                offset += bytes.Length;
-            }
+            var images = DecodeImages(path, table, imageCount);
+            using var builder = EntryTable.Build(workDirectory, entryCount);
+            ReadEntries(handle, path, HeaderSize + tableBytes, entryCount, KnownIds(images), hash, builder);
             if (hash.GetCurrentHashAsUInt64() != checksum)
                 throw Corrupt(path, "the content checksum does not match");
-
-            var images = DecodeImages(path, table, imageCount);
-            Validate(path, images, entries);
-            return new Contents(images, entries);
+            return new Contents(images, builder.Complete());
         }
         catch (IOException e) when (e is not FileNotFoundException)
         {
             throw Corrupt(path, $"reading it failed ({e.Message})", e);
+        }
+    }
+
+    // Streams the entries through a pooled chunk: hashed, checked (known image, strictly ascending) and appended.
+    private static void ReadEntries(SafeFileHandle handle, string path, long offset, long count, bool[] known, XxHash64 hash,
+        EntryTable.Builder builder)
+    {
+        var chunk = new IndexEntry[Math.Min(ChunkEntries, count)];
+        IndexEntry previous = default;
+        for (long i = 0; i < count; i += chunk.Length)
+        {
+            var entries = chunk.AsSpan(0, (int)Math.Min(chunk.Length, count - i));
+            var bytes = MemoryMarshal.AsBytes(entries);
+            FileReads.ReadExactly(handle, bytes, offset);
+            hash.Append(bytes);
+            offset += bytes.Length;
+            for (int k = 0; k < entries.Length; k++)
+            {
+                int id = entries[k].ImageId;
+                if (id >= known.Length || !known[id])
+                    throw Corrupt(path, $"entry {i + k} refers to image {id}, which the file does not list");
+                if (i + k > 0 && previous.CompareTo(entries[k]) >= 0)
+                    throw Corrupt(path, $"entries are not in strictly ascending key order at entry {i + k}");
+                previous = entries[k];
+                builder.Append(entries[k]);
+            }
         }
     }
 
@@ -127,19 +151,12 @@ internal static class IndexFile
         return (imageCount, entryCount, tableBytes, checksum);
     }
 
-    private static void Validate(string path, List<ImageRecord> images, IndexEntry[] entries)
+    private static bool[] KnownIds(List<ImageRecord> images)
     {
         bool[] known = new bool[images.Count == 0 ? 1 : images.Max(i => i.Id) + 1];
         foreach (var image in images)
             known[image.Id] = true;
-        for (int i = 0; i < entries.Length; i++)
-        {
-            int id = entries[i].ImageId;
-            if (id >= known.Length || !known[id])
-                throw Corrupt(path, $"entry {i} refers to image {id}, which the file does not list");
-            if (i > 0 && entries[i - 1].CompareTo(entries[i]) >= 0)
-                throw Corrupt(path, $"entries are not in strictly ascending key order at entry {i}");
-        }
+        return known;
     }
 
     private static byte[] EncodeImages(IReadOnlyList<ImageRecord> images)

@@ -7,7 +7,7 @@ namespace Teleport.Blocks;
 /// <param name="ZeroBlocks">Zero blocks in all images (not indexed: zeros never need a lookup).</param>
 /// <param name="NonZeroBlocks">Non-zero blocks in all images.</param>
 /// <param name="UniqueBlocks">Index entries: distinct non-zero contents.</param>
-/// <param name="MemoryBytes">Memory the entries use (24 bytes each plus a 256 KiB directory and unsaved additions).</param>
+/// <param name="MemoryBytes">Resident memory of the index: its key summary (about 2.4 bytes per entry; the entries themselves are a mapped file) and unsaved additions.</param>
 /// <param name="IndexBytes">Size of the index file on disk (0 before the first save).</param>
 /// <param name="LookupHits">Lookups answered with a verified local block.</param>
 /// <param name="LookupMisses">Lookups that found nothing usable.</param>

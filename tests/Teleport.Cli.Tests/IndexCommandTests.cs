@@ -1,3 +1,5 @@
+using Teleport.Blocks;
+
 namespace Teleport.Cli.Tests;
 
 public sealed class IndexCommandTests : IDisposable
@@ -26,6 +28,12 @@ public sealed class IndexCommandTests : IDisposable
         Assert.Equal(build.GetProperty("uniqueBlocks").GetInt64(), stats.GetProperty("uniqueBlocks").GetInt64());
         Assert.Equal(build.GetProperty("indexBytes").GetInt64(), stats.GetProperty("indexBytes").GetInt64());
         Assert.Equal(2, stats.GetProperty("files").GetInt32());
+
+        // memoryBytes is the index's resident memory as the library counts it, in both commands.
+        using var index = BlockIndex.Open(IndexDir);
+        Assert.Equal(index.Stats.MemoryBytes, stats.GetProperty("memoryBytes").GetInt64());
+        Assert.Equal(index.Stats.MemoryBytes, build.GetProperty("memoryBytes").GetInt64());
+        Assert.True(index.Stats.MemoryBytes > 0);
     }
 
     [Fact]

@@ -41,9 +41,9 @@ public class IndexEncodingTests
     {
         byte[] block = new byte[4096];
         block[0] = seed;
-        byte[] entry = new byte[1 + Fingerprint.Size];
+        byte[] entry = new byte[1 + FingerprintPrefix.Size];
         entry[0] = ProtocolConstants.EntryFingerprint;
-        Fingerprint.Compute(block).WriteTo(entry.AsSpan(1));
+        FingerprintPrefix.Of(Fingerprint.Compute(block)).WriteTo(entry.AsSpan(1));
         return entry;
     }
 

@@ -217,8 +217,8 @@ public sealed class IndexResolverTests : IDisposable
         public Batch Block(byte[] data)
         {
             _bytes.Add(ProtocolConstants.EntryFingerprint);
-            byte[] fingerprint = new byte[Fingerprint.Size];
-            Fingerprint.Compute(data).WriteTo(fingerprint);
+            byte[] fingerprint = new byte[FingerprintPrefix.Size];
+            FingerprintPrefix.Of(Fingerprint.Compute(data)).WriteTo(fingerprint);
             _bytes.AddRange(fingerprint);
             return this;
         }

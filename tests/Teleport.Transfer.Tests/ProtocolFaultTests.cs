@@ -115,7 +115,8 @@ public class ProtocolFaultTests
 
     [Theory]
     [InlineData(1, 1)] // a source of protocol version 1 (32-byte zero-run counts, zstd per frame)
-    [InlineData(3, 4)]
+    [InlineData(2, 2)] // a source of protocol version 2 (32-byte fingerprints in the index stream)
+    [InlineData(4, 5)]
     public async Task A_peer_with_another_protocol_version_is_refused(ushort min, ushort max)
     {
         await using var f = Fixture.Start();
@@ -123,7 +124,7 @@ public class ProtocolFaultTests
         await peer.SendAsync(MessageType.Hello, RawPeer.Hello(f.Id, 4096, 4096, min: min, max: max));
         var error = await peer.ReadErrorThenCloseAsync();
         Assert.Equal(TransferErrorCode.UnsupportedVersion, error?.Code);
-        Assert.Contains($"destination speaks protocol versions 2..2, source offers {min}..{max}", error!.Message);
+        Assert.Contains($"destination speaks protocol versions 3..3, source offers {min}..{max}", error!.Message);
         Assert.False(File.Exists(f.VolumePath));
         Assert.False(f.Run.IsCompleted, "an old peer must not end the session");
     }
@@ -318,8 +319,8 @@ public class ProtocolFaultTests
     {
         var batch = new List<byte>(new byte[8]);
         batch.Add(ProtocolConstants.EntryFingerprint);
-        byte[] fingerprint = new byte[Fingerprint.Size];
-        Fingerprint.Compute(block0).WriteTo(fingerprint);
+        byte[] fingerprint = new byte[FingerprintPrefix.Size];
+        FingerprintPrefix.Of(Fingerprint.Compute(block0)).WriteTo(fingerprint);
         batch.AddRange(fingerprint);
         batch.Add(ProtocolConstants.EntryRepeat);
         batch.Add((byte)repeatDistance);

@@ -86,14 +86,14 @@ internal sealed class RawPeer : IAsyncDisposable
     public static byte[] IndexBatch(long first, IEnumerable<byte[]> blocks)
     {
         var list = blocks.ToList();
-        byte[] bytes = new byte[8 + list.Count * 33];
+        byte[] bytes = new byte[8 + list.Count * (1 + Teleport.Blocks.FingerprintPrefix.Size)];
         BinaryPrimitives.WriteUInt64LittleEndian(bytes, (ulong)first);
         int at = 8;
         foreach (byte[]? block in list)
         {
             bytes[at++] = ProtocolConstants.EntryFingerprint;
-            Teleport.Blocks.Fingerprint.Compute(block).WriteTo(bytes.AsSpan(at));
-            at += 32;
+            Teleport.Blocks.FingerprintPrefix.Of(Teleport.Blocks.Fingerprint.Compute(block)).WriteTo(bytes.AsSpan(at));
+            at += Teleport.Blocks.FingerprintPrefix.Size;
         }
 
         return bytes;

@@ -6,7 +6,7 @@ namespace Teleport.Transfer.Tests;
 public class ResumeTests
 {
     // 2600 blocks: enough for several index batches and data frames; zero runs and repeats included.
-    private static readonly string Recipe = VolumeBuilder.Repeat("rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrzzaa", 62) + "t";
+    private static readonly string Recipe = VolumeBuilder.Repeat("rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrzzaa", 110) + "t"; // index: 4,180 distinct blocks, 2 batches
 
     [Theory]
     [InlineData(MessageType.Hello, 1)]

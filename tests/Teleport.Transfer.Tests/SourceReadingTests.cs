@@ -30,13 +30,17 @@ public sealed class SourceReadingTests : IDisposable
         return prints;
     }
 
+    /// <summary>What the index stream carries per block: the 128-bit prefix of its fingerprint.</summary>
+    private static FingerprintPrefix?[] Prefixes(byte[] bytes, in VolumeGeometry geometry) =>
+        [.. Prints(bytes, geometry).Select(p => (FingerprintPrefix?)FingerprintPrefix.Of(p))];
+
     /// <summary>Scans from <paramref name="from"/> and decodes the batches back into one fingerprint per block.</summary>
-    private static async Task<(Fingerprint?[] Blocks, int Batches, long ZeroBlocks)> ScanAsync(IndexScanner scanner, VolumeGeometry geometry, long from = 0)
+    private static async Task<(FingerprintPrefix?[] Blocks, int Batches, long ZeroBlocks)> ScanAsync(IndexScanner scanner, VolumeGeometry geometry, long from = 0)
     {
         var channel = Channel.CreateUnbounded<ScannedBatch>();
         await scanner.ScanAsync(from, channel.Writer, CancellationToken.None);
-        var blocks = new Fingerprint?[geometry.BlockCount];
-        var listed = new List<Fingerprint>();
+        var blocks = new FingerprintPrefix?[geometry.BlockCount];
+        var listed = new List<FingerprintPrefix>();
         int batches = 0;
         long zeros = 0, next = from;
         await foreach (var batch in channel.Reader.ReadAllAsync())
@@ -52,14 +56,14 @@ public sealed class SourceReadingTests : IDisposable
         return (blocks, batches, zeros);
     }
 
-    private static long Decode(ScannedBatch batch, in VolumeGeometry geometry, long first, Fingerprint?[] blocks, List<Fingerprint> listed)
+    private static long Decode(ScannedBatch batch, in VolumeGeometry geometry, long first, FingerprintPrefix?[] blocks, List<FingerprintPrefix> listed)
     {
         var reader = new IndexBatchReader(batch.Buffer.AsSpan(0, batch.Length), geometry, first);
         while (reader.TryRead(out var entry))
         {
             if (entry.Zero)
                 continue; // left null: a zero block
-            var print = entry.Repeat > 0 ? listed[^(int)entry.Repeat] : entry.Fingerprint;
+            var print = entry.Repeat > 0 ? listed[^(int)entry.Repeat] : entry.Prefix;
             if (entry.Repeat == 0)
                 listed.Add(print);
             blocks[entry.Block] = print;
@@ -82,27 +86,27 @@ public sealed class SourceReadingTests : IDisposable
         Assert.Equal(1, batches);
         Assert.Equal(5, zeros);
         for (long b = 0; b < geometry.BlockCount; b++)
-            Assert.Equal(ZeroBlocks.IsZero(bytes.AsSpan((int)geometry.Offset(b), geometry.BlockLength(b))) ? null : prints[b], blocks[b]);
+            Assert.Equal(ZeroBlocks.IsZero(bytes.AsSpan((int)geometry.Offset(b), geometry.BlockLength(b))) ? null : FingerprintPrefix.Of(prints[b]), blocks[b]);
         Assert.Equal(VolumeDigest.Compute(geometry, prints), volume.Digest());
     }
 
     [Fact]
     public async Task A_large_scan_splits_into_batches_and_repeats_start_over_on_a_new_connection()
     {
-        // 512-byte blocks: 3000 distinct ones overflow one batch of fingerprints.
-        byte[] bytes = VolumeBuilder.Build(VolumeBuilder.Repeat("r", 3000 * 512 / VolumeBuilder.BlockSize), seed: 5, tail: 7);
+        // 512-byte blocks: 5000 distinct ones overflow one batch of 17-byte entries.
+        byte[] bytes = VolumeBuilder.Build(VolumeBuilder.Repeat("r", 5000 * 512 / VolumeBuilder.BlockSize), seed: 5, tail: 7);
         using var volume = Volume(bytes, blockSize: 512);
         var geometry = volume.Geometry;
         var scanner = new IndexScanner(volume);
 
         var first = await ScanAsync(scanner, geometry);
         Assert.True(first.Batches >= 2, $"{first.Batches} batches");
-        Assert.Equal(Prints(bytes, geometry).Cast<Fingerprint?>(), first.Blocks);
+        Assert.Equal(Prefixes(bytes, geometry), first.Blocks);
 
         // Resuming at block 1000 on a new connection: every fingerprint is listed again in full.
         scanner.BeginConnection();
         var resumed = await ScanAsync(scanner, geometry, from: 1000);
-        Assert.Equal(Prints(bytes, geometry).Skip(1000).Cast<Fingerprint?>(), resumed.Blocks.Skip(1000));
+        Assert.Equal(Prefixes(bytes, geometry).Skip(1000), resumed.Blocks.Skip(1000));
     }
 
     [Fact]

@@ -20,8 +20,8 @@ public class StreamingMigrationTests
         Assert.Equal(98, destination.BlocksFromVolume);
         Assert.Equal(98, source.BlocksFromVolume);
         Assert.Equal(50, destination.ZeroBlocks);
-        // 202 fingerprints (33 B), 98 repeats (2 B: tag + varint) and one zero run, plus frame headers.
-        Assert.InRange(source.IndexBytes, 202 * 33 + 98 * 2, 202 * 33 + 98 * 2 + 200);
+        // 202 fingerprint prefixes (17 B), 98 repeats (2 B: tag + varint) and one zero run, plus frame headers.
+        Assert.InRange(source.IndexBytes, 202 * 17 + 98 * 2, 202 * 17 + 98 * 2 + 200);
     }
 
     [Fact]

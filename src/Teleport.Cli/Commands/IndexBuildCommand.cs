@@ -29,7 +29,7 @@ public sealed class IndexBuildCommand(CliConsole console) : BlockSizeCommand<Ind
             report.ImagesScanned, report.ImagesSkipped, report.ImagesRemoved, report.BytesRead, seconds);
 
         var summary = new IndexSummary(stats.BlockSize, stats.Images, stats.Blocks, stats.ZeroBlocks, stats.UniqueBlocks,
-            report.BytesRead, Math.Round(seconds, 3), stats.IndexBytes, report.ImagesScanned, report.ImagesSkipped, report.ImagesRemoved);
+            report.BytesRead, Math.Round(seconds, 3), stats.IndexBytes, report.ImagesScanned, report.ImagesSkipped, report.ImagesRemoved, stats.MemoryBytes);
         if (settings.Json)
             console.WriteJson(summary);
         else

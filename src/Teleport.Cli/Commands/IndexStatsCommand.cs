@@ -13,7 +13,7 @@ public sealed class IndexStatsCommand(CliConsole console) : Command<IndexStatsSe
         using var index = IndexOpener.Open(settings.IndexDirectory, BlockSizeOption.Parse(settings.BlockSize));
         var stats = index.Stats;
         var summary = new IndexSummary(stats.BlockSize, stats.Images, stats.Blocks, stats.ZeroBlocks, stats.UniqueBlocks,
-            BytesRead: stats.IndexBytes, Math.Round(clock.Elapsed.TotalSeconds, 3), stats.IndexBytes, 0, 0, 0);
+            BytesRead: stats.IndexBytes, Math.Round(clock.Elapsed.TotalSeconds, 3), stats.IndexBytes, 0, 0, 0, stats.MemoryBytes);
         if (settings.Json)
             console.WriteJson(summary);
         else

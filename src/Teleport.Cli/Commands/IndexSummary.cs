@@ -12,4 +12,5 @@ internal sealed record IndexSummary(
     long IndexBytes,
     int FilesScanned,
     int FilesSkipped,
-    int FilesRemoved);
+    int FilesRemoved,
+    long MemoryBytes = 0); // the index's resident memory (BlockIndex.Stats.MemoryBytes)

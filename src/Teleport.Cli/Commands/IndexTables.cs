@@ -16,6 +16,7 @@ internal static class IndexTables
         Row("zero blocks", N(s.ZeroBlocks));
         Row("unique non-zero blocks", N(s.UniqueBlocks));
         Row("index file", ByteSize.Format(s.IndexBytes));
+        Row("memory", ByteSize.Format(s.MemoryBytes));
         if (bytesPerSecond is { } rate)
         {
             Row("images read / skipped / removed", $"{s.FilesScanned} / {s.FilesSkipped} / {s.FilesRemoved}");

@@ -15,7 +15,8 @@ internal sealed class IndexPrefetch
     private readonly int _blockSize;
     private readonly int _limit;
     private readonly long[] _blocks = new long[MaxBlocks];
-    private readonly Fingerprint[] _fingerprints = new Fingerprint[MaxBlocks];
+    private readonly FingerprintPrefix[] _prefixes = new FingerprintPrefix[MaxBlocks];
+    private readonly Fingerprint[] _found = new Fingerprint[MaxBlocks];
     private readonly bool[] _hits = new bool[MaxBlocks];
     private readonly byte[] _fallback;
     private byte[] _data = [];
@@ -37,10 +38,10 @@ internal sealed class IndexPrefetch
     public void Clear() => _count = _next = 0;
 
     /// <summary>Adds a block to look up (blocks ascending; call while not <see cref="Full"/>).</summary>
-    public void Add(long block, in Fingerprint fingerprint)
+    public void Add(long block, in FingerprintPrefix prefix)
     {
         _blocks[_count] = block;
-        _fingerprints[_count] = fingerprint;
+        _prefixes[_count] = prefix;
         _count++;
     }
 
@@ -51,23 +52,27 @@ internal sealed class IndexPrefetch
             _data = new byte[_limit * _blockSize];
         int blockSize = _blockSize;
         Parallel.For(0, _count, new ParallelOptions { MaxDegreeOfParallelism = 2 },
-            i => _hits[i] = _index.TryReadVerified(_fingerprints[i], _data.AsSpan(i * blockSize, blockSize)));
+            i => _hits[i] = _index.TryReadVerified(_prefixes[i], _data.AsSpan(i * blockSize, blockSize), out _found[i]));
     }
 
-    /// <summary>The block from the index: looked up ahead, or now. <paramref name="data"/> is block-sized.</summary>
-    public bool TryRead(long block, in Fingerprint fingerprint, out ReadOnlySpan<byte> data)
+    /// <summary>
+    /// The block from the index: looked up ahead, or now. <paramref name="data"/> is block-sized and
+    /// <paramref name="fingerprint"/> its full fingerprint.
+    /// </summary>
+    public bool TryRead(long block, in FingerprintPrefix prefix, out ReadOnlySpan<byte> data, out Fingerprint fingerprint)
     {
         data = default;
         while (_next < _count && _blocks[_next] < block)
             _next++;
-        if (_next < _count && _blocks[_next] == block && _fingerprints[_next] == fingerprint)
+        if (_next < _count && _blocks[_next] == block && _prefixes[_next] == prefix)
         {
             int at = _next++;
             data = _data.AsSpan(at * _blockSize, _blockSize);
+            fingerprint = _found[at];
             return _hits[at];
         }
 
-        if (!_index.TryReadVerified(fingerprint, _fallback))
+        if (!_index.TryReadVerified(prefix, _fallback, out fingerprint))
             return false;
         data = _fallback;
         return true;

@@ -8,6 +8,11 @@ namespace Teleport.Transfer;
 /// volume (the hint, trusted per block after re-hashing), content repeated earlier in the volume (copied, or waiting
 /// until it arrives) and the local <see cref="BlockIndex"/>. Whatever none of them provides is queued on the
 /// <see cref="RequestPlanner"/>. No sockets: it works on the volume and the planner only.
+/// <para>
+/// The stream names content by 128-bit fingerprint prefixes. A block built here without receiving it is recorded with
+/// the full fingerprint of the bytes written, so a prefix collision makes the volume digest differ from the source's
+/// (the migration fails verification) instead of passing as a verified copy.
+/// </para>
 /// </summary>
 internal sealed class IndexResolver
 {
@@ -22,14 +27,14 @@ internal sealed class IndexResolver
 
     // Blocks waiting for the content of an earlier block still to arrive, by that block.
     private readonly BlockBitmap _waiting;
-    private readonly Dictionary<long, List<(long Block, Fingerprint Fingerprint)>> _waiters = new();
+    private readonly Dictionary<long, List<(long Block, FingerprintPrefix Prefix)>> _waiters = new();
 
     // First block of each content seen in the index stream, by fingerprint prefix.
     private readonly Dictionary<ulong, long> _seen = new();
     private readonly HashSet<ulong> _batchKeys = [];
 
     // Fingerprint entries listed on this connection, for repeat entries.
-    private readonly List<Fingerprint> _listed = [];
+    private readonly List<FingerprintPrefix> _listed = [];
 
     /// <summary>
     /// <paramref name="waiting"/> is the set of blocks waiting for a copy, shared with <paramref name="requests"/>;
@@ -88,10 +93,10 @@ internal sealed class IndexResolver
             if (entry.Zero || entry.Repeat > 0)
                 continue;
             // Content appearing twice in one batch: only its first block can be a certain miss.
-            ulong key = entry.Fingerprint.Prefix64;
+            ulong key = entry.Prefix.High;
             if (!_batchKeys.Add(key) || _seen.ContainsKey(key) || HintCovers(entry.Block))
                 continue;
-            if (_index is not null && _index.MayContain(entry.Fingerprint))
+            if (_index is not null && _index.MayContain(entry.Prefix))
                 continue;
             if (!presence.Test(entry.Block) && !_requests.IsRequested(entry.Block))
                 _requests.Queue(entry.Block);
@@ -118,8 +123,8 @@ internal sealed class IndexResolver
             }
             else
             {
-                _listed.Add(entry.Fingerprint);
-                Resolve(entry.Block, entry.Fingerprint);
+                _listed.Add(entry.Prefix);
+                Resolve(entry.Block, entry.Prefix);
             }
         }
 
@@ -149,7 +154,7 @@ internal sealed class IndexResolver
         {
             if (!_waiting.Test(waiter))
                 continue; // it arrived by itself meanwhile
-            if (expected == fingerprint)
+            if (expected.Matches(fingerprint))
             {
                 // The source block changed since the index phase would show as a different fingerprint.
                 if (data.IsEmpty)
@@ -166,9 +171,9 @@ internal sealed class IndexResolver
         }
     }
 
-    private void Resolve(long block, in Fingerprint fingerprint)
+    private void Resolve(long block, in FingerprintPrefix prefix)
     {
-        ulong key = fingerprint.Prefix64;
+        ulong key = prefix.High;
         // Requested ahead by QueueCertainMisses: its data is on the way.
         if (_requests.IsRequested(block))
         {
@@ -177,24 +182,24 @@ internal sealed class IndexResolver
         }
 
         // An earlier attempt may have left exactly this block here.
-        if (HintCovers(block) && _volume.ReadBlock(block, _block) == fingerprint)
+        if (HintCovers(block) && _volume.ReadBlock(block, _block) is var held && prefix.Matches(held))
         {
-            MarkPresent(block, fingerprint);
+            MarkPresent(block, held);
             _seen.TryAdd(key, block);
             _stats.FromVolume++;
             return;
         }
 
         // The same content occurs earlier in this volume: copy it, or wait for it if it is still to come.
-        if (_seen.TryGetValue(key, out long first) && first != block && TryCopyOrWait(block, first, fingerprint))
+        if (_seen.TryGetValue(key, out long first) && first != block && TryCopyOrWait(block, first, prefix))
         {
             _stats.FromVolume++;
             return;
         }
 
-        if (_prefetch is not null && _prefetch.TryRead(block, fingerprint, out var found))
+        if (_prefetch is not null && _prefetch.TryRead(block, prefix, out var found, out var content))
         {
-            WriteBlock(block, found[.._geometry.BlockLength(block)], fingerprint);
+            WriteBlock(block, found[.._geometry.BlockLength(block)], content);
             _seen.TryAdd(key, block);
             _stats.FromIndex++;
             return;
@@ -208,13 +213,14 @@ internal sealed class IndexResolver
     /// Fills <paramref name="block"/> from <paramref name="first"/>, an earlier block with the same fingerprint prefix:
     /// copied when present and verified, or registered to wait for it unless it is itself waiting.
     /// </summary>
-    private bool TryCopyOrWait(long block, long first, in Fingerprint fingerprint)
+    private bool TryCopyOrWait(long block, long first, in FingerprintPrefix prefix)
     {
         if (_volume.Presence.Test(first))
         {
-            if (_volume.ReadBlock(first, _block) != fingerprint)
+            var content = _volume.ReadBlock(first, _block);
+            if (!prefix.Matches(content))
                 return false;
-            WriteBlock(block, _block.AsSpan(0, _geometry.BlockLength(block)), fingerprint);
+            WriteBlock(block, _block.AsSpan(0, _geometry.BlockLength(block)), content);
             return true;
         }
 
@@ -222,7 +228,7 @@ internal sealed class IndexResolver
             return false;
         if (!_waiters.TryGetValue(first, out var list))
             _waiters[first] = list = [];
-        list.Add((block, fingerprint));
+        list.Add((block, prefix));
         _waiting.Set(block);
         return true;
     }
@@ -236,9 +242,9 @@ internal sealed class IndexResolver
         var reader = new IndexBatchReader(payload, _geometry, first);
         while (!_prefetch.Full && reader.TryRead(out var entry))
         {
-            if (entry.Zero || entry.Repeat > 0 || _seen.ContainsKey(entry.Fingerprint.Prefix64) || HintCovers(entry.Block))
+            if (entry.Zero || entry.Repeat > 0 || _seen.ContainsKey(entry.Prefix.High) || HintCovers(entry.Block))
                 continue;
-            _prefetch.Add(entry.Block, entry.Fingerprint);
+            _prefetch.Add(entry.Block, entry.Prefix);
         }
 
         _prefetch.ReadAll();

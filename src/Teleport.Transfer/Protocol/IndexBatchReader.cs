@@ -3,7 +3,7 @@ using Teleport.Blocks;
 namespace Teleport.Transfer.Protocol;
 
 /// <summary>
-/// Validating reader of an IndexBatch payload: u64 first block, then entries: tag 0 + 32-byte fingerprint (one block);
+/// Validating reader of an IndexBatch payload: u64 first block, then entries: tag 0 + the 16-byte prefix of the block's fingerprint (one block);
 /// tag 1 + varint n ≥ 1 (a run of n zero blocks); tag 2 + varint d ≥ 1 (one block with the content of the d-th most
 /// recent fingerprint entry on this connection). The batch must start where the receiver expects and stay inside the
 /// volume. Whether d fingerprint entries were listed is the session's check.
@@ -35,11 +35,11 @@ internal ref struct IndexBatchReader
             return false;
         byte tag = _reader.U8();
         long count = 1, repeat = 0;
-        Fingerprint fingerprint = default;
+        FingerprintPrefix prefix = default;
         switch (tag)
         {
             case ProtocolConstants.EntryFingerprint:
-                fingerprint = Fingerprint.Read(_reader.Bytes(Fingerprint.Size));
+                prefix = FingerprintPrefix.Read(_reader.Bytes(FingerprintPrefix.Size));
                 break;
             case ProtocolConstants.EntryZeroRun:
                 count = _reader.Varint();
@@ -58,7 +58,7 @@ internal ref struct IndexBatchReader
         if (count > _blockCount - Next)
             throw new TransferException(TransferErrorCode.OutOfRange,
                 $"IndexBatch entry at block {Next} (+{count}) runs past the volume's {_blockCount} blocks");
-        entry = new IndexBatchEntry(Next, count, tag == ProtocolConstants.EntryZeroRun, fingerprint, repeat);
+        entry = new IndexBatchEntry(Next, count, tag == ProtocolConstants.EntryZeroRun, prefix, repeat);
         Next += count;
         return true;
     }

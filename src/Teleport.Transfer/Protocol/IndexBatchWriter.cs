@@ -5,7 +5,7 @@ namespace Teleport.Transfer.Protocol;
 
 /// <summary>
 /// Writes an IndexBatch payload as <see cref="IndexBatchReader"/> reads it: u64 first block, then entries (tag 0 +
-/// fingerprint, tag 1 + varint zero-run length, tag 2 + varint distance back to a listed fingerprint). One writer is
+/// the fingerprint's 16-byte prefix, tag 1 + varint zero-run length, tag 2 + varint distance back to a listed fingerprint). One writer is
 /// reused batch after batch over buffers the caller owns (pooled), so writing an entry allocates nothing.
 /// </summary>
 internal sealed class IndexBatchWriter
@@ -37,11 +37,12 @@ internal sealed class IndexBatchWriter
         Length = HeaderSize;
     }
 
+    /// <summary>A block's content, as the first 128 bits of its fingerprint (the destination verifies what it uses).</summary>
     public void Fingerprint(in Fingerprint fingerprint)
     {
         _buffer[Length++] = ProtocolConstants.EntryFingerprint;
-        fingerprint.WriteTo(_buffer.AsSpan(Length));
-        Length += Blocks.Fingerprint.Size;
+        FingerprintPrefix.Of(fingerprint).WriteTo(_buffer.AsSpan(Length));
+        Length += FingerprintPrefix.Size;
     }
 
     /// <summary>A run of <paramref name="count"/> zero blocks; runs longer than a u32 go as several entries.</summary>

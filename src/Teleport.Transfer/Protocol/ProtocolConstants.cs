@@ -1,14 +1,15 @@
 namespace Teleport.Transfer.Protocol;
 
-/// <summary>Fixed numbers of protocol version 2.</summary>
+/// <summary>Fixed numbers of protocol version 3.</summary>
 internal static class ProtocolConstants
 {
     /// <summary>"TLPT" read as a little-endian integer: the first four payload bytes of Hello.</summary>
     public const uint Magic = 0x54504C54;
 
     // Version 2: compact index entries (varint zero runs, repeats) and one zstd stream per connection.
-    public const ushort MinVersion = 2;
-    public const ushort MaxVersion = 2;
+    // Version 3: index entries carry 128-bit fingerprint prefixes instead of whole fingerprints.
+    public const ushort MinVersion = 3;
+    public const ushort MaxVersion = 3;
 
     /// <summary>Bytes of the frame header: u32 length, u8 type, u8 flags, u16 reserved.</summary>
     public const int HeaderSize = 8;

@@ -1,0 +1,94 @@
+using System.IO.MemoryMappedFiles;
+using System.Runtime.InteropServices;
+
+namespace Teleport.Blocks;
+
+/// <summary>
+/// The entries of one table in a working file beside the index, mapped into memory: the kernel pages them in and out
+/// as lookups touch them, so they are page cache, not process memory. The file is unlinked as soon as it is created
+/// (nothing is left behind after a crash; the saved index file is what survives). Written once through
+/// <see cref="Append"/>, then mapped; re-pointing an entry writes into the mapping.
+/// </summary>
+internal sealed unsafe class MappedEntries : IDisposable
+{
+    private const int WriteBufferBytes = 1 << 20;
+    private const int PendingEntries = 1 << 14;
+
+    private readonly FileStream _file;
+    private MemoryMappedFile? _map;
+    private MemoryMappedViewAccessor? _view;
+    private IndexEntry* _entries;
+    private long _count;
+    // Entries are gathered and written 16 Ki at a time: one write per entry would cost more than the merge itself.
+    private IndexEntry[]? _pending = new IndexEntry[PendingEntries];
+    private int _pendingCount;
+
+    private MappedEntries(FileStream file) => _file = file;
+
+    /// <summary>A new, empty working file in <paramref name="directory"/>, already unlinked.</summary>
+    public static MappedEntries Create(string directory)
+    {
+        string path = Path.Combine(directory, $".entries-{Guid.NewGuid():N}.work");
+        var file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, WriteBufferBytes);
+        File.Delete(path);
+        return new MappedEntries(file);
+    }
+
+    public long Count => _count;
+
+    /// <summary>The mapped entries (after <see cref="Map"/>).</summary>
+    public Span<IndexEntry> Span => new(_entries, (int)_count);
+
+    public void Append(in IndexEntry entry)
+    {
+        _pending![_pendingCount++] = entry;
+        _count++;
+        if (_pendingCount == PendingEntries)
+            WritePending();
+    }
+
+    /// <summary>Ends writing and maps the file.</summary>
+    public void Map()
+    {
+        WritePending();
+        _pending = null;
+        _file.Flush();
+        if (_count == 0)
+            return;
+        _map = MemoryMappedFile.CreateFromFile(_file, null, 0, MemoryMappedFileAccess.ReadWrite, HandleInheritability.None, leaveOpen: true);
+        _view = _map.CreateViewAccessor(0, _count * IndexEntry.Size, MemoryMappedFileAccess.ReadWrite);
+        byte* pointer = null;
+        _view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
+        _entries = (IndexEntry*)(pointer + _view.PointerOffset);
+    }
+
+    private void WritePending()
+    {
+        _file.Write(MemoryMarshal.AsBytes(_pending.AsSpan(0, _pendingCount)));
+        _pendingCount = 0;
+    }
+
+    /// <summary>Keeps the mapping alive while <see cref="Span"/> is used outside the index's lock (a save).</summary>
+    public Lease Borrow()
+    {
+        bool added = false;
+        _view?.SafeMemoryMappedViewHandle.DangerousAddRef(ref added);
+        return new Lease(added ? _view : null);
+    }
+
+    public void Dispose()
+    {
+        // The pointer stays valid for leases still out: the view is unmapped when the last one is returned.
+        if (_view is not null && _entries is not null)
+            _view.SafeMemoryMappedViewHandle.ReleasePointer();
+        _view?.Dispose();
+        _map?.Dispose();
+        _file.Dispose();
+    }
+
+    /// <summary>A reference on the mapping: it is unmapped only once every lease is returned.</summary>
+    public readonly struct Lease(MemoryMappedViewAccessor? view) : IDisposable
+    {
+        public void Dispose() => view?.SafeMemoryMappedViewHandle.DangerousRelease();
+    }
+}
