@@ -48,7 +48,7 @@ public sealed class QemuGuestTlsTests(TlsFixture tls) : IClassFixture<TlsFixture
     private static Task<ProcessResult> RunQemuAsync(ServerHarness harness, string clientDirectory, params string[] commands)
     {
         string input = string.Concat(commands.Select(c => $"qemu-io disk0 \"{c}\"\n")) + "quit\n";
-        return QemuTools.RunAsync(
+        return QemuTools.RunWithInputAsync(
             QemuTools.QemuSystem,
             input,
             "-machine", "none", "-nodefaults", "-display", "none", "-monitor", "stdio",

@@ -1,5 +1,3 @@
-using System.Net.Security;
-
 namespace Teleport.Nbd.Tls;
 
 /// <summary>
@@ -18,8 +16,8 @@ public sealed class StartTlsStream : Stream
         _current = plain;
     }
 
-    /// <summary>The TLS layer once started; null while the connection is plain.</summary>
-    public SslStream? Tls { get; private set; }
+    /// <summary>The secured layer once started; null while the connection is plain.</summary>
+    public Stream? Secure { get; private set; }
 
     public override bool CanRead => true;
 
@@ -35,35 +33,31 @@ public sealed class StartTlsStream : Stream
         set => throw new NotSupportedException();
     }
 
-    /// <summary>Runs the server side of the TLS handshake; afterwards every byte goes through TLS.</summary>
-    public Task StartServerAsync(SslServerAuthenticationOptions options, CancellationToken cancellationToken) =>
-        StartAsync(ssl => ssl.AuthenticateAsServerAsync(options, cancellationToken));
-
-    /// <summary>Runs the client side of the TLS handshake; afterwards every byte goes through TLS.</summary>
-    public Task StartClientAsync(SslClientAuthenticationOptions options, CancellationToken cancellationToken) =>
-        StartAsync(ssl => ssl.AuthenticateAsClientAsync(options, cancellationToken));
-
-    private async Task StartAsync(Func<SslStream, Task> authenticate)
+    /// <summary>Runs the server side of the handshake; afterwards every byte is secured. Returns the client's identity.</summary>
+    public async Task<string?> StartServerAsync(NbdTls tls, CancellationToken cancellationToken)
     {
-        if (Tls is not null)
+        EnsurePlain();
+        (var secure, string? identity) = await tls.AcceptAsync(_plain, cancellationToken).ConfigureAwait(false);
+        Secure = secure;
+        _current = secure;
+        return identity;
+    }
+
+    /// <summary>Runs the client side of the handshake; afterwards every byte is secured.</summary>
+    public async Task StartClientAsync(NbdTls tls, string targetHost, CancellationToken cancellationToken)
+    {
+        EnsurePlain();
+        var secure = await tls.ConnectAsync(_plain, targetHost, cancellationToken).ConfigureAwait(false);
+        Secure = secure;
+        _current = secure;
+    }
+
+    private void EnsurePlain()
+    {
+        if (Secure is not null)
         {
             throw new InvalidOperationException("TLS is already running on this connection.");
         }
-
-        // The plain stream stays open under TLS; disposing this object closes both.
-        var ssl = new SslStream(_plain, leaveInnerStreamOpen: true);
-        try
-        {
-            await authenticate(ssl).ConfigureAwait(false);
-        }
-        catch
-        {
-            await ssl.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-
-        Tls = ssl;
-        _current = ssl;
     }
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
@@ -92,9 +86,9 @@ public sealed class StartTlsStream : Stream
 
     public override async ValueTask DisposeAsync()
     {
-        if (Tls is not null)
+        if (Secure is not null)
         {
-            await Tls.DisposeAsync().ConfigureAwait(false);
+            await Secure.DisposeAsync().ConfigureAwait(false);
         }
 
         await _plain.DisposeAsync().ConfigureAwait(false);
@@ -105,7 +99,7 @@ public sealed class StartTlsStream : Stream
     {
         if (disposing)
         {
-            Tls?.Dispose();
+            Secure?.Dispose();
             _plain.Dispose();
         }
 

@@ -13,10 +13,10 @@ internal static class QemuTools
 
     public static string QemuSystem => TestEnvironment.QemuSystem;
 
-    public static Task<ProcessResult> RunAsync(string executable, params string[] arguments) => RunAsync(executable, input: null, arguments);
+    public static Task<ProcessResult> RunAsync(string executable, params string[] arguments) => RunWithInputAsync(executable, input: null, arguments);
 
     /// <summary>Runs <paramref name="executable"/>, writing <paramref name="input"/> (if any) to its stdin and then closing it.</summary>
-    public static async Task<ProcessResult> RunAsync(string executable, string? input, params string[] arguments)
+    public static async Task<ProcessResult> RunWithInputAsync(string executable, string? input, params string[] arguments)
     {
         var start = new ProcessStartInfo(executable)
         {
