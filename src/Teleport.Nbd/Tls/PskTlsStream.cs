@@ -9,7 +9,7 @@ namespace Teleport.Nbd.Tls;
 /// (under a lock, never around I/O); this class moves its records over the socket. One reader and any number of
 /// writers at a time, as the NBD server and client use a connection.
 /// </summary>
-internal sealed class PskTlsStream : Stream
+internal sealed class PskTlsStream : DuplexStream
 {
     // One TLS record of ciphertext: 16 KiB of plaintext plus what a record adds.
     private const int RecordSize = 16 * 1024 + 2048;
@@ -26,20 +26,6 @@ internal sealed class PskTlsStream : Stream
     {
         _inner = inner;
         _protocol = protocol;
-    }
-
-    public override bool CanRead => true;
-
-    public override bool CanWrite => true;
-
-    public override bool CanSeek => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
     }
 
     /// <summary>Runs the server's handshake over <paramref name="inner"/> (which stays open afterwards and on failure).</summary>
@@ -166,10 +152,6 @@ internal sealed class PskTlsStream : Stream
     public override Task FlushAsync(CancellationToken cancellationToken) => _inner.FlushAsync(cancellationToken);
 
     public override void Flush() => _inner.Flush();
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     private int ReadDecrypted(Memory<byte> buffer)
     {

@@ -5,7 +5,7 @@ namespace Teleport.Nbd.Tls;
 /// writers keep this one object throughout, so the handshake can switch to TLS under them; they must have nothing
 /// buffered or pending at the switch (the caller checks).
 /// </summary>
-public sealed class StartTlsStream : Stream
+public sealed class StartTlsStream : DuplexStream
 {
     private readonly Stream _plain;
     private Stream _current;
@@ -18,20 +18,6 @@ public sealed class StartTlsStream : Stream
 
     /// <summary>The secured layer once started; null while the connection is plain.</summary>
     public Stream? Secure { get; private set; }
-
-    public override bool CanRead => true;
-
-    public override bool CanWrite => true;
-
-    public override bool CanSeek => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
 
     /// <summary>Runs the server side of the handshake; afterwards every byte is secured. Returns the client's identity.</summary>
     public async Task<string?> StartServerAsync(NbdTls tls, CancellationToken cancellationToken)
@@ -79,10 +65,6 @@ public sealed class StartTlsStream : Stream
     public override Task FlushAsync(CancellationToken cancellationToken) => _current.FlushAsync(cancellationToken);
 
     public override void Flush() => _current.Flush();
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     public override async ValueTask DisposeAsync()
     {
