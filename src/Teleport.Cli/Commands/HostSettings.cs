@@ -19,9 +19,13 @@ public sealed class HostSettings : RoleSettings
     [Description("Reach the storage workers' NBD over TLS: DIR holds ca-cert.pem, client-cert.pem and client-key.pem (QEMU's tls-creds-x509 layout; the certificate's CN is this host's id).")]
     public string? NbdTlsDir { get; init; }
 
+    [CommandOption("--nbd-psk-file <FILE>")]
+    [Description("Reach the storage workers' NBD over TLS-PSK instead: FILE has identity:hexkey lines (QEMU's tls-creds-psk keys.psk); this host uses the key of its id.")]
+    public string? NbdPskFile { get; init; }
+
     protected override string Section => "Host";
 
-    protected override IEnumerable<(string Key, string? Value)> Flags() => [("HostId", Id), ("NbdTlsDirectory", NbdTlsDir)];
+    protected override IEnumerable<(string Key, string? Value)> Flags() => [("HostId", Id), ("NbdTlsDirectory", NbdTlsDir), ("NbdPskFile", NbdPskFile)];
 
     /// <inheritdoc/>
     /// <exception cref="UserInputException">A malformed --vm.</exception>

@@ -34,6 +34,10 @@ public sealed class StorageSettings : RoleSettings
     [Description("Serve NBD over TLS only: DIR holds ca-cert.pem, server-cert.pem and server-key.pem (QEMU's tls-creds-x509 layout); clients need a certificate from that CA whose CN is a host allowed the volume.")]
     public string? NbdTlsDir { get; init; }
 
+    [CommandOption("--nbd-psk-file <FILE>")]
+    [Description("Serve NBD over TLS-PSK instead: FILE has identity:hexkey lines (QEMU's tls-creds-psk keys.psk); a client's identity is the host allowed the volume.")]
+    public string? NbdPskFile { get; init; }
+
     [CommandOption("--nbd-insecure")]
     [Description("Allow plain NBD (no TLS, no client authentication) on a non-loopback --nbd-listen address.")]
     public bool NbdInsecure { get; init; }
@@ -47,7 +51,7 @@ public sealed class StorageSettings : RoleSettings
     protected override IEnumerable<(string Key, string? Value)> Flags() =>
     [
         ("StorageId", Id), ("VolumeDirectory", Volumes), ("NbdListen", NbdListen), ("DataListen", DataListen),
-        ("AdvertiseHost", Advertise), ("IndexDirectory", Index), ("NbdTlsDirectory", NbdTlsDir), ("NbdInsecure", NbdInsecure ? "true" : null),
+        ("AdvertiseHost", Advertise), ("IndexDirectory", Index), ("NbdTlsDirectory", NbdTlsDir), ("NbdPskFile", NbdPskFile), ("NbdInsecure", NbdInsecure ? "true" : null),
         ("DataTlsDirectory", DataTlsDir),
     ];
 }

@@ -45,6 +45,12 @@ public sealed partial class HostWorkerOptions
     /// </summary>
     public string? NbdTlsDirectory { get; set; }
 
+    /// <summary>
+    /// NBD over TLS-PSK instead of x509: a key file in the format of QEMU's tls-creds-psk (<c>DIR/keys.psk</c>); this
+    /// host uses the key of the identity <see cref="HostId"/>.
+    /// </summary>
+    public string? NbdPskFile { get; set; }
+
     /// <summary>Commands handled at once (operations on one VM still run one at a time).</summary>
     public int ConcurrentCommands { get; set; } = 16;
 
@@ -121,19 +127,23 @@ public sealed partial class HostWorkerOptions
         VmMoveSettings.Validate(this);
     }
 
-    /// <summary>The client credentials of <see cref="NbdTlsDirectory"/>, read now; null without one.</summary>
-    /// <exception cref="ArgumentException">The directory lacks a readable CA, certificate or key.</exception>
-    public NbdTlsCredentials? UpstreamTls()
+    /// <summary>The client credentials of <see cref="NbdTlsDirectory"/> or <see cref="NbdPskFile"/>, read now; null without either.</summary>
+    /// <exception cref="ArgumentException">Both are set, or a file is missing, unreadable or has no key for this host.</exception>
+    public NbdTls? UpstreamTls()
     {
-        if (NbdTlsDirectory is not { Length: > 0 } directory)
-            return null;
         try
         {
-            return NbdTlsCredentials.ForClient(directory);
+            return (NbdTlsDirectory, NbdPskFile) switch
+            {
+                ({ Length: > 0 }, { Length: > 0 }) => throw new ArgumentException("Host:NbdTlsDirectory and Host:NbdPskFile exclude each other: pick x509 or PSK"),
+                ({ Length: > 0 } directory, _) => NbdTlsCredentials.ForClient(directory),
+                (_, { Length: > 0 } file) => NbdPskCredentials.ForClient(file, HostId),
+                _ => null,
+            };
         }
         catch (InvalidDataException e)
         {
-            throw new ArgumentException($"Host:NbdTlsDirectory: {e.Message}", e);
+            throw new ArgumentException($"Host:{(NbdPskFile is { Length: > 0 } ? "NbdPskFile" : "NbdTlsDirectory")}: {e.Message}", e);
         }
     }
 

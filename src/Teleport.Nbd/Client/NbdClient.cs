@@ -113,7 +113,7 @@ public sealed class NbdClient : IAsyncDisposable
         ListExportsAsync(endPoint, null, cancellationToken);
 
     /// <summary>Lists the exports the server shows us (NBD_OPT_LIST), over TLS with <paramref name="tls"/>, and closes the connection.</summary>
-    public static async Task<IReadOnlyList<NbdExportEntry>> ListExportsAsync(EndPoint endPoint, NbdTlsCredentials? tls, CancellationToken cancellationToken = default)
+    public static async Task<IReadOnlyList<NbdExportEntry>> ListExportsAsync(EndPoint endPoint, NbdTls? tls, CancellationToken cancellationToken = default)
     {
         var channel = await NbdClientChannel.OpenAsync(endPoint, tls, cancellationToken).ConfigureAwait(false);
         try

@@ -28,7 +28,7 @@ internal sealed class NbdClientChannel
     public NbdClientHandshake Handshake { get; }
 
     /// <summary>Connects, reads the greeting and, when <paramref name="tls"/> is given, starts TLS before any other option.</summary>
-    public static async Task<NbdClientChannel> OpenAsync(EndPoint endPoint, NbdTlsCredentials? tls, CancellationToken cancellationToken)
+    public static async Task<NbdClientChannel> OpenAsync(EndPoint endPoint, NbdTls? tls, CancellationToken cancellationToken)
     {
         var socket = await ConnectAsync(endPoint, cancellationToken).ConfigureAwait(false);
         var stream = new StartTlsStream(new NetworkStream(socket, ownsSocket: true));

@@ -44,7 +44,7 @@ internal sealed class NbdClientHandshake(PipeReader reader, Stream stream)
     /// <summary>NBD_OPT_STARTTLS, then the TLS handshake: afterwards the stream carries TLS.</summary>
     /// <exception cref="NbdOptionException">The server refused TLS.</exception>
     /// <exception cref="NbdConnectionException">The TLS handshake failed (e.g. a certificate not from the CA).</exception>
-    public async Task StartTlsAsync(NbdTlsCredentials tls, string targetHost, CancellationToken cancellationToken)
+    public async Task StartTlsAsync(NbdTls tls, string targetHost, CancellationToken cancellationToken)
     {
         await SendAsync(NbdOption.StartTls, [], cancellationToken).ConfigureAwait(false);
         (var type, byte[] data) = await ReadReplyAsync(NbdOption.StartTls, cancellationToken).ConfigureAwait(false);
@@ -69,7 +69,7 @@ internal sealed class NbdClientHandshake(PipeReader reader, Stream stream)
         var transport = stream as StartTlsStream ?? throw new InvalidOperationException("The connection's stream cannot switch to TLS.");
         try
         {
-            await transport.StartClientAsync(tls.ClientOptions(targetHost), cancellationToken).ConfigureAwait(false);
+            await transport.StartClientAsync(tls, targetHost, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is AuthenticationException or IOException)
         {

@@ -29,5 +29,5 @@ public sealed class NbdClientOptions
     /// With credentials the client starts TLS (NBD_OPT_STARTTLS) before any other option, presents its certificate and
     /// accepts only a server certificate issued by their CA; a server that refuses TLS is not used.
     /// </summary>
-    public NbdTlsCredentials? Tls { get; init; }
+    public NbdTls? Tls { get; init; }
 }

@@ -2,7 +2,6 @@ using System.Buffers.Binary;
 using System.Diagnostics.CodeAnalysis;
 using System.IO.Pipelines;
 using System.Security.Authentication;
-using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Teleport.Nbd.Exports;
@@ -153,7 +152,7 @@ internal sealed class NbdServerHandshake(NbdExportRegistry exports, NbdServerOpt
     }
 
     /// <summary>Agrees to NBD_OPT_STARTTLS and runs the TLS handshake; false when the connection must close.</summary>
-    private async Task<bool> StartTlsAsync(byte[] data, PipeReader reader, Stream output, NbdTlsCredentials tls, CancellationToken cancellationToken)
+    private async Task<bool> StartTlsAsync(byte[] data, PipeReader reader, Stream output, NbdTls tls, CancellationToken cancellationToken)
     {
         if (_identity is not null || data.Length != 0)
         {
@@ -178,7 +177,7 @@ internal sealed class NbdServerHandshake(NbdExportRegistry exports, NbdServerOpt
 
         try
         {
-            await transport.StartServerAsync(tls.ServerOptions(), cancellationToken).ConfigureAwait(false);
+            _identity = await transport.StartServerAsync(tls, cancellationToken).ConfigureAwait(false);
         }
         catch (AuthenticationException e)
         {
@@ -186,10 +185,9 @@ internal sealed class NbdServerHandshake(NbdExportRegistry exports, NbdServerOpt
             return false;
         }
 
-        _identity = transport.Tls!.RemoteCertificate is X509Certificate2 certificate ? NbdTlsCredentials.IdentityOf(certificate) : null;
         if (_identity is null)
         {
-            NbdTlsLog.Refused(logger, remote, "the client certificate has no single subject CN");
+            NbdTlsLog.Refused(logger, remote, "the client has no usable identity (a certificate needs a single subject CN)");
             return false;
         }
 

@@ -45,13 +45,14 @@ public sealed record NbdServerOptions
     public TimeSpan IdleTimeout { get; init; } = Timeout.InfiniteTimeSpan;
 
     /// <summary>
-    /// With credentials a client must start TLS (NBD_OPT_STARTTLS) and present a certificate from their CA before
-    /// anything else: every other option is answered NBD_REP_ERR_TLS_REQD (NBD_OPT_EXPORT_NAME hangs up).
+    /// With credentials a client must start TLS (NBD_OPT_STARTTLS) and authenticate before anything else (x509: a
+    /// certificate from their CA; PSK: a known identity and its key): every other option is answered
+    /// NBD_REP_ERR_TLS_REQD (NBD_OPT_EXPORT_NAME hangs up).
     /// </summary>
-    public NbdTlsCredentials? Tls { get; init; }
+    public NbdTls? Tls { get; init; }
 
     /// <summary>
-    /// Over TLS: whether the client identified by its certificate's subject CN (second argument) may list and open
+    /// Over TLS: whether the client identified by its certificate's subject CN or its PSK identity (second argument) may list and open
     /// the export named by the first. Null lets every client of the CA open every export.
     /// </summary>
     public Func<string, string, bool>? ExportAccess { get; init; }

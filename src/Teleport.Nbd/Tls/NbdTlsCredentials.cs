@@ -12,7 +12,7 @@ namespace Teleport.Nbd.Tls;
 /// present a certificate; each verifies the other's against the CA only (no system roots, no host name).
 /// The identity of a client is its certificate's subject CN.
 /// </summary>
-public sealed class NbdTlsCredentials
+public sealed class NbdTlsCredentials : NbdTls
 {
     public const string CaFile = "ca-cert.pem";
 
@@ -91,6 +91,31 @@ public sealed class NbdTlsCredentials
         CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
         RemoteCertificateValidationCallback = (_, certificate, chain, _) => IsFromAuthority(certificate, chain, ServerAuth),
     };
+
+    internal override async Task<(Stream Secure, string? Identity)> AcceptAsync(Stream plain, CancellationToken cancellationToken)
+    {
+        var ssl = await AuthenticateAsync(plain, s => s.AuthenticateAsServerAsync(ServerOptions(), cancellationToken)).ConfigureAwait(false);
+        return (ssl, ssl.RemoteCertificate is X509Certificate2 certificate ? IdentityOf(certificate) : null);
+    }
+
+    internal override async Task<Stream> ConnectAsync(Stream plain, string targetHost, CancellationToken cancellationToken) =>
+        await AuthenticateAsync(plain, s => s.AuthenticateAsClientAsync(ClientOptions(targetHost), cancellationToken)).ConfigureAwait(false);
+
+    private static async Task<SslStream> AuthenticateAsync(Stream plain, Func<SslStream, Task> authenticate)
+    {
+        // The plain stream stays open under TLS: StartTlsStream closes it.
+        var ssl = new SslStream(plain, leaveInnerStreamOpen: true);
+        try
+        {
+            await authenticate(ssl).ConfigureAwait(false);
+            return ssl;
+        }
+        catch
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
 
     private static NbdTlsCredentials Load(string directory, string role, Oid usage)
     {

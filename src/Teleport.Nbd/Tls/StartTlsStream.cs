@@ -1,5 +1,3 @@
-using System.Net.Security;
-
 namespace Teleport.Nbd.Tls;
 
 /// <summary>
@@ -7,7 +5,7 @@ namespace Teleport.Nbd.Tls;
 /// writers keep this one object throughout, so the handshake can switch to TLS under them; they must have nothing
 /// buffered or pending at the switch (the caller checks).
 /// </summary>
-public sealed class StartTlsStream : Stream
+public sealed class StartTlsStream : DuplexStream
 {
     private readonly Stream _plain;
     private Stream _current;
@@ -18,52 +16,34 @@ public sealed class StartTlsStream : Stream
         _current = plain;
     }
 
-    /// <summary>The TLS layer once started; null while the connection is plain.</summary>
-    public SslStream? Tls { get; private set; }
+    /// <summary>The secured layer once started; null while the connection is plain.</summary>
+    public Stream? Secure { get; private set; }
 
-    public override bool CanRead => true;
-
-    public override bool CanWrite => true;
-
-    public override bool CanSeek => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
+    /// <summary>Runs the server side of the handshake; afterwards every byte is secured. Returns the client's identity.</summary>
+    public async Task<string?> StartServerAsync(NbdTls tls, CancellationToken cancellationToken)
     {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
+        EnsurePlain();
+        (var secure, string? identity) = await tls.AcceptAsync(_plain, cancellationToken).ConfigureAwait(false);
+        Secure = secure;
+        _current = secure;
+        return identity;
     }
 
-    /// <summary>Runs the server side of the TLS handshake; afterwards every byte goes through TLS.</summary>
-    public Task StartServerAsync(SslServerAuthenticationOptions options, CancellationToken cancellationToken) =>
-        StartAsync(ssl => ssl.AuthenticateAsServerAsync(options, cancellationToken));
-
-    /// <summary>Runs the client side of the TLS handshake; afterwards every byte goes through TLS.</summary>
-    public Task StartClientAsync(SslClientAuthenticationOptions options, CancellationToken cancellationToken) =>
-        StartAsync(ssl => ssl.AuthenticateAsClientAsync(options, cancellationToken));
-
-    private async Task StartAsync(Func<SslStream, Task> authenticate)
+    /// <summary>Runs the client side of the handshake; afterwards every byte is secured.</summary>
+    public async Task StartClientAsync(NbdTls tls, string targetHost, CancellationToken cancellationToken)
     {
-        if (Tls is not null)
+        EnsurePlain();
+        var secure = await tls.ConnectAsync(_plain, targetHost, cancellationToken).ConfigureAwait(false);
+        Secure = secure;
+        _current = secure;
+    }
+
+    private void EnsurePlain()
+    {
+        if (Secure is not null)
         {
             throw new InvalidOperationException("TLS is already running on this connection.");
         }
-
-        // The plain stream stays open under TLS; disposing this object closes both.
-        var ssl = new SslStream(_plain, leaveInnerStreamOpen: true);
-        try
-        {
-            await authenticate(ssl).ConfigureAwait(false);
-        }
-        catch
-        {
-            await ssl.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-
-        Tls = ssl;
-        _current = ssl;
     }
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
@@ -86,15 +66,11 @@ public sealed class StartTlsStream : Stream
 
     public override void Flush() => _current.Flush();
 
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
     public override async ValueTask DisposeAsync()
     {
-        if (Tls is not null)
+        if (Secure is not null)
         {
-            await Tls.DisposeAsync().ConfigureAwait(false);
+            await Secure.DisposeAsync().ConfigureAwait(false);
         }
 
         await _plain.DisposeAsync().ConfigureAwait(false);
@@ -105,7 +81,7 @@ public sealed class StartTlsStream : Stream
     {
         if (disposing)
         {
-            Tls?.Dispose();
+            Secure?.Dispose();
             _plain.Dispose();
         }
 

@@ -57,7 +57,7 @@ public sealed class NbdExportService : IHostedService, IAsyncDisposable
         foreach (string name in _store.List())
             Export(name);
         EndPoint = _server.Listen(_options.NbdEndPoint);
-        if (_options.NbdTlsDirectory is not { Length: > 0 } && !IPAddress.IsLoopback(_options.NbdEndPoint.Address))
+        if (!_options.NbdSecured && !IPAddress.IsLoopback(_options.NbdEndPoint.Address))
             _log.LogWarning("NBD on {EndPoint} is served without TLS (Storage:NbdInsecure): whoever reaches it can read and write every volume", EndPoint);
         _log.LogInformation("Serving {Count} volumes from {Directory} over NBD on {EndPoint}", _volumes.List().Count, _store.Directory, EndPoint);
         return Task.CompletedTask;
@@ -126,9 +126,9 @@ public sealed class NbdExportService : IHostedService, IAsyncDisposable
 
     public ValueTask DisposeAsync() => _server.DisposeAsync();
 
-    // With a TLS directory every client needs a certificate from its CA and sees only the volumes its CN is allowed.
+    // With TLS every client proves an identity (certificate CN or PSK identity) and sees only the volumes it is allowed.
     private static NbdServerOptions ServerOptions(StorageWorkerOptions options, ExportClientList clients) =>
-        options.NbdTlsDirectory is { Length: > 0 } directory
-            ? options.Nbd with { Tls = NbdTlsCredentials.ForServer(directory), ExportAccess = clients.Allows }
+        options.NbdServerTls() is { } tls
+            ? options.Nbd with { Tls = tls, ExportAccess = clients.Allows }
             : options.Nbd;
 }

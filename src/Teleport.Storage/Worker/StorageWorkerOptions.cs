@@ -33,7 +33,16 @@ public sealed class StorageWorkerOptions
     /// </summary>
     public string? NbdTlsDirectory { get; set; }
 
-    /// <summary>Serve plain NBD on a non-loopback <see cref="NbdListen"/> without <see cref="NbdTlsDirectory"/> (refused otherwise).</summary>
+    /// <summary>
+    /// NBD over TLS-PSK instead of x509: a key file in the format of QEMU's tls-creds-psk (<c>DIR/keys.psk</c>, one
+    /// <c>identity:hexkey</c> a line). The identity a client proves is its host id for <see cref="ExportClients"/>.
+    /// </summary>
+    public string? NbdPskFile { get; set; }
+
+    /// <summary>Whether NBD is served over TLS (x509 or PSK).</summary>
+    public bool NbdSecured => NbdTlsDirectory is { Length: > 0 } || NbdPskFile is { Length: > 0 };
+
+    /// <summary>Serve plain NBD on a non-loopback <see cref="NbdListen"/> without <see cref="NbdTlsDirectory"/> or <see cref="NbdPskFile"/> (refused otherwise).</summary>
     public bool NbdInsecure { get; set; }
 
     /// <summary>
@@ -156,21 +165,14 @@ public sealed class StorageWorkerOptions
     private void ValidateNbdSecurity()
     {
         var nbd = NbdEndPoint;
-        if (NbdTlsDirectory is { Length: > 0 } tls)
+        if (NbdSecured)
         {
-            try
-            {
-                _ = NbdTlsCredentials.ForServer(tls);
-            }
-            catch (InvalidDataException e)
-            {
-                throw new ArgumentException($"Storage:NbdTlsDirectory: {e.Message}", e);
-            }
+            _ = NbdServerTls();
         }
         else if (!NbdInsecure && !IPAddress.IsLoopback(nbd.Address))
         {
-            throw new ArgumentException($"Storage:NbdListen {NbdListen} is reachable from the network: serve NBD over TLS (--nbd-tls-dir DIR, " +
-                                        "Storage:NbdTlsDirectory) or accept plain NBD there with --nbd-insecure (Storage:NbdInsecure)");
+            throw new ArgumentException($"Storage:NbdListen {NbdListen} is reachable from the network: serve NBD over TLS (--nbd-tls-dir DIR or " +
+                                        "--nbd-psk-file FILE) or accept plain NBD there with --nbd-insecure (Storage:NbdInsecure)");
         }
 
         foreach (var (volume, clients) in ExportClients)
@@ -192,4 +194,24 @@ public sealed class StorageWorkerOptions
         IPEndPoint.TryParse(text, out var endPoint) && text.Contains(':')
             ? endPoint
             : throw new ArgumentException($"Storage:{name} '{text}' is not ADDR:PORT (e.g. 0.0.0.0:10809)");
+
+    /// <summary>The NBD server's TLS credentials (x509 or PSK), read now; null when NBD is plain.</summary>
+    /// <exception cref="ArgumentException">Both kinds are set, or the files are missing or malformed.</exception>
+    public NbdTls? NbdServerTls()
+    {
+        try
+        {
+            return (NbdTlsDirectory, NbdPskFile) switch
+            {
+                ({ Length: > 0 }, { Length: > 0 }) => throw new ArgumentException("Storage:NbdTlsDirectory and Storage:NbdPskFile exclude each other: pick x509 or PSK"),
+                ({ Length: > 0 } directory, _) => NbdTlsCredentials.ForServer(directory),
+                (_, { Length: > 0 } file) => NbdPskCredentials.ForServer(file),
+                _ => null,
+            };
+        }
+        catch (InvalidDataException e)
+        {
+            throw new ArgumentException($"Storage:{(NbdPskFile is { Length: > 0 } ? "NbdPskFile" : "NbdTlsDirectory")}: {e.Message}", e);
+        }
+    }
 }

@@ -11,12 +11,18 @@ internal static class QemuTools
 
     public static string QemuNbd => TestEnvironment.QemuNbd;
 
-    public static async Task<ProcessResult> RunAsync(string executable, params string[] arguments)
+    public static string QemuSystem => TestEnvironment.QemuSystem;
+
+    public static Task<ProcessResult> RunAsync(string executable, params string[] arguments) => RunWithInputAsync(executable, input: null, arguments);
+
+    /// <summary>Runs <paramref name="executable"/>, writing <paramref name="input"/> (if any) to its stdin and then closing it.</summary>
+    public static async Task<ProcessResult> RunWithInputAsync(string executable, string? input, params string[] arguments)
     {
         var start = new ProcessStartInfo(executable)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
+            RedirectStandardInput = input is not null,
             UseShellExecute = false,
         };
         foreach (string argument in arguments)
@@ -25,6 +31,12 @@ internal static class QemuTools
         }
 
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {executable}.");
+        if (input is not null)
+        {
+            await process.StandardInput.WriteAsync(input);
+            process.StandardInput.Close();
+        }
+
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));

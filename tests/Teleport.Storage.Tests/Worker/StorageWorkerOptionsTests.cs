@@ -75,4 +75,26 @@ public sealed class StorageWorkerOptionsTests
         Assert.Contains("Storage:NbdTlsDirectory", Assert.Throws<ArgumentException>(incomplete.Validate).Message);
         Directory.Delete(incomplete.NbdTlsDirectory, recursive: true);
     }
+
+    [Fact]
+    public void A_psk_file_secures_nbd_on_the_network_and_a_bad_one_or_both_kinds_are_refused()
+    {
+        using var dir = new TempDir();
+        string good = dir.File("keys.psk");
+        File.WriteAllText(good, "host-a:00112233445566778899aabbccddeeff\n");
+        string bad = dir.File("bad.psk");
+        File.WriteAllText(bad, "host-a 0011\n");
+        var psk = Valid();
+        (psk.NbdInsecure, psk.NbdPskFile) = (false, good);
+        var malformed = Valid();
+        malformed.NbdPskFile = bad;
+        var both = Valid();
+        (both.NbdPskFile, both.NbdTlsDirectory) = (good, dir.Path);
+
+        psk.Validate();
+        Assert.True(psk.NbdSecured);
+        Assert.Equal(["host-a"], Assert.IsType<Teleport.Nbd.Tls.NbdPskCredentials>(psk.NbdServerTls()).Identities);
+        Assert.Contains("Storage:NbdPskFile", Assert.Throws<ArgumentException>(malformed.Validate).Message);
+        Assert.Contains("exclude each other", Assert.Throws<ArgumentException>(both.Validate).Message);
+    }
 }
