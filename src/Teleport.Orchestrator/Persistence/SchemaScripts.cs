@@ -39,6 +39,8 @@ public static class SchemaScripts
             NudgeColumns(DatabaseProvider.Sqlite), NudgeColumns(DatabaseProvider.Postgres)),
         new(4, "whole-VM moves: destination host, memory options, the VM's definition, QEMU's memory progress, downtime split",
             WholeVmColumns(DatabaseProvider.Sqlite), WholeVmColumns(DatabaseProvider.Postgres)),
+        new(5, "downtime controller: max downtime options, measured round trip and dirty rate, predicted downtime",
+            DowntimeColumns(DatabaseProvider.Sqlite), DowntimeColumns(DatabaseProvider.Postgres)),
     ];
 
     public static int Latest => All[^1].Version;
@@ -78,6 +80,17 @@ public static class SchemaScripts
         };
         return nullable + string.Concat(zeros.Select(c =>
             $"ALTER TABLE \"{table}\" ADD COLUMN {Column(provider, c.Item1, c.Item2)} DEFAULT {c.Item3};\n"));
+    }
+
+    // Rows already in the table never had a controller: null / 0 / false.
+    private static string DowntimeColumns(DatabaseProvider provider)
+    {
+        string table = OrchestratorDbContext.MigrationsTable;
+        string falseValue = provider == DatabaseProvider.Postgres ? "FALSE" : "0";
+        return AddColumns(provider, ("OptionMaxDowntimeMilliseconds", "int"), ("RoundTripMilliseconds", "double"), ("PredictedDowntimeMilliseconds", "double")) +
+               $"ALTER TABLE \"{table}\" ADD COLUMN {Column(provider, "OptionStrictMaxDowntime", "bool!")} DEFAULT {falseValue};\n" +
+               $"ALTER TABLE \"{table}\" ADD COLUMN {Column(provider, "DirtyBlocksPerSecond", "double!")} DEFAULT 0;\n" +
+               $"ALTER TABLE \"{table}\" ADD COLUMN {Column(provider, "DowntimeWaitRounds", "int!")} DEFAULT 0;\n";
     }
 
     private static string CreateMigrations(DatabaseProvider provider)
