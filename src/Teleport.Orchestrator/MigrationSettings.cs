@@ -22,9 +22,10 @@ public sealed class MigrationSettings
     /// Storage-only moves: the longest the host keeps the VM paused for the cut-over (carried by PauseVm). If the switch and
     /// the resume have not completed by then the host itself switches the path back and resumes the VM on the source, so a
     /// broker, orchestrator or WAN outage during the cut-over cannot stretch the pause; the saga then rolls back. Null or
-    /// zero: unbounded (the pause lasts until the saga's rollback). Default 2 s: above a WAN cut-over's few round trips.
+    /// zero: unbounded (the pause lasts until the saga's rollback). Default 5 s: well above a WAN cut-over's few round
+    /// trips (about 0.5 s at 50 ms) and a loaded orchestrator's hops, far below an outage's many seconds.
     /// </summary>
-    public TimeSpan? PauseBudget { get; set; } = TimeSpan.FromSeconds(2);
+    public TimeSpan? PauseBudget { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>The downtime controller's fixed costs of a cut-over (its measured part comes from the copy rounds).</summary>
     public DowntimeModel Downtime { get; set; } = new();

@@ -46,8 +46,8 @@ public sealed class MigrationHappyPathTests
         Assert.Equal(2_000, row.Run.BlocksSent);
 
         await host.Publish(m.Threshold());
-        // The pause names where the switch will lead (the host connects there first) and the default 2 s budget.
-        Assert.Equal(new PauseVm(m.Id, Vm, Host, 1, Destination, DestinationNbd, DestinationExport, 2000), await host.Sent<PauseVm>(m.Id, HostQueue(Host)));
+        // The pause names where the switch will lead (the host connects there first) and the default 5 s budget.
+        Assert.Equal(new PauseVm(m.Id, Vm, Host, 1, Destination, DestinationNbd, DestinationExport, 5000), await host.Sent<PauseVm>(m.Id, HostQueue(Host)));
         row = await host.WaitForState(m.Id, "Pausing");
         Assert.Equal(MigrationPhases.CutOver, row.Phase);
         Assert.Equal(host.Clock.GetUtcNow().UtcDateTime + TimeSpan.FromSeconds(30), row.DeadlineUtc);
