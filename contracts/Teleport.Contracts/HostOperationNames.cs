@@ -7,6 +7,9 @@ public static class HostOperationNames
     public const string Switch = "switch";
     public const string SwitchBack = "switch back";
     public const string Resume = "resume";
+
+    /// <summary>The host ended a pause that outlived PauseVm's budget: the VM runs on the source again.</summary>
+    public const string PauseBudget = "pause budget";
     public const string Describe = "describe";
     public const string PrepareIncoming = "prepare incoming";
     public const string MigrateMemory = "migrate memory";

@@ -1,7 +1,11 @@
 namespace Teleport.Contracts;
 
 /// <summary>Tunables of one migration, carried from the request to the workers (null means the worker's default).</summary>
-/// <remarks>VolumeBytes: the volume's size as the requester knows it; when set, the source refuses to send and the destination to receive a volume of another size (null: not checked).</remarks>
+/// <remarks>
+/// VolumeBytes: the volume's size as the requester knows it; when set, the source refuses to send and the destination to receive a volume of another size (null: not checked).
+/// MaxDowntimeMilliseconds (storage-only moves): the pause the downtime controller aims for (null: 100 ms); it pauses only when its prediction fits,
+/// or when waiting cannot help any more: then it pauses anyway, or with StrictMaxDowntime fails the migration instead.
+/// </remarks>
 public sealed record MigrationOptions(
     int? BlockSize = null,
     long? BandwidthBytesPerSecond = null,
@@ -10,4 +14,6 @@ public sealed record MigrationOptions(
     int? CompressionLevel = null,
     bool UseIndex = true,
     MemoryMigrationOptions? Memory = null,
-    long? VolumeBytes = null);
+    long? VolumeBytes = null,
+    int? MaxDowntimeMilliseconds = null,
+    bool StrictMaxDowntime = false);

@@ -5,6 +5,7 @@ namespace Teleport.Contracts;
 /// For a whole-VM move DestinationHostId names the host the VM now runs on, MemoryBytes what QEMU's memory migration
 /// sent, and DowntimeMilliseconds splits into QEMU's part (its own stop-and-copy) and the storage part (final disk sync
 /// and verification while the source's vCPUs were stopped). Storage-only moves leave them at their defaults.
+/// PredictedDowntimeMilliseconds (storage-only moves): the pause the downtime controller predicted when it paused, beside the measured one.
 /// </remarks>
 public sealed record MigrationSucceeded(
     Guid MigrationId,
@@ -20,4 +21,5 @@ public sealed record MigrationSucceeded(
     string? DestinationHostId = null,
     long MemoryBytes = 0,
     double QemuDowntimeMilliseconds = 0,
-    double StorageDowntimeMilliseconds = 0);
+    double StorageDowntimeMilliseconds = 0,
+    double? PredictedDowntimeMilliseconds = null);

@@ -14,7 +14,12 @@
 # it reported written is checked on the destination volume (magic, sequence number, run id, payload and FNV-1a;
 # a small C checker built here).
 #
-# usage: wan-live.sh [--runs N] [--mode idle|writing] [--teleport DLL] [--volume-mib M] [--name NAME]
+# Modes: idle (the guest wrote its records and stays up idle), writing (records at a steady rate through the
+# migration), storm (records back to back, no pause: the guest dirties blocks faster than the link carries them, so
+# the downtime controller decides when, or whether, the pause fits; see docs/saga.md).
+# The table has predicted (the controller's) and measured downtime side by side.
+#
+# usage: wan-live.sh [--runs N] [--mode idle|writing|storm] [--teleport DLL] [--volume-mib M] [--name NAME]
 #                    [--rate 100mbit] [--delay 25ms] [--out FILE.md]
 #        wan-live.sh --whole-vm [wan-whole-vm.sh options]   the guest's memory and disk move (wan-whole-vm.sh)
 # Needs root. The link, every process and the temp directory are removed on exit (also on failure or Ctrl-C; the
@@ -31,7 +36,7 @@ source infra/lib.sh
 # A whole-VM move is its own benchmark (two QEMU processes, QEMU's own migration side by side).
 for arg in "$@"; do [[ $arg != --whole-vm ]] || exec "$ROOT/infra/bench/wan-whole-vm.sh" "$@"; done
 
-RUNS=1 MODE=writing DLL='' VOLUME_MIB=64 NAME=wl RATE=100mbit DELAY=25ms OUT=''
+RUNS=1 MODE=writing DLL='' VOLUME_MIB='' NAME=wl RATE='' DELAY=25ms OUT=''
 while [[ $# -gt 0 ]]; do
     case $1 in
         --runs) RUNS=${2:?}; shift 2 ;;
@@ -47,7 +52,11 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 [[ $RUNS =~ ^[1-9][0-9]?$ ]] || { echo "wan-live.sh: --runs must be 1-99" >&2; exit 2; }
-[[ $MODE =~ ^(idle|writing)$ ]] || { echo "wan-live.sh: --mode must be idle or writing" >&2; exit 2; }
+[[ $MODE =~ ^(idle|writing|storm)$ ]] || { echo "wan-live.sh: --mode must be idle, writing or storm" >&2; exit 2; }
+# A storm needs room (records back to back fill 64 MiB in seconds under TCG) and a link the guest outpaces surely
+# (a TCG guest writes a few MB/s of O_DSYNC records on a loaded machine).
+[[ -n $VOLUME_MIB ]] || VOLUME_MIB=$([[ $MODE == storm ]] && echo 256 || echo 64)
+[[ -n $RATE ]] || RATE=$([[ $MODE == storm ]] && echo 20mbit || echo 100mbit)
 [[ $VOLUME_MIB =~ ^[1-9][0-9]{0,4}$ ]] || { echo "wan-live.sh: --volume-mib must be a whole number" >&2; exit 2; }
 ((EUID == 0)) || { echo "wan-live.sh: needs root (network namespaces)" >&2; exit 2; }
 
@@ -154,12 +163,16 @@ BUS="rabbitmq://teleport:$RMQ_PASS@$WAN_SRC_IP:5672/"
 if [[ $MODE == writing ]]; then
     # Records at a steady rate for longer than the migration (under TCG), then the guest stays up idle.
     COUNT=6000 DELAY_US=1500 EVERY=100
+elif [[ $MODE == storm ]]; then
+    # Records back to back over most of the volume: new blocks dirtied faster than the link carries them.
+    COUNT=$((VOLUME_MIB * 256 * 9 / 10)) DELAY_US=0 EVERY=200
 else
     COUNT=64 DELAY_US=0 EVERY=16
 fi
 ((COUNT * 4096 <= VOLUME_MIB * 1048576)) || die "--volume-mib $VOLUME_MIB is too small for $COUNT records"
 
 ROWS=()
+DOWNTIMES=()
 FAILED=0
 run_one() {
     local r=$1
@@ -193,12 +206,12 @@ run_one() {
         </dev/null >"$d/guest.log" 2>&1 &
     local qemu=$!
     PIDS+=("$qemu")
-    if [[ $MODE == writing ]]; then
+    if [[ $MODE != idle ]]; then
         wait_for "the guest's first records" 120 grep -qs "TPW seq=" "$d/guest.log" || exit 1
     else
         wait_for "the guest to finish writing" 120 grep -qs "TPW idle" "$d/guest.log" || exit 1
     fi
-    log "run $r: guest is $([[ $MODE == writing ]] && echo writing || echo idle); migrating"
+    log "run $r: guest is $([[ $MODE == idle ]] && echo idle || echo "$MODE"); migrating"
 
     local before after t0 t1 json rc=0
     before=$("$WAN/link.sh" counters --name "$NAME")
@@ -210,9 +223,10 @@ run_one() {
     echo "$json" >"$d/migrate.json"
     local seq_at_end
     seq_at_end=$(grep -o 'TPW seq=[0-9]*' "$d/guest.log" | tail -n1 | cut -d= -f2)
-    local state downtime rounds tbytes verified_at switched_at
+    local state downtime predicted rounds tbytes verified_at switched_at
     state=$(jq -r '.state // "?"' <<<"$json" 2>/dev/null || echo "?")
     downtime=$(jq -r '.downtimeMs // "?" | if type == "number" then round else . end' <<<"$json" 2>/dev/null || echo "?")
+    predicted=$(jq -r '.predictedDowntimeMs // "?" | if type == "number" then round else . end' <<<"$json" 2>/dev/null || echo "?")
     verified_at=$(jq -r '.pausedToVerifiedMs // "?" | if type == "number" then round else . end' <<<"$json" 2>/dev/null || echo "?")
     switched_at=$(jq -r '.pausedToSwitchedMs // "?" | if type == "number" then round else . end' <<<"$json" 2>/dev/null || echo "?")
     rounds=$(jq -r '.rounds // "?"' <<<"$json" 2>/dev/null || echo "?")
@@ -222,7 +236,8 @@ run_one() {
     d2s=$(( $(sed -n 's/^WAN_D2S_BYTES=//p' <<<"$after") - $(sed -n 's/^WAN_D2S_BYTES=//p' <<<"$before") ))
     local total
     total=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')
-    log "run $r: migrate exit $rc, state $state, ${total} s, downtime $downtime ms, rounds $rounds, wire s2d $s2d d2s $d2s"
+    log "run $r: migrate exit $rc, state $state, ${total} s, downtime $downtime ms (predicted $predicted ms), rounds $rounds, wire s2d $s2d d2s $d2s"
+    [[ $downtime =~ ^[0-9]+$ ]] && DOWNTIMES+=("$downtime")
 
     # After the switch the guest's disk is the destination across the WAN: every O_DSYNC record costs round trips,
     # so the guest is stopped here and every record it had reported written ("TPW seq=N": on the disk before the
@@ -249,7 +264,7 @@ run_one() {
         FAILED=1
     fi
     log "run $r: $check (guest at record ${seq_at_end:-?} when the migration ended)"
-    ROWS+=("| $r | $MODE | $state | $total s | $downtime ms | +$verified_at / +$switched_at ms | $rounds | $(awk -v a="$s2d" -v b="$d2s" 'BEGIN{printf "%.2f MB (%.2f / %.2f)", (a+b)/1e6, a/1e6, b/1e6}') | $(awk -v t="$tbytes" 'BEGIN{printf (t ~ /^[0-9]+$/ ? "%.2f MB" : "%s"), (t ~ /^[0-9]+$/ ? t/1e6 : t)}') | ${seq_at_end:-?} | $check |")
+    ROWS+=("| $r | $MODE | $state | $total s | $downtime ms | $predicted ms | +$verified_at / +$switched_at ms | $rounds | $(awk -v a="$s2d" -v b="$d2s" 'BEGIN{printf "%.2f MB (%.2f / %.2f)", (a+b)/1e6, a/1e6, b/1e6}') | $(awk -v t="$tbytes" 'BEGIN{printf (t ~ /^[0-9]+$/ ? "%.2f MB" : "%s"), (t ~ /^[0-9]+$/ ? t/1e6 : t)}') | ${seq_at_end:-?} | $check |")
 
     # Stop this run's processes (QEMU first, then the roles).
     stop_pids_since PIDS "$pids_before"
@@ -263,8 +278,13 @@ for ((r = 1; r <= RUNS; r++)); do run_one "$r"; done
         "${WAN_CHECK_S2D_MBIT:-?} / ${WAN_CHECK_D2S_MBIT:-?} Mbit/s), ${VOLUME_MIB} MiB volume, guest mode $MODE" \
         "($COUNT records, ${DELAY_US} µs apart); $START; commit $COMMIT${DIRTY:+ + uncommitted changes in src/ or contracts/}."
     echo
-    echo "| run | guest | state | total (migrate --wait) | downtime | after the pause: destination verified / disk switched | rounds | bytes on the link, both ways (s2d / d2s) | data channel (Teleport's count) | guest's last record when migrate returned | destination check |"
-    echo "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+    echo "| run | guest | state | total (migrate --wait) | downtime (measured) | predicted downtime | after the pause: destination verified / disk switched | rounds | bytes on the link, both ways (s2d / d2s) | data channel (Teleport's count) | guest's last record when migrate returned | destination check |"
+    echo "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
     printf '%s\n' "${ROWS[@]}"
+    if ((${#DOWNTIMES[@]} > 0)); then
+        echo
+        printf '%s\n' "${DOWNTIMES[@]}" | sort -n | awk '{ v[NR] = $1 } END {
+            printf "Downtime over %d succeeded run(s): p50 %d ms, max %d ms.\n", NR, v[int((NR + 1) / 2)], v[NR] }'
+    fi
 } | tee "${OUT:-/dev/null}"
 exit "$FAILED"

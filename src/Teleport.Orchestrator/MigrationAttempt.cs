@@ -114,6 +114,7 @@ public sealed partial class MigrationAttempt
     // Rounds count up from 1; the figures of a round are added once (a repeated or older round is filtered out before).
     public void Record(CopyRoundCompleted round)
     {
+        RecordRates(round);
         Rounds = round.Round;
         BlocksSent += round.BlocksSent;
         BytesOnWire += round.BytesOnWire;

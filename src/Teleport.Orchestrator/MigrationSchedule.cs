@@ -11,6 +11,9 @@ public sealed class MigrationSchedule(MigrationSettings settings, TimeProvider c
 {
     public DateTimeOffset Now() => clock.GetUtcNow();
 
+    /// <summary>What PauseVm carries as its budget (<see cref="MigrationSettings.PauseBudget"/>); null: the host does not bound the pause.</summary>
+    public int? PauseBudgetMilliseconds => settings.PauseBudget is { } budget && budget > TimeSpan.Zero ? (int)Math.Ceiling(budget.TotalMilliseconds) : null;
+
     /// <summary>Entering a state sets its phase, deadline and nudge time (none when <paramref name="nudgedState"/> is null).</summary>
     public void Enter(MigrationState saga, string phase, TimeSpan? timeout, string? nudgedState)
     {

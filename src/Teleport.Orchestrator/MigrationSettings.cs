@@ -18,6 +18,24 @@ public sealed class MigrationSettings
     /// <summary>Each cut-over step (pause, switch + final sync, resume; for whole-VM moves final sync, continue, start): the VM is paused meanwhile, so this is short.</summary>
     public TimeSpan CutOverTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Storage-only moves: the longest the host keeps the VM paused for the cut-over (carried by PauseVm). If the switch and
+    /// the resume have not completed by then the host itself switches the path back and resumes the VM on the source, so a
+    /// broker, orchestrator or WAN outage during the cut-over cannot stretch the pause; the saga then rolls back. Null or
+    /// zero: unbounded (the pause lasts until the saga's rollback). Default 5 s: well above a WAN cut-over's few round
+    /// trips (about 0.5 s at 50 ms) and a loaded orchestrator's hops, far below an outage's many seconds.
+    /// </summary>
+    public TimeSpan? PauseBudget { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The downtime controller's fixed costs of a cut-over (its measured part comes from the copy rounds).</summary>
+    public DowntimeModel Downtime { get; set; } = new();
+
+    /// <summary>
+    /// Rounds the downtime controller waits past the source's threshold for a predicted pause that fits MaxDowntime; then
+    /// it pauses anyway (or fails a StrictMaxDowntime migration). Rounds come every 100 ms or so once converged.
+    /// </summary>
+    public int DowntimeWaitRounds { get; set; } = 50;
+
     /// <summary>Each rollback step (switch back, resume on the source).</summary>
     public TimeSpan RollbackTimeout { get; set; } = TimeSpan.FromSeconds(60);
 

@@ -47,6 +47,8 @@ public class MigrationState : SagaStateMachineInstance
     public bool? OptionMemoryMultifd { get; set; }
     public int? OptionMemoryMultifdChannels { get; set; }
     public int? OptionMemoryDowntimeLimitMilliseconds { get; set; }
+    public int? OptionMaxDowntimeMilliseconds { get; set; }
+    public bool OptionStrictMaxDowntime { get; set; }
 
     // The deadline of the current state, swept by DeadlineSweeper (null: nothing is awaited).
     public DateTime? DeadlineUtc { get; set; }
@@ -77,6 +79,7 @@ public class MigrationState : SagaStateMachineInstance
         (RequestedAt, Attempt, DestinationHostId) = (request.RequestedAt, 1, request.DestinationHostId);
         var memory = options.Memory ?? new MemoryMigrationOptions();
         (OptionMemoryMultifd, OptionMemoryMultifdChannels, OptionMemoryDowntimeLimitMilliseconds) = (memory.Multifd, memory.MultifdChannels, memory.DowntimeLimitMilliseconds);
+        (OptionMaxDowntimeMilliseconds, OptionStrictMaxDowntime) = (options.MaxDowntimeMilliseconds, options.StrictMaxDowntime);
     }
 
     /// <summary>A retry starts over with the same MigrationId and request, as the next attempt, from a new attempt record.</summary>
@@ -98,7 +101,7 @@ public class MigrationState : SagaStateMachineInstance
     /// <summary>The options as the contracts carry them.</summary>
     public MigrationOptions Options => new(
         OptionBlockSize, OptionBandwidthBytesPerSecond, OptionDirtyThresholdBlocks, OptionMaxCopyRounds, OptionCompressionLevel, OptionUseIndex,
-        WholeVm ? MemoryOptions : null);
+        WholeVm ? MemoryOptions : null, MaxDowntimeMilliseconds: OptionMaxDowntimeMilliseconds, StrictMaxDowntime: OptionStrictMaxDowntime);
 
     /// <summary>How QEMU migrates the memory of a whole-VM move.</summary>
     public MemoryMigrationOptions MemoryOptions => new(OptionMemoryMultifd, OptionMemoryMultifdChannels, OptionMemoryDowntimeLimitMilliseconds);

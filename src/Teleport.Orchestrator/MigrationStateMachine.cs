@@ -23,6 +23,7 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
         Addresses = addresses ?? CommandAddresses.Classic;
         Schedule = new MigrationSchedule(settings, clock, metrics);
         _logger = logger;
+        Controller = new DowntimeController(settings, logger);
         InstanceState(x => x.CurrentState);
         ConnectStateObserver(new MigrationStateLogger(logger, metrics));
 
@@ -44,6 +45,9 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
 
     /// <summary>Deadlines and nudges on the saga's clock.</summary>
     internal MigrationSchedule Schedule { get; }
+
+    /// <summary>Decides a storage-only move's pause from the predicted downtime.</summary>
+    internal DowntimeController Controller { get; }
 
     public State Preparing { get; private set; } = null!;
     public State Indexing { get; private set; } = null!;
@@ -126,7 +130,9 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
         // Every round is progress: the nudge comes only after a whole nudge interval without one. The source answers
         // a duplicate StartTransfer with the latest events it has for the attempt.
         During(Indexing, Requesting, Copying,
-            When(CopyRoundCompleted, c => c.Message.Round > c.Saga.Run.Rounds).Then(c => c.Saga.Run.Record(c.Message)).Progressed(),
+            When(CopyRoundCompleted, c => c.Message.Round > c.Saga.Run.Rounds).Then(c => c.Saga.Run.Record(c.Message)).Progressed()
+                // Past the threshold the downtime controller waits for a round whose figures let the pause fit.
+                .If(c => c.Saga.CurrentState == nameof(Copying) && c.Saga.Run.ThresholdSeen && !c.Saga.WholeVm, decide => decide.PauseWhenPredictionFits()),
             WhenNudged().Renudge().SendStartTransfer()
                 .If(c => c.Saga.WholeVm && !c.Saga.Run.IncomingReady, resend => resend.SendPrepareIncomingVm()));
     }
@@ -165,7 +171,9 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
                 .TransitionTo(Succeeded));
 
         // The host answers a duplicate ResumeVm of a VM this attempt resumed with VmResumed again, leaving the VM alone.
-        During(Resuming, RollingBackResume,
+        During(Resuming,
+            WhenNudged().Renudge().SendResumeVm(onDestination: true));
+        During(RollingBackResume,
             WhenNudged().Renudge().SendResumeVm());
     }
 

@@ -22,7 +22,8 @@ public static class SagaCommands
 
     public static EventActivityBinder<MigrationState, T> SendPauseVm<T>(this EventActivityBinder<MigrationState, T> binder)
         where T : class =>
-        binder.SendToHost(s => new PauseVm(s.CorrelationId, s.VmId, s.HostId, s.Attempt));
+        binder.SendToHost(s => new PauseVm(s.CorrelationId, s.VmId, s.HostId, s.Attempt,
+            s.DestinationStorageId, s.Run.NbdEndpoint, s.Run.ExportName, ((MigrationStateMachine)binder.StateMachine).Schedule.PauseBudgetMilliseconds));
 
     // The destination told where its export of the volume is (DestinationPrepared): the host repoints there.
     public static EventActivityBinder<MigrationState, T> SendSwitchTarget<T>(this EventActivityBinder<MigrationState, T> binder)
@@ -34,9 +35,11 @@ public static class SagaCommands
         where T : class =>
         binder.SendToStorage(s => s.SourceStorageId, s => new FinalSync(s.CorrelationId, s.VolumeId, s.SourceStorageId, s.Attempt));
 
-    public static EventActivityBinder<MigrationState, T> SendResumeVm<T>(this EventActivityBinder<MigrationState, T> binder)
+    // Forward, the host resumes only a VM whose path leads to the destination (not one it already returned to the source);
+    // in a rollback, wherever the path leads.
+    public static EventActivityBinder<MigrationState, T> SendResumeVm<T>(this EventActivityBinder<MigrationState, T> binder, bool onDestination = false)
         where T : class =>
-        binder.SendToHost(s => new ResumeVm(s.CorrelationId, s.VmId, s.HostId, s.Attempt));
+        binder.SendToHost(s => new ResumeVm(s.CorrelationId, s.VmId, s.HostId, s.Attempt, onDestination ? s.DestinationStorageId : null));
 
     // Whole-VM moves: the source host describes the VM, the destination host starts its incoming QEMU with the disk behind
     // its own path switcher, whose upstream is the destination storage's export of the volume.
@@ -92,7 +95,7 @@ public static class SagaCommands
             c.Saga.CorrelationId, c.Saga.VmId, c.Saga.VolumeId, c.Saga.DestinationStorageId, c.Saga.Run.VolumeBytes,
             c.Saga.Run.BytesOnWire, c.Saga.Run.BlocksFromIndex, c.Saga.Run.Rounds, c.Saga.Run.DowntimeMilliseconds ?? 0,
             c.Saga.Run.SucceededAt!.Value, c.Saga.DestinationHostId, c.Saga.Run.MemoryBytes,
-            c.Saga.Run.QemuDowntimeMilliseconds ?? 0, c.Saga.Run.StorageDowntimeMilliseconds ?? 0));
+            c.Saga.Run.QemuDowntimeMilliseconds ?? 0, c.Saga.Run.StorageDowntimeMilliseconds ?? 0, c.Saga.Run.PredictedDowntimeMilliseconds));
 
     public static EventActivityBinder<MigrationState, T> PublishFailed<T>(this EventActivityBinder<MigrationState, T> binder)
         where T : class =>

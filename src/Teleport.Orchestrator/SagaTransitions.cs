@@ -50,7 +50,7 @@ public static class SagaTransitions
     {
         var machine = Machine(binder);
         return binder.IfElse(c => !c.Saga.WholeVm,
-            pause => pause.SendPause(),
+            pause => pause.PauseWhenPredictionFits(),
             wholeVm => wholeVm.IfElse(c => c.Saga.Run.IncomingReady,
                 memory => memory
                     .Then(c =>
@@ -61,6 +61,22 @@ public static class SagaTransitions
                     .SendMigrateVmMemory()
                     .TransitionTo(machine.MigratingMemory),
                 wait => wait.TransitionTo(machine.Copying)));
+    }
+
+    /// <summary>
+    /// The downtime controller decides (<see cref="DowntimeController"/>): pause, keep copying (the next round decides
+    /// again), or fail a strict migration whose pause cannot fit.
+    /// </summary>
+    public static EventActivityBinder<MigrationState, T> PauseWhenPredictionFits<T>(this EventActivityBinder<MigrationState, T> binder)
+        where T : class
+    {
+        var machine = Machine(binder);
+        return binder.Then(c => machine.Controller.Decide(c.Saga))
+            .IfElse(c => c.Saga.Run.Decision == CutOverDecision.Pause,
+                pause => pause.SendPause(),
+                other => other.IfElse(c => c.Saga.Run.Decision == CutOverDecision.Fail,
+                    fail => fail.StartRollback(c => DowntimeController.FailureReason(c.Saga)),
+                    wait => wait.If(c => c.Saga.CurrentState != nameof(machine.Copying), copy => copy.TransitionTo(machine.Copying))));
     }
 
     public static EventActivityBinder<MigrationState, T> SendPause<T>(this EventActivityBinder<MigrationState, T> binder)
@@ -81,7 +97,7 @@ public static class SagaTransitions
     public static EventActivityBinder<MigrationState, T> ResumeWhenCutOverReady<T>(this EventActivityBinder<MigrationState, T> binder)
         where T : class =>
         binder.If(c => c.Saga.Run.SwitchConfirmed && c.Saga.Run.DestinationVerified,
-            resume => resume.SendResumeVm().TransitionTo(Machine(binder).Resuming));
+            resume => resume.SendResumeVm(onDestination: true).TransitionTo(Machine(binder).Resuming));
 
     /// <summary>
     /// Any fault, deadline or cancel before the VM resumes on the destination: undo what was asked for, in reverse. An

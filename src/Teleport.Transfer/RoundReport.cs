@@ -11,4 +11,7 @@ namespace Teleport.Transfer;
 public sealed record RoundReport(int Round, long BlocksSent, long ZeroBlocks, long WireBytes, double Seconds, long DirtyAfter, bool Final)
 {
     public double BytesPerSecond => Seconds > 0 ? WireBytes / Seconds : 0;
+
+    /// <summary>The data connection's round trip as the kernel measured it at the round's end (null where unknown).</summary>
+    public double? RoundTripSeconds { get; init; }
 }

@@ -46,7 +46,8 @@ public sealed class MigrationHappyPathTests
         Assert.Equal(2_000, row.Run.BlocksSent);
 
         await host.Publish(m.Threshold());
-        Assert.Equal(new PauseVm(m.Id, Vm, Host), await host.Sent<PauseVm>(m.Id, HostQueue(Host)));
+        // The pause names where the switch will lead (the host connects there first) and the default 5 s budget.
+        Assert.Equal(new PauseVm(m.Id, Vm, Host, 1, Destination, DestinationNbd, DestinationExport, 5000), await host.Sent<PauseVm>(m.Id, HostQueue(Host)));
         row = await host.WaitForState(m.Id, "Pausing");
         Assert.Equal(MigrationPhases.CutOver, row.Phase);
         Assert.Equal(host.Clock.GetUtcNow().UtcDateTime + TimeSpan.FromSeconds(30), row.DeadlineUtc);
@@ -62,7 +63,8 @@ public sealed class MigrationHappyPathTests
         Assert.Equal(0, host.SentCount<ResumeVm>(m.Id));
 
         await host.Publish(m.Completed());
-        Assert.Equal(new ResumeVm(m.Id, Vm, Host), await host.Sent<ResumeVm>(m.Id, HostQueue(Host)));
+        // Forward, the resume holds only while the path leads to the destination.
+        Assert.Equal(new ResumeVm(m.Id, Vm, Host, StorageId: Destination), await host.Sent<ResumeVm>(m.Id, HostQueue(Host)));
         await host.WaitForState(m.Id, "Resuming");
 
         await host.Publish(m.Resumed());
@@ -76,6 +78,8 @@ public sealed class MigrationHappyPathTests
         Assert.Equal(150_000, succeeded.BlocksFromIndex);
         Assert.Equal(3, succeeded.Rounds);
         Assert.Equal(350, succeeded.DowntimeMilliseconds, precision: 3);
+        // Predicted at the threshold: 20 ms local + 40 dirty blocks at 7,000 wire bytes each over 80 MB/s (no round trip reported).
+        Assert.Equal(23.5, succeeded.PredictedDowntimeMilliseconds);
 
         row = await host.WaitForState(m.Id, "Succeeded");
         Assert.Equal(MigrationPhases.Succeeded, row.Phase);

@@ -158,7 +158,8 @@ public sealed class MigrationNudgeTests
         var m = new MigrationScript(host);
         await m.DriveTo("Resuming");
 
-        await Resent<ResumeVm>(host, m.Id, HostQueue(Host));
+        // A re-sent forward resume still names the destination; the rollback's (below) names no storage.
+        Assert.Equal(Destination, (await Resent<ResumeVm>(host, m.Id, HostQueue(Host))).StorageId);
         await host.Publish(m.Resumed());
         await host.Published<MigrationSucceeded>(m.Id);
         var row = await host.WaitForState(m.Id, "Succeeded");
@@ -186,7 +187,7 @@ public sealed class MigrationNudgeTests
         await host.Publish(m.SwitchedBack());
         await host.Sent<ResumeVm>(m.Id, HostQueue(Host));
         await host.WaitForState(m.Id, "RollingBackResume");
-        await Resent<ResumeVm>(host, m.Id, HostQueue(Host));
+        Assert.Null((await Resent<ResumeVm>(host, m.Id, HostQueue(Host))).StorageId);
 
         await host.Publish(m.ResumedOnSource());
         await MigrationRollbackTests.ExpectAbortsAndFailure(host, m.Id, MigrationPhases.CutOver, "host host-1 could not switch");

@@ -158,6 +158,8 @@ public sealed class MigrateCommand(CliConsole console) : OperatorAsyncCommand<Mi
                     : $"{outcome.BlocksFromIndex} blocks");
                 table.AddRow("rounds", outcome.Rounds.ToString(System.Globalization.CultureInfo.InvariantCulture));
                 table.AddRow("downtime", Operator.Downtime(outcome.DowntimeMs, outcome.PausedToVerifiedMs, outcome.PausedToSwitchedMs));
+                if (outcome.PredictedDowntimeMs is { } predicted)
+                    table.AddRow("predicted downtime", Operator.Millis(predicted));
                 if (outcome.DestinationHostId is { } toHost)
                 {
                     table.AddRow("host", $"the VM runs on {Markup.Escape(toHost)}");

@@ -17,4 +17,5 @@ public sealed record MigrateOutcome(
     string? DestinationHostId = null,
     long MemoryBytes = 0,
     double? QemuDowntimeMs = null,
-    double? StorageDowntimeMs = null);
+    double? StorageDowntimeMs = null,
+    double? PredictedDowntimeMs = null);

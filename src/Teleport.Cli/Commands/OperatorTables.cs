@@ -65,6 +65,9 @@ public static class OperatorTables
         Add("from the source", $"{row.Run.BlocksRequestedFromSource} requested, {row.Run.BlocksSent} sent");
         Add("rounds", $"{row.Run.Rounds}{(row.Run.RoundCapReached ? " (round cap reached)" : "")}, {row.Run.DirtyBlocks} dirty blocks left");
         Add("downtime", Operator.Downtime(row.Run.DowntimeMilliseconds, view.Timings.PausedToVerifiedMs, view.Timings.PausedToSwitchedMs));
+        if (row.Run.PredictedDowntimeMilliseconds is { } predicted)
+            Add("predicted downtime", $"{Operator.Millis(predicted)} (max {row.OptionMaxDowntimeMilliseconds ?? DowntimeController.DefaultMaxDowntimeMilliseconds} ms" +
+                $"{(row.OptionStrictMaxDowntime ? ", strict" : "")}; round trip {Operator.Millis(row.Run.RoundTripMilliseconds)}, waited {row.Run.DowntimeWaitRounds} round(s))");
         if (view.WholeVm)
         {
             Add("memory", $"{Operator.Bytes(Math.Max(row.Run.MemoryBytes, row.Run.MemoryTransferredBytes))} sent, {Operator.Bytes(row.Run.MemoryRemainingBytes)} left " +

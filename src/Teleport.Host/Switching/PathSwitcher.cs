@@ -24,6 +24,7 @@ public sealed class PathSwitcher : IAsyncDisposable
     private readonly PathSwitcherOptions _options;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _switchLock = new(1, 1);
+    private readonly ParkedUpstream _parked = new();
     private UpstreamTarget? _previous;
     private int _disposed;
 
@@ -104,6 +105,21 @@ public sealed class PathSwitcher : IAsyncDisposable
         }
     }
 
+    /// <summary>The upstream a connection is kept open for (see <see cref="PreconnectAsync"/>), or null.</summary>
+    public UpstreamTarget? Preconnected => _parked.Target;
+
+    /// <summary>
+    /// Opens a connection to <paramref name="target"/> ahead of a switch (TCP, greeting, TLS) and keeps it idle before
+    /// the export is chosen, so the switch to it needs no new connection: one NBD_OPT_GO, repeated on that connection
+    /// while the export is not there yet. Call it before pausing the VM; it replaces an earlier pre-connection.
+    /// </summary>
+    /// <exception cref="PathSwitchException">The target is unreachable (the switch would then connect by itself).</exception>
+    public Task PreconnectAsync(UpstreamTarget target, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        return _parked.OpenAsync(target, _options, cancellationToken);
+    }
+
     public Task<SwitchResult> SwitchAsync(EndPoint upstreamEndPoint, string exportName, CancellationToken cancellationToken = default) =>
         SwitchAsync(new UpstreamTarget(upstreamEndPoint, exportName), cancellationToken);
 
@@ -139,9 +155,10 @@ public sealed class PathSwitcher : IAsyncDisposable
         var total = Stopwatch.StartNew();
         var from = Current;
         NbdClient next;
+        var parked = await _parked.TakeAsync(target).ConfigureAwait(false);
         try
         {
-            next = await _link.ConnectReplacementAsync(target, cancellationToken).ConfigureAwait(false);
+            next = await _link.ConnectReplacementAsync(target, parked, cancellationToken).ConfigureAwait(false);
         }
         catch (PathSwitchException e)
         {
@@ -183,7 +200,7 @@ public sealed class PathSwitcher : IAsyncDisposable
             _gate.Open();
             var heldFor = blocked.Elapsed;
             _ = UpstreamLink.DisposeQuietlyAsync(old.Client);
-            var result = new SwitchResult(from, target, connect, drain, flush, heldFor, total.Elapsed);
+            var result = new SwitchResult(from, target, connect, drain, flush, heldFor, total.Elapsed) { Preconnected = parked?.Selected == true };
             SwitcherLog.Switched(_logger, ExportName, from, target, result.Total.TotalMilliseconds, result.Blocked.TotalMilliseconds);
             return result;
         }
@@ -227,6 +244,7 @@ public sealed class PathSwitcher : IAsyncDisposable
         await _link.StopReconnectingAsync().ConfigureAwait(false);
         await _server.DisposeAsync().ConfigureAwait(false);
         await _link.DisposeAsync().ConfigureAwait(false);
+        await _parked.DisposeAsync().ConfigureAwait(false);
         _switchLock.Dispose();
     }
 }

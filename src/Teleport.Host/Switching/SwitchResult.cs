@@ -11,4 +11,8 @@ public sealed record SwitchResult(
     TimeSpan Drain,
     TimeSpan Flush,
     TimeSpan Blocked,
-    TimeSpan Total);
+    TimeSpan Total)
+{
+    /// <summary>The switch used a connection opened before it (<see cref="PathSwitcher.PreconnectAsync"/>).</summary>
+    public bool Preconnected { get; init; }
+}

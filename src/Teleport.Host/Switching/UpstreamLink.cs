@@ -43,21 +43,25 @@ internal sealed class UpstreamLink : IAsyncDisposable
     /// Opens a connection to <paramref name="target"/> and checks it can stand in for the current one.
     /// </summary>
     /// <exception cref="PathSwitchException">Unreachable, no such export, a different size / writability, smaller requests only.</exception>
-    public Task<NbdClient> ConnectReplacementAsync(UpstreamTarget target, CancellationToken cancellationToken) =>
-        ConnectAsync(target, _options, this, cancellationToken);
+    public Task<NbdClient> ConnectReplacementAsync(UpstreamTarget target, NbdParkedConnection? parked, CancellationToken cancellationToken) =>
+        ConnectAsync(target, _options, this, cancellationToken, parked);
 
     /// <summary>
     /// Opens a connection to <paramref name="target"/>; with <paramref name="replacing"/> it must match that
-    /// link's volume (same size and writability, takes requests as large).
+    /// link's volume (same size and writability, takes requests as large). With <paramref name="parked"/> (a connection
+    /// to the target opened earlier) only the export is selected on it.
     /// </summary>
-    public static async Task<NbdClient> ConnectAsync(UpstreamTarget target, PathSwitcherOptions options, UpstreamLink? replacing, CancellationToken cancellationToken)
+    public static async Task<NbdClient> ConnectAsync(UpstreamTarget target, PathSwitcherOptions options, UpstreamLink? replacing, CancellationToken cancellationToken,
+        NbdParkedConnection? parked = null)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(options.ConnectTimeout);
         NbdClient client;
         try
         {
-            client = await NbdClient.ConnectAsync(target.EndPoint, target.ExportName, options.Client, timeout.Token).ConfigureAwait(false);
+            client = parked is null
+                ? await NbdClient.ConnectAsync(target.EndPoint, target.ExportName, options.Client, timeout.Token).ConfigureAwait(false)
+                : await GoParkedAsync(parked, target, options, timeout.Token).ConfigureAwait(false);
         }
         catch (NbdOptionException e) when (e.Reply == NbdOptionReplyType.ErrorUnknown)
         {
@@ -80,6 +84,19 @@ internal sealed class UpstreamLink : IAsyncDisposable
         }
 
         return client;
+    }
+
+    // The server may have closed a parked connection (its handshake timeout): then connect afresh.
+    private static async Task<NbdClient> GoParkedAsync(NbdParkedConnection parked, UpstreamTarget target, PathSwitcherOptions options, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await parked.GoAsync(target.ExportName, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is NbdConnectionException or NbdProtocolException or IOException)
+        {
+            return await NbdClient.ConnectAsync(target.EndPoint, target.ExportName, options.Client, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private static string? Mismatch(NbdExportDetails export, UpstreamLink volume)

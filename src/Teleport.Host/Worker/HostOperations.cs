@@ -35,7 +35,11 @@ public sealed class HostOperations
         _vms = vms;
         _clock = clock;
         _log = log;
+        Guard = new PauseGuard(this, clock, log);
     }
+
+    /// <summary>Ends pauses that outlive their PauseVm's budget.</summary>
+    internal PauseGuard Guard { get; }
 
     /// <summary>Runs before 'cont' under the VM's lock (the whole-VM move's part of a resume).</summary>
     internal Func<HostVm, IHypervisor, CancellationToken, Task>? BeforeResume { get; set; }
@@ -59,11 +63,14 @@ public sealed class HostOperations
             }
 
             var hypervisor = await vm.HypervisorAsync(cancellationToken).ConfigureAwait(false);
+            await PreconnectAsync(vm, command, cancellationToken).ConfigureAwait(false);
             // The guest may stop as soon as 'stop' is sent: the downtime is counted from here.
             var at = _clock.GetUtcNow();
             var took = Stopwatch.StartNew();
             await hypervisor.PauseAsync(cancellationToken).ConfigureAwait(false);
             vm.LastPause = (key, at);
+            if (command.PauseBudgetMilliseconds is > 0 and int budget)
+                Guard.Arm(vm, key, at, TimeSpan.FromMilliseconds(budget));
             HostWorkerLog.Paused(_log, vm.Id, key, took.Elapsed.TotalMilliseconds);
             HostWorkerMetrics.Paused();
             return new VmPaused(command.MigrationId, vm.Id, _options.HostId, at, command.Attempt);
@@ -71,6 +78,29 @@ public sealed class HostOperations
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
             return await FailedAsync(vm, command.MigrationId, Pause, e, command.Attempt).ConfigureAwait(false);
+        }
+    }
+
+    // Opens the connection the coming switch will use while the VM still runs: the switch then opens none. Only a
+    // configured storage is connected to; a failure costs nothing but the switch connecting by itself.
+    private async Task PreconnectAsync(HostVm vm, PauseVm command, CancellationToken cancellationToken)
+    {
+        if (command.NextExportName is not { Length: > 0 } export || command.NextStorageId is not { } storage || vm.Switcher is not { } switcher)
+            return;
+        try
+        {
+            if (!HostWorkerOptions.IsSafeId(storage) || !_upstreams.TryResolve(storage, command.NextNbdEndpoint, out var address, out _))
+                throw new HostOperationException($"storage '{storage}' is not configured on this host");
+            var target = new UpstreamTarget(await address.ResolveAsync(cancellationToken).ConfigureAwait(false), export);
+            if (switcher.Current == target)
+                return;
+            var took = Stopwatch.StartNew();
+            await switcher.PreconnectAsync(target, cancellationToken).ConfigureAwait(false);
+            HostWorkerLog.Preconnected(_log, vm.Id, target, took.Elapsed.TotalMilliseconds);
+        }
+        catch (Exception e) when (e is PathSwitchException or HostOperationException or System.Net.Sockets.SocketException or ArgumentException)
+        {
+            HostWorkerLog.PreconnectFailed(_log, vm.Id, storage, e.Message);
         }
     }
 
@@ -83,6 +113,11 @@ public sealed class HostOperations
         using var _ = await vm.LockAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            // A forward resume names the destination: a VM this host already returned to the source (its pause budget
+            // passed) must not be reported as running on the destination.
+            if (command.StorageId is { } expected && !string.Equals(vm.CurrentStorageId, expected, StringComparison.Ordinal))
+                return Failed(command.MigrationId, vm.Id, Resume, $"VM '{vm.Id}' is on storage '{vm.CurrentStorageId}', not '{expected}'; not resumed for this cut-over", command.Attempt);
+
             // This attempt resumed the VM already: answer as then and leave the VM alone (it may have been paused
             // since by another migration, which a late redelivery must not undo).
             if (vm.LastResume is { } last && last.Key == key)
@@ -236,7 +271,7 @@ public sealed class HostOperations
 
     // A destination exports the volume once its final sync completes, which runs alongside the switch: an
     // unreachable upstream or a missing export is tried again, briefly and often (the VM is paused meanwhile).
-    private async Task<int> SwitchWithRetryAsync(HostVm vm, PathSwitcher switcher, UpstreamTarget target, CancellationToken cancellationToken)
+    internal async Task<int> SwitchWithRetryAsync(HostVm vm, PathSwitcher switcher, UpstreamTarget target, CancellationToken cancellationToken)
     {
         var waited = Stopwatch.StartNew();
         for (int attempt = 1; ; attempt++)

@@ -46,6 +46,18 @@ internal static partial class HostWorkerLog
     [LoggerMessage(EventId = 5114, Level = LogLevel.Information, Message = "VM {VmId}: repeated SwitchTarget of {Operation} joins the switch still pending")]
     public static partial void SwitchJoined(ILogger logger, string vmId, OperationKey operation);
 
+    [LoggerMessage(EventId = 5160, Level = LogLevel.Information, Message = "VM {VmId}: connection to {Target} opened ahead of the switch ({Milliseconds:0.###} ms)")]
+    public static partial void Preconnected(ILogger logger, string vmId, object target, double milliseconds);
+
+    [LoggerMessage(EventId = 5161, Level = LogLevel.Warning, Message = "VM {VmId}: no connection to storage {StorageId} ahead of the switch ({Reason}); the switch will connect")]
+    public static partial void PreconnectFailed(ILogger logger, string vmId, string storageId, string reason);
+
+    [LoggerMessage(EventId = 5162, Level = LogLevel.Warning, Message = "VM {VmId}: pause of {Operation} outlived its budget of {BudgetMs:0} ms; resumed on the source (switched back: {SwitchedBack}) in {Milliseconds:0.###} ms")]
+    public static partial void PauseBudgetSpent(ILogger logger, string vmId, OperationKey operation, double budgetMs, bool switchedBack, double milliseconds);
+
+    [LoggerMessage(EventId = 5163, Level = LogLevel.Warning, Message = "Could not publish the pause-budget report ({Reason}); trying again in {DelayMs:0} ms")]
+    public static partial void GuardReportRetry(ILogger logger, string reason, double delayMs);
+
     [LoggerMessage(EventId = 5140, Level = LogLevel.Information, Message = "VM {VmId}: storage {StorageId} is at {Configured} by this host's configuration; the command's {Offered} is not used")]
     public static partial void ConfiguredUpstream(ILogger logger, string vmId, string storageId, string configured, string offered);
 }

@@ -38,6 +38,7 @@ public sealed class HostWorkerNode : IHostedService, IAsyncDisposable
         Operations = new HostOperations(options, _vms, clock, loggers.CreateLogger<HostOperations>());
         Incoming = new IncomingVmOperations(options, _vms, Operations, clock, loggers);
         Memory = new MemoryMigrationOperations(options, _vms, Operations, clock);
+        Operations.Guard.Publish = report => _services.GetService<IBus>() is { } bus ? bus.Publish(report, report.GetType()) : Task.CompletedTask;
         Operations.BeforeResume = async (vm, _, cancellationToken) =>
         {
             await MemoryMigrationOperations.CancelOutgoingAsync(vm, cancellationToken).ConfigureAwait(false);
@@ -99,6 +100,7 @@ public sealed class HostWorkerNode : IHostedService, IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
+        await Operations.Guard.DisposeAsync().ConfigureAwait(false);
         foreach (var vm in _vms.Values)
             await vm.DisposeAsync().ConfigureAwait(false);
     }

@@ -64,7 +64,12 @@ public sealed class NbdClient : IAsyncDisposable
     public static async Task<NbdClient> ConnectAsync(EndPoint endPoint, string exportName, NbdClientOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(exportName);
-        options ??= new NbdClientOptions();
+        var parked = await NbdParkedConnection.OpenAsync(endPoint, options, cancellationToken).ConfigureAwait(false);
+        return await parked.GoAsync(exportName, cancellationToken).ConfigureAwait(false);
+    }
+
+    internal static void CheckOptions(NbdClientOptions options)
+    {
         if (options.MaxInFlightRequests is < 1 or > 65536)
         {
             throw new ArgumentOutOfRangeException(nameof(options), "MaxInFlightRequests must be 1..65536.");
@@ -74,20 +79,13 @@ public sealed class NbdClient : IAsyncDisposable
         {
             throw new ArgumentOutOfRangeException(nameof(options), "ExportWait must not be negative and ExportPollInterval must be positive.");
         }
+    }
 
-        var channel = await NbdClientChannel.OpenAsync(endPoint, options.Tls, cancellationToken).ConfigureAwait(false);
-        try
-        {
-            var handshake = channel.Handshake;
-            bool structured = options.StructuredReplies && await handshake.RequestStructuredRepliesAsync(cancellationToken).ConfigureAwait(false);
-            var export = await GoWaitingAsync(handshake, exportName, options, cancellationToken).ConfigureAwait(false);
-            return new NbdClient(channel, export, structured, options);
-        }
-        catch
-        {
-            await channel.CloseAsync().ConfigureAwait(false);
-            throw;
-        }
+    /// <summary>Selects the export on a negotiated channel; the client owns the channel from then on.</summary>
+    internal static async Task<NbdClient> GoAsync(NbdClientChannel channel, string exportName, bool structured, NbdClientOptions options, CancellationToken cancellationToken)
+    {
+        var export = await GoWaitingAsync(channel.Handshake, exportName, options, cancellationToken).ConfigureAwait(false);
+        return new NbdClient(channel, export, structured, options);
     }
 
     private static async Task<NbdExportDetails> GoWaitingAsync(NbdClientHandshake handshake, string exportName, NbdClientOptions options, CancellationToken cancellationToken)

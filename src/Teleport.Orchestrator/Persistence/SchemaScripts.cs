@@ -41,6 +41,8 @@ public static class SchemaScripts
             WholeVmColumns(DatabaseProvider.Sqlite), WholeVmColumns(DatabaseProvider.Postgres)),
         new(5, "copy rounds of the current attempt, for the dashboard's charts",
             AddColumns(DatabaseProvider.Sqlite, ("RoundHistory", "text")), AddColumns(DatabaseProvider.Postgres, ("RoundHistory", "text"))),
+        new(6, "downtime controller: max downtime options, measured round trip and dirty rate, predicted downtime",
+            DowntimeColumns(DatabaseProvider.Sqlite), DowntimeColumns(DatabaseProvider.Postgres)),
     ];
 
     public static int Latest => All[^1].Version;
@@ -80,6 +82,17 @@ public static class SchemaScripts
         };
         return nullable + string.Concat(zeros.Select(c =>
             $"ALTER TABLE \"{table}\" ADD COLUMN {Column(provider, c.Item1, c.Item2)} DEFAULT {c.Item3};\n"));
+    }
+
+    // Rows already in the table never had a controller: null / 0 / false.
+    private static string DowntimeColumns(DatabaseProvider provider)
+    {
+        string table = OrchestratorDbContext.MigrationsTable;
+        string falseValue = provider == DatabaseProvider.Postgres ? "FALSE" : "0";
+        return AddColumns(provider, ("OptionMaxDowntimeMilliseconds", "int"), ("RoundTripMilliseconds", "double"), ("PredictedDowntimeMilliseconds", "double")) +
+               $"ALTER TABLE \"{table}\" ADD COLUMN {Column(provider, "OptionStrictMaxDowntime", "bool!")} DEFAULT {falseValue};\n" +
+               $"ALTER TABLE \"{table}\" ADD COLUMN {Column(provider, "DirtyBlocksPerSecond", "double!")} DEFAULT 0;\n" +
+               $"ALTER TABLE \"{table}\" ADD COLUMN {Column(provider, "DowntimeWaitRounds", "int!")} DEFAULT 0;\n";
     }
 
     private static string CreateMigrations(DatabaseProvider provider)

@@ -67,7 +67,7 @@ internal sealed class SourceEventObserver(
         Volatile.Write(ref _round, report.Round);
         Volatile.Write(ref _dirty, report.DirtyAfter);
         var round = new CopyRoundCompleted(migrationId, report.Round, report.BlocksSent, report.WireBytes, report.DirtyAfter,
-            report.BytesPerSecond, DateTimeOffset.UtcNow, attempt);
+            report.BytesPerSecond, DateTimeOffset.UtcNow, attempt, report.RoundTripSeconds * 1000);
         lock (_latestLock)
             _lastRound = round;
         events.Post(round);

@@ -17,5 +17,6 @@ internal readonly struct RoundMark
 
     public RoundReport Report(int round, TransferConnection c, DataFramePipeline data, long dirtyAfter, bool final) =>
         new(round, data.BlocksSent - _blocksSent, data.ZeroBlocksSent - _zeroBlocks, c.Writer.BytesWritten - _wireBytes,
-            Stopwatch.GetElapsedTime(_started).TotalSeconds, dirtyAfter, final);
+            Stopwatch.GetElapsedTime(_started).TotalSeconds, dirtyAfter, final)
+        { RoundTripSeconds = data.RoundTrip?.TotalSeconds };
 }

@@ -1,0 +1,59 @@
+using Microsoft.Extensions.Logging;
+
+namespace Teleport.Orchestrator;
+
+/// <summary>What the downtime controller does once the source reported its dirty set small.</summary>
+public enum CutOverDecision
+{
+    /// <summary>The predicted pause fits MaxDowntime (or it cannot, and waiting no longer helps: the migration is not strict).</summary>
+    Pause,
+
+    /// <summary>Keep copying: the next round may bring the dirty set down far enough.</summary>
+    Wait,
+
+    /// <summary>Strict: the pause cannot fit MaxDowntime and waiting no longer helps, so the migration fails before any pause.</summary>
+    Fail,
+}
+
+/// <summary>
+/// Decides a storage-only move's pause from its prediction (<see cref="DowntimePredictor"/>): pause when the prediction
+/// fits the migration's MaxDowntime (default 100 ms); otherwise keep copying while waiting may help — the part that does
+/// not depend on the dirty set fits and fewer than <see cref="MigrationSettings.DowntimeWaitRounds"/> rounds were waited —
+/// and re-decide on every round; then pause anyway, or fail a migration that asked for a strict MaxDowntime.
+/// </summary>
+public sealed partial class DowntimeController(MigrationSettings settings, ILogger logger)
+{
+    public const int DefaultMaxDowntimeMilliseconds = 100;
+
+    /// <summary>Predicts the pause from the row's figures, records the prediction and decides.</summary>
+    public CutOverDecision Decide(MigrationState saga)
+    {
+        var prediction = DowntimePredictor.Predict(saga.Run.Figures, settings.Downtime);
+        double max = saga.OptionMaxDowntimeMilliseconds ?? DefaultMaxDowntimeMilliseconds;
+        saga.Run.PredictedDowntimeMilliseconds = double.IsFinite(prediction.TotalMilliseconds) ? Math.Round(prediction.TotalMilliseconds, 1) : null;
+        CutOverDecision decision;
+        if (prediction.TotalMilliseconds <= max)
+            decision = CutOverDecision.Pause;
+        else if (prediction.FixedMilliseconds <= max && saga.Run.DowntimeWaitRounds < settings.DowntimeWaitRounds)
+            decision = CutOverDecision.Wait;
+        else
+            decision = saga.OptionStrictMaxDowntime ? CutOverDecision.Fail : CutOverDecision.Pause;
+        if (decision == CutOverDecision.Wait)
+            saga.Run.DowntimeWaitRounds++;
+        saga.Run.Decision = decision;
+        Decided(logger, saga.CorrelationId, prediction.TotalMilliseconds, prediction.FixedMilliseconds, prediction.TransferMilliseconds, max,
+            saga.Run.DirtyBlocks, saga.Run.RoundTripMilliseconds ?? 0, decision);
+        return decision;
+    }
+
+    /// <summary>Why a strict migration failed (kept as its failure reason).</summary>
+    public static string FailureReason(MigrationState saga) =>
+        $"the predicted downtime of {saga.Run.PredictedDowntimeMilliseconds?.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture) ?? "(unknown)"} ms " +
+        $"does not fit MaxDowntime {saga.OptionMaxDowntimeMilliseconds ?? DefaultMaxDowntimeMilliseconds} ms and waiting " +
+        $"{saga.Run.DowntimeWaitRounds} round(s) did not bring it down (StrictMaxDowntime)";
+
+    [LoggerMessage(EventId = 4301, Level = LogLevel.Information, Message = "Migration {MigrationId}: predicted downtime {PredictedMs:0.#} ms " +
+        "(fixed {FixedMs:0.#} ms, final round {TransferMs:0.#} ms) against MaxDowntime {MaxMs:0} ms with {Dirty} dirty blocks and a {RoundTripMs:0.#} ms round trip: {Decision}")]
+    private static partial void Decided(ILogger logger, Guid migrationId, double predictedMs, double fixedMs, double transferMs, double maxMs, long dirty,
+        double roundTripMs, CutOverDecision decision);
+}
