@@ -71,7 +71,7 @@ public sealed class DashboardActions(OperatorToken token, MigrationBoard board, 
         const string fallback = "cancelled from the dashboard";
         if (request.ContentLength > MaxBodyBytes)
             throw new BadHttpRequestException($"the body is over {MaxBodyBytes} bytes");
-        var buffer = new byte[MaxBodyBytes + 1];
+        byte[] buffer = new byte[MaxBodyBytes + 1];
         int length = 0, read;
         while (length < buffer.Length && (read = await request.Body.ReadAsync(buffer.AsMemory(length), request.HttpContext.RequestAborted)) > 0)
             length += read;

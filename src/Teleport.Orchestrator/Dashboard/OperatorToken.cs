@@ -31,7 +31,7 @@ public sealed class OperatorToken
         const string scheme = "Bearer ";
         if (header.Length > 1024 || !header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase))
             return false;
-        var presented = SHA256.HashData(Encoding.UTF8.GetBytes(header[scheme.Length..].Trim()));
+        byte[] presented = SHA256.HashData(Encoding.UTF8.GetBytes(header[scheme.Length..].Trim()));
         return CryptographicOperations.FixedTimeEquals(presented, _hash);
     }
 }
