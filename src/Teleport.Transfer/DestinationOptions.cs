@@ -48,7 +48,4 @@ public sealed record DestinationOptions : TransferSessionOptions
 
     /// <summary>Fault injection for tests: called after each block write with its offset and length (a failing disk).</summary>
     internal Action<long, int>? AfterBlockWrite { get; init; }
-
-    /// <summary>Fault injection for tests: called on the background checkpoint's thread before it flushes (a slow disk).</summary>
-    internal Action? BeforeFlush { get; init; }
 }

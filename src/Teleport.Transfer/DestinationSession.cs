@@ -26,7 +26,6 @@ public sealed class DestinationSession : IAsyncDisposable
     // Touched only by the connection the listener serves.
     private VolumeRebuild? _rebuild;
     private long _ackedSeq;
-    private bool _checkpointWanted;
 
     public DestinationSession(DestinationOptions options, ILogger? logger = null)
     {
@@ -127,7 +126,7 @@ public sealed class DestinationSession : IAsyncDisposable
         var state = rebuild.State;
         while (true)
         {
-            var frame = await ReadFrameAsync(c, rebuild.Volume, ct).ConfigureAwait(false);
+            var frame = await c.Reader.ReadAsync(ct).ConfigureAwait(false);
             switch (frame.Type, state.Phase)
             {
                 case (MessageType.IndexBatch, DestinationPhase.Index):
@@ -148,7 +147,7 @@ public sealed class DestinationSession : IAsyncDisposable
                 case (MessageType.RoundEnd, DestinationPhase.Copy):
                     RoundEndMessage.Parse(frame.Payload.Span);
                     _stats.Rounds++;
-                    _checkpointWanted = true;
+                    await CheckpointAndAckAsync(c, rebuild.Volume, ct).ConfigureAwait(false);
                     break;
 
                 case (MessageType.FinalEnd, DestinationPhase.Copy):
@@ -236,7 +235,7 @@ public sealed class DestinationSession : IAsyncDisposable
         rebuild.Resolver.Apply(payload.Span);
         await rebuild.Requests.SendQueuedAsync(c, ct).ConfigureAwait(false);
         if (rebuild.Volume.BytesSinceCheckpoint >= _options.CheckpointBytes)
-            _checkpointWanted = true;
+            await CheckpointAndAckAsync(c, rebuild.Volume, ct).ConfigureAwait(false);
     }
 
     private async ValueTask ApplyDataAsync(TransferConnection c, VolumeRebuild rebuild, Frame frame, CancellationToken ct)
@@ -244,40 +243,7 @@ public sealed class DestinationSession : IAsyncDisposable
         rebuild.Data.Apply(frame.Payload.Span, frame.Flags);
         await rebuild.Requests.SendQueuedAsync(c, ct).ConfigureAwait(false);
         if (rebuild.Volume.CheckpointDue)
-            _checkpointWanted = true;
-    }
-
-    /// <summary>
-    /// The next frame. Checkpoints run in the background (the disk's flush must not stop the reading); one that finishes
-    /// while no frame arrives is acknowledged at once, as the source may be waiting for room in its window.
-    /// </summary>
-    private async ValueTask<Frame> ReadFrameAsync(TransferConnection c, CheckpointedVolume volume, CancellationToken ct)
-    {
-        var read = c.Reader.ReadAsync(ct);
-        await AfterCheckpointAsync(c, volume, ct).ConfigureAwait(false);
-        if (read.IsCompleted)
-            return await read.ConfigureAwait(false);
-        var pending = read.AsTask();
-        while (true)
-        {
-            var background = volume.BackgroundCheckpoint;
-            if (background.IsCompleted || await Task.WhenAny(pending, background).ConfigureAwait(false) == pending)
-                return await pending.ConfigureAwait(false);
-            await AfterCheckpointAsync(c, volume, ct).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>Acknowledges what a finished background checkpoint made durable, and starts the next one when wanted.</summary>
-    private async ValueTask AfterCheckpointAsync(TransferConnection c, CheckpointedVolume volume, CancellationToken ct)
-    {
-        if (volume.TakeDurable() is { } seq && seq > _ackedSeq)
-        {
-            await c.SendAsync(new AckMessage(seq), ct).ConfigureAwait(false);
-            _ackedSeq = seq;
-        }
-
-        if (_checkpointWanted && volume.StartCheckpoint())
-            _checkpointWanted = false;
+            await CheckpointAndAckAsync(c, rebuild.Volume, ct).ConfigureAwait(false);
     }
 
     private async ValueTask EndIndexAsync(TransferConnection c, VolumeRebuild rebuild, IndexEndMessage end, CancellationToken ct)
@@ -302,6 +268,16 @@ public sealed class DestinationSession : IAsyncDisposable
         long requested = await requests.SendMissingAsync(c, onlyUnrequested, ct).ConfigureAwait(false);
         _log.LogInformation("Migration {MigrationId}: requested {Requested} blocks ({FromIndex} from index, {FromVolume} from the volume, {Zero} zero)",
             _options.MigrationId, requested, _stats.FromIndex, _stats.FromVolume, _stats.ZeroBlocks);
+    }
+
+    private async ValueTask CheckpointAndAckAsync(TransferConnection c, CheckpointedVolume volume, CancellationToken ct)
+    {
+        volume.Checkpoint(force: true);
+        if (volume.LastSeq > _ackedSeq)
+        {
+            await c.SendAsync(new AckMessage(volume.LastSeq), ct).ConfigureAwait(false);
+            _ackedSeq = volume.LastSeq;
+        }
     }
 
     private async ValueTask FinishAsync(TransferConnection c, VolumeRebuild rebuild, FinalEndMessage end, CancellationToken ct)

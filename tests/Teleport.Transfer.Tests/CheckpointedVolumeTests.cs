@@ -56,64 +56,10 @@ public sealed class CheckpointedVolumeTests : IDisposable
         Assert.Equal(DestinationPhase.Completed, DestinationState.Load(options.EffectiveStatePath)!.Phase);
     }
 
-    [Fact]
-    public async Task A_background_checkpoint_claims_only_what_was_written_before_it_started()
-    {
-        using var flushing = new ManualResetEventSlim();
-        using var release = new ManualResetEventSlim();
-        using var volume = Open(3 * BlockSize, out var options, () =>
-        {
-            flushing.Set();
-            Assert.True(release.Wait(TimeSpan.FromSeconds(30)));
-        });
-        byte[] first = RandomNumberGenerator.GetBytes(BlockSize);
-        volume.WriteBlock(0, first, Fingerprint.Compute(first));
-        volume.LastSeq = 3;
-
-        Assert.True(volume.StartCheckpoint());
-        Assert.True(flushing.Wait(TimeSpan.FromSeconds(30)));
-        // While its flush waits for the disk, blocks go on being written and a second checkpoint is refused.
-        byte[] second = RandomNumberGenerator.GetBytes(BlockSize);
-        volume.WriteBlock(2, second, Fingerprint.Compute(second));
-        volume.LastSeq = 4;
-        Assert.False(volume.StartCheckpoint());
-        Assert.Null(volume.TakeDurable());
-        Assert.False(File.Exists(options.EffectiveStatePath));
-
-        release.Set();
-        await volume.BackgroundCheckpoint;
-        Assert.Equal(3, volume.TakeDurable());
-        Assert.Null(volume.TakeDurable());
-        var saved = DestinationState.Load(options.EffectiveStatePath)!;
-        Assert.Equal(3, saved.DurableSeq);
-        Assert.True(saved.Presence.Test(0));
-        Assert.False(saved.Presence.Test(2));
-
-        // The next checkpoint covers the rest, and reads block 2 back.
-        volume.Checkpoint(force: true);
-        saved = DestinationState.Load(options.EffectiveStatePath)!;
-        Assert.Equal(4, saved.DurableSeq);
-        Assert.True(saved.Presence.Test(2));
-    }
-
-    [Fact]
-    public async Task A_background_checkpoint_reads_the_written_blocks_back_before_it_flushes()
-    {
-        using var volume = Open(2 * BlockSize, out var options);
-        byte[] written = RandomNumberGenerator.GetBytes(BlockSize);
-        byte[] claimed = RandomNumberGenerator.GetBytes(BlockSize);
-        volume.WriteBlock(1, written, Fingerprint.Compute(claimed));
-
-        var e = Assert.Throws<TransferException>(() => volume.StartCheckpoint());
-        Assert.Equal(TransferErrorCode.VerificationFailed, e.Code);
-        await volume.BackgroundCheckpoint;
-        Assert.False(File.Exists(options.EffectiveStatePath));
-    }
-
-    private CheckpointedVolume Open(long size, out DestinationOptions options, Action? beforeFlush = null)
+    private CheckpointedVolume Open(long size, out DestinationOptions options)
     {
         var geometry = new VolumeGeometry(size, BlockSize);
-        options = new DestinationOptions { MigrationId = Guid.NewGuid(), Secret = new byte[32], VolumePath = _dir.File("dst.img"), BeforeFlush = beforeFlush };
+        options = new DestinationOptions { MigrationId = Guid.NewGuid(), Secret = new byte[32], VolumePath = _dir.File("dst.img") };
         var state = new DestinationState(options.MigrationId, Guid.NewGuid(), geometry, fresh: true);
         return new CheckpointedVolume(VolumeFile.OpenDestination(options.VolumePath, size), state, options, lastSeq: 0, lastCheckpointTicks: 0);
     }

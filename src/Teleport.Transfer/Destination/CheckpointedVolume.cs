@@ -6,10 +6,9 @@ using Teleport.Transfer.Protocol;
 namespace Teleport.Transfer;
 
 /// <summary>
-/// The volume being rebuilt, with its durable progress: writes blocks and records what each one should hold, reads
-/// written blocks back to check them, flushes and saves the state file at checkpoints (in that order: the file never
-/// claims unflushed data; the flush may run in the background while frames are applied), and computes the final
-/// digest over what the volume holds.
+/// The volume being rebuilt, with its durable progress: writes blocks and records what each one should hold, flushes
+/// and saves the state file at checkpoints (in that order: the file never claims unflushed data), reads written blocks
+/// back to check them, and computes the final digest over what the volume holds on disk.
 /// </summary>
 internal sealed class CheckpointedVolume : IDisposable
 {
@@ -18,14 +17,12 @@ internal sealed class CheckpointedVolume : IDisposable
     private readonly Fingerprint[] _fingerprints;
     private readonly BlockBitmap _fingerprintKnown;
 
-    // Blocks written since the last checkpoint: read back at the checkpoint, so the final digest is over what the
-    // volume holds, not over what this session believes it wrote.
+    // Blocks written since the last checkpoint: read back after the flush, so the final digest is over what the
+    // volume holds on disk, not over what this session believes it wrote.
     private readonly BlockBitmap _readBack;
     private readonly byte[] _chunk = new byte[ProtocolConstants.MaxBatchBytes];
     private readonly byte[] _block;
     private long _lastCheckpointTicks;
-    private Task? _background;
-    private long _backgroundSeq;
 
     /// <summary>
     /// <paramref name="lastSeq"/> is the highest Data sequence number already applied (durable when resuming);
@@ -112,72 +109,15 @@ internal sealed class CheckpointedVolume : IDisposable
         return Fingerprint.ComputePadded(data, buffer);
     }
 
-    /// <summary>
-    /// Checkpoints when due (or with <paramref name="force"/>) and waits for it: read back, flush, then the state file.
-    /// A checkpoint still running in the background finishes first.
-    /// </summary>
+    /// <summary>Checkpoints when due (or with <paramref name="force"/>): flush, read back, then the state file.</summary>
     public void Checkpoint(bool force)
     {
         if (!force && !CheckpointDue)
             return;
-        WaitForBackground();
-        ReadBackWritten();
         _file.Flush();
+        ReadBackWritten();
         State.DurableSeq = LastSeq;
         State.Save(_options.EffectiveStatePath);
-        Reset();
-    }
-
-    /// <summary>The checkpoint running in the background (completed when none is).</summary>
-    public Task BackgroundCheckpoint => _background ?? Task.CompletedTask;
-
-    /// <summary>
-    /// Starts a checkpoint whose flush and state file are written on a pool thread while frames go on being applied
-    /// (a flush waits for the disk, for seconds on a busy one): what was written so far is read back now, and the state
-    /// is captured now, so the file claims only what the flush covers. False when one is still running.
-    /// </summary>
-    public bool StartCheckpoint()
-    {
-        if (_background is { IsCompleted: false })
-            return false;
-        TakeDurable();
-        ReadBackWritten();
-        long seq = LastSeq;
-        byte[] snapshot = State.Serialize(seq);
-        string path = _options.EffectiveStatePath;
-        _backgroundSeq = seq;
-        _background = Task.Run(() =>
-        {
-            _options.BeforeFlush?.Invoke();
-            _file.Flush();
-            DestinationState.Write(path, snapshot, durable: true);
-        });
-        Reset();
-        return true;
-    }
-
-    /// <summary>
-    /// The sequence number a finished background checkpoint made durable (null while it runs or when there was none);
-    /// its failure (the disk) is thrown here.
-    /// </summary>
-    public long? TakeDurable()
-    {
-        if (_background is not { IsCompleted: true } done)
-            return null;
-        _background = null;
-        done.GetAwaiter().GetResult();
-        State.DurableSeq = Math.Max(State.DurableSeq, _backgroundSeq);
-        return _backgroundSeq;
-    }
-
-    private void WaitForBackground()
-    {
-        _background?.Wait();
-        TakeDurable();
-    }
-
-    private void Reset()
-    {
         BytesSinceCheckpoint = 0;
         _lastCheckpointTicks = Stopwatch.GetTimestamp();
     }
@@ -189,7 +129,6 @@ internal sealed class CheckpointedVolume : IDisposable
     /// </summary>
     public byte[] Verify(byte[] sourceDigest)
     {
-        WaitForBackground();
         _file.Flush();
         byte[] digest = ComputeDigest();
         State.DurableSeq = LastSeq;
@@ -290,17 +229,5 @@ internal sealed class CheckpointedVolume : IDisposable
     private Fingerprint FingerprintIn(ReadOnlySpan<byte> chunk, long first, long block) =>
         Fingerprint.ComputePadded(chunk.Slice((int)((block - first) * Geometry.BlockSize), Geometry.BlockLength(block)), _block);
 
-    public void Dispose()
-    {
-        try
-        {
-            _background?.Wait();
-        }
-        catch (AggregateException)
-        {
-            // The session already failed or is being replaced; the volume closes either way.
-        }
-
-        _file.Dispose();
-    }
+    public void Dispose() => _file.Dispose();
 }

@@ -82,13 +82,7 @@ internal sealed class DestinationState
     }
 
     /// <summary>Writes the state atomically and (unless <paramref name="durable"/> is false) durably. Call only after flushing the volume.</summary>
-    public void Save(string path, bool durable = true) => Write(path, Serialize(DurableSeq), durable);
-
-    /// <summary>
-    /// The file's bytes as the state is now, claiming <paramref name="durableSeq"/>: a snapshot a checkpoint writes once
-    /// the volume is flushed, while this state moves on.
-    /// </summary>
-    public byte[] Serialize(long durableSeq)
+    public void Save(string path, bool durable = true)
     {
         ulong[] words = Presence.Words;
         byte[] bytes = new byte[FixedSize + words.Length * 8 + 32];
@@ -103,17 +97,12 @@ internal sealed class DestinationState
         s[p++] = Fresh ? (byte)1 : (byte)0;
         s[p++] = (byte)Phase;
         BinaryPrimitives.WriteInt64LittleEndian(s[p..], IndexCursor); p += 8;
-        BinaryPrimitives.WriteInt64LittleEndian(s[p..], durableSeq); p += 8;
+        BinaryPrimitives.WriteInt64LittleEndian(s[p..], DurableSeq); p += 8;
         Digest.CopyTo(s[p..]); p += ProtocolConstants.DigestSize;
         BinaryPrimitives.WriteInt64LittleEndian(s[p..], words.Length); p += 8;
         MemoryMarshal.AsBytes(words.AsSpan()).CopyTo(s[p..]);
         SHA256.HashData(s[..^32], s[^32..]);
-        return bytes;
-    }
 
-    /// <summary>Writes <paramref name="bytes"/> from <see cref="Serialize"/> atomically (temp file, rename) and, if <paramref name="durable"/>, durably.</summary>
-    public static void Write(string path, byte[] bytes, bool durable)
-    {
         string temp = path + ".tmp";
         using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
         {
