@@ -4,7 +4,8 @@ namespace Teleport.Cli.Tests;
 
 /// <summary>
 /// `teleport orchestrator --http-listen` on RabbitMQ: /metrics counts a migration it drove and its state in the saga
-/// store; /readyz turns not ready when the broker goes away (a proxy in front of it is cut) and ready when it is back.
+/// store, the web dashboard is served beside it; /readyz turns not ready when the broker goes away (a proxy in front
+/// of it is cut) and ready when it is back.
 /// </summary>
 [Collection(OrchestratorCollection.Name)]
 public sealed class OrchestratorHttpTests
@@ -34,6 +35,14 @@ public sealed class OrchestratorHttpTests
         Assert.Contains("teleport_migrations_succeeded_total", metrics);
         Assert.Contains("teleport_migration_duration_seconds_count", metrics);
         Assert.Contains("teleport_migration_bytes_on_wire_bytes_count", metrics);
+
+        // The web dashboard is on the same listener: its page, and this migration in its JSON.
+        var (pageStatus, page) = await RoleHttp.GetAsync(http, "/");
+        Assert.Equal(HttpStatusCode.OK, pageStatus);
+        Assert.Contains("<html", page, StringComparison.OrdinalIgnoreCase);
+        var (listStatus, list) = await RoleHttp.GetAsync(http, "/api/migrations");
+        Assert.Equal(HttpStatusCode.OK, listStatus);
+        Assert.Contains(id.ToString(), list, StringComparison.OrdinalIgnoreCase);
 
         await proxy.CutAsync();
         string down = await RoleHttp.WaitForAsync(http, "/readyz", HttpStatusCode.ServiceUnavailable, never);

@@ -33,10 +33,10 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         output.WriteLine("seen on the page: " + string.Join(" | ", seen.Select(s => $"{s.State} {s.Progress:0.00}")));
         Assert.IsType<MigrationSucceeded>(await world.Watch.OutcomeAsync(id, TimeSpan.FromSeconds(30)));
 
-        // It appeared before it ended, went through the phases with the bar moving, and ended full.
+        // It appeared before it ended, with the bar part-way and never going back, and ended full (how many states the
+        // page catches in between depends on the migration's speed: the board reads the store once a second).
         Assert.Contains(seen, s => s.State is not "Succeeded");
         Assert.Contains(seen, s => s.Progress is > 0 and < 1);
-        Assert.True(seen.Select(s => s.State).Distinct().Count() >= 3, "at least three states were shown");
         Assert.True(seen.Zip(seen.Skip(1)).All(pair => pair.First.Progress <= pair.Second.Progress), "the bar never went back");
         Assert.Equal(("Succeeded", 1.0), (seen[^1].State, seen[^1].Progress));
 

@@ -55,8 +55,8 @@ public sealed class QemuProcess : IAsyncDisposable
         start.ArgumentList.Add($"unix:{qmpSocket},server=on,wait=off");
         var qemu = new QemuProcess(Process.Start(start) ?? throw new InvalidOperationException("qemu-system-x86_64 did not start."), qmpSocket);
         var deadline = Stopwatch.StartNew();
-        // The socket file exists from bind(), a moment before QEMU listens: wait until a connection is accepted.
-        while (!await AcceptsConnectionsAsync(qmpSocket))
+        // The socket exists from bind(), before QEMU initialises the machine and greets: wait for the greeting.
+        while (!await GreetsAsync(qmpSocket))
         {
             if (qemu.HasExited || deadline.Elapsed > TimeSpan.FromSeconds(30))
             {
@@ -105,17 +105,19 @@ public sealed class QemuProcess : IAsyncDisposable
         _process.Dispose();
     }
 
-    private static async Task<bool> AcceptsConnectionsAsync(string socketPath)
+    // QEMU binds its QMP socket before it initialises the machine but greets only from its main loop: ready means greeted.
+    private static async Task<bool> GreetsAsync(string socketPath)
     {
         if (!File.Exists(socketPath))
             return false;
         using var probe = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        using var attempt = new CancellationTokenSource(TimeSpan.FromSeconds(1));
         try
         {
-            await probe.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath));
-            return true;
+            await probe.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath), attempt.Token);
+            return await probe.ReceiveAsync(new byte[64], System.Net.Sockets.SocketFlags.None, attempt.Token) > 0;
         }
-        catch (System.Net.Sockets.SocketException)
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or OperationCanceledException)
         {
             return false;
         }

@@ -9,6 +9,7 @@ namespace Teleport.Host.Moves;
 /// </summary>
 public sealed class QemuLauncher : IAsyncDisposable
 {
+    private static readonly TimeSpan GreetingWait = TimeSpan.FromSeconds(1);
     private readonly Process _process;
     private readonly StreamWriter _console;
     private readonly Lock _consoleLock = new();
@@ -32,7 +33,7 @@ public sealed class QemuLauncher : IAsyncDisposable
 
     public bool HasExited => _disposed || _process.HasExited;
 
-    /// <summary>Starts QEMU and waits until its QMP socket accepts connections.</summary>
+    /// <summary>Starts QEMU and waits until it greets on its QMP socket.</summary>
     /// <exception cref="InvalidOperationException">QEMU did not start, exited, or opened no QMP socket in time (with its last output).</exception>
     public static async Task<QemuLauncher> StartAsync(string binary, IEnumerable<string> arguments, string qmpSocket, string consoleLog,
         TimeSpan timeout, CancellationToken cancellationToken)
@@ -60,11 +61,11 @@ public sealed class QemuLauncher : IAsyncDisposable
 
         var qemu = new QemuLauncher(process, console, consoleLog);
         var waited = Stopwatch.StartNew();
-        while (!await AcceptsAsync(qmpSocket, cancellationToken).ConfigureAwait(false))
+        while (!await GreetsAsync(qmpSocket, cancellationToken).ConfigureAwait(false))
         {
             if (qemu.HasExited || waited.Elapsed > timeout)
             {
-                string why = qemu.HasExited ? "exited" : $"opened no QMP socket within {timeout.TotalSeconds:0.#} s";
+                string why = qemu.HasExited ? "exited" : $"did not greet on its QMP socket within {timeout.TotalSeconds:0.#} s";
                 await qemu.DisposeAsync().ConfigureAwait(false);
                 throw new InvalidOperationException($"QEMU {why}: {Tail(consoleLog)}");
             }
@@ -123,17 +124,25 @@ public sealed class QemuLauncher : IAsyncDisposable
         }
     }
 
-    private static async Task<bool> AcceptsAsync(string socketPath, CancellationToken cancellationToken)
+    // QEMU binds its QMP socket before it initialises the machine but greets only from its main loop, which a loaded
+    // host can take seconds to reach: ready means greeted, so the QMP client that connects next is served at once.
+    private static async Task<bool> GreetsAsync(string socketPath, CancellationToken cancellationToken)
     {
         if (!File.Exists(socketPath))
             return false;
         using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        attempt.CancelAfter(GreetingWait);
         try
         {
-            await probe.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), cancellationToken).ConfigureAwait(false);
-            return true;
+            await probe.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), attempt.Token).ConfigureAwait(false);
+            return await probe.ReceiveAsync(new byte[64], SocketFlags.None, attempt.Token).ConfigureAwait(false) > 0;
         }
         catch (SocketException)
+        {
+            return false;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             return false;
         }

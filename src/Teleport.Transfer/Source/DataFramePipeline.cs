@@ -52,13 +52,13 @@ internal sealed class DataFramePipeline : IDisposable
     /// <summary>The sequence number of the last frame sent.</summary>
     public long LastSeq => _window.LastSeq;
 
+    /// <summary>The kernel's smoothed round trip of the current connection (null off Linux or before one).</summary>
+    public TimeSpan? RoundTrip => _socket is not null && TcpPathInfo.TryRead(_socket, out var path) ? path.RoundTrip : null;
+
     /// <summary>
     /// A new connection starts a fresh zstd stream (the destination starts a fresh decoder): frames lost with the old
     /// connection are re-read and re-compressed, so neither side needs the other's history.
     /// </summary>
-    /// <summary>The kernel's smoothed round trip of the current connection (null off Linux or before one).</summary>
-    public TimeSpan? RoundTrip => _socket is not null && TcpPathInfo.TryRead(_socket, out var path) ? path.RoundTrip : null;
-
     public void BeginConnection(Socket? socket)
     {
         _socket = socket;
