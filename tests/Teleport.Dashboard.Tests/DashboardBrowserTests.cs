@@ -33,10 +33,10 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         output.WriteLine("seen on the page: " + string.Join(" | ", seen.Select(s => $"{s.State} {s.Progress:0.00}")));
         Assert.IsType<MigrationSucceeded>(await world.Watch.OutcomeAsync(id, TimeSpan.FromSeconds(30)));
 
-        // It appeared before it ended, with the bar part-way and never going back, and ended full (how many states the
-        // page catches in between depends on the migration's speed: the board reads the store once a second).
+        // It appeared before it ended, its bar never went back, and it ended full. How many states and how much of the
+        // bar the page catches in between depends on the migration's speed (a quiet machine moves this one in about a
+        // second; the board reads the store once a second), so only the order is asserted.
         Assert.Contains(seen, s => s.State is not "Succeeded");
-        Assert.Contains(seen, s => s.Progress is > 0 and < 1);
         Assert.True(seen.Zip(seen.Skip(1)).All(pair => pair.First.Progress <= pair.Second.Progress), "the bar never went back");
         Assert.Equal(("Succeeded", 1.0), (seen[^1].State, seen[^1].Progress));
 
