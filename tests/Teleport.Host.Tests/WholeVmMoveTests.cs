@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.RegularExpressions;
 using Teleport.Contracts;
 using Teleport.Host.Tests.Support;
 using Teleport.Host.Workload;
@@ -47,7 +46,7 @@ public sealed partial class WholeVmMoveTests(ITestOutputHelper output) : IDispos
 
     private async Task MoveWholeAsync(WholeVmRig rig, MemoryMigrationOptions? memory, Func<Task>? atPreSwitchover = null)
     {
-        await WaitForAsync(() => LastProgress(rig.Qemu.Output) >= 300, TimeSpan.FromSeconds(120), "the workload to reach record 300", rig);
+        await WaitForAsync(() => TestGuest.LastProgress(rig.Qemu.Output) >= 300, TimeSpan.FromSeconds(120), "the workload to reach record 300", rig);
         var migration = Guid.NewGuid();
 
         var described = Assert.IsType<VmDescribed>(await rig.DescribeAsync(migration));
@@ -107,7 +106,7 @@ public sealed partial class WholeVmMoveTests(ITestOutputHelper output) : IDispos
     public async Task ResumeOnTheSource_DuringMemoryMigration_CancelsIt_GuestKeepsRunning_DiscardKillsTheIncomingQemu()
     {
         await using var rig = await WholeVmRig.StartAsync(_dir, 12_000, Run);
-        await WaitForAsync(() => LastProgress(rig.Qemu.Output) >= 100, TimeSpan.FromSeconds(120), "the workload to reach record 100", rig);
+        await WaitForAsync(() => TestGuest.LastProgress(rig.Qemu.Output) >= 100, TimeSpan.FromSeconds(120), "the workload to reach record 100", rig);
         var migration = Guid.NewGuid();
         var described = Assert.IsType<VmDescribed>(await rig.DescribeAsync(migration));
         var prepared = Assert.IsType<IncomingVmPrepared>(await rig.PrepareAsync(migration, described.Definition, _dir.File("b.sock")));
@@ -131,8 +130,8 @@ public sealed partial class WholeVmMoveTests(ITestOutputHelper output) : IDispos
         Assert.IsType<VmResumed>(resumed);
         Assert.Null(await migrating);
         Assert.True(await QueryRunningAsync(rig));
-        long before = LastProgress(rig.Qemu.Output);
-        await WaitForAsync(() => LastProgress(rig.Qemu.Output) >= before + 100, TimeSpan.FromSeconds(60), "the guest to keep writing on the source", rig);
+        long before = TestGuest.LastProgress(rig.Qemu.Output);
+        await WaitForAsync(() => TestGuest.LastProgress(rig.Qemu.Output) >= before + 100, TimeSpan.FromSeconds(60), "the guest to keep writing on the source", rig);
 
         object discarded = await rig.Destination.Node.Incoming.DiscardAsync(new DiscardIncomingVm(migration, WholeVmRig.VmId, rig.Destination.HostId), CancellationToken.None);
         Assert.IsType<IncomingVmDiscarded>(discarded);
@@ -176,15 +175,4 @@ public sealed partial class WholeVmMoveTests(ITestOutputHelper output) : IDispos
             await Task.Delay(50);
         }
     }
-
-    private static long LastProgress(string console)
-    {
-        long last = -1;
-        foreach (Match m in ProgressLine().Matches(console))
-            last = long.Parse(m.Groups[1].Value);
-        return last;
-    }
-
-    [GeneratedRegex(@"TPW seq=(\d+)")]
-    private static partial Regex ProgressLine();
 }
