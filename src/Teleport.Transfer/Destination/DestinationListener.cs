@@ -178,10 +178,11 @@ internal sealed class DestinationListener
         catch (Exception e) when (e is TransferException or IOException or SocketException or ArgumentException)
         {
             _log.LogWarning("Migration {MigrationId}: refused connection from {Peer}: {Error}", _options.MigrationId, SafePeer(socket), e.Message);
+            // Reported before the close, so whoever sees the peer go has already seen why.
+            _observer.OnRejected(e);
             if (connection is not null && e is TransferException te)
                 await connection.TrySendErrorAsync(te).ConfigureAwait(false);
             await CloseAsync(connection, socket).ConfigureAwait(false);
-            _observer.OnRejected(e);
             return null;
         }
         catch (OperationCanceledException)
