@@ -62,7 +62,7 @@ internal static class IndexScaleMeasurement
 
     private static void Measure(string indexDirectory, long entries, FingerprintPrefix[] present)
     {
-        long anonBefore = AnonymousBytes();
+        long anonBefore = ProcessMemory.Read().Anonymous;
         var clock = Stopwatch.StartNew();
         using var index = BlockIndex.Open(indexDirectory);
         double open = clock.Elapsed.TotalSeconds;
@@ -70,7 +70,7 @@ internal static class IndexScaleMeasurement
         Console.WriteLine($"open (checked):     {open:F1} s = {entries / open / 1e6:F2} M entries/s");
         Console.WriteLine($"index file:         {stats.IndexBytes:N0} bytes = {(double)stats.IndexBytes / entries:F2} bytes/entry");
         Console.WriteLine($"memoryBytes:        {stats.MemoryBytes:N0} bytes = {stats.MemoryBytesPerBlock:F2} bytes/entry");
-        Console.WriteLine($"process anon+heap:  {AnonymousBytes() - anonBefore:N0} bytes more after open = {(double)(AnonymousBytes() - anonBefore) / entries:F2} bytes/entry");
+        Console.WriteLine($"process anon+heap:  {ProcessMemory.Read().Anonymous - anonBefore:N0} bytes more after open = {(double)(ProcessMemory.Read().Anonymous - anonBefore) / entries:F2} bytes/entry");
 
         var random = new Random(11);
         var absent = new FingerprintPrefix[Samples];
@@ -109,15 +109,5 @@ internal static class IndexScaleMeasurement
             int j = random.Next(i + 1);
             (keys[i], keys[j]) = (keys[j], keys[i]);
         }
-    }
-
-    // Private anonymous memory of this process (RssAnon): the heap and native allocations, not mapped file pages.
-    private static long AnonymousBytes()
-    {
-        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
-        foreach (string line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith("RssAnon:", StringComparison.Ordinal))
-                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
-        return 0;
     }
 }
