@@ -39,6 +39,8 @@ public sealed partial class WholeVmWorld : WorldParts
 
     public string SourceVolume => Source.VolumePath(MigrationWorld.Volume);
 
+    public string DestinationVolume => Destination.VolumePath(MigrationWorld.Volume);
+
     /// <summary>The incoming (then running) QEMU's console, as the destination host worker keeps it.</summary>
     public string DestinationConsole
     {
@@ -55,6 +57,10 @@ public sealed partial class WholeVmWorld : WorldParts
     /// <summary>The last record a console reports (-1 before the first).</summary>
     public static long LastProgress(string console) =>
         ProgressLine().Matches(console).Select(m => long.Parse(m.Groups[1].Value)).DefaultIfEmpty(-1).Last();
+
+    /// <summary>Every record number a console reports, in order.</summary>
+    public static List<long> Progress(string console) =>
+        [.. ProgressLine().Matches(console).Select(m => long.Parse(m.Groups[1].Value))];
 
     /// <param name="destinationHost">Adjusts the destination host worker's options (e.g. a QEMU that cannot start).</param>
     public static async Task<WholeVmWorld> StartAsync(GuestWorkload workload, ILoggerProvider? logs = null, Action<OrchestratorOptions>? orchestrator = null,
