@@ -120,7 +120,7 @@ public sealed partial class WholeVmWorld : WorldParts
     // The test guest's machine and devices: what the VM's definition file holds (the disk is added by each host).
     private static List<string> GuestArguments(GuestWorkload workload) =>
     [
-        "-machine", "q35", "-m", "256", "-smp", "1", "-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio",
+        "-machine", "q35", "-m", "262136k", "-smp", "1", "-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio",
         "-accel", "tcg", "-cpu", "max", "-kernel", TestEnvironment.GuestKernel, "-initrd", TestEnvironment.GuestInitrd,
         "-append", $"console=ttyS0 panic=-1 quiet loglevel=4 guest.count={workload.Records} guest.every={workload.ProgressEvery} " +
             $"guest.run={workload.Run} guest.delay={workload.DelayMicroseconds} guest.hold={workload.HoldSeconds}",
