@@ -54,6 +54,36 @@ public sealed partial class WholeVmWorld : WorldParts
         }
     }
 
+    /// <summary>Kills the destination host's incoming QEMU (found by its QMP socket in the host's state directory).</summary>
+    /// <returns>False when there is none.</returns>
+    public bool KillIncomingQemu()
+    {
+        string qmp = Path.Combine(DestinationHost.Options.StateDirectory, MigrationWorld.VmId + ".qmp");
+        foreach (string dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out int pid))
+                continue;
+            string commandLine;
+            try
+            {
+                commandLine = File.ReadAllText(Path.Combine(dir, "cmdline"));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                continue;
+            }
+
+            if (!commandLine.Contains($"unix:{qmp},", StringComparison.Ordinal))
+                continue;
+            using var qemu = System.Diagnostics.Process.GetProcessById(pid);
+            qemu.Kill();
+            qemu.WaitForExit();
+            return true;
+        }
+
+        return false;
+    }
+
     /// <summary>The last record a console reports (-1 before the first).</summary>
     public static long LastProgress(string console) =>
         ProgressLine().Matches(console).Select(m => long.Parse(m.Groups[1].Value)).DefaultIfEmpty(-1).Last();
