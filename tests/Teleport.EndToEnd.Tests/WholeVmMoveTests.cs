@@ -14,6 +14,55 @@ public sealed class WholeVmMoveTests(ITestOutputHelper output)
     private const ulong Run = 31;
 
     [Fact]
+    public async Task GuestWriting_MovesWholeThroughTheSaga_WriterCarriesOnInTheDestinationQemu_EveryRecordOnTheDestination()
+    {
+        var workload = new GuestWorkload(3000, 1500, Run);
+        await using var world = await WholeVmWorld.StartAsync(workload);
+        await WaitForAsync(() => WholeVmWorld.LastProgress(world.Guest.Output) >= 300, TimeSpan.FromSeconds(120), "the workload to reach record 300", world);
+
+        var id = await world.RequestMoveAsync();
+        object outcome = await world.Watch.OutcomeAsync(id, TimeSpan.FromSeconds(300));
+        output.WriteLine($"move {id}: {world.Watch.Describe(id)}");
+        string details = string.Join("; ", world.Watch.Of(id).Select(e => e.Message switch
+        {
+            HostOperationFailed f => $"HostOperationFailed({f.HostId} {f.Operation}: {f.Reason})",
+            MigrationFailed f => $"MigrationFailed({f.Phase}: {f.Reason})",
+            var m => m.GetType().Name,
+        }).Distinct());
+        Assert.True(outcome is MigrationSucceeded, $"expected MigrationSucceeded, got {outcome}; events: {details}");
+        var succeeded = (MigrationSucceeded)outcome;
+        Assert.Equal(world.DestinationHost.Id, succeeded.DestinationHostId);
+        Assert.True(succeeded.MemoryBytes > 0, "memory bytes are reported");
+        var preSwitchover = Assert.Single(world.Watch.Of(id).Select(e => e.Message).OfType<MemoryPreSwitchover>().Distinct());
+        var resumed = Assert.Single(world.Watch.Of(id).Select(e => e.Message).OfType<VmResumed>().Distinct());
+        Assert.Equal(world.DestinationHost.Id, resumed.HostId);
+        output.WriteLine($"memory {succeeded.MemoryBytes} B, downtime {succeeded.DowntimeMilliseconds:0} ms " +
+            $"(QEMU {succeeded.QemuDowntimeMilliseconds:0}, storage {succeeded.StorageDowntimeMilliseconds:0}), paused at {preSwitchover.PausedAt:O}");
+
+        // The source QEMU quits once the saga recorded success (StopSourceVm).
+        await world.Guest.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        long lastOnSource = WholeVmWorld.LastProgress(world.Guest.Output);
+
+        // The writer kept counting in the destination QEMU where it left off: no second boot, no gap, up to its last record.
+        await WaitForAsync(() => world.DestinationConsole.Contains("TPW exit", StringComparison.Ordinal), TimeSpan.FromSeconds(240),
+            "the guest to finish on the destination", world);
+        string console = world.DestinationConsole;
+        Assert.Contains($"TPW done last={workload.Records - 1}", console);
+        Assert.Contains("TPW exit 0", console);
+        Assert.DoesNotContain("TPW start", console);
+        Assert.DoesNotContain("I/O error", console);
+        var onDestination = WholeVmWorld.Progress(console);
+        Assert.NotEmpty(onDestination);
+        Assert.InRange(onDestination[0], lastOnSource, lastOnSource + workload.ProgressEvery);
+        Assert.Equal(onDestination.Order(), onDestination);
+
+        var destination = await WorkloadVerifier.VerifyAsync(world.DestinationVolume, Run);
+        Assert.True(destination.IsIntact, $"destination: {destination}");
+        Assert.Equal(workload.Records - 1, destination.HighestSequence);
+        Assert.Equal(workload.Records, destination.ValidRecords);
+    }
+
+    [Fact]
     public async Task An_incoming_QEMU_that_cannot_start_fails_the_move_the_guest_runs_on_at_the_source_and_loses_nothing()
     {
         var workload = new GuestWorkload(2000, 1500, Run + 1);
@@ -27,10 +76,60 @@ public sealed class WholeVmMoveTests(ITestOutputHelper output)
         Assert.Contains("the incoming VM did not start", failed.Reason);
         Assert.Empty(world.Watch.Of(id).Select(e => e.Message).OfType<MemoryPreSwitchover>());
 
-        // The guest never stopped: it writes its last record on the source and powers off; every record is on the source.
+        await AssertFinishedOnTheSourceAsync(world, workload);
+    }
+
+    [Fact]
+    public async Task The_destination_host_worker_killed_during_the_memory_precopy_fails_the_move_the_guest_runs_on_at_the_source()
+    {
+        var workload = new GuestWorkload(3000, 1500, Run + 2);
+        await using var world = await WholeVmWorld.StartAsync(workload);
+        await WaitForAsync(() => WholeVmWorld.LastProgress(world.Guest.Output) >= 200, TimeSpan.FromSeconds(120), "the workload to reach record 200", world);
+
+        // A bandwidth cap keeps QEMU's memory pre-copy going for several progress reports: the kill lands inside it.
+        var id = await world.RequestMoveAsync(new MigrationOptions(BandwidthBytesPerSecond: 8 << 20));
+        await WaitForAsync(() => world.Watch.Last<MemoryMigrationProgress>(id) is not null, TimeSpan.FromSeconds(180), "the memory pre-copy's first progress", world);
+        await world.DestinationHost.DisposeAsync(); // its bus goes away, and the incoming QEMU it started with it
+
+        var failed = Assert.IsType<MigrationFailed>(await world.Watch.OutcomeAsync(id, TimeSpan.FromSeconds(180)));
+        output.WriteLine($"move {id} failed in {failed.Phase}: {failed.Reason}");
+        var events = world.Watch.Of(id).Select(e => e.Message).ToList();
+        Assert.Empty(events.OfType<MemoryPreSwitchover>());
+        Assert.DoesNotContain(events.OfType<VmResumed>(), r => r.HostId == world.DestinationHost.Id);
+        await AssertFinishedOnTheSourceAsync(world, workload);
+    }
+
+    [Fact]
+    public async Task A_failing_migrate_continue_rolls_back_the_paused_source_resumes_and_loses_nothing()
+    {
+        var workload = new GuestWorkload(3000, 1500, Run + 3);
+        await using var world = await WholeVmWorld.StartAsync(workload);
+        await WaitForAsync(() => WholeVmWorld.LastProgress(world.Guest.Output) >= 200, TimeSpan.FromSeconds(120), "the workload to reach record 200", world);
+
+        // At pre-switchover (the source's vCPUs stopped) the incoming QEMU dies, so migrate-continue cannot complete.
+        var id = await world.RequestMoveAsync();
+        await WaitForAsync(() => world.Watch.Last<MemoryPreSwitchover>(id) is not null, TimeSpan.FromSeconds(180), "pre-switchover", world);
+        Assert.True(world.KillIncomingQemu(), "the incoming QEMU runs at pre-switchover");
+
+        var failed = Assert.IsType<MigrationFailed>(await world.Watch.OutcomeAsync(id, TimeSpan.FromSeconds(180)));
+        output.WriteLine($"move {id} failed in {failed.Phase}: {failed.Reason}");
+        var events = world.Watch.Of(id).Select(e => e.Message).ToList();
+        Assert.Contains(events.OfType<HostOperationFailed>(), f => f.Operation == HostOperationNames.ContinueMemory && f.HostId == world.SourceHost.Id);
+        Assert.Empty(events.OfType<VmMemoryMigrated>());
+        Assert.DoesNotContain(events.OfType<VmResumed>(), r => r.HostId == world.DestinationHost.Id);
+        Assert.Contains(events.OfType<VmResumed>(), r => r.HostId == world.SourceHost.Id);
+        await AssertFinishedOnTheSourceAsync(world, workload);
+    }
+
+    // The guest was never lost: it writes its last record on the source, in one boot, and powers off; every record is on the source.
+    private static async Task AssertFinishedOnTheSourceAsync(WholeVmWorld world, GuestWorkload workload)
+    {
         await world.Guest.WaitForExitAsync(TimeSpan.FromSeconds(240));
-        Assert.Contains($"TPW done last={workload.Records - 1}", world.Guest.Output);
-        Assert.DoesNotContain("I/O error", world.Guest.Output);
+        string console = world.Guest.Output;
+        Assert.Contains($"TPW done last={workload.Records - 1}", console);
+        Assert.DoesNotContain("I/O error", console);
+        var progress = WholeVmWorld.Progress(console);
+        Assert.Equal(progress.Order(), progress);
         var source = await WorkloadVerifier.VerifyAsync(world.SourceVolume, workload.Run);
         Assert.True(source.IsIntact, $"source: {source}");
         Assert.Equal(workload.Records, source.ValidRecords);

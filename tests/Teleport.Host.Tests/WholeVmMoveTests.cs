@@ -54,8 +54,10 @@ public sealed partial class WholeVmMoveTests(ITestOutputHelper output) : IDispos
         Assert.Equal(262136L * 1024, described.Definition.MemoryBytes);
         Assert.Equal(WholeVmRig.DiskNode, described.Definition.DiskNodeName);
 
-        // B does not exist yet: the incoming VM opens its disk against the size in the definition.
+        // B's storage answers but does not export the volume yet, as during a real move: the incoming VM opens its
+        // disk against the size in the definition, and QEMU's read of sector 0 at start must not wait for the export.
         string bSocket = _dir.File("b.sock");
+        await using var early = Upstream.Start(bSocket, _dir.File("other.img"), "other", 4096);
         var prepared = Assert.IsType<IncomingVmPrepared>(await rig.PrepareAsync(migration, described.Definition, bSocket, memory));
         Assert.Matches(@"^127\.0\.0\.1:\d+$", prepared.MigrationEndpoint);
         Assert.Equal(prepared, await rig.PrepareAsync(migration, described.Definition, bSocket, memory));
@@ -74,6 +76,7 @@ public sealed partial class WholeVmMoveTests(ITestOutputHelper output) : IDispos
         Assert.True(atPause.IsIntact, $"source at pre-switchover: {atPause}");
         Assert.InRange(atPause.HighestSequence, 299, Records - 2);
         File.Copy(rig.A.FilePath, _dir.File("b.img"));
+        await early.DisposeAsync();
         await using var b = Upstream.Start(bSocket, _dir.File("b.img"), WholeVmRig.Export, WholeVmRig.DiskSize);
 
         var continued = Assert.IsType<VmMemoryMigrated>(await rig.Source.Node.Memory.ContinueAsync(

@@ -7,8 +7,7 @@ namespace Teleport.Host.Moves;
 /// What the destination host started for one incoming VM: its QEMU process, and the relay that serves the disk's
 /// size until the VM's path switcher is pointed at the destination storage's export (just before 'cont').
 /// </summary>
-internal sealed class IncomingVm(OperationKey key, QemuLauncher qemu, NbdServer relay, DeferredUpstreamExport relayExport,
-    NbdAddress storage, string exportName, string endpoint, DateTimeOffset preparedAt) : IAsyncDisposable
+internal sealed class IncomingVm(OperationKey key, QemuLauncher qemu, NbdServer relay, NbdAddress storage, string exportName, string endpoint, DateTimeOffset preparedAt) : IAsyncDisposable
 {
     private int _relayClosed;
 
@@ -35,7 +34,6 @@ internal sealed class IncomingVm(OperationKey key, QemuLauncher qemu, NbdServer 
         if (Interlocked.Exchange(ref _relayClosed, 1) != 0)
             return;
         await relay.DisposeAsync().ConfigureAwait(false);
-        await relayExport.DisposeAsync().ConfigureAwait(false);
     }
 
     /// <summary>Kills QEMU (stopping the host worker stops the VMs it started) and closes the relay.</summary>

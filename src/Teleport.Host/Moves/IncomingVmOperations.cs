@@ -86,10 +86,8 @@ public sealed class IncomingVmOperations(HostWorkerOptions options, ConcurrentDi
         if (!_host.Upstreams.TryResolve(command.StorageId, command.NbdEndpoint, out var storage, out string unknown))
             throw new InvalidOperationException(unknown);
         var definition = command.Definition;
-        var relayExport = new DeferredUpstreamExport(command.ExportName, definition.DiskBytes,
-            await storage.ResolveAsync(cancellationToken).ConfigureAwait(false), command.ExportName, _options.IncomingExportWindow);
         var registry = new NbdExportRegistry();
-        registry.Add(relayExport);
+        registry.Add(new UnattachedDiskExport(command.ExportName, definition.DiskBytes));
         var relay = new NbdServer(registry, null, _loggers.CreateLogger<NbdServer>());
         relay.Listen(new UnixDomainSocketEndPoint(relaySocket));
         var vm = new HostVm(command.VmId, new HostVmOptions
@@ -105,7 +103,7 @@ public sealed class IncomingVmOperations(HostWorkerOptions options, ConcurrentDi
             qemu = await QemuLauncher.StartAsync(_options.QemuBinary, Arguments(definition, qmp, disk, command.ExportName), qmp,
                 state + ".console.log", QemuStartTimeout, cancellationToken).ConfigureAwait(false);
             string endpoint = await ListenAsync(vm, command.Memory, cancellationToken).ConfigureAwait(false);
-            vm.Incoming = new IncomingVm(key, qemu, relay, relayExport, storage, command.ExportName, endpoint, _clock.GetUtcNow());
+            vm.Incoming = new IncomingVm(key, qemu, relay, storage, command.ExportName, endpoint, _clock.GetUtcNow());
             return vm;
         }
         catch
@@ -114,7 +112,6 @@ public sealed class IncomingVmOperations(HostWorkerOptions options, ConcurrentDi
             if (qemu is not null)
                 await qemu.DisposeAsync().ConfigureAwait(false);
             await relay.DisposeAsync().ConfigureAwait(false);
-            await relayExport.DisposeAsync().ConfigureAwait(false);
             throw;
         }
     }

@@ -38,7 +38,7 @@ internal static class VmMoveSettings
                 throw new ArgumentException($"Host:BootFileDirectories entry '{directory}' must be an absolute path");
         }
 
-        if (options.MemoryProgressInterval <= TimeSpan.Zero || options.IncomingExportWindow <= TimeSpan.Zero)
-            throw new ArgumentException("Host:MemoryProgressInterval and Host:IncomingExportWindow must be positive");
+        if (options.MemoryProgressInterval <= TimeSpan.Zero)
+            throw new ArgumentException("Host:MemoryProgressInterval must be positive");
     }
 }

@@ -81,9 +81,6 @@ public sealed partial class HostWorkerOptions
     /// <summary>How often a memory migration's progress (query-migrate) is published.</summary>
     public TimeSpan MemoryProgressInterval { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>How long an incoming VM's first disk request waits for the destination's export to appear.</summary>
-    public TimeSpan IncomingExportWindow { get; set; } = TimeSpan.FromSeconds(60);
-
     /// <summary>Adds a VM (fluent, for callers composing the options in code).</summary>
     public HostWorkerOptions AddVm(string vmId, HostVmOptions vm)
     {

@@ -39,6 +39,8 @@ public sealed partial class WholeVmWorld : WorldParts
 
     public string SourceVolume => Source.VolumePath(MigrationWorld.Volume);
 
+    public string DestinationVolume => Destination.VolumePath(MigrationWorld.Volume);
+
     /// <summary>The incoming (then running) QEMU's console, as the destination host worker keeps it.</summary>
     public string DestinationConsole
     {
@@ -52,9 +54,43 @@ public sealed partial class WholeVmWorld : WorldParts
         }
     }
 
+    /// <summary>Kills the destination host's incoming QEMU (found by its QMP socket in the host's state directory).</summary>
+    /// <returns>False when there is none.</returns>
+    public bool KillIncomingQemu()
+    {
+        string qmp = Path.Combine(DestinationHost.Options.StateDirectory, MigrationWorld.VmId + ".qmp");
+        foreach (string dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out int pid))
+                continue;
+            string commandLine;
+            try
+            {
+                commandLine = File.ReadAllText(Path.Combine(dir, "cmdline"));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                continue;
+            }
+
+            if (!commandLine.Contains($"unix:{qmp},", StringComparison.Ordinal))
+                continue;
+            using var qemu = System.Diagnostics.Process.GetProcessById(pid);
+            qemu.Kill();
+            qemu.WaitForExit();
+            return true;
+        }
+
+        return false;
+    }
+
     /// <summary>The last record a console reports (-1 before the first).</summary>
     public static long LastProgress(string console) =>
         ProgressLine().Matches(console).Select(m => long.Parse(m.Groups[1].Value)).DefaultIfEmpty(-1).Last();
+
+    /// <summary>Every record number a console reports, in order.</summary>
+    public static List<long> Progress(string console) =>
+        [.. ProgressLine().Matches(console).Select(m => long.Parse(m.Groups[1].Value))];
 
     /// <param name="destinationHost">Adjusts the destination host worker's options (e.g. a QEMU that cannot start).</param>
     public static async Task<WholeVmWorld> StartAsync(GuestWorkload workload, ILoggerProvider? logs = null, Action<OrchestratorOptions>? orchestrator = null,
@@ -114,7 +150,7 @@ public sealed partial class WholeVmWorld : WorldParts
     // The test guest's machine and devices: what the VM's definition file holds (the disk is added by each host).
     private static List<string> GuestArguments(GuestWorkload workload) =>
     [
-        "-machine", "q35", "-m", "256", "-smp", "1", "-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio",
+        "-machine", "q35", "-m", "262136k", "-smp", "1", "-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio",
         "-accel", "tcg", "-cpu", "max", "-kernel", TestEnvironment.GuestKernel, "-initrd", TestEnvironment.GuestInitrd,
         "-append", $"console=ttyS0 panic=-1 quiet loglevel=4 guest.count={workload.Records} guest.every={workload.ProgressEvery} " +
             $"guest.run={workload.Run} guest.delay={workload.DelayMicroseconds} guest.hold={workload.HoldSeconds}",
