@@ -1,5 +1,6 @@
 using MassTransit;
 using Teleport.Contracts;
+using Teleport.Messaging;
 
 namespace Teleport.EndToEnd.Tests;
 
@@ -10,10 +11,10 @@ namespace Teleport.EndToEnd.Tests;
 public static class OrchestratorRequests
 {
     public static async Task<Guid> SendAsync(IBus bus, string orchestratorQueue, string vm, string volume, string source, string destination,
-        string host, MigrationOptions? options = null)
+        string host, MigrationOptions? options = null, CommandAddresses? addresses = null)
     {
         var id = Guid.NewGuid();
-        var endpoint = await bus.GetSendEndpoint(new Uri($"queue:{orchestratorQueue}"));
+        var endpoint = await bus.GetSendEndpoint((addresses ?? CommandAddresses.Classic).For(orchestratorQueue));
         await endpoint.Send(new MigrationRequested(id, vm, volume, source, destination, host, options ?? new MigrationOptions(), DateTimeOffset.UtcNow));
         return id;
     }

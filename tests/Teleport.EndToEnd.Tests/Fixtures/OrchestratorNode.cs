@@ -1,8 +1,10 @@
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Teleport.Messaging;
 using Teleport.Orchestrator;
+using Teleport.Orchestrator.Persistence;
 
 namespace Teleport.EndToEnd.Tests.Fixtures;
 
@@ -32,6 +34,13 @@ public sealed class OrchestratorNode : InProcessHost
         configure?.Invoke(options);
         var host = await StartHostAsync(services => AddOrchestrator(services, options, bus ?? TestBroker.Orchestrator), logs);
         return new OrchestratorNode(host, options);
+    }
+
+    /// <summary>Migration <paramref name="id"/>'s saga row as the database holds it now; null before the request arrived.</summary>
+    public async Task<MigrationState?> SagaAsync(Guid id)
+    {
+        await using var db = await new OrchestratorDatabase(Options.Database).OpenAsync(CancellationToken.None);
+        return await db.Migrations.AsNoTracking().SingleOrDefaultAsync(m => m.CorrelationId == id);
     }
 
     // As `teleport orchestrator` wires it: the saga's endpoint by its definition, and the host waits for the bus, so

@@ -1,5 +1,6 @@
 using Teleport.Contracts;
 using Teleport.Host.Worker;
+using Teleport.Messaging;
 
 namespace Teleport.EndToEnd.Tests.Fixtures;
 
@@ -34,10 +35,17 @@ public sealed class VolumeMoveRig : IAsyncDisposable
 
     public long VolumeBytes { get; private init; }
 
+    /// <summary>Where the operator sends a command (by exchange when the rig's queues are quorum queues).</summary>
+    public CommandAddresses Commands { get; private init; } = CommandAddresses.Classic;
+
     public static async Task<VolumeMoveRig> StartAsync(long volumeBytes, RigBus? bus = null)
     {
         bus ??= RigBus.TestBroker;
-        var rig = new VolumeMoveRig(Directory.CreateTempSubdirectory("tpv").FullName) { VolumeBytes = volumeBytes };
+        var rig = new VolumeMoveRig(Directory.CreateTempSubdirectory("tpv").FullName)
+        {
+            VolumeBytes = volumeBytes,
+            Commands = new CommandAddresses(BusAddress.Parse(bus.Operator, "Operator:Bus").QuorumQueues),
+        };
         try
         {
             string run = Guid.NewGuid().ToString("N")[..8];
@@ -75,7 +83,7 @@ public sealed class VolumeMoveRig : IAsyncDisposable
 
     /// <summary>Sends MigrationRequested for the rig's VM to its orchestrator's queue; returns the migration id.</summary>
     public Task<Guid> RequestAsync(MigrationOptions? options = null) =>
-        OrchestratorRequests.SendAsync(Watch.Bus, Orchestrator.Options.QueueName, VmId, Volume, Source.Id, Destination.Id, Host.Id, options);
+        OrchestratorRequests.SendAsync(Watch.Bus, Orchestrator.Options.QueueName, VmId, Volume, Source.Id, Destination.Id, Host.Id, options, Commands);
 
     /// <summary>Asserts the move's real result: the VM runs on the destination's export, which equals the source.</summary>
     public async Task AssertMovedAsync()
