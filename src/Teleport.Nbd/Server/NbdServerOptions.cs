@@ -35,6 +35,13 @@ public sealed record NbdServerOptions
     /// </summary>
     public long MaxBytesInFlight { get; init; } = 64L << 20;
 
+    /// <summary>
+    /// Bytes of payload buffers all connections together hold at once (WRITE payloads, READ slices being sent). Past it
+    /// connections wait (back-pressure, never an error). At least one largest request's buffer (<see cref="MaxPayloadLength"/>
+    /// rounded up to a power of two), so every request can run. Default 256 MiB.
+    /// </summary>
+    public long MemoryBudget { get; init; } = 256L << 20;
+
     /// <summary>A reply that makes no progress for this long (the client stopped reading) closes the connection.</summary>
     public TimeSpan ReplyTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
@@ -64,6 +71,12 @@ public sealed record NbdServerOptions
             || !Positive(ReplyTimeout) || !Positive(IdleTimeout) || !Positive(HandshakeTimeout))
         {
             throw new ArgumentException("NbdServerOptions out of range.");
+        }
+
+        long needed = Math.Max(NbdMemoryBudget.CostOf(MaxPayloadLength), NbdMemoryBudget.CostOf(NbdReadReply.BufferLength));
+        if (MemoryBudget < needed)
+        {
+            throw new ArgumentException($"NBD MemoryBudget {MemoryBudget} must hold the buffer of the largest request ({needed} bytes for MaxPayloadLength {MaxPayloadLength})");
         }
     }
 
