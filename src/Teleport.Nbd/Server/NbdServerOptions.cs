@@ -73,12 +73,14 @@ public sealed record NbdServerOptions
             throw new ArgumentException("NbdServerOptions out of range.");
         }
 
-        long needed = Math.Max(NbdMemoryBudget.CostOf(MaxPayloadLength), NbdMemoryBudget.CostOf(NbdReadReply.BufferLength));
-        if (MemoryBudget < needed)
+        if (MemoryBudget < SmallestMemoryBudget())
         {
-            throw new ArgumentException($"NBD MemoryBudget {MemoryBudget} must hold the buffer of the largest request ({needed} bytes for MaxPayloadLength {MaxPayloadLength})");
+            throw new ArgumentException($"NBD MemoryBudget {MemoryBudget} must hold the buffer of the largest request ({SmallestMemoryBudget()} bytes for MaxPayloadLength {MaxPayloadLength})");
         }
     }
+
+    /// <summary>The least <see cref="MemoryBudget"/> that lets the largest request run: its pooled buffer (a power of two).</summary>
+    public long SmallestMemoryBudget() => Math.Max(NbdMemoryBudget.CostOf(MaxPayloadLength), NbdMemoryBudget.CostOf(NbdReadReply.BufferLength));
 
     private static bool Positive(TimeSpan span) => span > TimeSpan.Zero || span == Timeout.InfiniteTimeSpan;
 }
