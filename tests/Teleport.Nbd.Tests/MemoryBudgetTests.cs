@@ -91,6 +91,24 @@ public sealed class MemoryBudgetTests
     }
 
     [Fact]
+    public async Task Buffers_are_reused_and_kept_ones_make_room_for_other_sizes()
+    {
+        var budget = new NbdMemoryBudget(1 << 20);
+        byte[] large = await budget.RentAsync(1 << 20, CancellationToken.None);
+        budget.Return(large);
+        Assert.Same(large, await budget.RentAsync(700_000, CancellationToken.None));
+        budget.Return(large);
+        Assert.Equal((1L << 20, 0L), (budget.Kept, budget.InUse));
+
+        // Another size: the kept megabyte is let go, so kept and used bytes stay within the budget.
+        byte[] small = await budget.RentAsync(4096, CancellationToken.None);
+        Assert.Equal(4096, small.Length);
+        Assert.Equal((0L, 4096L), (budget.Kept, budget.InUse));
+        budget.Return(small);
+        Assert.Equal((4096L, 0L), (budget.Kept, budget.InUse));
+    }
+
+    [Fact]
     public async Task Many_concurrent_takers_never_hold_more_than_the_budget()
     {
         const long capacity = 1 << 20;

@@ -118,6 +118,7 @@ public sealed class ServerMemoryBudgetTests
         Assert.InRange(memory.HighWater, MiB, 2 * MiB);
         Assert.Equal(expected, harness.ReadBacking("disk"));
         await Poll.Until(() => memory.InUse == 0, "every buffer to come back");
+        Assert.InRange(memory.Kept, 0, memory.Capacity);
     }
 
     private static async Task<RawNbdConnection> AttachAsync(ServerHarness harness)

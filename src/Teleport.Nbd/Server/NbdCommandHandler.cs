@@ -77,7 +77,7 @@ internal sealed class NbdCommandHandler(NbdSession session, NbdReplyWriter write
         {
             if (payload is not null)
             {
-                memory.Return(payload, (int)request.Length);
+                memory.Return(payload);
             }
         }
 

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Numerics;
 
 namespace Teleport.Nbd.Server;
@@ -14,6 +13,7 @@ internal sealed class NbdMemoryBudget
 {
     private readonly Lock _lock = new();
     private readonly LinkedList<Waiter> _waiters = new();
+    private readonly NbdBufferPool _pool = new();
     private long _inUse;
     private long _highWater;
 
@@ -60,7 +60,10 @@ internal sealed class NbdMemoryBudget
         }
     }
 
-    /// <summary>What a pooled buffer of <paramref name="length"/> bytes really occupies: the shared pool rounds up to a power of two.</summary>
+    /// <summary>Bytes of buffers kept for reuse; with those in use they stay within <see cref="Capacity"/>.</summary>
+    public long Kept => _pool.Kept;
+
+    /// <summary>What a buffer of <paramref name="length"/> bytes occupies: buffers are kept in powers of two.</summary>
     public static long CostOf(int length) => length <= 16 ? 16 : (long)BitOperations.RoundUpToPowerOf2((uint)length);
 
     /// <summary>
@@ -86,18 +89,28 @@ internal sealed class NbdMemoryBudget
         return WaitAsync(node, cancellationToken);
     }
 
-    /// <summary>Waits for the bytes of a pooled buffer of <paramref name="length"/> bytes, then rents it; give it back with <see cref="Return"/>.</summary>
+    /// <summary>
+    /// Waits for the bytes of a buffer of at least <paramref name="length"/> bytes, then takes a kept one or makes one
+    /// (letting go of kept buffers of other sizes first, so kept and used bytes stay within the budget); give it back with <see cref="Return"/>.
+    /// </summary>
     public async ValueTask<byte[]> RentAsync(int length, CancellationToken cancellationToken)
     {
-        await AcquireAsync(CostOf(length), cancellationToken).ConfigureAwait(false);
-        return ArrayPool<byte>.Shared.Rent(length);
+        long size = CostOf(length);
+        await AcquireAsync(size, cancellationToken).ConfigureAwait(false);
+        if (_pool.TryTake(size) is { } kept)
+        {
+            return kept;
+        }
+
+        _pool.Trim(Capacity - InUse);
+        return GC.AllocateUninitializedArray<byte>((int)size);
     }
 
-    /// <summary>Returns a buffer from <see cref="RentAsync"/> of <paramref name="length"/> bytes and frees its bytes.</summary>
-    public void Return(byte[] buffer, int length)
+    /// <summary>Keeps a buffer from <see cref="RentAsync"/> for reuse and frees its bytes.</summary>
+    public void Return(byte[] buffer)
     {
-        ArrayPool<byte>.Shared.Return(buffer);
-        Release(CostOf(length));
+        _pool.Put(buffer);
+        Release(buffer.Length);
     }
 
     public void Release(long bytes)

@@ -37,7 +37,7 @@ internal sealed class NbdReadReply(NbdSession session, NbdReplyWriter writer, Nb
             }
             finally
             {
-                memory.Return(buffer, length);
+                memory.Return(buffer);
             }
         }
         finally

@@ -165,7 +165,7 @@ internal sealed class NbdServerConnection(NbdExportRegistry exports, NbdServerOp
             if (!complete)
             {
                 // Half a payload is never written: the export is untouched by this request.
-                memory.Return(payload, length);
+                memory.Return(payload);
             }
         }
 

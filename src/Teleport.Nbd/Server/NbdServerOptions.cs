@@ -66,7 +66,7 @@ public sealed record NbdServerOptions
 
     internal void Validate()
     {
-        if (MaxPayloadLength < 4096 || MaxInFlightRequests < 1 || PreferredBlockSize < 1 || MaxOptionLength < 4096
+        if (MaxPayloadLength is < 4096 or > 1 << 30 || MaxInFlightRequests < 1 || PreferredBlockSize < 1 || MaxOptionLength < 4096
             || MaxConnections < 1 || MaxConnectionsPerPeer < 1 || MaxBytesInFlight < 1
             || !Positive(ReplyTimeout) || !Positive(IdleTimeout) || !Positive(HandshakeTimeout))
         {
