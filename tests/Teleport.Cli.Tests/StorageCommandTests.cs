@@ -50,6 +50,32 @@ public sealed class StorageCommandTests : IDisposable
         Assert.Contains("ca-cert.pem", noCertificates.Stderr);
     }
 
+    [Theory]
+    [InlineData("""{ "Storage": { "DataChannel": { "MaxHandshakes": 0 } } }""", "Storage:DataChannel:MaxHandshakes")]
+    [InlineData("""{ "Storage": { "DataChannel": { "HandshakeTimeout": "-00:00:01" } } }""", "Storage:DataChannel:HandshakeTimeout")]
+    [InlineData("""{ "Storage": { "Nbd": { "MemoryBudget": 1048576 } } }""", "Storage:Nbd:MemoryBudget")]
+    public void Bad_listener_limits_in_the_settings_file_are_refused(string json, string message)
+    {
+        string config = Path.Combine(_volumes, "storage.json");
+        File.WriteAllText(config, json);
+
+        var run = CliRun.Of("storage", "--config", config, "--id", "s1", "--volumes", _volumes, "--nbd-listen", "127.0.0.1:0", "--bus", "memory");
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains(message, run.Stderr);
+    }
+
+    [Theory]
+    [InlineData("1M", "Storage:Nbd:MemoryBudget")]
+    [InlineData("lots", "is not a size")]
+    public void A_bad_nbd_memory_budget_flag_is_refused(string value, string message)
+    {
+        var run = CliRun.Of("storage", "--id", "s1", "--volumes", _volumes, "--nbd-listen", "127.0.0.1:0", "--bus", "memory", "--nbd-memory-budget", value);
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains(message, run.Stderr);
+    }
+
     [Fact]
     public void A_missing_id_is_refused()
     {

@@ -46,6 +46,8 @@ public sealed class StorageHttpTests : IDisposable
             Assert.True(Series(metrics, "teleport_nbd_server_operation_duration_seconds_count", "nbd_operation=\"read\"") >= 2, metrics);
             Assert.True(Series(metrics, "teleport_nbd_server_operation_duration_seconds_count", "nbd_operation=\"write\"") >= 1, metrics);
             Assert.Contains("teleport_nbd_server_operation_duration_seconds_bucket{", metrics);
+            // Every payload buffer of qemu-io's requests went back to the budget.
+            Assert.Equal(0, Series(metrics, "teleport_nbd_server_memory_usage_bytes"));
             Assert.Equal(0, Series(metrics, "teleport_storage_migrations_active", "teleport_migration_role=\"source\"", Worker));
             Assert.Equal(0, Series(metrics, "teleport_storage_blocks_resolved_total", "teleport_block_source=\"index\"", Worker));
             // The indexer may have taken in the block qemu-io wrote.

@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace Teleport.Cli.Commands;
 
 /// <summary>
@@ -42,6 +44,10 @@ public sealed class StorageSettings : RoleSettings
     [Description("Allow plain NBD (no TLS, no client authentication) on a non-loopback --nbd-listen address.")]
     public bool NbdInsecure { get; init; }
 
+    [CommandOption("--nbd-memory-budget <SIZE>")]
+    [Description("Bytes of request buffers all NBD clients together may hold (e.g. 256M, the default); past it clients wait. At least the largest request (32M).")]
+    public string? NbdMemoryBudget { get; init; }
+
     [CommandOption("--data-tls-dir <DIR>")]
     [Description("Mutual TLS between storage workers: ca-cert.pem, server-cert.pem, server-key.pem (CN = this storage id) in QEMU's layout; peers then come from Storage:Peers.")]
     public string? DataTlsDir { get; init; }
@@ -53,5 +59,6 @@ public sealed class StorageSettings : RoleSettings
         ("StorageId", Id), ("VolumeDirectory", Volumes), ("NbdListen", NbdListen), ("DataListen", DataListen),
         ("AdvertiseHost", Advertise), ("IndexDirectory", Index), ("NbdTlsDirectory", NbdTlsDir), ("NbdPskFile", NbdPskFile), ("NbdInsecure", NbdInsecure ? "true" : null),
         ("DataTlsDirectory", DataTlsDir),
+        ("Nbd:MemoryBudget", NbdMemoryBudget is null ? null : ByteSize.Parse(NbdMemoryBudget, "--nbd-memory-budget").ToString(CultureInfo.InvariantCulture)),
     ];
 }

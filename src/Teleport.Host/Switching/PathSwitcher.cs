@@ -87,6 +87,7 @@ public sealed class PathSwitcher : IAsyncDisposable
             AllowStructuredReplies = serverOptions.AllowStructuredReplies,
             HandshakeTimeout = serverOptions.HandshakeTimeout,
             MaxOptionLength = serverOptions.MaxOptionLength,
+            MemoryBudget = serverOptions.MemoryBudget,
         }, loggerFactory?.CreateLogger<NbdServer>());
         var link = new UpstreamLink(new UpstreamConnection(client, upstream), maxPayload, options, e => switcher?.Raise(e), logger);
         try

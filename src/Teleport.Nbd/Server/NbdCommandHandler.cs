@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
@@ -10,9 +9,10 @@ namespace Teleport.Nbd.Server;
 /// Runs one validated request against the session's export and sends its reply.
 /// Never throws: export failures become error replies.
 /// </summary>
-internal sealed class NbdCommandHandler(NbdSession session, NbdReplyWriter writer, NbdInFlightBudget budget, ILogger logger, CancellationToken cancellationToken)
+internal sealed class NbdCommandHandler(NbdSession session, NbdReplyWriter writer, NbdInFlightBudget budget, NbdMemoryBudget memory, ILogger logger,
+    CancellationToken cancellationToken)
 {
-    private readonly NbdReadReply _reads = new(session, writer, logger, cancellationToken);
+    private readonly NbdReadReply _reads = new(session, writer, memory, logger, cancellationToken);
 
     /// <summary>Runs the request, then gives its bytes back to the connection's in-flight budget and records its duration.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
@@ -31,7 +31,7 @@ internal sealed class NbdCommandHandler(NbdSession session, NbdReplyWriter write
     }
 
     /// <param name="request">A request that passed <see cref="NbdRequestValidator"/>.</param>
-    /// <param name="payload">WRITE data (pooled, returned here), or null.</param>
+    /// <param name="payload">WRITE data (rented from the memory budget, returned here as soon as it is written), or null.</param>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask RunAsync(NbdRequest request, byte[]? payload)
     {
@@ -77,7 +77,7 @@ internal sealed class NbdCommandHandler(NbdSession session, NbdReplyWriter write
         {
             if (payload is not null)
             {
-                ArrayPool<byte>.Shared.Return(payload);
+                memory.Return(payload);
             }
         }
 

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
@@ -12,10 +11,13 @@ namespace Teleport.Nbd.Server;
 /// other structured reads go as chunks, runs of zero slices as one hole chunk. A failure of the first slice is an
 /// error reply; a later one is an error chunk, or (where the reply cannot carry it) closes the connection.
 /// </summary>
-internal sealed class NbdReadReply(NbdSession session, NbdReplyWriter writer, ILogger logger, CancellationToken cancellationToken)
+internal sealed class NbdReadReply(NbdSession session, NbdReplyWriter writer, NbdMemoryBudget memory, ILogger logger, CancellationToken cancellationToken)
 {
     /// <summary>Bytes read from the export and sent at a time.</summary>
     public const int SliceLength = 256 * 1024;
+
+    /// <summary>The largest buffer a reply holds: a slice and room for its header.</summary>
+    public const int BufferLength = NbdReplyWriter.HeaderRoom + SliceLength;
 
     private const int DataChunkHeader = NbdMagic.StructuredReplyHeaderLength + 8;
 
@@ -24,15 +26,22 @@ internal sealed class NbdReadReply(NbdSession session, NbdReplyWriter writer, IL
     {
         // Taken before the buffer: replies waiting for the wire hold no memory.
         await writer.LockAsync().ConfigureAwait(false);
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(NbdReplyWriter.HeaderRoom + (int)Math.Min(request.Length, SliceLength));
         try
         {
-            bool chunked = session.StructuredReplies && (request.Flags & NbdCommandFlags.DontFragment) == 0;
-            await SendSlicesAsync(request, buffer, chunked).ConfigureAwait(false);
+            int length = NbdReplyWriter.HeaderRoom + (int)Math.Min(request.Length, SliceLength);
+            byte[] buffer = await memory.RentAsync(length, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                bool chunked = session.StructuredReplies && (request.Flags & NbdCommandFlags.DontFragment) == 0;
+                await SendSlicesAsync(request, buffer, chunked).ConfigureAwait(false);
+            }
+            finally
+            {
+                memory.Return(buffer);
+            }
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
             writer.Unlock();
         }
     }

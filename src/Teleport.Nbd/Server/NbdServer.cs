@@ -32,6 +32,7 @@ public sealed class NbdServer : IAsyncDisposable
         _options = options ?? new NbdServerOptions();
         _options.Validate();
         _caps = new ConnectionCaps(_options.MaxConnections, _options.MaxConnectionsPerPeer);
+        Memory = new NbdMemoryBudget(_options.MemoryBudget);
         _logger = (ILogger?)logger ?? NullLogger.Instance;
     }
 
@@ -58,6 +59,9 @@ public sealed class NbdServer : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>The payload bytes all connections share (<see cref="NbdServerOptions.MemoryBudget"/>).</summary>
+    internal NbdMemoryBudget Memory { get; }
 
     /// <summary>Connections currently open.</summary>
     public int ConnectionCount => _connections.Count;
@@ -177,7 +181,7 @@ public sealed class NbdServer : IAsyncDisposable
         try
         {
             await using var stream = new StartTlsStream(new NetworkStream(client, ownsSocket: true));
-            await new NbdServerConnection(_exports, _options, _logger, remote, _attachments).RunAsync(stream, _stopping.Token).ConfigureAwait(false);
+            await new NbdServerConnection(_exports, _options, _logger, remote, _attachments, Memory).RunAsync(stream, _stopping.Token).ConfigureAwait(false);
         }
         finally
         {

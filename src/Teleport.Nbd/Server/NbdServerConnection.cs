@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.IO.Pipelines;
 using Microsoft.Extensions.Logging;
 using Teleport.Nbd.Exports;
@@ -12,7 +11,8 @@ namespace Teleport.Nbd.Server;
 /// workers reply in completion order. The loop ends on NBD_CMD_DISC, end of stream, a protocol
 /// violation or server shutdown, and always waits for running requests before closing.
 /// </summary>
-internal sealed class NbdServerConnection(NbdExportRegistry exports, NbdServerOptions options, ILogger logger, string remote, NbdAttachments attachments)
+internal sealed class NbdServerConnection(NbdExportRegistry exports, NbdServerOptions options, ILogger logger, string remote, NbdAttachments attachments,
+    NbdMemoryBudget memory)
 {
     public async Task RunAsync(Stream stream, CancellationToken cancellationToken)
     {
@@ -31,7 +31,7 @@ internal sealed class NbdServerConnection(NbdExportRegistry exports, NbdServerOp
             {
                 var writer = new NbdReplyWriter(stream, options.ReplyTimeout, logger, remote);
                 var budget = new NbdInFlightBudget(options.MaxBytesInFlight);
-                var handler = new NbdCommandHandler(session, writer, budget, logger, cancellationToken);
+                var handler = new NbdCommandHandler(session, writer, budget, memory, logger, cancellationToken);
                 var workers = new NbdWorkerPool(handler, options.MaxInFlightRequests, logger);
                 try
                 {
@@ -135,27 +135,9 @@ internal sealed class NbdServerConnection(NbdExportRegistry exports, NbdServerOp
                 default:
                     await workers.Budget.TakeAsync(NbdInFlightBudget.CostOf(request), cancellationToken).ConfigureAwait(false);
                     byte[]? payload = null;
-                    if (request.Command == NbdCommand.Write)
+                    if (request.Command == NbdCommand.Write && (payload = await ReadPayloadAsync(reader, request, cancellationToken).ConfigureAwait(false)) is null)
                     {
-                        payload = ArrayPool<byte>.Shared.Rent((int)request.Length);
-                        bool complete;
-                        try
-                        {
-                            complete = await NbdPipe.ReadExactAsync(reader, payload.AsMemory(0, (int)request.Length), cancellationToken).ConfigureAwait(false);
-                        }
-                        catch
-                        {
-                            ArrayPool<byte>.Shared.Return(payload);
-                            throw;
-                        }
-
-                        if (!complete)
-                        {
-                            // Half a payload is never written: the export is untouched by this request.
-                            ArrayPool<byte>.Shared.Return(payload);
-                            NbdLog.TruncatedRequest(logger, remote, request.Command, request.Length);
-                            return;
-                        }
+                        return;
                     }
 
                     var worker = await workers.Pool.RentAsync().ConfigureAwait(false);
@@ -163,6 +145,37 @@ internal sealed class NbdServerConnection(NbdExportRegistry exports, NbdServerOp
                     break;
             }
         }
+    }
+
+    /// <summary>
+    /// A WRITE's payload in a buffer of the server's memory budget (waiting for room first: back-pressure); null when
+    /// the stream ended before it was whole. The buffer goes back to the budget on every path but success.
+    /// </summary>
+    private async ValueTask<byte[]?> ReadPayloadAsync(PipeReader reader, NbdRequest request, CancellationToken cancellationToken)
+    {
+        int length = (int)request.Length;
+        byte[] payload = await memory.RentAsync(length, cancellationToken).ConfigureAwait(false);
+        bool complete = false;
+        try
+        {
+            complete = await NbdPipe.ReadExactAsync(reader, payload.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (!complete)
+            {
+                // Half a payload is never written: the export is untouched by this request.
+                memory.Return(payload);
+            }
+        }
+
+        if (!complete)
+        {
+            NbdLog.TruncatedRequest(logger, remote, request.Command, request.Length);
+            return null;
+        }
+
+        return payload;
     }
 
     /// <summary>Waits for the next request header; null when the connection stayed idle (nothing running) past the idle timeout.</summary>

@@ -6,7 +6,8 @@ namespace Teleport.Nbd.Server;
 
 /// <summary>
 /// How long the NBD server takes per request, from dispatch to its reply sent (meter "Teleport.Nbd"); the histogram's
-/// count is the number of operations. Process-wide; with no listener a record costs nothing.
+/// count is the number of operations; and the bytes of payload buffers NBD servers hold (<see cref="NbdMemoryBudget"/>).
+/// Process-wide; with no listener a record costs nothing.
 /// </summary>
 public static class NbdServerMetrics
 {
@@ -18,6 +19,9 @@ public static class NbdServerMetrics
     private static readonly Histogram<double> Duration = Meter.CreateHistogram(
         "teleport.nbd.server.operation.duration", "s", "Time from an NBD request's dispatch to its reply sent, by operation",
         advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10] });
+
+    private static readonly UpDownCounter<long> Memory = Meter.CreateUpDownCounter<long>(
+        "teleport.nbd.server.memory.usage", "By", "Bytes of WRITE payloads and READ slices the NBD servers hold, counted against their memory budget");
 
     private static readonly KeyValuePair<string, object?>[] Operations =
     [
@@ -34,6 +38,8 @@ public static class NbdServerMetrics
         var operation = index >= 0 && index < Operations.Length ? Operations[index] : Other;
         Duration.Record(Stopwatch.GetElapsedTime(startedTimestamp).TotalSeconds, operation);
     }
+
+    internal static void MemoryInUse(long delta) => Memory.Add(delta);
 
     private static KeyValuePair<string, object?> Tag(string operation) => new("nbd.operation", operation);
 }

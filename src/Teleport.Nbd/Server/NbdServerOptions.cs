@@ -35,6 +35,13 @@ public sealed record NbdServerOptions
     /// </summary>
     public long MaxBytesInFlight { get; init; } = 64L << 20;
 
+    /// <summary>
+    /// Bytes of payload buffers all connections together hold at once (WRITE payloads, READ slices being sent). Past it
+    /// connections wait (back-pressure, never an error). At least one largest request's buffer (<see cref="MaxPayloadLength"/>
+    /// rounded up to a power of two), so every request can run. Default 256 MiB.
+    /// </summary>
+    public long MemoryBudget { get; init; } = 256L << 20;
+
     /// <summary>A reply that makes no progress for this long (the client stopped reading) closes the connection.</summary>
     public TimeSpan ReplyTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
@@ -59,13 +66,21 @@ public sealed record NbdServerOptions
 
     internal void Validate()
     {
-        if (MaxPayloadLength < 4096 || MaxInFlightRequests < 1 || PreferredBlockSize < 1 || MaxOptionLength < 4096
+        if (MaxPayloadLength is < 4096 or > 1 << 30 || MaxInFlightRequests < 1 || PreferredBlockSize < 1 || MaxOptionLength < 4096
             || MaxConnections < 1 || MaxConnectionsPerPeer < 1 || MaxBytesInFlight < 1
             || !Positive(ReplyTimeout) || !Positive(IdleTimeout) || !Positive(HandshakeTimeout))
         {
             throw new ArgumentException("NbdServerOptions out of range.");
         }
+
+        if (MemoryBudget < SmallestMemoryBudget())
+        {
+            throw new ArgumentException($"NBD MemoryBudget {MemoryBudget} must hold the buffer of the largest request ({SmallestMemoryBudget()} bytes for MaxPayloadLength {MaxPayloadLength})");
+        }
     }
+
+    /// <summary>The least <see cref="MemoryBudget"/> that lets the largest request run: its pooled buffer (a power of two).</summary>
+    public long SmallestMemoryBudget() => Math.Max(NbdMemoryBudget.CostOf(MaxPayloadLength), NbdMemoryBudget.CostOf(NbdReadReply.BufferLength));
 
     private static bool Positive(TimeSpan span) => span > TimeSpan.Zero || span == Timeout.InfiniteTimeSpan;
 }

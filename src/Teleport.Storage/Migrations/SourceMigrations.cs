@@ -149,6 +149,7 @@ internal sealed class SourceMigrations(MigrationServices services) : MigrationRe
             Bandwidth = command.Options.BandwidthBytesPerSecond is > 0 and var rate ? ByteRate.FromBytesPerSecond(rate) : ByteRate.Unlimited,
             DirtyThresholdBlocks = threshold,
             MaxRounds = maxRounds,
+            HandshakeTimeout = S.Options.DataChannel.HandshakeTimeout,
             Tls = p.Tls,
             Observer = observer,
         }, p.Volume.Tracker, S.Loggers.CreateLogger<SourceSession>());

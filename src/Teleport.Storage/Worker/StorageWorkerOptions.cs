@@ -54,6 +54,9 @@ public sealed class StorageWorkerOptions
     /// <summary>Limits of the NBD server ("Storage:Nbd:MaxConnections", ...): connection caps, timeouts, bytes in flight.</summary>
     public NbdServerOptions Nbd { get; set; } = new();
 
+    /// <summary>Handshake timeout and caps of the data channel ("Storage:DataChannel:HandshakeTimeout", ...).</summary>
+    public DataChannelLimits DataChannel { get; set; } = new();
+
     /// <summary>Where the destination side listens for a source's data channel (ADDR:PORT; port 0 picks one per migration).</summary>
     public string DataListen { get; set; } = "0.0.0.0:0";
 
@@ -145,6 +148,10 @@ public sealed class StorageWorkerOptions
             throw new ArgumentException("Storage:VolumeDirectory is required");
         BlockSizes.Validate(BlockSize);
         ValidateNbdSecurity();
+        if (Nbd.MemoryBudget < Nbd.SmallestMemoryBudget())
+            throw new ArgumentException($"Storage:Nbd:MemoryBudget (--nbd-memory-budget) {Nbd.MemoryBudget} cannot hold the largest NBD request: at least " +
+                                        $"{Nbd.SmallestMemoryBudget()} bytes for Storage:Nbd:MaxPayloadLength {Nbd.MaxPayloadLength}");
+        DataChannel.Validate();
         _ = DataEndPoint;
         _ = BusAddress.Parse(Bus, "Storage:Bus");
         ArgumentOutOfRangeException.ThrowIfNegative(DirtyThresholdBlocks, "Storage:DirtyThresholdBlocks");

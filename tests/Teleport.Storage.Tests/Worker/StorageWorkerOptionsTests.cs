@@ -40,6 +40,14 @@ public sealed class StorageWorkerOptionsTests
         Assert.Contains("MaxCompressionWindowLog", Check(o => o.MaxCompressionWindowLog = 28));
         Assert.Contains("MaxCompressionWindowLog", Check(o => o.MaxCompressionWindowLog = 19));
         Assert.Contains("ReceiveReadAheadBytes", Check(o => o.ReceiveReadAheadBytes = -1));
+        Assert.Contains("Storage:Nbd:MemoryBudget", Check(o => o.Nbd = o.Nbd with { MemoryBudget = 16 << 20 }));
+        Assert.Contains("Storage:Nbd:MemoryBudget", Check(o => o.Nbd = new() { MaxPayloadLength = 20 << 20, MemoryBudget = 20 << 20 }));
+        Assert.Contains("Storage:DataChannel:HandshakeTimeout", Check(o => o.DataChannel.HandshakeTimeout = TimeSpan.Zero));
+        Assert.Contains("Storage:DataChannel:HandshakeTimeout", Check(o => o.DataChannel.HandshakeTimeout = Timeout.InfiniteTimeSpan));
+        Assert.Contains("Storage:DataChannel:HandshakeTimeout", Check(o => o.DataChannel.HandshakeTimeout = TimeSpan.FromDays(2)));
+        Assert.Contains("Storage:DataChannel:MaxHandshakes", Check(o => o.DataChannel.MaxHandshakes = 0));
+        Assert.Contains("Storage:DataChannel:MaxHandshakesPerPeer", Check(o => o.DataChannel.MaxHandshakesPerPeer = 0));
+        Assert.Contains("Storage:DataChannel:MaxHandshakesPerPeer", Check(o => o.DataChannel.MaxHandshakesPerPeer = 33));
     }
 
     [Fact]
