@@ -2,7 +2,9 @@ namespace Teleport.Contracts;
 
 /// <summary>Tunables of one migration, carried from the request to the workers (null means the worker's default).</summary>
 /// <remarks>
-/// VolumeBytes: the volume's size as the requester knows it; when set, the source refuses to send and the destination to receive a volume of another size (null: not checked).
+/// VolumeBytes: the volume's size as the requester knows it, kept by the saga for every attempt; when set, the source refuses to send and the
+/// destination to receive a volume of another size (the migration fails with VolumeMismatch naming both). Null: the source's actual size is
+/// taken (the destination builds a volume of the size the authenticated source announces).
 /// MaxDowntimeMilliseconds (storage-only moves): the pause the downtime controller aims for (null: 100 ms); it pauses only when its prediction fits,
 /// or when waiting cannot help any more: then it pauses anyway, or with StrictMaxDowntime fails the migration instead.
 /// </remarks>

@@ -50,6 +50,9 @@ public class MigrationState : SagaStateMachineInstance
     public int? OptionMaxDowntimeMilliseconds { get; set; }
     public bool OptionStrictMaxDowntime { get; set; }
 
+    /// <summary>The volume size the request named: both storage workers refuse another (null: the source's actual size is taken).</summary>
+    public long? OptionVolumeBytes { get; set; }
+
     // The deadline of the current state, swept by DeadlineSweeper (null: nothing is awaited).
     public DateTime? DeadlineUtc { get; set; }
 
@@ -79,7 +82,7 @@ public class MigrationState : SagaStateMachineInstance
         (RequestedAt, Attempt, DestinationHostId) = (request.RequestedAt, 1, request.DestinationHostId);
         var memory = options.Memory ?? new MemoryMigrationOptions();
         (OptionMemoryMultifd, OptionMemoryMultifdChannels, OptionMemoryDowntimeLimitMilliseconds) = (memory.Multifd, memory.MultifdChannels, memory.DowntimeLimitMilliseconds);
-        (OptionMaxDowntimeMilliseconds, OptionStrictMaxDowntime) = (options.MaxDowntimeMilliseconds, options.StrictMaxDowntime);
+        (OptionMaxDowntimeMilliseconds, OptionStrictMaxDowntime, OptionVolumeBytes) = (options.MaxDowntimeMilliseconds, options.StrictMaxDowntime, options.VolumeBytes);
     }
 
     /// <summary>A retry starts over with the same MigrationId and request, as the next attempt, from a new attempt record.</summary>
@@ -101,7 +104,8 @@ public class MigrationState : SagaStateMachineInstance
     /// <summary>The options as the contracts carry them.</summary>
     public MigrationOptions Options => new(
         OptionBlockSize, OptionBandwidthBytesPerSecond, OptionDirtyThresholdBlocks, OptionMaxCopyRounds, OptionCompressionLevel, OptionUseIndex,
-        WholeVm ? MemoryOptions : null, MaxDowntimeMilliseconds: OptionMaxDowntimeMilliseconds, StrictMaxDowntime: OptionStrictMaxDowntime);
+        WholeVm ? MemoryOptions : null, VolumeBytes: OptionVolumeBytes, MaxDowntimeMilliseconds: OptionMaxDowntimeMilliseconds,
+        StrictMaxDowntime: OptionStrictMaxDowntime);
 
     /// <summary>How QEMU migrates the memory of a whole-VM move.</summary>
     public MemoryMigrationOptions MemoryOptions => new(OptionMemoryMultifd, OptionMemoryMultifdChannels, OptionMemoryDowntimeLimitMilliseconds);

@@ -219,7 +219,7 @@ public sealed class DestinationSession : IAsyncDisposable
 
         if (_options.ExpectedVolumeBytes is { } expected && expected != geometry.Size)
             throw new TransferException(TransferErrorCode.VolumeMismatch,
-                $"the source's volume is {geometry.Size} bytes; this destination expects {expected}");
+                $"the source's volume is {geometry.Size} bytes; this destination was prepared for {expected}");
         if (geometry.BlockCount > Array.MaxLength)
             throw new TransferException(TransferErrorCode.VolumeMismatch, $"a volume of {geometry.BlockCount} blocks is too large; use a larger block size");
         return geometry;

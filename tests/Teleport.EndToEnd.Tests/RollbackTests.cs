@@ -53,13 +53,7 @@ public sealed class RollbackTests(ITestOutputHelper output)
         Assert.Equal(world.Source.Id, world.Host.Node.Vms[MigrationWorld.VmId].CurrentStorageId);
         Assert.Null(world.Watch.Last<VmPaused>(id));
         Assert.Null(world.Watch.Last<TargetSwitched>(id));
-        // The source acknowledges the abort the saga sent with MigrationFailed: it may arrive just after it.
-        var abortedBy = DateTime.UtcNow.AddSeconds(30);
-        while (world.Watch.Of(id).Select(e => e.Message).OfType<TransferAborted>().All(a => a.StorageId != world.Source.Id))
-        {
-            Assert.True(DateTime.UtcNow < abortedBy, $"the source never acknowledged the abort: {world.Watch.Describe(id)}");
-            await Task.Delay(20);
-        }
+        await world.Watch.AbortedAsync(id, world.Source.Id, TimeSpan.FromSeconds(30));
 
         // The guest never noticed: it writes its last record and powers off; all of them are on the source, in order.
         await world.Guest.WaitForAsync(g => g.HasExited, TimeSpan.FromSeconds(240), "the guest to finish its records and power off");

@@ -20,7 +20,7 @@ public sealed class MigrationRetryTests
         nameof(MigrationState.NudgeAtUtc), nameof(MigrationState.PhaseEnteredAt), nameof(MigrationState.RequestedAt),
         nameof(MigrationState.DestinationHostId), nameof(MigrationState.OptionMemoryMultifd),
         nameof(MigrationState.OptionMemoryMultifdChannels), nameof(MigrationState.OptionMemoryDowntimeLimitMilliseconds),
-        nameof(MigrationState.OptionMaxDowntimeMilliseconds), nameof(MigrationState.OptionStrictMaxDowntime),
+        nameof(MigrationState.OptionMaxDowntimeMilliseconds), nameof(MigrationState.OptionStrictMaxDowntime), nameof(MigrationState.OptionVolumeBytes),
     ];
 
     [Fact]

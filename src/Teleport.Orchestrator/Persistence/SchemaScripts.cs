@@ -43,6 +43,8 @@ public static class SchemaScripts
             AddColumns(DatabaseProvider.Sqlite, ("RoundHistory", "text")), AddColumns(DatabaseProvider.Postgres, ("RoundHistory", "text"))),
         new(6, "downtime controller: max downtime options, measured round trip and dirty rate, predicted downtime",
             DowntimeColumns(DatabaseProvider.Sqlite), DowntimeColumns(DatabaseProvider.Postgres)),
+        new(7, "the volume size a request names (it was not kept, so no worker checked it)",
+            AddColumns(DatabaseProvider.Sqlite, ("OptionVolumeBytes", "long")), AddColumns(DatabaseProvider.Postgres, ("OptionVolumeBytes", "long"))),
     ];
 
     public static int Latest => All[^1].Version;

@@ -118,7 +118,8 @@ internal sealed class SourceMigrations(MigrationServices services) : MigrationRe
         if (Busy(command.VolumeId))
             throw new InvalidOperationException($"volume '{command.VolumeId}' is already being migrated by another migration");
         if (command.Options.VolumeBytes is { } expected && expected != volume.Export.Size)
-            throw new ArgumentException($"the migration expects a volume of {expected} bytes, but volume '{command.VolumeId}' has {volume.Export.Size}");
+            throw new ArgumentException($"{nameof(TransferErrorCode.VolumeMismatch)}: the migration was prepared for a volume of {expected} bytes, " +
+                                        $"but volume '{command.VolumeId}' on storage '{S.StorageId}' has {volume.Export.Size}");
         var (destination, tls, secret) = S.DataChannel.ForSource(command);
         int blockSize = command.Options.BlockSize ?? volume.Tracker.BlockSize;
         if (blockSize != volume.Tracker.BlockSize)

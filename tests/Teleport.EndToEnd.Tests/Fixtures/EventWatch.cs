@@ -60,6 +60,17 @@ public sealed class EventWatch : IAsyncDisposable,
         throw new TimeoutException($"migration {id} neither succeeded nor failed within {timeout.TotalSeconds:0} s; events: {Describe(id)}");
     }
 
+    /// <summary>Waits for storage <paramref name="storageId"/>'s TransferAborted of the migration (the saga sends aborts with MigrationFailed: they may arrive just after it).</summary>
+    public async Task AbortedAsync(Guid id, string storageId, TimeSpan timeout)
+    {
+        var until = DateTime.UtcNow + timeout;
+        while (Of(id).Select(e => e.Message).OfType<TransferAborted>().All(a => a.StorageId != storageId))
+        {
+            Assert.True(DateTime.UtcNow < until, $"storage {storageId} never acknowledged the abort of migration {id}: {Describe(id)}");
+            await Task.Delay(20);
+        }
+    }
+
     public string Describe(Guid id) => string.Join("; ", Of(id).Select(e => e.Message.GetType().Name));
 
     public Task Consume(ConsumeContext<DestinationPrepared> context) => Record(context.Message.MigrationId, context.Message);
