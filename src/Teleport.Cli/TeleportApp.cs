@@ -33,6 +33,9 @@ public static class TeleportApp
                     .WithDescription("Show what an index holds.")
                     .WithExample("index", "stats", "--index", "/var/lib/teleport/index", "--json");
             });
+            config.AddCommand<VolumesCommand>("volumes")
+                .WithDescription("List a storage worker's volumes and the retained copies of volumes it moved away.")
+                .WithExample("volumes", "--volumes", "/var/lib/teleport/volumes", "--json");
             config.AddCommand<SendCommand>("send")
                 .WithDescription("Send a volume to a `teleport receive` (a cold migration: nobody writes the volume meanwhile).")
                 .WithExample("send", "--to", "dst.example:7000", "--volume", "lamp.img", "--secret-file", "secret", "--bandwidth", "100mbit");

@@ -89,13 +89,16 @@ public static class SagaCommands
         where T : class =>
         binder.SendToStorage(s => s.DestinationStorageId, s => Abort(s, s.DestinationStorageId));
 
+    /// <summary>MigrationSucceeded for other systems, and ReleaseSourceVolume to the source storage worker.</summary>
     public static EventActivityBinder<MigrationState, T> PublishSucceeded<T>(this EventActivityBinder<MigrationState, T> binder)
         where T : class =>
         binder.Publish(c => new MigrationSucceeded(
             c.Saga.CorrelationId, c.Saga.VmId, c.Saga.VolumeId, c.Saga.DestinationStorageId, c.Saga.Run.VolumeBytes,
             c.Saga.Run.BytesOnWire, c.Saga.Run.BlocksFromIndex, c.Saga.Run.Rounds, c.Saga.Run.DowntimeMilliseconds ?? 0,
             c.Saga.Run.SucceededAt!.Value, c.Saga.DestinationHostId, c.Saga.Run.MemoryBytes,
-            c.Saga.Run.QemuDowntimeMilliseconds ?? 0, c.Saga.Run.StorageDowntimeMilliseconds ?? 0, c.Saga.Run.PredictedDowntimeMilliseconds));
+            c.Saga.Run.QemuDowntimeMilliseconds ?? 0, c.Saga.Run.StorageDowntimeMilliseconds ?? 0, c.Saga.Run.PredictedDowntimeMilliseconds))
+            // The destination is authoritative now: the source turns its old volume into a retained copy (or keeps it).
+            .SendToStorage(s => s.SourceStorageId, s => new ReleaseSourceVolume(s.CorrelationId, s.VolumeId, s.SourceStorageId, s.Attempt));
 
     public static EventActivityBinder<MigrationState, T> PublishFailed<T>(this EventActivityBinder<MigrationState, T> binder)
         where T : class =>

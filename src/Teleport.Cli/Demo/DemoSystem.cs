@@ -62,5 +62,7 @@ public static class DemoSystem
         DataListen = "127.0.0.1:0",
         DirtyTracking = DirtyTrackingMode.Userspace,
         StopTimeout = TimeSpan.FromSeconds(5),
+        // The demo checks the destination against the source volume after the move: keep it a volume.
+        RetentionPeriod = TimeSpan.Zero,
     };
 }

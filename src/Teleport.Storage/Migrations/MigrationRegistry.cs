@@ -26,6 +26,16 @@ internal abstract class MigrationRegistry<T>(MigrationServices services)
         }
     }
 
+    /// <summary>Whether a side of this role has not finished its work yet.</summary>
+    public bool AnyUnfinished
+    {
+        get
+        {
+            lock (Gate)
+                return Running.Values.Any(m => !m.Completed) || _claimed.Count > 0;
+        }
+    }
+
     /// <summary>The migration of this role using <paramref name="volumeId"/> (not finished), if any.</summary>
     public Guid? Using(string volumeId)
     {

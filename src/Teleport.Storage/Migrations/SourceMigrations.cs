@@ -219,6 +219,18 @@ internal sealed class SourceMigrations(MigrationServices services) : MigrationRe
         }
     }
 
+    /// <summary>Takes out the side of a migration whose transfer of <paramref name="volumeId"/> completed with <paramref name="attempt"/>; null if there is none.</summary>
+    public SourceMigration? TakeCompleted(Guid migrationId, int attempt, string volumeId)
+    {
+        lock (Gate)
+        {
+            return Running.TryGetValue(migrationId, out var side) && side.Completed && side.Attempt == attempt && side.VolumeId == volumeId
+                   && Running.Remove(migrationId)
+                ? side
+                : null;
+        }
+    }
+
     /// <summary>Stops an aborted migration; the source volume stays as it is, authoritative.</summary>
     public async Task StopAbortedAsync(SourceMigration migration)
     {

@@ -104,6 +104,27 @@ public sealed class StorageMigrations
             .ConfigureAwait(false);
     }
 
+    /// <summary>Whether an incoming migration is still being received here (its session may read any indexed block).</summary>
+    public bool ReceivingAny => _destinations.AnyUnfinished;
+
+    /// <summary>
+    /// The saga's word that migration succeeded: when this worker's own record says it sent that volume for that
+    /// attempt and the transfer completed, the side is forgotten and <paramref name="release"/> runs on the volume (in
+    /// the migration's turn); otherwise nothing happens to the volume.
+    /// </summary>
+    public Task ReleaseSourceAsync(ReleaseSourceVolume command, Action<string, Guid> release) =>
+        InTurnAsync(command.MigrationId, () =>
+        {
+            if (!string.Equals(command.StorageId, _services.StorageId, StringComparison.Ordinal))
+                _services.Log.LogError("ReleaseSourceVolume for storage {Other} reached storage {StorageId}: ignored", command.StorageId, _services.StorageId);
+            else if (_sources.TakeCompleted(command.MigrationId, command.Attempt, command.VolumeId) is null)
+                _services.Log.LogWarning("ReleaseSourceVolume of volume {Volume}: no completed transfer of migration {MigrationId} (attempt {Attempt}) here; the volume stays",
+                    command.VolumeId, command.MigrationId, command.Attempt);
+            else
+                release(command.VolumeId, command.MigrationId);
+            return Task.CompletedTask;
+        });
+
     /// <summary>Stops every session (the worker is shutting down); the volumes and the journal stay, so a restart reports them.</summary>
     public async Task StopAsync()
     {

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Teleport.Blocks;
 using Teleport.Storage.Indexing;
 using Teleport.Storage.Migrations;
+using Teleport.Storage.Retention;
 using Teleport.Storage.Security;
 using Teleport.Storage.Volumes;
 
@@ -48,6 +49,8 @@ public sealed class StorageWorkerNode : IHostedService, IAsyncDisposable
         DataChannel = DataChannelSecurity.Load(options, _log);
         var journal = new MigrationJournal(options.EffectiveStateDirectory, loggers.CreateLogger<MigrationJournal>());
         Migrations = new StorageMigrations(options, Store, Volumes, Exports, bus, loggers, Index, DataChannel, journal);
+        Retention = new RetainedCopies(options, Store, Exports, Index, services.GetService<TimeProvider>() ?? TimeProvider.System,
+            () => Migrations.ReceivingAny, loggers.CreateLogger<RetainedCopies>());
         VolumeOperations = new VolumeOperations(options, Store, Exports, Migrations, Indexer, bus, loggers.CreateLogger<VolumeOperations>());
         Metrics = new StorageWorkerMetrics(options.StorageId, Migrations, Index);
     }
@@ -70,6 +73,9 @@ public sealed class StorageWorkerNode : IHostedService, IAsyncDisposable
     /// <summary>The content index (null without Storage:IndexDirectory).</summary>
     public BlockIndex? Index { get; }
 
+    /// <summary>Volumes moved away and kept for a move back (see Storage:RetentionPeriod).</summary>
+    public RetainedCopies Retention { get; }
+
     /// <summary>Keeps <see cref="Index"/> current with the served volumes (null without an index or with IndexVolumes off).</summary>
     public VolumeIndexer? Indexer { get; }
 
@@ -83,7 +89,7 @@ public sealed class StorageWorkerNode : IHostedService, IAsyncDisposable
     public DataChannelCertificate? Certificate => DataChannel.Pinned;
 
     /// <summary>The consumers for this node's queue (bound to this node, not resolved from the container).</summary>
-    public StorageCommandConsumer CommandConsumer() => new(Migrations);
+    public StorageCommandConsumer CommandConsumer() => new(Migrations, (volume, migration) => Retention.Retain(volume, migration));
 
     public VolumeCommandConsumer VolumeConsumer() => new(VolumeOperations);
 
@@ -92,6 +98,7 @@ public sealed class StorageWorkerNode : IHostedService, IAsyncDisposable
         Migrations.LoadJournal();
         await Exports.StartAsync(cancellationToken).ConfigureAwait(false);
         Indexer?.Start();
+        Retention.Start();
         var lifetime = _services.GetService<IHostApplicationLifetime>();
         if (lifetime is not null)
         {
@@ -132,6 +139,7 @@ public sealed class StorageWorkerNode : IHostedService, IAsyncDisposable
         await _onStopping.DisposeAsync().ConfigureAwait(false);
         await (_migrationsStopped ??= Migrations.StopAsync()).ConfigureAwait(false);
         await _reporting.ConfigureAwait(false);
+        await Retention.StopAsync().ConfigureAwait(false);
         if (Indexer is not null)
             await Indexer.StopAsync().ConfigureAwait(false);
         Index?.Save();
@@ -144,6 +152,7 @@ public sealed class StorageWorkerNode : IHostedService, IAsyncDisposable
         if (Interlocked.Exchange(ref _disposed, 1) == 1)
             return;
         Metrics.Dispose();
+        await Retention.DisposeAsync().ConfigureAwait(false);
         await Exports.DisposeAsync().ConfigureAwait(false);
         if (Indexer is not null)
             await Indexer.DisposeAsync().ConfigureAwait(false);

@@ -132,6 +132,18 @@ public sealed class StorageWorkerOptions
     /// <summary>Least time between two saves of the index file by the indexer (it is also saved at stop).</summary>
     public TimeSpan IndexSaveInterval { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How long the source keeps a volume it moved away as a retained copy (indexed, not exported, read-only), so a
+    /// move back sends only what changed. Zero turns retention off: the old volume stays a served volume, as before.
+    /// </summary>
+    public TimeSpan RetentionPeriod { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>Most bytes (apparent file sizes) retained copies may take; oldest deleted first. Null: a tenth of the volume directory's filesystem.</summary>
+    public long? RetentionBudgetBytes { get; set; }
+
+    /// <summary>How often expired copies and copies over the budget are deleted (also at start and after each retention).</summary>
+    public TimeSpan RetentionSweepInterval { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>The state directory in use.</summary>
     public string EffectiveStateDirectory => StateDirectory is { Length: > 0 } dir ? dir : Path.Combine(VolumeDirectory, ".teleport");
 
@@ -167,6 +179,8 @@ public sealed class StorageWorkerOptions
             _ = Security.KnownPeers.Parse(id, address);
         if (IndexDebounce < TimeSpan.Zero || IndexSaveInterval < TimeSpan.Zero)
             throw new ArgumentException("Storage:IndexDebounce and Storage:IndexSaveInterval must not be negative");
+        if (RetentionPeriod < TimeSpan.Zero || RetentionBudgetBytes < 0 || RetentionSweepInterval <= TimeSpan.Zero)
+            throw new ArgumentException("Storage:RetentionPeriod and Storage:RetentionBudgetBytes must not be negative, Storage:RetentionSweepInterval must be positive");
     }
 
     private void ValidateNbdSecurity()

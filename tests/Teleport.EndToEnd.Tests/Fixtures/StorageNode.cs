@@ -35,6 +35,8 @@ public sealed class StorageNode : InProcessHost
             NbdListen = $"127.0.0.1:{port}",
             DataListen = "127.0.0.1:0",
             Bus = TestBroker.Storage,
+            // These tests compare the source volume with the destination's after a move: it stays a volume.
+            RetentionPeriod = TimeSpan.Zero,
         };
         configure?.Invoke(options);
         var host = await StartHostAsync(services => services.AddTeleportStorageWorker(options), logs);

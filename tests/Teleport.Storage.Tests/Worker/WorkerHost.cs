@@ -30,7 +30,7 @@ public sealed class WorkerHost : InProcessHost
     public StorageMigrations Migrations => Node.Migrations;
 
     public static async Task<WorkerHost> Start(string id, string volumes, string? index = null, long dirtyThresholdBlocks = 256, ILoggerProvider? logs = null,
-        Action<StorageWorkerOptions>? configure = null)
+        Action<StorageWorkerOptions>? configure = null, Action<IServiceCollection>? services = null)
     {
         var options = new StorageWorkerOptions
         {
@@ -43,7 +43,11 @@ public sealed class WorkerHost : InProcessHost
             DirtyThresholdBlocks = dirtyThresholdBlocks,
         };
         configure?.Invoke(options);
-        var host = await StartHostAsync(services => services.AddTeleportStorageWorker(options), logs);
+        var host = await StartHostAsync(s =>
+        {
+            services?.Invoke(s);
+            s.AddTeleportStorageWorker(options);
+        }, logs);
         return new WorkerHost(host, options);
     }
 }
