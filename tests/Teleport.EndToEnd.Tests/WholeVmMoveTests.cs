@@ -1,5 +1,6 @@
 using Teleport.Contracts;
 using Teleport.EndToEnd.Tests.Fixtures;
+using Teleport.Host.Worker;
 using Teleport.Host.Workload;
 using Xunit.Abstractions;
 
@@ -67,14 +68,12 @@ public sealed class WholeVmMoveTests(ITestOutputHelper output)
     {
         var workload = new GuestWorkload(2000, 1500, Run + 1);
         // The destination's "QEMU" exits at once, as a broken or missing binary would.
-        await using var world = await WholeVmWorld.StartAsync(workload, destinationHost: o => o.QemuBinary = "/bin/false");
-        await WaitForAsync(() => WholeVmWorld.LastProgress(world.Guest.Output) >= 200, TimeSpan.FromSeconds(120), "the workload to reach record 200", world);
+        await using var world = await StartWritingAsync(workload, o => o.QemuBinary = "/bin/false");
 
         var id = await world.RequestMoveAsync();
-        var failed = Assert.IsType<MigrationFailed>(await world.Watch.OutcomeAsync(id, TimeSpan.FromSeconds(120)));
-        output.WriteLine($"move {id} failed in {failed.Phase}: {failed.Reason}");
+        var (failed, events) = await FailedAsync(world, id);
         Assert.Contains("the incoming VM did not start", failed.Reason);
-        Assert.Empty(world.Watch.Of(id).Select(e => e.Message).OfType<MemoryPreSwitchover>());
+        Assert.Empty(events.OfType<MemoryPreSwitchover>());
 
         await AssertFinishedOnTheSourceAsync(world, workload);
     }
@@ -83,17 +82,14 @@ public sealed class WholeVmMoveTests(ITestOutputHelper output)
     public async Task The_destination_host_worker_killed_during_the_memory_precopy_fails_the_move_the_guest_runs_on_at_the_source()
     {
         var workload = new GuestWorkload(3000, 1500, Run + 2);
-        await using var world = await WholeVmWorld.StartAsync(workload);
-        await WaitForAsync(() => WholeVmWorld.LastProgress(world.Guest.Output) >= 200, TimeSpan.FromSeconds(120), "the workload to reach record 200", world);
+        await using var world = await StartWritingAsync(workload);
 
         // A bandwidth cap keeps QEMU's memory pre-copy going for several progress reports: the kill lands inside it.
         var id = await world.RequestMoveAsync(new MigrationOptions(BandwidthBytesPerSecond: 8 << 20));
         await WaitForAsync(() => world.Watch.Last<MemoryMigrationProgress>(id) is not null, TimeSpan.FromSeconds(180), "the memory pre-copy's first progress", world);
         await world.DestinationHost.DisposeAsync(); // its bus goes away, and the incoming QEMU it started with it
 
-        var failed = Assert.IsType<MigrationFailed>(await world.Watch.OutcomeAsync(id, TimeSpan.FromSeconds(180)));
-        output.WriteLine($"move {id} failed in {failed.Phase}: {failed.Reason}");
-        var events = world.Watch.Of(id).Select(e => e.Message).ToList();
+        var (_, events) = await FailedAsync(world, id);
         Assert.Empty(events.OfType<MemoryPreSwitchover>());
         Assert.DoesNotContain(events.OfType<VmResumed>(), r => r.HostId == world.DestinationHost.Id);
         await AssertFinishedOnTheSourceAsync(world, workload);
@@ -103,22 +99,43 @@ public sealed class WholeVmMoveTests(ITestOutputHelper output)
     public async Task A_failing_migrate_continue_rolls_back_the_paused_source_resumes_and_loses_nothing()
     {
         var workload = new GuestWorkload(3000, 1500, Run + 3);
-        await using var world = await WholeVmWorld.StartAsync(workload);
-        await WaitForAsync(() => WholeVmWorld.LastProgress(world.Guest.Output) >= 200, TimeSpan.FromSeconds(120), "the workload to reach record 200", world);
+        await using var world = await StartWritingAsync(workload);
 
         // At pre-switchover (the source's vCPUs stopped) the incoming QEMU dies, so migrate-continue cannot complete.
         var id = await world.RequestMoveAsync();
         await WaitForAsync(() => world.Watch.Last<MemoryPreSwitchover>(id) is not null, TimeSpan.FromSeconds(180), "pre-switchover", world);
         Assert.True(world.KillIncomingQemu(), "the incoming QEMU runs at pre-switchover");
 
-        var failed = Assert.IsType<MigrationFailed>(await world.Watch.OutcomeAsync(id, TimeSpan.FromSeconds(180)));
-        output.WriteLine($"move {id} failed in {failed.Phase}: {failed.Reason}");
-        var events = world.Watch.Of(id).Select(e => e.Message).ToList();
+        var (_, events) = await FailedAsync(world, id);
         Assert.Contains(events.OfType<HostOperationFailed>(), f => f.Operation == HostOperationNames.ContinueMemory && f.HostId == world.SourceHost.Id);
         Assert.Empty(events.OfType<VmMemoryMigrated>());
         Assert.DoesNotContain(events.OfType<VmResumed>(), r => r.HostId == world.DestinationHost.Id);
         Assert.Contains(events.OfType<VmResumed>(), r => r.HostId == world.SourceHost.Id);
         await AssertFinishedOnTheSourceAsync(world, workload);
+    }
+
+    // A world whose guest writes in the source QEMU, 200 records in.
+    private static async Task<WholeVmWorld> StartWritingAsync(GuestWorkload workload, Action<HostWorkerOptions>? destinationHost = null)
+    {
+        var world = await WholeVmWorld.StartAsync(workload, destinationHost: destinationHost);
+        try
+        {
+            await WaitForAsync(() => WholeVmWorld.LastProgress(world.Guest.Output) >= 200, TimeSpan.FromSeconds(120), "the workload to reach record 200", world);
+            return world;
+        }
+        catch
+        {
+            await world.DisposeAsync();
+            throw;
+        }
+    }
+
+    // The move must end failed; its reason is printed, its events returned.
+    private async Task<(MigrationFailed Failed, List<object> Events)> FailedAsync(WholeVmWorld world, Guid id)
+    {
+        var failed = Assert.IsType<MigrationFailed>(await world.Watch.OutcomeAsync(id, TimeSpan.FromSeconds(180)));
+        output.WriteLine($"move {id} failed in {failed.Phase}: {failed.Reason}");
+        return (failed, [.. world.Watch.Of(id).Select(e => e.Message)]);
     }
 
     // The guest was never lost: it writes its last record on the source, in one boot, and powers off; every record is on the source.
