@@ -7,7 +7,7 @@
 # (node I's Erlang VM, for a test that kills it), and `ready` once the cluster formed (or `failed`, with the log).
 #
 # Each node has its own name, AMQP and distribution ports, data and logs; the three share one private epmd and one
-# Erlang cookie. The cluster forms in the background while the other hooks and the build run (about 90 s on a
+# Erlang cookie. The cluster forms in the background while the other hooks and the build run (1.5 to 3 min on a
 # loaded 2-core machine, mostly rabbitmqctl calls): the addresses are exported at once and the test waits for
 # `ready`. The nodes boot in parallel, each on one scheduler thread that sleeps when idle, then nodes 2 and 3 join
 # node 1 with `rabbitmqctl join_cluster`, and the role users are created as on the single broker.
@@ -53,7 +53,7 @@ _rmqc() {
     _rmq env RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1} +S 1:1 +sbwt none +sbwtdcpu none +sbwtdio none" "$@"
 }
 
-# Kills the boot, every node (SIGKILL: the data is thrown away) and the cluster's epmd.
+# Stops the boot, every node (TERM, then KILL: the data is thrown away) and the cluster's epmd.
 _rmqc_stop() {
     local i
     log "stopping the RabbitMQ cluster in $_rmqc_dir"
