@@ -7,7 +7,7 @@
 # (node I's Erlang VM, for a test that kills it), and `ready` once the cluster formed (or `failed`, with the log).
 #
 # Each node has its own name, AMQP and distribution ports, data and logs; the three share one private epmd and one
-# Erlang cookie. The cluster forms in the background while the other hooks and the build run (about 90 s on a
+# Erlang cookie. The cluster forms in the background while the other hooks and the build run (1.5 to 3 min on a
 # loaded 2-core machine, mostly rabbitmqctl calls): the addresses are exported at once and the test waits for
 # `ready`. The nodes boot in parallel, each on one scheduler thread that sleeps when idle, then nodes 2 and 3 join
 # node 1 with `rabbitmqctl join_cluster`, and the role users are created as on the single broker.
@@ -40,35 +40,20 @@ declare -a _rmqc_name _rmqc_port _rmqc_dist
 for _rmqc_i in 1 2 3; do
     _rmqc_name[_rmqc_i]="teleport-c$_rmqc_i-$$-${_rmqc_dir##*.}@localhost"
 done
-: >"$_rmqc_dir/rabbitmq-env.conf"
-echo '[].' >"$_rmqc_dir/enabled_plugins"
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$_rmqc_dir/.erlang.cookie"
-chmod 400 "$_rmqc_dir/.erlang.cookie"
+# One Erlang cookie for the three nodes and the CLI calls; each node's HOME (its directory) holds a copy.
+_rmqc_cookie=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
-# Runs a RabbitMQ command as node $1 of the cluster (its environment only; test.sh's stays clean).
+# Runs a RabbitMQ command as node $1 of the cluster: 10-rabbitmq.sh's _rmq with this node's directory, name and
+# ports in place of the single broker's, and the Erlang VM on one scheduler thread that sleeps when idle.
 _rmqc() {
     local i=$1
     shift
-    env HOME="$_rmqc_dir" \
-        RABBITMQ_NODENAME="${_rmqc_name[i]}" \
-        RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
-        RABBITMQ_NODE_PORT="${_rmqc_port[i]}" \
-        RABBITMQ_DIST_PORT="${_rmqc_dist[i]}" \
-        RABBITMQ_MNESIA_BASE="$_rmqc_dir/n$i/mnesia" \
-        RABBITMQ_LOG_BASE="$_rmqc_dir/n$i/log" \
-        RABBITMQ_CONFIG_FILE="$_rmqc_dir/n$i/rabbitmq.conf" \
-        RABBITMQ_ADVANCED_CONFIG_FILE="$_rmqc_dir/n$i/advanced.config" \
-        RABBITMQ_CONF_ENV_FILE="$_rmqc_dir/rabbitmq-env.conf" \
-        RABBITMQ_ENABLED_PLUGINS_FILE="$_rmqc_dir/enabled_plugins" \
-        RABBITMQ_PID_FILE="$_rmqc_dir/n$i/broker.pid" \
-        RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1} +S 1:1 +sbwt none +sbwtdcpu none +sbwtdio none" \
-        RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
-        ERL_EPMD_ADDRESS=127.0.0.1 \
-        ERL_EPMD_PORT="$_rmqc_epmd_port" \
-        "$@"
+    local _rmq_dir=$_rmqc_dir/n$i _rmq_node=${_rmqc_name[i]} _rmq_port=${_rmqc_port[i]} _rmq_dist_port=${_rmqc_dist[i]}
+    local _rmq_epmd_port=$_rmqc_epmd_port
+    _rmq env RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1} +S 1:1 +sbwt none +sbwtdcpu none +sbwtdio none" "$@"
 }
 
-# Kills the boot, every node (SIGKILL: the data is thrown away) and the cluster's epmd.
+# Stops the boot, every node (TERM, then KILL: the data is thrown away) and the cluster's epmd.
 _rmqc_stop() {
     local i
     log "stopping the RabbitMQ cluster in $_rmqc_dir"
@@ -105,6 +90,10 @@ _rmqc_configure() {
     free_port "_rmqc_port[$i]" "$_rmqc_base"
     free_port "_rmqc_dist[$i]" $((_rmqc_base + 1000))
     mkdir -p "$d/mnesia" "$d/log"
+    : >"$d/rabbitmq-env.conf"
+    echo '[].' >"$d/enabled_plugins"
+    printf '%s' "$_rmqc_cookie" >"$d/.erlang.cookie"
+    chmod 400 "$d/.erlang.cookie"
     # A small memory watermark: three nodes idle at ~100 MiB each; the tests' messages are small.
     printf '%s\n' "listeners.tcp.1 = 127.0.0.1:${_rmqc_port[i]}" "loopback_users.guest = true" "log.console = false" \
         "log.file.level = info" "disk_free_limit.absolute = 50MB" "vm_memory_high_watermark.absolute = 768MB" >"$d/rabbitmq.conf"
@@ -151,7 +140,7 @@ done
     echo 'set -euo pipefail'
     printf 'names=(%q %q %q)\n' "${_rmqc_name[1]}" "${_rmqc_name[2]}" "${_rmqc_name[3]}"
     printf 'export HOME=%q ERL_EPMD_ADDRESS=127.0.0.1 ERL_EPMD_PORT=%q RABBITMQ_CTL_ERL_ARGS=%q\n' \
-        "$_rmqc_dir" "$_rmqc_epmd_port" "-kernel inet_dist_use_interface {127,0,0,1}"
+        "$_rmqc_dir/n1" "$_rmqc_epmd_port" "-kernel inet_dist_use_interface {127,0,0,1}"
     # shellcheck disable=SC2016  # written into the script as it stands
     printf 'node=${names[$1 - 1]}\nshift\nexec %q -n "$node" "$@"\n' "$_rmqc_bin/rabbitmqctl"
 } >"$_rmqc_dir/ctl"

@@ -44,6 +44,8 @@ public sealed class ClusterFailoverTests(ITestOutputHelper output)
         object outcome = await rig.Watch.OutcomeAsync(id, TimeSpan.FromSeconds(180));
         var after = rig.Watch.Of(id).Skip(seenAtKill).ToList();
         Assert.True(outcome is MigrationSucceeded, $"{outcome}; events: {rig.Watch.Describe(id)}");
+        // The copy ended after the kill: its last rounds' events crossed the failover.
+        Assert.Contains(after, e => e.Message is DirtyBelowThreshold);
         output.WriteLine($"after the kill: first event at {(after[0].ReceivedAt - killedAt).TotalSeconds:0.00} s, outcome at " +
                          $"{(after[^1].ReceivedAt - killedAt).TotalSeconds:0.00} s; events: {string.Join(", ", after.Select(e => e.Message.GetType().Name))}");
 
