@@ -57,6 +57,48 @@ public sealed class ListenerLimitTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task Nbd_clients_writing_32_MiB_requests_without_reading_replies_stay_within_the_server_memory_budget()
+    {
+        // Each connection may have 64 MiB in flight; the budget lets all of them together hold one 32 MiB payload
+        // (and READ slices beside it, so the kept payload buffer is not let go for a slice).
+        await using var storage = await StartStorageAsync(null, "--nbd-memory-budget", "33M");
+        long start = await WarmedUpResidentBytes(storage);
+
+        byte[] payload = new byte[32 << 20];
+        Array.Fill(payload, (byte)0xc3);
+        var attackers = new List<Socket>();
+        try
+        {
+            for (int c = 0; c < 6; c++)
+                attackers.Add(await NbdAttachAsync());
+            long peak = await storage.PeakResidentBytesAsync(async () =>
+            {
+                // Above the region qemu-io checks; the replies are never read.
+                var floods = attackers.Select(async (socket, c) =>
+                {
+                    byte[] header = new byte[28];
+                    for (int i = 0; i < 2; i++)
+                    {
+                        WriteRequest(header, command: 1, cookie: (ulong)(c * 2 + i), offset: 32 << 20, length: 32 << 20);
+                        await socket.SendAsync(header);
+                        await socket.SendAsync(payload);
+                    }
+                }).ToArray();
+
+                await QemuIoAsync("write -P 0x5a 1M 1M", "read -P 0x5a 1M 1M");
+                await Task.WhenAll(floods).WaitAsync(TimeSpan.FromMinutes(3));
+                await QemuIoAsync("read -P 0xc3 32M 32M");
+            });
+
+            AssertBounded(start, peak);
+        }
+        finally
+        {
+            attackers.ForEach(s => s.Dispose());
+        }
+    }
+
+    [Fact]
     public async Task An_nbd_client_that_never_reads_its_replies_is_stopped_then_cut_off()
     {
         var environment = new Dictionary<string, string> { ["TELEPORT_STORAGE__NBD__REPLYTIMEOUT"] = "00:00:03" };
@@ -157,15 +199,15 @@ public sealed class ListenerLimitTests(ITestOutputHelper output) : IDisposable
         }
     }
 
-    private async Task<TeleportProcess> StartStorageAsync(IReadOnlyDictionary<string, string>? environment)
+    private async Task<TeleportProcess> StartStorageAsync(IReadOnlyDictionary<string, string>? environment, params string[] flags)
     {
         string volumes = _dir.File("volumes");
         Directory.CreateDirectory(volumes);
         using (var file = File.Create(Path.Combine(volumes, "disk.img")))
             file.SetLength(VolumeBytes);
         _nbdPort = FreePort.Next();
-        var storage = TeleportProcess.Start(environment, "storage", "--id", "limits", "--volumes", volumes, "--nbd-listen", $"127.0.0.1:{_nbdPort}",
-            "--data-listen", "127.0.0.1:0", "--bus", "memory");
+        var storage = TeleportProcess.Start(environment, ["storage", "--id", "limits", "--volumes", volumes, "--nbd-listen", $"127.0.0.1:{_nbdPort}",
+            "--data-listen", "127.0.0.1:0", "--bus", "memory", .. flags]);
         await storage.WaitForOutputAsync("over NBD on", TimeSpan.FromSeconds(60));
         return storage;
     }
