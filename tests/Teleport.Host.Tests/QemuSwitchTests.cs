@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net.Sockets;
-using System.Text.Json;
 using Teleport.Host.Hypervisor;
 using Teleport.Host.Switching;
 using Teleport.Host.Tests.Support;
@@ -31,8 +30,8 @@ public sealed class QemuSwitchTests(ITestOutputHelper output) : IDisposable
         await using var vm = await QmpHypervisor.ConnectAsync(qemu.QmpSocket);
         await vm.ResumeAsync();
 
-        await QemuIoAsync(vm, qemu, "write -P 0x21 0 64k");
-        await QemuIoAsync(vm, qemu, "write -P 0x22 1M 4k");
+        await QemuMonitorIo.RunAsync(vm, qemu, "write -P 0x21 0 64k");
+        await QemuMonitorIo.RunAsync(vm, qemu, "write -P 0x22 1M 4k");
 
         // The VM is idle (no I/O is issued between commands): B can be a copy taken now.
         File.Copy(a.FilePath, _dir.File("b.img"));
@@ -51,10 +50,10 @@ public sealed class QemuSwitchTests(ITestOutputHelper output) : IDisposable
             $"pause->resume {resumed.TotalMilliseconds:0.###} ms");
 
         Assert.True((await vm.QueryStatusAsync()).Running);
-        await QemuIoAsync(vm, qemu, "write -P 0x23 2M 64k");
-        await QemuIoAsync(vm, qemu, "read -P 0x21 0 64k");
-        await QemuIoAsync(vm, qemu, "read -P 0x22 1M 4k");
-        await QemuIoAsync(vm, qemu, "read -P 0x23 2M 64k");
+        await QemuMonitorIo.RunAsync(vm, qemu, "write -P 0x23 2M 64k");
+        await QemuMonitorIo.RunAsync(vm, qemu, "read -P 0x21 0 64k");
+        await QemuMonitorIo.RunAsync(vm, qemu, "read -P 0x22 1M 4k");
+        await QemuMonitorIo.RunAsync(vm, qemu, "read -P 0x23 2M 64k");
 
         Assert.Equal(writesOnA, a.Export.Writes.Count);
         Assert.Equal([2L * MiB], b.Export.Writes);
@@ -63,35 +62,5 @@ public sealed class QemuSwitchTests(ITestOutputHelper output) : IDisposable
         Assert.All(fileB[..65536], x => Assert.Equal(0x21, x));
         Assert.All(fileB[(2 * MiB)..(2 * MiB + 65536)], x => Assert.Equal(0x23, x));
         Assert.All(a.ReadFile()[(2 * MiB)..(2 * MiB + 65536)], x => Assert.Equal(0, x));
-    }
-
-    /// <summary>Runs qemu-io inside QEMU; its report goes to QEMU's stdout, which is watched for the result line.</summary>
-    private static async Task QemuIoAsync(QmpHypervisor vm, QemuProcess qemu, string command)
-    {
-        string done = command.StartsWith("read", StringComparison.Ordinal) ? "read " : "wrote ";
-        int before = Count(qemu.Output, done);
-        var result = await vm.Client.ExecuteAsync("human-monitor-command",
-            new Dictionary<string, object?> { ["command-line"] = $"qemu-io d0 \"{command}\"" });
-        Assert.Equal("", result.GetString());
-        var deadline = Stopwatch.StartNew();
-        while (Count(qemu.Output, done) == before)
-        {
-            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(20), $"qemu-io '{command}' did not report; QEMU said:\n{qemu.Output}");
-            await Task.Delay(10);
-        }
-
-        Assert.DoesNotContain("fail", qemu.Output, StringComparison.OrdinalIgnoreCase);
-        Assert.DoesNotContain("error", qemu.Output, StringComparison.OrdinalIgnoreCase);
-    }
-
-    private static int Count(string text, string what)
-    {
-        int count = 0;
-        for (int i = text.IndexOf(what, StringComparison.Ordinal); i >= 0; i = text.IndexOf(what, i + what.Length, StringComparison.Ordinal))
-        {
-            count++;
-        }
-
-        return count;
     }
 }

@@ -1,4 +1,5 @@
 using Teleport.Host.Worker;
+using Teleport.Nbd.Server;
 
 namespace Teleport.Host.Tests.Support;
 
@@ -45,9 +46,11 @@ internal sealed class HostRig : IAsyncDisposable
 
     public string DiskSocket => Dir.File("disk.sock");
 
-    public static async Task<HostRig> StartAsync(TempDir dir, long size = Size, Action<HostWorkerOptions>? configure = null, Func<string, string[]>? qemuArguments = null)
+    /// <param name="upstreamServer">How upstream A serves (TLS, grants); plain NBD by default.</param>
+    public static async Task<HostRig> StartAsync(TempDir dir, long size = Size, Action<HostWorkerOptions>? configure = null, Func<string, string[]>? qemuArguments = null,
+        NbdServerOptions? upstreamServer = null)
     {
-        var a = Upstream.Start(dir.File("a.sock"), dir.File("a.img"), Export, size);
+        var a = Upstream.Start(dir.File("a.sock"), dir.File("a.img"), Export, size, server: upstreamServer);
         string disk = dir.File("disk.sock");
         var worker = await HostWorkerRunner.StartAsync(o =>
         {
@@ -74,8 +77,8 @@ internal sealed class HostRig : IAsyncDisposable
     }
 
     /// <summary>A second upstream B serving <paramref name="file"/> (a copy of A's, say) as the same export.</summary>
-    public Upstream StartUpstream(string name, long size = Size) =>
-        Upstream.Start(Dir.File($"{name}.sock"), Dir.File($"{name}.img"), Export, size);
+    public Upstream StartUpstream(string name, long size = Size, NbdServerOptions? server = null) =>
+        Upstream.Start(Dir.File($"{name}.sock"), Dir.File($"{name}.img"), Export, size, server: server);
 
     public async ValueTask DisposeAsync()
     {

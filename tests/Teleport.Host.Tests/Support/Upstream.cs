@@ -10,8 +10,11 @@ internal sealed class Upstream : IAsyncDisposable
 {
     private NbdServer? _server;
 
-    private Upstream(string socketPath, string file, string exportName, TimeSpan writeDelay, bool readOnly)
+    private readonly NbdServerOptions? _serverOptions;
+
+    private Upstream(string socketPath, string file, string exportName, TimeSpan writeDelay, bool readOnly, NbdServerOptions? serverOptions)
     {
+        _serverOptions = serverOptions;
         SocketPath = socketPath;
         FilePath = file;
         ExportName = exportName;
@@ -33,8 +36,9 @@ internal sealed class Upstream : IAsyncDisposable
 
     public UpstreamTarget Target => new(new UnixDomainSocketEndPoint(SocketPath), ExportName);
 
-    /// <summary>Serves <paramref name="file"/> (created with <paramref name="size"/> bytes of zeroes if missing).</summary>
-    public static Upstream Start(string socketPath, string file, string exportName, long size, TimeSpan writeDelay = default, bool readOnly = false)
+    /// <summary>Serves <paramref name="file"/> (created with <paramref name="size"/> bytes of zeroes if missing); <paramref name="server"/>: TLS and grants, as a storage worker sets them.</summary>
+    public static Upstream Start(string socketPath, string file, string exportName, long size, TimeSpan writeDelay = default, bool readOnly = false,
+        NbdServerOptions? server = null)
     {
         if (!File.Exists(file))
         {
@@ -42,7 +46,7 @@ internal sealed class Upstream : IAsyncDisposable
             stream.SetLength(size);
         }
 
-        var upstream = new Upstream(socketPath, file, exportName, writeDelay, readOnly);
+        var upstream = new Upstream(socketPath, file, exportName, writeDelay, readOnly, server);
         upstream.Restart();
         return upstream;
     }
@@ -53,7 +57,7 @@ internal sealed class Upstream : IAsyncDisposable
         var registry = new NbdExportRegistry();
         Export = new RecordingExport(new FileNbdExport(ExportName, FilePath, ReadOnly), WriteDelay);
         registry.Add(Export);
-        _server = new NbdServer(registry);
+        _server = new NbdServer(registry, _serverOptions);
         _server.Listen(new UnixDomainSocketEndPoint(SocketPath));
     }
 
