@@ -80,6 +80,8 @@ public sealed class MigrationHappyPathTests
         Assert.Equal(350, succeeded.DowntimeMilliseconds, precision: 3);
         // Predicted at the threshold: 20 ms local + 40 dirty blocks at 7,000 wire bytes each over 80 MB/s (no round trip reported).
         Assert.Equal(23.5, succeeded.PredictedDowntimeMilliseconds);
+        // The destination is authoritative now: the source is told to retain (or keep) its old volume.
+        Assert.Equal(new ReleaseSourceVolume(m.Id, Volume, Source, 1), await host.Sent<ReleaseSourceVolume>(m.Id, StorageQueue(Source)));
 
         row = await host.WaitForState(m.Id, "Succeeded");
         Assert.Equal(MigrationPhases.Succeeded, row.Phase);

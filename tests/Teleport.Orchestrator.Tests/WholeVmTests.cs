@@ -45,6 +45,7 @@ public sealed class WholeVmTests
         Assert.Equal(85.5, succeeded.QemuDowntimeMilliseconds, precision: 3);
         Assert.Equal(200, succeeded.StorageDowntimeMilliseconds, precision: 3);
         Assert.Equal(new StopSourceVm(m.Id, Vm, Host), await host.Sent<StopSourceVm>(m.Id, HostQueue(Host)));
+        Assert.Equal(new ReleaseSourceVolume(m.Id, Volume, Source, 1), await host.Sent<ReleaseSourceVolume>(m.Id, StorageQueue(Source)));
 
         // A storage-only move's cut-over commands are never sent: the source VM's disk path stays on the source storage.
         Assert.Equal((0, 0, 0), (host.SentCount<PauseVm>(m.Id), host.SentCount<SwitchTarget>(m.Id), host.SentCount<DiscardIncomingVm>(m.Id)));

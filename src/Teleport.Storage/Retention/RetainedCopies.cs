@@ -12,42 +12,22 @@ namespace Teleport.Storage.Retention;
 /// wait while an incoming migration runs here: its session may be reading any indexed block, so a copy is never deleted
 /// under it (the budget may be exceeded meanwhile). Swept at start, after each retention and every RetentionSweepInterval.
 /// </summary>
-public sealed class RetainedCopies : IAsyncDisposable
+public sealed class RetainedCopies(StorageWorkerOptions options, VolumeStore volumes, NbdExportService exports, BlockIndex? index, TimeProvider time,
+    Func<bool> incomingRunning, ILogger<RetainedCopies> log) : IAsyncDisposable
 {
-    private readonly StorageWorkerOptions _options;
-    private readonly VolumeStore _volumes;
-    private readonly NbdExportService _exports;
-    private readonly BlockIndex? _index;
-    private readonly TimeProvider _time;
-    private readonly Func<bool> _incomingRunning;
-    private readonly ILogger _log;
     private readonly Lock _gate = new();
     private readonly List<RetainedCopy> _copies = [];
     private readonly CancellationTokenSource _stop = new();
     private Task _loop = Task.CompletedTask;
     private Task _indexing = Task.CompletedTask;
 
-    public RetainedCopies(StorageWorkerOptions options, VolumeStore volumes, NbdExportService exports, BlockIndex? index, TimeProvider time,
-        Func<bool> incomingRunning, ILogger<RetainedCopies> log)
-    {
-        _options = options;
-        _volumes = volumes;
-        _exports = exports;
-        _index = index;
-        _time = time;
-        _incomingRunning = incomingRunning;
-        _log = log;
-        Store = new RetainedStore(options.VolumeDirectory);
-        BudgetBytes = options.RetentionBudgetBytes ?? new DriveInfo(volumes.Directory).TotalSize / 10;
-    }
-
-    public RetainedStore Store { get; }
+    public RetainedStore Store { get; } = new(options.VolumeDirectory);
 
     /// <summary>Most bytes the copies may take (the setting, or a tenth of the volume filesystem).</summary>
-    public long BudgetBytes { get; }
+    public long BudgetBytes { get; } = options.RetentionBudgetBytes ?? new DriveInfo(volumes.Directory).TotalSize / 10;
 
     /// <summary>Whether a successful move leaves a retained copy (RetentionPeriod above zero).</summary>
-    public bool Enabled => _options.RetentionPeriod > TimeSpan.Zero;
+    public bool Enabled => options.RetentionPeriod > TimeSpan.Zero;
 
     /// <summary>The copies kept, oldest first.</summary>
     public IReadOnlyList<RetainedCopy> List()
@@ -63,7 +43,7 @@ public sealed class RetainedCopies : IAsyncDisposable
     public void Start()
     {
         lock (_gate)
-            _copies.AddRange(Store.Load(_log));
+            _copies.AddRange(Store.Load(log));
         IndexInBackground(List().Select(PathOf).ToArray());
         Sweep();
         _loop = Task.Run(SweepPeriodicallyAsync);
@@ -77,29 +57,35 @@ public sealed class RetainedCopies : IAsyncDisposable
     {
         if (!Enabled)
             return null;
-        var now = _time.GetUtcNow();
-        var copy = new RetainedCopy(volumeId, migrationId, new FileInfo(_volumes.PathOf(volumeId)).Length, now, now + _options.RetentionPeriod);
-        int clients = _exports.ClientsOf(volumeId);
-        _exports.Unexport(volumeId);
+        if (!volumes.Exists(volumeId))
+        {
+            log.LogWarning("Volume {Volume} moved away by migration {MigrationId} has no file here: nothing to retain", volumeId, migrationId);
+            return null;
+        }
+
+        var now = time.GetUtcNow();
+        var copy = new RetainedCopy(volumeId, migrationId, new FileInfo(volumes.PathOf(volumeId)).Length, now, now + options.RetentionPeriod);
+        int clients = exports.ClientsOf(volumeId);
+        exports.Unexport(volumeId);
         string retained;
         try
         {
-            retained = Store.Retain(_volumes, copy);
+            retained = Store.Retain(volumes, copy);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // Not renamed: it stays a volume, served again.
-            _log.LogError("Cannot retain volume {Volume}: {Reason}; it stays a served volume", volumeId, e.Message);
-            _exports.Export(volumeId);
+            log.LogError("Cannot retain volume {Volume}: {Reason}; it stays a served volume", volumeId, e.Message);
+            exports.Export(volumeId);
             return null;
         }
 
         lock (_gate)
             _copies.Add(copy);
-        _log.LogInformation("Volume {Volume} moved away by migration {MigrationId} is retained as {Path} until {Expires} ({Clients} stale NBD clients cut)",
+        log.LogInformation("Volume {Volume} moved away by migration {MigrationId} is retained as {Path} until {Expires} ({Clients} stale NBD clients cut)",
             volumeId, migrationId, retained, copy.ExpiresAt, clients);
         // The index names blocks by path: the old path's entries go, the copy is read under its new one.
-        _index?.Remove(_volumes.PathOf(volumeId));
+        index?.Remove(volumes.PathOf(volumeId));
         IndexInBackground([retained]);
         Sweep();
         return copy;
@@ -108,26 +94,26 @@ public sealed class RetainedCopies : IAsyncDisposable
     /// <summary>Deletes expired copies and, oldest first, copies over the budget; none while an incoming migration runs. Returns how many went.</summary>
     public int Sweep()
     {
-        var victims = Victims(_time.GetUtcNow());
+        var victims = Victims(time.GetUtcNow());
         if (victims.Count == 0)
             return 0;
-        if (_incomingRunning())
+        if (incomingRunning())
         {
-            _log.LogInformation("{Count} retained copies are due for deletion but wait: an incoming migration may be reading them", victims.Count);
+            log.LogInformation("{Count} retained copies are due for deletion but wait: an incoming migration may be reading them", victims.Count);
             return 0;
         }
 
         foreach (var copy in victims)
         {
-            _index?.Remove(PathOf(copy));
+            index?.Remove(PathOf(copy));
             Store.Delete(copy);
             lock (_gate)
                 _copies.Remove(copy);
-            _log.LogInformation("Retained copy of volume {Volume} (migration {MigrationId}, {Bytes} bytes, retained {RetainedAt}) deleted",
+            log.LogInformation("Retained copy of volume {Volume} (migration {MigrationId}, {Bytes} bytes, retained {RetainedAt}) deleted",
                 copy.VolumeId, copy.MigrationId, copy.Bytes, copy.RetainedAt);
         }
 
-        _index?.Save();
+        index?.Save();
         return victims.Count;
     }
 
@@ -150,7 +136,7 @@ public sealed class RetainedCopies : IAsyncDisposable
 
     private void IndexInBackground(string[] paths)
     {
-        if (_index is null || paths.Length == 0)
+        if (index is null || paths.Length == 0)
             return;
         var previous = _indexing;
         _indexing = Task.Run(async () =>
@@ -158,13 +144,13 @@ public sealed class RetainedCopies : IAsyncDisposable
             await previous.ConfigureAwait(false);
             try
             {
-                var report = _index.Update(paths, _stop.Token);
-                _index.Save();
-                _log.LogInformation("Indexed {Copies} retained copies ({Blocks} blocks)", report.ImagesScanned, report.BlocksScanned);
+                var report = index.Update(paths, _stop.Token);
+                index.Save();
+                log.LogInformation("Indexed {Copies} retained copies ({Blocks} blocks)", report.ImagesScanned, report.BlocksScanned);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or OperationCanceledException or ObjectDisposedException)
             {
-                _log.LogWarning("Cannot index retained copies now (the next start does): {Reason}", e.Message);
+                log.LogWarning("Cannot index retained copies now (the next start does): {Reason}", e.Message);
             }
         });
     }
@@ -178,14 +164,14 @@ public sealed class RetainedCopies : IAsyncDisposable
         {
             while (true)
             {
-                await Task.Delay(_options.RetentionSweepInterval, _time, _stop.Token).ConfigureAwait(false);
+                await Task.Delay(options.RetentionSweepInterval, time, _stop.Token).ConfigureAwait(false);
                 try
                 {
                     Sweep();
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
-                    _log.LogWarning("Cannot delete retained copies now: {Reason}", e.Message);
+                    log.LogWarning("Cannot delete retained copies now: {Reason}", e.Message);
                 }
             }
         }
