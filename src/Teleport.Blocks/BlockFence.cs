@@ -201,6 +201,7 @@ public sealed class BlockFence
             catch (TimeoutException)
             {
                 Interlocked.Increment(ref _timedOut);
+                Forget(offset, length);
                 throw new IOException(
                     $"block {blockedAt} has not arrived from the source within {WaitTimeout.TotalSeconds:0.###} s (fenced; is the data channel down?)");
             }
@@ -223,6 +224,16 @@ public sealed class BlockFence
         }
 
         return blocked;
+    }
+
+    // A waiter gave up: whoever waits for these blocks next asks for them again.
+    private void Forget(long offset, long length)
+    {
+        lock (_lock)
+        {
+            for (long b = offset / BlockSize; b <= (offset + length - 1) / BlockSize; b++)
+                ClearBit(_wanted, b);
+        }
     }
 
     // Caller holds the lock and checked that nothing blocks the write.

@@ -130,6 +130,20 @@ internal sealed class BlockBitmap
         }
     }
 
+    /// <summary>Maximal runs of clear blocks in ascending order.</summary>
+    public IEnumerable<BlockRun> ClearRuns()
+    {
+        long b = NextClear(0);
+        while (b < BlockCount)
+        {
+            long end = NextSet(b);
+            if (end < 0)
+                end = BlockCount;
+            yield return new BlockRun(b, end - b);
+            b = NextClear(end);
+        }
+    }
+
     internal void LoadWords(ReadOnlySpan<ulong> words)
     {
         words.CopyTo(_words);

@@ -44,6 +44,13 @@ public sealed record DestinationOptions : TransferSessionOptions
     /// <summary>After completion, how long to wait for the source's goodbye (to re-deliver a lost Complete).</summary>
     public TimeSpan CompletionLinger { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Fenced early resume: when the source announces its final round (Fence), this fence is armed with those blocks and
+    /// every block still missing, <see cref="ITransferObserver.OnFenced"/> says the volume may be served (through a
+    /// fencing export over the same fence), and the tail never overwrites a block the guest wrote.
+    /// </summary>
+    public BlockFence? Fence { get; init; }
+
     internal string EffectiveStatePath => StatePath ?? VolumePath + ".teleport-state";
 
     /// <summary>Fault injection for tests: called after each block write with its offset and length (a failing disk).</summary>

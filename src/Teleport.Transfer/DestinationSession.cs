@@ -22,6 +22,7 @@ public sealed class DestinationSession : IAsyncDisposable
     private readonly DestinationStatistics _stats = new();
     private readonly TaskCompletionSource<TransferResult> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _completed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly DestinationFence _fence;
 
     // Touched only by the connection the listener serves.
     private VolumeRebuild? _rebuild;
@@ -38,6 +39,7 @@ public sealed class DestinationSession : IAsyncDisposable
         _observer = options.Observer ?? NoObserver.Instance;
         _volumeFullPath = Path.GetFullPath(options.VolumePath);
         _listener = new DestinationListener(options, _log, _observer, ServeConnectionAsync);
+        _fence = new DestinationFence(options.Fence);
     }
 
     /// <summary>The bound endpoint once <see cref="Start"/> ran (port 0 in the options picks a free port).</summary>
@@ -123,6 +125,27 @@ public sealed class DestinationSession : IAsyncDisposable
     private async Task ServeAsync(TransferConnection c, HelloMessage hello, CancellationToken ct)
     {
         var rebuild = await ResumeAsync(c, hello, ct).ConfigureAwait(false);
+        using var pumpStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var pump = Task.CompletedTask;
+        if (_options.Fence is not null)
+        {
+            c.Writer.AllowConcurrentSenders();
+            pump = _fence.PumpAsync(c, pumpStop.Token);
+        }
+
+        try
+        {
+            await ServeFramesAsync(c, rebuild, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            await pumpStop.CancelAsync().ConfigureAwait(false);
+            await pump.ConfigureAwait(false);
+        }
+    }
+
+    private async Task ServeFramesAsync(TransferConnection c, VolumeRebuild rebuild, CancellationToken ct)
+    {
         var state = rebuild.State;
         while (true)
         {
@@ -148,6 +171,14 @@ public sealed class DestinationSession : IAsyncDisposable
                     RoundEndMessage.Parse(frame.Payload.Span);
                     _stats.Rounds++;
                     await CheckpointAndAckAsync(c, rebuild.Volume, ct).ConfigureAwait(false);
+                    break;
+
+                case (MessageType.Fence, DestinationPhase.Copy):
+                    _fence.AddAnnounced(frame.Payload.Span, state.Geometry);
+                    break;
+
+                case (MessageType.FenceEnd, DestinationPhase.Copy):
+                    Fenced(_fence.EndAnnouncement(FenceEndMessage.Parse(frame.Payload.Span), state.Presence));
                     break;
 
                 case (MessageType.FinalEnd, DestinationPhase.Copy):
@@ -178,6 +209,7 @@ public sealed class DestinationSession : IAsyncDisposable
         if (state.Phase != DestinationPhase.Completed && rebuild.Volume.LastSeq != state.DurableSeq)
             rebuild.Volume.Checkpoint(force: true);
         rebuild.StartConnection();
+        _fence.StartConnection();
 
         await c.SendAsync(new ResumeMessage(state.Phase, state.IndexCursor, state.DurableSeq, state.Digest), ct).ConfigureAwait(false);
         _ackedSeq = state.DurableSeq;
@@ -268,6 +300,14 @@ public sealed class DestinationSession : IAsyncDisposable
         long requested = await requests.SendMissingAsync(c, onlyUnrequested, ct).ConfigureAwait(false);
         _log.LogInformation("Migration {MigrationId}: requested {Requested} blocks ({FromIndex} from index, {FromVolume} from the volume, {Zero} zero)",
             _options.MigrationId, requested, _stats.FromIndex, _stats.FromVolume, _stats.ZeroBlocks);
+    }
+
+    private void Fenced(long? blocks)
+    {
+        if (blocks is not { } fenced)
+            return;
+        _log.LogInformation("Migration {MigrationId}: fence armed over {Fenced} blocks; the volume may be served", _options.MigrationId, fenced);
+        _observer.OnFenced(fenced);
     }
 
     private async ValueTask CheckpointAndAckAsync(TransferConnection c, CheckpointedVolume volume, CancellationToken ct)

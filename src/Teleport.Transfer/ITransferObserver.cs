@@ -14,6 +14,9 @@ public interface ITransferObserver
 
     void OnRound(RoundReport report) { }
 
+    /// <summary>Destination with a fence: the final round's blocks are fenced and the volume may be served now.</summary>
+    void OnFenced(long fencedBlocks) { }
+
     /// <summary>The connection dropped; the session reconnects (attempt counts from 1).</summary>
     void OnReconnect(int attempt, Exception error) { }
 

@@ -36,6 +36,12 @@ public sealed record SourceOptions : TransferSessionOptions
     /// <summary>Start the final round by itself once converged (for volumes nobody writes, e.g. `teleport send`).</summary>
     public bool AutoCutover { get; init; }
 
+    /// <summary>
+    /// Fenced early resume: the final round starts with the list of blocks it will send (Fence, FenceEnd), so the
+    /// destination can serve the volume at once and fence just those (docs/protocol.md, "Fenced early resume").
+    /// </summary>
+    public bool FencedCutover { get; init; }
+
     /// <summary>Pause between rounds after convergence while waiting for <see cref="SourceSession.BeginCutover"/>.</summary>
     public TimeSpan IdleRoundInterval { get; init; } = TimeSpan.FromMilliseconds(100);
 

@@ -334,10 +334,18 @@ public sealed class SourceSession : IAsyncDisposable
     /// <summary>The last dirty blocks and the digest, again until the destination has all it asked for and agrees.</summary>
     private async Task<TransferResult> FinalRoundAsync(TransferConnection c, DestinationReplies replies, CancellationToken ct)
     {
+        bool announce = _options.FencedCutover;
         while (true)
         {
             var mark = new RoundMark(c, _data);
             _pending.TakeDirty();
+            if (announce)
+            {
+                // On every connection: a destination that lost the list with the connection has not armed its fence yet.
+                await FenceList.SendAsync(c, _pending.Snapshot(), ct).ConfigureAwait(false);
+                announce = false;
+            }
+
             await _data.SendPendingAsync(c, ct).ConfigureAwait(false);
             _finalDigest = _volume!.Digest();
             await c.SendAsync(new FinalEndMessage(_window.LastSeqOnConnection, _finalDigest), ct).ConfigureAwait(false);

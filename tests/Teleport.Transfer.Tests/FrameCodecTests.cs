@@ -28,6 +28,7 @@ public class FrameCodecTests
         ["RoundEnd"] = Control(new RoundEndMessage(3), p => RoundEndMessage.Parse(p)),
         ["FinalEnd"] = Control(new FinalEndMessage(99, Digest(6)), p => FinalEndMessage.Parse(p)),
         ["Complete"] = Control(new CompleteMessage(Digest(7)), p => CompleteMessage.Parse(p)),
+        ["FenceEnd"] = Control(new FenceEndMessage(513), p => FenceEndMessage.Parse(p)),
     };
 
     private static (Func<byte[]>, Func<byte[], byte[]>) Case<T>(T message, int size, Func<byte[], T> parse, Func<T, byte[], int> write) =>
@@ -80,13 +81,18 @@ public class FrameCodecTests
     public void Every_control_message_fits_the_span_it_is_written_into()
     {
         Assert.All(new[] { ResumeMessage.Size, IndexEndMessage.Size, RequestEndMessage.Size, AckMessage.Size, RoundEndMessage.Size,
-            FinalEndMessage.Size, CompleteMessage.Size, ProofMessage.Size }, size => Assert.InRange(size, 0, IControlMessage.MaxSize));
+            FinalEndMessage.Size, CompleteMessage.Size, ProofMessage.Size, FenceEndMessage.Size }, size => Assert.InRange(size, 0, IControlMessage.MaxSize));
     }
 
     [Fact]
     public void Every_frame_type_has_a_codec_under_test()
     {
-        var variable = new[] { MessageType.IndexBatch, MessageType.Request, MessageType.Data, MessageType.Error, MessageType.Goodbye };
+        // UrgentRequest and Fence share Request's run-list codec.
+        var variable = new[]
+        {
+            MessageType.IndexBatch, MessageType.Request, MessageType.UrgentRequest, MessageType.Fence, MessageType.Data, MessageType.Error,
+            MessageType.Goodbye,
+        };
         var covered = Cases.Keys.Select(Enum.Parse<MessageType>).Concat(variable);
         Assert.Equal(Enum.GetValues<MessageType>().Order(), covered.Order());
     }

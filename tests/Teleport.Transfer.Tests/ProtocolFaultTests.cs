@@ -246,6 +246,27 @@ public class ProtocolFaultTests
         f.AssertVolumeAllZero();
     }
 
+    [Theory]
+    [InlineData(0, 2, 3, TransferErrorCode.BadFrame)] // FenceEnd counts more blocks than the Fence frames listed
+    [InlineData(Blocks - 1, 2, 2, TransferErrorCode.OutOfRange)] // a fenced run past the end of the volume
+    public async Task A_fence_announcement_that_does_not_add_up_is_rejected(long start, long count, long total, TransferErrorCode expected)
+    {
+        await using var f = Fixture.Start();
+        var (peer, _) = await InCopyPhaseAsync(f);
+        await using var _ = peer;
+        byte[] runs = new byte[4 + 16];
+        BinaryPrimitives.WriteUInt32LittleEndian(runs, 1);
+        BinaryPrimitives.WriteUInt64LittleEndian(runs.AsSpan(4), (ulong)start);
+        BinaryPrimitives.WriteUInt64LittleEndian(runs.AsSpan(12), (ulong)count);
+        await peer.SendAsync(MessageType.Fence, runs);
+        byte[] end = new byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(end, (ulong)total);
+        await peer.SendAsync(MessageType.FenceEnd, end);
+        Assert.Equal(expected, (await peer.ReadErrorThenCloseAsync())?.Code);
+        Assert.Equal(expected, (await f.FailureAsync()).Code);
+        f.AssertVolumeAllZero();
+    }
+
     [Fact]
     public async Task A_data_frame_whose_length_does_not_match_its_runs_is_rejected()
     {

@@ -90,7 +90,7 @@ public sealed class ProtocolFuzzTests(TransferSessionSeeds seeds) : IClassFixtur
 
                 break;
             case MessageType.IndexEnd: IndexEndMessage.Parse(payload); break;
-            case MessageType.Request: RequestMessage.Parse(payload, seeds.Geometry, []); break;
+            case MessageType.Request or MessageType.UrgentRequest or MessageType.Fence: RequestMessage.Parse(payload, seeds.Geometry, [], type); break;
             case MessageType.RequestEnd: RequestEndMessage.Parse(payload); break;
             case MessageType.Data: DataMessage.Parse(payload, flags, seeds.Geometry, [], out _, out _); break;
             case MessageType.Ack: AckMessage.Parse(payload); break;
@@ -98,6 +98,7 @@ public sealed class ProtocolFuzzTests(TransferSessionSeeds seeds) : IClassFixtur
             case MessageType.FinalEnd: FinalEndMessage.Parse(payload); break;
             case MessageType.Complete: CompleteMessage.Parse(payload); break;
             case MessageType.Goodbye: GoodbyeMessage.Parse(payload); break;
+            case MessageType.FenceEnd: FenceEndMessage.Parse(payload); break;
             default: throw new InvalidOperationException($"no parser for {type}");
         }
     });

@@ -62,14 +62,40 @@ internal sealed class CheckpointedVolume : IDisposable
         BytesSinceCheckpoint >= _options.CheckpointBytes ||
         Stopwatch.GetElapsedTime(_lastCheckpointTicks) >= _options.CheckpointInterval;
 
-    /// <summary>Writes block bytes at <paramref name="offset"/> (not yet counted towards the checkpoint).</summary>
+    /// <summary>
+    /// Writes block bytes at <paramref name="offset"/> (not yet counted towards the checkpoint). Once a fence is armed,
+    /// blocks the guest wrote are skipped: the source's late copy never overwrites the guest's data.
+    /// </summary>
     public void Write(ReadOnlySpan<byte> data, long offset)
     {
-        _file.Write(data, offset);
-        _options.AfterBlockWrite?.Invoke(offset, data.Length);
+        if (_options.Fence is not { Armed: true } fence)
+        {
+            WriteFile(data, offset);
+            return;
+        }
+
+        for (long at = 0; NextArrival(fence, offset, data.Length, ref at, out long start, out long length);)
+        {
+            WriteFile(data.Slice((int)start, (int)length), offset + start);
+            fence.EndArrival((offset + start) / Geometry.BlockSize, BlocksIn(length));
+        }
     }
 
-    public void WriteZeros(long offset, long length) => _file.WriteZeros(offset, length);
+    /// <summary>Zeroes block-aligned bytes, skipping the guest's blocks once a fence is armed (as <see cref="Write"/>).</summary>
+    public void WriteZeros(long offset, long length)
+    {
+        if (_options.Fence is not { Armed: true } fence)
+        {
+            _file.WriteZeros(offset, length);
+            return;
+        }
+
+        for (long at = 0; NextArrival(fence, offset, length, ref at, out long start, out long run);)
+        {
+            _file.WriteZeros(offset + start, run);
+            fence.EndArrival((offset + start) / Geometry.BlockSize, BlocksIn(run));
+        }
+    }
 
     /// <summary>Counts written block bytes towards the next checkpoint.</summary>
     public void Written(long bytes) => BytesSinceCheckpoint += bytes;
@@ -82,11 +108,20 @@ internal sealed class CheckpointedVolume : IDisposable
         MarkPresent(block, fingerprint);
     }
 
-    /// <summary>Records that <paramref name="block"/> now holds <paramref name="fingerprint"/>'s content (read back at the next checkpoint).</summary>
+    /// <summary>
+    /// Records that <paramref name="block"/> now holds <paramref name="fingerprint"/>'s content (read back at the next
+    /// checkpoint). A guest block keeps the guest's data; the fingerprint is the source's, for the final digest.
+    /// </summary>
     public void MarkPresent(long block, in Fingerprint fingerprint)
     {
         Presence.Set(block);
         _fingerprints[block] = fingerprint;
+        if (IsGuestBlock(block))
+        {
+            _fingerprintKnown.Set(block);
+            return;
+        }
+
         _fingerprintKnown.Clear(block);
         _readBack.Set(block);
     }
@@ -177,7 +212,9 @@ internal sealed class CheckpointedVolume : IDisposable
                 var chunk = ReadChunk(at, n);
                 for (long block = at; block < at + n; block++)
                 {
-                    if (FingerprintIn(chunk, at, block) != _fingerprints[block])
+                    // Asked after the read: a block the guest took before it may hold the guest's data, so it is not
+                    // compared; one it takes later was read as written.
+                    if (!IsGuestBlock(block) && FingerprintIn(chunk, at, block) != _fingerprints[block])
                         throw new TransferException(TransferErrorCode.VerificationFailed,
                             $"block {block} read back from the destination volume differs from what was written there");
                     _fingerprintKnown.Set(block);
@@ -207,12 +244,41 @@ internal sealed class CheckpointedVolume : IDisposable
             var chunk = ReadChunk(b, n);
             for (long block = b; block < b + n; block++)
             {
-                _fingerprints[block] = FingerprintIn(chunk, b, block);
+                if (!IsGuestBlock(block))
+                    _fingerprints[block] = FingerprintIn(chunk, b, block);
+                else if (!_fingerprintKnown.Test(block))
+                    throw new TransferException(TransferErrorCode.VerificationFailed,
+                        $"block {block} was written by the guest before this destination knew the source's content there (restarted during the tail?)");
                 _fingerprintKnown.Set(block);
             }
         }
 
         return VolumeDigest.Compute(Geometry, _fingerprints);
+    }
+
+    private bool IsGuestBlock(long block) => _options.Fence is { Armed: true } fence && fence.IsGuestBlock(block);
+
+    private long BlocksIn(long bytes) => (bytes + Geometry.BlockSize - 1) / Geometry.BlockSize;
+
+    private void WriteFile(ReadOnlySpan<byte> data, long offset)
+    {
+        _file.Write(data, offset);
+        _options.AfterBlockWrite?.Invoke(offset, data.Length);
+    }
+
+    /// <summary>
+    /// The next run of blocks in [offset + at, offset + total) the tail may write (begun on the fence: end it after the
+    /// write), relative to <paramref name="offset"/>; the guest's blocks in between are skipped.
+    /// </summary>
+    private bool NextArrival(BlockFence fence, long offset, long total, ref long at, out long start, out long length)
+    {
+        while (at < total && !fence.BeginArrival((offset + at) / Geometry.BlockSize))
+            at += Geometry.BlockLength((offset + at) / Geometry.BlockSize);
+        start = at;
+        while (at < total && (at == start || fence.BeginArrival((offset + at) / Geometry.BlockSize)))
+            at += Geometry.BlockLength((offset + at) / Geometry.BlockSize);
+        length = at - start;
+        return length > 0;
     }
 
     private int BlocksPerChunk => _chunk.Length / Geometry.BlockSize;

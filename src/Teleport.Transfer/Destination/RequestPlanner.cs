@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Teleport.Blocks;
 using Teleport.Transfer.Protocol;
 
@@ -64,8 +63,7 @@ internal sealed class RequestPlanner
             return;
         _stats.RequestedTotal += _queued.Count;
         TakeQueued(_runs);
-        for (int i = 0; i < _runs.Count; i += RequestMessage.MaxRuns)
-            await SendFrameAsync(c, _runs, i, Math.Min(RequestMessage.MaxRuns, _runs.Count - i), ct).ConfigureAwait(false);
+        await RunFrames.SendAsync(c, MessageType.Request, _runs, ct).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -94,7 +92,7 @@ internal sealed class RequestPlanner
             requested += end - b;
             if (_runs.Count == RequestMessage.MaxRuns)
             {
-                await SendFrameAsync(c, _runs, 0, _runs.Count, ct).ConfigureAwait(false);
+                await RunFrames.SendFrameAsync(c, MessageType.Request, _runs, 0, _runs.Count, ct).ConfigureAwait(false);
                 _runs.Clear();
             }
 
@@ -102,7 +100,7 @@ internal sealed class RequestPlanner
         }
 
         if (_runs.Count > 0)
-            await SendFrameAsync(c, _runs, 0, _runs.Count, ct).ConfigureAwait(false);
+            await RunFrames.SendFrameAsync(c, MessageType.Request, _runs, 0, _runs.Count, ct).ConfigureAwait(false);
         if (onlyUnrequested)
         {
             _stats.RequestedTotal += requested;
@@ -115,11 +113,4 @@ internal sealed class RequestPlanner
 
     /// <summary>A block absent from the volume that the bulk request should cover.</summary>
     private bool Wanted(long block, bool onlyUnrequested) => !_waiting.Test(block) && !(onlyUnrequested && _requested.Test(block));
-
-    private static ValueTask SendFrameAsync(TransferConnection c, List<BlockRun> runs, int start, int count, CancellationToken ct)
-    {
-        int size = 4 + count * RequestMessage.RunSize;
-        RequestMessage.Write(c.Writer.GetPayloadSpan(size), CollectionsMarshal.AsSpan(runs).Slice(start, count));
-        return c.Writer.CommitAsync(MessageType.Request, 0, size, ct);
-    }
 }

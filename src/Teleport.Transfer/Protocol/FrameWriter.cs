@@ -5,13 +5,14 @@ namespace Teleport.Transfer.Protocol;
 /// <summary>
 /// Framing layer, send side: writes header + payload straight into the pipe's memory (no intermediate copies)
 /// and flushes. An optional <see cref="TokenBucket"/> paces the bytes put on the wire. One writer per connection,
-/// used by one task at a time.
+/// used by one task at a time unless <see cref="AllowConcurrentSenders"/> was called.
 /// </summary>
 internal sealed class FrameWriter
 {
     private readonly PipeWriter _writer;
     private readonly TokenBucket? _pacer;
     private Memory<byte> _pending;
+    private SemaphoreSlim? _exclusive;
 
     public FrameWriter(Stream stream, TokenBucket? pacer)
     {
@@ -23,11 +24,19 @@ internal sealed class FrameWriter
     /// <summary>Bytes of all frames written so far (headers included).</summary>
     public long BytesWritten { get; private set; }
 
+    /// <summary>
+    /// Lets a second task send whole frames (the destination's urgent requests beside its phase loop): from now on a
+    /// frame holds the writer from <see cref="GetPayloadSpan"/> to the end of its flush. Call before the second task starts.
+    /// </summary>
+    public void AllowConcurrentSenders() => _exclusive ??= new SemaphoreSlim(1, 1);
+
     /// <summary>Memory to build a payload of at most <paramref name="maxPayload"/> bytes into; finish with <see cref="CommitAsync"/>.</summary>
     public Span<byte> GetPayloadSpan(int maxPayload)
     {
         if (maxPayload > ProtocolConstants.MaxPayload)
             throw new ArgumentOutOfRangeException(nameof(maxPayload));
+        // Destination frames are small and unpaced: the other sender holds the writer for one short flush at most.
+        _exclusive?.Wait();
         _pending = _writer.GetMemory(ProtocolConstants.HeaderSize + maxPayload);
         return _pending.Span[ProtocolConstants.HeaderSize..];
     }
@@ -35,16 +44,22 @@ internal sealed class FrameWriter
     /// <summary>Writes the header in front of the payload built in <see cref="GetPayloadSpan"/> and sends the frame.</summary>
     public async ValueTask CommitAsync(MessageType type, byte flags, int payloadLength, CancellationToken cancellationToken)
     {
-        Commit(type, flags, payloadLength);
-        await FlushAsync(ProtocolConstants.HeaderSize + payloadLength, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            Commit(type, flags, payloadLength);
+            await FlushAsync(ProtocolConstants.HeaderSize + payloadLength, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _exclusive?.Release();
+        }
     }
 
     /// <summary>Sends a frame whose payload is already in a buffer.</summary>
     public ValueTask SendAsync(MessageType type, ReadOnlySpan<byte> payload, CancellationToken cancellationToken)
     {
         payload.CopyTo(GetPayloadSpan(payload.Length));
-        Commit(type, 0, payload.Length);
-        return FlushAsync(ProtocolConstants.HeaderSize + payload.Length, cancellationToken);
+        return CommitAsync(type, 0, payload.Length, cancellationToken);
     }
 
     private void Commit(MessageType type, byte flags, int payloadLength)

@@ -58,6 +58,12 @@ internal sealed class DestinationReplies
                 _pending.Add(_runs);
                 _events.Writer.TryWrite(ControlEvent.MoreRequested);
                 break;
+            case MessageType.UrgentRequest:
+                _runs.Clear();
+                RequestMessage.Parse(payload, _geometry, _runs, MessageType.UrgentRequest);
+                _pending.AddUrgent(_runs);
+                _events.Writer.TryWrite(ControlEvent.MoreRequested);
+                break;
             case MessageType.RequestEnd:
                 _events.Writer.TryWrite(new ControlEvent(RequestEndMessage.Parse(payload), null));
                 break;
@@ -67,7 +73,7 @@ internal sealed class DestinationReplies
             case MessageType.Error:
                 throw ErrorMessage.Parse(payload);
             default:
-                throw TransferConnection.Unexpected(frame.Type, "source expects Ack, Request, RequestEnd or Complete");
+                throw TransferConnection.Unexpected(frame.Type, "source expects Ack, Request, UrgentRequest, RequestEnd or Complete");
         }
     }
 

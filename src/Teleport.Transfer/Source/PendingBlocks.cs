@@ -12,6 +12,9 @@ internal sealed class PendingBlocks
 {
     private readonly IDirtyTracker _tracker;
     private readonly BlockBitmap _pending;
+
+    // Blocks a guest waits for on the destination (fenced early resume): sent first, at the start of the next frame.
+    private readonly BlockBitmap _urgent;
     private readonly Lock _lock = new();
     private readonly List<BlockRun> _taken = [];
 
@@ -19,6 +22,7 @@ internal sealed class PendingBlocks
     {
         _tracker = tracker;
         _pending = new BlockBitmap(tracker.BlockCount);
+        _urgent = new BlockBitmap(tracker.BlockCount);
     }
 
     /// <summary>Blocks still to send: dirty in the tracker plus pending here.</summary>
@@ -55,6 +59,26 @@ internal sealed class PendingBlocks
         }
     }
 
+    /// <summary>Blocks the destination needs at once: pending, and taken before any other at the start of a frame.</summary>
+    public void AddUrgent(List<BlockRun> runs)
+    {
+        lock (_lock)
+        {
+            foreach (var run in runs)
+            {
+                _pending.SetRange(run.Start, run.Count);
+                _urgent.SetRange(run.Start, run.Count);
+            }
+        }
+    }
+
+    /// <summary>Every pending block as runs (what the final round is about to send).</summary>
+    public List<BlockRun> Snapshot()
+    {
+        lock (_lock)
+            return [.. _pending.Runs()];
+    }
+
     /// <summary>Moves every dirty block of the tracker here (a round begins); returns the blocks now pending.</summary>
     public long TakeDirty()
     {
@@ -88,6 +112,9 @@ internal sealed class PendingBlocks
         count = 0;
         lock (_lock)
         {
+            // Urgent blocks may start a frame (runs must ascend within one): the background cursor then continues after them.
+            if (mayWrap && maxBlocks > 0 && _urgent.Count > 0 && TakeUrgent(ref cursor, maxBlocks, out start, out count))
+                return true;
             start = _pending.NextSet(cursor);
             if (start < 0 && cursor > 0 && mayWrap)
             {
@@ -104,6 +131,32 @@ internal sealed class PendingBlocks
         }
     }
 
+    // Caller holds the lock. An urgent block no longer pending was sent since it was asked for: forget it.
+    private bool TakeUrgent(ref long cursor, long maxBlocks, out long start, out long count)
+    {
+        long blocks = _pending.BlockCount;
+        for (start = _urgent.NextSet(0); start >= 0 && start < blocks; start = _urgent.NextSet(start + 1))
+        {
+            if (!_pending.Test(start))
+            {
+                _urgent.Clear(start);
+                continue;
+            }
+
+            long end = start + 1;
+            while (end < blocks && end - start < maxBlocks && _urgent.Test(end) && _pending.Test(end))
+                end++;
+            count = end - start;
+            _pending.ClearRange(start, count);
+            _urgent.ClearRange(start, count);
+            cursor = end;
+            return true;
+        }
+
+        start = count = 0;
+        return false;
+    }
+
     /// <summary>On failure everything pending goes back to the tracker, to be sent by a later attempt.</summary>
     public void ReturnToTracker()
     {
@@ -112,6 +165,7 @@ internal sealed class PendingBlocks
             foreach (var run in _pending.Runs())
                 _tracker.MarkDirty(run.Start, run.Count);
             _pending.ClearAll();
+            _urgent.ClearAll();
         }
     }
 }
