@@ -23,11 +23,11 @@ public sealed class DeploymentFileTests
         throw new InvalidOperationException("Teleport.sln not found above the test assembly");
     }
 
-    private static string Tool(string variable) =>
+    internal static string Tool(string variable) =>
         Environment.GetEnvironmentVariable(variable)
         ?? throw new InvalidOperationException($"{variable} is not set: run the tests through infra/test.sh (infra/test.d/60-compose.sh sets it).");
 
-    private static (int Code, string Stdout, string Stderr) Run(string file, IEnumerable<string> args, string? stdin = null,
+    internal static (int Code, string Stdout, string Stderr) Run(string file, IEnumerable<string> args, string? stdin = null,
         IReadOnlyDictionary<string, string?>? environment = null)
     {
         var start = new ProcessStartInfo(file)
@@ -59,6 +59,7 @@ public sealed class DeploymentFileTests
     {
         ["TELEPORT_RABBITMQ_PASSWORD"] = "check-only-mq",
         ["TELEPORT_POSTGRES_PASSWORD"] = "check-only-pg",
+        ["TELEPORT_GRAFANA_PASSWORD"] = "check-only-grafana",
         ["TELEPORT_BUS_PASSWORD_ORCHESTRATOR"] = "check-only-orchestrator",
         ["TELEPORT_BUS_PASSWORD_STORAGE"] = "check-only-storage",
         ["TELEPORT_BUS_PASSWORD_HOST"] = "check-only-host",
@@ -66,7 +67,7 @@ public sealed class DeploymentFileTests
     };
 
     /// <summary>`docker-compose config` with the required secrets set, as a JSON document.</summary>
-    private static JsonElement Config()
+    internal static JsonElement Config()
     {
         var (code, yaml, error) = Compose(Secrets, "config");
         Assert.True(code == 0, $"docker-compose config failed (exit {code}): {error}");
@@ -76,12 +77,12 @@ public sealed class DeploymentFileTests
         return JsonDocument.Parse(json).RootElement;
     }
 
-    private static JsonElement Service(JsonElement config, string name) =>
+    internal static JsonElement Service(JsonElement config, string name) =>
         config.GetProperty("services").TryGetProperty(name, out var service)
             ? service
             : throw new Xunit.Sdk.XunitException($"docker-compose.yml has no service '{name}'");
 
-    private static string[] Strings(JsonElement array) => array.EnumerateArray().Select(e => e.GetString()!).ToArray();
+    internal static string[] Strings(JsonElement array) => array.EnumerateArray().Select(e => e.GetString()!).ToArray();
 
     [Fact]
     public void The_compose_file_is_valid_and_has_every_role()
@@ -94,6 +95,7 @@ public sealed class DeploymentFileTests
     [Theory]
     [InlineData("TELEPORT_RABBITMQ_PASSWORD")]
     [InlineData("TELEPORT_POSTGRES_PASSWORD")]
+    [InlineData("TELEPORT_GRAFANA_PASSWORD")]
     [InlineData("TELEPORT_BUS_PASSWORD_ORCHESTRATOR")]
     [InlineData("TELEPORT_BUS_PASSWORD_STORAGE")]
     [InlineData("TELEPORT_BUS_PASSWORD_HOST")]
@@ -220,18 +222,22 @@ public sealed class DeploymentFileTests
 
         var orchestrator = Service(config, "orchestrator").GetProperty("environment");
         // Each role logs in as its own broker user (docs/security.md "Bus"), never as the broker's admin.
-        Assert.Equal("rabbitmq://teleport-orchestrator:check-only-orchestrator@rabbitmq:5672/", orchestrator.GetProperty("TELEPORT_ORCHESTRATOR__BUS").GetString());
-        Assert.Equal("rabbitmq://teleport-operator:check-only-operator@rabbitmq:5672/", orchestrator.GetProperty("TELEPORT_BUS").GetString());
+        Assert.Equal(Bus("orchestrator"), orchestrator.GetProperty("TELEPORT_ORCHESTRATOR__BUS").GetString());
+        Assert.Equal(Bus("operator"), orchestrator.GetProperty("TELEPORT_BUS").GetString());
         Assert.Contains("Password=check-only-pg", orchestrator.GetProperty("TELEPORT_ORCHESTRATOR__DATABASE").GetString());
         foreach (string storage in new[] { "storage-a", "storage-b" })
-            Assert.Equal("rabbitmq://teleport-storage:check-only-storage@rabbitmq:5672/", Service(config, storage).GetProperty("environment").GetProperty("TELEPORT_STORAGE__BUS").GetString());
-        Assert.Equal("rabbitmq://teleport-host:check-only-host@rabbitmq:5672/", Service(config, "host-1").GetProperty("environment").GetProperty("TELEPORT_HOST__BUS").GetString());
+            Assert.Equal(Bus("storage"), Service(config, storage).GetProperty("environment").GetProperty("TELEPORT_STORAGE__BUS").GetString());
+        Assert.Equal(Bus("host"), Service(config, "host-1").GetProperty("environment").GetProperty("TELEPORT_HOST__BUS").GetString());
         var users = Service(config, "bus-users").GetProperty("environment");
         foreach (string role in Roles)
             Assert.Equal($"check-only-{role}", users.GetProperty($"TELEPORT_BUS_PASSWORD_{role.ToUpperInvariant()}").GetString());
         string file = File.ReadAllText(Path.Combine(RepositoryRoot(), "docker-compose.yml"));
         Assert.DoesNotContain("check-only", file);
+        Assert.Equal("check-only-grafana", Service(config, "grafana").GetProperty("environment").GetProperty("GF_SECURITY_ADMIN_PASSWORD").GetString());
     }
+
+    // amqps to the compose broker, its certificate checked against the bus CA infra/compose-certs.sh made.
+    private static string Bus(string role) => $"amqps://teleport-{role}:check-only-{role}@rabbitmq:5671/?ca=/etc/teleport/bus/ca-cert.pem";
 
     [Fact]
     public void The_host_switches_only_to_storages_it_lists_by_id()
@@ -247,13 +253,18 @@ public sealed class DeploymentFileTests
     {
         var config = Config();
         var declared = config.GetProperty("volumes").EnumerateObject().Select(p => p.Name).ToHashSet();
+        string root = RepositoryRoot();
 
         foreach (string? name in new[] { "rabbitmq", "postgres", "storage-a", "storage-b", "host-1" })
         {
             string[] volumes = Strings(Service(config, name).GetProperty("volumes"));
-            Assert.NotEmpty(volumes);
-            foreach (string volume in volumes)
-                Assert.True(declared.Contains(volume.Split(':')[0]), $"{name} mounts '{volume}', not a named volume");
+            Assert.Contains(volumes, v => declared.Contains(v.Split(':')[0]));
+            // Anything else is configuration or credentials from the repository, mounted read-only.
+            foreach (string volume in volumes.Where(v => !declared.Contains(v.Split(':')[0])))
+            {
+                Assert.True(volume.EndsWith(":ro", StringComparison.Ordinal), $"{name} mounts '{volume}' writable, not as a named volume");
+                Assert.StartsWith(root + "/", volume);
+            }
         }
     }
 
