@@ -93,6 +93,24 @@ public sealed class ServerMemoryBudgetTests
     }
 
     [Fact]
+    public async Task A_write_whose_payload_stalls_is_cut_off_and_gives_its_bytes_back()
+    {
+        await using var harness = ServerHarness.Start(Tight with { PayloadTimeout = TimeSpan.FromSeconds(1) });
+        harness.AddExport("disk", 4 * MiB);
+        var memory = harness.Server.Memory;
+        await using var stalled = await AttachAsync(harness);
+        await stalled.SendRequestAsync(NbdCommand.Write, cookie: 1, offset: 0, (uint)MiB);
+        await stalled.SendAsync(new byte[MiB / 4]);
+        await Poll.Until(() => memory.InUse == MiB, "a quarter of a payload to hold its buffer");
+
+        // Never sends the rest, never disconnects: the server must end it and free the budget for the others.
+        await Poll.Until(() => harness.Server.ConnectionCount == 0, "the stalled connection to be cut off");
+        Assert.Equal(0, memory.InUse);
+        Assert.Equal(-1, harness.ReadBacking("disk").AsSpan(0, MiB).IndexOfAnyExcept((byte)0));
+        await AssertServesAsync(harness);
+    }
+
+    [Fact]
     public async Task Many_connections_writing_and_reading_at_once_never_hold_more_than_the_budget()
     {
         await using var harness = ServerHarness.Start(Tight with { MemoryBudget = 2 * MiB });

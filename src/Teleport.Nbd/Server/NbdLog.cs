@@ -31,6 +31,9 @@ internal static partial class NbdLog
     [LoggerMessage(8, LogLevel.Warning, "NBD client {Remote} disconnected in the middle of a {Command} of {Length} bytes; nothing was written")]
     public static partial void TruncatedRequest(ILogger logger, string remote, NbdCommand command, uint length);
 
+    [LoggerMessage(16, LogLevel.Warning, "NBD client {Remote} did not send the {Length}-byte payload of its {Command} within {Timeout}; closing, nothing was written")]
+    public static partial void StalledPayload(ILogger logger, string remote, NbdCommand command, uint length, TimeSpan timeout);
+
     [LoggerMessage(9, LogLevel.Debug, "NBD client {Remote} disconnected")]
     public static partial void Disconnected(ILogger logger, string remote);
 

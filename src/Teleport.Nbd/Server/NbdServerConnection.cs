@@ -156,9 +156,16 @@ internal sealed class NbdServerConnection(NbdExportRegistry exports, NbdServerOp
         int length = (int)request.Length;
         byte[] payload = await memory.RentAsync(length, cancellationToken).ConfigureAwait(false);
         bool complete = false;
+        using var stalled = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        stalled.CancelAfter(options.PayloadTimeout);
         try
         {
-            complete = await NbdPipe.ReadExactAsync(reader, payload.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+            complete = await NbdPipe.ReadExactAsync(reader, payload.AsMemory(0, length), stalled.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            NbdLog.StalledPayload(logger, remote, request.Command, request.Length, options.PayloadTimeout);
+            return null;
         }
         finally
         {

@@ -46,6 +46,13 @@ public sealed record NbdServerOptions
     public TimeSpan ReplyTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>
+    /// A WRITE whose payload has not fully arrived this long after its buffer was taken closes the connection: a client
+    /// that sends a header and stalls must not hold its share of <see cref="MemoryBudget"/> for ever. 32 MiB takes 27 s
+    /// at 10 Mbit/s, so the default leaves room for slow links.
+    /// </summary>
+    public TimeSpan PayloadTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
     /// A connection with no request for this long (and none running) is closed. Off by default: a VM's disk may be
     /// quiet for hours and QEMU does not reconnect unless told to.
     /// </summary>
@@ -68,7 +75,7 @@ public sealed record NbdServerOptions
     {
         if (MaxPayloadLength is < 4096 or > 1 << 30 || MaxInFlightRequests < 1 || PreferredBlockSize < 1 || MaxOptionLength < 4096
             || MaxConnections < 1 || MaxConnectionsPerPeer < 1 || MaxBytesInFlight < 1
-            || !Positive(ReplyTimeout) || !Positive(IdleTimeout) || !Positive(HandshakeTimeout))
+            || !Positive(ReplyTimeout) || !Positive(IdleTimeout) || !Positive(HandshakeTimeout) || !Positive(PayloadTimeout))
         {
             throw new ArgumentException("NbdServerOptions out of range.");
         }
