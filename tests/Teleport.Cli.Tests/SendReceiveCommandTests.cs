@@ -103,7 +103,7 @@ public sealed class SendReceiveCommandTests : IDisposable
         var received = await receiver.WaitAsync(TimeSpan.FromMinutes(1));
 
         Assert.Equal(1, received.ExitCode);
-        Assert.Contains("expects 1048576", received.Stderr);
+        Assert.Contains("this destination was prepared for 1048576", received.Stderr);
         Assert.Equal(1, sender.ExitCode);
     }
 

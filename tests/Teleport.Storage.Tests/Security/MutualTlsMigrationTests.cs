@@ -94,7 +94,7 @@ public sealed class MutualTlsMigrationTests : IDisposable
         await rig.Saga.Send(rig.Source.Id, new StartTransfer(early, "lamp", rig.Source.Id, rig.Destination.Id, "127.0.0.1:9", null, null,
             Options with { VolumeBytes = size * 2 }));
         var refused = await rig.Log.WaitFor<TransferFailed>(e => e.MigrationId == early, MigrationRig.Timeout);
-        Assert.Contains($"expects a volume of {size * 2} bytes, but volume 'lamp' has {size}", refused.Reason);
+        Assert.Contains($"prepared for a volume of {size * 2} bytes, but volume 'lamp' on storage '{rig.Source.Id}' has {size}", refused.Reason);
 
         await rig.Prepare(id, Options with { VolumeBytes = size + 4096 });
         var prepared = await rig.Log.WaitFor<DestinationPrepared>(e => e.MigrationId == id, MigrationRig.Timeout);
@@ -102,7 +102,7 @@ public sealed class MutualTlsMigrationTests : IDisposable
         // The source is told nothing about the size, so only the destination can catch it.
         await rig.StartTransfer(id, prepared, Options);
         var failed = await rig.Log.WaitFor<TransferFailed>(e => e.MigrationId == id && e.StorageId == rig.Destination.Id, MigrationRig.Timeout);
-        Assert.Contains($"the source's volume is {size} bytes; this destination expects {size + 4096}", failed.Reason);
+        Assert.Contains($"the source's volume is {size} bytes; this destination was prepared for {size + 4096}", failed.Reason);
         Assert.Empty(await rig.Settled<MigrationCompleted>(id));
     }
 
