@@ -14,8 +14,8 @@ public sealed class OrchestratorHttpTests
     public async Task Metrics_count_a_migration_and_readiness_follows_the_broker()
     {
         var broker = TestBroker.Uri;
-        await using var proxy = new CuttableProxy(new IPEndPoint(IPAddress.Loopback, broker.Port));
-        string bus = new UriBuilder(broker) { Port = proxy.Port }.Uri.ToString();
+        await using var proxy = CuttableRelay.Start(new IPEndPoint(IPAddress.Loopback, 0), new IPEndPoint(IPAddress.Loopback, broker.Port));
+        string bus = new UriBuilder(broker) { Port = ((IPEndPoint)proxy.EndPoint).Port }.Uri.ToString();
         int http = FreePort.Next();
         await using var bed = await OrchestratorTestBed.StartAsync("sqlite", http: (bus, $"127.0.0.1:{http}"));
         var never = new TaskCompletionSource().Task;
@@ -44,7 +44,7 @@ public sealed class OrchestratorHttpTests
         Assert.Equal(HttpStatusCode.OK, listStatus);
         Assert.Contains(id.ToString(), list, StringComparison.OrdinalIgnoreCase);
 
-        await proxy.CutAsync();
+        proxy.Cut();
         string down = await RoleHttp.WaitForAsync(http, "/readyz", HttpStatusCode.ServiceUnavailable, never);
         Assert.Contains("\"masstransit-bus\"", down);
         Assert.Equal(HttpStatusCode.OK, (await RoleHttp.GetAsync(http, "/healthz")).Status);

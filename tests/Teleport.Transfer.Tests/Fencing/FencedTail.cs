@@ -50,7 +50,7 @@ internal sealed class FencedTail : IAsyncDisposable, ITransferObserver
     /// <summary>The source's volume at the pause; tests apply their guest writes to it.</summary>
     public byte[] Expected { get; }
 
-    public CuttableProxy? Proxy { get; private set; }
+    public CuttableRelay? Proxy { get; private set; }
 
     public NbdClient? Client { get; private set; }
 
@@ -67,8 +67,8 @@ internal sealed class FencedTail : IAsyncDisposable, ITransferObserver
         _destinationRun = _destination.RunAsync(_guard.Token);
         if (throughProxy)
         {
-            Proxy = new CuttableProxy(endpoint);
-            endpoint = new IPEndPoint(IPAddress.Loopback, Proxy.Port);
+            Proxy = CuttableRelay.Start(new IPEndPoint(IPAddress.Loopback, 0), endpoint);
+            endpoint = (IPEndPoint)Proxy.EndPoint;
         }
 
         _source = new SourceSession(Migration.Source(endpoint, o => o with

@@ -67,7 +67,7 @@ public sealed class FencedTailTests
         await using var tail = new FencedTail(waitTimeout: TimeSpan.FromSeconds(2));
         await tail.StartAsync(throughProxy: true);
         var client = tail.Client!;
-        await tail.Proxy!.CutAsync();
+        tail.Proxy!.Cut();
 
         var error = await Assert.ThrowsAsync<NbdCommandException>(() => client.ReadAsync(1500L * BlockSize, new byte[BlockSize]).AsTask());
         Assert.Equal(NbdError.IoError, error.Error);
