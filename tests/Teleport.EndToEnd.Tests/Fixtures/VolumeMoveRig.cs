@@ -10,16 +10,15 @@ namespace Teleport.EndToEnd.Tests.Fixtures;
 /// <see cref="VmId"/>'s disk to the source (its hypervisor a <see cref="ConcurrentVm"/>), the orchestrator on a queue
 /// of its own, and an event watch. Every part reaches the broker through <see cref="RigBus"/>; ids are random.
 /// </summary>
-public sealed class VolumeMoveRig : IAsyncDisposable
+public sealed class VolumeMoveRig : WorldParts
 {
     public const string VmId = "vm1";
     public const string Volume = "vol";
 
-    private readonly List<IAsyncDisposable> _parts = [];
-
-    private VolumeMoveRig(string root) => Root = root;
-
-    public string Root { get; }
+    private VolumeMoveRig(string root)
+        : base(root)
+    {
+    }
 
     public StorageNode Source { get; private set; } = null!;
 
@@ -91,21 +90,6 @@ public sealed class VolumeMoveRig : IAsyncDisposable
         Assert.Equal(Destination.Id, Host.Node.Vms[VmId].CurrentStorageId);
         Assert.True(Vm.Running, "the VM is not running after the move");
         Assert.Equal(await File.ReadAllBytesAsync(SourceVolume), await File.ReadAllBytesAsync(DestinationVolume));
-    }
-
-    private T Add<T>(T part)
-        where T : IAsyncDisposable
-    {
-        _parts.Add(part);
-        return part;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        for (int i = _parts.Count - 1; i >= 0; i--)
-            await _parts[i].DisposeAsync();
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        Directory.Delete(Root, recursive: true);
     }
 }
 

@@ -30,6 +30,8 @@ public abstract class WorldParts(string root) : IAsyncDisposable
         }
 
         _parts.Clear();
+        // An orchestrator on SQLite leaves its file open in the pool; cleared so the directory can go.
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         try
         {
             Directory.Delete(Root, recursive: true);
