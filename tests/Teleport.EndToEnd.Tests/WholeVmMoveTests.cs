@@ -101,15 +101,39 @@ public sealed class WholeVmMoveTests(ITestOutputHelper output)
         var workload = new GuestWorkload(3000, 1500, Run + 3);
         await using var world = await StartWritingAsync(workload);
 
-        // At pre-switchover (the source's vCPUs stopped) the incoming QEMU dies, so migrate-continue cannot complete.
+        // At pre-switchover (the source's vCPUs stopped) the incoming QEMU dies just before the source host runs
+        // migrate-continue, so the migration cannot complete.
+        using var kill = world.KillIncomingQemuBefore<ContinueVmMigration>(world.SourceHost);
         var id = await world.RequestMoveAsync();
-        await WaitForAsync(() => world.Watch.Last<MemoryPreSwitchover>(id) is not null, TimeSpan.FromSeconds(180), "pre-switchover", world);
-        Assert.True(world.KillIncomingQemu(), "the incoming QEMU runs at pre-switchover");
 
         var (_, events) = await FailedAsync(world, id);
+        Assert.True(await kill.Killed, "the incoming QEMU ran when the source was told to continue");
         Assert.Contains(events.OfType<HostOperationFailed>(), f => f.Operation == HostOperationNames.ContinueMemory && f.HostId == world.SourceHost.Id);
         Assert.Empty(events.OfType<VmMemoryMigrated>());
         Assert.DoesNotContain(events.OfType<VmResumed>(), r => r.HostId == world.DestinationHost.Id);
+        Assert.Contains(events.OfType<VmResumed>(), r => r.HostId == world.SourceHost.Id);
+        await AssertFinishedOnTheSourceAsync(world, workload);
+    }
+
+    [Fact]
+    public async Task An_incoming_QEMU_that_dies_after_the_memory_moved_is_discarded_the_source_runs_on_and_loses_nothing()
+    {
+        var workload = new GuestWorkload(3000, 1500, Run + 4);
+        await using var world = await StartWritingAsync(workload);
+
+        // The memory has moved (the source QEMU is postmigrate); the incoming QEMU dies just before its 'cont'.
+        using var kill = world.KillIncomingQemuBefore<ResumeVm>(world.DestinationHost);
+        var id = await world.RequestMoveAsync();
+
+        var (_, events) = await FailedAsync(world, id);
+        Assert.True(await kill.Killed, "the incoming QEMU ran when the destination was told to resume");
+        Assert.Single(events.OfType<VmMemoryMigrated>());
+        Assert.Contains(events.OfType<HostOperationFailed>(), f => f.Operation == HostOperationNames.Resume && f.HostId == world.DestinationHost.Id);
+        Assert.DoesNotContain(events.OfType<VmResumed>(), r => r.HostId == world.DestinationHost.Id);
+        // The dead VM never ran on the destination, so the rollback's discard clears it there.
+        await WaitForAsync(() => world.Watch.Last<IncomingVmDiscarded>(id) is not null, TimeSpan.FromSeconds(60), "the incoming VM discarded", world);
+        Assert.DoesNotContain(world.Watch.Of(id).Select(e => e.Message).OfType<HostOperationFailed>(), f => f.Operation == HostOperationNames.DiscardIncoming);
+        Assert.False(world.DestinationHost.Node.Vms.ContainsKey(MigrationWorld.VmId));
         Assert.Contains(events.OfType<VmResumed>(), r => r.HostId == world.SourceHost.Id);
         await AssertFinishedOnTheSourceAsync(world, workload);
     }

@@ -25,7 +25,7 @@ internal sealed class IncomingVm(OperationKey key, QemuLauncher qemu, NbdServer 
 
     public DateTimeOffset PreparedAt { get; } = preparedAt;
 
-    /// <summary>True once the disk path leads to the storage and the VM was resumed: it is this host's VM now.</summary>
+    /// <summary>True once the disk path leads to the storage (just before 'cont'; the VM is this host's once 'cont' succeeds).</summary>
     public bool Attached { get; set; }
 
     /// <summary>Closes the relay once the path switcher no longer uses it.</summary>

@@ -39,7 +39,7 @@ public sealed class IncomingVmOperations(HostWorkerOptions options, ConcurrentDi
             {
                 if (present.Incoming is { Attached: false } same && same.Key == key && !same.Qemu.HasExited)
                     return Prepared(command, same);
-                if (present.Incoming is not { Attached: false })
+                if (!present.NeverResumedIncoming)
                     return _host.Failed(command.MigrationId, command.VmId, operation, $"VM '{command.VmId}' already runs on host '{_options.HostId}'", command.Attempt);
                 await ForgetAsync(present).ConfigureAwait(false);
             }
@@ -161,7 +161,7 @@ public sealed class IncomingVmOperations(HostWorkerOptions options, ConcurrentDi
         {
             if (command.VmId is not null && _vms.TryGetValue(command.VmId, out var vm))
             {
-                if (vm.Incoming is not { Attached: false })
+                if (!vm.NeverResumedIncoming)
                     return _host.Failed(command.MigrationId, command.VmId, operation, $"VM '{command.VmId}' runs on host '{_options.HostId}'; only an incoming VM is discarded", command.Attempt);
                 await ForgetAsync(vm).ConfigureAwait(false);
             }

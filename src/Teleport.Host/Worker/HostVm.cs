@@ -64,6 +64,12 @@ public sealed class HostVm : IAsyncDisposable
     /// <summary>Set while this VM is an incoming VM of a whole-VM move (the QEMU this host started, its relay).</summary>
     internal Moves.IncomingVm? Incoming { get; set; }
 
+    /// <summary>
+    /// An incoming VM that has never run on this host: its 'cont' has not succeeded (even if its disk path was already
+    /// attached, e.g. its QEMU died before the resume), so a rollback or a later attempt may discard it.
+    /// </summary>
+    internal bool NeverResumedIncoming => Incoming is not null && LastResume is null;
+
     /// <summary>This VM's outgoing memory migration, the last one started.</summary>
     internal Moves.MemoryMigration? Outgoing { get; set; }
 

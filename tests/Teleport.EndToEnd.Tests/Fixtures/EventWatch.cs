@@ -13,7 +13,7 @@ public sealed class EventWatch : IAsyncDisposable,
     IConsumer<DirtyBelowThreshold>, IConsumer<VmPaused>, IConsumer<TargetSwitched>, IConsumer<MigrationCompleted>,
     IConsumer<VmResumed>, IConsumer<TargetSwitchedBack>, IConsumer<HostOperationFailed>, IConsumer<TransferFailed>,
     IConsumer<TransferAborted>, IConsumer<MigrationSucceeded>, IConsumer<MigrationFailed>,
-    IConsumer<MemoryPreSwitchover>, IConsumer<VmMemoryMigrated>, IConsumer<MemoryMigrationProgress>
+    IConsumer<MemoryPreSwitchover>, IConsumer<VmMemoryMigrated>, IConsumer<MemoryMigrationProgress>, IConsumer<IncomingVmDiscarded>
 {
     private readonly ConcurrentQueue<WatchedEvent> _events = new();
     private IBusControl? _bus;
@@ -108,6 +108,8 @@ public sealed class EventWatch : IAsyncDisposable,
     public Task Consume(ConsumeContext<VmMemoryMigrated> context) => Record(context.Message.MigrationId, context.Message);
 
     public Task Consume(ConsumeContext<MemoryMigrationProgress> context) => Record(context.Message.MigrationId, context.Message);
+
+    public Task Consume(ConsumeContext<IncomingVmDiscarded> context) => Record(context.Message.MigrationId, context.Message);
 
     private Task Record(Guid id, object message)
     {

@@ -1,5 +1,7 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Teleport.Contracts;
 using Teleport.Host.Worker;
@@ -56,7 +58,7 @@ public sealed partial class WholeVmWorld : WorldParts
 
     /// <summary>Kills the destination host's incoming QEMU (found by its QMP socket in the host's state directory).</summary>
     /// <returns>False when there is none.</returns>
-    public bool KillIncomingQemu()
+    private bool KillIncomingQemu()
     {
         string qmp = Path.Combine(DestinationHost.Options.StateDirectory, MigrationWorld.VmId + ".qmp");
         foreach (string dir in Directory.EnumerateDirectories("/proc"))
@@ -83,6 +85,10 @@ public sealed partial class WholeVmWorld : WorldParts
 
         return false;
     }
+
+    /// <summary>Kills the incoming QEMU just before <paramref name="host"/> consumes its first <typeparamref name="T"/>.</summary>
+    public QemuKillBefore<T> KillIncomingQemuBefore<T>(HostNode host)
+        where T : class => new(host.Services.GetRequiredService<IBus>(), KillIncomingQemu);
 
     /// <summary>The last record a console reports (-1 before the first).</summary>
     public static long LastProgress(string console) =>
