@@ -27,6 +27,8 @@ public sealed class HostCommandTests : IDisposable
     [InlineData("--vm", "vm1,qmp=/q,listen=unix:/l,storage=s,upstream=h:1,export=e,definition=vm1.json", "Host:Vms:vm1:DefinitionFile 'vm1.json' must be an absolute path")]
     [InlineData("--vm", "qmp=/q", "must start with the VM id")]
     [InlineData("--config", "/nonexistent/host.json", "settings file '/nonexistent/host.json' does not exist")]
+    [InlineData("--nbd-memory-budget", "1M", "Host:NbdMemoryBudget (--nbd-memory-budget) 1048576 cannot hold the largest NBD request")]
+    [InlineData("--nbd-memory-budget", "lots", "is not a size")]
     public void Bad_settings_are_one_clear_line(string option, string value, string message)
     {
         var args = new List<string> { "host", "--id", "hv-1", "--bus", "memory", "--vm", Vm() };
@@ -71,10 +73,11 @@ public sealed class HostCommandTests : IDisposable
         Environment.SetEnvironmentVariable("TELEPORT_HOST__VMS__vm42__UPSTREAM", "ams-2:10809");
         try
         {
-            var settings = new HostSettings { ConfigFile = config, Id = "from-flag", Vms = [Vm("vm7")] };
+            var settings = new HostSettings { ConfigFile = config, Id = "from-flag", Vms = [Vm("vm7")], NbdMemoryBudget = "64M" };
             var options = new HostWorkerHost().Options(settings.Configuration());
 
             Assert.Equal("from-flag", options.HostId);
+            Assert.Equal(64L << 20, options.NbdMemoryBudget);
             Assert.Equal("rabbitmq://u:p@mq:5672/", options.Bus);
             Assert.Equal(["vm42", "vm7"], options.Vms.Keys.Order());
             Assert.Equal("ams-2:10809", options.Vms["vm42"].Upstream);

@@ -72,6 +72,26 @@ public sealed class TlsUpstreamTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_switch_to_an_upstream_with_a_certificate_of_another_authority_is_refused_as_final_and_the_old_one_stays()
+    {
+        using var otherCa = await TestCertificates.CreateAsync("other-test-ca");
+        var a = Serve("a", allowed: "hv-7");
+        var impostor = Serve("b", allowed: "hv-7", NbdTlsCredentials.ForServer(await otherCa.ServerDirectoryAsync()));
+        await using var switcher = await PathSwitcher.StartAsync(LocalSocket(), a, "vm-disk0", Options(_hv7));
+        await using var vm = await NbdClient.ConnectAsync(switcher.LocalEndPoint, "vm-disk0");
+
+        var refused = await Assert.ThrowsAsync<PathSwitchException>(() => switcher.SwitchAsync(impostor));
+        await vm.WriteAsync(0, new byte[] { 0xa3 }, fua: true);
+
+        // Trying again cannot help, so the host does not spend its switch window on it.
+        Assert.Equal(PathSwitchFailure.Refused, refused.Failure);
+        Assert.False(refused.IsTransient);
+        Assert.Contains("TLS handshake", refused.Message);
+        Assert.Equal(0xa3, File.ReadAllBytes(_dir.File("a.img"))[0]);
+        Assert.Equal(0, File.ReadAllBytes(_dir.File("b.img"))[0]);
+    }
+
+    [Fact]
     public async Task Without_credentials_the_switcher_cannot_start_on_a_tls_upstream()
     {
         var a = Serve("a", allowed: "hv-7");
@@ -89,7 +109,7 @@ public sealed class TlsUpstreamTests : IAsyncLifetime
         Assert.Contains("Host:NbdTlsDirectory", Assert.Throws<ArgumentException>(options.Validate).Message);
     }
 
-    private UpstreamTarget Serve(string name, string allowed)
+    private UpstreamTarget Serve(string name, string allowed, NbdTlsCredentials? credentials = null)
     {
         string path = _dir.File(name + ".img");
         using (var file = File.Create(path))
@@ -101,7 +121,7 @@ public sealed class TlsUpstreamTests : IAsyncLifetime
         _exports.Add(export);
         var registry = new NbdExportRegistry();
         registry.Add(export);
-        var server = new NbdServer(registry, new NbdServerOptions { Tls = _server, ExportAccess = (_, identity) => identity == allowed });
+        var server = new NbdServer(registry, new NbdServerOptions { Tls = credentials ?? _server, ExportAccess = (_, identity) => identity == allowed });
         _servers.Add(server);
         return new UpstreamTarget(server.Listen(new IPEndPoint(IPAddress.Loopback, 0)), "vol");
     }

@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace Teleport.Cli.Commands;
 
 /// <summary>
@@ -23,9 +25,17 @@ public sealed class HostSettings : RoleSettings
     [Description("Reach the storage workers' NBD over TLS-PSK instead: FILE has identity:hexkey lines (QEMU's tls-creds-psk keys.psk); this host uses the key of its id.")]
     public string? NbdPskFile { get; init; }
 
+    [CommandOption("--nbd-memory-budget <SIZE>")]
+    [Description("Bytes of request buffers QEMU may hold at once on each VM's disk path (e.g. 256M, the default); past it requests wait. At least the largest request (32M).")]
+    public string? NbdMemoryBudget { get; init; }
+
     protected override string Section => "Host";
 
-    protected override IEnumerable<(string Key, string? Value)> Flags() => [("HostId", Id), ("NbdTlsDirectory", NbdTlsDir), ("NbdPskFile", NbdPskFile)];
+    protected override IEnumerable<(string Key, string? Value)> Flags() =>
+    [
+        ("HostId", Id), ("NbdTlsDirectory", NbdTlsDir), ("NbdPskFile", NbdPskFile),
+        ("NbdMemoryBudget", NbdMemoryBudget is null ? null : ByteSize.Parse(NbdMemoryBudget, "--nbd-memory-budget").ToString(CultureInfo.InvariantCulture)),
+    ];
 
     /// <inheritdoc/>
     /// <exception cref="UserInputException">A malformed --vm.</exception>

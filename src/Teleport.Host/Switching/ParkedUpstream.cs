@@ -36,7 +36,7 @@ internal sealed class ParkedUpstream : IAsyncDisposable
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            throw new PathSwitchException($"Cannot pre-connect to upstream {target}: {e.Message}", PathSwitchFailure.Unreachable, e);
+            throw new PathSwitchException($"Cannot pre-connect to upstream {target}: {e.Message}", PathSwitchException.OfConnect(e), e);
         }
 
         (UpstreamTarget, NbdParkedConnection)? replaced;

@@ -9,6 +9,9 @@ public enum PathSwitchFailure
     /// <summary>The upstream runs but has no such export (yet: a destination exports a volume once it is complete).</summary>
     NoSuchExport,
 
+    /// <summary>The upstream and this host did not authenticate each other (TLS or PSK): final until the configuration changes.</summary>
+    Refused,
+
     /// <summary>The export cannot stand in for the volume (size, writability, request size): trying again will not help.</summary>
     Mismatch,
 

@@ -73,7 +73,7 @@ internal sealed class UpstreamLink : IAsyncDisposable
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            throw new PathSwitchException($"Cannot connect to upstream {target}: {e.Message}", PathSwitchFailure.Unreachable, e);
+            throw new PathSwitchException($"Cannot connect to upstream {target}: {e.Message}", PathSwitchException.OfConnect(e), e);
         }
 
         string? mismatch = replacing is null ? null : Mismatch(client.Export, replacing);

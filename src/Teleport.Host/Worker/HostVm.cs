@@ -4,6 +4,7 @@ using Teleport.Contracts;
 using Teleport.Host.Hypervisor;
 using Teleport.Host.Switching;
 using Teleport.Nbd.Client;
+using Teleport.Nbd.Server;
 
 namespace Teleport.Host.Worker;
 
@@ -124,10 +125,12 @@ public sealed class HostVm : IAsyncDisposable
         }
     }
 
-    // With a TLS directory every upstream connection (the first, reconnects, switch targets) starts TLS with our certificate.
-    private PathSwitcherOptions? SwitcherOptions() => _worker.UpstreamTls() is { } tls
-        ? new PathSwitcherOptions { Client = new NbdClientOptions { ExportWait = PathSwitcherOptions.DefaultExportWait, Tls = tls } }
-        : null;
+    // With TLS credentials every upstream connection (the first, reconnects, switch targets) starts TLS with them.
+    private PathSwitcherOptions SwitcherOptions() => new()
+    {
+        Client = new NbdClientOptions { ExportWait = PathSwitcherOptions.DefaultExportWait, Tls = _worker.UpstreamTls() },
+        Server = new NbdServerOptions { MemoryBudget = _worker.NbdMemoryBudget },
+    };
 
     // A socket file left by an earlier run makes the bind fail. Only a socket nobody listens on is removed:
     // open(2) fails on a socket (a regular file opens and is left alone), connect(2) is refused when it is stale.

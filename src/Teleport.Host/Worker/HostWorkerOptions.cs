@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using Teleport.Host.Moves;
 using Teleport.Messaging;
+using Teleport.Nbd.Server;
 using Teleport.Nbd.Tls;
 
 namespace Teleport.Host.Worker;
@@ -50,6 +51,12 @@ public sealed partial class HostWorkerOptions
     /// host uses the key of the identity <see cref="HostId"/>.
     /// </summary>
     public string? NbdPskFile { get; set; }
+
+    /// <summary>
+    /// Bytes of request buffers QEMU may hold at once on one VM's disk path (its local NBD server); past it requests
+    /// wait. At least the buffer of the largest request (32 MiB).
+    /// </summary>
+    public long NbdMemoryBudget { get; set; } = new NbdServerOptions().MemoryBudget;
 
     /// <summary>Commands handled at once (operations on one VM still run one at a time).</summary>
     public int ConcurrentCommands { get; set; } = 16;
@@ -120,6 +127,9 @@ public sealed partial class HostWorkerOptions
         if (SwitchRetryWindow < TimeSpan.Zero || SwitchRetryInterval <= TimeSpan.Zero || StartRetryInterval <= TimeSpan.Zero || QmpCommandTimeout <= TimeSpan.Zero)
             throw new ArgumentException("Host:SwitchRetryWindow, SwitchRetryInterval, StartRetryInterval and QmpCommandTimeout must be positive");
         ArgumentOutOfRangeException.ThrowIfLessThan(ConcurrentCommands, 1, "Host:ConcurrentCommands");
+        long smallest = new NbdServerOptions().SmallestMemoryBudget();
+        if (NbdMemoryBudget < smallest)
+            throw new ArgumentException($"Host:NbdMemoryBudget (--nbd-memory-budget) {NbdMemoryBudget} cannot hold the largest NBD request: at least {smallest} bytes");
         _ = UpstreamTls();
         VmMoveSettings.Validate(this);
     }
