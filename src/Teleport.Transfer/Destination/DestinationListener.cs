@@ -120,6 +120,9 @@ internal sealed class DestinationListener
 
     private async Task HandleConnectionAsync(Socket socket, IPAddress? peer, CancellationToken ct)
     {
+        // The socket is closed here, last, not by the streams over it: a refused peer sees the close only after the
+        // refusal was reported (the TLS layer closes its stream on a failed handshake).
+        using var owned = socket;
         (TransferConnection, HelloMessage)? authenticated;
         try
         {
@@ -165,7 +168,7 @@ internal sealed class DestinationListener
             handshakeTimeout.CancelAfter(_options.HandshakeTimeout);
             try
             {
-                connection = await TransferConnection.OpenServerAsync(new NetworkStream(socket, ownsSocket: true), _options.Tls, handshakeTimeout.Token).ConfigureAwait(false);
+                connection = await TransferConnection.OpenServerAsync(new NetworkStream(socket, ownsSocket: false), _options.Tls, handshakeTimeout.Token).ConfigureAwait(false);
                 var hello = await AuthenticateAsync(connection, handshakeTimeout.Token).ConfigureAwait(false);
                 connection.Reader.Authenticated();
                 return (connection, hello);
@@ -196,8 +199,7 @@ internal sealed class DestinationListener
     {
         if (connection is not null)
             await connection.DisposeAsync().ConfigureAwait(false);
-        else
-            socket.Dispose();
+        socket.Dispose();
     }
 
     private static string SafePeer(Socket socket)
