@@ -22,7 +22,8 @@ public sealed class SagaTestHost : IAsyncDisposable
     public const string DestinationNbd = "10.0.0.2:10809";
     public const string DestinationExport = "vol-1-at-dst";
 
-    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
+    // A guard, not a speed target: generous, as a loaded 2-core machine can hold a saga step for many seconds.
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(45);
     private readonly ServiceProvider _provider;
     private readonly string? _sqliteFile;
 
