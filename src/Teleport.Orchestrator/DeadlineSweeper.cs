@@ -25,8 +25,8 @@ public sealed class DeadlineSweeper(
     public const int BatchSize = 200;
 
     // What this process published recently, so a row awaiting its saga is not re-published on every tick.
-    private readonly Dictionary<Guid, (DateTime Deadline, DateTimeOffset PublishedAt)> _published = [];
-    private readonly Dictionary<Guid, (DateTime NudgeAt, DateTimeOffset PublishedAt)> _nudged = [];
+    private readonly RecentPublications _published = new();
+    private readonly RecentPublications _nudged = new();
     private readonly SemaphoreSlim _sweeping = new(1, 1);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -48,105 +48,44 @@ public sealed class DeadlineSweeper(
     }
 
     /// <summary>One sweep: publishes an expiry for every row past its deadline; returns how many it published.</summary>
-    public async Task<int> SweepOnceAsync(CancellationToken cancellationToken)
-    {
-        await _sweeping.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            var now = clock.GetUtcNow();
-            var nowUtc = now.UtcDateTime;
-            await using var db = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-            var expired = await db.Migrations.AsNoTracking()
-                .Where(m => m.DeadlineUtc != null && m.DeadlineUtc <= nowUtc)
-                .OrderBy(m => m.DeadlineUtc)
-                .Select(m => new { m.CorrelationId, m.CurrentState, m.DeadlineUtc })
-                .Take(BatchSize)
-                .ToListAsync(cancellationToken)
-                .ConfigureAwait(false);
-
-            foreach (var stale in _published.Keys.Where(id => expired.All(e => e.CorrelationId != id)).ToList())
-            {
-                _published.Remove(stale);
-            }
-
-            int count = 0;
-            foreach (var row in expired)
-            {
-                var deadline = row.DeadlineUtc!.Value;
-                if (_published.TryGetValue(row.CorrelationId, out var earlier)
-                    && earlier.Deadline == deadline
-                    && now - earlier.PublishedAt < settings.RepublishAfter)
-                {
-                    continue;
-                }
-
-                using (logger.BeginScope(new Dictionary<string, object> { ["MigrationId"] = row.CorrelationId }))
-                {
-                    logger.LogWarning("Migration {MigrationId} passed the deadline {Deadline:O} of state {State}",
-                        row.CorrelationId, deadline, row.CurrentState);
-                }
-
-                await bus.Publish(
-                    new MigrationDeadlineExpired(row.CorrelationId, row.CurrentState, new DateTimeOffset(deadline, TimeSpan.Zero), now),
-                    cancellationToken).ConfigureAwait(false);
-                _published[row.CorrelationId] = (deadline, now);
-                count++;
-            }
-
-            return count;
-        }
-        finally
-        {
-            _sweeping.Release();
-        }
-    }
+    public Task<int> SweepOnceAsync(CancellationToken cancellationToken) => SweepAsync(_published,
+        (rows, nowUtc) => rows
+            .Where(m => m.DeadlineUtc != null && m.DeadlineUtc <= nowUtc)
+            .OrderBy(m => m.DeadlineUtc)
+            .Select(m => new DueRow(m.CorrelationId, m.CurrentState, m.Attempt, m.DeadlineUtc!.Value, m.Run.Nudges)),
+        _ => settings.RepublishAfter, PublishExpiryAsync, cancellationToken);
 
     /// <summary>
     /// One nudge sweep: publishes a nudge for every row whose nudge time has come and whose deadline has not (an expiry
     /// supersedes it); returns how many it published. A nudge the saga has not handled (same nudge time) is published
     /// again only after the state's nudge interval, in case it was lost.
     /// </summary>
-    public async Task<int> NudgeOnceAsync(CancellationToken cancellationToken)
+    public Task<int> NudgeOnceAsync(CancellationToken cancellationToken) => SweepAsync(_nudged,
+        (rows, nowUtc) => rows
+            .Where(m => m.NudgeAtUtc != null && m.NudgeAtUtc <= nowUtc && (m.DeadlineUtc == null || m.DeadlineUtc > nowUtc))
+            .OrderBy(m => m.NudgeAtUtc)
+            .Select(m => new DueRow(m.CorrelationId, m.CurrentState, m.Attempt, m.NudgeAtUtc!.Value, m.Run.Nudges)),
+        row => settings.NudgeIntervalOf(row.CurrentState) ?? settings.RepublishAfter, PublishNudgeAsync, cancellationToken);
+
+    // Both sweeps: the first BatchSize rows the query finds due, each published unless it was for the same due time
+    // less than `again` ago; returns how many were published.
+    private async Task<int> SweepAsync(RecentPublications recent, Func<IQueryable<MigrationState>, DateTime, IQueryable<DueRow>> query,
+        Func<DueRow, TimeSpan> again, Func<DueRow, DateTimeOffset, CancellationToken, Task> publish, CancellationToken cancellationToken)
     {
         await _sweeping.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             var now = clock.GetUtcNow();
-            var nowUtc = now.UtcDateTime;
             await using var db = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-            var due = await db.Migrations.AsNoTracking()
-                .Where(m => m.NudgeAtUtc != null && m.NudgeAtUtc <= nowUtc && (m.DeadlineUtc == null || m.DeadlineUtc > nowUtc))
-                .OrderBy(m => m.NudgeAtUtc)
-                .Select(m => new { m.CorrelationId, m.CurrentState, m.Attempt, m.NudgeAtUtc, m.Run.Nudges })
-                .Take(BatchSize)
-                .ToListAsync(cancellationToken)
-                .ConfigureAwait(false);
-
-            foreach (var stale in _nudged.Keys.Where(id => due.All(e => e.CorrelationId != id)).ToList())
-            {
-                _nudged.Remove(stale);
-            }
-
+            var due = await query(db.Migrations.AsNoTracking(), now.UtcDateTime).Take(BatchSize).ToListAsync(cancellationToken).ConfigureAwait(false);
+            recent.KeepOnly(due.Select(row => row.CorrelationId));
             int count = 0;
             foreach (var row in due)
             {
-                var nudgeAt = row.NudgeAtUtc!.Value;
-                var again = settings.NudgeIntervalOf(row.CurrentState) ?? settings.RepublishAfter;
-                if (_nudged.TryGetValue(row.CorrelationId, out var earlier) && earlier.NudgeAt == nudgeAt && now - earlier.PublishedAt < again)
-                {
+                if (recent.IsRecent(row.CorrelationId, row.DueAt, now, again(row)))
                     continue;
-                }
-
-                using (logger.BeginScope(new Dictionary<string, object> { ["MigrationId"] = row.CorrelationId }))
-                {
-                    logger.LogInformation("Migration {MigrationId} made no progress in {State} since {NudgeAt:O}; nudging it to re-send (nudge {Nudge})",
-                        row.CorrelationId, row.CurrentState, nudgeAt, row.Nudges + 1);
-                }
-
-                await bus.Publish(
-                    new MigrationNudged(row.CorrelationId, row.CurrentState, row.Attempt, new DateTimeOffset(nudgeAt, TimeSpan.Zero), now),
-                    cancellationToken).ConfigureAwait(false);
-                _nudged[row.CorrelationId] = (nudgeAt, now);
+                await publish(row, now, cancellationToken).ConfigureAwait(false);
+                recent.Published(row.CorrelationId, row.DueAt, now);
                 count++;
             }
 
@@ -157,6 +96,35 @@ public sealed class DeadlineSweeper(
             _sweeping.Release();
         }
     }
+
+    private async Task PublishExpiryAsync(DueRow row, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        using (logger.BeginScope(new Dictionary<string, object> { ["MigrationId"] = row.CorrelationId }))
+        {
+            logger.LogWarning("Migration {MigrationId} passed the deadline {Deadline:O} of state {State}",
+                row.CorrelationId, row.DueAt, row.CurrentState);
+        }
+
+        await bus.Publish(
+            new MigrationDeadlineExpired(row.CorrelationId, row.CurrentState, new DateTimeOffset(row.DueAt, TimeSpan.Zero), now),
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task PublishNudgeAsync(DueRow row, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        using (logger.BeginScope(new Dictionary<string, object> { ["MigrationId"] = row.CorrelationId }))
+        {
+            logger.LogInformation("Migration {MigrationId} made no progress in {State} since {NudgeAt:O}; nudging it to re-send (nudge {Nudge})",
+                row.CorrelationId, row.CurrentState, row.DueAt, row.Nudges + 1);
+        }
+
+        await bus.Publish(
+            new MigrationNudged(row.CorrelationId, row.CurrentState, row.Attempt, new DateTimeOffset(row.DueAt, TimeSpan.Zero), now),
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    // A row a sweep found due: DueAt is its deadline or its nudge time (UTC).
+    private sealed record DueRow(Guid CorrelationId, string CurrentState, int Attempt, DateTime DueAt, int Nudges);
 
     public override void Dispose()
     {

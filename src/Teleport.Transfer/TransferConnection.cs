@@ -31,30 +31,13 @@ internal sealed class TransferConnection : IAsyncDisposable
         tls.ValidateMutual();
         if (!tls.Mutual && tls.PinnedPeerSha256 is not { Length: 32 })
             throw new ArgumentException("TLS on the source needs PinnedPeerSha256 (the SHA-256 of the destination certificate) or TrustedAuthorities");
-        string? problem = null;
-        var ssl = new SslStream(raw, leaveInnerStreamOpen: false);
-        try
+        return await HandshakeAsync(raw, pacer, "destination", (ssl, check) => ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
         {
-            await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
-            {
-                TargetHost = tls.TargetHost,
-                ClientCertificateContext = tls.Certificate is null ? null : SslStreamCertificateContext.Create(tls.Certificate, null, offline: true),
-                RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
-                    (problem = PeerCertificateCheck.Problem(tls, certificate, chain, peerIsServer: true)) is null,
-            }, ct).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is AuthenticationException || (e is IOException && problem is not null))
-        {
-            await ssl.DisposeAsync().ConfigureAwait(false);
-            throw new TransferException(TransferErrorCode.AuthenticationFailed, $"TLS with the destination failed: {problem ?? e.Message}", inner: e);
-        }
-        catch
-        {
-            await ssl.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-
-        return new TransferConnection(ssl, pacer);
+            TargetHost = tls.TargetHost,
+            ClientCertificateContext = tls.Certificate is null ? null : SslStreamCertificateContext.Create(tls.Certificate, null, offline: true),
+            RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
+                (check.Problem = PeerCertificateCheck.Problem(tls, certificate, chain, peerIsServer: true)) is null,
+        }, ct), static (e, check) => e is AuthenticationException || (e is IOException && check.Problem is not null)).ConfigureAwait(false);
     }
 
     public static async Task<TransferConnection> OpenServerAsync(Stream raw, TransferTls? tls, CancellationToken ct)
@@ -64,30 +47,41 @@ internal sealed class TransferConnection : IAsyncDisposable
         tls.ValidateMutual();
         var certificate = tls.Certificate ?? throw new ArgumentException("TLS on the destination needs a Certificate");
         bool clientCertificate = tls.Mutual || tls.PinnedPeerSha256 is not null;
-        string? problem = null;
+        return await HandshakeAsync(raw, null, "source", (ssl, check) => ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+        {
+            ServerCertificate = certificate,
+            ClientCertificateRequired = clientCertificate,
+            RemoteCertificateValidationCallback = (_, c, chain, _) =>
+                !clientCertificate || (check.Problem = PeerCertificateCheck.Problem(tls, c, chain, peerIsServer: false)) is null,
+        }, ct), static (e, _) => e is AuthenticationException or IOException).ConfigureAwait(false);
+    }
+
+    // The TLS handshake of either side: on any failure the stream is closed, and a refused handshake becomes
+    // AuthenticationFailed with the reason the certificate check gave (else the TLS layer's own).
+    private static async Task<TransferConnection> HandshakeAsync(Stream raw, TokenBucket? pacer, string peer,
+        Func<SslStream, PeerCheck, Task> authenticate, Func<Exception, PeerCheck, bool> refused)
+    {
+        var check = new PeerCheck();
         var ssl = new SslStream(raw, leaveInnerStreamOpen: false);
         try
         {
-            await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
-            {
-                ServerCertificate = certificate,
-                ClientCertificateRequired = clientCertificate,
-                RemoteCertificateValidationCallback = (_, c, chain, _) =>
-                    !clientCertificate || (problem = PeerCertificateCheck.Problem(tls, c, chain, peerIsServer: false)) is null,
-            }, ct).ConfigureAwait(false);
+            await authenticate(ssl, check).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is AuthenticationException or IOException)
+        catch (Exception e)
         {
             await ssl.DisposeAsync().ConfigureAwait(false);
-            throw new TransferException(TransferErrorCode.AuthenticationFailed, $"TLS with the source failed: {problem ?? e.Message}", inner: e);
-        }
-        catch
-        {
-            await ssl.DisposeAsync().ConfigureAwait(false);
+            if (refused(e, check))
+                throw new TransferException(TransferErrorCode.AuthenticationFailed, $"TLS with the {peer} failed: {check.Problem ?? e.Message}", inner: e);
             throw;
         }
 
-        return new TransferConnection(ssl, null);
+        return new TransferConnection(ssl, pacer);
+    }
+
+    // What the certificate check found wrong with the peer's certificate (null: nothing, or not checked yet).
+    private sealed class PeerCheck
+    {
+        public string? Problem { get; set; }
     }
 
     /// <summary>Reads the next frame and insists on its type; an Error frame becomes the peer's exception.</summary>

@@ -32,7 +32,7 @@ public sealed class ProtocolErrorTests
         await using var harness = ServerHarness.Start();
         harness.AddExport("disk", MiB);
         await using var raw = await RawNbdConnection.ConnectAsync(harness.EndPoint);
-        await raw.GreetAsync((NbdClientFlags)0x80);
+        await raw.GreetAsync((NbdHandshakeFlags)0x80);
         Assert.True(await raw.IsClosedByServerAsync());
     }
 

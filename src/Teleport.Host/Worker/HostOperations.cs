@@ -44,41 +44,33 @@ public sealed class HostOperations
     /// <summary>Runs before 'cont' under the VM's lock (the whole-VM move's part of a resume).</summary>
     internal Func<HostVm, IHypervisor, CancellationToken, Task>? BeforeResume { get; set; }
 
-    public async Task<object> PauseAsync(PauseVm command, CancellationToken cancellationToken)
-    {
-        var key = new OperationKey(command.MigrationId, command.Attempt);
-        if (Find(command.HostId, command.VmId) is { } problem)
-            return Failed(command.MigrationId, command.VmId, Pause, problem, command.Attempt);
-        var vm = _vms[command.VmId];
-        using var _ = await vm.LockAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            // A repeat is answered as the first was: while the VM is still paused, or whenever this attempt has resumed
-            // it since (a late redelivery must not pause a VM whose cut-over is over).
-            if (vm.LastPause is { } last && last.Key == key
-                && (vm.LastResume?.Key == key || !(await (await vm.HypervisorAsync(cancellationToken).ConfigureAwait(false)).QueryStatusAsync(cancellationToken).ConfigureAwait(false)).Running))
-            {
-                HostWorkerLog.Repeated(_log, vm.Id, nameof(PauseVm), key);
-                return new VmPaused(command.MigrationId, vm.Id, _options.HostId, last.At, command.Attempt);
-            }
+    public Task<object> PauseAsync(PauseVm command, CancellationToken cancellationToken) =>
+        UnderVmLockAsync(Pause, (command.MigrationId, command.Attempt, command.HostId, command.VmId),
+            (vm, key) => PauseLockedAsync(vm, key, command, cancellationToken), cancellationToken);
 
-            var hypervisor = await vm.HypervisorAsync(cancellationToken).ConfigureAwait(false);
-            await PreconnectAsync(vm, command, cancellationToken).ConfigureAwait(false);
-            // The guest may stop as soon as 'stop' is sent: the downtime is counted from here.
-            var at = _clock.GetUtcNow();
-            var took = Stopwatch.StartNew();
-            await hypervisor.PauseAsync(cancellationToken).ConfigureAwait(false);
-            vm.LastPause = (key, at);
-            if (command.PauseBudgetMilliseconds is > 0 and int budget)
-                Guard.Arm(vm, key, at, TimeSpan.FromMilliseconds(budget));
-            HostWorkerLog.Paused(_log, vm.Id, key, took.Elapsed.TotalMilliseconds);
-            HostWorkerMetrics.Paused();
-            return new VmPaused(command.MigrationId, vm.Id, _options.HostId, at, command.Attempt);
-        }
-        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+    private async Task<object> PauseLockedAsync(HostVm vm, OperationKey key, PauseVm command, CancellationToken cancellationToken)
+    {
+        // A repeat is answered as the first was: while the VM is still paused, or whenever this attempt has resumed
+        // it since (a late redelivery must not pause a VM whose cut-over is over).
+        if (vm.LastPause is { } last && last.Key == key
+            && (vm.LastResume?.Key == key || !(await (await vm.HypervisorAsync(cancellationToken).ConfigureAwait(false)).QueryStatusAsync(cancellationToken).ConfigureAwait(false)).Running))
         {
-            return await FailedAsync(vm, command.MigrationId, Pause, e, command.Attempt).ConfigureAwait(false);
+            HostWorkerLog.Repeated(_log, vm.Id, nameof(PauseVm), key);
+            return new VmPaused(command.MigrationId, vm.Id, _options.HostId, last.At, command.Attempt);
         }
+
+        var hypervisor = await vm.HypervisorAsync(cancellationToken).ConfigureAwait(false);
+        await PreconnectAsync(vm, command, cancellationToken).ConfigureAwait(false);
+        // The guest may stop as soon as 'stop' is sent: the downtime is counted from here.
+        var at = _clock.GetUtcNow();
+        var took = Stopwatch.StartNew();
+        await hypervisor.PauseAsync(cancellationToken).ConfigureAwait(false);
+        vm.LastPause = (key, at);
+        if (command.PauseBudgetMilliseconds is > 0 and int budget)
+            Guard.Arm(vm, key, at, TimeSpan.FromMilliseconds(budget));
+        HostWorkerLog.Paused(_log, vm.Id, key, took.Elapsed.TotalMilliseconds);
+        HostWorkerMetrics.Paused();
+        return new VmPaused(command.MigrationId, vm.Id, _options.HostId, at, command.Attempt);
     }
 
     // Opens the connection the coming switch will use while the VM still runs: the switch then opens none. Only a
@@ -104,44 +96,55 @@ public sealed class HostOperations
         }
     }
 
-    public async Task<object> ResumeAsync(ResumeVm command, CancellationToken cancellationToken)
+    public Task<object> ResumeAsync(ResumeVm command, CancellationToken cancellationToken) =>
+        UnderVmLockAsync(Resume, (command.MigrationId, command.Attempt, command.HostId, command.VmId),
+            (vm, key) => ResumeLockedAsync(vm, key, command, cancellationToken), cancellationToken);
+
+    private async Task<object> ResumeLockedAsync(HostVm vm, OperationKey key, ResumeVm command, CancellationToken cancellationToken)
     {
-        var key = new OperationKey(command.MigrationId, command.Attempt);
+        // A forward resume names the destination: a VM this host already returned to the source (its pause budget
+        // passed) must not be reported as running on the destination.
+        if (command.StorageId is { } expected && !string.Equals(vm.CurrentStorageId, expected, StringComparison.Ordinal))
+            return Failed(command.MigrationId, vm.Id, Resume, $"VM '{vm.Id}' is on storage '{vm.CurrentStorageId}', not '{expected}'; not resumed for this cut-over", command.Attempt);
+
+        // This attempt resumed the VM already: answer as then and leave the VM alone (it may have been paused
+        // since by another migration, which a late redelivery must not undo).
+        if (vm.LastResume is { } last && last.Key == key)
+        {
+            HostWorkerLog.Repeated(_log, vm.Id, nameof(ResumeVm), key);
+            return new VmResumed(command.MigrationId, vm.Id, _options.HostId, last.At, command.Attempt);
+        }
+
+        var hypervisor = await vm.HypervisorAsync(cancellationToken).ConfigureAwait(false);
+        // A whole-VM move: cancel this VM's outgoing memory migration, or attach an incoming VM to its storage.
+        if (BeforeResume is { } prepare)
+            await prepare(vm, hypervisor, cancellationToken).ConfigureAwait(false);
+
+        var took = Stopwatch.StartNew();
+        await hypervisor.ResumeAsync(cancellationToken).ConfigureAwait(false);
+        // Counted once QEMU confirms it runs: an upper bound of the downtime.
+        var at = _clock.GetUtcNow();
+        vm.LastResume = (key, at);
+        HostWorkerLog.Resumed(_log, vm.Id, key, took.Elapsed.TotalMilliseconds);
+        return new VmResumed(command.MigrationId, vm.Id, _options.HostId, at, command.Attempt);
+    }
+
+    // The frame PauseVm and ResumeVm share: the command must name this host and one of its VMs, runs under the VM's
+    // lock, and a failure is answered as HostOperationFailed. (SwitchBack cancels a pending switch before it locks.)
+    private async Task<object> UnderVmLockAsync(string operation, (Guid MigrationId, int Attempt, string HostId, string VmId) command,
+        Func<HostVm, OperationKey, Task<object>> run, CancellationToken cancellationToken)
+    {
         if (Find(command.HostId, command.VmId) is { } problem)
-            return Failed(command.MigrationId, command.VmId, Resume, problem, command.Attempt);
+            return Failed(command.MigrationId, command.VmId, operation, problem, command.Attempt);
         var vm = _vms[command.VmId];
         using var _ = await vm.LockAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            // A forward resume names the destination: a VM this host already returned to the source (its pause budget
-            // passed) must not be reported as running on the destination.
-            if (command.StorageId is { } expected && !string.Equals(vm.CurrentStorageId, expected, StringComparison.Ordinal))
-                return Failed(command.MigrationId, vm.Id, Resume, $"VM '{vm.Id}' is on storage '{vm.CurrentStorageId}', not '{expected}'; not resumed for this cut-over", command.Attempt);
-
-            // This attempt resumed the VM already: answer as then and leave the VM alone (it may have been paused
-            // since by another migration, which a late redelivery must not undo).
-            if (vm.LastResume is { } last && last.Key == key)
-            {
-                HostWorkerLog.Repeated(_log, vm.Id, nameof(ResumeVm), key);
-                return new VmResumed(command.MigrationId, vm.Id, _options.HostId, last.At, command.Attempt);
-            }
-
-            var hypervisor = await vm.HypervisorAsync(cancellationToken).ConfigureAwait(false);
-            // A whole-VM move: cancel this VM's outgoing memory migration, or attach an incoming VM to its storage.
-            if (BeforeResume is { } prepare)
-                await prepare(vm, hypervisor, cancellationToken).ConfigureAwait(false);
-
-            var took = Stopwatch.StartNew();
-            await hypervisor.ResumeAsync(cancellationToken).ConfigureAwait(false);
-            // Counted once QEMU confirms it runs: an upper bound of the downtime.
-            var at = _clock.GetUtcNow();
-            vm.LastResume = (key, at);
-            HostWorkerLog.Resumed(_log, vm.Id, key, took.Elapsed.TotalMilliseconds);
-            return new VmResumed(command.MigrationId, vm.Id, _options.HostId, at, command.Attempt);
+            return await run(vm, new OperationKey(command.MigrationId, command.Attempt)).ConfigureAwait(false);
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
-            return await FailedAsync(vm, command.MigrationId, Resume, e, command.Attempt).ConfigureAwait(false);
+            return await FailedAsync(vm, command.MigrationId, operation, e, command.Attempt).ConfigureAwait(false);
         }
     }
 

@@ -13,11 +13,9 @@ namespace Teleport.Host.Worker;
 /// away, or the one the caller supplied), its path switcher, and what the last operations did so a repeated
 /// command is answered the same way. Operations on one VM run one at a time (<see cref="LockAsync"/>).
 /// </summary>
-public sealed class HostVm : IAsyncDisposable
+public sealed class HostVm(string id, HostVmOptions options, HostWorkerOptions worker, ILoggerFactory loggers) : IAsyncDisposable
 {
-    private readonly HostWorkerOptions _worker;
-    private readonly ILoggerFactory _loggers;
-    private readonly ILogger _log;
+    private readonly ILogger _log = loggers.CreateLogger<HostVm>();
     private readonly SemaphoreSlim _lock = new(1, 1);
     private readonly Lock _pendingLock = new();
     private readonly Dictionary<OperationKey, PendingSwitch> _pendingSwitches = [];
@@ -27,19 +25,9 @@ public sealed class HostVm : IAsyncDisposable
     private PathSwitcher? _switcher;
     private Task? _starting;
 
-    public HostVm(string id, HostVmOptions options, HostWorkerOptions worker, ILoggerFactory loggers)
-    {
-        Id = id;
-        Options = options;
-        _worker = worker;
-        _loggers = loggers;
-        _log = loggers.CreateLogger<HostVm>();
-        CurrentStorageId = options.StorageId;
-    }
+    public string Id { get; } = id;
 
-    public string Id { get; }
-
-    public HostVmOptions Options { get; }
+    public HostVmOptions Options { get; } = options;
 
     /// <summary>The path switcher once it runs (null while its first upstream could not be reached).</summary>
     public PathSwitcher? Switcher => Volatile.Read(ref _switcher);
@@ -48,7 +36,7 @@ public sealed class HostVm : IAsyncDisposable
     public string? StartError { get; private set; }
 
     /// <summary>The storage worker the disk path leads to now.</summary>
-    public string CurrentStorageId { get; internal set; }
+    public string CurrentStorageId { get; internal set; } = options.StorageId;
 
     /// <summary>Raised when the path switcher reports an upstream lost, a failed reconnect or a restoration.</summary>
     public event Action<HostVm, UpstreamEvent>? UpstreamChanged;
@@ -91,7 +79,7 @@ public sealed class HostVm : IAsyncDisposable
         {
             try
             {
-                await Task.Delay(_worker.StartRetryInterval, stopping).ConfigureAwait(false);
+                await Task.Delay(worker.StartRetryInterval, stopping).ConfigureAwait(false);
                 if (await TryStartSwitcherAsync(stopping).ConfigureAwait(false))
                     return;
             }
@@ -110,7 +98,7 @@ public sealed class HostVm : IAsyncDisposable
             var upstream = await NbdAddress.Parse(Options.Upstream, "Upstream").ResolveAsync(cancellationToken).ConfigureAwait(false);
             RemoveStaleSocket(Options.DiskListen);
             var switcher = await PathSwitcher.StartAsync(listen, new UpstreamTarget(upstream, Options.Export), Options.Export,
-                SwitcherOptions(), _loggers, cancellationToken).ConfigureAwait(false);
+                SwitcherOptions(), loggers, cancellationToken).ConfigureAwait(false);
             switcher.UpstreamChanged += e => UpstreamChanged?.Invoke(this, e);
             Volatile.Write(ref _switcher, switcher);
             StartError = null;
@@ -128,8 +116,8 @@ public sealed class HostVm : IAsyncDisposable
     // With TLS credentials every upstream connection (the first, reconnects, switch targets) starts TLS with them.
     private PathSwitcherOptions SwitcherOptions() => new()
     {
-        Client = new NbdClientOptions { ExportWait = PathSwitcherOptions.DefaultExportWait, Tls = _worker.UpstreamTls() },
-        Server = new NbdServerOptions { MemoryBudget = _worker.NbdMemoryBudget },
+        Client = new NbdClientOptions { ExportWait = PathSwitcherOptions.DefaultExportWait, Tls = worker.UpstreamTls() },
+        Server = new NbdServerOptions { MemoryBudget = worker.NbdMemoryBudget },
     };
 
     // A socket file left by an earlier run makes the bind fail. Only a socket nobody listens on is removed:
@@ -172,7 +160,7 @@ public sealed class HostVm : IAsyncDisposable
             return supplied;
         if (_qmp is { } connected)
             return connected;
-        _qmp = await QmpHypervisor.ConnectAsync(Options.QmpSocket!, new QmpOptions { CommandTimeout = _worker.QmpCommandTimeout }, cancellationToken)
+        _qmp = await QmpHypervisor.ConnectAsync(Options.QmpSocket!, new QmpOptions { CommandTimeout = worker.QmpCommandTimeout }, cancellationToken)
             .ConfigureAwait(false);
         return _qmp;
     }

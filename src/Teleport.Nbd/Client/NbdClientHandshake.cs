@@ -35,7 +35,7 @@ internal sealed class NbdClientHandshake(PipeReader reader, Stream stream)
         }
 
         _noZeroes = (serverFlags & NbdHandshakeFlags.NoZeroes) != 0;
-        var clientFlags = NbdClientFlags.FixedNewstyle | (_noZeroes ? NbdClientFlags.NoZeroes : NbdClientFlags.None);
+        var clientFlags = NbdHandshakeFlags.FixedNewstyle | (_noZeroes ? NbdHandshakeFlags.NoZeroes : NbdHandshakeFlags.None);
         byte[] flagBytes = new byte[4];
         BinaryPrimitives.WriteUInt32BigEndian(flagBytes, (uint)clientFlags);
         await stream.WriteAsync(flagBytes, cancellationToken).ConfigureAwait(false);

@@ -20,7 +20,6 @@ namespace Teleport.Nbd.Server;
 internal sealed class NbdServerHandshake(NbdExportRegistry exports, NbdServerOptions options, ILogger logger, string remote)
 {
     private const NbdHandshakeFlags ServerFlags = NbdHandshakeFlags.FixedNewstyle | NbdHandshakeFlags.NoZeroes;
-    private const NbdClientFlags KnownClientFlags = NbdClientFlags.FixedNewstyle | NbdClientFlags.NoZeroes;
 
     private bool _structuredReplies;
     private string? _identity;
@@ -39,14 +38,14 @@ internal sealed class NbdServerHandshake(NbdExportRegistry exports, NbdServerOpt
             return null;
         }
 
-        var clientFlags = (NbdClientFlags)BinaryPrimitives.ReadUInt32BigEndian(flagBytes);
-        if ((clientFlags & ~KnownClientFlags) != 0)
+        var clientFlags = (NbdHandshakeFlags)BinaryPrimitives.ReadUInt32BigEndian(flagBytes);
+        if ((clientFlags & ~ServerFlags) != 0) // a client may only take up flags the server offered
         {
             NbdLog.HandshakeViolation(logger, remote, $"unknown client flags 0x{(uint)clientFlags:x}");
             return null;
         }
 
-        bool noZeroes = (clientFlags & NbdClientFlags.NoZeroes) != 0;
+        bool noZeroes = (clientFlags & NbdHandshakeFlags.NoZeroes) != 0;
         while (true)
         {
             byte[]? header = await NbdPipe.ReadExactAsync(reader, NbdMagic.OptionHeaderLength, cancellationToken).ConfigureAwait(false);

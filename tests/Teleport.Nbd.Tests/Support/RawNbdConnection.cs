@@ -26,7 +26,7 @@ internal sealed class RawNbdConnection : IAsyncDisposable
     }
 
     /// <summary>Reads the greeting and sends the client flags.</summary>
-    public async Task GreetAsync(NbdClientFlags flags = NbdClientFlags.FixedNewstyle | NbdClientFlags.NoZeroes)
+    public async Task GreetAsync(NbdHandshakeFlags flags = NbdHandshakeFlags.FixedNewstyle | NbdHandshakeFlags.NoZeroes)
     {
         byte[] greeting = await ReadExactAsync(18);
         Assert.Equal(NbdMagic.InitPassword, BinaryPrimitives.ReadUInt64BigEndian(greeting));
