@@ -32,6 +32,7 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
         Prepare();
         Transfer();
         CutOver();
+        CompleteTail();
         MoveVm(settings);
         Faults();
         RollBack();
@@ -164,11 +165,11 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
                 .If(c => !c.Saga.Run.SwitchConfirmed, resend => resend.SendSwitchTarget())
                 .If(c => !c.Saga.Run.DestinationVerified, resend => resend.SendFinalSync()));
 
+        // A fenced cut-over resumes before the destination verified: the tail finishes in CompletingTail.
         During(Resuming,
             When(VmResumed)
-                .Then(c => c.Saga.Run.RecordSucceeded(c.Message, Schedule.Now()))
-                .PublishSucceeded()
-                .TransitionTo(Succeeded));
+                .Then(c => c.Saga.Run.RecordResumed(c.Message))
+                .IfElse(c => c.Saga.Run.DestinationVerified, done => done.Succeed(), tail => tail.TransitionTo(CompletingTail)));
 
         // The host answers a duplicate ResumeVm of a VM this attempt resumed with VmResumed again, leaving the VM alone.
         During(Resuming,
@@ -248,6 +249,7 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
         Entering(Pausing, MigrationPhases.CutOver, () => settings.CutOverTimeout);
         Entering(Switching, MigrationPhases.CutOver, () => settings.CutOverTimeout);
         Entering(Resuming, MigrationPhases.CutOver, () => settings.CutOverTimeout);
+        Entering(CompletingTail, MigrationPhases.Tail, () => settings.TailTimeout);
         Entering(RollingBackSwitch, MigrationPhases.Rollback, () => settings.RollbackTimeout);
         Entering(RollingBackResume, MigrationPhases.Rollback, () => settings.RollbackTimeout);
         Entering(MigratingMemory, MigrationPhases.Memory, () => settings.MemoryTimeout);
