@@ -7,6 +7,10 @@ namespace Teleport.Contracts;
 /// taken (the destination builds a volume of the size the authenticated source announces).
 /// MaxDowntimeMilliseconds (storage-only moves): the pause the downtime controller aims for (null: 100 ms); it pauses only when its prediction fits,
 /// or when waiting cannot help any more: then it pauses anyway, or with StrictMaxDowntime fails the migration instead.
+/// FencedCutover (storage-only moves; off by default): fenced early resume. The destination serves the volume as soon as the source has announced its
+/// final round, fencing the blocks still on their way; the VM resumes on the destination once its path is switched, before verification, which
+/// streams behind it. Needs VolumeBytes (the destination builds its fence when it is prepared). The point of no return moves to that resume: a
+/// tail that fails after it cannot roll back (docs/saga.md, "Fenced early resume").
 /// </remarks>
 public sealed record MigrationOptions(
     int? BlockSize = null,
@@ -18,4 +22,5 @@ public sealed record MigrationOptions(
     MemoryMigrationOptions? Memory = null,
     long? VolumeBytes = null,
     int? MaxDowntimeMilliseconds = null,
-    bool StrictMaxDowntime = false);
+    bool StrictMaxDowntime = false,
+    bool FencedCutover = false);

@@ -15,6 +15,9 @@ public static class MigrationPhases
     /// <summary>Whole-VM moves: QEMU's memory pre-copy, while the disk's dirty tracking continues.</summary>
     public const string Memory = "Memory";
     public const string CutOver = "CutOver";
+
+    /// <summary>Fenced cut-over: the VM runs on the destination while the final round and the verification finish behind it.</summary>
+    public const string Tail = "Tail";
     public const string Rollback = "Rollback";
     public const string Succeeded = "Succeeded";
     public const string Failed = "Failed";

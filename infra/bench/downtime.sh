@@ -4,7 +4,8 @@
 # of an idle guest and of a guest writing continuously; prints each run's downtime (VmPaused.PausedAt ->
 # VmResumed.ResumedAt, final sync included) with where it went, then median / max / min per kind.
 #
-# usage: downtime.sh [--runs N] [--mode idle|writing|both] [--json FILE]     (default: 5 runs, both)
+# usage: downtime.sh [--runs N] [--mode idle|writing|both] [--json FILE] [--fenced]     (default: 5 runs, both)
+#   --fenced: the migrations take the fenced cut-over (MigrationOptions.FencedCutover: resume before verification)
 #
 # Uses TELEPORT_RABBITMQ, TELEPORT_QEMU_SYSTEM and TELEPORT_GUEST_* when they are set; otherwise it sources the
 # test hooks (infra/test.d/00-dotnet.sh, 10-rabbitmq.sh, 25-qemu-system.sh) to start a private broker and build the

@@ -147,8 +147,19 @@ public sealed partial class MigrationAttempt
 
     public void RecordSucceeded(VmResumed resumed, DateTimeOffset now)
     {
+        RecordResumed(resumed);
+        RecordSucceeded(now);
+    }
+
+    /// <summary>The VM runs on the destination; the downtime is over (a fenced cut-over's tail may still be running).</summary>
+    public void RecordResumed(VmResumed resumed)
+    {
         ResumedAt = resumed.ResumedAt;
         DowntimeMilliseconds = PausedAt is { } paused ? Math.Max(0, (resumed.ResumedAt - paused).TotalMilliseconds) : null;
+    }
+
+    public void RecordSucceeded(DateTimeOffset now)
+    {
         SucceededAt = now;
         Secret = null; // the data channel is done: the row keeps no copy of its secret
     }

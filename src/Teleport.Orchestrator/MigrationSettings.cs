@@ -19,6 +19,12 @@ public sealed class MigrationSettings
     public TimeSpan CutOverTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
+    /// CompletingTail (fenced cut-over): the VM runs on the destination while the final round and the verification finish
+    /// behind it. Past this the migration fails without a rollback (the source volume is kept for an operator).
+    /// </summary>
+    public TimeSpan TailTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
     /// Storage-only moves: the longest the host keeps the VM paused for the cut-over (carried by PauseVm). If the switch and
     /// the resume have not completed by then the host itself switches the path back and resumes the VM on the source, so a
     /// broker, orchestrator or WAN outage during the cut-over cannot stretch the pause; the saga then rolls back. Null or
@@ -69,7 +75,7 @@ public sealed class MigrationSettings
     {
         "Preparing" => PrepareNudgeInterval,
         "Indexing" or "Requesting" or "Copying" or "MigratingMemory" => TransferNudgeInterval,
-        "Pausing" or "Switching" or "Resuming" or "SyncingDisk" or "ContinuingMemory" or "StartingOnDestination" => CutOverNudgeInterval,
+        "Pausing" or "Switching" or "Resuming" or "SyncingDisk" or "ContinuingMemory" or "StartingOnDestination" or "CompletingTail" => CutOverNudgeInterval,
         "RollingBackSwitch" or "RollingBackResume" or "Failed" => RollbackNudgeInterval,
         _ => null,
     };

@@ -50,6 +50,9 @@ public class MigrationState : SagaStateMachineInstance
     public int? OptionMaxDowntimeMilliseconds { get; set; }
     public bool OptionStrictMaxDowntime { get; set; }
 
+    /// <summary>Storage-only moves: resume on the destination before verification (fenced early resume; docs/saga.md).</summary>
+    public bool OptionFencedCutover { get; set; }
+
     /// <summary>The volume size the request named: both storage workers refuse another (null: the source's actual size is taken).</summary>
     public long? OptionVolumeBytes { get; set; }
 
@@ -83,6 +86,7 @@ public class MigrationState : SagaStateMachineInstance
         var memory = options.Memory ?? new MemoryMigrationOptions();
         (OptionMemoryMultifd, OptionMemoryMultifdChannels, OptionMemoryDowntimeLimitMilliseconds) = (memory.Multifd, memory.MultifdChannels, memory.DowntimeLimitMilliseconds);
         (OptionMaxDowntimeMilliseconds, OptionStrictMaxDowntime, OptionVolumeBytes) = (options.MaxDowntimeMilliseconds, options.StrictMaxDowntime, options.VolumeBytes);
+        OptionFencedCutover = options.FencedCutover;
     }
 
     /// <summary>A retry starts over with the same MigrationId and request, as the next attempt, from a new attempt record.</summary>
@@ -105,7 +109,7 @@ public class MigrationState : SagaStateMachineInstance
     public MigrationOptions Options => new(
         OptionBlockSize, OptionBandwidthBytesPerSecond, OptionDirtyThresholdBlocks, OptionMaxCopyRounds, OptionCompressionLevel, OptionUseIndex,
         WholeVm ? MemoryOptions : null, VolumeBytes: OptionVolumeBytes, MaxDowntimeMilliseconds: OptionMaxDowntimeMilliseconds,
-        StrictMaxDowntime: OptionStrictMaxDowntime);
+        StrictMaxDowntime: OptionStrictMaxDowntime, FencedCutover: OptionFencedCutover);
 
     /// <summary>How QEMU migrates the memory of a whole-VM move.</summary>
     public MemoryMigrationOptions MemoryOptions => new(OptionMemoryMultifd, OptionMemoryMultifdChannels, OptionMemoryDowntimeLimitMilliseconds);

@@ -32,6 +32,7 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
         Prepare();
         Transfer();
         CutOver();
+        CompleteTail();
         MoveVm(settings);
         Faults();
         RollBack();
@@ -56,6 +57,9 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
     public State Pausing { get; private set; } = null!;
     public State Switching { get; private set; } = null!;
     public State Resuming { get; private set; } = null!;
+
+    /// <summary>Fenced cut-over: the VM runs on the destination while the final round and the verification finish.</summary>
+    public State CompletingTail { get; private set; } = null!;
     public State Succeeded { get; private set; } = null!;
     public State RollingBackSwitch { get; private set; } = null!;
     public State RollingBackResume { get; private set; } = null!;
@@ -164,17 +168,39 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
                 .If(c => !c.Saga.Run.SwitchConfirmed, resend => resend.SendSwitchTarget())
                 .If(c => !c.Saga.Run.DestinationVerified, resend => resend.SendFinalSync()));
 
+        // A fenced cut-over resumes before the destination verified: the tail finishes in CompletingTail.
         During(Resuming,
             When(VmResumed)
-                .Then(c => c.Saga.Run.RecordSucceeded(c.Message, Schedule.Now()))
-                .PublishSucceeded()
-                .TransitionTo(Succeeded));
+                .Then(c => c.Saga.Run.RecordResumed(c.Message))
+                .IfElse(c => c.Saga.Run.DestinationVerified, done => done.Succeed(), tail => tail.TransitionTo(CompletingTail)));
 
         // The host answers a duplicate ResumeVm of a VM this attempt resumed with VmResumed again, leaving the VM alone.
         During(Resuming,
             WhenNudged().Renudge().SendResumeVm(onDestination: true));
         During(RollingBackResume,
             WhenNudged().Renudge().SendResumeVm());
+    }
+
+    // The fenced cut-over's tail (MigrationOptions.FencedCutover): the VM resumed on the destination's fenced volume
+    // before the verdict. Before the resume is confirmed a failed tail still rolls back (a host that already resumed
+    // refuses the switch back, and the rollback ends incomplete); from CompletingTail on the VM has written on the
+    // destination and nothing goes back: Failed, incomplete, only the source aborted, its volume kept.
+    private void CompleteTail()
+    {
+        During(Resuming,
+            When(MigrationCompleted, c => c.Message.Verified).Then(c => c.Saga.Run.Record(c.Message)),
+            When(MigrationCompleted, c => !c.Message.Verified).Then(c => c.Saga.Run.Record(c.Message))
+                .StartRollback(_ => "the destination could not verify that its volume equals the source at pause time"));
+
+        During(CompletingTail,
+            When(MigrationCompleted, c => c.Message.Verified).Then(c => c.Saga.Run.Record(c.Message)).Succeed(),
+            When(MigrationCompleted, c => !c.Message.Verified).Then(c => c.Saga.Run.Record(c.Message))
+                .FailAfterResume(_ => "the destination could not verify that its volume equals the source at pause time"),
+            When(TransferFailed).FailAfterResume(c => Reason(c.Message)),
+            WhenDue(DeadlineExpired).FailAfterResume(c => Reason(c.Message)),
+            When(CancelMigration).Then(c => MigrationStateLogger.CancelRefused(_logger, c.Saga.CorrelationId, c.Message.Reason)),
+            // The source takes a duplicate FinalSync as the same request to finish and answers a finished one again.
+            WhenNudged().Renudge().SendFinalSync());
     }
 
     // Any fault, deadline or cancel before the VM resumes on the destination rolls back to the source; from the pause
@@ -248,6 +274,7 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
         Entering(Pausing, MigrationPhases.CutOver, () => settings.CutOverTimeout);
         Entering(Switching, MigrationPhases.CutOver, () => settings.CutOverTimeout);
         Entering(Resuming, MigrationPhases.CutOver, () => settings.CutOverTimeout);
+        Entering(CompletingTail, MigrationPhases.Tail, () => settings.TailTimeout);
         Entering(RollingBackSwitch, MigrationPhases.Rollback, () => settings.RollbackTimeout);
         Entering(RollingBackResume, MigrationPhases.Rollback, () => settings.RollbackTimeout);
         Entering(MigratingMemory, MigrationPhases.Memory, () => settings.MemoryTimeout);

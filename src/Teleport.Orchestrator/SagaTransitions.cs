@@ -93,11 +93,44 @@ public static class SagaTransitions
             .TransitionTo(machine.Pausing);
     }
 
-    /// <summary>The switch (host) and the verified final sync (destination) finish in either order; the second one resumes the VM.</summary>
+    /// <summary>
+    /// The switch (host) and the verified final sync (destination) finish in either order; the second one resumes the VM.
+    /// A fenced cut-over resumes on the switch alone: the host switches once the destination serves the fenced volume.
+    /// </summary>
     public static EventActivityBinder<MigrationState, T> ResumeWhenCutOverReady<T>(this EventActivityBinder<MigrationState, T> binder)
         where T : class =>
-        binder.If(c => c.Saga.Run.SwitchConfirmed && c.Saga.Run.DestinationVerified,
+        binder.If(c => c.Saga.Run.SwitchConfirmed && (c.Saga.Run.DestinationVerified || c.Saga.OptionFencedCutover),
             resume => resume.SendResumeVm(onDestination: true).TransitionTo(Machine(binder).Resuming));
+
+    /// <summary>The VM runs on the verified destination: publish MigrationSucceeded and release the source volume.</summary>
+    public static EventActivityBinder<MigrationState, T> Succeed<T>(this EventActivityBinder<MigrationState, T> binder)
+        where T : class
+    {
+        var machine = Machine(binder);
+        return binder.Then(c => c.Saga.Run.RecordSucceeded(machine.Schedule.Now())).PublishSucceeded().TransitionTo(machine.Succeeded);
+    }
+
+    /// <summary>
+    /// A fenced cut-over's tail failed after the VM resumed on the destination: nothing can roll back (the VM wrote there).
+    /// Failed and incomplete (no retry without an operator); the source side is aborted, its volume kept; the
+    /// destination is left alone, still serving the VM.
+    /// </summary>
+    public static EventActivityBinder<MigrationState, T> FailAfterResume<T>(
+        this EventActivityBinder<MigrationState, T> binder, Func<BehaviorContext<MigrationState, T>, string> reason)
+        where T : class
+    {
+        var machine = Machine(binder);
+        return binder
+            .Then(c =>
+            {
+                c.Saga.BeginFailure(
+                    $"{reason(c)}; after the VM resumed on storage {c.Saga.DestinationStorageId}: not rolled back, the source volume on storage " +
+                    $"{c.Saga.SourceStorageId} is kept", machine.Schedule.Now());
+                c.Saga.Run.RollbackIncomplete = true;
+            })
+            .AbortSource()
+            .FinishFailed();
+    }
 
     /// <summary>
     /// Any fault, deadline or cancel before the VM resumes on the destination: undo what was asked for, in reverse. An

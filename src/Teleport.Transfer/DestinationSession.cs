@@ -252,6 +252,10 @@ public sealed class DestinationSession : IAsyncDisposable
         if (_options.ExpectedVolumeBytes is { } expected && expected != geometry.Size)
             throw new TransferException(TransferErrorCode.VolumeMismatch,
                 $"the source's volume is {geometry.Size} bytes; this destination was prepared for {expected}");
+        // The fence was built when the migration was prepared, from the size and block size the request named.
+        if (_options.Fence is { } fence && (fence.VolumeBytes != geometry.Size || fence.BlockSize != geometry.BlockSize))
+            throw new TransferException(TransferErrorCode.VolumeMismatch,
+                $"the source sends {geometry.Size} bytes in blocks of {geometry.BlockSize}; the fenced cut-over was prepared for {fence.VolumeBytes} bytes in blocks of {fence.BlockSize}");
         if (geometry.BlockCount > Array.MaxLength)
             throw new TransferException(TransferErrorCode.VolumeMismatch, $"a volume of {geometry.BlockCount} blocks is too large; use a larger block size");
         return geometry;

@@ -8,7 +8,8 @@ namespace Teleport.EndToEnd.Tests;
 /// <summary>
 /// Downtime benchmark (not a test: run by infra/bench/downtime.sh): full live migrations of an idle guest and of a
 /// guest writing continuously, each run in a fresh <see cref="MigrationWorld"/>; prints every run's downtime
-/// (VmPaused.PausedAt to VmResumed.ResumedAt, final sync included) with its breakdown, then median and max.
+/// (VmPaused.PausedAt to VmResumed.ResumedAt, final sync included) with its breakdown, then median and max. With
+/// --fenced the migrations take the fenced cut-over (the VM resumes before the destination verified).
 /// </summary>
 public static class DowntimeBenchmark
 {
@@ -17,6 +18,7 @@ public static class DowntimeBenchmark
         int runs = 5;
         string mode = "both";
         string? json = null;
+        bool fenced = false;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -30,8 +32,11 @@ public static class DowntimeBenchmark
                 case "--json" when i + 1 < args.Length:
                     json = args[++i];
                     break;
+                case "--fenced":
+                    fenced = true;
+                    break;
                 default:
-                    stderr.WriteLine($"downtime: unexpected argument '{args[i]}' (--runs N, --mode idle|writing|both, --json FILE)");
+                    stderr.WriteLine($"downtime: unexpected argument '{args[i]}' (--runs N, --mode idle|writing|both, --json FILE, --fenced)");
                     return 2;
             }
         }
@@ -46,7 +51,7 @@ public static class DowntimeBenchmark
                 var clock = Stopwatch.StartNew();
                 try
                 {
-                    var report = await OneAsync(kind, (ulong)run);
+                    var report = await OneAsync(kind, (ulong)run, fenced);
                     reports.Add(report);
                     stdout.WriteLine($"{kind} run {run}/{runs}: {report} (run took {clock.Elapsed.TotalSeconds:0.0} s)");
                 }
@@ -75,7 +80,7 @@ public static class DowntimeBenchmark
         return failed == 0 ? 0 : 1;
     }
 
-    private static async Task<DowntimeReport> OneAsync(string kind, ulong run)
+    private static async Task<DowntimeReport> OneAsync(string kind, ulong run, bool fenced)
     {
         var workload = kind == "idle" ? GuestWorkload.Idle(run) : GuestWorkload.Continuous(run);
         await using var world = await MigrationWorld.StartAsync(workload);
@@ -90,7 +95,7 @@ public static class DowntimeBenchmark
             await world.Guest.WaitForAsync(g => g.LastProgress >= 300, TimeSpan.FromSeconds(120), "the workload to reach record 300");
         }
 
-        var id = await world.RequestMigrationAsync();
+        var id = await world.RequestMigrationAsync(fenced ? new MigrationOptions(VolumeBytes: MigrationWorld.DefaultVolumeBytes, FencedCutover: true) : null);
         object outcome = await world.Watch.OutcomeAsync(id, TimeSpan.FromSeconds(120));
         if (outcome is not MigrationSucceeded)
             throw new InvalidOperationException($"{kind} run {run}: the migration failed: {outcome}");

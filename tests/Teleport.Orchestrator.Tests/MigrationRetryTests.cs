@@ -21,6 +21,7 @@ public sealed class MigrationRetryTests
         nameof(MigrationState.DestinationHostId), nameof(MigrationState.OptionMemoryMultifd),
         nameof(MigrationState.OptionMemoryMultifdChannels), nameof(MigrationState.OptionMemoryDowntimeLimitMilliseconds),
         nameof(MigrationState.OptionMaxDowntimeMilliseconds), nameof(MigrationState.OptionStrictMaxDowntime), nameof(MigrationState.OptionVolumeBytes),
+        nameof(MigrationState.OptionFencedCutover),
     ];
 
     [Fact]

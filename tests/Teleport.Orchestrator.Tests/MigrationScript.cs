@@ -12,6 +12,9 @@ public sealed class MigrationScript(SagaTestHost host, Guid? id = null)
 
     public Guid Id { get; } = id ?? Guid.NewGuid();
 
+    /// <summary>The request <see cref="DriveTo"/> publishes (null: <see cref="SagaTestHost.Request"/>).</summary>
+    public MigrationRequested? Requested { get; init; }
+
     /// <summary>The attempt the workers answer for (a RetryMigration starts the next one).</summary>
     public int Attempt { get; set; } = 1;
 
@@ -50,7 +53,7 @@ public sealed class MigrationScript(SagaTestHost host, Guid? id = null)
     /// <summary>Publishes the worker events that lead to <paramref name="state"/>, checking each command on the way.</summary>
     public async Task DriveTo(string state)
     {
-        await host.Publish(Request(Id));
+        await host.Publish(Requested ?? Request(Id));
         await host.Sent<PrepareDestination>(Id, StorageQueue(Destination));
         await host.WaitForState(Id, "Preparing");
         if (state == "Preparing")

@@ -13,11 +13,14 @@
  *   24   4064 payload: xorshift64 stream seeded with N ^ run id
  *   4088 8  FNV-1a 64 of bytes 0..4087
  *
- * Usage: teleport-writer [-c COUNT] [-s START] [-r RUNID] [-p EVERY] [-d USEC] [-n] DEVICE
+ * Usage: teleport-writer [-c COUNT] [-s START] [-r RUNID] [-p EVERY] [-d USEC] [-v BACK] [-n] DEVICE
  *   -c  records to write (default: until the device is full)
  *   -s  first sequence number (default 0)
  *   -r  run id (default 1)
  *   -p  print "TPW seq=N" every EVERY records (default 100)
+ *   -v  after each record, read back the records 1 and BACK before it and compare them with
+ *       what was written ("TPW stale seq=N at=M" and exit 3 on a difference): a disk switched
+ *       under the guest must never return older data (0, the default: no read-back)
  *   -n  no O_DIRECT (for filesystems without it); O_DSYNC stays
  */
 #define _GNU_SOURCE
@@ -68,6 +71,24 @@ static void fill(unsigned char *rec, uint64_t seq, uint64_t run)
 	put64(rec + RECORD - 8, fnv1a(rec, RECORD - 8));
 }
 
+/* Reads record seq back and compares it with what fill() wrote; 0 when equal. */
+static int check(int fd, unsigned char *got, unsigned char *want, uint64_t seq, uint64_t run, uint64_t at)
+{
+	ssize_t n = pread(fd, got, RECORD, (off_t)(seq * RECORD));
+
+	if (n != RECORD) {
+		fprintf(stderr, "TPW error read seq=%llu: %s\n", (unsigned long long)seq,
+			n < 0 ? strerror(errno) : "short read");
+		return 1;
+	}
+	fill(want, seq, run);
+	if (memcmp(got, want, RECORD) != 0) {
+		fprintf(stderr, "TPW stale seq=%llu at=%llu\n", (unsigned long long)seq, (unsigned long long)at);
+		return 3;
+	}
+	return 0;
+}
+
 /* Sleeps between records (-d): a steady write rate, so a short volume lasts through a whole migration. */
 static void pace(uint64_t usec)
 {
@@ -94,24 +115,25 @@ static uint64_t device_size(int fd)
 
 int main(int argc, char **argv)
 {
-	uint64_t count = UINT64_MAX, start = 0, run = 1, every = 100, delay_us = 0;
-	int flags = O_WRONLY | O_DSYNC | O_DIRECT, opt;
+	uint64_t count = UINT64_MAX, start = 0, run = 1, every = 100, delay_us = 0, back = 0, verified = 0;
+	int flags = O_RDWR | O_DSYNC | O_DIRECT, opt;
 
-	while ((opt = getopt(argc, argv, "c:s:r:p:d:n")) != -1) {
+	while ((opt = getopt(argc, argv, "c:s:r:p:d:v:n")) != -1) {
 		switch (opt) {
 		case 'c': count = strtoull(optarg, NULL, 0); break;
 		case 's': start = strtoull(optarg, NULL, 0); break;
 		case 'r': run = strtoull(optarg, NULL, 0); break;
 		case 'p': every = strtoull(optarg, NULL, 0); break;
 		case 'd': delay_us = strtoull(optarg, NULL, 0); break;
+		case 'v': back = strtoull(optarg, NULL, 0); break;
 		case 'n': flags &= ~O_DIRECT; break;
 		default:
-			fprintf(stderr, "usage: %s [-c COUNT] [-s START] [-r RUNID] [-p EVERY] [-d USEC] [-n] DEVICE\n", argv[0]);
+			fprintf(stderr, "usage: %s [-c COUNT] [-s START] [-r RUNID] [-p EVERY] [-d USEC] [-v BACK] [-n] DEVICE\n", argv[0]);
 			return 2;
 		}
 	}
 	if (optind != argc - 1 || every == 0) {
-		fprintf(stderr, "usage: %s [-c COUNT] [-s START] [-r RUNID] [-p EVERY] [-d USEC] [-n] DEVICE\n", argv[0]);
+		fprintf(stderr, "usage: %s [-c COUNT] [-s START] [-r RUNID] [-p EVERY] [-d USEC] [-v BACK] [-n] DEVICE\n", argv[0]);
 		return 2;
 	}
 
@@ -131,9 +153,10 @@ int main(int argc, char **argv)
 	if (count > capacity - start)
 		count = capacity - start;
 
-	unsigned char *rec;
+	unsigned char *rec, *got, *want;
 
-	if (posix_memalign((void **)&rec, RECORD, RECORD) != 0) {
+	if (posix_memalign((void **)&rec, RECORD, RECORD) != 0 || posix_memalign((void **)&got, RECORD, RECORD) != 0 ||
+	    posix_memalign((void **)&want, RECORD, RECORD) != 0) {
 		fprintf(stderr, "TPW error: out of memory\n");
 		return 1;
 	}
@@ -149,6 +172,13 @@ int main(int argc, char **argv)
 				n < 0 ? strerror(errno) : "short write");
 			return 1;
 		}
+		for (uint64_t b = 1; back && b <= back && seq - start >= b; b = b == back ? back + 1 : back) {
+			int bad = check(fd, got, want, seq - b, run, seq);
+
+			if (bad)
+				return bad;
+			verified++;
+		}
 		if ((seq - start + 1) % every == 0) {
 			printf("TPW seq=%llu\n", (unsigned long long)seq);
 			fflush(stdout);
@@ -160,8 +190,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "TPW error fsync: %s\n", strerror(errno));
 		return 1;
 	}
-	printf("TPW done last=%llu\n", (unsigned long long)(start + count - 1));
+	printf("TPW done last=%llu verified=%llu\n", (unsigned long long)(start + count - 1), (unsigned long long)verified);
 	fflush(stdout);
+	free(want);
+	free(got);
 	free(rec);
 	close(fd);
 	return 0;

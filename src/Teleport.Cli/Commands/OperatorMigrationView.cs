@@ -67,6 +67,7 @@ public sealed record OperatorMigrationView(
         "Pausing" => "pausing the VM",
         "Switching" => "VM paused; switching its disk and final sync",
         "Resuming" => "resuming the VM on the destination",
+        "CompletingTail" => "VM running on the destination; final round and verification finishing behind it",
         "MigratingMemory" => $"memory: {Operator.Bytes(MemoryTransferredBytes)} sent, {Operator.Bytes(MemoryRemainingBytes)} left, " +
                              $"{MemoryDirtyPagesRate} dirty pages/s, expected downtime {MemoryExpectedDowntimeMs} ms",
         "SyncingDisk" => "source vCPUs stopped; final disk sync and verification",

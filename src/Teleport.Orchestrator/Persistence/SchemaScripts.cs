@@ -45,6 +45,8 @@ public static class SchemaScripts
             DowntimeColumns(DatabaseProvider.Sqlite), DowntimeColumns(DatabaseProvider.Postgres)),
         new(7, "the volume size a request names (it was not kept, so no worker checked it)",
             AddColumns(DatabaseProvider.Sqlite, ("OptionVolumeBytes", "long")), AddColumns(DatabaseProvider.Postgres, ("OptionVolumeBytes", "long"))),
+        new(8, "fenced cut-over option (rows already in the table never asked for it)",
+            FencedCutoverColumn(DatabaseProvider.Sqlite), FencedCutoverColumn(DatabaseProvider.Postgres)),
     ];
 
     public static int Latest => All[^1].Version;
@@ -96,6 +98,9 @@ public static class SchemaScripts
                $"ALTER TABLE \"{table}\" ADD COLUMN {Column(provider, "DirtyBlocksPerSecond", "double!")} DEFAULT 0;\n" +
                $"ALTER TABLE \"{table}\" ADD COLUMN {Column(provider, "DowntimeWaitRounds", "int!")} DEFAULT 0;\n";
     }
+
+    private static string FencedCutoverColumn(DatabaseProvider provider) =>
+        $"ALTER TABLE \"{OrchestratorDbContext.MigrationsTable}\" ADD COLUMN {Column(provider, "OptionFencedCutover", "bool!")} DEFAULT {(provider == DatabaseProvider.Postgres ? "FALSE" : "0")};\n";
 
     private static string CreateMigrations(DatabaseProvider provider)
     {

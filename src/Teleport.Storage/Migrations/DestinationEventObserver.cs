@@ -3,9 +3,13 @@ using Teleport.Transfer;
 
 namespace Teleport.Storage.Migrations;
 
-/// <summary>Turns a destination session's progress into BlocksRequested and remembers its phase for failure reports.</summary>
+/// <summary>
+/// Turns a destination session's progress into BlocksRequested, remembers its phase for failure reports, and hands an
+/// armed fence (a fenced cut-over) to <paramref name="fenced"/>, which serves the volume.
+/// </summary>
 internal sealed class DestinationEventObserver(
-    Guid migrationId, int attempt, OrderedPublisher events, Action<TransferPhase> phaseChanged, ResolutionTotals? totals = null) : ITransferObserver
+    Guid migrationId, int attempt, OrderedPublisher events, Action<TransferPhase> phaseChanged, ResolutionTotals? totals = null,
+    Action<long>? fenced = null) : ITransferObserver
 {
     private volatile TransferPhase _phase = TransferPhase.Connecting;
     private int _resolved;
@@ -28,4 +32,6 @@ internal sealed class DestinationEventObserver(
         totals?.Add(report);
         events.Post(new BlocksRequested(migrationId, report.FromIndex + report.FromVolume, report.Requested, DateTimeOffset.UtcNow, attempt));
     }
+
+    public void OnFenced(long fencedBlocks) => fenced?.Invoke(fencedBlocks);
 }

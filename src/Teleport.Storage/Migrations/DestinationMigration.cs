@@ -10,6 +10,7 @@ internal sealed class DestinationMigration(
     : MigrationSide(command.MigrationId, command.Attempt, command.VolumeId, events)
 {
     private volatile bool _completed;
+    private volatile bool _served;
 
     public DestinationSession Session { get; } = session;
 
@@ -23,4 +24,9 @@ internal sealed class DestinationMigration(
     public override bool Completed => _completed;
 
     public void MarkCompleted() => _completed = true;
+
+    /// <summary>The volume is served to VMs before it completed (a fenced cut-over): a failure must not drop it unnoticed.</summary>
+    public bool Served => _served;
+
+    public void MarkServed() => _served = true;
 }

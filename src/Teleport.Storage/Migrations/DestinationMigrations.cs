@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
+using Teleport.Blocks;
 using Teleport.Contracts;
 using Teleport.Storage.Volumes;
 using Teleport.Transfer;
@@ -74,6 +75,8 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
             throw new InvalidOperationException($"volume '{command.VolumeId}' already exists on storage '{S.StorageId}' and is in use");
         if (Busy(command.VolumeId))
             throw new InvalidOperationException($"volume '{command.VolumeId}' is already being received by another migration");
+        if (command.Options.FencedCutover && command.Options.VolumeBytes is null)
+            throw new ArgumentException("the fenced cut-over needs the volume's size in the request (MigrationOptions.VolumeBytes): the fence is built before the source connects");
         if (S.Journal.Receiving(command.VolumeId, except: command.MigrationId) is { } other)
             throw new InvalidOperationException($"volume '{command.VolumeId}' belongs to migration {other}, interrupted by a restart of this worker and not aborted yet");
         return S.Exports.EndPoint as IPEndPoint
@@ -93,9 +96,13 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
         S.Journal.Write(journal);
         byte[] secret = S.DataChannel.NewSecret();
         var events = S.Replies.Ordered();
+        var fence = command.Options is { FencedCutover: true, VolumeBytes: { } bytes }
+            ? new BlockFence(bytes, command.Options.BlockSize ?? S.Options.BlockSize, S.Options.FenceWaitTimeout)
+            : null;
+        DestinationMigration? migration = null;
         var observer = new DestinationEventObserver(command.MigrationId, command.Attempt, events,
-            phase => S.Journal.Update(journal with { Phase = StoragePhases.Of(phase) }), S.Resolved);
-        var session = NewSession(command, secret, observer);
+            phase => S.Journal.Update(journal with { Phase = StoragePhases.Of(phase) }), S.Resolved, _ => ServeFenced(migration!, fence!));
+        var session = NewSession(command, secret, observer, fence);
         IPEndPoint bound;
         try
         {
@@ -112,10 +119,21 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
         var (published, pin) = S.DataChannel.Published(secret);
         var prepared = new DestinationPrepared(command.MigrationId, S.StorageId, command.VolumeId, S.Options.Advertise(bound),
             published, pin, S.Options.Advertise(nbd), command.VolumeId, DateTimeOffset.UtcNow, command.Attempt, MutualTls: S.DataChannel.Mutual is not null);
-        return new DestinationMigration(command, session, observer, events, prepared, journal);
+        migration = new DestinationMigration(command, session, observer, events, prepared, journal);
+        return migration;
     }
 
-    private DestinationSession NewSession(PrepareDestination command, byte[] secret, DestinationEventObserver observer) => new(new DestinationOptions
+    // The final round is announced and the fence armed (fenced cut-over): the VM's host may switch to the volume now;
+    // the blocks still in flight wait behind the fence. Called once, from the session, before any completion.
+    private void ServeFenced(DestinationMigration m, BlockFence fence)
+    {
+        m.MarkServed();
+        S.Exports.Export(m.VolumeId, fence);
+        S.Log.LogInformation("Volume {Volume} of migration {MigrationId} served before verification, {Fenced} blocks fenced", m.VolumeId, m.MigrationId,
+            fence.FencedCount);
+    }
+
+    private DestinationSession NewSession(PrepareDestination command, byte[] secret, DestinationEventObserver observer, BlockFence? fence) => new(new DestinationOptions
     {
         MigrationId = command.MigrationId,
         Secret = secret,
@@ -130,6 +148,7 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
         ExpectedVolumeBytes = command.Options.VolumeBytes,
         Tls = S.DataChannel.ForDestination(command.SourceStorageId),
         Observer = observer,
+        Fence = fence,
     }, S.Loggers.CreateLogger<DestinationSession>());
 
     private async Task RunAsync(DestinationMigration m)
@@ -147,8 +166,7 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
         catch (Exception e)
         {
             S.Log.LogError(e, "Receiving volume {Volume} for migration {MigrationId} failed", m.VolumeId, m.MigrationId);
-            RemoveFailed(m);
-            S.Journal.Remove(m.MigrationId, MigrationRole.Destination);
+            KeepOrRemoveFailed(m);
             m.Events.Post(S.Replies.Failure(m.MigrationId, StoragePhases.Of(m.Observer.Phase), e.Message, m.Attempt));
         }
         finally
@@ -177,11 +195,28 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
             result.BlocksFromIndex, result.BlocksSent, result.Rounds, DateTimeOffset.UtcNow, m.Attempt));
     }
 
+    // A volume served before it completed (fenced cut-over) may carry a running VM: it stays served and journaled, as a
+    // completed side, until the saga aborts it (a rollback before the resume) or an operator does.
+    private void KeepOrRemoveFailed(DestinationMigration m)
+    {
+        if (m.Served)
+        {
+            m.MarkCompleted();
+            S.Journal.Update(m.Journal with { Phase = MigrationPhases.CutOver, Completed = true });
+            S.Log.LogError("Volume {Volume} of migration {MigrationId} stays served with its tail incomplete: I/O on the blocks still fenced fails with EIO",
+                m.VolumeId, m.MigrationId);
+            return;
+        }
+
+        RemoveFailed(m);
+        S.Journal.Remove(m.MigrationId, MigrationRole.Destination);
+    }
+
     /// <summary>Stops a destination session; the source stays authoritative, so a volume it completed is not served any more.</summary>
     public async Task RetireAsync(DestinationMigration destination)
     {
         await destination.StopAsync(S.Options.StopTimeout, S.Log).ConfigureAwait(false);
-        if (destination.Completed && S.Exports.Unexport(destination.VolumeId))
+        if ((destination.Completed || destination.Served) && S.Exports.Unexport(destination.VolumeId))
             S.Store.MarkIncoming(destination.VolumeId);
         S.Journal.Remove(destination.MigrationId, MigrationRole.Destination);
     }

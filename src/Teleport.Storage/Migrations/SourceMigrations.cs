@@ -150,6 +150,7 @@ internal sealed class SourceMigrations(MigrationServices services) : MigrationRe
             Bandwidth = command.Options.BandwidthBytesPerSecond is > 0 and var rate ? ByteRate.FromBytesPerSecond(rate) : ByteRate.Unlimited,
             DirtyThresholdBlocks = threshold,
             MaxRounds = maxRounds,
+            FencedCutover = command.Options.FencedCutover,
             HandshakeTimeout = S.Options.DataChannel.HandshakeTimeout,
             Tls = p.Tls,
             Observer = observer,

@@ -63,8 +63,11 @@ public sealed class NbdExportService : IHostedService, IAsyncDisposable
         return Task.CompletedTask;
     }
 
-    /// <summary>Starts serving a volume of the store (a volume a migration just completed); false if it is served already.</summary>
-    public bool Export(string name)
+    /// <summary>
+    /// Starts serving a volume of the store (a volume a migration just completed, or, with <paramref name="fence"/>, one
+    /// whose tail is still arriving: every request passes the fence first); false if it is served already.
+    /// </summary>
+    public bool Export(string name, BlockFence? fence = null)
     {
         lock (_gate)
         {
@@ -87,9 +90,10 @@ public sealed class NbdExportService : IHostedService, IAsyncDisposable
                 throw;
             }
 
-            _registry.Add(export);
+            _registry.Add(fence is null ? export : new FencedNbdExport(export, fence));
             _volumes.TryAdd(new VolumeEntry(name, path, tracker, export, indexDirty));
-            _log.LogInformation("Exporting volume {Volume} ({Bytes} bytes, {Tracker} dirty tracking)", name, bytes, tracker.GetType().Name);
+            _log.LogInformation("Exporting volume {Volume} ({Bytes} bytes, {Tracker} dirty tracking{Fenced})", name, bytes, tracker.GetType().Name,
+                fence is null ? "" : $", {fence.FencedCount} blocks fenced");
             return true;
         }
     }

@@ -90,6 +90,12 @@ public sealed class StorageWorkerOptions
     /// </summary>
     public int ReceiveReadAheadBytes { get; set; } = 16 << 20;
 
+    /// <summary>
+    /// Fenced cut-over: how long the VM's I/O on a block still in flight waits for it before it fails with EIO (never stale
+    /// data). Long enough to ride out a data-channel reconnect.
+    /// </summary>
+    public TimeSpan FenceWaitTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>How long a stopping worker waits for its migrations to wind down.</summary>
     public TimeSpan StopTimeout { get; set; } = TimeSpan.FromSeconds(10);
 

@@ -42,7 +42,7 @@ public sealed partial class GuestVm : IAsyncDisposable
     {
         // no_timer_check: on a loaded host TCG's timer runs late enough for the kernel's boot-time IO-APIC check to panic.
         string append = $"console=ttyS0 panic=-1 no_timer_check quiet loglevel=4 guest.count={workload.Records} guest.every={workload.ProgressEvery} " +
-            $"guest.run={workload.Run} guest.delay={workload.DelayMicroseconds} guest.hold={workload.HoldSeconds}";
+            $"guest.run={workload.Run} guest.delay={workload.DelayMicroseconds} guest.hold={workload.HoldSeconds} guest.verify={workload.VerifyBack}";
         // -m 262136k: QEMU 7.2 under TCG loses guest stores in a memory migration of a multiple of 256 KiB (docs/host.md).
         var qemu = await QemuProcess.StartAsync(qmpSocket,
             "-machine", "q35", "-m", "262136k", "-smp", "1", "-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio",
