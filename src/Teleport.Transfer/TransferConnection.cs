@@ -57,7 +57,12 @@ internal sealed class TransferConnection : IAsyncDisposable
         return new TransferConnection(ssl, pacer);
     }
 
-    public static async Task<TransferConnection> OpenServerAsync(Stream raw, TransferTls? tls, CancellationToken ct)
+    /// <summary>
+    /// Server side of the connection. <paramref name="checkPeer"/> replaces the client certificate check (null when
+    /// acceptable, else why not): the buddy server accepts any of several storage ids.
+    /// </summary>
+    public static async Task<TransferConnection> OpenServerAsync(Stream raw, TransferTls? tls, CancellationToken ct,
+        Func<X509Certificate?, X509Chain?, string?>? checkPeer = null)
     {
         if (tls is null)
             return new TransferConnection(raw, null);
@@ -73,7 +78,9 @@ internal sealed class TransferConnection : IAsyncDisposable
                 ServerCertificate = certificate,
                 ClientCertificateRequired = clientCertificate,
                 RemoteCertificateValidationCallback = (_, c, chain, _) =>
-                    !clientCertificate || (problem = PeerCertificateCheck.Problem(tls, c, chain, peerIsServer: false)) is null,
+                    !clientCertificate || (problem = checkPeer is null
+                        ? PeerCertificateCheck.Problem(tls, c, chain, peerIsServer: false)
+                        : checkPeer(c, chain)) is null,
             }, ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is AuthenticationException or IOException)

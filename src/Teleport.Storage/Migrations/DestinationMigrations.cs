@@ -123,6 +123,7 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
         StatePath = S.Store.SessionStatePathOf(command.VolumeId),
         Listen = S.Options.DataEndPoint,
         Index = command.Options.UseIndex ? S.Index : null,
+        Buddies = command.Options.UseIndex ? S.Options.Buddies.ForDestination(S.DataChannel.Mutual) : null,
         ReadAheadBytes = S.Options.ReceiveReadAheadBytes,
         HandshakeTimeout = S.Options.DataChannel.HandshakeTimeout,
         MaxHandshakes = S.Options.DataChannel.MaxHandshakes,
