@@ -55,12 +55,7 @@ public sealed class BuddyMigrationTests
         await using var rig = new BuddyRig(Blocks, Changed);
         var closed = new IPEndPoint(IPAddress.Loopback, FreePort.Next());
 
-        var (source, destination) = await rig.MigrateAsync(rig.Buddies(closed));
-
-        Assert.True(destination.Verified);
-        rig.Migration.AssertEqualVolumes();
-        Assert.Equal(0, destination.BlocksFromBuddies);
-        Assert.Equal(Blocks, source.BlocksSent);
+        await AllFromTheSourceAsync(rig, rig.Buddies(closed));
     }
 
     [Fact]
@@ -74,12 +69,7 @@ public sealed class BuddyMigrationTests
         var accepting = AcceptAllAsync(silent, held);
         var buddies = rig.Buddies((IPEndPoint)silent.LocalEndpoint) with { LookupTimeout = TimeSpan.FromMilliseconds(300) };
 
-        var (source, destination) = await rig.MigrateAsync(buddies);
-
-        Assert.True(destination.Verified);
-        rig.Migration.AssertEqualVolumes();
-        Assert.Equal(0, destination.BlocksFromBuddies);
-        Assert.Equal(Blocks, source.BlocksSent);
+        await AllFromTheSourceAsync(rig, buddies);
         // 600 misses are three lookups: after the first timed out, the buddy was left alone.
         lock (held)
             Assert.Single(held);
@@ -95,13 +85,9 @@ public sealed class BuddyMigrationTests
         await using var rig = new BuddyRig(Blocks, Changed);
         var buddy = rig.StartBuddy(o => o with { TamperBlock = block => block.Span[100] ^= 0x5a });
 
-        var (source, destination) = await rig.MigrateAsync(rig.Buddies(buddy));
+        var destination = await AllFromTheSourceAsync(rig, rig.Buddies(buddy));
 
-        Assert.True(destination.Verified);
-        rig.Migration.AssertEqualVolumes();
-        Assert.Equal(0, destination.BlocksFromBuddies);
         Assert.Equal(Blocks - Changed, destination.BuddyBlocksRejected);
-        Assert.Equal(Blocks, source.BlocksSent);
     }
 
     [Fact]
@@ -112,11 +98,8 @@ public sealed class BuddyMigrationTests
         using var otherCa = new TestAuthority("Another CA");
         using var rogue = otherCa.Issue(BuddyRig.DestinationId);
 
-        var (source, destination) = await rig.MigrateAsync(rig.Buddies(buddy, own: rogue));
+        await AllFromTheSourceAsync(rig, rig.Buddies(buddy, own: rogue));
 
-        Assert.True(destination.Verified);
-        Assert.Equal(0, destination.BlocksFromBuddies);
-        Assert.Equal(Blocks, source.BlocksSent);
         Assert.Equal(0, rig.Server.BlocksServed);
         Assert.True(rig.Server.Refused >= 1);
     }
@@ -128,10 +111,8 @@ public sealed class BuddyMigrationTests
         // The buddy knows only another storage id: this destination's certificate (right CA, its own CN) is not let in.
         var buddy = rig.StartBuddy(o => o with { Buddies = ["storage-b9"] });
 
-        var (source, destination) = await rig.MigrateAsync(rig.Buddies(buddy));
+        await AllFromTheSourceAsync(rig, rig.Buddies(buddy));
 
-        Assert.Equal(0, destination.BlocksFromBuddies);
-        Assert.Equal(Blocks, source.BlocksSent);
         Assert.Equal(0, rig.Server.BlocksServed);
         Assert.True(rig.Server.Refused >= 1);
     }
@@ -143,12 +124,20 @@ public sealed class BuddyMigrationTests
         var buddy = rig.StartBuddy();
 
         // Configured as storage-b3, but the server at that endpoint proves storage-b2.
-        var (source, destination) = await rig.MigrateAsync(rig.Buddies(buddy, id: "storage-b3"));
+        await AllFromTheSourceAsync(rig, rig.Buddies(buddy, id: "storage-b3"));
 
+        Assert.Equal(0, rig.Server.BlocksServed);
+    }
+
+    /// <summary>Migrates with <paramref name="buddies"/> that must not provide anything: every block comes from the source, verified.</summary>
+    private static async Task<TransferResult> AllFromTheSourceAsync(BuddyRig rig, Transfer.Buddies.BuddyOptions buddies)
+    {
+        var (source, destination) = await rig.MigrateAsync(buddies);
         Assert.True(destination.Verified);
+        rig.Migration.AssertEqualVolumes();
         Assert.Equal(0, destination.BlocksFromBuddies);
         Assert.Equal(Blocks, source.BlocksSent);
-        Assert.Equal(0, rig.Server.BlocksServed);
+        return destination;
     }
 
     private static async Task AcceptAllAsync(TcpListener listener, List<Socket> held)
