@@ -46,7 +46,8 @@ internal sealed class DestinationStatistics
         _clock.Start();
     }
 
-    public IndexReport IndexReport(long blocks) => new(blocks, ZeroBlocks, FromIndex, FromVolume, RequestedTotal, IndexBytes);
+    public IndexReport IndexReport(long blocks) =>
+        new(blocks, ZeroBlocks, FromIndex, FromVolume, RequestedTotal, IndexBytes) { FromBuddies = FromBuddies };
 
     public TransferResult Result(in VolumeGeometry geometry, DestinationState? state, long currentConnectionBytes) =>
         new(

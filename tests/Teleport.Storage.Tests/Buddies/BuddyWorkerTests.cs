@@ -57,6 +57,10 @@ public sealed class BuddyWorkerTests : IDisposable
             Assert.True(BusMigrationTests.FilesEqual(rig.SourceVolume, rig.DestinationVolume));
             Assert.Equal(0, completed.BlocksSent);
             Assert.True(server!.BlocksServed > 0);
+            // The saga hears that the site had everything; the worker's metrics count the buddy's blocks.
+            var requested = await rig.Log.WaitFor<BlocksRequested>(e => e.MigrationId == id, MigrationRig.Timeout);
+            Assert.Equal(0, requested.BlocksRequestedFromSource);
+            Assert.Equal(server.BlocksServed, rig.Destination.Migrations.Resolved.FromBuddies);
         }
         finally
         {
