@@ -5,42 +5,20 @@ namespace Teleport.Transfer.Buddies;
 /// <summary>
 /// What one source session's index batches leave for the buddies: the blocks no local source can provide are set
 /// aside instead of requested, looked up at the buddies in batches, written when a buddy has them (each verified
-/// against its fingerprint by <see cref="BuddyClient"/>) and requested from the source otherwise.
+/// against its fingerprint by <see cref="BuddyClient"/>) and requested from the source otherwise. The local index, when
+/// there is one, learns the blocks buddies provided, as it learns received ones.
 /// </summary>
-internal sealed class BuddyFill
+internal sealed class BuddyFill(BuddySet buddies, CheckpointedVolume volume, RequestPlanner requests, DestinationStatistics stats,
+    BlockIndex? index, string volumeFullPath)
 {
-    private readonly BuddySet _buddies;
-    private readonly CheckpointedVolume _volume;
-    private readonly RequestPlanner _requests;
-    private readonly DestinationStatistics _stats;
-    private readonly BlockIndex? _index;
-    private readonly string _volumeFullPath;
-    private readonly int _blockSize;
-    private readonly int _max;
+    private readonly int _blockSize = volume.Geometry.BlockSize;
+    private readonly int _max = BuddyMessages.MaxLookup(volume.Geometry.BlockSize);
     private readonly List<(long Block, FingerprintPrefix Prefix)> _candidates = [];
     private readonly HashSet<long> _filled = [];
-    private readonly FingerprintPrefix[] _prefixes;
-    private readonly Fingerprint[] _fingerprints;
-    private readonly bool[] _found;
-    private readonly byte[] _blocks;
-
-    /// <summary><paramref name="index"/>: the local index, which learns the blocks buddies provided (as it learns received ones).</summary>
-    public BuddyFill(BuddySet buddies, CheckpointedVolume volume, RequestPlanner requests, DestinationStatistics stats,
-        BlockIndex? index, string volumeFullPath)
-    {
-        _buddies = buddies;
-        _volume = volume;
-        _requests = requests;
-        _stats = stats;
-        _index = index;
-        _volumeFullPath = volumeFullPath;
-        _blockSize = volume.Geometry.BlockSize;
-        _max = BuddyMessages.MaxLookup(_blockSize);
-        _prefixes = new FingerprintPrefix[_max];
-        _fingerprints = new Fingerprint[_max];
-        _found = new bool[_max];
-        _blocks = new byte[_max * _blockSize];
-    }
+    private readonly FingerprintPrefix[] _prefixes = new FingerprintPrefix[BuddyMessages.MaxLookup(volume.Geometry.BlockSize)];
+    private readonly Fingerprint[] _fingerprints = new Fingerprint[BuddyMessages.MaxLookup(volume.Geometry.BlockSize)];
+    private readonly bool[] _found = new bool[BuddyMessages.MaxLookup(volume.Geometry.BlockSize)];
+    private readonly byte[] _blocks = new byte[BuddyMessages.MaxLookup(volume.Geometry.BlockSize) * volume.Geometry.BlockSize];
 
     /// <summary>Sets <paramref name="block"/> aside for the buddies instead of requesting it.</summary>
     public void Add(long block, in FingerprintPrefix prefix) => _candidates.Add((block, prefix));
@@ -57,12 +35,12 @@ internal sealed class BuddyFill
             int count = Math.Min(_max, _candidates.Count - start);
             for (int i = 0; i < count; i++)
                 _prefixes[i] = _candidates[start + i].Prefix;
-            await _buddies.LookupAsync(_prefixes, count, _blockSize, _blocks, _fingerprints, _found, ct).ConfigureAwait(false);
+            await buddies.LookupAsync(_prefixes, count, _blockSize, _blocks, _fingerprints, _found, ct).ConfigureAwait(false);
             for (int i = 0; i < count; i++)
                 Apply(_candidates[start + i].Block, i);
         }
 
-        _stats.BuddyRejected = _buddies.Rejected;
+        stats.BuddyRejected = buddies.Rejected;
         _candidates.Clear();
     }
 
@@ -70,15 +48,15 @@ internal sealed class BuddyFill
     {
         if (!_found[i])
         {
-            _requests.Queue(block);
+            requests.Queue(block);
             return;
         }
 
-        int length = _volume.Geometry.BlockLength(block);
-        _volume.WriteBlock(block, _blocks.AsSpan(i * _blockSize, length), _fingerprints[i]);
-        _index?.Add(_fingerprints[i], _volumeFullPath, block);
+        int length = volume.Geometry.BlockLength(block);
+        volume.WriteBlock(block, _blocks.AsSpan(i * _blockSize, length), _fingerprints[i]);
+        index?.Add(_fingerprints[i], volumeFullPath, block);
         _filled.Add(block);
-        _stats.FromBuddies++;
-        _stats.BuddyBytes += _blockSize;
+        stats.FromBuddies++;
+        stats.BuddyBytes += _blockSize;
     }
 }
