@@ -17,6 +17,9 @@ public sealed record DestinationOptions : TransferSessionOptions
     /// <summary>Local content index to rebuild blocks from (optional). Received blocks are added to it.</summary>
     public BlockIndex? Index { get; init; }
 
+    /// <summary>Storage workers of this site whose indexes are asked for what <see cref="Index"/> lacks, before the source (optional).</summary>
+    public Buddies.BuddyOptions? Buddies { get; init; }
+
     /// <summary>Verify by re-reading and hashing the whole volume instead of the fingerprints of what was written
     /// (stronger, but costs a full read during the cut-over).</summary>
     public bool VerifyByReading { get; init; }

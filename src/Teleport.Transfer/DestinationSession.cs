@@ -23,6 +23,7 @@ public sealed class DestinationSession : IAsyncDisposable
     private readonly TaskCompletionSource<TransferResult> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _completed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly DestinationFence _fence;
+    private readonly Buddies.BuddySet? _buddies;
 
     // Touched only by the connection the listener serves.
     private VolumeRebuild? _rebuild;
@@ -40,6 +41,7 @@ public sealed class DestinationSession : IAsyncDisposable
         _volumeFullPath = Path.GetFullPath(options.VolumePath);
         _listener = new DestinationListener(options, _log, _observer, ServeConnectionAsync);
         _fence = new DestinationFence(options.Fence);
+        _buddies = options.Buddies is { Peers.Count: > 0 } buddies ? new Buddies.BuddySet(buddies, _log) : null;
     }
 
     /// <summary>The bound endpoint once <see cref="Start"/> ran (port 0 in the options picks a free port).</summary>
@@ -233,7 +235,7 @@ public sealed class DestinationSession : IAsyncDisposable
         var previous = _rebuild;
         _rebuild = null;
         previous?.Dispose();
-        _rebuild = VolumeRebuild.Open(_options, _volumeFullPath, _log, geometry, hello.SourceSessionId, previous?.State, _stats);
+        _rebuild = VolumeRebuild.Open(_options, _volumeFullPath, _log, geometry, hello.SourceSessionId, previous?.State, _stats, _buddies);
         return _rebuild;
     }
 
@@ -267,6 +269,7 @@ public sealed class DestinationSession : IAsyncDisposable
         // Blocks nothing here can provide are requested before the batch's local copies are made, so the link
         // carries them while this side reads its index; the rest is requested once resolved.
         rebuild.Resolver.QueueCertainMisses(payload.Span);
+        await rebuild.Resolver.AskBuddiesAsync(ct).ConfigureAwait(false);
         await rebuild.Requests.SendQueuedAsync(c, ct).ConfigureAwait(false);
         rebuild.Resolver.Apply(payload.Span);
         await rebuild.Requests.SendQueuedAsync(c, ct).ConfigureAwait(false);
@@ -347,10 +350,14 @@ public sealed class DestinationSession : IAsyncDisposable
     private TransferResult Result(long currentConnectionBytes) =>
         _stats.Result(_rebuild?.Volume.Geometry ?? default, _rebuild?.State, currentConnectionBytes);
 
-    public async ValueTask DisposeAsync() =>
+    public async ValueTask DisposeAsync()
+    {
         await _listener.CloseAsync(() =>
         {
             _rebuild?.Dispose();
             _rebuild = null;
         }).ConfigureAwait(false);
+        if (_buddies is not null)
+            await _buddies.DisposeAsync().ConfigureAwait(false);
+    }
 }

@@ -7,4 +7,8 @@ namespace Teleport.Transfer;
 /// <param name="FromVolume">Blocks it already held or copies of blocks repeated inside this volume.</param>
 /// <param name="Requested">Blocks it asked the source for.</param>
 /// <param name="IndexBytes">Bytes of the index stream on the wire.</param>
-public sealed record IndexReport(long Blocks, long ZeroBlocks, long FromIndex, long FromVolume, long Requested, long IndexBytes);
+public sealed record IndexReport(long Blocks, long ZeroBlocks, long FromIndex, long FromVolume, long Requested, long IndexBytes)
+{
+    /// <summary>Blocks buddies (storage workers of the destination's site) provided, verified.</summary>
+    public long FromBuddies { get; init; }
+}

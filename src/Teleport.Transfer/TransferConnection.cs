@@ -40,7 +40,12 @@ internal sealed class TransferConnection : IAsyncDisposable
         }, ct), static (e, check) => e is AuthenticationException || (e is IOException && check.Problem is not null)).ConfigureAwait(false);
     }
 
-    public static async Task<TransferConnection> OpenServerAsync(Stream raw, TransferTls? tls, CancellationToken ct)
+    /// <summary>
+    /// Server side of the connection. <paramref name="checkPeer"/> replaces the client certificate check (null when
+    /// acceptable, else why not): the buddy server accepts any of several storage ids.
+    /// </summary>
+    public static async Task<TransferConnection> OpenServerAsync(Stream raw, TransferTls? tls, CancellationToken ct,
+        Func<X509Certificate?, X509Chain?, string?>? checkPeer = null)
     {
         if (tls is null)
             return new TransferConnection(raw, null);
@@ -52,7 +57,9 @@ internal sealed class TransferConnection : IAsyncDisposable
             ServerCertificate = certificate,
             ClientCertificateRequired = clientCertificate,
             RemoteCertificateValidationCallback = (_, c, chain, _) =>
-                !clientCertificate || (check.Problem = PeerCertificateCheck.Problem(tls, c, chain, peerIsServer: false)) is null,
+                !clientCertificate || (check.Problem = checkPeer is null
+                    ? PeerCertificateCheck.Problem(tls, c, chain, peerIsServer: false)
+                    : checkPeer(c, chain)) is null,
         }, ct), static (e, _) => e is AuthenticationException or IOException).ConfigureAwait(false);
     }
 

@@ -29,4 +29,14 @@ public sealed record TransferResult(
     bool Verified,
     int Reconnects,
     byte[] VolumeDigest,
-    long BlocksFromVolume = 0);
+    long BlocksFromVolume = 0)
+{
+    /// <summary>Blocks the destination pulled from its buddies (storage workers of its site) instead of the source.</summary>
+    public long BlocksFromBuddies { get; init; }
+
+    /// <summary>Block bytes pulled from buddies over the LAN (not part of <see cref="BytesOnWire"/>).</summary>
+    public long BuddyBytes { get; init; }
+
+    /// <summary>Blocks buddies sent that did not match their fingerprints; each was asked from the source.</summary>
+    public long BuddyBlocksRejected { get; init; }
+}

@@ -1,3 +1,4 @@
+using Teleport.Transfer.Buddies;
 using Teleport.Transfer.Protocol;
 
 namespace Teleport.Transfer.Tests;
@@ -9,6 +10,8 @@ namespace Teleport.Transfer.Tests;
 /// </summary>
 public class FrameCodecTests
 {
+    private static Teleport.Blocks.FingerprintPrefix Prefix(byte seed) => Teleport.Blocks.FingerprintPrefix.Read(Digest(seed));
+
     private static byte[] Digest(byte seed) => Enumerable.Range(0, ProtocolConstants.DigestSize).Select(i => (byte)(seed + i)).ToArray();
 
     public static TheoryData<string> Codecs => new(Cases.Keys);
@@ -29,6 +32,16 @@ public class FrameCodecTests
         ["FinalEnd"] = Control(new FinalEndMessage(99, Digest(6)), p => FinalEndMessage.Parse(p)),
         ["Complete"] = Control(new CompleteMessage(Digest(7)), p => CompleteMessage.Parse(p)),
         ["FenceEnd"] = Control(new FenceEndMessage(513), p => FenceEndMessage.Parse(p)),
+        ["BuddyHello"] = Case(4096, BuddyMessages.HelloSize, p => BuddyMessages.ParseHello(p), (blockSize, s) =>
+        {
+            BuddyMessages.WriteHello(s, blockSize);
+            return BuddyMessages.HelloSize;
+        }),
+        ["BuddyLookup"] = Case(new[] { Prefix(8), Prefix(9) }, BuddyMessages.LookupSize(2), p =>
+        {
+            var prefixes = new Teleport.Blocks.FingerprintPrefix[256];
+            return prefixes[..BuddyMessages.ParseLookup(p, 256, prefixes)];
+        }, (prefixes, s) => BuddyMessages.WriteLookup(s, prefixes)),
     };
 
     private static (Func<byte[]>, Func<byte[], byte[]>) Case<T>(T message, int size, Func<byte[], T> parse, Func<T, byte[], int> write) =>
@@ -91,7 +104,7 @@ public class FrameCodecTests
         var variable = new[]
         {
             MessageType.IndexBatch, MessageType.Request, MessageType.UrgentRequest, MessageType.Fence, MessageType.Data, MessageType.Error,
-            MessageType.Goodbye,
+            MessageType.Goodbye, MessageType.BuddyBlocks, // BuddyBlocks: BuddyProtocolTests
         };
         var covered = Cases.Keys.Select(Enum.Parse<MessageType>).Concat(variable);
         Assert.Equal(Enum.GetValues<MessageType>().Order(), covered.Order());

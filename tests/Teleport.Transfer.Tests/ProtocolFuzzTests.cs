@@ -1,4 +1,5 @@
 using CsCheck;
+using Teleport.Transfer.Buddies;
 using Teleport.Transfer.Protocol;
 
 namespace Teleport.Transfer.Tests;
@@ -99,6 +100,9 @@ public sealed class ProtocolFuzzTests(TransferSessionSeeds seeds) : IClassFixtur
             case MessageType.Complete: CompleteMessage.Parse(payload); break;
             case MessageType.Goodbye: GoodbyeMessage.Parse(payload); break;
             case MessageType.FenceEnd: FenceEndMessage.Parse(payload); break;
+            case MessageType.BuddyHello: BuddyMessages.ParseHello(payload); break;
+            case MessageType.BuddyLookup: BuddyMessages.ParseLookup(payload, 256, new Teleport.Blocks.FingerprintPrefix[256]); break;
+            case MessageType.BuddyBlocks: BuddyMessages.ParseBlocks(payload, 1 + (flags % 8), 512, out _); break;
             default: throw new InvalidOperationException($"no parser for {type}");
         }
     });

@@ -30,7 +30,8 @@ internal sealed class DestinationEventObserver(
         if (Interlocked.Exchange(ref _resolved, 1) != 0)
             return;
         totals?.Add(report);
-        events.Post(new BlocksRequested(migrationId, report.FromIndex + report.FromVolume, report.Requested, DateTimeOffset.UtcNow, attempt));
+        // Blocks from buddies came from this site, not the source: they count with the index's.
+        events.Post(new BlocksRequested(migrationId, report.FromIndex + report.FromVolume + report.FromBuddies, report.Requested, DateTimeOffset.UtcNow, attempt));
     }
 
     public void OnFenced(long fencedBlocks) => fenced?.Invoke(fencedBlocks);

@@ -141,6 +141,7 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
         StatePath = S.Store.SessionStatePathOf(command.VolumeId),
         Listen = S.Options.DataEndPoint,
         Index = command.Options.UseIndex ? S.Index : null,
+        Buddies = command.Options.UseIndex ? S.Options.Buddies.ForDestination(S.DataChannel.Mutual) : null,
         ReadAheadBytes = S.Options.ReceiveReadAheadBytes,
         HandshakeTimeout = S.Options.DataChannel.HandshakeTimeout,
         MaxHandshakes = S.Options.DataChannel.MaxHandshakes,
@@ -189,8 +190,9 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
         m.MarkCompleted();
         // Kept until an abort or a later attempt: after a restart, a rollback must still be able to unexport it.
         S.Journal.Update(m.Journal with { Phase = MigrationPhases.CutOver, Completed = true });
-        S.Log.LogInformation("Volume {Volume} received for migration {MigrationId}: verified {Verified}, {BytesOnWire} bytes on the wire, {Rounds} rounds",
-            m.VolumeId, m.MigrationId, result.Verified, result.BytesOnWire, result.Rounds);
+        S.Log.LogInformation("Volume {Volume} received for migration {MigrationId}: verified {Verified}, {BytesOnWire} bytes on the wire, {Rounds} rounds, " +
+            "{BlocksFromBuddies} blocks ({BuddyBytes} bytes) from buddies, {BuddyBlocksRejected} wrong ones refused",
+            m.VolumeId, m.MigrationId, result.Verified, result.BytesOnWire, result.Rounds, result.BlocksFromBuddies, result.BuddyBytes, result.BuddyBlocksRejected);
         m.Events.Post(new MigrationCompleted(m.MigrationId, S.StorageId, m.VolumeId, result.Verified, volumeBytes, result.BytesOnWire,
             result.BlocksFromIndex, result.BlocksSent, result.Rounds, DateTimeOffset.UtcNow, m.Attempt));
     }

@@ -30,8 +30,9 @@ public sealed class StorageWorkerMetrics : IDisposable
         {
             Measure(resolved.FromIndex, "teleport.block.source", "index"),
             Measure(resolved.FromVolume, "teleport.block.source", "volume"),
+            Measure(resolved.FromBuddies, "teleport.block.source", "buddy"),
             Measure(resolved.Requested, "teleport.block.source", "peer"),
-        }, "{block}", "Blocks of incoming migrations by where they came from: the content index, the volume itself, or asked of the source");
+        }, "{block}", "Blocks of incoming migrations by where they came from: the content index, the volume itself, a buddy of this site, or asked of the source");
         if (index is not null)
             AddIndex(index);
     }

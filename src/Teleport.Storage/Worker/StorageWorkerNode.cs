@@ -9,6 +9,7 @@ using Teleport.Storage.Migrations;
 using Teleport.Storage.Retention;
 using Teleport.Storage.Security;
 using Teleport.Storage.Volumes;
+using Teleport.Transfer.Buddies;
 
 namespace Teleport.Storage.Worker;
 
@@ -53,7 +54,13 @@ public sealed class StorageWorkerNode : IHostedService, IAsyncDisposable
             () => Migrations.ReceivingAny, loggers.CreateLogger<RetainedCopies>());
         VolumeOperations = new VolumeOperations(options, Store, Exports, Migrations, Indexer, bus, loggers.CreateLogger<VolumeOperations>());
         Metrics = new StorageWorkerMetrics(options.StorageId, Migrations, Index);
+        BuddyServer = options.Buddies.ForServer(DataChannel.Mutual, Index) is { } buddies
+            ? new BuddyServer(buddies, loggers.CreateLogger<BuddyServer>())
+            : null;
     }
+
+    /// <summary>Answers the buddies' lookups from <see cref="Index"/> (null unless Storage:Buddies:Listen is set).</summary>
+    public BuddyServer? BuddyServer { get; }
 
     public StorageWorkerOptions Options { get; }
 
@@ -99,6 +106,7 @@ public sealed class StorageWorkerNode : IHostedService, IAsyncDisposable
         await Exports.StartAsync(cancellationToken).ConfigureAwait(false);
         Indexer?.Start();
         Retention.Start();
+        BuddyServer?.Start();
         var lifetime = _services.GetService<IHostApplicationLifetime>();
         if (lifetime is not null)
         {
@@ -152,6 +160,8 @@ public sealed class StorageWorkerNode : IHostedService, IAsyncDisposable
         if (Interlocked.Exchange(ref _disposed, 1) == 1)
             return;
         Metrics.Dispose();
+        if (BuddyServer is not null)
+            await BuddyServer.DisposeAsync().ConfigureAwait(false);
         await Retention.DisposeAsync().ConfigureAwait(false);
         await Exports.DisposeAsync().ConfigureAwait(false);
         if (Indexer is not null)

@@ -129,6 +129,9 @@ public sealed class StorageWorkerOptions
     /// </summary>
     public Dictionary<string, string> Peers { get; set; } = new(StringComparer.Ordinal);
 
+    /// <summary>Storage workers of this site whose indexes incoming migrations consult before the source (docs/storage.md, "Buddies").</summary>
+    public Buddies.BuddySettings Buddies { get; set; } = new();
+
     /// <summary>With an index: index the served volumes and keep their entries current as NBD writes change blocks.</summary>
     public bool IndexVolumes { get; set; } = true;
 
@@ -183,6 +186,7 @@ public sealed class StorageWorkerOptions
             throw new ArgumentException("Storage:DataTlsDirectory (mutual TLS) and Storage:TlsCertificate (pinned) exclude each other: choose one");
         foreach (var (id, address) in Peers)
             _ = Security.KnownPeers.Parse(id, address);
+        Buddies.Validate(this);
         if (IndexDebounce < TimeSpan.Zero || IndexSaveInterval < TimeSpan.Zero)
             throw new ArgumentException("Storage:IndexDebounce and Storage:IndexSaveInterval must not be negative");
         if (RetentionPeriod < TimeSpan.Zero || RetentionBudgetBytes < 0 || RetentionSweepInterval <= TimeSpan.Zero)

@@ -23,6 +23,14 @@ internal sealed class DestinationStatistics
 
     public long FromVolume { get; set; }
 
+    /// <summary>Blocks buddies provided (verified), and their bytes pulled over the LAN.</summary>
+    public long FromBuddies { get; set; }
+
+    public long BuddyBytes { get; set; }
+
+    /// <summary>Blocks buddies sent that did not match their fingerprints (asked from the source instead).</summary>
+    public long BuddyRejected { get; set; }
+
     public long BlocksReceived { get; set; }
 
     public long RequestedTotal { get; set; }
@@ -38,7 +46,8 @@ internal sealed class DestinationStatistics
         _clock.Start();
     }
 
-    public IndexReport IndexReport(long blocks) => new(blocks, ZeroBlocks, FromIndex, FromVolume, RequestedTotal, IndexBytes);
+    public IndexReport IndexReport(long blocks) =>
+        new(blocks, ZeroBlocks, FromIndex, FromVolume, RequestedTotal, IndexBytes) { FromBuddies = FromBuddies };
 
     public TransferResult Result(in VolumeGeometry geometry, DestinationState? state, long currentConnectionBytes) =>
         new(
@@ -54,5 +63,10 @@ internal sealed class DestinationStatistics
             Seconds: _clock.Elapsed.TotalSeconds,
             Verified: state?.Phase == DestinationPhase.Completed,
             Reconnects: Math.Max(0, Connections - 1),
-            VolumeDigest: state?.Digest ?? []);
+            VolumeDigest: state?.Digest ?? [])
+        {
+            BlocksFromBuddies = FromBuddies,
+            BuddyBytes = BuddyBytes,
+            BuddyBlocksRejected = BuddyRejected,
+        };
 }

@@ -21,6 +21,7 @@ internal sealed class IndexResolver
     private readonly DestinationStatistics _stats;
     private readonly BlockIndex? _index;
     private readonly IndexPrefetch? _prefetch;
+    private readonly Buddies.BuddyFill? _buddies;
     private readonly VolumeGeometry _geometry;
     private readonly byte[] _block;
     private BlockBitmap? _hint;
@@ -39,11 +40,13 @@ internal sealed class IndexResolver
     /// <summary>
     /// <paramref name="waiting"/> is the set of blocks waiting for a copy, shared with <paramref name="requests"/>;
     /// <paramref name="index"/> the local index, or null (one of another block size is not used); <paramref name="hint"/>
-    /// the blocks an earlier attempt left in the volume, re-checked before use, or null.
+    /// the blocks an earlier attempt left in the volume, re-checked before use, or null; <paramref name="buddies"/> asks
+    /// the site's buddies for certain misses before they are requested, or null.
     /// </summary>
     public IndexResolver(CheckpointedVolume volume, RequestPlanner requests, BlockBitmap waiting, DestinationStatistics stats,
-        BlockIndex? index, BlockBitmap? hint)
+        BlockIndex? index, BlockBitmap? hint, Buddies.BuddyFill? buddies = null)
     {
+        _buddies = buddies;
         _volume = volume;
         _requests = requests;
         _waiting = waiting;
@@ -98,10 +101,17 @@ internal sealed class IndexResolver
                 continue;
             if (_index is not null && _index.MayContain(entry.Prefix))
                 continue;
-            if (!presence.Test(entry.Block) && !_requests.IsRequested(entry.Block))
+            if (presence.Test(entry.Block) || _requests.IsRequested(entry.Block))
+                continue;
+            if (_buddies is not null)
+                _buddies.Add(entry.Block, entry.Prefix);
+            else
                 _requests.Queue(entry.Block);
         }
     }
+
+    /// <summary>Asks the buddies for the certain misses <see cref="QueueCertainMisses"/> set aside; what they lack is requested.</summary>
+    public ValueTask AskBuddiesAsync(CancellationToken ct) => _buddies?.ResolveAsync(ct) ?? ValueTask.CompletedTask;
 
     /// <summary>Resolves a validated batch entry by entry and advances the index cursor past it.</summary>
     public void Apply(ReadOnlySpan<byte> payload)
@@ -174,8 +184,8 @@ internal sealed class IndexResolver
     private void Resolve(long block, in FingerprintPrefix prefix)
     {
         ulong key = prefix.High;
-        // Requested ahead by QueueCertainMisses: its data is on the way.
-        if (_requests.IsRequested(block))
+        // Requested ahead by QueueCertainMisses (its data is on the way), or written from a buddy.
+        if (_requests.IsRequested(block) || (_buddies is not null && _buddies.Filled(block)))
         {
             _seen.TryAdd(key, block);
             return;

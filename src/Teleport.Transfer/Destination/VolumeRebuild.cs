@@ -11,12 +11,14 @@ namespace Teleport.Transfer;
 /// </summary>
 internal sealed class VolumeRebuild : IDisposable
 {
-    private VolumeRebuild(CheckpointedVolume volume, BlockIndex? index, BlockBitmap? hint, DestinationStatistics stats, string volumeFullPath)
+    private VolumeRebuild(CheckpointedVolume volume, BlockIndex? index, BlockBitmap? hint, DestinationStatistics stats, string volumeFullPath,
+        Buddies.BuddySet? buddies)
     {
         Volume = volume;
         var waiting = new BlockBitmap(volume.Geometry.BlockCount);
         Requests = new RequestPlanner(volume.Presence, waiting, stats);
-        Resolver = new IndexResolver(volume, Requests, waiting, stats, index, hint);
+        var fill = buddies is null ? null : new Buddies.BuddyFill(buddies, volume, Requests, stats, index, volumeFullPath);
+        Resolver = new IndexResolver(volume, Requests, waiting, stats, index, hint, fill);
         Data = new DataFrameApplier(volume, Resolver, stats, index, volumeFullPath);
     }
 
@@ -48,7 +50,7 @@ internal sealed class VolumeRebuild : IDisposable
     /// one replaces (its volume already closed), or null.
     /// </summary>
     public static VolumeRebuild Open(DestinationOptions options, string volumeFullPath, ILogger log, in VolumeGeometry geometry,
-        Guid sourceSessionId, DestinationState? previous, DestinationStatistics stats)
+        Guid sourceSessionId, DestinationState? previous, DestinationStatistics stats, Buddies.BuddySet? buddies = null)
     {
         var saved = previous ?? LoadState(options, log);
         bool sameMigration = saved is not null && saved.MigrationId == options.MigrationId && saved.Geometry == geometry;
@@ -60,7 +62,7 @@ internal sealed class VolumeRebuild : IDisposable
                 log.LogInformation("Migration {MigrationId}: resuming from state file (phase {Phase}, {Present} blocks present)",
                     options.MigrationId, saved.Phase, saved.Presence.Count);
                 return new VolumeRebuild(new CheckpointedVolume(file, saved, options, saved.DurableSeq, lastCheckpointTicks: 0),
-                    options.Index, hint: null, stats, volumeFullPath);
+                    options.Index, hint: null, stats, volumeFullPath, buddies);
             }
 
             var hint = sameMigration && saved!.Presence.Count > 0 ? saved.Presence : null;
@@ -70,7 +72,7 @@ internal sealed class VolumeRebuild : IDisposable
             log.LogInformation("Migration {MigrationId}: new source session, volume {Path} of {Size} bytes ({Fresh})",
                 options.MigrationId, options.VolumePath, geometry.Size, state.Fresh ? "created" : "existing");
             return new VolumeRebuild(new CheckpointedVolume(file, state, options, lastSeq: 0, Stopwatch.GetTimestamp()),
-                options.Index, hint, stats, volumeFullPath);
+                options.Index, hint, stats, volumeFullPath, buddies);
         }
         catch
         {

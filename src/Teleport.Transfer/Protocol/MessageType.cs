@@ -22,4 +22,9 @@ internal enum MessageType : byte
     FinalEnd = 0x30,
     Complete = 0x31,
     Goodbye = 0x32,
+
+    // The buddy channel between storage workers of one site (docs/protocol.md, "Buddies").
+    BuddyHello = 0x40,
+    BuddyLookup = 0x41,
+    BuddyBlocks = 0x42,
 }
