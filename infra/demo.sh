@@ -3,7 +3,9 @@
 # driven by the saga with the whole system in one process (two storage workers, a host worker with a VM writing
 # to its disk, the orchestrator, one in-memory bus), then prints what crossed the wire and the downtime, and
 # checks every write the VM made is on the destination. Arguments go to `teleport demo`
-# (--json, --size BYTES, --bandwidth RATE, --keep DIR; see --help).
+# (--json, --size BYTES, --bandwidth RATE, --keep DIR, --guest, --whole-vm; see --help).
+# With --guest or --whole-vm and no TELEPORT_GUEST_KERNEL/INITRD set, the QEMU test guest is built first
+# (infra/guest/workload/build-guest.sh into ~/.cache/teleport/workload-guest; quick once built).
 #
 # --with-images (first argument) also builds the Debian test disk images (downloads packages; needs root for
 # that), shows how much of each a destination would rebuild from the others, and migrates lamp.img cold with
@@ -17,6 +19,10 @@ if [[ ${1:-} == --with-images ]]; then
 fi
 
 dotnet build "$root/src/Teleport.Cli" -c Release -v quiet -nologo >&2
+if [[ " $* " == *" --guest "* || " $* " == *" --whole-vm "* ]] && [[ -z ${TELEPORT_GUEST_KERNEL:-} || -z ${TELEPORT_GUEST_INITRD:-} ]]; then
+    guest_env=$("$root/infra/guest/workload/build-guest.sh" "${TELEPORT_CACHE:-$HOME/.cache/teleport}/workload-guest")
+    eval "export ${guest_env//$'\n'/ }"
+fi
 teleport=("dotnet" "$root/src/Teleport.Cli/bin/Release/net10.0/teleport.dll")
 
 if ((!with_images)); then

@@ -8,6 +8,10 @@
 #             source mirrors the whole disk into it (blockdev-mirror sync=full), then QEMU's memory migration, then
 #             the ready mirror is cancelled in sync and the destination continues (infra/bench/qemu-anchor.py).
 #
+#   teleport  Teleport's whole-VM move (`teleport migrate --to-host`): RabbitMQ, the orchestrator, storage src and
+#             host hv1 (running the source QEMU, its definition in a file) in the source namespace; storage dst (its
+#             content index built over base.img) and host hv2 (which starts the incoming QEMU) in the destination's.
+#
 # Per run: total time, the downtime the guest saw (its longest gap between two records, over both consoles),
 # QEMU's own downtime, bytes on the link (both directions) split into memory (QEMU's ram.transferred) and the rest
 # (disk and control), whether the guest continued (its record sequence goes on in the destination QEMU from the
@@ -17,7 +21,7 @@
 # 64 KiB chunks rewritten; the destination holds base.img.
 #
 # usage: wan-whole-vm.sh [--runs N] [--volume-mib M] [--changed-pct P] [--name NAME] [--rate 100mbit]
-#                        [--delay 25ms] [--out FILE.md]
+#                        [--delay 25ms] [--out FILE.md] [--teleport DLL] [--only qemu|teleport]
 # Needs root. The link, every process and the temp directory are removed on exit (the directory with the logs
 # stays after a failure, or always with TELEPORT_BENCH_KEEP=1).
 set -Eeuo pipefail
@@ -29,7 +33,7 @@ TELEPORT_ROOT=$ROOT TELEPORT_LOG_TAG='wan-whole-vm'
 # shellcheck source=infra/lib.sh
 source infra/lib.sh
 
-RUNS=1 VOLUME_MIB=64 CHANGED_PCT=10 NAME=wv RATE=100mbit DELAY=25ms OUT=''
+RUNS=1 VOLUME_MIB=64 CHANGED_PCT=10 NAME=wv RATE=100mbit DELAY=25ms OUT='' DLL='' ONLY=''
 while [[ $# -gt 0 ]]; do
     case $1 in
         --runs) RUNS=${2:?}; shift 2 ;;
@@ -39,6 +43,8 @@ while [[ $# -gt 0 ]]; do
         --rate) RATE=${2:?}; shift 2 ;;
         --delay) DELAY=${2:?}; shift 2 ;;
         --out) OUT=${2:?}; shift 2 ;;
+        --teleport) DLL=${2:?}; shift 2 ;;
+        --only) ONLY=${2:?}; shift 2 ;;
         --whole-vm) shift ;;
         -h | --help) print_usage "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "wan-whole-vm.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -47,6 +53,7 @@ done
 [[ $RUNS =~ ^[1-9][0-9]?$ ]] || { echo "wan-whole-vm.sh: --runs must be 1-99" >&2; exit 2; }
 [[ $VOLUME_MIB =~ ^[1-9][0-9]{0,4}$ ]] || { echo "wan-whole-vm.sh: --volume-mib must be a whole number" >&2; exit 2; }
 [[ $CHANGED_PCT =~ ^([0-9]|[1-9][0-9]|100)$ ]] || { echo "wan-whole-vm.sh: --changed-pct must be 0-100" >&2; exit 2; }
+[[ $ONLY =~ ^(|qemu|teleport)$ ]] || { echo "wan-whole-vm.sh: --only must be qemu or teleport" >&2; exit 2; }
 ((EUID == 0)) || { echo "wan-whole-vm.sh: needs root (network namespaces)" >&2; exit 2; }
 
 WORK=$(mktemp -d /tmp/teleport-wan-whole-vm.XXXXXX)
@@ -190,8 +197,14 @@ row_of() {
 
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
 
+# shellcheck source=infra/bench/wan-whole-vm-teleport.sh
+[[ $ONLY == qemu ]] || source infra/bench/wan-whole-vm-teleport.sh
+
 START=$(date -u '+%Y-%m-%d %H:%M UTC')
-for ((r = 1; r <= RUNS; r++)); do run_qemu "$r"; done
+for ((r = 1; r <= RUNS; r++)); do
+    [[ $ONLY == teleport ]] || run_qemu "$r"
+    [[ $ONLY == qemu ]] || run_teleport "$r"
+done
 
 {
     echo "Whole-VM moves over the emulated WAN ($RATE, $DELAY each way; link check: rtt ${WAN_CHECK_RTT_AVG_MS:-?} ms," \

@@ -17,7 +17,8 @@ public sealed class GuestContinuityTests : IDisposable
     [Fact]
     public async Task A_writer_that_goes_on_counting_in_the_incoming_qemu_continued()
     {
-        var log = Source("TPW guest ready", Records(0, 10));
+        // As QEMU prints it: the firmware's terminal escapes (reset, clear screen) come before the guest's first line.
+        var log = Source(FirmwareEscapes + "TPW guest ready", Records(0, 10));
         await DestinationAsync(log, "SeaBIOS noise from QEMU\r", Records(10, 5));
 
         Assert.True(log.Continued, log.Console);
@@ -31,7 +32,7 @@ public sealed class GuestContinuityTests : IDisposable
     public async Task A_guest_that_rebooted_in_the_incoming_qemu_did_not_continue()
     {
         var log = Source("TPW guest ready", Records(0, 10));
-        await DestinationAsync(log, "TPW guest ready", Records(10, 3));
+        await DestinationAsync(log, FirmwareEscapes + "TPW guest ready", Records(10, 3));
 
         Assert.False(log.Continued);
         Assert.Equal(13, log.RecordsWritten);
@@ -92,6 +93,8 @@ public sealed class GuestContinuityTests : IDisposable
         Assert.True(log.Continued, log.Console);
         Assert.Equal(4096, log.Console.Split('\n').Max(l => l.TrimEnd('\r').Length));
     }
+
+    private const string FirmwareEscapes = "\u001bc\u001b[?7l\u001b[2J";
 
     private static GuestLog Source(params object[] lines)
     {

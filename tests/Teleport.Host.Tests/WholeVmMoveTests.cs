@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net;
 using Teleport.Contracts;
 using Teleport.Host.Tests.Support;
 using Teleport.Host.Workload;
@@ -160,6 +161,51 @@ public sealed partial class WholeVmMoveTests(ITestOutputHelper output) : IDispos
             new StopSourceVm(migration, WholeVmRig.VmId, rig.Source.HostId), CancellationToken.None));
         Assert.Contains("not postmigrate", refused.Reason);
         Assert.False(rig.Qemu.HasExited);
+    }
+
+    [Fact]
+    public async Task TheMemoryStreamCut_DuringPreCopy_FailsClearly_ResumeOnTheSourceRunsOnWithNothingLost_DiscardCleansTheDestination()
+    {
+        await using var rig = await WholeVmRig.StartAsync(_dir, 12_000, Run + 1);
+        await WaitForAsync(() => TestGuest.LastProgress(rig.Qemu.Output) >= 100, TimeSpan.FromSeconds(120), "the workload to reach record 100", rig);
+        var migration = Guid.NewGuid();
+        var described = Assert.IsType<VmDescribed>(await rig.DescribeAsync(migration));
+        var prepared = Assert.IsType<IncomingVmPrepared>(await rig.PrepareAsync(migration, described.Definition, _dir.File("b.sock")));
+        var incoming = rig.Destination.Vm(WholeVmRig.VmId).Incoming!.Qemu;
+
+        // QEMU's memory stream crosses a link that can be cut; the peer check compares the host address only.
+        await using var link = CuttableRelay.Start(new IPEndPoint(IPAddress.Loopback, 0), IPEndPoint.Parse(prepared.MigrationEndpoint));
+        var progress = new List<MemoryMigrationProgress>();
+        // 1 MiB/s: 256 MiB of memory takes minutes, so the cut lands inside the pre-copy.
+        var migrating = rig.MigrateAsync(migration, link.EndPoint.ToString()!, 1024 * 1024, progress);
+        await WaitForAsync(() => { lock (progress) return progress.Count >= 1; }, TimeSpan.FromSeconds(60), "memory migration progress", rig);
+        link.Cut();
+
+        var failed = Assert.IsType<HostOperationFailed>(await migrating.WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Equal(HostOperationNames.MigrateMemory, failed.Operation);
+        Assert.Contains("memory migration ended 'failed' before pre-switchover", failed.Reason);
+        Assert.Equal(1, link.Accepted);
+
+        // The rollback: the source runs on (it never stopped), and its writer keeps going.
+        Assert.IsType<VmResumed>(await rig.Source.Node.Operations.ResumeAsync(new ResumeVm(migration, WholeVmRig.VmId, rig.Source.HostId), CancellationToken.None));
+        Assert.True(await QueryRunningAsync(rig));
+        long before = TestGuest.LastProgress(rig.Qemu.Output);
+        await WaitForAsync(() => TestGuest.LastProgress(rig.Qemu.Output) >= before + 100, TimeSpan.FromSeconds(60), "the guest to keep writing on the source", rig);
+
+        Assert.IsType<IncomingVmDiscarded>(await rig.Destination.Node.Incoming.DiscardAsync(
+            new DiscardIncomingVm(migration, WholeVmRig.VmId, rig.Destination.HostId), CancellationToken.None));
+        Assert.True(incoming.HasExited);
+        Assert.False(rig.Destination.Node.Vms.ContainsKey(WholeVmRig.VmId));
+
+        // Nothing lost: with the guest stopped (its disk I/O drained), every record it reported is on the source volume.
+        Assert.IsType<VmPaused>(await rig.Source.Node.Operations.PauseAsync(new PauseVm(Guid.NewGuid(), WholeVmRig.VmId, rig.Source.HostId), CancellationToken.None));
+        long reported = TestGuest.LastProgress(rig.Qemu.Output);
+        var source = await WorkloadVerifier.VerifyAsync(rig.A.FilePath, Run + 1);
+        Assert.True(source.IsIntact, $"source after the cut: {source}");
+        Assert.Equal(source.HighestSequence + 1, source.ValidRecords);
+        Assert.InRange(source.HighestSequence, reported, 12_000 - 1);
+        Assert.DoesNotContain("I/O error", rig.Qemu.Output);
+        output.WriteLine($"cut after {progress.Count} progress report(s): {failed.Reason}; {source.ValidRecords} records intact on the source");
     }
 
     private static async Task<bool> QueryRunningAsync(WholeVmRig rig)

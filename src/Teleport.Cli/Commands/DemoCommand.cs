@@ -30,6 +30,7 @@ public sealed class DemoCommand(CliConsole console) : AsyncCommand<DemoSettings>
         if (settings.Keep is { Length: 0 })
             throw new UserInputException("--keep needs a directory");
         var bandwidth = TransferSupport.ParseRate(settings.Bandwidth);
-        return new DemoOptions(bytes, bandwidth, settings.Keep, settings.Verbose, settings.Guest ? GuestImage.FromEnvironment() : null);
+        var guest = settings.Guest || settings.WholeVm ? GuestImage.FromEnvironment(settings.WholeVm ? "--whole-vm" : "--guest") : null;
+        return new DemoOptions(bytes, bandwidth, settings.Keep, settings.Verbose, guest, settings.WholeVm);
     }
 }

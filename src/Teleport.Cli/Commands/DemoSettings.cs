@@ -17,6 +17,10 @@ public sealed class DemoSettings : JsonSettings
     [Description("The VM is the QEMU test guest (software emulation) instead of the in-process writer; needs TELEPORT_GUEST_KERNEL, TELEPORT_GUEST_INITRD (infra/guest/workload/build-guest.sh) and qemu-system-x86_64.")]
     public bool Guest { get; init; }
 
+    [CommandOption("--whole-vm")]
+    [Description("Move the whole VM: the QEMU test guest (as with --guest) moves with its memory and devices from a QEMU on host-1 to one host-2 starts, its writer carrying on there.")]
+    public bool WholeVm { get; init; }
+
     [CommandOption("--keep <DIR>")]
     [Description("Work in DIR (created; must be empty) and keep the images, volumes, index and saga database there.")]
     public string? Keep { get; init; }

@@ -19,6 +19,7 @@ public sealed class ConsoleFileFollower : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly StringBuilder _line = new();
     private Task _following = Task.CompletedTask;
+    private int _disposed;
 
     public ConsoleFileFollower(string path, GuestLog log, int side = 1)
     {
@@ -94,6 +95,8 @@ public sealed class ConsoleFileFollower : IAsyncDisposable
     /// <summary>Reads what the file holds now, then stops.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
         await _stop.CancelAsync().ConfigureAwait(false);
         await _following.ConfigureAwait(false);
         _stop.Dispose();

@@ -110,6 +110,19 @@ public sealed class DemoProgress(CliConsole console)
         }
     }
 
+    // A whole-VM move's memory: QEMU's own pre-copy, then its stop at pre-switchover while the disk's last sync runs.
+    public void MemoryProgress(MemoryMigrationProgress e) =>
+        Line($"memory: {ByteSize.Format(e.TransferredBytes)} sent, {ByteSize.Format(e.RemainingBytes)} of {ByteSize.Format(e.TotalBytes)} remaining ({e.Status})");
+
+    public void PreSwitchover(MemoryPreSwitchover e)
+    {
+        Line($"cut-over: {e.VmId}'s vCPUs stopped on {e.HostId} (QEMU pre-switchover)");
+        Advance("cut-over: paused");
+    }
+
+    public void MemoryMigrated(VmMemoryMigrated e) =>
+        Line(string.Create(CultureInfo.InvariantCulture, $"cut-over: memory moved ({ByteSize.Format(e.MemoryBytes)}), QEMU's stop-and-copy {e.QemuDowntimeMilliseconds:0} ms"));
+
     public void Paused(VmPaused e)
     {
         Line($"cut-over: VM {e.VmId} paused");

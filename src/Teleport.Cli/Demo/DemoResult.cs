@@ -3,7 +3,8 @@ namespace Teleport.Cli.Demo;
 /// <summary>
 /// The JSON object <c>teleport demo --json</c> prints. <see cref="Verified"/> is true only when the destination
 /// proved its volume equal to the source at pause time, every record the VM wrote (before, during and after the
-/// cut-over) is on the destination in order and intact, and the blocks nobody wrote equal the source's.
+/// cut-over) is on the destination in order and intact, and the blocks nobody wrote equal the source's; after a
+/// whole-VM move (<see cref="WholeVm"/>) also the guest's writer carried on in the destination QEMU (<see cref="GuestContinued"/>).
 /// </summary>
 public sealed record DemoResult(
     string State,
@@ -22,7 +23,14 @@ public sealed record DemoResult(
     bool Verified,
     bool DestinationVerified,
     bool? RestMatchesSource,
+    bool RecordsIntact,
     string Vm,
+    bool WholeVm,
+    string? DestinationHost,
+    long? MemoryBytes,
+    double? QemuDowntimeMs,
+    double? StorageDowntimeMs,
+    bool? GuestContinued,
     long RecordsWritten,
     long RecordsVerified,
     long RecordsAfterCutover,

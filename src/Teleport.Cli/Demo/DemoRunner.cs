@@ -44,6 +44,17 @@ public sealed class DemoRunner(DemoOptions options, DemoProgress progress)
 
             double rate = RecordsPerSecond(layout);
             ulong runId = (ulong)Random.Shared.NextInt64(1, long.MaxValue);
+            if (options is { WholeVm: true, Guest: { } moving })
+            {
+                await using var whole = new WholeVmGuest(moving, topology, layout.WindowBlocks, rate, runId);
+                return await MigrateAsync(topology, layout, whole, o =>
+                {
+                    o.QmpSocket = whole.HostQmpSocket;
+                    o.DefinitionFile = whole.DefinitionFile;
+                    return o;
+                }, clock, cancellationToken).ConfigureAwait(false);
+            }
+
             if (options.Guest is { } guest)
             {
                 await using var qemu = new QemuGuest(guest, topology.VmDisk, DemoTopology.VolumeId, layout.WindowBlocks, rate, runId, work);
@@ -69,7 +80,8 @@ public sealed class DemoRunner(DemoOptions options, DemoProgress progress)
         var migrationId = NewId.NextGuid();
         var watch = new MigrationWatch(migrationId, progress);
         using var logger = WorkerLogger();
-        using var host = DemoSystem.Build(topology, control, watch, logger);
+        using var host = DemoSystem.Build(topology, control, watch, logger, options.WholeVm ? options.Guest : null);
+        (vm as WholeVmGuest)?.Attach(host.Services.GetRequiredKeyedService<HostWorkerNode>(DemoTopology.DestinationHostId));
         progress.Step("starting two storage workers, a host worker, the orchestrator and the bus");
         await host.StartAsync(cancellationToken).ConfigureAwait(false);
         MigrationOutcome outcome;
@@ -77,7 +89,7 @@ public sealed class DemoRunner(DemoOptions options, DemoProgress progress)
         double migrationSeconds = 0;
         try
         {
-            if (vm is QemuGuest)
+            if (vm is QemuGuest or WholeVmGuest)
                 progress.Step("booting the QEMU test guest (software emulation: a few seconds)");
             await vm.StartAsync(cancellationToken).ConfigureAwait(false);
             // Let the VM's writes land on the source before the migration starts.
@@ -87,7 +99,7 @@ public sealed class DemoRunner(DemoOptions options, DemoProgress progress)
             await bus.Publish(new MigrationRequested(migrationId, DemoTopology.VmId, DemoTopology.VolumeId, DemoTopology.SourceStorageId,
                 DemoTopology.DestinationStorageId, DemoTopology.HostId,
                 new MigrationOptions(BandwidthBytesPerSecond: options.Bandwidth.IsUnlimited ? null : (long)options.Bandwidth.BytesPerSecond),
-                DateTimeOffset.UtcNow), cancellationToken).ConfigureAwait(false);
+                DateTimeOffset.UtcNow, options.WholeVm ? DemoTopology.DestinationHostId : null), cancellationToken).ConfigureAwait(false);
             progress.Requested(migrationId);
             outcome = await WaitForOutcomeAsync(bus, watch, cancellationToken).ConfigureAwait(false);
             migrationSeconds = migrationClock.Elapsed.TotalSeconds;
@@ -142,7 +154,9 @@ public sealed class DemoRunner(DemoOptions options, DemoProgress progress)
         }
     }
 
-    private static DemoResult Result(MigrationOutcome outcome, MigrationWatch watch, DemoLayout layout, IDemoVm vm, DemoVerification? check,
+    private static double? Rounded(double? milliseconds) => milliseconds is { } ms ? Math.Round(ms, 1) : null;
+
+    private DemoResult Result(MigrationOutcome outcome, MigrationWatch watch, DemoLayout layout, IDemoVm vm, DemoVerification? check,
         long written, long afterCutover, double migrationSeconds, double seconds)
     {
         var succeeded = outcome.Succeeded;
@@ -150,12 +164,15 @@ public sealed class DemoRunner(DemoOptions options, DemoProgress progress)
         long volumeBytes = succeeded?.VolumeBytes ?? completed?.VolumeBytes ?? layout.VolumeBytes;
         long wire = succeeded?.BytesOnWire ?? completed?.BytesOnWire ?? 0;
         bool destinationVerified = completed?.Verified == true;
-        bool verified = succeeded is not null && destinationVerified && check is { Passed: true, RestMatchesSource: true } && vm.Failure is null;
+        bool? continued = (vm as WholeVmGuest)?.Log.Continued;
+        bool verified = succeeded is not null && destinationVerified && check is { Passed: true, RestMatchesSource: true } && vm.Failure is null
+            && continued != false;
         string? failure = outcome.Failed?.Reason
             ?? (vm.Failure is { } problem ? $"the VM: {problem}" : null)
             ?? (check is null ? "the destination volume is missing"
                 : !check.RecordsIntact ? $"the VM's records on the destination: {check.Workload}"
-                : check.RestMatchesSource == false ? "blocks outside the VM's window differ from the source" : null);
+                : check.RestMatchesSource == false ? "blocks outside the VM's window differ from the source"
+                : continued == false ? "the guest's writer did not carry on in the destination QEMU (rebooted, or a gap in its sequence)" : null);
         return new DemoResult(
             succeeded is not null ? DemoResult.Succeeded : DemoResult.Failed,
             watch.MigrationId,
@@ -168,12 +185,19 @@ public sealed class DemoRunner(DemoOptions options, DemoProgress progress)
             completed?.BlocksSent ?? 0,
             succeeded?.Rounds ?? completed?.Rounds ?? 0,
             succeeded is null ? null : Math.Round(succeeded.DowntimeMilliseconds, 1),
-            Operator.MillisBetween(watch.Paused?.PausedAt, completed?.CompletedAt),
+            Operator.MillisBetween(watch.Paused?.PausedAt ?? watch.PreSwitchover?.PausedAt, completed?.CompletedAt),
             Operator.MillisBetween(watch.Paused?.PausedAt, watch.Switched?.SwitchedAt),
             verified,
             destinationVerified,
             check?.RestMatchesSource,
+            check?.RecordsIntact == true,
             vm.Kind,
+            options.WholeVm,
+            succeeded?.DestinationHostId,
+            options.WholeVm ? succeeded?.MemoryBytes : null,
+            options.WholeVm ? Rounded(succeeded?.QemuDowntimeMilliseconds) : null,
+            options.WholeVm ? Rounded(succeeded?.StorageDowntimeMilliseconds) : null,
+            continued,
             written,
             check?.RecordsVerified ?? 0,
             afterCutover,
@@ -186,13 +210,15 @@ public sealed class DemoRunner(DemoOptions options, DemoProgress progress)
 
     // The workers log at Information for operators; the demo shows its own progress, so only their warnings show.
     // The path switcher's "refused" warnings are the host worker retrying until the destination exports the volume:
-    // a real failure reaches the demo as HostOperationFailed.
+    // a real failure reaches the demo as HostOperationFailed. An incoming QEMU probes its disk before it is attached,
+    // and host-2's NBD servers refuse that by design (a warning each).
     private Serilog.Core.Logger WorkerLogger() =>
         options.Verbose
             ? new LoggerConfiguration().MinimumLevel.Debug().WriteTo.Logger(Log.Logger).CreateLogger()
             : new LoggerConfiguration()
                 .MinimumLevel.Warning()
                 .MinimumLevel.Override("Teleport.Host.Switching.PathSwitcher", LogEventLevel.Error)
+                .MinimumLevel.Override("Teleport.Nbd.Server.NbdServer", options.WholeVm ? LogEventLevel.Error : LogEventLevel.Warning)
                 .WriteTo.Logger(Log.Logger)
                 .CreateLogger();
 

@@ -18,8 +18,12 @@ namespace Teleport.Cli.Demo;
 /// </summary>
 public static class DemoSystem
 {
-    /// <summary>The host; <paramref name="control"/> says how the host worker controls the VM (<c>o.UseHypervisor(writer)</c>, or a QMP socket).</summary>
-    public static IHost Build(DemoTopology topology, Func<HostVmOptions, HostVmOptions> control, MigrationWatch watch, Serilog.ILogger logger)
+    /// <summary>
+    /// The host; <paramref name="control"/> says how the host worker controls the VM (<c>o.UseHypervisor(writer)</c>, or a QMP socket).
+    /// With <paramref name="wholeVm"/> (the guest's QEMU and boot files) a second host worker, host-2, may start the VM's incoming QEMU.
+    /// </summary>
+    public static IHost Build(DemoTopology topology, Func<HostVmOptions, HostVmOptions> control, MigrationWatch watch, Serilog.ILogger logger,
+        GuestImage? wholeVm = null)
     {
         var builder = RoleConfiguration.CreateBuilder("teleport-demo");
         builder.Services.AddSerilog(logger, dispose: false);
@@ -29,7 +33,7 @@ public static class DemoSystem
         builder.Services.AddStorageWorkerNode(Storage(DemoTopology.SourceStorageId, topology.SourceVolumes, topology.SourceNbd, index: null));
         builder.Services.AddStorageWorkerNode(Storage(DemoTopology.DestinationStorageId, topology.DestinationVolumes, topology.DestinationNbd,
             topology.DestinationIndex));
-        builder.Services.AddHostWorkerNode(new HostWorkerOptions
+        var source = new HostWorkerOptions
         {
             HostId = DemoTopology.HostId,
             StartRetryInterval = TimeSpan.FromMilliseconds(200),
@@ -39,7 +43,13 @@ public static class DemoSystem
             StorageId = DemoTopology.SourceStorageId,
             Upstream = topology.SourceNbd,
             Export = DemoTopology.VolumeId,
-        })));
+        }));
+        var destination = wholeVm is null ? null : DestinationHost(topology, wholeVm);
+        if (destination is not null)
+            source.Peers[destination.HostId] = "127.0.0.1"; // the memory stream goes only to a peer the source knows
+        builder.Services.AddHostWorkerNode(source);
+        if (destination is not null)
+            builder.Services.AddHostWorkerNode(destination);
         builder.Services.AddTeleportOrchestrator(new OrchestratorOptions { Database = topology.Database });
 
         builder.Services.AddTeleportBus(BusAddress.Parse("memory", "demo bus"), x => x.AddMigrationSaga(), (context, cfg) =>
@@ -47,9 +57,28 @@ public static class DemoSystem
             cfg.ConfigureStorageWorkerEndpoint(context, DemoTopology.SourceStorageId);
             cfg.ConfigureStorageWorkerEndpoint(context, DemoTopology.DestinationStorageId);
             cfg.ConfigureHostWorkerEndpoint(context, DemoTopology.HostId);
+            if (destination is not null)
+                cfg.ConfigureHostWorkerEndpoint(context, destination.HostId);
             watch.ConfigureEndpoint(cfg);
         }, endpointsByDefinition: true);
         return builder.Build();
+    }
+
+    /// <summary>host-2: starts the incoming QEMU from the definition the saga carries, its disk on storage-b, memory on loopback.</summary>
+    private static HostWorkerOptions DestinationHost(DemoTopology topology, GuestImage guest)
+    {
+        var options = new HostWorkerOptions
+        {
+            HostId = DemoTopology.DestinationHostId,
+            StateDirectory = topology.DestinationHostState,
+            QemuBinary = guest.Qemu,
+            MigrationListen = "127.0.0.1:0",
+            StartRetryInterval = TimeSpan.FromMilliseconds(200),
+        }.AddStorage(DemoTopology.DestinationStorageId, topology.DestinationNbd);
+        // A definition may boot only files from directories this host allows: the guest's kernel and initramfs.
+        options.BootFileDirectories.Add(Path.GetDirectoryName(guest.Kernel)!);
+        options.BootFileDirectories.Add(Path.GetDirectoryName(guest.Initrd)!);
+        return options;
     }
 
     /// <summary>A storage worker of the demo: data channel on loopback, writes tracked in userspace, quick to stop.</summary>

@@ -25,6 +25,15 @@ internal static class DemoTables
         Row("downtime (VM paused -> resumed)", r.DowntimeMs is { } ms ? F($"{ms:0} ms") : "-");
         if (r.PausedToVerifiedMs is { } verifiedAfter && r.PausedToSwitchedMs is { } switchedAfter)
             Row("  after the pause", F($"destination verified {verifiedAfter:0} ms, disk switched {switchedAfter:0} ms"));
+        if (r.WholeVm)
+        {
+            Row("whole VM moved to", r.DestinationHost ?? "-");
+            Row("  memory sent by QEMU", r.MemoryBytes is { } memory ? ByteSize.Format(memory) : "-");
+            if (r.QemuDowntimeMs is { } qemu && r.StorageDowntimeMs is { } storage)
+                Row("  downtime split", F($"QEMU {qemu:0} ms, storage {storage:0} ms"));
+            Row("guest carried on in the destination QEMU", r.GuestContinued == true ? "yes" : "NO");
+        }
+
         Row("longest stall the VM saw", F($"{r.VmLongestGapMs:0} ms"));
         Row($"records the VM ({r.Vm}) wrote", F($"{N(r.RecordsWritten)} ({N(r.RecordsAfterCutover)} after the cut-over)"));
         Row(r.State == DemoResult.Succeeded ? "records intact on the destination" : "records intact on the source (the VM runs there again)",

@@ -9,6 +9,9 @@ public sealed record DemoTopology(string WorkDirectory, int SourceNbdPort, int D
     public const string SourceStorageId = "storage-a";
     public const string DestinationStorageId = "storage-b";
     public const string HostId = "host-1";
+
+    /// <summary>The host a whole-VM move (<c>--whole-vm</c>) moves the VM to.</summary>
+    public const string DestinationHostId = "host-2";
     public const string VmId = "vm-1";
     public const string VolumeId = "vm-1-disk";
 
@@ -21,6 +24,14 @@ public sealed record DemoTopology(string WorkDirectory, int SourceNbdPort, int D
     public string DestinationIndex => Path.Combine(WorkDirectory, DestinationStorageId, "index");
     public string Database => Path.Combine(WorkDirectory, "orchestrator.db");
     public string DestinationVolumePath => Path.Combine(DestinationVolumes, VolumeId + ".img");
+
+    /// <summary>host-2's state directory: the incoming QEMU's sockets and its console log.</summary>
+    public string DestinationHostState => Path.Combine(WorkDirectory, DestinationHostId);
+
+    public string DestinationConsoleLog => Path.Combine(DestinationHostState, VmId + ".console.log");
+
+    /// <summary>The VM's QEMU definition (machine and devices) host-1 reads for a whole-VM move.</summary>
+    public string DefinitionFile => Path.Combine(WorkDirectory, VmId + ".json");
 
     public string SourceNbd => $"127.0.0.1:{SourceNbdPort}";
     public string DestinationNbd => $"127.0.0.1:{DestinationNbdPort}";

@@ -81,7 +81,8 @@ public sealed class GuestLog
             if (line.StartsWith(SequencePrefix, StringComparison.Ordinal)
                 && long.TryParse(line.AsSpan(SequencePrefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out long sequence))
                 OnRecord(sequence, side);
-            else if (line.StartsWith(ReadyLine, StringComparison.Ordinal))
+            // The console's first line after the firmware starts with its terminal escapes (clear screen).
+            else if (line.EndsWith(ReadyLine, StringComparison.Ordinal))
                 _ready++;
             else if (line.StartsWith("TPW done", StringComparison.Ordinal))
                 Done = true;

@@ -23,6 +23,9 @@ public sealed class MigrationWatch(Guid migrationId, DemoProgress progress)
     public BlocksRequested? Requested { get; private set; }
     public MigrationCompleted? Completed { get; private set; }
     public VmPaused? Paused { get; private set; }
+
+    /// <summary>A whole-VM move's pause: QEMU stopped the source's vCPUs at pre-switchover.</summary>
+    public MemoryPreSwitchover? PreSwitchover { get; private set; }
     public TargetSwitched? Switched { get; private set; }
 
     /// <summary>A receive endpoint of its own on the bus being configured, subscribed to the migration's events.</summary>
@@ -34,6 +37,9 @@ public sealed class MigrationWatch(Guid migrationId, DemoProgress progress)
             e.Handler<BlocksRequested>(c => Handle(c.Message.MigrationId, () => progress.BlocksRequested(Requested = c.Message)));
             e.Handler<CopyRoundCompleted>(c => Handle(c.Message.MigrationId, () => progress.RoundCompleted(c.Message)));
             e.Handler<DirtyBelowThreshold>(c => Handle(c.Message.MigrationId, () => progress.Converged(c.Message)));
+            e.Handler<MemoryMigrationProgress>(c => Handle(c.Message.MigrationId, () => progress.MemoryProgress(c.Message)));
+            e.Handler<MemoryPreSwitchover>(c => Handle(c.Message.MigrationId, () => progress.PreSwitchover(PreSwitchover = c.Message)));
+            e.Handler<VmMemoryMigrated>(c => Handle(c.Message.MigrationId, () => progress.MemoryMigrated(c.Message)));
             e.Handler<VmPaused>(c => Handle(c.Message.MigrationId, () => progress.Paused(Paused = c.Message)));
             e.Handler<TargetSwitched>(c => Handle(c.Message.MigrationId, () => progress.Switched(Switched = c.Message)));
             e.Handler<MigrationCompleted>(c => Handle(c.Message.MigrationId, () => progress.Completed(Completed = c.Message)));

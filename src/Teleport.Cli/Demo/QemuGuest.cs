@@ -72,6 +72,9 @@ public sealed class QemuGuest : IDemoVm
 
     public bool ExactCount => false;
 
+    /// <summary>True once the QEMU process has exited (after a whole-VM move the source quits by design).</summary>
+    public bool Exited => _process is { HasExited: true };
+
     public TimeSpan LongestGap => Log.LongestGap;
 
     public string? Failure => _failure ?? Log.Failure;

@@ -14,9 +14,11 @@ public sealed class HostWorkerHost() : RoleHostFactory<HostWorkerOptions>(HostWo
     protected override void Validate(HostWorkerOptions options)
     {
         options.Validate();
-        // A host worker without VMs would take every command only to refuse it.
-        if (options.Vms.Count == 0)
-            throw new UserInputException("no VMs: give --vm VMID,qmp=PATH,listen=...,storage=ID,upstream=HOST:PORT,export=NAME or Host:Vms in --config");
+        // A host worker with neither VMs nor storages would take every command only to refuse it; one with storages
+        // only is a whole-VM move's destination (it starts the incoming VMs).
+        if (options.Vms.Count == 0 && options.Storages.Count == 0)
+            throw new UserInputException(
+                "no VMs: give --vm VMID,qmp=PATH,listen=...,storage=ID,upstream=HOST:PORT,export=NAME or Host:Vms in --config (or Host:Storages for a host that only receives whole-VM moves)");
     }
 
     protected override void AddServices(IServiceCollection services, HostWorkerOptions options) => services.AddTeleportHostWorker(options);
