@@ -49,10 +49,17 @@ public sealed class RollbackTests(ITestOutputHelper output)
 
         var failed = Assert.IsType<MigrationFailed>(await world.Watch.OutcomeAsync(id, TimeSpan.FromSeconds(120)));
         output.WriteLine($"migration {id} failed in {failed.Phase}: {failed.Reason} (guest at record {atFailure} when the destination stopped)");
-        Assert.Contains(failed.Phase, new[] { "Index", "Request", "Copy" });
         Assert.Equal(world.Source.Id, world.Host.Node.Vms[MigrationWorld.VmId].CurrentStorageId);
-        Assert.Null(world.Watch.Last<VmPaused>(id));
-        Assert.Null(world.Watch.Last<TargetSwitched>(id));
+        // A guest starved of CPU (a loaded machine) can write nothing for a whole round, so the copy may converge just
+        // before the destination goes: the rollback then starts from the cut-over and must end the same (checked
+        // above and below). Otherwise the guest was never paused.
+        if (failed.Phase != "CutOver")
+        {
+            Assert.Contains(failed.Phase, new[] { "Index", "Request", "Copy" });
+            Assert.Null(world.Watch.Last<VmPaused>(id));
+            Assert.Null(world.Watch.Last<TargetSwitched>(id));
+        }
+
         await world.Watch.AbortedAsync(id, world.Source.Id, TimeSpan.FromSeconds(30));
 
         // The guest never noticed: it writes its last record and powers off; all of them are on the source, in order.

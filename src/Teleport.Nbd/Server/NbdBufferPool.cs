@@ -50,10 +50,13 @@ internal sealed class NbdBufferPool
     }
 
     /// <summary>Lets go of kept buffers, largest first, until at most <paramref name="keep"/> bytes are kept.</summary>
-    public void Trim(long keep)
+    /// <returns>The bytes let go of.</returns>
+    public long Trim(long keep)
     {
+        long before;
         lock (_lock)
         {
+            before = _kept;
             for (int i = _bySize.Length - 1; i >= 0 && _kept > keep; i--)
             {
                 while (_kept > keep && _bySize[i] is { Count: > 0 } stack)
@@ -61,6 +64,8 @@ internal sealed class NbdBufferPool
                     _kept -= stack.Pop().Length;
                 }
             }
+
+            return before - _kept;
         }
     }
 }

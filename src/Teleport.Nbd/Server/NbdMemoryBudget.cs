@@ -11,6 +11,9 @@ namespace Teleport.Nbd.Server;
 /// </summary>
 internal sealed class NbdMemoryBudget
 {
+    // Buffers of this size or more live on the large object heap, freed only by a full collection.
+    private const long LargeObject = 1 << 20;
+
     private readonly Lock _lock = new();
     private readonly LinkedList<Waiter> _waiters = new();
     private readonly NbdBufferPool _pool = new();
@@ -102,7 +105,10 @@ internal sealed class NbdMemoryBudget
             return kept;
         }
 
-        _pool.Trim(Capacity - InUse);
+        // A large buffer let go of stays resident until a full collection; without one, the next large request
+        // would make resident memory twice the budget. Trims happen only at the budget, when the sizes asked change.
+        if (_pool.Trim(Capacity - InUse) >= LargeObject)
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
         return GC.AllocateUninitializedArray<byte>((int)size);
     }
 
