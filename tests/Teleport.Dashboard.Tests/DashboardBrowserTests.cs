@@ -1,4 +1,5 @@
 using System.Globalization;
+using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 using Teleport.Contracts;
@@ -27,15 +28,23 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         await Assertions.Expect(page.Locator("#live")).ToHaveTextAsync("live");
         await world.Guest.WaitForAsync(g => g.LastProgress >= 200, TimeSpan.FromSeconds(120), "the workload to reach record 200");
 
+        // The cut-over waits until the page has shown the migration under way: on a quiet machine the whole move takes
+        // about a second and the board reads the store once a second, so it could otherwise appear already ended.
+        var underWay = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var hold = new BeforeFirstConsume<PauseVm>(world.Host.Services.GetRequiredService<IBus>(), async () =>
+        {
+            await underWay.Task.WaitAsync(TimeSpan.FromSeconds(60));
+            return true;
+        });
         var id = await world.RequestMigrationAsync();
         var card = page.Locator($"article[data-id='{id}']");
-        var seen = await FollowAsync(card, TimeSpan.FromSeconds(180));
+        var seen = await FollowAsync(card, TimeSpan.FromSeconds(180), underWay);
         output.WriteLine("seen on the page: " + string.Join(" | ", seen.Select(s => $"{s.State} {s.Progress:0.00}")));
         Assert.IsType<MigrationSucceeded>(await world.Watch.OutcomeAsync(id, TimeSpan.FromSeconds(30)));
 
         // It appeared before it ended, its bar never went back, and it ended full. How many states and how much of the
-        // bar the page catches in between depends on the migration's speed (a quiet machine moves this one in about a
-        // second; the board reads the store once a second), so only the order is asserted.
+        // bar the page catches in between depends on the migration's speed, so only the order is asserted.
+        Assert.True(await hold.Done, "the cut-over waited for the page");
         Assert.Contains(seen, s => s.State is not "Succeeded");
         Assert.True(seen.Zip(seen.Skip(1)).All(pair => pair.First.Progress <= pair.Second.Progress), "the bar never went back");
         Assert.Equal(("Succeeded", 1.0), (seen[^1].State, seen[^1].Progress));
@@ -63,8 +72,9 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         output.WriteLine($"screenshot: {screenshot}");
     }
 
-    // What the page shows for the migration, each time it changes, until it shows Succeeded or Failed.
-    private static async Task<List<(string State, double Progress)>> FollowAsync(ILocator card, TimeSpan timeout)
+    // What the page shows for the migration, each time it changes, until it shows Succeeded or Failed; underWay is
+    // set once it showed the migration in any other state.
+    private static async Task<List<(string State, double Progress)>> FollowAsync(ILocator card, TimeSpan timeout, TaskCompletionSource underWay)
     {
         var seen = new List<(string State, double Progress)>();
         await Assertions.Expect(card).ToBeVisibleAsync(new LocatorAssertionsToBeVisibleOptions { Timeout = 60_000 });
@@ -76,6 +86,8 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
             var now = (state, double.Parse(progress, CultureInfo.InvariantCulture));
             if (seen.Count == 0 || seen[^1] != now)
                 seen.Add(now);
+            if (state is not ("" or "Succeeded" or "Failed"))
+                underWay.TrySetResult();
             if (state is "Succeeded" or "Failed")
                 return seen;
             if (deadline.IsCancellationRequested)

@@ -107,7 +107,7 @@ public sealed class WholeVmMoveTests(ITestOutputHelper output)
         var id = await world.RequestMoveAsync();
 
         var (_, events) = await FailedAsync(world, id);
-        Assert.True(await kill.Killed, "the incoming QEMU ran when the source was told to continue");
+        Assert.True(await kill.Done, "the incoming QEMU ran when the source was told to continue");
         Assert.Contains(events.OfType<HostOperationFailed>(), f => f.Operation == HostOperationNames.ContinueMemory && f.HostId == world.SourceHost.Id);
         Assert.Empty(events.OfType<VmMemoryMigrated>());
         Assert.DoesNotContain(events.OfType<VmResumed>(), r => r.HostId == world.DestinationHost.Id);
@@ -126,7 +126,7 @@ public sealed class WholeVmMoveTests(ITestOutputHelper output)
         var id = await world.RequestMoveAsync();
 
         var (_, events) = await FailedAsync(world, id);
-        Assert.True(await kill.Killed, "the incoming QEMU ran when the destination was told to resume");
+        Assert.True(await kill.Done, "the incoming QEMU ran when the destination was told to resume");
         Assert.Single(events.OfType<VmMemoryMigrated>());
         Assert.Contains(events.OfType<HostOperationFailed>(), f => f.Operation == HostOperationNames.Resume && f.HostId == world.DestinationHost.Id);
         Assert.DoesNotContain(events.OfType<VmResumed>(), r => r.HostId == world.DestinationHost.Id);

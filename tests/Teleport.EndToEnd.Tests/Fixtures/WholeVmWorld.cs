@@ -87,8 +87,8 @@ public sealed partial class WholeVmWorld : WorldParts
     }
 
     /// <summary>Kills the incoming QEMU just before <paramref name="host"/> consumes its first <typeparamref name="T"/>.</summary>
-    public QemuKillBefore<T> KillIncomingQemuBefore<T>(HostNode host)
-        where T : class => new(host.Services.GetRequiredService<IBus>(), KillIncomingQemu);
+    public BeforeFirstConsume<T> KillIncomingQemuBefore<T>(HostNode host)
+        where T : class => new(host.Services.GetRequiredService<IBus>(), () => Task.FromResult(KillIncomingQemu()));
 
     /// <summary>The last record a console reports (-1 before the first).</summary>
     public static long LastProgress(string console) =>
