@@ -4,7 +4,10 @@
 
   destination (started with -S -incoming defer):  nbd-server-start on its link address, nbd-server-add of its disk
                                                   (writable), migrate-incoming on a TCP port
-  source:    blockdev-add of the destination's NBD export, blockdev-mirror sync=full of the disk into it, wait until
+  source:    blockdev-add of the destination's NBD export, blockdev-mirror sync=full of the disk into it
+             (copy-mode write-blocking by default, what `virsh migrate --copy-storage-synchronous-writes` asks for: in
+             QEMU's default background mode a guest that writes more often than once per WAN round trip keeps a
+             request in flight for ever and the mirror never becomes READY), wait until
              the mirror is READY (bulk copy done, writes now mirrored), then migrate (memory) with
              pause-before-switchover; at pre-switchover (source vCPUs stopped) block-job-cancel of the ready mirror (it
              finishes in sync, no pivot), blockdev-del of the NBD target, migrate-continue, wait for completed
@@ -14,6 +17,7 @@ Prints one JSON object: seconds (mirror start to cont), mirrorSeconds, memorySec
 (query-migrate ram.transferred), diskBytes (the mirror's length), qemuDowntimeMs (query-migrate's downtime).
 
 usage: qemu-anchor.py --src-qmp SOCK --dst-qmp SOCK --dst-ip IP --nbd-port P --migrate-port P [--disk-node disk0]
+                      [--copy-mode write-blocking|background]
 """
 import argparse
 import json
@@ -85,6 +89,7 @@ def main():
     parser.add_argument("--nbd-port", type=int, required=True)
     parser.add_argument("--migrate-port", type=int, required=True)
     parser.add_argument("--disk-node", default="disk0")
+    parser.add_argument("--copy-mode", choices=["write-blocking", "background"], default="write-blocking")
     args = parser.parse_args()
 
     src, dst = Qmp(args.src_qmp), Qmp(args.dst_qmp)
@@ -95,7 +100,8 @@ def main():
     t0 = time.monotonic()
     src.command("blockdev-add", driver="nbd", **{"node-name": "mirror-target"},
                 server={"type": "inet", "host": args.dst_ip, "port": str(args.nbd_port)}, export=args.disk_node)
-    src.command("blockdev-mirror", **{"job-id": "mirror", "device": args.disk_node, "target": "mirror-target"}, sync="full")
+    src.command("blockdev-mirror", **{"job-id": "mirror", "device": args.disk_node, "target": "mirror-target",
+                                      "copy-mode": args.copy_mode}, sync="full")
 
     def ready():
         jobs = src.command("query-block-jobs")

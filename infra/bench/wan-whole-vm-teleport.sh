@@ -67,13 +67,15 @@ run_teleport() {
     tail -F -n +1 "$d/hv2/vm1.console.log" 2>/dev/null > >(stamp >"$d/dst-console.log") &
     PIDS+=($!)
     wait_for "the guest's first records" 180 grep -qs "TPW seq=20" "$d/src-console.log" || exit 1
-    log "teleport run $r: guest writing; teleport migrate --to-host hv2"
+    log "teleport run $r: guest writing; teleport migrate --to-host hv2 $MIGRATE_ARGS"
 
     local before after t0 t1 out rc=0
     before=$(link_bytes)
     t0=$EPOCHREALTIME
+    local extra=()
+    read -r -a extra <<<"$MIGRATE_ARGS"
     out=$("${SRC[@]}" "${TP[@]}" migrate --vm vm1 --volume vm1 --from src --to dst --host hv1 --to-host hv2 --wait --timeout 900 --json \
-        --bus "$BUS" 2>"$d/migrate.log") || rc=$?
+        "${extra[@]}" --bus "$BUS" 2>"$d/migrate.log") || rc=$?
     t1=$EPOCHREALTIME
     after=$(link_bytes)
     echo "$out" >"$d/migrate.json"

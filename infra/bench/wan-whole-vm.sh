@@ -22,6 +22,7 @@
 #
 # usage: wan-whole-vm.sh [--runs N] [--volume-mib M] [--changed-pct P] [--name NAME] [--rate 100mbit]
 #                        [--delay 25ms] [--out FILE.md] [--teleport DLL] [--only qemu|teleport]
+#                        [--migrate-args "ARGS"]   more `teleport migrate` options, e.g. "--multifd --memory-downtime-limit 100"
 # Needs root. The link, every process and the temp directory are removed on exit (the directory with the logs
 # stays after a failure, or always with TELEPORT_BENCH_KEEP=1).
 set -Eeuo pipefail
@@ -33,7 +34,7 @@ TELEPORT_ROOT=$ROOT TELEPORT_LOG_TAG='wan-whole-vm'
 # shellcheck source=infra/lib.sh
 source infra/lib.sh
 
-RUNS=1 VOLUME_MIB=64 CHANGED_PCT=10 NAME=wv RATE=100mbit DELAY=25ms OUT='' DLL='' ONLY=''
+RUNS=1 VOLUME_MIB=64 CHANGED_PCT=10 NAME=wv RATE=100mbit DELAY=25ms OUT='' DLL='' ONLY='' MIGRATE_ARGS=''
 while [[ $# -gt 0 ]]; do
     case $1 in
         --runs) RUNS=${2:?}; shift 2 ;;
@@ -45,6 +46,7 @@ while [[ $# -gt 0 ]]; do
         --out) OUT=${2:?}; shift 2 ;;
         --teleport) DLL=${2:?}; shift 2 ;;
         --only) ONLY=${2:?}; shift 2 ;;
+        --migrate-args) MIGRATE_ARGS=${2?}; shift 2 ;;
         --whole-vm) shift ;;
         -h | --help) print_usage "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "wan-whole-vm.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -209,7 +211,8 @@ done
 {
     echo "Whole-VM moves over the emulated WAN ($RATE, $DELAY each way; link check: rtt ${WAN_CHECK_RTT_AVG_MS:-?} ms," \
         "${WAN_CHECK_S2D_MBIT:-?} / ${WAN_CHECK_D2S_MBIT:-?} Mbit/s), ${VOLUME_MIB} MiB volume (${CHANGED_PCT}% changed from" \
-        "the destination's base image), 256 MiB guest writing a record every ${DELAY_US} µs or slower; $START; commit $COMMIT."
+        "the destination's base image), 256 MiB guest writing a record every ${DELAY_US} µs or slower; $START; commit $COMMIT;" \
+        "load average $(cut -d' ' -f1-3 /proc/loadavg); teleport migrate ${MIGRATE_ARGS:-(default options)}; anchor: mirror copy-mode write-blocking."
     echo
     echo "| method | run | total | downtime the guest saw (longest gap) | QEMU's downtime | bytes on the link | memory | disk and control | guest's records: source's last → destination's first: continued | destination disk |"
     echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.Data.Sqlite;
 
 namespace Teleport.Cli.Tests;
 
@@ -105,7 +106,8 @@ public sealed class MigrateCommandTests
         string toHost = $"host2-{bed.Run}";
 
         var run = await OrchestratorTestBed.Cli("migrate", "--vm", "vm-whole", "--volume", "ok-whole", "--from", bed.Source, "--to", bed.Destination,
-            "--host", bed.Host, "--to-host", toHost, "--bus", OrchestratorTestBed.Rabbit, "--orchestrator-queue", bed.Queue);
+            "--host", bed.Host, "--to-host", toHost, "--multifd", "--multifd-channels", "2", "--memory-downtime-limit", "150",
+            "--bus", OrchestratorTestBed.Rabbit, "--orchestrator-queue", bed.Queue);
 
         Assert.True(run.ExitCode == 0, run.Stderr);
         var id = Guid.Parse(run.Stdout.Trim());
@@ -113,6 +115,34 @@ public sealed class MigrateCommandTests
         var row = await bed.WaitForState(id, "Preparing");
         Assert.Equal(toHost, row.GetProperty("destinationHostId").GetString());
         Assert.Contains("source host describing the VM", row.GetProperty("progress").GetString());
+        // The memory options reached the saga, which sends them to the hosts with the memory migration.
+        var saved = SagaRow(bed.Database);
+        Assert.Equal(("1", "2", "150"), (saved["OptionMemoryMultifd"], saved["OptionMemoryMultifdChannels"], saved["OptionMemoryDowntimeLimitMilliseconds"]));
+    }
+
+    [Theory]
+    [InlineData("--to-host is missing", "need --to-host", "--multifd")]
+    [InlineData("channels without --multifd", "--multifd-channels 2: give 1 to 255 channels, with --multifd", "--to-host", "h2", "--multifd-channels", "2")]
+    [InlineData("no channel", "--multifd-channels 0", "--to-host", "h2", "--multifd", "--multifd-channels", "0")]
+    [InlineData("a limit of a minute and more", "--memory-downtime-limit 60001: give 1 to 60000 milliseconds", "--to-host", "h2", "--memory-downtime-limit", "60001")]
+    public void Memory_options_out_of_range_or_without_a_whole_vm_move_are_exit_2(string why, string expected, params string[] extra)
+    {
+        var run = CliRun.Of(["migrate", "--vm", "vm-1", "--volume", "vol-1", "--from", "a", "--to", "b", "--host", "h", .. extra,
+            "--bus", "rabbitmq://127.0.0.1:1/"]);
+
+        Assert.True(run.ExitCode == 2, why);
+        Assert.Contains(expected, run.Stderr);
+    }
+
+    private static Dictionary<string, string?> SagaRow(string sqliteFile)
+    {
+        using var db = new SqliteConnection($"Data Source={sqliteFile};Pooling=false");
+        db.Open();
+        using var query = db.CreateCommand();
+        query.CommandText = "SELECT * FROM migrations";
+        using var reader = query.ExecuteReader();
+        Assert.True(reader.Read(), "the saga left no row");
+        return Enumerable.Range(0, reader.FieldCount).ToDictionary(reader.GetName, i => reader.GetValue(i)?.ToString(), StringComparer.OrdinalIgnoreCase);
     }
 
     [Fact]

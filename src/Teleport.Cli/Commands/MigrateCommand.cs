@@ -82,7 +82,22 @@ public sealed class MigrateCommand(CliConsole console) : OperatorAsyncCommand<Mi
             bandwidth = rate.IsUnlimited ? null : Math.Max(1, (long)rate.BytesPerSecond);
         }
 
-        return new MigrationRequested(id, vm, volume, from, to, host, new MigrationOptions(BandwidthBytesPerSecond: bandwidth), DateTimeOffset.UtcNow, toHost);
+        var options = new MigrationOptions(BandwidthBytesPerSecond: bandwidth, Memory: MemoryOptions(settings, toHost));
+        return new MigrationRequested(id, vm, volume, from, to, host, options, DateTimeOffset.UtcNow, toHost);
+    }
+
+    // QEMU's memory migration settings: they mean something only when the whole VM moves.
+    private static MemoryMigrationOptions? MemoryOptions(MigrateSettings settings, string? toHost)
+    {
+        if (settings is { Multifd: false, MultifdChannels: null, MemoryDowntimeLimit: null })
+            return null;
+        if (toHost is null)
+            throw new UserInputException("--multifd, --multifd-channels and --memory-downtime-limit tune QEMU's memory migration: they need --to-host");
+        if (settings.MultifdChannels is { } channels && (!settings.Multifd || channels is < 1 or > 255))
+            throw new UserInputException($"--multifd-channels {channels}: give 1 to 255 channels, with --multifd");
+        if (settings.MemoryDowntimeLimit is { } limit && limit is < 1 or > 60_000)
+            throw new UserInputException($"--memory-downtime-limit {limit}: give 1 to 60000 milliseconds");
+        return new MemoryMigrationOptions(settings.Multifd ? true : null, settings.MultifdChannels, settings.MemoryDowntimeLimit);
     }
 
     private async Task FollowWithLinesAsync(MigrateFollower follower, MigrateProgress progress, CancellationToken cancellationToken)

@@ -27,6 +27,18 @@ public sealed class MigrateSettings : OperatorBusSettings
     [Description("Move the whole VM (memory, vCPUs, devices and disk): the host worker that starts it and runs it afterwards. Without it only the disk moves.")]
     public string? ToHost { get; init; }
 
+    [CommandOption("--multifd")]
+    [Description("With --to-host: QEMU sends the memory over several connections, zstd-compressed (for a slow link).")]
+    public bool Multifd { get; init; }
+
+    [CommandOption("--multifd-channels <N>")]
+    [Description("With --multifd: how many connections (1-255, default 4).")]
+    public int? MultifdChannels { get; init; }
+
+    [CommandOption("--memory-downtime-limit <MS>")]
+    [Description("With --to-host: the stop-and-copy QEMU aims for when it sends the last memory (QEMU's downtime-limit, default 300).")]
+    public int? MemoryDowntimeLimit { get; init; }
+
     [CommandOption("--id <GUID>")]
     [Description("Migration id to use (default: a new one). Repeating a request with the same id starts nothing new.")]
     public string? Id { get; init; }

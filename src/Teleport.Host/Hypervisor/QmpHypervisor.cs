@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 
 namespace Teleport.Host.Hypervisor;
@@ -9,11 +10,15 @@ namespace Teleport.Host.Hypervisor;
 /// </summary>
 public sealed class QmpHypervisor : IHypervisor
 {
+    private const string IncomingState = "inmigrate";
+    private static readonly TimeSpan IncomingPollInterval = TimeSpan.FromMilliseconds(10);
     private readonly QmpClient _client;
+    private readonly TimeSpan _incomingCompletionTimeout;
 
-    private QmpHypervisor(QmpClient client)
+    private QmpHypervisor(QmpClient client, QmpOptions? options)
     {
         _client = client;
+        _incomingCompletionTimeout = (options ?? new QmpOptions()).IncomingCompletionTimeout;
         _client.EventReceived += OnEvent;
     }
 
@@ -23,7 +28,7 @@ public sealed class QmpHypervisor : IHypervisor
     public QmpClient Client => _client;
 
     public static async Task<QmpHypervisor> ConnectAsync(string socketPath, QmpOptions? options = null, CancellationToken cancellationToken = default) =>
-        new(await QmpClient.ConnectAsync(socketPath, options, cancellationToken).ConfigureAwait(false));
+        new(await QmpClient.ConnectAsync(socketPath, options, cancellationToken).ConfigureAwait(false), options);
 
     public async Task<VmStatus> QueryStatusAsync(CancellationToken cancellationToken = default)
     {
@@ -52,9 +57,49 @@ public sealed class QmpHypervisor : IHypervisor
     {
         await _client.ExecuteAsync("cont", null, cancellationToken).ConfigureAwait(false);
         var status = await QueryStatusAsync(cancellationToken).ConfigureAwait(false);
+        if (status.State == IncomingState)
+        {
+            status = await AwaitIncomingMigrationAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         if (!status.Running)
         {
             throw new InvalidOperationException($"QEMU accepted 'cont' but reports '{status.State}'.");
+        }
+    }
+
+    /// <summary>
+    /// An incoming QEMU takes <c>cont</c> while the migration's last bytes are still on their way (the source reports
+    /// 'completed' once it has sent them, a WAN one-way trip before they are loaded here) and starts by itself once they
+    /// are in. Wait for that, bounded. Whatever ends the wait early (the bound, a cancel), the VM is stopped first: in
+    /// 'inmigrate' that withdraws the start, so a VM reported as not resumed never starts here behind the saga's back
+    /// while the source runs on.
+    /// </summary>
+    private async Task<VmStatus> AwaitIncomingMigrationAsync(CancellationToken cancellationToken)
+    {
+        long started = Stopwatch.GetTimestamp();
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(IncomingPollInterval, cancellationToken).ConfigureAwait(false);
+                var status = await QueryStatusAsync(cancellationToken).ConfigureAwait(false);
+                if (status.State != IncomingState)
+                {
+                    return status;
+                }
+
+                if (Stopwatch.GetElapsedTime(started) >= _incomingCompletionTimeout)
+                {
+                    throw new TimeoutException(
+                        $"QEMU still receives its incoming migration {_incomingCompletionTimeout.TotalSeconds:0.###} s after 'cont'; stopped it so that it does not start by itself.");
+                }
+            }
+        }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
+        {
+            await _client.ExecuteAsync("stop", null, CancellationToken.None).ConfigureAwait(false);
+            throw;
         }
     }
 
