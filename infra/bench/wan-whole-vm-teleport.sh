@@ -87,7 +87,7 @@ run_teleport() {
         last=$(grep -o 'TPW seq=[0-9]*' "$d/src-console.log" | tail -n1 | cut -d= -f2)
         wait_for "records from the destination QEMU" 60 grep -qs "TPW seq=$((last + 50))" "$d/dst-console.log" || true
         json=$(jq -c --arg s "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')" \
-            '{seconds: ($s | tonumber), memoryBytes, qemuDowntimeMs, downtimeMs, state}' <<<"$out")
+            '{seconds: ($s | tonumber), memoryBytes, diskBytes: .bytesOnWire, qemuDowntimeMs, downtimeMs, state}' <<<"$out")
         # The QEMU hv2 started is stopped first (stopping hv2 first would close the guest's disk path under it: an I/O
         # error); the source QEMU quit after the move.
         local dst_qemu

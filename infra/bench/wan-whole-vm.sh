@@ -193,8 +193,19 @@ row_of() {
     fi
     [[ $(jq -r .continued <<<"$console") == true ]] || FAILED=1
     memory=$(jq -r '.memoryBytes' <<<"$json")
+    # QEMU counts memory before multifd's compression; Teleport's JSON has the disk's own bytes on the data
+    # channel, so its memory on the link is the rest (broker traffic included).
+    local disk_wire memory_cell rest_cell
+    disk_wire=$(jq -r '.diskBytes // empty' <<<"$json")
+    if [[ -n $disk_wire ]]; then
+        memory_cell="$(mb "$memory") sent, $(mb $((link - disk_wire))) on the link"
+        rest_cell="$(mb "$disk_wire") disk"
+    else
+        memory_cell=$(mb "$memory")
+        rest_cell=$(mb $((link - memory)))
+    fi
     log "$method run $r: $json; guest $console; link $link bytes; $check"
-    ROWS+=("| $method | $r | $(jq -r .seconds <<<"$json") s | $(jq -r .longestGapMs <<<"$console") ms | $(jq -r '.qemuDowntimeMs // "?"' <<<"$json") ms | $(mb "$link") | $(mb "$memory") | $(mb $((link - memory))) | $(jq -r '"\(.lastSourceSeq) → \(.firstDestinationSeq): \(.continued)"' <<<"$console") | $check |")
+    ROWS+=("| $method | $r | $(jq -r .seconds <<<"$json") s | $(jq -r .longestGapMs <<<"$console") ms | $(jq -r '.qemuDowntimeMs // "?"' <<<"$json") ms | $(mb "$link") | $memory_cell | $rest_cell | $(jq -r '"\(.lastSourceSeq) → \(.firstDestinationSeq): \(.continued)"' <<<"$console") | $check |")
 }
 
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
