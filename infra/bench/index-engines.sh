@@ -39,6 +39,7 @@ if [[ -z $dir ]]; then
     dir=$(mktemp -d /var/tmp/teleport-index-engines.XXXXXX)
     on_exit "rm -rf '$dir'"
 fi
+mkdir -p "$dir"
 
 log "building the benchmarks"
 dotnet build "$root/tests/Teleport.Benchmarks" -c Release -v quiet -nologo >/dev/null
