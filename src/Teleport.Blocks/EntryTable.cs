@@ -31,24 +31,27 @@ internal sealed class EntryTable : IDisposable
     /// <summary>Resident memory: the summary (the entries are mapped file pages the kernel may drop).</summary>
     public long MemoryBytes => _summary.MemoryBytes;
 
-    /// <summary>Index of the entry with <paramref name="key"/>, or -1. Reads only entries whose tag matches.</summary>
-    public int Find(IndexKey key)
+    /// <summary>
+    /// Index of the entry with <paramref name="key"/> and its location, or -1. Reads only entries whose tag matches.
+    /// </summary>
+    public int Find(IndexKey key, out ulong location)
     {
+        location = 0;
         if (_entries is null)
             return -1;
         var (at, end, tag) = _summary.Range(key.High);
-        var entries = _entries.Span;
         while ((at = _summary.NextMatch(at, end, tag)) >= 0)
         {
-            ref readonly var e = ref entries[at];
+            var e = _entries.Read(at);
             if (e.KeyHigh == key.High && e.KeyLow == key.Low)
+            {
+                location = e.Location;
                 return at;
+            }
             at++;
         }
         return -1;
     }
-
-    public ref readonly IndexEntry this[int index] => ref _entries!.Span[index];
 
     /// <summary>
     /// Points the entry at <paramref name="index"/> to another block with the same content (its old block was
@@ -116,7 +119,11 @@ internal sealed class EntryTable : IDisposable
         return new EntryRun(entries, n);
     }
 
-    public void Dispose() => _entries?.Dispose();
+    public void Dispose()
+    {
+        _entries?.Dispose();
+        _summary.Dispose();
+    }
 
     private EntryTable Filtered(Func<IndexEntry, bool> keep, out long removed)
     {
@@ -213,8 +220,10 @@ internal sealed class EntryTable : IDisposable
         /// <summary>Drops the working file of a table not completed (a failed load).</summary>
         public void Dispose()
         {
-            if (!_completed)
-                _entries?.Dispose();
+            if (_completed)
+                return;
+            _entries?.Dispose();
+            _summary.Dispose();
         }
     }
 }

@@ -40,10 +40,9 @@ internal sealed class IndexEntries(ImageCatalog images, int blockSize, Func<Fing
     public int Candidates(IndexKey key, Span<ulong> locations)
     {
         int count = 0;
-        int at = Table.Find(key);
-        if (at >= 0)
-            locations[count++] = Table[at].Location;
-        if (_received.TryGetValue(key, out ulong received))
+        if (Table.Find(key, out ulong location) >= 0)
+            locations[count++] = location;
+        if (_received.Count > 0 && _received.TryGetValue(key, out ulong received))
             locations[count++] = received;
         return count;
     }
@@ -80,7 +79,7 @@ internal sealed class IndexEntries(ImageCatalog images, int blockSize, Func<Fing
     public void Repoint(IndexKey key, ImageRecord image, long blockNumber)
     {
         ulong here = IndexEntry.Pack(image.Id, blockNumber);
-        int at = Table.Find(key);
+        int at = Table.Find(key, out _);
         if (at >= 0)
         {
             Table.SetLocation(at, here);
@@ -150,8 +149,7 @@ internal sealed class IndexEntries(ImageCatalog images, int blockSize, Func<Fing
         {
             foreach (var (key, location) in _staleSeen)
             {
-                int at = Table.Find(key);
-                if (at < 0 || Table[at].Location != location)
+                if (Table.Find(key, out ulong now) < 0 || now != location)
                     continue;
                 // By key, not fingerprint: a colliding key's entry still holds its own content and stays.
                 if (!ImageCatalog.TryFingerprint(images.ById, location, buffer.AsSpan(0, blockSize), out var content) || keyOf(content) != key)

@@ -87,6 +87,8 @@ internal static class IndexFile
             ReadEntries(handle, path, HeaderSize + tableBytes, entryCount, KnownIds(images), hash, builder);
             if (hash.GetCurrentHashAsUInt64() != checksum)
                 throw Corrupt(path, "the content checksum does not match");
+            // Lookups read the working table from now on: the saved file's pages would only crowd it out of the cache.
+            NativeFile.DropCache(handle);
             return new Contents(images, builder.Complete());
         }
         catch (IOException e) when (e is not FileNotFoundException)

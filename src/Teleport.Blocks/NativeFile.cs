@@ -4,10 +4,11 @@ using Microsoft.Win32.SafeHandles;
 
 namespace Teleport.Blocks;
 
-/// <summary>The few Linux calls .NET does not expose: lseek with SEEK_DATA/SEEK_HOLE/SEEK_END, and statx.</summary>
-internal static partial class NativeFile
+/// <summary>The few Linux calls .NET does not expose: lseek with SEEK_DATA/SEEK_HOLE/SEEK_END, statx, madvise and posix_fadvise.</summary>
+internal static unsafe partial class NativeFile
 {
     private const int SeekEnd = 2, SeekData = 3, SeekHole = 4;
+    private const int MadvHugePage = 14, FadvDontNeed = 4;
     private const int Enxio = 6;
     private const int AtFdCwd = -100;
     private const uint StatxBasicStats = 0x7ff;
@@ -15,6 +16,12 @@ internal static partial class NativeFile
 
     [LibraryImport("libc", EntryPoint = "lseek", SetLastError = true)]
     private static partial long LSeek(int fd, long offset, int whence);
+
+    [LibraryImport("libc", EntryPoint = "madvise", SetLastError = true)]
+    private static partial int MAdvise(void* address, nuint length, int advice);
+
+    [LibraryImport("libc", EntryPoint = "posix_fadvise")]
+    private static partial int FAdvise(int fd, long offset, long length, int advice);
 
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Statx(int dirFd, string path, int flags, uint mask, Span<byte> buffer);
@@ -43,6 +50,27 @@ internal static partial class NativeFile
             if (added)
                 handle.DangerousRelease();
         }
+    }
+
+    /// <summary>
+    /// Asks for transparent huge pages over [<paramref name="address"/>, +<paramref name="length"/>) (page-aligned,
+    /// not yet touched). Only advice: where the kernel has none to give, 4 KiB pages serve as before.
+    /// </summary>
+    public static void AdviseHugePages(void* address, nuint length)
+    {
+        if (OperatingSystem.IsLinux())
+            _ = MAdvise(address, length, MadvHugePage);
+    }
+
+    /// <summary>
+    /// Tells the kernel this file's cached pages will not be read again (the saved index once streamed into its
+    /// working table), so they go before pages still in use. Only advice: dirty pages stay until written back.
+    /// </summary>
+    public static void DropCache(SafeFileHandle handle)
+    {
+        // No reference taken: the caller holds the handle open across the call.
+        if (OperatingSystem.IsLinux())
+            _ = FAdvise((int)handle.DangerousGetHandle(), 0, 0, FadvDontNeed);
     }
 
     /// <summary>Size in bytes of a regular file or a block device (whose st_size is 0).</summary>
