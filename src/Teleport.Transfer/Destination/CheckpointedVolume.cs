@@ -29,6 +29,11 @@ internal sealed class CheckpointedVolume : IDisposable
     private long _gatheredOffset;
     private int _gatheredLength;
 
+    // Bytes written since the kernel was last asked to start writing them out.
+    private const long WritebackBytes = 8 << 20;
+    private long _writtenSinceWriteback;
+    private Task _writeback = Task.CompletedTask;
+
     /// <summary>
     /// <paramref name="lastSeq"/> is the highest Data sequence number already applied (durable when resuming);
     /// <paramref name="lastCheckpointTicks"/> when the last checkpoint was taken (0: one is due at once).
@@ -312,6 +317,15 @@ internal sealed class CheckpointedVolume : IDisposable
     {
         _file.Write(data, offset);
         _options.AfterBlockWrite?.Invoke(offset, data.Length);
+        // The disk starts on what was written while this side goes on: a checkpoint's flush then waits only for the
+        // rest, instead of for everything since the last one while the link is not read. Asked on a pool thread: the
+        // request itself waits while the disk's queue is full.
+        _writtenSinceWriteback += data.Length;
+        if (_writtenSinceWriteback >= WritebackBytes && _writeback.IsCompleted)
+        {
+            _writeback = Task.Run(_file.StartWriteback);
+            _writtenSinceWriteback = 0;
+        }
     }
 
     /// <summary>
@@ -344,5 +358,9 @@ internal sealed class CheckpointedVolume : IDisposable
     private Fingerprint FingerprintIn(ReadOnlySpan<byte> chunk, long first, long block) =>
         Fingerprint.ComputePadded(chunk.Slice((int)((block - first) * Geometry.BlockSize), Geometry.BlockLength(block)), _block);
 
-    public void Dispose() => _file.Dispose();
+    public void Dispose()
+    {
+        _writeback.Wait(); // a hint only (it never throws), but on this handle
+        _file.Dispose();
+    }
 }
