@@ -82,7 +82,15 @@ public sealed class MigrateCommand(CliConsole console) : OperatorAsyncCommand<Mi
             bandwidth = rate.IsUnlimited ? null : Math.Max(1, (long)rate.BytesPerSecond);
         }
 
-        return new MigrationRequested(id, vm, volume, from, to, host, new MigrationOptions(BandwidthBytesPerSecond: bandwidth), DateTimeOffset.UtcNow, toHost);
+        long? size = settings.Size is null ? null : ByteSize.Parse(settings.Size, "--size");
+        if (size <= 0)
+            throw new UserInputException($"--size '{settings.Size}' must be above 0");
+        if (settings.Fenced && size is null)
+            throw new UserInputException("--fenced needs --size: the destination builds its fence for a volume of that size");
+        if (settings.Fenced && toHost is not null)
+            throw new UserInputException("--fenced applies to disk-only moves, not with --to-host");
+        var options = new MigrationOptions(BandwidthBytesPerSecond: bandwidth, VolumeBytes: size, FencedCutover: settings.Fenced);
+        return new MigrationRequested(id, vm, volume, from, to, host, options, DateTimeOffset.UtcNow, toHost);
     }
 
     private async Task FollowWithLinesAsync(MigrateFollower follower, MigrateProgress progress, CancellationToken cancellationToken)
