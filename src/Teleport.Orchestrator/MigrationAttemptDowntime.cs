@@ -15,6 +15,9 @@ public sealed partial class MigrationAttempt
     /// <summary>Rounds the controller waited past the source's threshold for a prediction that fits.</summary>
     public int DowntimeWaitRounds { get; set; }
 
+    /// <summary>The cut-over was taken as a post-copy: fenced, with a dirty set whose final round would not fit MaxDowntime.</summary>
+    public bool PostCopy { get; set; }
+
     /// <summary>The controller's last decision, for the step that follows it (not stored).</summary>
     internal CutOverDecision Decision { get; set; }
 

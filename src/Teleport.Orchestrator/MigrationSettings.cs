@@ -42,6 +42,16 @@ public sealed class MigrationSettings
     /// </summary>
     public int DowntimeWaitRounds { get; set; } = 50;
 
+    /// <summary>
+    /// Post-copy (fenced migrations only): copy rounds in a row that did not bring the dirty set below its smallest so far
+    /// (the guest dirties faster than the link) before the controller stops waiting for a pause that fits and cuts over at
+    /// once with the whole dirty set fenced. Also applies before the source reported its threshold.
+    /// </summary>
+    public int PostCopyAfterRounds { get; set; } = 5;
+
+    /// <summary>Post-copy (fenced migrations only): the copy-time budget, from the first copy round to the latest one.</summary>
+    public TimeSpan PostCopyAfter { get; set; } = TimeSpan.FromMinutes(10);
+
     /// <summary>Each rollback step (switch back, resume on the source).</summary>
     public TimeSpan RollbackTimeout { get; set; } = TimeSpan.FromSeconds(60);
 

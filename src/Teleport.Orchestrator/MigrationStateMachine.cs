@@ -135,8 +135,10 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
         // a duplicate StartTransfer with the latest events it has for the attempt.
         During(Indexing, Requesting, Copying,
             When(CopyRoundCompleted, c => c.Message.Round > c.Saga.Run.Rounds).Then(c => c.Saga.Run.Record(c.Message)).Progressed()
-                // Past the threshold the downtime controller waits for a round whose figures let the pause fit.
-                .If(c => c.Saga.CurrentState == nameof(Copying) && c.Saga.Run.ThresholdSeen && !c.Saga.WholeVm, decide => decide.PauseWhenPredictionFits()),
+                // Past the threshold the downtime controller waits for a round whose figures let the pause fit; a fenced
+                // migration whose rounds stopped converging goes post-copy, threshold or not.
+                .If(c => c.Saga.CurrentState == nameof(Copying) && !c.Saga.WholeVm && (c.Saga.Run.ThresholdSeen || Controller.PostCopyDue(c.Saga)),
+                    decide => decide.PauseWhenPredictionFits()),
             WhenNudged().Renudge().SendStartTransfer()
                 .If(c => c.Saga.WholeVm && !c.Saga.Run.IncomingReady, resend => resend.SendPrepareIncomingVm()));
     }

@@ -96,14 +96,16 @@ public static class SagaCommands
             c.Saga.CorrelationId, c.Saga.VmId, c.Saga.VolumeId, c.Saga.DestinationStorageId, c.Saga.Run.VolumeBytes,
             c.Saga.Run.BytesOnWire, c.Saga.Run.BlocksFromIndex, c.Saga.Run.Rounds, c.Saga.Run.DowntimeMilliseconds ?? 0,
             c.Saga.Run.SucceededAt!.Value, c.Saga.DestinationHostId, c.Saga.Run.MemoryBytes,
-            c.Saga.Run.QemuDowntimeMilliseconds ?? 0, c.Saga.Run.StorageDowntimeMilliseconds ?? 0, c.Saga.Run.PredictedDowntimeMilliseconds))
+            c.Saga.Run.QemuDowntimeMilliseconds ?? 0, c.Saga.Run.StorageDowntimeMilliseconds ?? 0, c.Saga.Run.PredictedDowntimeMilliseconds,
+            c.Saga.Run.PostCopy))
             // The destination is authoritative now: the source turns its old volume into a retained copy (or keeps it).
             .SendToStorage(s => s.SourceStorageId, s => new ReleaseSourceVolume(s.CorrelationId, s.VolumeId, s.SourceStorageId, s.Attempt));
 
     public static EventActivityBinder<MigrationState, T> PublishFailed<T>(this EventActivityBinder<MigrationState, T> binder)
         where T : class =>
         binder.Publish(c => new MigrationFailed(
-            c.Saga.CorrelationId, c.Saga.VmId, c.Saga.Run.FailedPhase ?? "", c.Saga.Run.FailureReason ?? "", c.Saga.Run.FailedAt!.Value));
+            c.Saga.CorrelationId, c.Saga.VmId, c.Saga.Run.FailedPhase ?? "", c.Saga.Run.FailureReason ?? "", c.Saga.Run.FailedAt!.Value,
+            c.Saga.Run.PostCopy));
 
     // Commands go to the worker's own queue (WorkerQueues), named after its id, addressed as the queue type needs.
     private static EventActivityBinder<MigrationState, T> SendToStorage<T, TCommand>(

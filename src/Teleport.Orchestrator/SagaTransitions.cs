@@ -64,15 +64,16 @@ public static class SagaTransitions
     }
 
     /// <summary>
-    /// The downtime controller decides (<see cref="DowntimeController"/>): pause, keep copying (the next round decides
-    /// again), or fail a strict migration whose pause cannot fit.
+    /// The downtime controller decides (<see cref="DowntimeController"/>): pause (a post-copy pauses too: the fenced
+    /// cut-over then carries the whole dirty set behind the resumed VM), keep copying (the next round decides again), or
+    /// fail a strict migration whose pause cannot fit.
     /// </summary>
     public static EventActivityBinder<MigrationState, T> PauseWhenPredictionFits<T>(this EventActivityBinder<MigrationState, T> binder)
         where T : class
     {
         var machine = Machine(binder);
         return binder.Then(c => machine.Controller.Decide(c.Saga))
-            .IfElse(c => c.Saga.Run.Decision == CutOverDecision.Pause,
+            .IfElse(c => c.Saga.Run.Decision is CutOverDecision.Pause or CutOverDecision.PostCopy,
                 pause => pause.SendPause(),
                 other => other.IfElse(c => c.Saga.Run.Decision == CutOverDecision.Fail,
                     fail => fail.StartRollback(c => DowntimeController.FailureReason(c.Saga)),

@@ -292,20 +292,30 @@ public sealed class SourceSession : IAsyncDisposable
         }
     }
 
-    /// <summary>Copy rounds until converged and the cut-over was requested.</summary>
+    /// <summary>
+    /// Copy rounds until converged and the cut-over was requested. A fenced cut-over goes at once, converged or not (a
+    /// post-copy), and stops the round in progress at its next frame: the final round fences what it has not sent.
+    /// </summary>
     private async Task CopyRoundsAsync(TransferConnection c, CancellationToken ct)
     {
+        var stop = _options.FencedCutover ? _cutover.Task : null;
         while (true)
         {
             bool converged = _converged.Task.IsCompleted;
-            if (converged && await CutoverRequestedAsync(ct).ConfigureAwait(false))
+            if (stop is { IsCompleted: true } || (converged && await CutoverRequestedAsync(ct).ConfigureAwait(false)))
                 return;
             var mark = new RoundMark(c, _data);
             if (_pending.TakeDirty() == 0 && converged)
                 continue;
 
+            if (!await _data.SendPendingAsync(c, ct, stop: stop).ConfigureAwait(false))
+            {
+                _log.LogInformation("Migration {MigrationId}: cut-over during round {Round}; {Blocks} of its blocks go to the fenced final round",
+                    _options.MigrationId, _round + 1, OutstandingBlocks);
+                return;
+            }
+
             _round++;
-            await _data.SendPendingAsync(c, ct).ConfigureAwait(false);
             await c.SendAsync(new RoundEndMessage(_round), ct).ConfigureAwait(false);
 
             long dirty = OutstandingBlocks;
@@ -337,6 +347,9 @@ public sealed class SourceSession : IAsyncDisposable
         bool announce = _options.FencedCutover;
         while (true)
         {
+            // A round stopped for the cut-over owes the frame it built: it goes before the list, so its blocks (read
+            // before the pause) land before the fence is armed and any of them dirtied since is fenced and sent again.
+            await _data.SendBuiltAsync(c, ct).ConfigureAwait(false);
             var mark = new RoundMark(c, _data);
             _pending.TakeDirty();
             if (announce)

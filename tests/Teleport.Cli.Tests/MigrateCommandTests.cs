@@ -146,6 +146,30 @@ public sealed class MigrateCommandTests
     }
 
     [Fact]
+    public async Task Fenced_asks_for_the_fenced_cut_over_with_the_volume_size_and_status_shows_it()
+    {
+        await using var bed = await OrchestratorTestBed.StartAsync("sqlite");
+
+        var (run, id) = await bed.MigrateAndWait("ok-fenced", "--json", "--fenced", "--size", "1m");
+
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        var row = await bed.WaitForState(id, "Succeeded");
+        Assert.True(row.GetProperty("fencedCutover").GetBoolean());
+        Assert.False(row.GetProperty("postCopy").GetBoolean());
+    }
+
+    [Theory]
+    [InlineData(new[] { "--fenced" }, "--fenced needs --size")]
+    [InlineData(new[] { "--fenced", "--size", "1m", "--to-host", "h2" }, "--fenced applies to disk-only moves")]
+    public void Fenced_without_what_it_needs_is_exit_2(string[] extra, string message)
+    {
+        var run = CliRun.Of(["migrate", "--vm", "vm-1", "--volume", "vol-1", "--from", "a", "--to", "b", "--host", "h", "--bus", "rabbitmq://127.0.0.1:1/", .. extra]);
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains(message, run.Stderr);
+    }
+
+    [Fact]
     public void To_host_naming_the_vms_own_host_is_exit_2()
     {
         var run = CliRun.Of("migrate", "--vm", "vm-1", "--volume", "vol-1", "--from", "a", "--to", "b", "--host", "h", "--to-host", "h",
@@ -179,12 +203,14 @@ public sealed class MigrateCommandTests
     [InlineData("--bus", "memory", "--bus memory exists only inside one process")]
     [InlineData("--bus", "http://mq", "--bus 'http://mq' is none of")]
     [InlineData("--timeout", "-1", "--timeout -1 must be a positive number")]
+    [InlineData("--size", "big", "--size 'big' is not a size")]
+    [InlineData("--size", "0", "--size '0' must be above 0")]
     public void Bad_input_is_exit_2_and_one_line(string option, string value, string message)
     {
         var args = new List<string>
         {
             "migrate", "--vm", "vm-1", "--volume", "vol-1", "--from", "a", "--to", "b", "--host", "h", "--bus", "rabbitmq://127.0.0.1:1/",
-            "--bandwidth", "1gbit", "--id", Guid.NewGuid().ToString(), "--timeout", "5", "--wait",
+            "--bandwidth", "1gbit", "--id", Guid.NewGuid().ToString(), "--timeout", "5", "--wait", "--size", "1m",
         };
         args[args.IndexOf(option) + 1] = value;
 

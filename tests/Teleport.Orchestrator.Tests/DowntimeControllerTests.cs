@@ -16,10 +16,19 @@ public sealed class DowntimeControllerTests
 
     private static DirtyBelowThreshold Threshold(MigrationScript m, int rounds, long dirty) => new(m.Id, rounds, dirty, false, T0.AddSeconds(40), m.Attempt);
 
-    private static async Task CopyingAsync(SagaTestHost host, MigrationScript m, int? maxDowntimeMs, bool strict)
+    private static async Task CopyingAsync(SagaTestHost host, MigrationScript m, int? maxDowntimeMs, bool strict, bool fenced = false)
     {
         var request = Request(m.Id);
-        await host.Publish(request with { Options = request.Options with { MaxDowntimeMilliseconds = maxDowntimeMs, StrictMaxDowntime = strict } });
+        await host.Publish(request with
+        {
+            Options = request.Options with
+            {
+                MaxDowntimeMilliseconds = maxDowntimeMs,
+                StrictMaxDowntime = strict,
+                FencedCutover = fenced,
+                VolumeBytes = fenced ? 1L << 30 : null,
+            },
+        });
         await host.Publish(m.Prepared());
         await host.Publish(m.IndexStreamed());
         await host.Publish(m.BlocksRequested());
@@ -94,13 +103,14 @@ public sealed class DowntimeControllerTests
     [Theory]
     [InlineData(false, "Pausing")]
     [InlineData(true, "Failed")]
-    public async Task A_guest_dirtying_faster_than_the_link_gets_its_wait_rounds_then_pauses_or_fails(bool strict, string end)
+    [InlineData(true, "Pausing", true)] // fenced: post-copy instead of failing
+    public async Task A_guest_dirtying_faster_than_the_link_gets_its_wait_rounds_then_pauses_or_fails(bool strict, string end, bool fenced = false)
     {
         var settings = DefaultSettings();
         settings.DowntimeWaitRounds = 2;
         await using var host = await StartAsync(settings);
         var m = new MigrationScript(host);
-        await CopyingAsync(host, m, maxDowntimeMs: 100, strict);
+        await CopyingAsync(host, m, maxDowntimeMs: 100, strict, fenced);
 
         await host.Publish(Round(m, 1, dirty: 5_000, roundTripMs: 5));
         await host.Publish(Threshold(m, 1, dirty: 5_000));
@@ -111,7 +121,74 @@ public sealed class DowntimeControllerTests
 
         await host.Publish(Round(m, 3, dirty: 5_000, roundTripMs: 5));
         var row = await host.WaitForState(m.Id, end);
-        Assert.Equal(strict ? 0 : 1, host.SentCount<PauseVm>(m.Id));
+        Assert.Equal(strict && !fenced ? 0 : 1, host.SentCount<PauseVm>(m.Id));
         Assert.True(row.Run.PredictedDowntimeMilliseconds > 1_000);
+        Assert.Equal(fenced, row.Run.PostCopy);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Fenced_rounds_that_stop_shrinking_the_dirty_set_go_post_copy_without_a_threshold_and_it_is_reported(bool fenced)
+    {
+        var settings = DefaultSettings();
+        settings.PostCopyAfterRounds = 3;
+        await using var host = await StartAsync(settings);
+        var m = new MigrationScript(host);
+        await CopyingAsync(host, m, maxDowntimeMs: 100, strict: false, fenced);
+
+        // The smallest dirty set is round 2's; rounds 3 and 4 do not beat it: still copying.
+        long[] dirty = [5_000, 4_000, 4_500, 4_200];
+        for (int round = 1; round <= dirty.Length; round++)
+            await host.PublishAndSettle(Round(m, round, dirty[round - 1], roundTripMs: 5));
+        Assert.Equal(0, host.SentCount<PauseVm>(m.Id));
+
+        // Round 5 is the third without a new smallest: post-copy (4,100 blocks would cost 1.3 s of pause).
+        await host.PublishAndSettle(Round(m, 5, dirty: 4_100, roundTripMs: 5));
+        if (!fenced)
+        {
+            var copying = (await host.Row(m.Id))!;
+            Assert.Equal("Copying", copying.CurrentState);
+            Assert.False(copying.Run.PostCopy);
+            Assert.Equal(0, host.SentCount<PauseVm>(m.Id));
+            return;
+        }
+
+        await host.Sent<PauseVm>(m.Id, HostQueue(Host));
+        var row = await host.WaitForState(m.Id, "Pausing");
+        Assert.True(row.Run.PostCopy);
+        Assert.True(row.Run.PredictedDowntimeMilliseconds > 1_000);
+        Assert.False(row.Run.ThresholdSeen);
+
+        // The fenced cut-over: resumed on the switch alone, the tail verified behind the VM.
+        await host.Publish(m.Paused());
+        await host.Sent<FinalSync>(m.Id, StorageQueue(Source));
+        await host.Publish(m.Switched());
+        await host.WaitForState(m.Id, "Resuming");
+        await host.Publish(m.Resumed());
+        await host.WaitForState(m.Id, "CompletingTail");
+        await host.Publish(m.Completed());
+        var succeeded = await host.Published<MigrationSucceeded>(m.Id);
+        Assert.True(succeeded.PostCopy);
+        Assert.True((await host.WaitForState(m.Id, "Succeeded")).Run.PostCopy);
+        host.AssertNoFaults();
+    }
+
+    [Fact]
+    public async Task A_fenced_migration_past_its_copy_time_budget_goes_post_copy_while_still_converging_slowly()
+    {
+        var settings = DefaultSettings();
+        settings.PostCopyAfter = TimeSpan.FromSeconds(2);
+        await using var host = await StartAsync(settings);
+        var m = new MigrationScript(host);
+        await CopyingAsync(host, m, maxDowntimeMs: 100, strict: false, fenced: true);
+
+        // Rounds a second apart, each smaller than the last: only the budget (2 s from round 1) ends the pre-copy.
+        await host.PublishAndSettle(Round(m, 1, dirty: 9_000, roundTripMs: 5));
+        await host.PublishAndSettle(Round(m, 2, dirty: 8_000, roundTripMs: 5));
+        Assert.Equal(0, host.SentCount<PauseVm>(m.Id));
+        await host.Publish(Round(m, 3, dirty: 7_000, roundTripMs: 5));
+        var row = await host.WaitForState(m.Id, "Pausing");
+        Assert.True(row.Run.PostCopy);
     }
 }

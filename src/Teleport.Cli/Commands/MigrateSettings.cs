@@ -47,6 +47,15 @@ public sealed class MigrateSettings : OperatorBusSettings
     [Description("Cap on the data channel: 100mbit, 1gbit, 12.5MB/s, unlimited (default: the storage worker's).")]
     public string? Bandwidth { get; init; }
 
+    [CommandOption("--fenced")]
+    [Description("Fenced cut-over: the VM resumes on the destination before verification, the blocks still on their way fenced " +
+                 "(fetched first when the VM needs them); a pre-copy that cannot converge goes post-copy. Needs --size.")]
+    public bool Fenced { get; init; }
+
+    [CommandOption("--size <BYTES>")]
+    [Description("The volume's size (64m, 10g); the migration fails if the source's differs. Required by --fenced.")]
+    public string? Size { get; init; }
+
     [CommandOption("--wait")]
     [Description("Follow the migration to its end with progress per phase; exit code 0 only if it succeeded.")]
     public bool Wait { get; init; }

@@ -42,7 +42,9 @@ public sealed record OperatorMigrationView(
     long MemoryExpectedDowntimeMs = 0,
     long MemoryBytes = 0,
     double? QemuDowntimeMs = null,
-    double? StorageDowntimeMs = null)
+    double? StorageDowntimeMs = null,
+    bool FencedCutover = false,
+    bool PostCopy = false)
 {
     public static OperatorMigrationView Of(MigrationState m) => new(
         m.CorrelationId, m.VmId, m.VolumeId, m.SourceStorageId, m.DestinationStorageId, m.HostId, m.CurrentState, m.Phase, m.Attempt,
@@ -50,7 +52,8 @@ public sealed record OperatorMigrationView(
         m.Run.ZeroBlocks, m.Run.BlocksFromIndex, m.Run.BlocksRequestedFromSource, m.Run.BlocksSent, m.Run.Rounds, m.Run.DirtyBlocks, m.Run.DowntimeMilliseconds,
         m.Run.Verified, m.Run.FailedPhase, m.Run.FailedState, m.Run.FailureReason, m.Run.RollbackIncomplete, OperatorPhaseTimings.Of(MigrationTimings.Of(m)),
         m.Version, m.DestinationHostId, m.Run.MemoryStatus, m.Run.MemoryTransferredBytes, m.Run.MemoryRemainingBytes, m.Run.MemoryDirtyPagesRate,
-        m.Run.MemoryExpectedDowntimeMilliseconds, m.Run.MemoryBytes, m.Run.QemuDowntimeMilliseconds, m.Run.StorageDowntimeMilliseconds);
+        m.Run.MemoryExpectedDowntimeMilliseconds, m.Run.MemoryBytes, m.Run.QemuDowntimeMilliseconds, m.Run.StorageDowntimeMilliseconds,
+        m.OptionFencedCutover, m.Run.PostCopy);
 
     /// <summary>The VM moves with its disk to another host.</summary>
     public bool WholeVm => DestinationHostId is not null;

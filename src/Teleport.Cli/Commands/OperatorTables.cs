@@ -67,7 +67,8 @@ public static class OperatorTables
         Add("downtime", Operator.Downtime(row.Run.DowntimeMilliseconds, view.Timings.PausedToVerifiedMs, view.Timings.PausedToSwitchedMs));
         if (row.Run.PredictedDowntimeMilliseconds is { } predicted)
             Add("predicted downtime", $"{Operator.Millis(predicted)} (max {row.OptionMaxDowntimeMilliseconds ?? DowntimeController.DefaultMaxDowntimeMilliseconds} ms" +
-                $"{(row.OptionStrictMaxDowntime ? ", strict" : "")}; round trip {Operator.Millis(row.Run.RoundTripMilliseconds)}, waited {row.Run.DowntimeWaitRounds} round(s))");
+                $"{(row.OptionStrictMaxDowntime ? ", strict" : "")}; round trip {Operator.Millis(row.Run.RoundTripMilliseconds)}, waited {row.Run.DowntimeWaitRounds} round(s))" +
+                (row.Run.PostCopy ? "; post-copy: the dirty set streamed behind the resumed VM" : ""));
         if (view.WholeVm)
         {
             Add("memory", $"{Operator.Bytes(Math.Max(row.Run.MemoryBytes, row.Run.MemoryTransferredBytes))} sent, {Operator.Bytes(row.Run.MemoryRemainingBytes)} left " +

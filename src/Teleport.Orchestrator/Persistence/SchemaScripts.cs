@@ -46,7 +46,9 @@ public static class SchemaScripts
         new(7, "the volume size a request names (it was not kept, so no worker checked it)",
             AddColumns(DatabaseProvider.Sqlite, ("OptionVolumeBytes", "long")), AddColumns(DatabaseProvider.Postgres, ("OptionVolumeBytes", "long"))),
         new(8, "fenced cut-over option (rows already in the table never asked for it)",
-            FencedCutoverColumn(DatabaseProvider.Sqlite), FencedCutoverColumn(DatabaseProvider.Postgres)),
+            BoolColumn(DatabaseProvider.Sqlite, "OptionFencedCutover"), BoolColumn(DatabaseProvider.Postgres, "OptionFencedCutover")),
+        new(9, "post-copy: the cut-over fenced a dirty set pre-copy could not bring down (rows already in the table never did)",
+            BoolColumn(DatabaseProvider.Sqlite, "PostCopy"), BoolColumn(DatabaseProvider.Postgres, "PostCopy")),
     ];
 
     public static int Latest => All[^1].Version;
@@ -99,8 +101,9 @@ public static class SchemaScripts
                $"ALTER TABLE \"{table}\" ADD COLUMN {Column(provider, "DowntimeWaitRounds", "int!")} DEFAULT 0;\n";
     }
 
-    private static string FencedCutoverColumn(DatabaseProvider provider) =>
-        $"ALTER TABLE \"{OrchestratorDbContext.MigrationsTable}\" ADD COLUMN {Column(provider, "OptionFencedCutover", "bool!")} DEFAULT {(provider == DatabaseProvider.Postgres ? "FALSE" : "0")};\n";
+    // A NOT NULL flag that rows already in the table read as false.
+    private static string BoolColumn(DatabaseProvider provider, string name) =>
+        $"ALTER TABLE \"{OrchestratorDbContext.MigrationsTable}\" ADD COLUMN {Column(provider, name, "bool!")} DEFAULT {(provider == DatabaseProvider.Postgres ? "FALSE" : "0")};\n";
 
     private static string CreateMigrations(DatabaseProvider provider)
     {

@@ -68,12 +68,15 @@ internal sealed class DataFramePipeline : IDisposable
 
     /// <summary>
     /// Sends pending blocks as Data frames (at most <paramref name="maxFrames"/>; by default until nothing is pending),
-    /// back to back: acknowledgements come back asynchronously.
+    /// back to back: acknowledgements come back asynchronously. Once <paramref name="stop"/> has completed no further
+    /// frame is started and false is returned; the frame built ahead is then still owed (<see cref="SendBuiltAsync"/>).
     /// </summary>
-    public async Task SendPendingAsync(TransferConnection c, CancellationToken ct, int maxFrames = int.MaxValue)
+    public async Task<bool> SendPendingAsync(TransferConnection c, CancellationToken ct, int maxFrames = int.MaxValue, Task? stop = null)
     {
         for (int frames = 0; frames < maxFrames; frames++)
         {
+            if (stop is { IsCompleted: true })
+                return false;
             await _window.WaitForRoomAsync(_maxUnackedBytes, ct).ConfigureAwait(false);
             long starvedFrom = Stopwatch.GetTimestamp();
             // Until the pacer's debt is paid the link is busy anyway: only waiting beyond it leaves the link idle.
@@ -91,13 +94,29 @@ internal sealed class DataFramePipeline : IDisposable
             }
 
             if (frame is null)
-                return;
+                return true;
             double starved = StarvedSeconds(starvedFrom, busyLink);
             // The next frame is built while this one goes out; when the caller stops here (between index batches) it
             // keeps building alongside the index scan. It already advanced the zstd stream: it is the next one sent.
             _lookahead = Task.Run(Prepare, ct);
             await SendFrameAsync(c, frame, starved, ct).ConfigureAwait(false);
         }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Sends the frame built ahead, if any, and builds no other. A stopped round ends here: that frame already advanced the
+    /// zstd stream, so it must be the next one sent, and its blocks were read before the pause.
+    /// </summary>
+    public async Task SendBuiltAsync(TransferConnection c, CancellationToken ct)
+    {
+        if (_lookahead is not { } ahead)
+            return;
+        await _window.WaitForRoomAsync(_maxUnackedBytes, ct).ConfigureAwait(false);
+        _lookahead = null;
+        if (await ahead.ConfigureAwait(false) is { } frame)
+            await SendFrameAsync(c, frame, 0, ct).ConfigureAwait(false);
     }
 
     /// <summary>How long the link sat idle waiting for a frame.</summary>

@@ -28,6 +28,8 @@ internal sealed class FencedTail : IAsyncDisposable, ITransferObserver
     private readonly CancellationTokenSource _guard = new(TimeSpan.FromSeconds(90));
     private readonly NbdExportRegistry _registry = new();
     private readonly ConcurrentQueue<(long Offset, int Length)> _writes = new();
+    private readonly TaskCompletionSource<(long Offset, int Length)> _firstTailWrite = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _tailFrom = int.MaxValue;
     private DestinationSession? _destination;
     private SourceSession? _source;
     private NbdServer? _server;
@@ -57,11 +59,58 @@ internal sealed class FencedTail : IAsyncDisposable, ITransferObserver
     /// <summary>Runs the migration to the armed fence; the volume is then served and <see cref="Client"/> attached to it.</summary>
     public async Task StartAsync(bool throughProxy = false)
     {
+        await StartSessionsAsync(throughProxy);
+
+        // The VM's last writes before the pause, then the pause.
+        await File.WriteAllBytesAsync(Migration.SourcePath, Expected, _guard.Token);
+        Migration.Tracker.MarkDirty(0, TailBlocks);
+        _source!.BeginCutover();
+        await _fenced.Task.WaitAsync(_guard.Token);
+    }
+
+    /// <summary>
+    /// Like <see cref="StartAsync"/>, but the pause comes while a copy round carries the VM's writes: an idle round takes
+    /// them, and once its first blocks are written <paramref name="rewrite"/> of those are written again on the source
+    /// and the cut-over is asked for. Returns the blocks written again.
+    /// </summary>
+    public async Task<long[]> StartMidRoundAsync(int rewrite)
+    {
+        await StartSessionsAsync(throughProxy: false);
+        Volatile.Write(ref _tailFrom, _writes.Count);
+        await File.WriteAllBytesAsync(Migration.SourcePath, Expected, _guard.Token);
+        Migration.Tracker.MarkDirty(0, TailBlocks);
+        var first = await _firstTailWrite.Task.WaitAsync(_guard.Token);
+
+        long[] again = [.. Enumerable.Range(0, Math.Min(rewrite, first.Length / BlockSize)).Select(i => (first.Offset / BlockSize) + i)];
+        await using (var volume = new FileStream(Migration.SourcePath, FileMode.Open, FileAccess.Write))
+        {
+            foreach (long block in again)
+            {
+                RandomNumberGenerator.Fill(Expected.AsSpan((int)(block * BlockSize), BlockSize));
+                volume.Position = block * BlockSize;
+                await volume.WriteAsync(Expected.AsMemory((int)(block * BlockSize), BlockSize), _guard.Token);
+                Migration.Tracker.MarkDirty(block, 1);
+            }
+        }
+
+        _source!.BeginCutover();
+        await _fenced.Task.WaitAsync(_guard.Token);
+        return again;
+    }
+
+    /// <summary>The blocks fenced when the fence was armed, and the tail's writes (block ranges) made before it.</summary>
+    public (HashSet<long> Fenced, List<(long Offset, int Length)> WrittenBefore) AtArming { get; private set; }
+
+    /// <summary>The tail's writes from the first one after the VM's writes (pre-copy writes come before it).</summary>
+    public List<(long Offset, int Length)> TailWrites(List<(long Offset, int Length)> writes) => writes.Skip(Volatile.Read(ref _tailFrom)).ToList();
+
+    private async Task StartSessionsAsync(bool throughProxy)
+    {
         _destination = new DestinationSession(Migration.Destination(o => o with
         {
             Fence = Fence,
             Observer = this,
-            AfterBlockWrite = (offset, length) => _writes.Enqueue((offset, length)),
+            AfterBlockWrite = Written,
         }));
         var endpoint = _destination.Start();
         _destinationRun = _destination.RunAsync(_guard.Token);
@@ -87,15 +136,21 @@ internal sealed class FencedTail : IAsyncDisposable, ITransferObserver
         _server = new NbdServer(_registry, new NbdServerOptions());
         var nbd = _server.Listen(new IPEndPoint(IPAddress.Loopback, 0));
         Client = await NbdClient.ConnectAsync(nbd, "disk", cancellationToken: _guard.Token);
-
-        // The VM's last writes before the pause, then the pause.
-        await File.WriteAllBytesAsync(Migration.SourcePath, Expected, _guard.Token);
-        Migration.Tracker.MarkDirty(0, TailBlocks);
-        _source.BeginCutover();
-        await _fenced.Task.WaitAsync(_guard.Token);
     }
 
-    void ITransferObserver.OnFenced(long fencedBlocks) => _fenced.TrySetResult();
+    // Called on the destination's frame loop right after arming: no tail write can come in between.
+    void ITransferObserver.OnFenced(long fencedBlocks)
+    {
+        AtArming = (Enumerable.Range(0, Blocks).Select(b => (long)b).Where(Fence.IsFenced).ToHashSet(), _writes.ToList());
+        _fenced.TrySetResult();
+    }
+
+    private void Written(long offset, int length)
+    {
+        _writes.Enqueue((offset, length));
+        if (_writes.Count > Volatile.Read(ref _tailFrom))
+            _firstTailWrite.TrySetResult((offset, length));
+    }
 
     public byte[] ExpectedBlock(long block) => Expected.AsSpan((int)(block * BlockSize), BlockSize).ToArray();
 

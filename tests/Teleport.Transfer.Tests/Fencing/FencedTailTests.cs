@@ -37,6 +37,35 @@ public sealed class FencedTailTests
     }
 
     [Fact]
+    public async Task CutOverMidRound_FencesEveryBlockTheRoundHadNotSent_AndReadsGetTheDataAtThePause()
+    {
+        await using var tail = new FencedTail();
+        long[] rewritten = await tail.StartMidRoundAsync(rewrite: 8);
+        var (fenced, before) = tail.AtArming;
+
+        // The fence holds exactly what the destination lacked at the pause: the blocks the round had not delivered (frames
+        // already on the link were applied before the list was read) and those written again after being sent.
+        var delivered = tail.TailWrites(before).SelectMany(w => Enumerable.Range(0, w.Length / BlockSize).Select(i => (w.Offset / BlockSize) + i)).ToHashSet();
+        var expected = Enumerable.Range(0, TailBlocks).Select(b => (long)b).Where(b => !delivered.Contains(b)).Union(rewritten).Order().ToList();
+        Assert.Equal(expected, fenced.Order().ToList());
+        Assert.True(fenced.Count > rewritten.Length,
+            $"the round in progress was finished before the final round: {fenced.Count} blocks fenced, {delivered.Count} delivered");
+
+        // Every block read through the served volume during the tail is the source's at the pause.
+        var client = tail.Client!;
+        byte[] read = new byte[256 * BlockSize];
+        for (int at = 0; at < FencedTail.Blocks; at += 256)
+        {
+            await client.ReadAsync((long)at * BlockSize, read);
+            Assert.True(tail.Expected.AsSpan(at * BlockSize, read.Length).SequenceEqual(read), $"stale data in blocks {at}..{at + 255}");
+        }
+
+        var result = await tail.CompleteAsync();
+        Assert.True(result.Verified);
+        Assert.Equal(tail.Expected, File.ReadAllBytes(tail.Migration.DestinationPath));
+    }
+
+    [Fact]
     public async Task GuestWritesDuringTheTail_WinOverTheLateCopies_AndTheMigrationStillVerifies()
     {
         await using var tail = new FencedTail();
