@@ -57,6 +57,22 @@ internal sealed class MemoryMigration : IDisposable
         }
     }
 
+    /// <summary>
+    /// A completed migration's figures. QEMU reports 'completed' a moment before it has computed the downtime, so a
+    /// query in between reads a downtime of 0; query again (briefly) until it is there.
+    /// </summary>
+    public async Task<MigrationState> CompletedFiguresAsync(MigrationState completed, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(1);
+        while (completed.Downtime is null or 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10, cancellationToken).ConfigureAwait(false);
+            completed = await QmpMigration.QueryAsync(Qmp, cancellationToken).ConfigureAwait(false);
+        }
+
+        return completed;
+    }
+
     private void OnEvent(QmpEvent e)
     {
         if (e.Name != "MIGRATION")

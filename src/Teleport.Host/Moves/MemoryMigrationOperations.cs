@@ -177,6 +177,7 @@ public sealed class MemoryMigrationOperations(HostWorkerOptions options, IReadOn
 
             if (state.Status != "completed")
                 throw new HostOperationException($"QEMU's memory migration is '{state.Status}', not completed{(state.Error is null ? "" : ": " + state.Error)}");
+            state = await migration.CompletedFiguresAsync(state, cancellationToken).ConfigureAwait(false);
             migration.Completed = new VmMemoryMigrated(command.MigrationId, vm.Id, _options.HostId, state.Transferred, state.Downtime ?? 0, _clock.GetUtcNow(), command.Attempt);
             return migration.Completed;
         }
