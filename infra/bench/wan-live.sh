@@ -20,7 +20,8 @@
 # The table has predicted (the controller's) and measured downtime side by side.
 #
 # usage: wan-live.sh [--runs N] [--mode idle|writing|storm] [--teleport DLL] [--volume-mib M] [--name NAME]
-#                    [--rate 100mbit] [--delay 25ms] [--out FILE.md]
+#                    [--rate 100mbit] [--delay 25ms] [--out FILE.md] [--fenced]
+#   --fenced         the fenced cut-over (`migrate --fenced --size`): the VM resumes before verification
 #        wan-live.sh --whole-vm [wan-whole-vm.sh options]   the guest's memory and disk move (wan-whole-vm.sh)
 # Needs root. The link, every process and the temp directory are removed on exit (also on failure or Ctrl-C; the
 # directory with every role's log stays after a failure, or always with TELEPORT_BENCH_KEEP=1).
@@ -36,10 +37,11 @@ source infra/lib.sh
 # A whole-VM move is its own benchmark (two QEMU processes, QEMU's own migration side by side).
 for arg in "$@"; do [[ $arg != --whole-vm ]] || exec "$ROOT/infra/bench/wan-whole-vm.sh" "$@"; done
 
-RUNS=1 MODE=writing DLL='' VOLUME_MIB='' NAME=wl RATE='' DELAY=25ms OUT=''
+RUNS=1 MODE=writing DLL='' VOLUME_MIB='' NAME=wl RATE='' DELAY=25ms OUT='' FENCED=''
 while [[ $# -gt 0 ]]; do
     case $1 in
         --runs) RUNS=${2:?}; shift 2 ;;
+        --fenced) FENCED=1; shift ;;
         --mode) MODE=${2:?}; shift 2 ;;
         --teleport) DLL=${2:?}; shift 2 ;;
         --volume-mib) VOLUME_MIB=${2:?}; shift 2 ;;
@@ -162,7 +164,9 @@ run_one() {
     PIDS+=($!)
     wait_for "source NBD port" 60 listening "$WAN_SRC_NS" "$sport" || exit 1
     wait_for "destination NBD port" 60 listening "$WAN_DST_NS" "$dport" || exit 1
-    "${SRC[@]}" "${TP[@]}" host --id hv1 --bus "$BUS" \
+    # The switch's target comes from the host's own configuration, never from the command (docs/host.md).
+    jq -n --arg dst "$WAN_DST_IP:$dport" '{Host: {Storages: {dst: {Nbd: $dst}}}}' >"$d/hv1.json"
+    "${SRC[@]}" "${TP[@]}" host --id hv1 --config "$d/hv1.json" --bus "$BUS" \
         --vm "vm1,qmp=$d/run/vm1.qmp,listen=unix:$d/run/vm1.nbd,storage=src,upstream=$WAN_SRC_IP:$sport,export=vm1" \
         >"$d/host.log" 2>&1 &
     PIDS+=($!)
@@ -187,8 +191,10 @@ run_one() {
     local before after t0 t1 json rc=0
     before=$("$WAN/link.sh" counters --name "$NAME")
     t0=$(date +%s.%N)
+    local fenced=()
+    [[ -z $FENCED ]] || fenced=(--fenced --size "${VOLUME_MIB}m")
     json=$("${SRC[@]}" "${TP[@]}" migrate --vm vm1 --volume vm1 --from src --to dst --host hv1 --wait --timeout 600 --json \
-        --bus "$BUS" 2>"$d/migrate.log") || rc=$?
+        "${fenced[@]}" --bus "$BUS" 2>"$d/migrate.log") || rc=$?
     t1=$(date +%s.%N)
     after=$("$WAN/link.sh" counters --name "$NAME")
     echo "$json" >"$d/migrate.json"
@@ -246,7 +252,7 @@ for ((r = 1; r <= RUNS; r++)); do run_one "$r"; done
 
 {
     echo "Live migration over the emulated WAN ($RATE, $DELAY each way; link check: rtt ${WAN_CHECK_RTT_AVG_MS:-?} ms," \
-        "${WAN_CHECK_S2D_MBIT:-?} / ${WAN_CHECK_D2S_MBIT:-?} Mbit/s), ${VOLUME_MIB} MiB volume, guest mode $MODE" \
+        "${WAN_CHECK_S2D_MBIT:-?} / ${WAN_CHECK_D2S_MBIT:-?} Mbit/s), ${VOLUME_MIB} MiB volume, guest mode $MODE${FENCED:+, fenced cut-over}" \
         "($COUNT records, ${DELAY_US} µs apart); $START; commit $COMMIT${DIRTY:+ + uncommitted changes in src/ or contracts/}."
     echo
     echo "| run | guest | state | total (migrate --wait) | downtime (measured) | predicted downtime | after the pause: destination verified / disk switched | rounds | bytes on the link, both ways (s2d / d2s) | data channel (Teleport's count) | guest's last record when migrate returned | destination check |"
