@@ -9,7 +9,7 @@ namespace Teleport.Host.Tests;
 /// </summary>
 public sealed class IncomingResumeTests : IDisposable
 {
-    private static readonly string[] EmptyMachine = ["-machine", "none", "-nodefaults", "-nographic", "-display", "none", "-S"];
+    private static readonly string[] EmptyMachine = QmpHypervisorTests.EmptyMachine;
     private readonly TempDir _dir = new();
 
     public void Dispose() => _dir.Dispose();

@@ -7,7 +7,8 @@ namespace Teleport.Host.Tests;
 /// <summary>QMP against a real qemu-system-x86_64 (an empty machine, no guest) and against broken sockets.</summary>
 public sealed class QmpHypervisorTests : IDisposable
 {
-    private static readonly string[] EmptyMachine = ["-machine", "none", "-nodefaults", "-nographic", "-display", "none", "-S"];
+    /// <summary>QEMU with no guest: enough for QMP, run state and migration.</summary>
+    internal static readonly string[] EmptyMachine = ["-machine", "none", "-nodefaults", "-nographic", "-display", "none", "-S"];
     private readonly TempDir _dir = new();
 
     public void Dispose() => _dir.Dispose();
