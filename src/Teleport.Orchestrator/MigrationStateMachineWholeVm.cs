@@ -122,9 +122,8 @@ public sealed partial class MigrationStateMachine
     private void FencedTail()
     {
         During(ContinuingMemory,
-            When(MigrationCompleted, c => c.Message.Verified).Then(c => c.Saga.Run.Record(c.Message)),
-            When(MigrationCompleted, c => !c.Message.Verified).Then(c => c.Saga.Run.Record(c.Message))
-                .StartRollback(_ => "the destination could not verify that its volume equals the source at pre-switchover"));
+            When(MigrationCompleted).Then(c => c.Saga.Run.Record(c.Message)).If(c => !c.Message.Verified,
+                rollback => rollback.StartRollback(_ => "the destination could not verify that its volume equals the source at pre-switchover")));
 
         During(StartingOnDestination,
             When(MigrationCompleted).Then(c => c.Saga.Run.Record(c.Message)),

@@ -128,7 +128,7 @@ public sealed class FencedWholeVmSagaTests
         else
         {
             await DriveToTail(host, m);
-            await Strike(host, m, how);
+            await FencedCutoverSagaTests.FailTail(host, m.Disk, how);
         }
 
         var row = await host.WaitForState(m.Id, "Failed");
@@ -142,24 +142,5 @@ public sealed class FencedWholeVmSagaTests
         Assert.Empty(host.Harness.Sent.Select<ResumeVm>(x => x.Context.Message.MigrationId == m.Id && x.Context.Message.HostId == Host));
         Assert.Equal(0, host.PublishedCount<MigrationSucceeded>(m.Id));
         host.AssertNoFaults();
-    }
-
-    private static async Task Strike(SagaTestHost host, WholeVmScript m, string how)
-    {
-        switch (how)
-        {
-            case "unverified":
-                await host.Publish(m.Disk.Completed(verified: false));
-                break;
-            case "storage failed":
-                await host.Publish(m.Disk.TransferFailed(Destination));
-                break;
-            default:
-                host.Clock.Advance(TimeSpan.FromSeconds(29));
-                Assert.Equal(0, await host.Sweeper.SweepOnceAsync(CancellationToken.None));
-                host.Clock.Advance(TimeSpan.FromSeconds(2));
-                Assert.Equal(1, await host.Sweeper.SweepOnceAsync(CancellationToken.None));
-                break;
-        }
     }
 }
