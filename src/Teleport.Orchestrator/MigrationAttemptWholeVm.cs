@@ -84,12 +84,22 @@ public sealed partial class MigrationAttempt
         (QemuDowntimeMilliseconds, MemoryMigratedAt, MemoryStatus) = (migrated.QemuDowntimeMilliseconds, migrated.CompletedAt, "completed");
     }
 
-    /// <summary>The destination's VM runs: success; the storage part of the downtime is the final sync up to verification.</summary>
-    public void RecordSucceededOnDestination(VmResumed resumed, DateTimeOffset now)
+    /// <summary>
+    /// The destination's VM runs on a verified volume: success. The storage part of the downtime is the final sync up to
+    /// verification; none when fenced (the cut-over did not wait for it).
+    /// </summary>
+    public void RecordSucceededOnDestination(VmResumed resumed, DateTimeOffset now, bool fenced)
     {
         RecordSucceeded(resumed, now);
-        StorageDowntimeMilliseconds = PausedAt is { } paused && CompletedAt is { } completed
-            ? Math.Max(0, (completed - paused).TotalMilliseconds)
+        StorageDowntimeMilliseconds = fenced ? 0
+            : PausedAt is { } paused && CompletedAt is { } completed ? Math.Max(0, (completed - paused).TotalMilliseconds)
             : null;
+    }
+
+    /// <summary>A fenced cut-over's VM runs on the destination before the verdict: the downtime is over, none of it the disk's.</summary>
+    public void RecordResumedBeforeVerdict(VmResumed resumed)
+    {
+        RecordResumed(resumed);
+        StorageDowntimeMilliseconds = 0;
     }
 }

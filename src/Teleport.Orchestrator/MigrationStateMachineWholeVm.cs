@@ -7,8 +7,9 @@ namespace Teleport.Orchestrator;
 /// <summary>
 /// The whole-VM move's part of the saga (the request named a destination host): the source host describes the VM while
 /// the destination storage prepares; the destination host starts the incoming QEMU while the disk is copied; QEMU's
-/// memory pre-copy runs once the disk's dirty set is small; at QEMU's pre-switchover the disk's final sync runs, then
-/// migrate-continue, then `cont` on the destination. The destination's VmResumed is the point of no return.
+/// memory pre-copy runs beside the disk's copy as soon as the incoming QEMU is ready; at QEMU's pre-switchover the disk's
+/// final sync runs, then migrate-continue (fenced: both at once), then `cont` on the destination. The destination's
+/// VmResumed is the point of no return.
 /// </summary>
 public sealed partial class MigrationStateMachine
 {
@@ -25,8 +26,8 @@ public sealed partial class MigrationStateMachine
     public Event<IncomingVmDiscarded> IncomingVmDiscarded { get; private set; } = null!;
     public Event<SourceVmStopped> SourceVmStopped { get; private set; } = null!;
 
-    // Preparing (+ VmDescribed) -> Indexing (+ PrepareIncomingVm) -> ... -> Copying -> MigratingMemory -> SyncingDisk
-    // -> ContinuingMemory -> StartingOnDestination -> Succeeded (+ StopSourceVm).
+    // Preparing (+ VmDescribed) -> Indexing (+ PrepareIncomingVm, then MigrateVmMemory) -> ... -> Copying -> MigratingMemory
+    // -> SyncingDisk -> ContinuingMemory -> StartingOnDestination -> Succeeded (+ StopSourceVm).
     private void MoveVm(MigrationSettings settings)
     {
         During(Preparing,
@@ -36,29 +37,28 @@ public sealed partial class MigrationStateMachine
             When(VmDescribed, c => DescribedProblem(c.Saga, c.Message) is not null)
                 .StartRollback(c => $"unusable VmDescribed: {DescribedProblem(c.Saga, c.Message)}"));
 
-        // The incoming VM starts while the disk is copied; the memory waits for it and for the disk's threshold.
-        During(Indexing, Requesting,
-            When(IncomingVmPrepared, c => IncomingProblem(c.Saga, c.Message) is null).Then(c => c.Saga.Run.Record(c.Message)).Progressed());
-
-        During(Copying,
+        // The incoming VM starts while the disk is copied, and QEMU's memory pre-copy starts beside the disk's copy as soon
+        // as it is ready: the disk's index phase leaves the link mostly idle. The memory may reach pre-switchover before the
+        // disk's threshold: the final sync then carries the disk's rest (behind the resumed VM when fenced).
+        During(Indexing, Requesting, Copying,
             When(IncomingVmPrepared, c => IncomingProblem(c.Saga, c.Message) is null)
                 .Then(c => c.Saga.Run.Record(c.Message))
-                .If(c => c.Saga.Run.ThresholdSeen, memory => memory.StartCutOver()));
-
-        During(Indexing, Requesting, Copying,
+                .StartMemoryMigration()
+                .If(c => c.Saga.CurrentState == nameof(Copying) && c.Saga.Run.ThresholdSeen, memory => memory.TransitionTo(MigratingMemory)),
             When(IncomingVmPrepared, c => IncomingProblem(c.Saga, c.Message) is not null)
-                .StartRollback(c => $"unusable IncomingVmPrepared: {IncomingProblem(c.Saga, c.Message)}"));
+                .StartRollback(c => $"unusable IncomingVmPrepared: {IncomingProblem(c.Saga, c.Message)}"),
+            // Recorded only: the disk's nudge still comes after an interval without disk progress.
+            When(MemoryMigrationProgress).Then(c => c.Saga.Run.Record(c.Message)));
 
         // The disk's dirty tracking continues on the source storage meanwhile. The host takes a duplicate MigrateVmMemory
         // as the same request (it reports the migration already running).
         During(MigratingMemory,
             When(MemoryMigrationProgress).Then(c => c.Saga.Run.Record(c.Message)).Progressed(),
             When(CopyRoundCompleted, c => c.Message.Round > c.Saga.Run.Rounds).Then(c => c.Saga.Run.Record(c.Message)).Progressed(),
-            When(MemoryPreSwitchover)
-                .Then(c => c.Saga.Run.Record(c.Message))
-                .SendFinalSync()
-                .TransitionTo(SyncingDisk),
             WhenNudged().Renudge().SendMigrateVmMemory());
+
+        During(Indexing, Requesting, Copying, MigratingMemory,
+            When(MemoryPreSwitchover).Then(c => c.Saga.Run.Record(c.Message)).SwitchOverMemory());
 
         // The source's vCPUs are stopped: the disk's final sync and verification is the storage part of the downtime.
         During(SyncingDisk,
@@ -84,8 +84,8 @@ public sealed partial class MigrationStateMachine
         // of an earlier step rolls nothing back: the deadline re-arms and `cont` is asked again, which the host answers
         // again for a VM it resumed.
         During(StartingOnDestination,
-            When(VmResumed, c => c.Message.HostId == c.Saga.DestinationHostId)
-                .Then(c => c.Saga.Run.RecordSucceededOnDestination(c.Message, Schedule.Now()))
+            When(VmResumed, c => c.Message.HostId == c.Saga.DestinationHostId && c.Saga.Run.DestinationVerified)
+                .Then(c => c.Saga.Run.RecordSucceededOnDestination(c.Message, Schedule.Now(), c.Saga.OptionFencedCutover))
                 .PublishSucceeded()
                 .SendStopSourceVm()
                 .TransitionTo(Succeeded),
@@ -97,6 +97,8 @@ public sealed partial class MigrationStateMachine
                 .Then(c => Schedule.Enter(c.Saga, MigrationPhases.CutOver, settings.CutOverTimeout, nameof(StartingOnDestination)))
                 .SendResumeOnDestination(),
             WhenNudged().Renudge().SendResumeOnDestination());
+
+        FencedTail();
 
         During(Succeeded,
             When(SourceVmStopped).Then(c => c.Saga.Run.SourceStoppedAt = c.Message.StoppedAt));
@@ -110,6 +112,26 @@ public sealed partial class MigrationStateMachine
                 c.Saga.Run.IncomingDiscardedAt = c.Message.DiscardedAt;
                 StopNudgingWhenConfirmed(c.Saga);
             }));
+    }
+
+    // The fenced cut-over (MigrationOptions.FencedCutover): migrate-continue went with FinalSync at pre-switchover, so the
+    // verdict may come in any state from ContinuingMemory on. Before ResumeVm is sent an unverified one rolls back; after
+    // it, `cont` may have run: the destination host's answer decides. Its VmResumed before a verified verdict leads to
+    // CompletingTail (the storage-only tail's state: verified -> Succeeded; unverified, TransferFailed, TailTimeout ->
+    // Failed, incomplete, only the source aborted, its volume kept); its own resume failure still rolls back.
+    private void FencedTail()
+    {
+        During(ContinuingMemory,
+            When(MigrationCompleted).Then(c => c.Saga.Run.Record(c.Message)).If(c => !c.Message.Verified,
+                rollback => rollback.StartRollback(_ => "the destination could not verify that its volume equals the source at pre-switchover")));
+
+        During(StartingOnDestination,
+            When(MigrationCompleted).Then(c => c.Saga.Run.Record(c.Message)),
+            When(VmResumed, c => c.Message.HostId == c.Saga.DestinationHostId && !c.Saga.Run.DestinationVerified)
+                .Then(c => c.Saga.Run.RecordResumedBeforeVerdict(c.Message))
+                .IfElse(c => c.Saga.Run.CompletedAt is not null,
+                    unverified => unverified.FailAfterResume(_ => "the destination could not verify that its volume equals the source at pre-switchover"),
+                    tail => tail.TransitionTo(CompletingTail)));
     }
 
     // A Failed row is nudged only while an abort or discard it sent is unconfirmed.

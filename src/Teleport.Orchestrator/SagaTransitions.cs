@@ -42,8 +42,8 @@ public static class SagaTransitions
             copying => copying.TransitionTo(Machine(binder).Copying));
 
     /// <summary>
-    /// The disk's dirty set is small: a storage-only move pauses the VM; a whole-VM move starts QEMU's memory migration
-    /// once the incoming VM is ready (until then it keeps copying).
+    /// The disk's dirty set is small: a storage-only move pauses the VM; a whole-VM move waits in MigratingMemory for QEMU's
+    /// pre-switchover once the incoming VM is ready and its memory migration started (until then it keeps copying).
     /// </summary>
     public static EventActivityBinder<MigrationState, T> StartCutOver<T>(this EventActivityBinder<MigrationState, T> binder)
         where T : class
@@ -51,16 +51,38 @@ public static class SagaTransitions
         var machine = Machine(binder);
         return binder.IfElse(c => !c.Saga.WholeVm,
             pause => pause.PauseWhenPredictionFits(),
-            wholeVm => wholeVm.IfElse(c => c.Saga.Run.IncomingReady,
-                memory => memory
-                    .Then(c =>
-                    {
-                        c.Saga.Run.MemoryMigrationRequested = true;
-                        c.Saga.Run.MemorySentAt = machine.Schedule.Now();
-                    })
-                    .SendMigrateVmMemory()
-                    .TransitionTo(machine.MigratingMemory),
+            wholeVm => wholeVm.StartMemoryMigration().IfElse(c => c.Saga.Run.IncomingReady,
+                memory => memory.TransitionTo(machine.MigratingMemory),
                 wait => wait.TransitionTo(machine.Copying)));
+    }
+
+    /// <summary>A whole-VM move's memory pre-copy starts (once) as soon as the incoming VM is ready, beside the disk's copy.</summary>
+    public static EventActivityBinder<MigrationState, T> StartMemoryMigration<T>(this EventActivityBinder<MigrationState, T> binder)
+        where T : class
+    {
+        var machine = Machine(binder);
+        return binder.If(c => c.Saga.Run.IncomingReady && !c.Saga.Run.MemoryMigrationRequested,
+            memory => memory
+                .Then(c =>
+                {
+                    c.Saga.Run.MemoryMigrationRequested = true;
+                    c.Saga.Run.MemorySentAt = machine.Schedule.Now();
+                })
+                .SendMigrateVmMemory());
+    }
+
+    /// <summary>
+    /// QEMU stopped the source's vCPUs (pre-switchover): the disk's final sync starts. A verified cut-over continues the
+    /// memory once the destination verified; a fenced one at once, the final round and verification streaming behind
+    /// the VM resumed on the destination's fenced volume.
+    /// </summary>
+    public static EventActivityBinder<MigrationState, T> SwitchOverMemory<T>(this EventActivityBinder<MigrationState, T> binder)
+        where T : class
+    {
+        var machine = Machine(binder);
+        return binder.SendFinalSync().IfElse(c => c.Saga.OptionFencedCutover,
+            fenced => fenced.SendContinueVmMigration().TransitionTo(machine.ContinuingMemory),
+            verified => verified.TransitionTo(machine.SyncingDisk));
     }
 
     /// <summary>
@@ -103,12 +125,14 @@ public static class SagaTransitions
         binder.If(c => c.Saga.Run.SwitchConfirmed && (c.Saga.Run.DestinationVerified || c.Saga.OptionFencedCutover),
             resume => resume.SendResumeVm(onDestination: true).TransitionTo(Machine(binder).Resuming));
 
-    /// <summary>The VM runs on the verified destination: publish MigrationSucceeded and release the source volume.</summary>
+    /// <summary>The VM runs on the verified destination: publish MigrationSucceeded, release the source volume (and let a whole-VM move's stale source QEMU quit).</summary>
     public static EventActivityBinder<MigrationState, T> Succeed<T>(this EventActivityBinder<MigrationState, T> binder)
         where T : class
     {
         var machine = Machine(binder);
-        return binder.Then(c => c.Saga.Run.RecordSucceeded(machine.Schedule.Now())).PublishSucceeded().TransitionTo(machine.Succeeded);
+        return binder.Then(c => c.Saga.Run.RecordSucceeded(machine.Schedule.Now())).PublishSucceeded()
+            .If(c => c.Saga.WholeVm, stop => stop.SendStopSourceVm())
+            .TransitionTo(machine.Succeeded);
     }
 
     /// <summary>

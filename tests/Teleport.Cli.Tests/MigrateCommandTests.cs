@@ -100,14 +100,14 @@ public sealed class MigrateCommandTests
     }
 
     [Fact]
-    public async Task To_host_requests_a_whole_vm_move_and_status_shows_the_destination_host()
+    public async Task To_host_requests_a_whole_vm_move_fenced_if_asked_and_status_shows_the_destination_host()
     {
         await using var bed = await OrchestratorTestBed.StartAsync("sqlite");
         string toHost = $"host2-{bed.Run}";
 
         var run = await OrchestratorTestBed.Cli("migrate", "--vm", "vm-whole", "--volume", "ok-whole", "--from", bed.Source, "--to", bed.Destination,
             "--host", bed.Host, "--to-host", toHost, "--multifd", "--multifd-channels", "2", "--memory-downtime-limit", "150",
-            "--bus", OrchestratorTestBed.Rabbit, "--orchestrator-queue", bed.Queue);
+            "--fenced", "--size", "1m", "--bus", OrchestratorTestBed.Rabbit, "--orchestrator-queue", bed.Queue);
 
         Assert.True(run.ExitCode == 0, run.Stderr);
         var id = Guid.Parse(run.Stdout.Trim());
@@ -118,6 +118,8 @@ public sealed class MigrateCommandTests
         // The memory options reached the saga, which sends them to the hosts with the memory migration.
         var saved = SagaRow(bed.Database);
         Assert.Equal(("1", "2", "150"), (saved["OptionMemoryMultifd"], saved["OptionMemoryMultifdChannels"], saved["OptionMemoryDowntimeLimitMilliseconds"]));
+        // --fenced applies to whole-VM moves too: migrate-continue does not wait for the disk's verdict.
+        Assert.Equal("1", saved["OptionFencedCutover"]);
     }
 
     [Theory]
@@ -160,7 +162,6 @@ public sealed class MigrateCommandTests
 
     [Theory]
     [InlineData(new[] { "--fenced" }, "--fenced needs --size")]
-    [InlineData(new[] { "--fenced", "--size", "1m", "--to-host", "h2" }, "--fenced applies to disk-only moves")]
     public void Fenced_without_what_it_needs_is_exit_2(string[] extra, string message)
     {
         var run = CliRun.Of(["migrate", "--vm", "vm-1", "--volume", "vol-1", "--from", "a", "--to", "b", "--host", "h", "--bus", "rabbitmq://127.0.0.1:1/", .. extra]);

@@ -17,11 +17,26 @@ public sealed class WholeVmMoveTests(ITestOutputHelper output)
     [Fact]
     public async Task GuestWriting_MovesWholeThroughTheSaga_WriterCarriesOnInTheDestinationQemu_EveryRecordOnTheDestination()
     {
-        var workload = new GuestWorkload(3000, 1500, Run);
+        var succeeded = await MoveWholeAndCarryOnAsync(new GuestWorkload(3000, 1500, Run), options: null);
+        Assert.True(succeeded.StorageDowntimeMilliseconds > 0, "the verified cut-over waits for the disk's final sync with the vCPUs stopped");
+    }
+
+    [Fact]
+    public async Task GuestWriting_MovesWholeFenced_DestinationResumesBeforeTheDisksVerdict_WriterCarriesOn_EveryRecordOnTheDestination()
+    {
+        // migrate-continue goes with FinalSync: the incoming QEMU's disk reaches the fenced export once it is served.
+        var options = new MigrationOptions(VolumeBytes: MigrationWorld.DefaultVolumeBytes, FencedCutover: true);
+        var succeeded = await MoveWholeAndCarryOnAsync(new GuestWorkload(3000, 1500, Run + 5), options);
+        Assert.Equal(0, succeeded.StorageDowntimeMilliseconds);
+    }
+
+    // Moves the writing guest with the saga; the writer must carry on in the destination QEMU with every record there.
+    private async Task<MigrationSucceeded> MoveWholeAndCarryOnAsync(GuestWorkload workload, MigrationOptions? options)
+    {
         await using var world = await WholeVmWorld.StartAsync(workload);
         await WaitForAsync(() => WholeVmWorld.LastProgress(world.Guest.Output) >= 300, TimeSpan.FromSeconds(120), "the workload to reach record 300", world);
 
-        var id = await world.RequestMoveAsync();
+        var id = await world.RequestMoveAsync(options);
         object outcome = await world.Watch.OutcomeAsync(id, TimeSpan.FromSeconds(300));
         output.WriteLine($"move {id}: {world.Watch.Describe(id)}");
         string details = string.Join("; ", world.Watch.Of(id).Select(e => e.Message switch
@@ -37,6 +52,7 @@ public sealed class WholeVmMoveTests(ITestOutputHelper output)
         var preSwitchover = Assert.Single(world.Watch.Of(id).Select(e => e.Message).OfType<MemoryPreSwitchover>().Distinct());
         var resumed = Assert.Single(world.Watch.Of(id).Select(e => e.Message).OfType<VmResumed>().Distinct());
         Assert.Equal(world.DestinationHost.Id, resumed.HostId);
+        Assert.True(Assert.Single(world.Watch.Of(id).Select(e => e.Message).OfType<MigrationCompleted>().Distinct()).Verified, "the destination verified");
         output.WriteLine($"memory {succeeded.MemoryBytes} B, downtime {succeeded.DowntimeMilliseconds:0} ms " +
             $"(QEMU {succeeded.QemuDowntimeMilliseconds:0}, storage {succeeded.StorageDowntimeMilliseconds:0}), paused at {preSwitchover.PausedAt:O}");
 
@@ -57,10 +73,11 @@ public sealed class WholeVmMoveTests(ITestOutputHelper output)
         Assert.InRange(onDestination[0], lastOnSource, lastOnSource + workload.ProgressEvery);
         Assert.Equal(onDestination.Order(), onDestination);
 
-        var destination = await WorkloadVerifier.VerifyAsync(world.DestinationVolume, Run);
+        var destination = await WorkloadVerifier.VerifyAsync(world.DestinationVolume, workload.Run);
         Assert.True(destination.IsIntact, $"destination: {destination}");
         Assert.Equal(workload.Records - 1, destination.HighestSequence);
         Assert.Equal(workload.Records, destination.ValidRecords);
+        return succeeded;
     }
 
     [Fact]

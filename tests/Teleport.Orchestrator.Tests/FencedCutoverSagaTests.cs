@@ -122,21 +122,7 @@ public sealed class FencedCutoverSagaTests
         var m = Fenced(host);
         await DriveToTail(host, m);
 
-        switch (how)
-        {
-            case "unverified":
-                await host.Publish(m.Completed(verified: false));
-                break;
-            case "storage failed":
-                await host.Publish(m.TransferFailed(Destination));
-                break;
-            default:
-                host.Clock.Advance(TimeSpan.FromSeconds(29));
-                Assert.Equal(0, await host.Sweeper.SweepOnceAsync(CancellationToken.None));
-                host.Clock.Advance(TimeSpan.FromSeconds(2));
-                Assert.Equal(1, await host.Sweeper.SweepOnceAsync(CancellationToken.None));
-                break;
-        }
+        await FailTail(host, m, how);
 
         var row = await host.WaitForState(m.Id, "Failed");
         var failed = await host.Published<MigrationFailed>(m.Id);
@@ -157,6 +143,26 @@ public sealed class FencedCutoverSagaTests
         Assert.Equal("Failed", (await host.Row(m.Id))!.CurrentState);
         Assert.Equal(1, host.SentCount<PrepareDestination>(m.Id));
         host.AssertNoFaults();
+    }
+
+    /// <summary>Fails a tail (a TailTimeout of 30 s) as <paramref name="how"/> says: unverified, storage failed, or its deadline.</summary>
+    internal static async Task FailTail(SagaTestHost host, MigrationScript m, string how)
+    {
+        switch (how)
+        {
+            case "unverified":
+                await host.Publish(m.Completed(verified: false));
+                break;
+            case "storage failed":
+                await host.Publish(m.TransferFailed(Destination));
+                break;
+            default:
+                host.Clock.Advance(TimeSpan.FromSeconds(29));
+                Assert.Equal(0, await host.Sweeper.SweepOnceAsync(CancellationToken.None));
+                host.Clock.Advance(TimeSpan.FromSeconds(2));
+                Assert.Equal(1, await host.Sweeper.SweepOnceAsync(CancellationToken.None));
+                break;
+        }
     }
 
     [Fact]

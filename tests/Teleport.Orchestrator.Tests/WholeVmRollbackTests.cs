@@ -16,7 +16,7 @@ public sealed class WholeVmRollbackTests
         var data = new TheoryData<string, string>();
         foreach (string provider in new[] { "sqlite", "postgres" })
         {
-            foreach (string trigger in new[] { "incoming start", "migrate memory", "continue", "transfer during memory", "deadline", "cancel" })
+            foreach (string trigger in new[] { "incoming start", "memory beside the index", "migrate memory", "continue", "transfer during memory", "deadline", "cancel" })
             {
                 data.Add(provider, trigger);
             }
@@ -83,6 +83,13 @@ public sealed class WholeVmRollbackTests
                 await m.DriveTo("Indexing");
                 await host.Publish(m.HostFailed(HostOperationNames.PrepareIncoming, DestinationHost));
                 return ("Indexing", MigrationPhases.Index, "host host-2 could not prepare incoming: qmp error");
+            case "memory beside the index":
+                // The memory migration starts as soon as the incoming VM is ready, while the disk's index still streams.
+                await m.DriveTo("Indexing");
+                await host.Publish(m.IncomingPrepared());
+                await host.Sent<MigrateVmMemory>(m.Id, HostQueue(Host));
+                await host.Publish(m.HostFailed(HostOperationNames.MigrateMemory));
+                return ("Indexing", MigrationPhases.Index, "host host-1 could not migrate memory: qmp error");
             case "migrate memory":
                 await m.DriveTo("MigratingMemory");
                 await host.Publish(m.HostFailed(HostOperationNames.MigrateMemory));

@@ -26,9 +26,11 @@ public sealed class WholeVmTests
         // The incoming VM's disk is the destination storage's export; its definition is the source host's.
         var incoming = await host.Sent<PrepareIncomingVm>(m.Id, HostQueue(DestinationHost));
         Assert.Equal(new PrepareIncomingVm(m.Id, Vm, DestinationHost, Host, Definition, Destination, DestinationNbd, DestinationExport, Memory: new MemoryMigrationOptions(true, 4, 300)), incoming);
-        Assert.Equal(0, host.SentCount<MigrateVmMemory>(m.Id));
+        // The memory migration already runs beside the disk's copy; the disk's threshold then only changes the state.
+        Assert.Equal(("Copying", 1), ((await host.Row(m.Id))!.CurrentState, host.SentCount<MigrateVmMemory>(m.Id)));
 
         await m.DriveOn("Copying", "MigratingMemory");
+        Assert.Equal(1, host.SentCount<MigrateVmMemory>(m.Id));
         var memory = await host.Sent<MigrateVmMemory>(m.Id, HostQueue(Host));
         Assert.Equal(
             new MigrateVmMemory(m.Id, Vm, Host, DestinationHost, "10.0.0.12:49152", null, new MemoryMigrationOptions(true, 4, 300)), memory);
@@ -96,6 +98,34 @@ public sealed class WholeVmTests
         await host.Sent<MigrateVmMemory>(m.Id, HostQueue(Host));
         await host.WaitForState(m.Id, "MigratingMemory");
         Assert.Equal(0, host.SentCount<PauseVm>(m.Id));
+        host.AssertNoFaults();
+    }
+
+    [Fact]
+    public async Task The_memory_starts_beside_the_disks_index_and_a_pre_switchover_before_the_threshold_syncs_the_rest()
+    {
+        await using var host = await StartAsync();
+        var m = new WholeVmScript(host);
+        await m.DriveTo("Indexing");
+
+        await host.Publish(m.IncomingPrepared());
+        await host.Sent<MigrateVmMemory>(m.Id, HostQueue(Host));
+        await host.Publish(m.Progress(50_000_000));
+        var row = await host.WaitFor(m.Id, r => r.Run.MemoryTransferredBytes == 50_000_000, "memory progress beside the index");
+        Assert.Equal(("Indexing", MigrationPhases.Index), (row.CurrentState, row.Phase));
+        await host.Publish(m.Disk.IndexStreamed());
+        await host.WaitForState(m.Id, "Requesting");
+
+        // QEMU stopped the vCPUs before the disk's threshold: the final sync carries the disk's rest now.
+        await host.Publish(m.PreSwitchover());
+        await host.Sent<FinalSync>(m.Id, StorageQueue(Source));
+        row = await host.WaitForState(m.Id, "SyncingDisk");
+        Assert.Equal(m.PreSwitchover().PausedAt, row.Run.PausedAt);
+        await host.PublishAndSettle(m.Disk.BlocksRequested());
+        Assert.Equal("SyncingDisk", (await host.Row(m.Id))!.CurrentState);
+
+        await m.DriveOn("SyncingDisk", "Succeeded");
+        Assert.Equal((1, 0), (host.SentCount<MigrateVmMemory>(m.Id), host.SentCount<PauseVm>(m.Id)));
         host.AssertNoFaults();
     }
 

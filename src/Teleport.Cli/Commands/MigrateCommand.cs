@@ -87,8 +87,6 @@ public sealed class MigrateCommand(CliConsole console) : OperatorAsyncCommand<Mi
             throw new UserInputException($"--size '{settings.Size}' must be above 0");
         if (settings.Fenced && size is null)
             throw new UserInputException("--fenced needs --size: the destination builds its fence for a volume of that size");
-        if (settings.Fenced && toHost is not null)
-            throw new UserInputException("--fenced applies to disk-only moves, not with --to-host");
         var options = new MigrationOptions(BandwidthBytesPerSecond: bandwidth, Memory: MemoryOptions(settings, toHost), VolumeBytes: size,
             FencedCutover: settings.Fenced);
         return new MigrationRequested(id, vm, volume, from, to, host, options, DateTimeOffset.UtcNow, toHost);

@@ -49,7 +49,8 @@ public sealed class MigrateSettings : OperatorBusSettings
 
     [CommandOption("--fenced")]
     [Description("Fenced cut-over: the VM resumes on the destination before verification, the blocks still on their way fenced " +
-                 "(fetched first when the VM needs them); a pre-copy that cannot converge goes post-copy. Needs --size.")]
+                 "(fetched first when the VM needs them); a pre-copy that cannot converge goes post-copy. With --to-host, the memory's " +
+                 "switchover does not wait for the disk's verification. Needs --size.")]
     public bool Fenced { get; init; }
 
     [CommandOption("--size <BYTES>")]
