@@ -32,7 +32,11 @@ internal sealed class IndexResolver
 
     // First block of each content seen in the index stream, by fingerprint prefix.
     private readonly Dictionary<ulong, long> _seen = new();
-    private readonly HashSet<ulong> _batchKeys = [];
+
+    // Certain misses are looked for ahead of the resolution (in batches still queued behind the one applied): the
+    // contents examined so far and the block the examined part of the stream reaches.
+    private readonly HashSet<ulong> _examined = [];
+    private long _examinedUpTo;
 
     // Fingerprint entries listed on this connection, for repeat entries.
     private readonly List<FingerprintPrefix> _listed = [];
@@ -82,22 +86,44 @@ internal sealed class IndexResolver
     }
 
     /// <summary>
-    /// Queues requests for the batch's blocks that <see cref="Apply"/> will certainly request: first listed in this
-    /// batch, content not seen earlier in the volume, no hint, and no entry in the local index. Only memory is
-    /// consulted, so these go out before the batch's index reads and copies.
+    /// Queues requests for the batch's blocks that <see cref="Apply"/> will certainly request: content first listed
+    /// here (not earlier in the stream), no hint, and no entry in the local index. Only memory is consulted, so these go
+    /// out before the batch's index reads and copies. Blocks already examined ahead are skipped.
     /// </summary>
-    public void QueueCertainMisses(ReadOnlySpan<byte> payload)
+    public void QueueCertainMisses(ReadOnlySpan<byte> payload) =>
+        Examine(new IndexBatchReader(payload, _geometry, _volume.State.IndexCursor));
+
+    /// <summary>
+    /// As <see cref="QueueCertainMisses"/> for a batch still queued behind the one being applied
+    /// (the stream's next, in order), so its misses go out before this side has resolved what comes before it. A batch
+    /// that does not continue the examined stream or is malformed is left alone (its own turn reports it); returns
+    /// whether to go on with the next one.
+    /// </summary>
+    public bool QueueCertainMissesAhead(ReadOnlySpan<byte> payload)
+    {
+        try
+        {
+            long first = IndexBatchReader.FirstBlock(payload);
+            if (first > _examinedUpTo || first < _volume.State.IndexCursor)
+                return false;
+            Examine(new IndexBatchReader(payload, _geometry, first));
+            return true;
+        }
+        catch (TransferException)
+        {
+            return false;
+        }
+    }
+
+    private void Examine(IndexBatchReader reader)
     {
         var presence = _volume.Presence;
-        _batchKeys.Clear();
-        var reader = new IndexBatchReader(payload, _geometry, _volume.State.IndexCursor);
         while (reader.TryRead(out var entry))
         {
-            if (entry.Zero || entry.Repeat > 0)
+            if (entry.Zero || entry.Repeat > 0 || entry.Block < _examinedUpTo)
                 continue;
-            // Content appearing twice in one batch: only its first block can be a certain miss.
-            ulong key = entry.Prefix.High;
-            if (!_batchKeys.Add(key) || _seen.ContainsKey(key) || HintCovers(entry.Block))
+            // Content listed twice: only its first block can be a certain miss (the others copy or wait for it).
+            if (!_examined.Add(entry.Prefix.High) || _seen.ContainsKey(entry.Prefix.High) || HintCovers(entry.Block))
                 continue;
             if (_index is not null && _index.MayContain(entry.Prefix))
                 continue;
@@ -108,6 +134,8 @@ internal sealed class IndexResolver
             else
                 _requests.Queue(entry.Block);
         }
+
+        _examinedUpTo = Math.Max(_examinedUpTo, reader.Next);
     }
 
     /// <summary>Asks the buddies for the certain misses <see cref="QueueCertainMisses"/> set aside; what they lack is requested.</summary>
@@ -118,6 +146,18 @@ internal sealed class IndexResolver
     {
         var state = _volume.State;
         Prefetch(payload, state.IndexCursor);
+        try
+        {
+            ApplyEntries(payload, state);
+        }
+        finally
+        {
+            _prefetch?.Settle();
+        }
+    }
+
+    private void ApplyEntries(ReadOnlySpan<byte> payload, DestinationState state)
+    {
         var reader = new IndexBatchReader(payload, _geometry, state.IndexCursor);
         while (reader.TryRead(out var entry))
         {
@@ -146,6 +186,8 @@ internal sealed class IndexResolver
     {
         _seen.Clear();
         _seen.TrimExcess();
+        _examined.Clear();
+        _examined.TrimExcess();
         _listed.Clear();
         _listed.TrimExcess();
         _hint = null;
@@ -243,21 +285,21 @@ internal sealed class IndexResolver
         return true;
     }
 
-    /// <summary>Looks up ahead the batch's fingerprints that neither a repeat, the hint nor an earlier block provides.</summary>
+    /// <summary>Looks up ahead the batch's fingerprints that neither a repeat, the hint, an earlier block nor a request provides.</summary>
     private void Prefetch(ReadOnlySpan<byte> payload, long first)
     {
         if (_prefetch is null)
             return;
         _prefetch.Clear();
         var reader = new IndexBatchReader(payload, _geometry, first);
-        while (!_prefetch.Full && reader.TryRead(out var entry))
+        while (reader.TryRead(out var entry))
         {
-            if (entry.Zero || entry.Repeat > 0 || _seen.ContainsKey(entry.Prefix.High) || HintCovers(entry.Block))
+            if (entry.Zero || entry.Repeat > 0 || _seen.ContainsKey(entry.Prefix.High) || HintCovers(entry.Block) || _requests.IsRequested(entry.Block))
                 continue;
             _prefetch.Add(entry.Block, entry.Prefix);
         }
 
-        _prefetch.ReadAll();
+        _prefetch.Start();
     }
 
     private bool HintCovers(long block) => _hint is not null && _hint.Test(block);
