@@ -188,8 +188,10 @@ public sealed class SourceSession : IAsyncDisposable
 
         _data.BeginConnection(socket);
         _index.BeginConnection();
+        _pending.BeginConnection();
         using var connectionStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var replies = new DestinationReplies(c, _window, _pending, _volume!.Geometry, _options.ResponseTimeout);
+        var replies = new DestinationReplies(c, _window, _pending, _volume!.Geometry, _options.ResponseTimeout,
+            resumeList: resume.Phase == DestinationPhase.Copy);
         var reader = replies.ReadAsync(connectionStop.Token);
         var sender = SendLoopAsync(c, replies, connectionStop.Token);
         var watchdog = replies.WatchAsync(connectionStop.Token);

@@ -15,6 +15,8 @@ internal sealed class PendingBlocks
 
     // Blocks a guest waits for on the destination (fenced early resume): sent first, at the start of the next frame.
     private readonly BlockBitmap _urgent;
+    // Blocks taken for a frame on the current connection: in flight to the destination (or back in _pending).
+    private readonly BlockBitmap _takenOnConnection;
     private readonly Lock _lock = new();
     private readonly List<BlockRun> _taken = [];
 
@@ -23,6 +25,14 @@ internal sealed class PendingBlocks
         _tracker = tracker;
         _pending = new BlockBitmap(tracker.BlockCount);
         _urgent = new BlockBitmap(tracker.BlockCount);
+        _takenOnConnection = new BlockBitmap(tracker.BlockCount);
+    }
+
+    /// <summary>A new connection: nothing is in flight on it yet.</summary>
+    public void BeginConnection()
+    {
+        lock (_lock)
+            _takenOnConnection.ClearAll();
     }
 
     /// <summary>Blocks still to send: dirty in the tracker plus pending here.</summary>
@@ -56,6 +66,27 @@ internal sealed class PendingBlocks
         {
             foreach (var run in runs)
                 _pending.SetRange(run.Start, run.Count);
+        }
+    }
+
+    /// <summary>
+    /// Adds the blocks not taken for a frame on this connection: for a request list the destination made before this
+    /// connection carried any Data, whose blocks already taken are on their way to it (adding them would send them twice).
+    /// </summary>
+    public void AddUnlessTaken(List<BlockRun> runs)
+    {
+        lock (_lock)
+        {
+            foreach (var run in runs)
+            {
+                for (long b = run.Start, end = run.End; b < end;)
+                {
+                    long taken = _takenOnConnection.NextSet(b);
+                    long stop = taken < 0 || taken > end ? end : taken;
+                    _pending.SetRange(b, stop - b);
+                    b = stop < end ? Math.Min(_takenOnConnection.NextClear(stop), end) : end;
+                }
+            }
         }
     }
 
@@ -126,6 +157,7 @@ internal sealed class PendingBlocks
                 return false;
             count = Math.Min(_pending.NextClear(start) - start, maxBlocks);
             _pending.ClearRange(start, count);
+            _takenOnConnection.SetRange(start, count);
             cursor = start + count;
             return true;
         }
@@ -149,6 +181,7 @@ internal sealed class PendingBlocks
             count = end - start;
             _pending.ClearRange(start, count);
             _urgent.ClearRange(start, count);
+            _takenOnConnection.SetRange(start, count);
             cursor = end;
             return true;
         }
