@@ -240,6 +240,7 @@ public sealed class SourceSession : IAsyncDisposable
             case DestinationPhase.Index:
                 _phase = SourcePhase.Index;
                 _index.Next = resume.IndexCursor;
+                _pending.DropFrom(resume.IndexCursor);
                 break;
             case DestinationPhase.Copy when _phase == SourcePhase.Index:
                 _phase = SourcePhase.AwaitRequests;

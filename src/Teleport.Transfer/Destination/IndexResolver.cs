@@ -62,8 +62,19 @@ internal sealed class IndexResolver
         _block = new byte[_geometry.BlockSize];
     }
 
-    /// <summary>A new connection: repeat entries refer only to fingerprints listed on it.</summary>
-    public void StartConnection() => _listed.Clear();
+    /// <summary>
+    /// A new connection: repeat entries refer only to fingerprints listed on it, and in the index phase the stream comes
+    /// again from the cursor, where the source dropped what was requested ahead: it is looked at and requested anew.
+    /// </summary>
+    public void StartConnection()
+    {
+        _listed.Clear();
+        if (_volume.State.Phase != DestinationPhase.Index)
+            return;
+        _requests.ForgetFrom(_volume.State.IndexCursor);
+        _examined.Clear();
+        _examinedUpTo = _volume.State.IndexCursor;
+    }
 
     /// <summary>Checks the whole batch (every entry, every repeat's reference) before anything of it is applied.</summary>
     public void Validate(ReadOnlySpan<byte> payload)
@@ -226,8 +237,8 @@ internal sealed class IndexResolver
     private void Resolve(long block, in FingerprintPrefix prefix)
     {
         ulong key = prefix.High;
-        // Requested ahead by QueueCertainMisses (its data is on the way), or written from a buddy.
-        if (_requests.IsRequested(block) || (_buddies is not null && _buddies.Filled(block)))
+        // Requested ahead by QueueCertainMisses (its data is on the way or, before a reconnect, arrived), or written from a buddy.
+        if (_requests.IsRequested(block) || _volume.Presence.Test(block) || (_buddies is not null && _buddies.Filled(block)))
         {
             _seen.TryAdd(key, block);
             return;

@@ -190,6 +190,22 @@ internal sealed class PendingBlocks
         return false;
     }
 
+    /// <summary>
+    /// Forgets the pending blocks from <paramref name="block"/> on: a destination resumed in its index phase at that
+    /// cursor resolves them again from the index and asks for what it lacks (Data for them before that would be refused).
+    /// </summary>
+    public void DropFrom(long block)
+    {
+        lock (_lock)
+        {
+            long count = _pending.BlockCount - block;
+            if (count <= 0)
+                return;
+            _pending.ClearRange(block, count);
+            _urgent.ClearRange(block, count);
+        }
+    }
+
     /// <summary>On failure everything pending goes back to the tracker, to be sent by a later attempt.</summary>
     public void ReturnToTracker()
     {
