@@ -78,6 +78,29 @@ public sealed class IndexResolverTests : IDisposable
     }
 
     [Fact]
+    public void A_new_connection_in_the_index_phase_asks_again_for_what_was_requested_past_the_cursor_unless_it_arrived()
+    {
+        byte[][] missing = RandomBlocks(4);
+        var t = Open(blocks: 4);
+        var first = new Batch(0).Block(missing[0]).Block(missing[1]);
+        var second = new Batch(2).Block(missing[2]).Block(missing[3]);
+        t.Resolver.Validate(first.Bytes);
+        t.Resolver.QueueCertainMisses(first.Bytes);
+        Assert.True(t.Resolver.QueueCertainMissesAhead(second.Bytes));
+        t.Resolver.Apply(first.Bytes);
+        Assert.Equal([new BlockRun(0, 4)], t.Queued());
+        Receive(t, 3, missing[3]); // arrived before the connection was lost; block 2 did not
+
+        // The source drops what it held past the cursor (2) when the next connection resumes there.
+        t.Resolver.StartConnection();
+        Assert.True(t.Requests.IsRequested(1));
+        Assert.False(t.Requests.IsRequested(2));
+        Apply(t, second);
+        Assert.Equal([new BlockRun(2, 1)], t.Queued());
+        Assert.Equal(4, t.Volume.State.IndexCursor);
+    }
+
+    [Fact]
     public void A_repeat_waits_for_its_block_then_is_filled_when_it_arrives_and_later_copies_come_from_the_volume()
     {
         byte[] a = RandomBlocks(1)[0];
