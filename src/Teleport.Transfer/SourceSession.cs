@@ -190,8 +190,9 @@ public sealed class SourceSession : IAsyncDisposable
         _index.BeginConnection();
         _pending.BeginConnection();
         using var connectionStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var replies = new DestinationReplies(c, _window, _pending, _volume!.Geometry, _options.ResponseTimeout,
-            resumeList: resume.Phase == DestinationPhase.Copy);
+        var replies = new DestinationReplies(c, _window, _pending, _volume!.Geometry, _options.ResponseTimeout);
+        if (resume.Phase == DestinationPhase.Copy)
+            replies.ExpectResumeList();
         var reader = replies.ReadAsync(connectionStop.Token);
         var sender = SendLoopAsync(c, replies, connectionStop.Token);
         var watchdog = replies.WatchAsync(connectionStop.Token);

@@ -27,17 +27,18 @@ internal sealed class DestinationReplies
     // frame: blocks of that list already taken for a frame here are on their way and are not sent again.
     private bool _inResumeList;
 
-    /// <summary><paramref name="resumeList"/>: the destination resumed in its copy phase and opens with the list of what it lacks.</summary>
     public DestinationReplies(TransferConnection connection, InFlightWindow window, PendingBlocks pending, in VolumeGeometry geometry,
-        TimeSpan responseTimeout, bool resumeList)
+        TimeSpan responseTimeout)
     {
-        _inResumeList = resumeList;
         _connection = connection;
         _window = window;
         _pending = pending;
         _geometry = geometry;
         _responseTimeout = responseTimeout;
     }
+
+    /// <summary>The destination resumed in its copy phase: it opens with the list of what it lacks (up to RequestEnd).</summary>
+    public void ExpectResumeList() => _inResumeList = true;
 
     /// <summary>Reads frames until the connection ends or the destination reports an error.</summary>
     public async Task ReadAsync(CancellationToken ct)
