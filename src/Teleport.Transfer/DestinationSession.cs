@@ -266,9 +266,11 @@ public sealed class DestinationSession : IAsyncDisposable
     private async ValueTask ResolveIndexBatchAsync(TransferConnection c, VolumeRebuild rebuild, ReadOnlyMemory<byte> payload, CancellationToken ct)
     {
         rebuild.Resolver.Validate(payload.Span);
-        // Blocks nothing here can provide are requested before the batch's local copies are made, so the link
-        // carries them while this side reads its index; the rest is requested once resolved.
+        // Blocks nothing here can provide are requested before the batch's local copies are made, also those of the
+        // batches already buffered behind it, so the link carries them while this side reads its index; the rest is
+        // requested once resolved.
         rebuild.Resolver.QueueCertainMisses(payload.Span);
+        c.Reader.PeekBuffered(MessageType.IndexBatch, rebuild.Resolver.QueueCertainMissesAhead);
         await rebuild.Resolver.AskBuddiesAsync(ct).ConfigureAwait(false);
         await rebuild.Requests.SendQueuedAsync(c, ct).ConfigureAwait(false);
         rebuild.Resolver.Apply(payload.Span);

@@ -188,8 +188,11 @@ public sealed class SourceSession : IAsyncDisposable
 
         _data.BeginConnection(socket);
         _index.BeginConnection();
+        _pending.BeginConnection();
         using var connectionStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var replies = new DestinationReplies(c, _window, _pending, _volume!.Geometry, _options.ResponseTimeout);
+        if (resume.Phase == DestinationPhase.Copy)
+            replies.ExpectResumeList();
         var reader = replies.ReadAsync(connectionStop.Token);
         var sender = SendLoopAsync(c, replies, connectionStop.Token);
         var watchdog = replies.WatchAsync(connectionStop.Token);
@@ -238,6 +241,7 @@ public sealed class SourceSession : IAsyncDisposable
             case DestinationPhase.Index:
                 _phase = SourcePhase.Index;
                 _index.Next = resume.IndexCursor;
+                _pending.DropFrom(resume.IndexCursor);
                 break;
             case DestinationPhase.Copy when _phase == SourcePhase.Index:
                 _phase = SourcePhase.AwaitRequests;

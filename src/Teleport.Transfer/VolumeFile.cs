@@ -1,11 +1,13 @@
+using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using Teleport.Blocks;
 
 namespace Teleport.Transfer;
 
 /// <summary>Positional reads and writes on a volume (a file or block device) through one handle.</summary>
-internal sealed class VolumeFile : IDisposable
+internal sealed partial class VolumeFile : IDisposable
 {
+    private const uint SyncFileRangeWrite = 2;
     private static readonly byte[] Zeros = new byte[1 << 20];
     private readonly SafeFileHandle _handle;
 
@@ -79,6 +81,19 @@ internal sealed class VolumeFile : IDisposable
     }
 
     public void Flush() => RandomAccess.FlushToDisk(_handle);
+
+    /// <summary>
+    /// Asks the kernel to start writing the file's dirty pages out now, without waiting (Linux; elsewhere nothing): the
+    /// disk then works while this process goes on, and the next <see cref="Flush"/> waits only for what is left.
+    /// </summary>
+    public void StartWriteback()
+    {
+        if (OperatingSystem.IsLinux())
+            _ = SyncFileRange((int)_handle.DangerousGetHandle(), 0, 0, SyncFileRangeWrite); // a hint: a failure shows at the flush
+    }
+
+    [LibraryImport("libc", EntryPoint = "sync_file_range", SetLastError = true)]
+    private static partial int SyncFileRange(int fd, long offset, long length, uint flags);
 
     public void Dispose() => _handle.Dispose();
 }

@@ -56,10 +56,33 @@ public sealed class CheckpointedVolumeTests : IDisposable
         Assert.Equal(DestinationPhase.Completed, DestinationState.Load(options.EffectiveStatePath)!.Phase);
     }
 
-    private CheckpointedVolume Open(long size, out DestinationOptions options)
+    [Fact]
+    public void Consecutive_blocks_are_written_in_one_call_before_anything_reads_or_overwrites_them()
+    {
+        var writes = new List<(long Offset, int Length)>();
+        using var volume = Open(6 * BlockSize, out _, (offset, length) => writes.Add((offset, length)));
+        byte[][] blocks = Enumerable.Range(0, 4).Select(_ => RandomNumberGenerator.GetBytes(BlockSize)).ToArray();
+        for (int b = 0; b < 3; b++)
+            volume.WriteBlock(b, blocks[b], Fingerprint.Compute(blocks[b]));
+        Assert.Empty(writes);
+
+        // A read sees them: the run is written first, in one call.
+        Assert.Equal(Fingerprint.Compute(blocks[1]), volume.ReadBlock(1, new byte[BlockSize]));
+        Assert.Equal([(0L, 3 * BlockSize)], writes);
+
+        // A write over a gathered block comes after it, never under it.
+        volume.WriteBlock(4, blocks[3], Fingerprint.Compute(blocks[3]));
+        volume.Write(blocks[0], 4L * BlockSize);
+        volume.MarkPresent(4, Fingerprint.Compute(blocks[0]));
+        Assert.Equal(Fingerprint.Compute(blocks[0]), volume.ReadBlock(4, new byte[BlockSize]));
+        volume.Checkpoint(force: true);
+        Assert.Equal([(0L, 3 * BlockSize), (4L * BlockSize, BlockSize), (4L * BlockSize, BlockSize)], writes);
+    }
+
+    private CheckpointedVolume Open(long size, out DestinationOptions options, Action<long, int>? afterWrite = null)
     {
         var geometry = new VolumeGeometry(size, BlockSize);
-        options = new DestinationOptions { MigrationId = Guid.NewGuid(), Secret = new byte[32], VolumePath = _dir.File("dst.img") };
+        options = new DestinationOptions { MigrationId = Guid.NewGuid(), Secret = new byte[32], VolumePath = _dir.File("dst.img"), AfterBlockWrite = afterWrite };
         var state = new DestinationState(options.MigrationId, Guid.NewGuid(), geometry, fresh: true);
         return new CheckpointedVolume(VolumeFile.OpenDestination(options.VolumePath, size), state, options, lastSeq: 0, lastCheckpointTicks: 0);
     }

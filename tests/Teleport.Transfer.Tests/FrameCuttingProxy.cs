@@ -9,7 +9,9 @@ namespace Teleport.Transfer.Tests;
 /// Test-only TCP proxy between source and destination that understands the frame header: on the first connection it
 /// cuts both sides when the <see cref="CutAtOccurrence"/>-th frame of <see cref="CutType"/> passes (forwarding only half
 /// of that frame, so the receiver sees a truncated frame), or goes silent without closing (<see cref="BlackHole"/>).
-/// Later connections pass through untouched.
+/// Later connections pass through untouched. With <see cref="HoldRequestsUntilData"/> (and no cut) it holds the
+/// destination's requests back until a Data frame has passed the other way: the interleaving of a source that resends
+/// before the destination's list reaches it, made certain.
 /// </summary>
 public sealed class FrameCuttingProxy : IAsyncDisposable
 {
@@ -20,9 +22,10 @@ public sealed class FrameCuttingProxy : IAsyncDisposable
     private int _connections;
     private int _seen;
 
-    internal FrameCuttingProxy(IPEndPoint target, MessageType cutType, int cutAtOccurrence, bool blackHole = false)
+    internal FrameCuttingProxy(IPEndPoint target, MessageType cutType, int cutAtOccurrence, bool blackHole = false, bool holdRequestsUntilData = false)
     {
         BlackHole = blackHole;
+        HoldRequestsUntilData = holdRequestsUntilData;
         _target = target;
         CutType = cutType;
         CutAtOccurrence = cutAtOccurrence;
@@ -36,6 +39,9 @@ public sealed class FrameCuttingProxy : IAsyncDisposable
 
     /// <summary>Instead of closing at the cut, swallow everything from then on (a link that died silently).</summary>
     public bool BlackHole { get; }
+
+    /// <summary>Request and RequestEnd frames wait until a Data frame has been forwarded (frames keep their order).</summary>
+    public bool HoldRequestsUntilData { get; }
 
 
     public IPEndPoint EndPoint => (IPEndPoint)_listener.LocalEndpoint;
@@ -89,6 +95,8 @@ public sealed class FrameCuttingProxy : IAsyncDisposable
 
         public volatile bool Silent;
 
+        public TaskCompletionSource DataPassed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
         // A clean FIN both ways (not a close with unread data, which would send RST and make the peers drop what
         // was already forwarded): each side reads everything it got, then sees the end of the stream.
         public void Cut()
@@ -136,8 +144,12 @@ public sealed class FrameCuttingProxy : IAsyncDisposable
                     continue;
                 }
 
+                if (HoldRequestsUntilData && header[4] is (byte)MessageType.Request or (byte)MessageType.RequestEnd)
+                    await link.DataPassed.Task.WaitAsync(_stop.Token);
                 await to.WriteAsync(header, _stop.Token);
                 await to.WriteAsync(payload.AsMemory(0, length), _stop.Token);
+                if (header[4] == (byte)MessageType.Data)
+                    link.DataPassed.TrySetResult();
             }
         }
         catch (Exception)

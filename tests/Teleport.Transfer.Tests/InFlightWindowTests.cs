@@ -34,6 +34,25 @@ public class InFlightWindowTests
     }
 
     [Fact]
+    public void A_resume_list_adds_only_blocks_not_taken_on_this_connection()
+    {
+        var pending = new PendingBlocks(new DirtyBitmap(64, 4096));
+        pending.Add(2, 6);
+        long cursor = 0;
+        Assert.True(pending.TryTake(ref cursor, mayWrap: false, 3, out long start, out long count)); // 2..4 in flight
+        Assert.Equal((2L, 3L), (start, count));
+
+        pending.AddUnlessTaken([new BlockRun(0, 10), new BlockRun(20, 2)]);
+        Assert.Equal([new BlockRun(0, 2), new BlockRun(5, 5), new BlockRun(20, 2)], Runs(pending));
+
+        // A later request (or the next connection's list) takes every block it names.
+        pending.Add([new BlockRun(2, 1)]);
+        pending.BeginConnection();
+        pending.AddUnlessTaken([new BlockRun(3, 1)]);
+        Assert.Equal([new BlockRun(2, 2)], Runs(pending));
+    }
+
+    [Fact]
     public async Task The_sender_waits_for_room_until_an_ack_frees_it()
     {
         using var window = new InFlightWindow();

@@ -49,6 +49,58 @@ public sealed class IndexResolverTests : IDisposable
     }
 
     [Fact]
+    public void Misses_of_a_batch_queued_behind_are_requested_ahead_each_content_once_and_not_again_in_its_turn()
+    {
+        byte[][] known = RandomBlocks(1);
+        byte[][] missing = RandomBlocks(3);
+        var t = Open(blocks: 6, index: IndexOver(known));
+        // The second batch repeats the first one's misses (they wait for them) and adds one of its own.
+        var first = new Batch(0).Block(known[0]).Block(missing[0]).Block(missing[1]);
+        var second = new Batch(3).Block(missing[0]).Block(missing[2]).Block(missing[1]);
+
+        t.Resolver.Validate(first.Bytes);
+        t.Resolver.QueueCertainMisses(first.Bytes);
+        Assert.True(t.Resolver.QueueCertainMissesAhead(second.Bytes));
+        Assert.Equal([new BlockRun(1, 2), new BlockRun(4, 1)], t.Queued());
+        // A batch that does not continue the examined stream, or a malformed one, is left for its own turn.
+        Assert.False(t.Resolver.QueueCertainMissesAhead(new Batch(7).Block(RandomBlocks(1)[0]).Bytes));
+        Assert.False(t.Resolver.QueueCertainMissesAhead([1, 2, 3]));
+        Assert.Equal(0, t.Volume.Presence.Count);
+
+        t.Resolver.Apply(first.Bytes);
+        Apply(t, second);
+        Assert.Empty(t.Queued());
+        Assert.Equal(1, t.Stats.FromIndex);
+        Assert.Equal(2, t.Stats.FromVolume);
+        Assert.Equal(6, t.Volume.State.IndexCursor);
+        Receive(t, 1, missing[0]);
+        Assert.True(t.Volume.Presence.Test(3));
+    }
+
+    [Fact]
+    public void A_new_connection_in_the_index_phase_asks_again_for_what_was_requested_past_the_cursor_unless_it_arrived()
+    {
+        byte[][] missing = RandomBlocks(4);
+        var t = Open(blocks: 4);
+        var first = new Batch(0).Block(missing[0]).Block(missing[1]);
+        var second = new Batch(2).Block(missing[2]).Block(missing[3]);
+        t.Resolver.Validate(first.Bytes);
+        t.Resolver.QueueCertainMisses(first.Bytes);
+        Assert.True(t.Resolver.QueueCertainMissesAhead(second.Bytes));
+        t.Resolver.Apply(first.Bytes);
+        Assert.Equal([new BlockRun(0, 4)], t.Queued());
+        Receive(t, 3, missing[3]); // arrived before the connection was lost; block 2 did not
+
+        // The source drops what it held past the cursor (2) when the next connection resumes there.
+        t.Resolver.StartConnection();
+        Assert.True(t.Requests.IsRequested(1));
+        Assert.False(t.Requests.IsRequested(2));
+        Apply(t, second);
+        Assert.Equal([new BlockRun(2, 1)], t.Queued());
+        Assert.Equal(4, t.Volume.State.IndexCursor);
+    }
+
+    [Fact]
     public void A_repeat_waits_for_its_block_then_is_filled_when_it_arrives_and_later_copies_come_from_the_volume()
     {
         byte[] a = RandomBlocks(1)[0];
@@ -123,6 +175,34 @@ public sealed class IndexResolverTests : IDisposable
         Assert.Equal([new BlockRun(0, 1)], t.Queued());
         Assert.Equal(1, t.Stats.FromIndex);
         Assert.False(t.Volume.Presence.Test(0));
+    }
+
+    [Fact]
+    public void Index_hits_over_several_prefetch_windows_are_copied_in_order_and_a_stale_one_is_requested()
+    {
+        // 1200 blocks: the lookups run in windows of 512, each read while the one before is written.
+        byte[][] known = RandomBlocks(1200);
+        var index = IndexOver(known);
+        using (var image = File.OpenWrite(_dir.File("base.img")))
+        {
+            image.Position = 700L * BlockSize;
+            image.Write(RandomBlocks(1)[0]);
+        }
+
+        var t = Open(blocks: known.Length, index: index);
+        var batch = new Batch(0);
+        foreach (byte[] block in known)
+            batch.Block(block);
+        Apply(t, batch);
+
+        Assert.Equal([new BlockRun(700, 1)], t.Queued());
+        Assert.Equal(known.Length - 1, t.Stats.FromIndex);
+        byte[] buffer = new byte[BlockSize];
+        for (int b = 0; b < known.Length; b++)
+        {
+            if (b != 700)
+                Assert.Equal(Fingerprint.Compute(known[b]), t.Volume.ReadBlock(b, buffer));
+        }
     }
 
     [Fact]

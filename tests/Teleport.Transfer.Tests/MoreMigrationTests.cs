@@ -145,6 +145,25 @@ public class MoreMigrationTests
     [Fact]
     public async Task A_destination_restarted_from_its_state_file_continues_without_starting_over()
     {
+        var (_, restartedResult, _) = await RestartDestinationMidCopyAsync(holdRequests: false);
+        Assert.True(restartedResult.BlocksSent < 3000, $"the restarted destination received {restartedResult.BlocksSent} blocks: it started over");
+    }
+
+    [Fact]
+    public async Task A_restarted_destination_whose_list_crosses_the_resent_frames_receives_each_missing_block_once()
+    {
+        // The source resends the frames the destination did not make durable while the destination's list of what it
+        // lacks (the same blocks) is on its way; the proxy makes the list arrive after the first resent frame left.
+        var (_, restartedResult, present) = await RestartDestinationMidCopyAsync(holdRequests: true);
+        Assert.Equal(3000 - present, restartedResult.BlocksSent);
+    }
+
+    /// <summary>
+    /// 3,000 blocks; the link is cut at the 7th Data frame, the destination "crashes" once its state file holds at least
+    /// 1,024 blocks and a new one continues from that file. Returns both results and the blocks the file held.
+    /// </summary>
+    private static async Task<(TransferResult Source, TransferResult Restarted, long Present)> RestartDestinationMidCopyAsync(bool holdRequests)
+    {
         using var m = new Migration(VolumeBuilder.Build(VolumeBuilder.Repeat("r", 3000), seed: 12));
         using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var options = m.Destination(o => o with { CheckpointBytes = 256 * 1024 });
@@ -177,15 +196,19 @@ public class MoreMigrationTests
         await first.DisposeAsync();
         await proxy.DisposeAsync();
         await Assert.ThrowsAnyAsync<Exception>(() => firstRun);
+        long present = DestinationState.Load(statePath)!.Presence.Count;
         await using var restarted = new DestinationSession(options with { Listen = new IPEndPoint(IPAddress.Loopback, 0) });
-        second.SetResult(restarted.Start());
+        var restartedEndpoint = restarted.Start();
+        await using var hold = new FrameCuttingProxy(restartedEndpoint, Protocol.MessageType.Data, 0, holdRequestsUntilData: true);
+        second.SetResult(holdRequests ? hold.EndPoint : restartedEndpoint);
         var restartedRun = restarted.RunAsync(guard.Token);
 
         var result = await sourceRun;
         var restartedResult = await restartedRun;
         Assert.True(result.Verified && restartedResult.Verified);
         m.AssertEqualVolumes();
-        Assert.True(restartedResult.BlocksSent < 3000, $"the restarted destination received {restartedResult.BlocksSent} blocks: it started over");
+        Assert.True(present >= 4 * 256, $"the state file held {present} blocks when the destination was restarted");
+        return (result, restartedResult, present);
     }
 
     private static X509Certificate2 SelfSigned()

@@ -24,6 +24,16 @@ internal sealed class CheckpointedVolume : IDisposable
     private readonly byte[] _block;
     private long _lastCheckpointTicks;
 
+    // Blocks copied here one by one (index hits, in ascending order) are gathered and written with one call per run.
+    private readonly byte[] _gathered = new byte[ProtocolConstants.MaxBatchBytes];
+    private long _gatheredOffset;
+    private int _gatheredLength;
+
+    // Bytes written since the kernel was last asked to start writing them out.
+    private const long WritebackBytes = 8 << 20;
+    private long _writtenSinceWriteback;
+    private Task _writeback = Task.CompletedTask;
+
     /// <summary>
     /// <paramref name="lastSeq"/> is the highest Data sequence number already applied (durable when resuming);
     /// <paramref name="lastCheckpointTicks"/> when the last checkpoint was taken (0: one is due at once).
@@ -68,6 +78,7 @@ internal sealed class CheckpointedVolume : IDisposable
     /// </summary>
     public void Write(ReadOnlySpan<byte> data, long offset)
     {
+        WriteGathered();
         if (_options.Fence is not { Armed: true } fence)
         {
             WriteFile(data, offset);
@@ -84,6 +95,7 @@ internal sealed class CheckpointedVolume : IDisposable
     /// <summary>Zeroes block-aligned bytes, skipping the guest's blocks once a fence is armed (as <see cref="Write"/>).</summary>
     public void WriteZeros(long offset, long length)
     {
+        WriteGathered();
         if (_options.Fence is not { Armed: true } fence)
         {
             _file.WriteZeros(offset, length);
@@ -103,9 +115,33 @@ internal sealed class CheckpointedVolume : IDisposable
     /// <summary>Writes one block and records it as present with <paramref name="fingerprint"/>.</summary>
     public void WriteBlock(long block, ReadOnlySpan<byte> data, in Fingerprint fingerprint)
     {
-        Write(data, Geometry.Offset(block));
+        if (_options.Fence is { Armed: true })
+            Write(data, Geometry.Offset(block));
+        else
+            Gather(data, Geometry.Offset(block));
         BytesSinceCheckpoint += data.Length;
         MarkPresent(block, fingerprint);
+    }
+
+    /// <summary>Adds a block's bytes to the gathered run, writing the run out first if this one does not continue it.</summary>
+    private void Gather(ReadOnlySpan<byte> data, long offset)
+    {
+        if (_gatheredLength > 0 && (offset != _gatheredOffset + _gatheredLength || _gatheredLength + data.Length > _gathered.Length))
+            WriteGathered();
+        if (_gatheredLength == 0)
+            _gatheredOffset = offset;
+        data.CopyTo(_gathered.AsSpan(_gatheredLength));
+        _gatheredLength += data.Length;
+    }
+
+    /// <summary>Writes the gathered blocks: before any other write, read or flush of the volume, so none sees it stale.</summary>
+    private void WriteGathered()
+    {
+        if (_gatheredLength == 0)
+            return;
+        int length = _gatheredLength;
+        _gatheredLength = 0;
+        WriteFile(_gathered.AsSpan(0, length), _gatheredOffset);
     }
 
     /// <summary>
@@ -140,6 +176,7 @@ internal sealed class CheckpointedVolume : IDisposable
     public Fingerprint ReadBlock(long block, Span<byte> buffer)
     {
         var data = buffer[..Geometry.BlockLength(block)];
+        WriteGathered();
         _file.Read(data, Geometry.Offset(block));
         return Fingerprint.ComputePadded(data, buffer);
     }
@@ -149,6 +186,7 @@ internal sealed class CheckpointedVolume : IDisposable
     {
         if (!force && !CheckpointDue)
             return;
+        WriteGathered();
         _file.Flush();
         ReadBackWritten();
         State.DurableSeq = LastSeq;
@@ -164,6 +202,7 @@ internal sealed class CheckpointedVolume : IDisposable
     /// </summary>
     public byte[] Verify(byte[] sourceDigest)
     {
+        WriteGathered();
         _file.Flush();
         byte[] digest = ComputeDigest();
         State.DurableSeq = LastSeq;
@@ -209,21 +248,35 @@ internal sealed class CheckpointedVolume : IDisposable
             for (long at = b; at < end; at += BlocksPerChunk)
             {
                 long n = Math.Min(BlocksPerChunk, end - at);
-                var chunk = ReadChunk(at, n);
-                for (long block = at; block < at + n; block++)
-                {
-                    // Asked after the read: a block the guest took before it may hold the guest's data, so it is not
-                    // compared; one it takes later was read as written.
-                    if (!IsGuestBlock(block) && FingerprintIn(chunk, at, block) != _fingerprints[block])
-                        throw new TransferException(TransferErrorCode.VerificationFailed,
-                            $"block {block} read back from the destination volume differs from what was written there");
-                    _fingerprintKnown.Set(block);
-                }
+                ReadChunk(at, n);
+                if (MismatchInChunk(at, n) is { } block)
+                    throw new TransferException(TransferErrorCode.VerificationFailed,
+                        $"block {block} read back from the destination volume differs from what was written there");
+                _fingerprintKnown.SetRange(at, n);
             }
 
             _readBack.ClearRange(b, end - b);
             b = end;
         }
+    }
+
+    /// <summary>A block of the chunk just read that differs from what was written there, or null; hashed on two threads.</summary>
+    private long? MismatchInChunk(long first, long count)
+    {
+        long mismatch = -1;
+        Parallel.For(0, (int)count, new ParallelOptions { MaxDegreeOfParallelism = 2 }, i =>
+        {
+            long block = first + i;
+            // Asked after the read: a block the guest took before it may hold the guest's data, so it is not compared;
+            // one it takes later was read as written.
+            if (IsGuestBlock(block))
+                return;
+            var data = _chunk.AsSpan(i * Geometry.BlockSize, Geometry.BlockLength(block));
+            var read = data.Length == Geometry.BlockSize ? Fingerprint.Compute(data) : Fingerprint.ComputePadded(data, new byte[Geometry.BlockSize]);
+            if (read != _fingerprints[block])
+                Interlocked.Exchange(ref mismatch, block);
+        });
+        return mismatch >= 0 ? mismatch : null;
     }
 
     /// <summary>Fingerprints of every block (re-read where unknown, or all with VerifyByReading), hashed in order.</summary>
@@ -264,6 +317,15 @@ internal sealed class CheckpointedVolume : IDisposable
     {
         _file.Write(data, offset);
         _options.AfterBlockWrite?.Invoke(offset, data.Length);
+        // The disk starts on what was written while this side goes on: a checkpoint's flush then waits only for the
+        // rest, instead of for everything since the last one while the link is not read. Asked on a pool thread: the
+        // request itself waits while the disk's queue is full.
+        _writtenSinceWriteback += data.Length;
+        if (_writtenSinceWriteback >= WritebackBytes && _writeback.IsCompleted)
+        {
+            _writeback = Task.Run(_file.StartWriteback);
+            _writtenSinceWriteback = 0;
+        }
     }
 
     /// <summary>
@@ -287,6 +349,7 @@ internal sealed class CheckpointedVolume : IDisposable
     private Span<byte> ReadChunk(long start, long count)
     {
         var chunk = _chunk.AsSpan(0, (int)Geometry.RunBytes(start, count));
+        WriteGathered();
         _file.Read(chunk, Geometry.Offset(start));
         return chunk;
     }
@@ -295,5 +358,9 @@ internal sealed class CheckpointedVolume : IDisposable
     private Fingerprint FingerprintIn(ReadOnlySpan<byte> chunk, long first, long block) =>
         Fingerprint.ComputePadded(chunk.Slice((int)((block - first) * Geometry.BlockSize), Geometry.BlockLength(block)), _block);
 
-    public void Dispose() => _file.Dispose();
+    public void Dispose()
+    {
+        _writeback.Wait(); // a hint only (it never throws), but on this handle
+        _file.Dispose();
+    }
 }

@@ -8,8 +8,8 @@ namespace Teleport.Transfer;
 /// zstd stream, writes every run, fingerprints each block (adding it to the local index of any block size, when there is
 /// one), and lets the resolver fill the blocks that waited for its content.
 /// </summary>
-internal sealed class DataFrameApplier(CheckpointedVolume volume, IndexResolver resolver, DestinationStatistics stats, BlockIndex? index, string volumeFullPath)
-    : IDisposable
+internal sealed class DataFrameApplier(CheckpointedVolume volume, IndexResolver resolver, RequestPlanner requests, DestinationStatistics stats,
+    BlockIndex? index, string volumeFullPath) : IDisposable
 {
     private readonly VolumeGeometry _geometry = volume.Geometry;
     private readonly List<DataRun> _runs = new(ProtocolConstants.MaxRunsPerBatch);
@@ -57,14 +57,32 @@ internal sealed class DataFrameApplier(CheckpointedVolume volume, IndexResolver 
         if (seq <= volume.LastSeq)
             throw new TransferException(TransferErrorCode.OutOfRange, $"Data sequence number {seq} is not above the last applied {volume.LastSeq}");
         var state = volume.State;
-        if (state.Phase == DestinationPhase.Index && _runs[^1].Start + _runs[^1].Count > state.IndexCursor)
+        if (state.Phase == DestinationPhase.Index && UnrequestedAhead(state.IndexCursor) is { } block)
             throw new TransferException(TransferErrorCode.UnexpectedMessage,
-                $"Data for blocks up to {_runs[^1].Start + _runs[^1].Count} before the index reached them (cursor {state.IndexCursor}): nothing there was requested yet");
+                $"Data for block {block} before the index reached it (cursor {state.IndexCursor}) and never requested");
         if ((flags & ProtocolConstants.FlagCompressed) == 0)
             return body;
         var raw = _raw.AsSpan(0, rawLength);
         _decoder!.Decompress(body, raw);
         return raw;
+    }
+
+    /// <summary>
+    /// A block of the frame past the index cursor that was not requested (requests run ahead of the resolution: a
+    /// connection lost meanwhile leaves the source with some), or null.
+    /// </summary>
+    private long? UnrequestedAhead(long cursor)
+    {
+        foreach (var run in _runs)
+        {
+            for (long b = Math.Max(run.Start, cursor); b < run.Start + run.Count; b++)
+            {
+                if (!requests.IsRequested(b))
+                    return b;
+            }
+        }
+
+        return null;
     }
 
     private void ApplyZeroRun(DataRun run, long bytes)

@@ -32,7 +32,11 @@ internal sealed class IndexResolver
 
     // First block of each content seen in the index stream, by fingerprint prefix.
     private readonly Dictionary<ulong, long> _seen = new();
-    private readonly HashSet<ulong> _batchKeys = [];
+
+    // Certain misses are looked for ahead of the resolution (in batches still queued behind the one applied): the
+    // contents examined so far and the block the examined part of the stream reaches.
+    private readonly HashSet<ulong> _examined = [];
+    private long _examinedUpTo;
 
     // Fingerprint entries listed on this connection, for repeat entries.
     private readonly List<FingerprintPrefix> _listed = [];
@@ -58,8 +62,19 @@ internal sealed class IndexResolver
         _block = new byte[_geometry.BlockSize];
     }
 
-    /// <summary>A new connection: repeat entries refer only to fingerprints listed on it.</summary>
-    public void StartConnection() => _listed.Clear();
+    /// <summary>
+    /// A new connection: repeat entries refer only to fingerprints listed on it, and in the index phase the stream comes
+    /// again from the cursor, where the source dropped what was requested ahead: it is looked at and requested anew.
+    /// </summary>
+    public void StartConnection()
+    {
+        _listed.Clear();
+        if (_volume.State.Phase != DestinationPhase.Index)
+            return;
+        _requests.ForgetFrom(_volume.State.IndexCursor);
+        _examined.Clear();
+        _examinedUpTo = _volume.State.IndexCursor;
+    }
 
     /// <summary>Checks the whole batch (every entry, every repeat's reference) before anything of it is applied.</summary>
     public void Validate(ReadOnlySpan<byte> payload)
@@ -82,22 +97,44 @@ internal sealed class IndexResolver
     }
 
     /// <summary>
-    /// Queues requests for the batch's blocks that <see cref="Apply"/> will certainly request: first listed in this
-    /// batch, content not seen earlier in the volume, no hint, and no entry in the local index. Only memory is
-    /// consulted, so these go out before the batch's index reads and copies.
+    /// Queues requests for the batch's blocks that <see cref="Apply"/> will certainly request: content first listed
+    /// here (not earlier in the stream), no hint, and no entry in the local index. Only memory is consulted, so these go
+    /// out before the batch's index reads and copies. Blocks already examined ahead are skipped.
     /// </summary>
-    public void QueueCertainMisses(ReadOnlySpan<byte> payload)
+    public void QueueCertainMisses(ReadOnlySpan<byte> payload) =>
+        Examine(new IndexBatchReader(payload, _geometry, _volume.State.IndexCursor));
+
+    /// <summary>
+    /// As <see cref="QueueCertainMisses"/> for a batch still queued behind the one being applied
+    /// (the stream's next, in order), so its misses go out before this side has resolved what comes before it. A batch
+    /// that does not continue the examined stream or is malformed is left alone (its own turn reports it); returns
+    /// whether to go on with the next one.
+    /// </summary>
+    public bool QueueCertainMissesAhead(ReadOnlySpan<byte> payload)
+    {
+        try
+        {
+            long first = IndexBatchReader.FirstBlock(payload);
+            if (first > _examinedUpTo || first < _volume.State.IndexCursor)
+                return false;
+            Examine(new IndexBatchReader(payload, _geometry, first));
+            return true;
+        }
+        catch (TransferException)
+        {
+            return false;
+        }
+    }
+
+    private void Examine(IndexBatchReader reader)
     {
         var presence = _volume.Presence;
-        _batchKeys.Clear();
-        var reader = new IndexBatchReader(payload, _geometry, _volume.State.IndexCursor);
         while (reader.TryRead(out var entry))
         {
-            if (entry.Zero || entry.Repeat > 0)
+            if (entry.Zero || entry.Repeat > 0 || entry.Block < _examinedUpTo)
                 continue;
-            // Content appearing twice in one batch: only its first block can be a certain miss.
-            ulong key = entry.Prefix.High;
-            if (!_batchKeys.Add(key) || _seen.ContainsKey(key) || HintCovers(entry.Block))
+            // Content listed twice: only its first block can be a certain miss (the others copy or wait for it).
+            if (!_examined.Add(entry.Prefix.High) || _seen.ContainsKey(entry.Prefix.High) || HintCovers(entry.Block))
                 continue;
             if (_index is not null && _index.MayContain(entry.Prefix))
                 continue;
@@ -108,6 +145,8 @@ internal sealed class IndexResolver
             else
                 _requests.Queue(entry.Block);
         }
+
+        _examinedUpTo = Math.Max(_examinedUpTo, reader.Next);
     }
 
     /// <summary>Asks the buddies for the certain misses <see cref="QueueCertainMisses"/> set aside; what they lack is requested.</summary>
@@ -118,6 +157,18 @@ internal sealed class IndexResolver
     {
         var state = _volume.State;
         Prefetch(payload, state.IndexCursor);
+        try
+        {
+            ApplyEntries(payload, state);
+        }
+        finally
+        {
+            _prefetch?.Settle();
+        }
+    }
+
+    private void ApplyEntries(ReadOnlySpan<byte> payload, DestinationState state)
+    {
         var reader = new IndexBatchReader(payload, _geometry, state.IndexCursor);
         while (reader.TryRead(out var entry))
         {
@@ -146,6 +197,8 @@ internal sealed class IndexResolver
     {
         _seen.Clear();
         _seen.TrimExcess();
+        _examined.Clear();
+        _examined.TrimExcess();
         _listed.Clear();
         _listed.TrimExcess();
         _hint = null;
@@ -184,8 +237,8 @@ internal sealed class IndexResolver
     private void Resolve(long block, in FingerprintPrefix prefix)
     {
         ulong key = prefix.High;
-        // Requested ahead by QueueCertainMisses (its data is on the way), or written from a buddy.
-        if (_requests.IsRequested(block) || (_buddies is not null && _buddies.Filled(block)))
+        // Requested ahead by QueueCertainMisses (its data is on the way or, before a reconnect, arrived), or written from a buddy.
+        if (_requests.IsRequested(block) || _volume.Presence.Test(block) || (_buddies is not null && _buddies.Filled(block)))
         {
             _seen.TryAdd(key, block);
             return;
@@ -243,21 +296,21 @@ internal sealed class IndexResolver
         return true;
     }
 
-    /// <summary>Looks up ahead the batch's fingerprints that neither a repeat, the hint nor an earlier block provides.</summary>
+    /// <summary>Looks up ahead the batch's fingerprints that neither a repeat, the hint, an earlier block nor a request provides.</summary>
     private void Prefetch(ReadOnlySpan<byte> payload, long first)
     {
         if (_prefetch is null)
             return;
         _prefetch.Clear();
         var reader = new IndexBatchReader(payload, _geometry, first);
-        while (!_prefetch.Full && reader.TryRead(out var entry))
+        while (reader.TryRead(out var entry))
         {
-            if (entry.Zero || entry.Repeat > 0 || _seen.ContainsKey(entry.Prefix.High) || HintCovers(entry.Block))
+            if (entry.Zero || entry.Repeat > 0 || _seen.ContainsKey(entry.Prefix.High) || HintCovers(entry.Block) || _requests.IsRequested(entry.Block))
                 continue;
             _prefetch.Add(entry.Block, entry.Prefix);
         }
 
-        _prefetch.ReadAll();
+        _prefetch.Start();
     }
 
     private bool HintCovers(long block) => _hint is not null && _hint.Test(block);

@@ -40,6 +40,17 @@ internal sealed class RequestPlanner
         _queued.Add(block);
     }
 
+    /// <summary>
+    /// Forgets the requests from <paramref name="block"/> on: a connection resumed in the index phase at that cursor,
+    /// where the source drops what it held for them and the index comes again.
+    /// </summary>
+    public void ForgetFrom(long block)
+    {
+        if (block < _blockCount)
+            _requested.ClearRange(block, _blockCount - block);
+        _queued.RemoveAll(b => b >= block);
+    }
+
     /// <summary>Moves the queued blocks into <paramref name="runs"/> (cleared first), ascending and merged.</summary>
     public void TakeQueued(List<BlockRun> runs)
     {

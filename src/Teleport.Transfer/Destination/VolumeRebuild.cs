@@ -19,7 +19,7 @@ internal sealed class VolumeRebuild : IDisposable
         Requests = new RequestPlanner(volume.Presence, waiting, stats);
         var fill = buddies is null ? null : new Buddies.BuddyFill(buddies, volume, Requests, stats, index, volumeFullPath);
         Resolver = new IndexResolver(volume, Requests, waiting, stats, index, hint, fill);
-        Data = new DataFrameApplier(volume, Resolver, stats, index, volumeFullPath);
+        Data = new DataFrameApplier(volume, Resolver, Requests, stats, index, volumeFullPath);
     }
 
     public CheckpointedVolume Volume { get; }

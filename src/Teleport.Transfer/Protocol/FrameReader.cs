@@ -27,6 +27,10 @@ internal sealed class FrameReader : IAsyncDisposable
     private SequencePosition? _consumed;
     private ReadOnlySequence<byte> _buffer;
 
+    // PeekBuffered: its own assembly buffer (the returned frame's payload may live in _assembly) and how far it looked.
+    private byte[]? _peekAssembly;
+    private long _peekedThrough;
+
     /// <param name="stream">The connection; left open.</param>
     public FrameReader(Stream stream)
     {
@@ -186,6 +190,45 @@ internal sealed class FrameReader : IAsyncDisposable
         return true;
     }
 
+    /// <summary>
+    /// Shows the whole frames of <paramref name="type"/> already buffered behind the frame last returned, oldest first
+    /// and each once, without taking them: the caller acts early on what is coming (they are returned by
+    /// <see cref="ReadAsync"/> as usual). Stops at the first incomplete or malformed frame (its read reports it), or when
+    /// <paramref name="visit"/> returns false (that frame is shown again next time).
+    /// </summary>
+    public void PeekBuffered(MessageType type, PayloadVisitor visit)
+    {
+        if (_consumed is not { } consumed)
+            return;
+        long at = BytesRead;
+        var rest = _buffer.Slice(consumed);
+        Span<byte> headerBytes = stackalloc byte[ProtocolConstants.HeaderSize];
+        while (rest.Length >= ProtocolConstants.HeaderSize)
+        {
+            rest.Slice(0, ProtocolConstants.HeaderSize).CopyTo(headerBytes);
+            if (!FrameHeader.TryRead(headerBytes, _maxPayload, out var header))
+                return;
+            long total = ProtocolConstants.HeaderSize + (long)header.Length;
+            if (rest.Length < total)
+                return;
+            if (header.Type == type && at + total > _peekedThrough && !visit(Assemble(rest.Slice(ProtocolConstants.HeaderSize, header.Length))))
+                return;
+            at += total;
+            _peekedThrough = Math.Max(_peekedThrough, at);
+            rest = rest.Slice(total);
+        }
+    }
+
+    private ReadOnlySpan<byte> Assemble(in ReadOnlySequence<byte> payload)
+    {
+        if (payload.IsSingleSegment)
+            return payload.FirstSpan;
+        if (_peekAssembly is null || _peekAssembly.Length < payload.Length)
+            _peekAssembly = new byte[_maxPayload];
+        payload.CopyTo(_peekAssembly);
+        return _peekAssembly.AsSpan(0, (int)payload.Length);
+    }
+
     /// <summary>Stops reading. With read-ahead, the pump ends once its pending read returns (the caller closes the stream).</summary>
     public async ValueTask CompleteAsync()
     {
@@ -193,5 +236,7 @@ internal sealed class FrameReader : IAsyncDisposable
             await _pumpStop.CancelAsync().ConfigureAwait(false);
         await _reader.CompleteAsync().ConfigureAwait(false);
     }
-
 }
+
+/// <summary>A frame's payload shown by <see cref="FrameReader.PeekBuffered"/>; returns whether to go on.</summary>
+internal delegate bool PayloadVisitor(ReadOnlySpan<byte> payload);

@@ -25,6 +25,9 @@ internal ref struct IndexBatchReader
         Next = first;
     }
 
+    /// <summary>The first block a batch names (for looking ahead; the reader checks it against the expected one).</summary>
+    public static long FirstBlock(ReadOnlySpan<byte> payload) => new PayloadReader(payload, MessageType.IndexBatch).Count64();
+
     /// <summary>The block after the last entry read.</summary>
     public long Next { get; private set; }
 

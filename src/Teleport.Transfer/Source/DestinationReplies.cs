@@ -23,6 +23,10 @@ internal sealed class DestinationReplies
     private long _lastReceived = Stopwatch.GetTimestamp();
     private bool _awaitingReply;
 
+    // A destination resumed past its index lists every block it lacks before it reads this connection's first Data
+    // frame: blocks of that list already taken for a frame here are on their way and are not sent again.
+    private bool _inResumeList;
+
     public DestinationReplies(TransferConnection connection, InFlightWindow window, PendingBlocks pending, in VolumeGeometry geometry,
         TimeSpan responseTimeout)
     {
@@ -32,6 +36,9 @@ internal sealed class DestinationReplies
         _geometry = geometry;
         _responseTimeout = responseTimeout;
     }
+
+    /// <summary>The destination resumed in its copy phase: it opens with the list of what it lacks (up to RequestEnd).</summary>
+    public void ExpectResumeList() => _inResumeList = true;
 
     /// <summary>Reads frames until the connection ends or the destination reports an error.</summary>
     public async Task ReadAsync(CancellationToken ct)
@@ -55,7 +62,10 @@ internal sealed class DestinationReplies
             case MessageType.Request:
                 _runs.Clear();
                 RequestMessage.Parse(payload, _geometry, _runs);
-                _pending.Add(_runs);
+                if (_inResumeList)
+                    _pending.AddUnlessTaken(_runs);
+                else
+                    _pending.Add(_runs);
                 _events.Writer.TryWrite(ControlEvent.MoreRequested);
                 break;
             case MessageType.UrgentRequest:
@@ -65,6 +75,7 @@ internal sealed class DestinationReplies
                 _events.Writer.TryWrite(ControlEvent.MoreRequested);
                 break;
             case MessageType.RequestEnd:
+                _inResumeList = false;
                 _events.Writer.TryWrite(new ControlEvent(RequestEndMessage.Parse(payload), null));
                 break;
             case MessageType.Complete:

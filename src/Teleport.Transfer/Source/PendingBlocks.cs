@@ -23,6 +23,17 @@ internal sealed class PendingBlocks
         _tracker = tracker;
         _pending = new BlockBitmap(tracker.BlockCount);
         _urgent = new BlockBitmap(tracker.BlockCount);
+        _takenOnConnection = new BlockBitmap(tracker.BlockCount);
+    }
+
+    // Blocks taken for a frame on the current connection: in flight to the destination (or back in _pending).
+    private readonly BlockBitmap _takenOnConnection;
+
+    /// <summary>A new connection: nothing is in flight on it yet.</summary>
+    public void BeginConnection()
+    {
+        lock (_lock)
+            _takenOnConnection.ClearAll();
     }
 
     /// <summary>Blocks still to send: dirty in the tracker plus pending here.</summary>
@@ -56,6 +67,27 @@ internal sealed class PendingBlocks
         {
             foreach (var run in runs)
                 _pending.SetRange(run.Start, run.Count);
+        }
+    }
+
+    /// <summary>
+    /// Adds the blocks not taken for a frame on this connection: for a request list the destination made before this
+    /// connection carried any Data, whose blocks already taken are on their way to it (adding them would send them twice).
+    /// </summary>
+    public void AddUnlessTaken(List<BlockRun> runs)
+    {
+        lock (_lock)
+        {
+            foreach (var run in runs)
+            {
+                for (long b = run.Start, end = run.End; b < end;)
+                {
+                    long taken = _takenOnConnection.NextSet(b);
+                    long stop = taken < 0 || taken > end ? end : taken;
+                    _pending.SetRange(b, stop - b);
+                    b = stop < end ? Math.Min(_takenOnConnection.NextClear(stop), end) : end;
+                }
+            }
         }
     }
 
@@ -126,6 +158,7 @@ internal sealed class PendingBlocks
                 return false;
             count = Math.Min(_pending.NextClear(start) - start, maxBlocks);
             _pending.ClearRange(start, count);
+            _takenOnConnection.SetRange(start, count);
             cursor = start + count;
             return true;
         }
@@ -149,12 +182,29 @@ internal sealed class PendingBlocks
             count = end - start;
             _pending.ClearRange(start, count);
             _urgent.ClearRange(start, count);
+            _takenOnConnection.SetRange(start, count);
             cursor = end;
             return true;
         }
 
         start = count = 0;
         return false;
+    }
+
+    /// <summary>
+    /// Forgets the pending blocks from <paramref name="block"/> on: a destination resumed in its index phase at that
+    /// cursor resolves them again from the index and asks for what it lacks (Data for them before that would be refused).
+    /// </summary>
+    public void DropFrom(long block)
+    {
+        lock (_lock)
+        {
+            long count = _pending.BlockCount - block;
+            if (count <= 0)
+                return;
+            _pending.ClearRange(block, count);
+            _urgent.ClearRange(block, count);
+        }
     }
 
     /// <summary>On failure everything pending goes back to the tracker, to be sent by a later attempt.</summary>
