@@ -66,4 +66,7 @@ internal static partial class HostWorkerLog
 
     [LoggerMessage(EventId = 5165, Level = LogLevel.Information, Message = "VM {VmId}: the host's cut-over of {Operation} stopped at {Step}: {Outcome}")]
     public static partial void LocalCutOverStopped(ILogger logger, string vmId, OperationKey operation, string step, string outcome);
+
+    [LoggerMessage(EventId = 5166, Level = LogLevel.Warning, Message = "The broker did not take the host's {Command} for storage {StorageId} ({Reason}); the saga's own one starts the step")]
+    public static partial void SendRefused(ILogger logger, string command, string storageId, string reason);
 }

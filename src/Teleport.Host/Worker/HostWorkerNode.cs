@@ -45,7 +45,7 @@ public sealed class HostWorkerNode : IHostedService, IAsyncDisposable
             SendToStorage = SendToStorageAsync,
         };
         Operations.Guard.Bus = bus;
-        CutOver = new LocalCutOver(Operations, _vms, bus, loggers.CreateLogger<LocalCutOver>());
+        CutOver = new LocalCutOver(Operations, _vms, bus, options.SendFinalSync, loggers.CreateLogger<LocalCutOver>());
         Operations.BeforeResume = async (vm, _, cancellationToken) =>
         {
             await MemoryMigrationOperations.CancelOutgoingAsync(vm, cancellationToken).ConfigureAwait(false);

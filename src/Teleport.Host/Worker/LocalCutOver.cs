@@ -5,13 +5,15 @@ namespace Teleport.Host.Worker;
 
 /// <summary>
 /// A fenced storage-only cut-over carried by the host where the VM is (PauseVm.CutOverVolumeId): right after the pause it
-/// sends FinalSync to the storage the disk path leads to (by this host's configuration, never the message's), switches
+/// sends FinalSync to the storage the disk path leads to when Host:SendFinalSync allows (by this host's configuration,
+/// never the message's; else the saga's FinalSync does), switches
 /// on the connection opened before the pause as soon as the destination serves the fenced export, and resumes the VM
 /// there. VmPaused, TargetSwitched and VmResumed are published in that order as they happen, behind the VM: no step
 /// waits on the broker, so a broker outage costs at most the pause budget (the guard then resumes on the source).
 /// The saga's own SwitchTarget, FinalSync and ResumeVm reach work already done and are answered as duplicates.
 /// </summary>
-internal sealed class LocalCutOver(HostOperations operations, IReadOnlyDictionary<string, HostVm> vms, PersistentBus bus, ILogger log) : IAsyncDisposable
+internal sealed class LocalCutOver(HostOperations operations, IReadOnlyDictionary<string, HostVm> vms, PersistentBus bus, bool sendFinalSync, ILogger log)
+    : IAsyncDisposable
 {
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _lock = new();
@@ -45,9 +47,13 @@ internal sealed class LocalCutOver(HostOperations operations, IReadOnlyDictionar
     {
         // The path still leads to the source: the storage that runs this migration's final round.
         string source = vm.CurrentStorageId;
-        HostWorkerLog.LocalCutOver(log, vm.Id, key, source, command.NextStorageId!);
-        var reports = bus.SendToStorageAsync(source, new FinalSync(command.MigrationId, command.CutOverVolumeId!, source, command.Attempt), stopping);
-        reports = Then(reports, paused, stopping);
+        HostWorkerLog.LocalCutOver(log, vm.Id, key, sendFinalSync ? source : "(the saga's)", command.NextStorageId!);
+        // Neither waits for the other nor holds up the switch; without Host:SendFinalSync the saga's FinalSync starts the
+        // final round (the destination holds the switch's NBD_OPT_GO until then).
+        var sync = sendFinalSync
+            ? bus.TrySendToStorageAsync(source, new FinalSync(command.MigrationId, command.CutOverVolumeId!, source, command.Attempt))
+            : Task.CompletedTask;
+        var reports = bus.PublishAsync(paused, stopping);
         try
         {
             object? switched = await operations.SwitchAsync(new SwitchTarget(command.MigrationId, vm.Id, command.HostId, command.CutOverVolumeId!,
@@ -60,7 +66,7 @@ internal sealed class LocalCutOver(HostOperations operations, IReadOnlyDictionar
                 reports = Report(vm, key, "resume", resumed, reports, stopping);
             }
 
-            await reports.ConfigureAwait(false);
+            await Task.WhenAll(sync, reports).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
