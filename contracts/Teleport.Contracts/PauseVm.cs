@@ -7,6 +7,10 @@ namespace Teleport.Contracts;
 /// before pausing, so the switch needs no new one (the endpoint is resolved from the host's configuration, as for SwitchTarget).
 /// PauseBudgetMilliseconds: the longest the VM may stay paused; if the cut-over (switch and resume) has not completed by then, the host
 /// switches the path back if it had moved, resumes the VM on the source and publishes HostOperationFailed("pause budget"). Null: no bound.
+/// CutOverVolumeId: set for a fenced storage-only cut-over the host carries itself: after the pause it sends FinalSync for this volume to
+/// the storage its disk path leads to (by its configuration), switches to the Next* export once the destination serves it and resumes the
+/// VM there, publishing VmPaused, TargetSwitched and VmResumed as they happen; the saga's own SwitchTarget, FinalSync and ResumeVm are
+/// then answered as duplicates. Null: the saga drives each step.
 /// </remarks>
 public sealed record PauseVm(
     Guid MigrationId,
@@ -16,4 +20,5 @@ public sealed record PauseVm(
     string? NextStorageId = null,
     string? NextNbdEndpoint = null,
     string? NextExportName = null,
-    int? PauseBudgetMilliseconds = null);
+    int? PauseBudgetMilliseconds = null,
+    string? CutOverVolumeId = null);

@@ -35,7 +35,7 @@ public sealed partial class DowntimeController(MigrationSettings settings, ILogg
     /// <summary>Predicts the pause from the row's figures, records the prediction and decides.</summary>
     public CutOverDecision Decide(MigrationState saga)
     {
-        var prediction = DowntimePredictor.Predict(saga.Run.Figures, settings.Downtime);
+        var prediction = DowntimePredictor.Predict(saga.Run.Figures, settings.Downtime, saga.LocalCutOver);
         double max = saga.OptionMaxDowntimeMilliseconds ?? DefaultMaxDowntimeMilliseconds;
         saga.Run.PredictedDowntimeMilliseconds = double.IsFinite(prediction.TotalMilliseconds) ? Math.Round(prediction.TotalMilliseconds, 1) : null;
         bool fenced = saga.OptionFencedCutover && !saga.WholeVm;

@@ -24,10 +24,13 @@ public readonly record struct DowntimePrediction(double FixedMilliseconds, doubl
 /// </summary>
 public static class DowntimePredictor
 {
-    public static DowntimePrediction Predict(CopyFigures figures, DowntimeModel model)
+    /// <param name="figures">What the last rounds measured.</param>
+    /// <param name="model">The cut-over's fixed costs.</param>
+    /// <param name="local">The host carries the cut-over itself (fenced storage-only): it waits on <see cref="DowntimeModel.LocalCutOverRoundTrips"/>.</param>
+    public static DowntimePrediction Predict(CopyFigures figures, DowntimeModel model, bool local = false)
     {
         double roundTrip = Math.Max(0, figures.RoundTripMilliseconds);
-        double fixedPart = model.LocalMilliseconds + (model.CutOverRoundTrips * roundTrip);
+        double fixedPart = model.LocalMilliseconds + ((local ? model.LocalCutOverRoundTrips : model.CutOverRoundTrips) * roundTrip);
         double dirty = Math.Max(0, figures.DirtyBlocks) + (Math.Max(0, figures.DirtyBlocksPerSecond) * roundTrip / 1000);
         // No round measured the link yet (its event may still be on the way): the source's threshold is all there is.
         if (dirty <= 0 || figures.LinkBytesPerSecond <= 0 || figures.WireBytesPerBlock <= 0)
@@ -44,4 +47,10 @@ public sealed class DowntimeModel
 
     /// <summary>Data-channel round trips the cut-over waits on after the pause (final round and its verification; the switch's export selection).</summary>
     public double CutOverRoundTrips { get; set; } = 2;
+
+    /// <summary>
+    /// The same for a cut-over the host carries itself (fenced storage-only moves): its single NBD_OPT_GO, held by the
+    /// destination until the fence list that crossed half a round trip earlier armed it.
+    /// </summary>
+    public double LocalCutOverRoundTrips { get; set; } = 1;
 }

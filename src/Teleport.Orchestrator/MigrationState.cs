@@ -53,6 +53,9 @@ public class MigrationState : SagaStateMachineInstance
     /// <summary>Storage-only moves: resume on the destination before verification (fenced early resume; docs/saga.md).</summary>
     public bool OptionFencedCutover { get; set; }
 
+    /// <summary>A fenced storage-only cut-over: the host pauses, has the source sync, switches and resumes by itself (docs/saga.md).</summary>
+    public bool LocalCutOver => OptionFencedCutover && !WholeVm;
+
     /// <summary>The volume size the request named: both storage workers refuse another (null: the source's actual size is taken).</summary>
     public long? OptionVolumeBytes { get; set; }
 

@@ -164,6 +164,15 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
             When(MigrationCompleted, c => c.Message.Verified).Then(c => c.Saga.Run.Record(c.Message)).ResumeWhenCutOverReady(),
             When(MigrationCompleted, c => !c.Message.Verified).Then(c => c.Saga.Run.Record(c.Message))
                 .StartRollback(_ => "the destination could not verify that its volume equals the source at pause time"),
+            // A host carrying the cut-over itself may have resumed on the destination before its TargetSwitched was read
+            // (the broker's order is not the consumers'): the resume is the point of no return either way.
+            When(VmResumed, c => c.Saga.LocalCutOver)
+                .Then(c =>
+                {
+                    c.Saga.Run.SwitchConfirmed = true;
+                    c.Saga.Run.RecordResumed(c.Message);
+                })
+                .IfElse(c => c.Saga.Run.DestinationVerified, done => done.Succeed(), tail => tail.TransitionTo(CompletingTail)),
             // Whichever answer is missing: the host answers a duplicate SwitchTarget with TargetSwitched again, the source
             // takes a duplicate FinalSync as the same request to finish.
             WhenNudged().Renudge()

@@ -20,10 +20,12 @@ public static class SagaCommands
             s.CorrelationId, s.VolumeId, s.SourceStorageId, s.DestinationStorageId,
             s.Run.DataEndpoint!, s.Run.Secret!, s.Run.CertificateSha256, s.Options, s.Attempt));
 
+    // A fenced storage-only cut-over is carried by the host itself (CutOverVolumeId): no broker hop inside the pause.
     public static EventActivityBinder<MigrationState, T> SendPauseVm<T>(this EventActivityBinder<MigrationState, T> binder)
         where T : class =>
         binder.SendToHost(s => new PauseVm(s.CorrelationId, s.VmId, s.HostId, s.Attempt,
-            s.DestinationStorageId, s.Run.NbdEndpoint, s.Run.ExportName, ((MigrationStateMachine)binder.StateMachine).Schedule.PauseBudgetMilliseconds));
+            s.DestinationStorageId, s.Run.NbdEndpoint, s.Run.ExportName, ((MigrationStateMachine)binder.StateMachine).Schedule.PauseBudgetMilliseconds,
+            s.LocalCutOver ? s.VolumeId : null));
 
     // The destination told where its export of the volume is (DestinationPrepared): the host repoints there.
     public static EventActivityBinder<MigrationState, T> SendSwitchTarget<T>(this EventActivityBinder<MigrationState, T> binder)

@@ -27,8 +27,9 @@ public sealed class FencedCutoverTests(ITestOutputHelper output)
 
         var id = await world.RequestMigrationAsync(new MigrationOptions(
             VolumeBytes: MigrationWorld.DefaultVolumeBytes, FencedCutover: true));
-        var succeeded = Assert.IsType<MigrationSucceeded>(await world.Watch.OutcomeAsync(id, TimeSpan.FromSeconds(120)));
-        output.WriteLine($"migration {id}: {world.Watch.Describe(id)}");
+        object outcome = await world.Watch.OutcomeAsync(id, TimeSpan.FromSeconds(120));
+        output.WriteLine($"migration {id}: {string.Join("\n", world.Watch.Of(id).Select(e => e.Message))}");
+        var succeeded = Assert.IsType<MigrationSucceeded>(outcome);
         output.WriteLine(DowntimeReport.From(world.Watch, id).ToString());
 
         var events = world.Watch.Of(id).Select(e => e.Message).ToList();

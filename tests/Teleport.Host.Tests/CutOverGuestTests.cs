@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Sockets;
 using Teleport.Contracts;
 using Teleport.Host.Switching;
@@ -77,11 +76,9 @@ public sealed class CutOverGuestTests(ITestOutputHelper output) : IDisposable
     {
         const ulong run = 12;
         const int budgetMs = 1500;
-        var broker = new Uri(TestBroker.Address);
-        var brokerAddress = (await Dns.GetHostAddressesAsync(broker.Host)).First(a => a.AddressFamily == AddressFamily.InterNetwork);
-        await using var relay = CuttableRelay.Start(new IPEndPoint(IPAddress.Loopback, 0), new IPEndPoint(brokerAddress, broker.Port));
-        string bus = new UriBuilder(broker) { Host = "127.0.0.1", Port = ((IPEndPoint)relay.EndPoint).Port }.Uri.ToString();
-        await using var rig = await HostRig.StartAsync(_dir, VolumeSize, o => o.Bus = bus, disk => TestGuest.Arguments(disk, Records, run));
+        await using var broker = await BrokerRelay.StartAsync();
+        var relay = broker.Relay;
+        await using var rig = await HostRig.StartAsync(_dir, VolumeSize, o => o.Bus = broker.Bus, disk => TestGuest.Arguments(disk, Records, run));
         string host = rig.HostId;
         var id = Guid.NewGuid();
         await TestGuest.WaitForAsync(rig.Qemu, () => TestGuest.LastProgress(rig.Qemu.Output) >= 500, TimeSpan.FromSeconds(120), "the workload to reach record 500");

@@ -14,6 +14,15 @@ public sealed class DowntimePredictorTests
     }
 
     [Fact]
+    public void A_cut_over_the_host_carries_itself_waits_on_one_round_trip()
+    {
+        var model = new DowntimeModel { LocalMilliseconds = 20, CutOverRoundTrips = 2, LocalCutOverRoundTrips = 1 };
+        var p = DowntimePredictor.Predict(new CopyFigures(0, 0, 4096, 12_500_000, 50), model, local: true);
+        Assert.Equal(70, p.FixedMilliseconds);
+        Assert.Equal(120, DowntimePredictor.Predict(new CopyFigures(0, 0, 4096, 12_500_000, 50), model).FixedMilliseconds);
+    }
+
+    [Fact]
     public void The_final_round_carries_the_dirty_set_plus_what_the_guest_dirties_during_one_round_trip()
     {
         // 100 dirty blocks + 1,000/s x 50 ms = 150 blocks of 4,096 wire bytes over 12.5 MB/s (100 Mbit/s): 49.152 ms.

@@ -82,6 +82,64 @@ public sealed class FencedCutoverSagaTests
     }
 
     [Fact]
+    public async Task The_host_carries_the_cut_over_and_its_resume_read_before_its_switch_ends_the_pause()
+    {
+        await using var host = await StartAsync();
+        var m = Fenced(host);
+        await m.DriveTo("Switching");
+        // The pause asked the host to run the cut-over itself, for this volume, toward the destination's export.
+        var pause = await host.Sent<PauseVm>(m.Id, HostQueue(Host));
+        Assert.Equal((Volume, Destination, DestinationExport), (pause.CutOverVolumeId, pause.NextStorageId, pause.NextExportName));
+        // The saga's own steps went out as well: the host and the source answer them as duplicates of work done.
+        await host.Sent<SwitchTarget>(m.Id, HostQueue(Host));
+        await host.Sent<FinalSync>(m.Id, StorageQueue(Source));
+
+        // The host's VmResumed is read before its TargetSwitched: the VM runs on the destination, the tail follows.
+        await host.Publish(m.Resumed());
+        var tail = await host.WaitForState(m.Id, "CompletingTail");
+        Assert.Equal(350, tail.Run.DowntimeMilliseconds!.Value, 1);
+        Assert.True(tail.Run.SwitchConfirmed);
+        await host.PublishAndSettle(m.Switched());
+        await host.PublishAndSettle(m.Resumed());
+        Assert.Equal("CompletingTail", (await host.Row(m.Id))!.CurrentState);
+
+        await host.Publish(m.Completed());
+        await host.WaitForState(m.Id, "Succeeded");
+        Assert.Equal(350, (await host.Published<MigrationSucceeded>(m.Id)).DowntimeMilliseconds, 1);
+        Assert.Equal(0, host.SentCount<ResumeVm>(m.Id));
+        Assert.Equal(1, host.PublishedCount<MigrationSucceeded>(m.Id));
+        host.AssertNoFaults();
+    }
+
+    [Fact]
+    public async Task A_verdict_read_before_the_hosts_resume_succeeds_at_the_resume()
+    {
+        await using var host = await StartAsync();
+        var m = Fenced(host);
+        await m.DriveTo("Switching");
+        await host.Publish(m.Completed());
+        await host.WaitFor(m.Id, r => r.Run.DestinationVerified, "the verdict recorded in Switching");
+        Assert.Equal("Switching", (await host.Row(m.Id))!.CurrentState);
+
+        await host.Publish(m.Resumed());
+        await host.WaitForState(m.Id, "Succeeded");
+        Assert.Equal(0, host.SentCount<ResumeVm>(m.Id));
+        host.AssertNoFaults();
+    }
+
+    [Fact]
+    public async Task Without_the_option_the_host_is_not_asked_to_carry_the_cut_over_and_an_early_resume_is_ignored()
+    {
+        await using var host = await StartAsync();
+        var m = new MigrationScript(host);
+        await m.DriveTo("Switching");
+        Assert.Null((await host.Sent<PauseVm>(m.Id, HostQueue(Host))).CutOverVolumeId);
+
+        await host.PublishAndSettle(m.Resumed());
+        Assert.Equal("Switching", (await host.Row(m.Id))!.CurrentState);
+    }
+
+    [Fact]
     public async Task Without_the_option_the_switch_alone_does_not_resume()
     {
         await using var host = await StartAsync();

@@ -9,8 +9,14 @@ public sealed class HostCommandConsumer(HostWorkerNode node) :
     IConsumer<DescribeVm>, IConsumer<PrepareIncomingVm>, IConsumer<MigrateVmMemory>, IConsumer<ContinueVmMigration>,
     IConsumer<DiscardIncomingVm>, IConsumer<StopSourceVm>
 {
-    public async Task Consume(ConsumeContext<PauseVm> context) =>
-        await ReplyAsync(context, await node.Operations.PauseAsync(context.Message, context.CancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+    // A pause that starts the host's own cut-over is reported by it, after the FinalSync it sends (LocalCutOver).
+    public async Task Consume(ConsumeContext<PauseVm> context)
+    {
+        object answer = await node.Operations.PauseAsync(context.Message, context.CancellationToken).ConfigureAwait(false);
+        if (answer is VmPaused paused && node.CutOver.TryStart(context.Message, paused))
+            return;
+        await ReplyAsync(context, answer).ConfigureAwait(false);
+    }
 
     public async Task Consume(ConsumeContext<SwitchTarget> context) =>
         await ReplyAsync(context, await node.Operations.SwitchAsync(context.Message, context.CancellationToken).ConfigureAwait(false)).ConfigureAwait(false);

@@ -55,9 +55,18 @@ internal static partial class HostWorkerLog
     [LoggerMessage(EventId = 5162, Level = LogLevel.Warning, Message = "VM {VmId}: pause of {Operation} outlived its budget of {BudgetMs:0} ms; resumed on the source (switched back: {SwitchedBack}) in {Milliseconds:0.###} ms")]
     public static partial void PauseBudgetSpent(ILogger logger, string vmId, OperationKey operation, double budgetMs, bool switchedBack, double milliseconds);
 
-    [LoggerMessage(EventId = 5163, Level = LogLevel.Warning, Message = "Could not publish the pause-budget report ({Reason}); trying again in {DelayMs:0} ms")]
-    public static partial void GuardReportRetry(ILogger logger, string reason, double delayMs);
+    [LoggerMessage(EventId = 5163, Level = LogLevel.Warning, Message = "The broker did not take the host's own report or command ({Reason}); trying again in {DelayMs:0} ms")]
+    public static partial void BusRetry(ILogger logger, string reason, double delayMs);
 
     [LoggerMessage(EventId = 5140, Level = LogLevel.Information, Message = "VM {VmId}: storage {StorageId} is at {Configured} by this host's configuration; the command's {Offered} is not used")]
     public static partial void ConfiguredUpstream(ILogger logger, string vmId, string storageId, string configured, string offered);
+
+    [LoggerMessage(EventId = 5164, Level = LogLevel.Information, Message = "VM {VmId}: cut-over of {Operation} carried by the host: FinalSync to storage {SourceStorageId}, switching to storage {NextStorageId}")]
+    public static partial void LocalCutOver(ILogger logger, string vmId, OperationKey operation, string sourceStorageId, string nextStorageId);
+
+    [LoggerMessage(EventId = 5165, Level = LogLevel.Information, Message = "VM {VmId}: the host's cut-over of {Operation} stopped at {Step}: {Outcome}")]
+    public static partial void LocalCutOverStopped(ILogger logger, string vmId, OperationKey operation, string step, string outcome);
+
+    [LoggerMessage(EventId = 5166, Level = LogLevel.Warning, Message = "The broker did not take the host's {Command} for storage {StorageId} ({Reason}); the saga's own one starts the step")]
+    public static partial void SendRefused(ILogger logger, string command, string storageId, string reason);
 }

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Teleport.Contracts;
 using Teleport.Host.Moves;
 using Teleport.Host.Switching;
+using Teleport.Messaging;
 
 namespace Teleport.Host.Worker;
 
@@ -38,7 +39,13 @@ public sealed class HostWorkerNode : IHostedService, IAsyncDisposable
         Operations = new HostOperations(options, _vms, clock, loggers.CreateLogger<HostOperations>());
         Incoming = new IncomingVmOperations(options, _vms, Operations, clock, loggers);
         Memory = new MemoryMigrationOperations(options, _vms, Operations, clock);
-        Operations.Guard.Publish = report => _services.GetService<IBus>() is { } bus ? bus.Publish(report, report.GetType()) : Task.CompletedTask;
+        var bus = new PersistentBus(clock, _log)
+        {
+            Publish = report => _services.GetService<IBus>() is { } bus ? bus.Publish(report, report.GetType()) : Task.CompletedTask,
+            SendToStorage = SendToStorageAsync,
+        };
+        Operations.Guard.Bus = bus;
+        CutOver = new LocalCutOver(Operations, _vms, bus, options.SendFinalSync, loggers.CreateLogger<LocalCutOver>());
         Operations.BeforeResume = async (vm, _, cancellationToken) =>
         {
             await MemoryMigrationOperations.CancelOutgoingAsync(vm, cancellationToken).ConfigureAwait(false);
@@ -53,6 +60,9 @@ public sealed class HostWorkerNode : IHostedService, IAsyncDisposable
     public IReadOnlyDictionary<string, HostVm> Vms => _vms;
 
     public HostOperations Operations { get; }
+
+    /// <summary>Fenced storage-only cut-overs this host carries itself (PauseVm.CutOverVolumeId).</summary>
+    internal LocalCutOver CutOver { get; }
 
     /// <summary>The destination side of whole-VM moves (incoming VMs).</summary>
     public IncomingVmOperations Incoming { get; }
@@ -96,10 +106,21 @@ public sealed class HostWorkerNode : IHostedService, IAsyncDisposable
         }
     }
 
+    // A command of the host's own (the local cut-over's FinalSync) to a storage worker's queue, addressed as the bus's queues need.
+    private async Task SendToStorageAsync(string storageId, object command)
+    {
+        if (_services.GetService<IBus>() is not { } bus)
+            return;
+        var addresses = _services.GetService<CommandAddresses>() ?? CommandAddresses.Classic;
+        var endpoint = await bus.GetSendEndpoint(addresses.For(WorkerQueues.Storage(storageId))).ConfigureAwait(false);
+        await endpoint.Send(command, command.GetType()).ConfigureAwait(false);
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
+        await CutOver.DisposeAsync().ConfigureAwait(false);
         await Operations.Guard.DisposeAsync().ConfigureAwait(false);
         foreach (var vm in _vms.Values)
             await vm.DisposeAsync().ConfigureAwait(false);

@@ -31,6 +31,14 @@ public sealed partial class HostWorkerOptions
     /// </summary>
     public TimeSpan SwitchRetryWindow { get; set; } = TimeSpan.FromSeconds(20);
 
+    /// <summary>
+    /// A fenced cut-over the host carries itself (PauseVm.CutOverVolumeId) sends FinalSync straight to the source storage's
+    /// queue right after the pause, saving the saga's hop. Off by default: it needs the host's broker user to write to
+    /// storage queues, which the least-privilege users of infra/rabbitmq/bus-users.sh do not allow (a refused send also
+    /// stalls the host's bus while its channel recovers). Off, the saga's FinalSync starts the final round.
+    /// </summary>
+    public bool SendFinalSync { get; set; }
+
     /// <summary>Pause between those attempts.</summary>
     public TimeSpan SwitchRetryInterval { get; set; } = TimeSpan.FromMilliseconds(10);
 

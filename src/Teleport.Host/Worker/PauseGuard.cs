@@ -18,8 +18,8 @@ internal sealed class PauseGuard(HostOperations operations, TimeProvider clock, 
     private readonly Lock _lock = new();
     private readonly List<Task> _running = [];
 
-    /// <summary>Publishes what the guard did (the worker's bus); null: only logged.</summary>
-    public Func<object, Task>? Publish { get; set; }
+    /// <summary>Publishes what the guard did (the worker's bus, tried until it takes it).</summary>
+    public PersistentBus? Bus { get; set; }
 
     /// <summary>Starts watching the pause of <paramref name="key"/> that began at <paramref name="pausedAt"/>.</summary>
     public void Arm(HostVm vm, OperationKey key, DateTimeOffset pausedAt, TimeSpan budget)
@@ -44,8 +44,8 @@ internal sealed class PauseGuard(HostOperations operations, TimeProvider clock, 
             // A switch of this attempt may hold the VM's lock while it waits for the destination: stop it first.
             vm.CancelSwitch(key);
             var report = await ResumeOnSourceAsync(vm, key, budget, stopping).ConfigureAwait(false);
-            if (report is not null && Publish is { } publish)
-                await PublishAsync(publish, report, stopping).ConfigureAwait(false);
+            if (report is not null && Bus is { } bus)
+                await bus.PublishAsync(report, stopping).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
@@ -87,24 +87,6 @@ internal sealed class PauseGuard(HostOperations operations, TimeProvider clock, 
             return await operations.FailedAsync(vm, key.MigrationId, HostOperationNames.PauseBudget,
                 new HostOperationException($"the pause budget of {budget.TotalMilliseconds:0} ms passed but the VM could not be resumed on the source: {e.Message}", e),
                 key.Attempt).ConfigureAwait(false);
-        }
-    }
-
-    // The broker may be the very thing that is down: keep trying until it takes the report or the worker stops.
-    private async Task PublishAsync(Func<object, Task> publish, object report, CancellationToken stopping)
-    {
-        for (var delay = TimeSpan.FromMilliseconds(200); ; delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks)))
-        {
-            try
-            {
-                await publish(report).ConfigureAwait(false);
-                return;
-            }
-            catch (Exception e) when (e is not OperationCanceledException || !stopping.IsCancellationRequested)
-            {
-                HostWorkerLog.GuardReportRetry(log, e.Message, delay.TotalMilliseconds);
-                await Task.Delay(delay, clock, stopping).ConfigureAwait(false);
-            }
         }
     }
 

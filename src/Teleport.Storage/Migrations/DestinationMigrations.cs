@@ -103,6 +103,8 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
         var observer = new DestinationEventObserver(command.MigrationId, command.Attempt, events,
             phase => S.Journal.Update(journal with { Phase = StoragePhases.Of(phase) }), S.Resolved, _ => ServeFenced(migration!, fence!));
         var session = NewSession(command, secret, observer, fence);
+        if (fence is not null)
+            S.Exports.Expect(command.VolumeId);
         IPEndPoint bound;
         try
         {
@@ -110,6 +112,7 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
         }
         catch
         {
+            S.Exports.Unexpect(command.VolumeId);
             _ = session.DisposeAsync().AsTask();
             _ = events.DrainAsync();
             S.Journal.Remove(command.MigrationId, MigrationRole.Destination);
@@ -172,6 +175,7 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
         }
         finally
         {
+            S.Exports.Unexpect(m.VolumeId);
             await m.Events.DrainAsync().ConfigureAwait(false);
             await m.Session.DisposeAsync().ConfigureAwait(false);
         }

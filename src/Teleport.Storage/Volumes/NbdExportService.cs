@@ -98,6 +98,15 @@ public sealed class NbdExportService : IHostedService, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// A fenced cut-over's volume will be served once its fence is armed: a client selecting it meanwhile (the VM's host
+    /// switching on its parked connection) is held and answered then, not refused and left to ask again across the WAN.
+    /// </summary>
+    public void Expect(string name) => _registry.Expect(name);
+
+    /// <summary>The expected volume will not be served (its migration ended): held clients are refused now.</summary>
+    public void Unexpect(string name) => _registry.Unexpect(name);
+
     /// <summary>Stops serving a volume (new connections cannot open it; requests on open ones fail with an I/O error).</summary>
     public bool Unexport(string name)
     {
