@@ -15,6 +15,9 @@ internal sealed class PendingBlocks
 
     // Blocks a guest waits for on the destination (fenced early resume): sent first, at the start of the next frame.
     private readonly BlockBitmap _urgent;
+
+    // Blocks taken for a frame on the current connection: in flight to the destination (or back in _pending).
+    private readonly BlockBitmap _takenOnConnection;
     private readonly Lock _lock = new();
     private readonly List<BlockRun> _taken = [];
 
@@ -25,9 +28,6 @@ internal sealed class PendingBlocks
         _urgent = new BlockBitmap(tracker.BlockCount);
         _takenOnConnection = new BlockBitmap(tracker.BlockCount);
     }
-
-    // Blocks taken for a frame on the current connection: in flight to the destination (or back in _pending).
-    private readonly BlockBitmap _takenOnConnection;
 
     /// <summary>A new connection: nothing is in flight on it yet.</summary>
     public void BeginConnection()
