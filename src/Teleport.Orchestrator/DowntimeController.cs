@@ -28,7 +28,7 @@ public enum CutOverDecision
 /// and re-decide on every round; then pause anyway, or fail a migration that asked for a strict MaxDowntime. A fenced
 /// migration goes post-copy instead, and stops waiting as soon as its rounds stop converging (<see cref="NotConverging"/>).
 /// </summary>
-public sealed partial class DowntimeController(MigrationSettings settings, ILogger logger)
+public sealed partial class DowntimeController(MigrationSettings settings, TimeProvider clock, ILogger logger)
 {
     public const int DefaultMaxDowntimeMilliseconds = 100;
 
@@ -43,7 +43,10 @@ public sealed partial class DowntimeController(MigrationSettings settings, ILogg
         // Pre-copy has given up converging: no threshold yet (the rounds stalled), the wait rounds are spent, or they stalled.
         bool givenUp = !saga.Run.ThresholdSeen || saga.Run.DowntimeWaitRounds >= settings.DowntimeWaitRounds || (fenced && NotConverging(saga));
         CutOverDecision decision;
-        if (prediction.TotalMilliseconds <= max)
+        // Past its budget before any round ended, the dirty set is unknown: no prediction can say the pause fits.
+        if (fenced && saga.Run.Rounds == 0 && PostCopyDue(saga))
+            decision = CutOverDecision.PostCopy;
+        else if (prediction.TotalMilliseconds <= max)
             decision = CutOverDecision.Pause;
         else if (fixedFits && !givenUp)
             decision = CutOverDecision.Wait;
@@ -62,14 +65,19 @@ public sealed partial class DowntimeController(MigrationSettings settings, ILogg
 
     /// <summary>
     /// A fenced storage-only move still copying whose rounds stopped converging: the last <see cref="MigrationSettings.PostCopyAfterRounds"/>
-    /// rounds did not bring the dirty set below its smallest so far, or the rounds have run past <see cref="MigrationSettings.PostCopyAfter"/>.
-    /// Checked on every round, also before the source's threshold (the controller then decides at once).
+    /// rounds did not bring the dirty set below its smallest so far, or the copy has run past <see cref="MigrationSettings.PostCopyAfter"/>.
+    /// Checked on every round, also before the source's threshold (the controller then decides at once), and at the nudge
+    /// the schedule times for the budget (<see cref="MigrationSchedule"/>): a round that never ends cannot hold it off.
     /// </summary>
     public bool PostCopyDue(MigrationState saga) =>
         saga.OptionFencedCutover && !saga.WholeVm && saga.CurrentState == "Copying" && NotConverging(saga);
 
     private bool NotConverging(MigrationState saga)
     {
+        // The budget on the saga's own clock from entering Copying (a guest outpacing the link keeps the first round from
+        // ever ending), or by the source's round reports.
+        if (saga.CurrentState == "Copying" && saga.PhaseEnteredAt is { } copying && clock.GetUtcNow() - copying >= settings.PostCopyAfter)
+            return true;
         var rounds = saga.Run.RoundPoints();
         if (rounds.Count < 2)
             return false;

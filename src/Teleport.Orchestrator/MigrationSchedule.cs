@@ -17,7 +17,6 @@ public sealed class MigrationSchedule(MigrationSettings settings, TimeProvider c
     /// <summary>Entering a state sets its phase, deadline and nudge time (none when <paramref name="nudgedState"/> is null).</summary>
     public void Enter(MigrationState saga, string phase, TimeSpan? timeout, string? nudgedState)
     {
-        saga.NudgeAtUtc = NextNudge(nudgedState);
         // The cut-over spans three states; its phase starts with the first.
         if (saga.Phase != phase)
         {
@@ -25,17 +24,18 @@ public sealed class MigrationSchedule(MigrationSettings settings, TimeProvider c
         }
 
         saga.Phase = phase;
+        saga.NudgeAtUtc = NextNudge(saga, nudgedState);
         saga.DeadlineUtc = timeout is { } t ? TruncateToMilliseconds(Now().UtcDateTime + t) : null;
     }
 
     /// <summary>Progress in a transfer state: the nudge waits a whole interval from now.</summary>
-    public void Progressed(MigrationState saga) => saga.NudgeAtUtc = NextNudge(saga.CurrentState);
+    public void Progressed(MigrationState saga) => saga.NudgeAtUtc = NextNudge(saga, saga.CurrentState);
 
     /// <summary>A nudge the state acts on: counted, and the next one a whole interval later (until progress or the deadline).</summary>
     public void Renudge(MigrationState saga)
     {
         saga.Run.Nudges++;
-        saga.NudgeAtUtc = NextNudge(saga.CurrentState);
+        saga.NudgeAtUtc = NextNudge(saga, saga.CurrentState);
         metrics.Nudged(saga.CurrentState);
     }
 
@@ -61,8 +61,22 @@ public sealed class MigrationSchedule(MigrationSettings settings, TimeProvider c
     public bool MayResendAborts(MigrationState saga) =>
         saga.Run.FailedAt is { } failedAt && Now() - failedAt < settings.AbortResendWindow;
 
-    private DateTime? NextNudge(string? state) =>
-        state is not null && settings.NudgeIntervalOf(state) is { } interval ? TruncateToMilliseconds(Now().UtcDateTime + interval) : null;
+    private DateTime? NextNudge(MigrationState saga, string? state)
+    {
+        if (state is null || settings.NudgeIntervalOf(state) is not { } interval)
+            return null;
+        var next = TruncateToMilliseconds(Now().UtcDateTime + interval);
+        // A fenced storage-only copy is also nudged when its copy-time budget passes (DowntimeController.PostCopyDue).
+        if (state == "Copying" && saga.OptionFencedCutover && !saga.WholeVm && saga.PhaseEnteredAt is { } copying)
+        {
+            // Rounded up: the nudge must not come a fraction of a millisecond before the budget has passed.
+            var budget = TruncateToMilliseconds((copying + settings.PostCopyAfter).UtcDateTime).AddMilliseconds(1);
+            if (budget > Now().UtcDateTime && budget < next)
+                return budget;
+        }
+
+        return next;
+    }
 
     private static DateTime TruncateToMilliseconds(DateTime value) =>
         new(value.Ticks - value.Ticks % TimeSpan.TicksPerMillisecond, DateTimeKind.Utc);

@@ -23,7 +23,7 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
         Addresses = addresses ?? CommandAddresses.Classic;
         Schedule = new MigrationSchedule(settings, clock, metrics);
         _logger = logger;
-        Controller = new DowntimeController(settings, logger);
+        Controller = new DowntimeController(settings, clock, logger);
         InstanceState(x => x.CurrentState);
         ConnectStateObserver(new MigrationStateLogger(logger, metrics));
 
@@ -139,8 +139,9 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
                 // migration whose rounds stopped converging goes post-copy, threshold or not.
                 .If(c => c.Saga.CurrentState == nameof(Copying) && !c.Saga.WholeVm && (c.Saga.Run.ThresholdSeen || Controller.PostCopyDue(c.Saga)),
                     decide => decide.PauseWhenPredictionFits()),
-            WhenNudged().Renudge().SendStartTransfer()
-                .If(c => c.Saga.WholeVm && !c.Saga.Run.IncomingReady, resend => resend.SendPrepareIncomingVm()));
+            // A fenced copy past its budget goes post-copy at the nudge timed for it, even while a round is still running.
+            WhenNudged().Renudge().IfElse(c => Controller.PostCopyDue(c.Saga), decide => decide.PauseWhenPredictionFits(),
+                resend => resend.SendStartTransfer().If(c => c.Saga.WholeVm && !c.Saga.Run.IncomingReady, prepare => prepare.SendPrepareIncomingVm())));
     }
 
     // Pausing -> Switching -> Resuming -> Succeeded.

@@ -30,6 +30,8 @@ internal sealed class TokenBucket
 
     public long Burst { get; }
 
+    public double BytesPerSecond => _bytesPerSecond;
+
     /// <summary>Seconds until the bytes already let through have left at the rate (0 when there is credit).</summary>
     public double DebtSeconds
     {

@@ -191,4 +191,29 @@ public sealed class DowntimeControllerTests
         var row = await host.WaitForState(m.Id, "Pausing");
         Assert.True(row.Run.PostCopy);
     }
+
+    [Fact]
+    public async Task A_fenced_copy_whose_first_round_never_ends_goes_post_copy_when_its_budget_passes()
+    {
+        var settings = DefaultSettings();
+        settings.PostCopyAfter = TimeSpan.FromSeconds(30);
+        await using var host = await StartAsync(settings);
+        var m = new MigrationScript(host);
+        await CopyingAsync(host, m, maxDowntimeMs: 100, strict: false, fenced: true);
+
+        // The guest outpaces the link: no round is ever reported. The nudge is timed for the budget, not the transfer's interval.
+        var copying = (await host.Row(m.Id))!;
+        var budget = copying.PhaseEnteredAt!.Value + settings.PostCopyAfter;
+        Assert.InRange(copying.NudgeAtUtc!.Value, budget.UtcDateTime, budget.UtcDateTime.AddMilliseconds(2));
+        host.Clock.Advance(settings.PostCopyAfter - TimeSpan.FromSeconds(1));
+        Assert.Equal(0, await host.Sweeper.NudgeOnceAsync(CancellationToken.None));
+
+        host.Clock.Advance(TimeSpan.FromSeconds(1) + TimeSpan.FromMilliseconds(2));
+        Assert.Equal(1, await host.Sweeper.NudgeOnceAsync(CancellationToken.None));
+        await host.Sent<PauseVm>(m.Id, HostQueue(Host));
+        var row = await host.WaitForState(m.Id, "Pausing");
+        Assert.False(row.Run.ThresholdSeen);
+        Assert.True(row.Run.PostCopy);
+        host.AssertNoFaults();
+    }
 }

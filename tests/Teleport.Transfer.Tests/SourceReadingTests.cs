@@ -120,15 +120,43 @@ public sealed class SourceReadingTests : IDisposable
         var builder = new FrameBuilder(volume, pending);
         var frame = new PreparedFrame();
 
-        builder.Fill(frame);
+        builder.Fill(frame, ProtocolConstants.MaxBatchBytes);
 
         Assert.Equal([new DataRun(1, 2, true), new DataRun(3, 3, false), new DataRun(7, 2, false)], frame.Runs.AsSpan(0, frame.RunCount).ToArray());
         byte[] data = [.. bytes.AsSpan(3 * 4096, 3 * 4096), .. bytes.AsSpan(7 * 4096)];
         Assert.Equal(data, frame.Raw.AsSpan(0, frame.RawLength).ToArray());
         Assert.Equal((7L, 2L, bytes.Length - 2 * 4096L), (frame.Blocks, frame.ZeroBlocks, frame.CoveredBytes));
         Assert.Equal(0, pending.Outstanding);
-        builder.Fill(frame);
+        builder.Fill(frame, ProtocolConstants.MaxBatchBytes);
         Assert.Equal(0, frame.RunCount);
+    }
+
+    [Fact]
+    public void A_frame_holds_at_most_its_data_limit_and_zero_blocks_are_free()
+    {
+        byte[] bytes = VolumeBuilder.Build("rrzzrrrr", seed: 9);
+        using var volume = Volume(bytes);
+        var pending = new PendingBlocks(new DirtyBitmap(volume.Geometry.BlockCount, VolumeBuilder.BlockSize));
+        pending.Add(0, 8);
+        var builder = new FrameBuilder(volume, pending);
+        var frame = new PreparedFrame();
+
+        builder.Fill(frame, 3 * VolumeBuilder.BlockSize);
+        Assert.Equal((5L, 2L, 3 * VolumeBuilder.BlockSize), (frame.Blocks, frame.ZeroBlocks, frame.RawLength));
+        Assert.Equal(bytes.AsSpan(0, 2 * 4096).ToArray().Concat(bytes.AsSpan(4 * 4096, 4096).ToArray()), frame.Raw.AsSpan(0, frame.RawLength).ToArray());
+        builder.Fill(frame, 3 * VolumeBuilder.BlockSize);
+        Assert.Equal([new DataRun(5, 3, false)], frame.Runs.AsSpan(0, frame.RunCount).ToArray());
+        Assert.Equal(0, pending.Outstanding);
+    }
+
+    [Theory]
+    [InlineData(12_500_000L, ProtocolConstants.MaxBatchBytes)] // 100 Mbit/s: the full 1 MiB frame
+    [InlineData(1_048_576L, 104_857)]                         // 8 Mbit/s: 100 ms of it
+    [InlineData(65_536L, 16 * 1024)]                          // slower: never below 16 KiB
+    public void A_paced_frame_carries_about_100_ms_of_the_rate(long bytesPerSecond, int expected)
+    {
+        Assert.Equal(expected, DataFramePipeline.MaxFrameBytes(new TokenBucket(ByteRate.FromBytesPerSecond(bytesPerSecond))));
+        Assert.Equal(ProtocolConstants.MaxBatchBytes, DataFramePipeline.MaxFrameBytes(null));
     }
 
     [Fact]
@@ -146,17 +174,17 @@ public sealed class SourceReadingTests : IDisposable
         var builder = new FrameBuilder(volume, pending);
         var frame = new PreparedFrame();
 
-        builder.Fill(frame);
+        builder.Fill(frame, ProtocolConstants.MaxBatchBytes);
         Assert.Equal(ProtocolConstants.MaxRunsPerBatch, frame.RunCount);
         Assert.Equal(ProtocolConstants.MaxRunsPerBatch, frame.Blocks);
         Assert.Equal(blocks - ProtocolConstants.MaxRunsPerBatch, pending.Outstanding);
 
-        builder.Fill(frame);
+        builder.Fill(frame, ProtocolConstants.MaxBatchBytes);
         Assert.Equal(ProtocolConstants.MaxRunsPerBatch, frame.Runs[0].Start);
         long total = ProtocolConstants.MaxRunsPerBatch + frame.Blocks;
         while (pending.Outstanding > 0)
         {
-            builder.Fill(frame);
+            builder.Fill(frame, ProtocolConstants.MaxBatchBytes);
             total += frame.Blocks;
         }
 

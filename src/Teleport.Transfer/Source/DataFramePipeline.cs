@@ -18,6 +18,7 @@ internal sealed class DataFramePipeline : IDisposable
     private readonly CompressionLevelController _levels;
     private readonly TokenBucket? _pacer;
     private readonly long _maxUnackedBytes;
+    private readonly int _maxFrameBytes;
     private readonly int _windowLog;
     private readonly ILogger _log;
     private readonly Guid _migrationId;
@@ -36,6 +37,7 @@ internal sealed class DataFramePipeline : IDisposable
         _levels = levels;
         _pacer = pacer;
         _maxUnackedBytes = options.MaxUnackedBytes;
+        _maxFrameBytes = MaxFrameBytes(pacer);
         _windowLog = StreamCompressor.WindowLogFor(volumeBytes, options.MaxCompressionWindowLog);
         _migrationId = options.MigrationId;
         _log = log;
@@ -150,11 +152,20 @@ internal sealed class DataFramePipeline : IDisposable
     }
 
     /// <summary>Builds the next frame from pending blocks into a free buffer; null when nothing is pending.</summary>
+    /// <summary>
+    /// About 100 ms of the paced rate (1 MiB at 100 Mbit/s and above): a fenced pause, and a stopped round, wait behind the
+    /// frame on the link and the one built ahead, which must not take seconds on a slow link.
+    /// </summary>
+    internal static int MaxFrameBytes(TokenBucket? pacer) =>
+        pacer is null ? ProtocolConstants.MaxBatchBytes : (int)Math.Clamp(pacer.BytesPerSecond / 10, MinFrameBytes, ProtocolConstants.MaxBatchBytes);
+
+    private const int MinFrameBytes = 16 * 1024;
+
     private PreparedFrame? Prepare()
     {
         long started = Stopwatch.GetTimestamp();
         var frame = _frames[_nextFrame];
-        _builder.Fill(frame);
+        _builder.Fill(frame, _maxFrameBytes);
         if (frame.RunCount == 0)
             return null;
         _nextFrame ^= 1;

@@ -21,14 +21,15 @@ internal sealed class FrameBuilder
         _pad = new byte[volume.Geometry.BlockSize];
     }
 
-    /// <summary>Fills <paramref name="frame"/>; it has no runs when nothing is pending.</summary>
-    public void Fill(PreparedFrame frame)
+    /// <summary>Fills <paramref name="frame"/> with at most <paramref name="maxDataBytes"/> of data (zero blocks are free); it has no runs when nothing is pending.</summary>
+    public void Fill(PreparedFrame frame, int maxDataBytes)
     {
         frame.Reset();
         int blockSize = _volume.Geometry.BlockSize;
+        int room = Math.Clamp(maxDataBytes, blockSize, frame.Raw.Length);
         int readAt = 0; // raw bytes read so far (data may be packed tighter behind it)
         // Runs in a frame must ascend: wrap around to the start of the volume only between frames.
-        while (_pending.TryTake(ref _cursor, mayWrap: frame.RunCount == 0, (frame.Raw.Length - readAt) / blockSize, out long start, out long count))
+        while (_pending.TryTake(ref _cursor, mayWrap: frame.RunCount == 0, (room - readAt) / blockSize, out long start, out long count))
         {
             _volume.Read(frame.Raw.AsSpan(readAt), start, count);
             if (!Pack(frame, start, count, readAt))

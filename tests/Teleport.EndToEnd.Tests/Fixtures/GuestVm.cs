@@ -65,6 +65,13 @@ public sealed partial class GuestVm : IAsyncDisposable
         }
     }
 
+    /// <summary>Ends the guest where it is (a power cut): what it reported written must be on its volume.</summary>
+    public async Task KillAsync()
+    {
+        await _qemu.SignalAsync("KILL");
+        await _qemu.WaitForExitAsync(TimeSpan.FromSeconds(30));
+    }
+
     public ValueTask DisposeAsync() => _qemu.DisposeAsync();
 
     [GeneratedRegex(@"TPW seq=(\d+)")]
