@@ -17,6 +17,9 @@ public sealed class CapturedLogs : ILoggerProvider, ISupportExternalScope
 
     public ConcurrentQueue<(string Category, string Message, IReadOnlyDictionary<string, object?> Scope)> Entries { get; } = new();
 
+    /// <summary>Called with every line as it is written, on the writer's thread: a test can act at the exact step a role logs.</summary>
+    public event Action<string>? Written;
+
     public void SetScopeProvider(IExternalScopeProvider scopeProvider) => _scopes = scopeProvider;
 
     public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
@@ -39,7 +42,9 @@ public sealed class CapturedLogs : ILoggerProvider, ISupportExternalScope
             }
         }, scope);
         Entries.Enqueue((category, message, scope));
-        _lines.Enqueue($"{level}: {message}");
+        string line = $"{level}: {message}";
+        _lines.Enqueue(line);
+        Written?.Invoke(line);
     }
 
     private sealed class Logger(CapturedLogs owner, string category) : ILogger

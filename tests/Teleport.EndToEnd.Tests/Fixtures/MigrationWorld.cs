@@ -44,9 +44,12 @@ public sealed class MigrationWorld : WorldParts
     /// <param name="storage">Adjusts both storage workers' options (e.g. DirtyThresholdBlocks); the id says which one.</param>
     /// <param name="host">Adjusts the host worker's options (e.g. SwitchRetryWindow).</param>
     /// <param name="orchestrator">Adjusts the orchestrator's options (e.g. Settings timeouts).</param>
+    /// <param name="bus">How the roles reach the broker; by default the test broker, each role as its own user.</param>
     public static async Task<MigrationWorld> StartAsync(GuestWorkload workload, long volumeBytes = DefaultVolumeBytes, ILoggerProvider? logs = null,
-        Action<StorageWorkerOptions>? storage = null, Action<HostWorkerOptions>? host = null, Action<OrchestratorOptions>? orchestrator = null)
+        Action<StorageWorkerOptions>? storage = null, Action<HostWorkerOptions>? host = null, Action<OrchestratorOptions>? orchestrator = null,
+        RigBus? bus = null)
     {
+        bus ??= RigBus.TestBroker;
         logs ??= FileLogs.FromEnvironment();
         // Short: Unix socket paths must stay under 108 bytes.
         string root = Directory.CreateTempSubdirectory("tpe").FullName;
@@ -59,8 +62,13 @@ public sealed class MigrationWorld : WorldParts
             await using (var volume = File.Create(Path.Combine(sourceDir, Volume + ".img")))
                 volume.SetLength(volumeBytes);
 
-            world.Source = world.Add(await StorageNode.StartAsync($"src-{run}", sourceDir, logs, storage));
-            world.Destination = world.Add(await StorageNode.StartAsync($"dst-{run}", destinationDir, logs, storage));
+            Action<StorageWorkerOptions> storageOptions = o =>
+            {
+                o.Bus = bus.Storage;
+                storage?.Invoke(o);
+            };
+            world.Source = world.Add(await StorageNode.StartAsync($"src-{run}", sourceDir, logs, storageOptions));
+            world.Destination = world.Add(await StorageNode.StartAsync($"dst-{run}", destinationDir, logs, storageOptions));
             string qmp = Path.Combine(root, "qmp.sock");
             string disk = Path.Combine(root, "disk.sock");
             var hostOptions = new HostWorkerOptions { HostId = $"host-{run}" }.AddVm(VmId, new HostVmOptions
@@ -72,10 +80,10 @@ public sealed class MigrationWorld : WorldParts
                 Export = Volume,
             }).AddStorage(world.Destination.Id, world.Destination.NbdEndpoint);
             host?.Invoke(hostOptions);
-            world.Host = world.Add(await HostNode.StartAsync(hostOptions, logs));
+            world.Host = world.Add(await HostNode.StartAsync(hostOptions, logs, bus.Host));
             if (world.Host.Node.Vms[VmId].Switcher is null)
                 throw new InvalidOperationException($"the host worker's path switcher did not come up: {world.Host.Node.Vms[VmId].StartError}");
-            world.Orchestrator = world.Add(await OrchestratorNode.StartAsync(root, logs, orchestrator));
+            world.Orchestrator = world.Add(await OrchestratorNode.StartAsync(root, logs, orchestrator, bus.Orchestrator));
             world.Watch = world.Add(await EventWatch.StartAsync());
             world.Guest = world.Add(await GuestVm.StartAsync(qmp, disk, Volume, workload));
             return world;

@@ -101,4 +101,14 @@ public sealed record RigBus(string Storage, string Host, string Orchestrator, st
 
     /// <summary>One address for every role.</summary>
     public static RigBus All(string address) => new(address, address, address, address);
+
+    /// <summary>The test broker, each role as its own user, reached through <paramref name="relay"/> (a broker the test can stop for everyone).</summary>
+    public static RigBus Through(System.Net.IPEndPoint relay)
+    {
+        var broker = TestBroker;
+        return new(Via(broker.Storage, relay), Via(broker.Host, relay), Via(broker.Orchestrator, relay), Via(broker.Operator, relay));
+    }
+
+    private static string Via(string address, System.Net.IPEndPoint relay) =>
+        new UriBuilder(address) { Host = relay.Address.ToString(), Port = relay.Port }.Uri.ToString();
 }
