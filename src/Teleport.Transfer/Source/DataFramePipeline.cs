@@ -151,7 +151,6 @@ internal sealed class DataFramePipeline : IDisposable
             _log.LogDebug("Migration {MigrationId}: zstd level {Level}", _migrationId, _levels.Level);
     }
 
-    /// <summary>Builds the next frame from pending blocks into a free buffer; null when nothing is pending.</summary>
     /// <summary>
     /// About 100 ms of the paced rate (1 MiB at 100 Mbit/s and above): a fenced pause, and a stopped round, wait behind the
     /// frame on the link and the one built ahead, which must not take seconds on a slow link.
@@ -161,6 +160,7 @@ internal sealed class DataFramePipeline : IDisposable
 
     private const int MinFrameBytes = 16 * 1024;
 
+    /// <summary>Builds the next frame from pending blocks into a free buffer; null when nothing is pending.</summary>
     private PreparedFrame? Prepare()
     {
         long started = Stopwatch.GetTimestamp();
