@@ -19,7 +19,6 @@ public sealed class IncomingVmOperations(HostWorkerOptions options, ConcurrentDi
     ILoggerFactory loggers)
 {
     private static readonly TimeSpan QemuStartTimeout = TimeSpan.FromSeconds(30);
-    private static readonly TimeSpan IncomingMemoryTimeout = TimeSpan.FromMinutes(2);
     private readonly HostWorkerOptions _options = options;
     private readonly ConcurrentDictionary<string, HostVm> _vms = vms;
     private readonly HostOperations _host = host;
@@ -173,7 +172,10 @@ public sealed class IncomingVmOperations(HostWorkerOptions options, ConcurrentDi
             await switcher.SwitchAsync(target, cancellationToken).ConfigureAwait(false);
     }
 
-    // QEMU ends a failed incoming stream by exiting (the query then fails); a stream that never comes is bounded here.
+    // QEMU ends a failed incoming stream by exiting (the query then fails); a stream that never comes is bounded here
+    // (what is left after migrate-continue is at most QEMU's downtime-limit's worth of memory and the devices).
+    private static readonly TimeSpan IncomingMemoryTimeout = TimeSpan.FromMinutes(2);
+
     private static async Task WaitForMemoryAsync(IHypervisor hypervisor, OperationKey key, CancellationToken cancellationToken)
     {
         if (hypervisor is not QmpHypervisor qmp)
