@@ -63,8 +63,9 @@ run_teleport() {
         -qmp "unix:$d/run/vm1.qmp,server=on,wait=off" </dev/null > >(stamp >"$d/src-console.log") 2>&1 &
     local src_qemu=$!
     PIDS+=("$src_qemu")
-    # hv2 appends the incoming QEMU's console to its state directory; stamped here as it arrives.
-    tail -F -n +1 "$d/hv2/vm1.console.log" 2>/dev/null > >(stamp >"$d/dst-console.log") &
+    # hv2 appends the incoming QEMU's console to its state directory; stamped here as it arrives (polled every 10 ms:
+    # the file does not exist yet, so tail polls, by default once a second, which added up to 1 s to the guest's gap).
+    tail -F -s 0.01 -n +1 "$d/hv2/vm1.console.log" 2>/dev/null > >(stamp >"$d/dst-console.log") &
     PIDS+=($!)
     wait_for "the guest's first records" 180 grep -qs "TPW seq=20" "$d/src-console.log" || exit 1
     log "teleport run $r: guest writing; teleport migrate --to-host hv2 $MIGRATE_ARGS"

@@ -90,7 +90,14 @@ public sealed partial class MigrationAttempt
     /// </summary>
     public void RecordSucceededOnDestination(VmResumed resumed, DateTimeOffset now, bool fenced)
     {
-        RecordSucceeded(resumed, now);
+        RecordResumed(resumed);
+        RecordSucceededOnDestination(now, fenced);
+    }
+
+    /// <summary>The same once the destination's resume was recorded before (the source's memory figures came last).</summary>
+    public void RecordSucceededOnDestination(DateTimeOffset now, bool fenced)
+    {
+        RecordSucceeded(now);
         StorageDowntimeMilliseconds = fenced ? 0
             : PausedAt is { } paused && CompletedAt is { } completed ? Math.Max(0, (completed - paused).TotalMilliseconds)
             : null;

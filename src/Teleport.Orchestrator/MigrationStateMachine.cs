@@ -248,8 +248,9 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
         During(RollingBackResume,
             When(VmResumed, c => c.Message.HostId == c.Saga.HostId)
                 .Then(c => c.Saga.Run.ResumedOnSourceAt = c.Message.ResumedAt).AbortBothSides().FinishFailed(),
-            // The path leads to the source again, so both sides can be released; the paused VM needs an operator.
-            When(HostOperationFailed, c => c.Message.Operation == HostOperationNames.Resume)
+            // The path leads to the source again, so both sides can be released; the paused VM needs an operator. (The
+            // destination host's late answer to a whole-VM move's ResumeVm is not the source's resume.)
+            When(HostOperationFailed, c => c.Message.Operation == HostOperationNames.Resume && c.Message.HostId == c.Saga.HostId)
                 .AbandonRollback(c => $"resume on the source failed: {Reason(c.Message)}", abortDestination: true),
             WhenDue(DeadlineExpired).AbandonRollback(_ => "resume on the source was not confirmed in time", abortDestination: true));
     }

@@ -8,8 +8,8 @@ namespace Teleport.Orchestrator;
 /// The whole-VM move's part of the saga (the request named a destination host): the source host describes the VM while
 /// the destination storage prepares; the destination host starts the incoming QEMU while the disk is copied; QEMU's
 /// memory pre-copy runs beside the disk's copy as soon as the incoming QEMU is ready; at QEMU's pre-switchover the disk's
-/// final sync runs, then migrate-continue (fenced: both at once), then `cont` on the destination. The destination's
-/// VmResumed is the point of no return.
+/// final sync runs, then migrate-continue and ResumeVm together (fenced: all three at once); the destination host runs
+/// `cont` as soon as its memory stream completes. The destination's VmResumed is the point of no return.
 /// </summary>
 public sealed partial class MigrationStateMachine
 {
@@ -27,7 +27,7 @@ public sealed partial class MigrationStateMachine
     public Event<SourceVmStopped> SourceVmStopped { get; private set; } = null!;
 
     // Preparing (+ VmDescribed) -> Indexing (+ PrepareIncomingVm, then MigrateVmMemory) -> ... -> Copying -> MigratingMemory
-    // -> SyncingDisk -> ContinuingMemory -> StartingOnDestination -> Succeeded (+ StopSourceVm).
+    // -> SyncingDisk -> StartingOnDestination (+ ContinueVmMigration and ResumeVm at once) -> Succeeded (+ StopSourceVm).
     private void MoveVm(MigrationSettings settings)
     {
         During(Preparing,
@@ -64,13 +64,13 @@ public sealed partial class MigrationStateMachine
         During(SyncingDisk,
             When(MigrationCompleted, c => c.Message.Verified)
                 .Then(c => c.Saga.Run.Record(c.Message))
-                .SendContinueVmMigration()
-                .TransitionTo(ContinuingMemory),
+                .ContinueAndResumeAhead(),
             When(MigrationCompleted, c => !c.Message.Verified).Then(c => c.Saga.Run.Record(c.Message))
                 .StartRollback(_ => "the destination could not verify that its volume equals the source at pre-switchover"),
             WhenNudged().Renudge().SendFinalSync());
 
-        // The host answers a duplicate ContinueVmMigration of a completed migration with VmMemoryMigrated again.
+        // Only a row an earlier version left here (it sent ResumeVm after VmMemoryMigrated). The host answers a duplicate
+        // ContinueVmMigration of a completed migration with VmMemoryMigrated again.
         During(ContinuingMemory,
             When(VmMemoryMigrated)
                 .Then(c => c.Saga.Run.Record(c.Message))
@@ -78,27 +78,38 @@ public sealed partial class MigrationStateMachine
                 .TransitionTo(StartingOnDestination),
             WhenNudged().Renudge().SendContinueVmMigration());
 
-        // The point of no return: `cont` may run on the destination as soon as ResumeVm is sent, and its answer may be lost,
-        // so from here the source is stale. Only the destination host's own report that it did not resume rolls back (it
-        // attaches the disk and runs `cont`, both before the guest runs); a cancel is refused, a deadline or a late fault
-        // of an earlier step rolls nothing back: the deadline re-arms and `cont` is asked again, which the host answers
-        // again for a VM it resumed.
+        // The point of no return: ResumeVm goes with ContinueVmMigration, and the destination host runs `cont` by itself as
+        // soon as its incoming memory stream completes, so from here the source is stale. Only the destination host's own
+        // report that it did not resume rolls back (its memory stream failed, its disk did not attach, or `cont` failed:
+        // all before the guest runs, and it stops that QEMU before it answers); a failed migrate-continue on the source is
+        // not enough (the destination may have all of the stream), nor is a cancel, a deadline or a late fault of an earlier
+        // step: the deadline re-arms and both commands are asked again, which the hosts answer again. Success needs the
+        // destination's VmResumed and the source's VmMemoryMigrated (its figures), in either order.
         During(StartingOnDestination,
-            When(VmResumed, c => c.Message.HostId == c.Saga.DestinationHostId && c.Saga.Run.DestinationVerified)
+            When(VmResumed, c => ResumedVerified(c.Saga, c.Message) && c.Saga.Run.MemoryMigratedAt is not null)
                 .Then(c => c.Saga.Run.RecordSucceededOnDestination(c.Message, Schedule.Now(), c.Saga.OptionFencedCutover))
-                .PublishSucceeded()
-                .SendStopSourceVm()
-                .TransitionTo(Succeeded),
+                .SucceedOnDestination(),
+            When(VmResumed, c => ResumedVerified(c.Saga, c.Message) && c.Saga.Run.MemoryMigratedAt is null)
+                .Then(c => c.Saga.Run.RecordResumed(c.Message)),
+            When(VmMemoryMigrated)
+                .Then(c => c.Saga.Run.Record(c.Message))
+                .If(c => c.Saga.Run.ResumedAt is not null && c.Saga.Run.DestinationVerified, resumed => resumed
+                    .Then(c => c.Saga.Run.RecordSucceededOnDestination(Schedule.Now(), c.Saga.OptionFencedCutover))
+                    .SucceedOnDestination()),
             When(HostOperationFailed, c => c.Message.HostId == c.Saga.DestinationHostId && c.Message.Operation == HostOperationNames.Resume)
                 .StartRollback(c => Reason(c.Message)),
             When(CancelMigration).Then(c => MigrationStateLogger.CancelRefused(_logger, c.Saga.CorrelationId, c.Message.Reason)),
             WhenDue(DeadlineExpired)
                 .Then(c => MigrationStateLogger.DestinationStartOverdue(_logger, c.Saga.CorrelationId, settings.CutOverTimeout))
                 .Then(c => Schedule.Enter(c.Saga, MigrationPhases.CutOver, settings.CutOverTimeout, nameof(StartingOnDestination)))
-                .SendResumeOnDestination(),
-            WhenNudged().Renudge().SendResumeOnDestination());
+                .ResendResumeAhead(),
+            WhenNudged().Renudge().ResendResumeAhead());
 
         FencedTail();
+
+        // A fenced move may resume and verify before the source reported its memory's figures: recorded when they come.
+        During(CompletingTail, Succeeded,
+            When(VmMemoryMigrated, c => c.Saga.Run.MemoryMigratedAt is null).Then(c => c.Saga.Run.Record(c.Message)));
 
         During(Succeeded,
             When(SourceVmStopped).Then(c => c.Saga.Run.SourceStoppedAt = c.Message.StoppedAt));
@@ -114,9 +125,9 @@ public sealed partial class MigrationStateMachine
             }));
     }
 
-    // The fenced cut-over (MigrationOptions.FencedCutover): migrate-continue went with FinalSync at pre-switchover, so the
-    // verdict may come in any state from ContinuingMemory on. Before ResumeVm is sent an unverified one rolls back; after
-    // it, `cont` may have run: the destination host's answer decides. Its VmResumed before a verified verdict leads to
+    // The fenced cut-over (MigrationOptions.FencedCutover): migrate-continue and ResumeVm went with FinalSync at
+    // pre-switchover, so the verdict comes in StartingOnDestination or later; `cont` may have run by then: the destination
+    // host's answer decides (ContinuingMemory: a row an earlier version left there, ResumeVm not sent yet, rolls back). Its VmResumed before a verified verdict leads to
     // CompletingTail (the storage-only tail's state: verified -> Succeeded; unverified, TransferFailed, TailTimeout ->
     // Failed, incomplete, only the source aborted, its volume kept); its own resume failure still rolls back.
     private void FencedTail()
@@ -133,6 +144,9 @@ public sealed partial class MigrationStateMachine
                     unverified => unverified.FailAfterResume(_ => "the destination could not verify that its volume equals the source at pre-switchover"),
                     tail => tail.TransitionTo(CompletingTail)));
     }
+
+    private static bool ResumedVerified(MigrationState saga, VmResumed resumed) =>
+        resumed.HostId == saga.DestinationHostId && saga.Run.DestinationVerified;
 
     // A Failed row is nudged only while an abort or discard it sent is unconfirmed.
     private static void StopNudgingWhenConfirmed(MigrationState saga)

@@ -81,7 +81,7 @@ public static class SagaTransitions
     {
         var machine = Machine(binder);
         return binder.SendFinalSync().IfElse(c => c.Saga.OptionFencedCutover,
-            fenced => fenced.SendContinueVmMigration().TransitionTo(machine.ContinuingMemory),
+            fenced => fenced.ContinueAndResumeAhead(),
             verified => verified.TransitionTo(machine.SyncingDisk));
     }
 

@@ -80,11 +80,15 @@ public sealed partial class WholeVmMoveTests(ITestOutputHelper output) : IDispos
         await early.DisposeAsync();
         await using var b = Upstream.Start(bSocket, _dir.File("b.img"), WholeVmRig.Export, WholeVmRig.DiskSize);
 
+        // As the saga sends them: ResumeVm reaches the destination with (here: before) ContinueVmMigration; it attaches
+        // the disk and runs 'cont' by itself once its memory stream completes.
+        var resuming = rig.Destination.Node.Operations.ResumeAsync(new ResumeVm(migration, WholeVmRig.VmId, rig.Destination.HostId), CancellationToken.None);
+        Assert.False(resuming.IsCompleted, "the destination waits for its memory before 'cont'");
         var continued = Assert.IsType<VmMemoryMigrated>(await rig.Source.Node.Memory.ContinueAsync(
             new ContinueVmMigration(migration, WholeVmRig.VmId, rig.Source.HostId), CancellationToken.None));
         Assert.True(continued.MemoryBytes >= preSwitchover.MemoryBytes);
-        object resumed = await rig.Destination.Node.Operations.ResumeAsync(new ResumeVm(migration, WholeVmRig.VmId, rig.Destination.HostId), CancellationToken.None);
-        Assert.IsType<VmResumed>(resumed);
+        var resumed = Assert.IsType<VmResumed>(await resuming);
+        Assert.True(resumed.ResumedAt >= continued.CompletedAt.AddSeconds(-1), "resumed after the source completed");
         output.WriteLine($"memory pre-copy {memoryPhase.TotalMilliseconds:0} ms, {progress.Count} progress event(s), {continued.MemoryBytes} bytes, " +
             $"QEMU downtime {continued.QemuDowntimeMilliseconds} ms, record {atPause.HighestSequence} at pre-switchover");
 
@@ -130,9 +134,21 @@ public sealed partial class WholeVmMoveTests(ITestOutputHelper output) : IDispos
         Assert.All(progress, p => Assert.Equal("active", p.Status));
         Assert.True(progress[^1].TransferredBytes > progress[0].TransferredBytes || progress[^1].RemainingBytes > 0);
 
+        // The saga asked the destination to resume ahead (with migrate-continue), then the source's migration ended
+        // (cancelled here by the rollback's resume on the source): the incoming stream fails, the destination answers
+        // that it did not resume, and never runs that QEMU, not even on a repeated ResumeVm.
+        await using var b = Upstream.Start(_dir.File("b.sock"), _dir.File("b.img"), WholeVmRig.Export, WholeVmRig.DiskSize);
+        var ahead = rig.Destination.Node.Operations.ResumeAsync(new ResumeVm(migration, WholeVmRig.VmId, rig.Destination.HostId), CancellationToken.None);
         object resumed = await rig.Source.Node.Operations.ResumeAsync(new ResumeVm(migration, WholeVmRig.VmId, rig.Source.HostId), CancellationToken.None);
         Assert.IsType<VmResumed>(resumed);
         Assert.Null(await migrating);
+        var notResumed = Assert.IsType<HostOperationFailed>(await ahead);
+        Assert.Equal((HostOperationNames.Resume, rig.Destination.HostId), (notResumed.Operation, notResumed.HostId));
+        output.WriteLine($"destination: {notResumed.Reason}");
+        Assert.IsType<HostOperationFailed>(await rig.Destination.Node.Operations.ResumeAsync(
+            new ResumeVm(migration, WholeVmRig.VmId, rig.Destination.HostId), CancellationToken.None));
+        Assert.True(incoming.Incoming!.Qemu.HasExited);
+        Assert.Empty(b.Export.Writes);
         Assert.True(await QueryRunningAsync(rig));
         long before = TestGuest.LastProgress(rig.Qemu.Output);
         await WaitForAsync(() => TestGuest.LastProgress(rig.Qemu.Output) >= before + 100, TimeSpan.FromSeconds(60), "the guest to keep writing on the source", rig);

@@ -6,8 +6,8 @@ using static Teleport.Orchestrator.Tests.WholeVmScript;
 namespace Teleport.Orchestrator.Tests;
 
 /// <summary>
-/// A whole-VM move with the fenced cut-over, scripted workers: at pre-switchover FinalSync and ContinueVmMigration go at
-/// once, the destination host resumes before the disk's verdict, and the saga waits in CompletingTail for it. After the
+/// A whole-VM move with the fenced cut-over, scripted workers: at pre-switchover FinalSync, ContinueVmMigration and the
+/// destination's ResumeVm go at once, the destination host resumes before the disk's verdict, and the saga waits in CompletingTail for it. After the
 /// destination's VmResumed nothing rolls back: a failed tail ends Failed, incomplete, only the source aborted.
 /// </summary>
 public sealed class FencedWholeVmSagaTests
@@ -18,34 +18,45 @@ public sealed class FencedWholeVmSagaTests
         return request with { Options = request.Options with { VolumeBytes = 1L << 30, FencedCutover = true } };
     }
 
-    // MigratingMemory -> (pre-switchover) ContinuingMemory, with FinalSync and ContinueVmMigration sent together.
-    private static async Task DriveToContinuing(SagaTestHost host, WholeVmScript m)
+    // MigratingMemory -> (pre-switchover) StartingOnDestination, with FinalSync, ContinueVmMigration and ResumeVm sent together.
+    private static async Task DriveToResumeAhead(SagaTestHost host, WholeVmScript m)
     {
         await m.DriveTo("MigratingMemory", start: FencedRequest(m.Id));
         await host.Publish(m.PreSwitchover());
         await host.Sent<FinalSync>(m.Id, StorageQueue(Source));
         await host.Sent<ContinueVmMigration>(m.Id, HostQueue(Host));
-        await host.WaitForState(m.Id, "ContinuingMemory");
-    }
-
-    // ... -> (VmMemoryMigrated) StartingOnDestination -> (the destination's VmResumed) CompletingTail.
-    private static async Task DriveToTail(SagaTestHost host, WholeVmScript m)
-    {
-        await DriveToContinuing(host, m);
-        await host.Publish(m.MemoryMigrated());
         await host.Sent<ResumeVm>(m.Id, HostQueue(DestinationHost));
         await host.WaitForState(m.Id, "StartingOnDestination");
+    }
+
+    // ... -> (the destination's VmResumed) CompletingTail; the source's VmMemoryMigrated before or after it.
+    private static async Task DriveToTail(SagaTestHost host, WholeVmScript m, bool memoryFirst = true)
+    {
+        await DriveToResumeAhead(host, m);
+        if (memoryFirst)
+        {
+            await host.Publish(m.MemoryMigrated());
+            await host.WaitFor(m.Id, r => r.Run.MemoryMigratedAt is not null, "memory migrated");
+        }
+
         await host.Publish(m.ResumedOnDestination());
         var row = await host.WaitForState(m.Id, "CompletingTail");
         Assert.Equal(MigrationPhases.Tail, row.Phase);
+        if (!memoryFirst)
+        {
+            await host.Publish(m.MemoryMigrated());
+            await host.WaitFor(m.Id, r => r.Run.MemoryMigratedAt is not null, "memory migrated in the tail");
+        }
     }
 
-    [Fact]
-    public async Task Continues_the_memory_at_pre_switchover_resumes_before_the_verdict_and_succeeds_once_the_tail_verifies()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Continues_the_memory_at_pre_switchover_resumes_before_the_verdict_and_succeeds_once_the_tail_verifies(bool memoryFirst)
     {
         await using var host = await StartAsync();
         var m = new WholeVmScript(host);
-        await DriveToTail(host, m);
+        await DriveToTail(host, m, memoryFirst);
 
         var tail = (await host.Row(m.Id))!;
         Assert.False(tail.Run.DestinationVerified);
@@ -73,13 +84,15 @@ public sealed class FencedWholeVmSagaTests
     {
         await using var host = await StartAsync();
         var m = new WholeVmScript(host);
-        await DriveToContinuing(host, m);
+        await DriveToResumeAhead(host, m);
 
         await host.Publish(m.Disk.Completed());
-        await host.WaitFor(m.Id, r => r.Run.DestinationVerified, "the verdict recorded in ContinuingMemory");
-        await host.Publish(m.MemoryMigrated());
-        await host.WaitForState(m.Id, "StartingOnDestination");
+        await host.WaitFor(m.Id, r => r.Run.DestinationVerified, "the verdict recorded in StartingOnDestination");
         await host.Publish(m.ResumedOnDestination());
+        await host.WaitFor(m.Id, r => r.Run.ResumedAt is not null, "the resume recorded");
+        // The source's figures are still missing: the move ends with them.
+        Assert.Equal(0, host.PublishedCount<MigrationSucceeded>(m.Id));
+        await host.Publish(m.MemoryMigrated());
 
         var row = await host.WaitForState(m.Id, "Succeeded");
         Assert.Equal(0, row.Run.StorageDowntimeMilliseconds!.Value);
@@ -89,16 +102,22 @@ public sealed class FencedWholeVmSagaTests
     }
 
     [Fact]
-    public async Task An_unverified_verdict_before_resume_is_asked_rolls_back_to_the_source()
+    public async Task An_unverified_verdict_before_the_destination_answered_waits_for_it_and_its_failed_resume_rolls_back()
     {
         await using var host = await StartAsync();
         var m = new WholeVmScript(host);
-        await DriveToContinuing(host, m);
+        await DriveToResumeAhead(host, m);
 
-        await host.Publish(m.Disk.Completed(verified: false));
+        // `cont` may run on the destination any moment: the verdict alone rolls nothing back.
+        await host.PublishAndSettle(m.Disk.Completed(verified: false));
+        Assert.Equal((0, 0), (host.SentCount<DiscardIncomingVm>(m.Id), host.SentCount<AbortTransfer>(m.Id)));
+        Assert.Equal("StartingOnDestination", (await host.Row(m.Id))!.CurrentState);
 
+        // The destination's memory stream failed: it never ran the guest, the source takes the VM back.
+        await host.Publish(m.HostFailed(HostOperationNames.Resume, DestinationHost));
         await host.Sent<DiscardIncomingVm>(m.Id, HostQueue(DestinationHost));
-        Assert.Equal(new ResumeVm(m.Id, Vm, Host), await host.Sent<ResumeVm>(m.Id, HostQueue(Host)));
+        // The first ResumeVm was the cont asked of the destination; the second resumes the source.
+        Assert.Equal(new ResumeVm(m.Id, Vm, Host), await host.Sent<ResumeVm>(m.Id, HostQueue(Host), index: 1));
         await host.WaitForState(m.Id, "RollingBackResume");
         host.AssertNoFaults();
     }
@@ -117,9 +136,7 @@ public sealed class FencedWholeVmSagaTests
         if (how == "unverified while resuming")
         {
             // `cont` may already run: the verdict is recorded and the destination host's answer decides.
-            await DriveToContinuing(host, m);
-            await host.Publish(m.MemoryMigrated());
-            await host.WaitForState(m.Id, "StartingOnDestination");
+            await DriveToResumeAhead(host, m);
             await host.Publish(m.Disk.Completed(verified: false));
             await host.WaitFor(m.Id, r => r.Run.CompletedAt is not null, "the verdict recorded in StartingOnDestination");
             Assert.Equal("StartingOnDestination", (await host.Row(m.Id))!.CurrentState);

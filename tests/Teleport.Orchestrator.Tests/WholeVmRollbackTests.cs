@@ -16,7 +16,7 @@ public sealed class WholeVmRollbackTests
         var data = new TheoryData<string, string>();
         foreach (string provider in new[] { "sqlite", "postgres" })
         {
-            foreach (string trigger in new[] { "incoming start", "memory beside the index", "migrate memory", "continue", "transfer during memory", "deadline", "cancel" })
+            foreach (string trigger in new[] { "incoming start", "memory beside the index", "migrate memory", "transfer during memory", "deadline", "cancel" })
             {
                 data.Add(provider, trigger);
             }
@@ -94,10 +94,6 @@ public sealed class WholeVmRollbackTests
                 await m.DriveTo("MigratingMemory");
                 await host.Publish(m.HostFailed(HostOperationNames.MigrateMemory));
                 return ("MigratingMemory", MigrationPhases.Memory, "host host-1 could not migrate memory: qmp error");
-            case "continue":
-                await m.DriveTo("ContinuingMemory");
-                await host.Publish(m.HostFailed(HostOperationNames.ContinueMemory));
-                return ("ContinuingMemory", MigrationPhases.CutOver, "host host-1 could not continue memory: qmp error");
             case "transfer during memory":
                 await m.DriveTo("MigratingMemory");
                 await host.Publish(m.Disk.TransferFailed(Source));
@@ -160,13 +156,16 @@ public sealed class WholeVmRollbackTests
         host.Clock.Advance(settings.CutOverTimeout);
         Assert.Equal(1, await host.Sweeper.SweepOnceAsync(CancellationToken.None));
         Assert.Equal(new ResumeVm(m.Id, Vm, DestinationHost), await host.Sent<ResumeVm>(m.Id, HostQueue(DestinationHost), index: 1));
+        Assert.Equal(new ContinueVmMigration(m.Id, Vm, Host), await host.Sent<ContinueVmMigration>(m.Id, HostQueue(Host), index: 1));
         var row = await host.WaitFor(m.Id, r => r.DeadlineUtc > firstDeadline, "deadline re-armed");
         Assert.Equal(("StartingOnDestination", null), (row.CurrentState, row.Run.FailureReason));
         Assert.Equal((0, 0, 0), (host.SentCount<DiscardIncomingVm>(m.Id), host.SentCount<AbortTransfer>(m.Id), host.PublishedCount<MigrationFailed>(m.Id)));
         Assert.Empty(host.Harness.Sent.Select<ResumeVm>(x => x.Context.Message.MigrationId == m.Id && x.Context.Message.HostId == Host));
 
-        // The destination's late answer still ends the move where the VM runs.
-        await host.Publish(m.ResumedOnDestination());
+        // The destination's late answer still ends the move where the VM runs, once the source's figures are in too.
+        await host.PublishAndSettle(m.ResumedOnDestination());
+        Assert.Equal(("StartingOnDestination", 0), ((await host.Row(m.Id))!.CurrentState, host.SentCount<StopSourceVm>(m.Id)));
+        await host.Publish(m.MemoryMigrated());
         await host.Sent<StopSourceVm>(m.Id, HostQueue(Host));
         row = await host.WaitForState(m.Id, "Succeeded");
         Assert.Null(row.DeadlineUtc);
@@ -175,16 +174,20 @@ public sealed class WholeVmRollbackTests
     }
 
     [Fact]
-    public async Task The_destination_reporting_it_could_not_resume_rolls_back_to_the_source()
+    public async Task A_failed_migrate_continue_waits_for_the_destination_whose_failed_resume_rolls_back_to_the_source()
     {
         await using var host = await StartAsync();
         var m = new WholeVmScript(host);
         await m.DriveTo("StartingOnDestination");
 
+        // The source's migrate-continue failed: the destination may still hold the whole stream, so its answer decides.
+        await host.PublishAndSettle(m.HostFailed(HostOperationNames.ContinueMemory));
         // A resume failure from the source host is not the destination's: ignored.
         await host.PublishAndSettle(m.HostFailed(HostOperationNames.Resume));
         Assert.Equal("StartingOnDestination", (await host.Row(m.Id))!.CurrentState);
+        Assert.Equal((0, 0), (host.SentCount<DiscardIncomingVm>(m.Id), host.SentCount<AbortTransfer>(m.Id)));
 
+        // The destination's stream failed (its QEMU exits), or its disk or `cont` did: it never ran the guest.
         await host.Publish(m.HostFailed(HostOperationNames.Resume, DestinationHost));
         Assert.Equal(new DiscardIncomingVm(m.Id, Vm, DestinationHost), await host.Sent<DiscardIncomingVm>(m.Id, HostQueue(DestinationHost)));
         // The first ResumeVm was the cont asked of the destination; the second resumes the source.
@@ -192,6 +195,14 @@ public sealed class WholeVmRollbackTests
         var row = await host.WaitForState(m.Id, "RollingBackResume");
         Assert.Equal("StartingOnDestination", row.Run.FailedState);
         Assert.Contains("host host-2 could not resume", row.Run.FailureReason);
+
+        // The destination's answer to a repeated ResumeVm is not the source's resume failing: the rollback goes on.
+        await host.PublishAndSettle(m.HostFailed(HostOperationNames.Resume, DestinationHost));
+        Assert.Equal(("RollingBackResume", false), ((await host.Row(m.Id))!.CurrentState, (await host.Row(m.Id))!.Run.RollbackIncomplete));
+        await host.Publish(m.ResumedOnSource());
+        row = await host.WaitForState(m.Id, "Failed");
+        Assert.False(row.Run.RollbackIncomplete);
+        Assert.Equal(0, host.PublishedCount<MigrationSucceeded>(m.Id));
         host.AssertNoFaults();
     }
 

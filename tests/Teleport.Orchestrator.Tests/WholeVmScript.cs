@@ -10,7 +10,7 @@ public sealed class WholeVmScript(SagaTestHost host, Guid? id = null)
     public const string DestinationHost = "host-2";
 
     public static readonly string[] States =
-        ["Preparing", "Indexing", "Requesting", "Copying", "MigratingMemory", "SyncingDisk", "ContinuingMemory", "StartingOnDestination", "Succeeded"];
+        ["Preparing", "Indexing", "Requesting", "Copying", "MigratingMemory", "SyncingDisk", "StartingOnDestination", "Succeeded"];
 
     public static readonly VmDefinition Definition =
         new(["-machine", "pc", "-m", "256", "-device", "virtio-blk-pci,drive=disk0"], "disk0", 1L << 30, 256L << 20);
@@ -101,9 +101,14 @@ public sealed class WholeVmScript(SagaTestHost host, Guid? id = null)
         {
             ("MigratingMemory", () => Enter(Disk.Threshold(), "MigratingMemory")),
             ("SyncingDisk", () => Step<FinalSync>(PreSwitchover(), StorageQueue(Source), "SyncingDisk")),
-            ("ContinuingMemory", () => Step<ContinueVmMigration>(Disk.Completed(), HostQueue(Host), "ContinuingMemory")),
-            ("StartingOnDestination", () => Step<ResumeVm>(MemoryMigrated(), HostQueue(DestinationHost), "StartingOnDestination")),
-            ("Succeeded", () => Step<StopSourceVm>(ResumedOnDestination(), HostQueue(Host), "Succeeded")),
+            // ContinueVmMigration and ResumeVm go together: the destination runs `cont` once its memory stream completes.
+            ("StartingOnDestination", () => Step<ResumeVm>(Disk.Completed(), HostQueue(DestinationHost), "StartingOnDestination")),
+            ("Succeeded", async () =>
+            {
+                await host.Publish(MemoryMigrated());
+                await host.WaitFor(Id, r => r.Run.MemoryMigratedAt is not null, "memory migrated");
+                await Step<StopSourceVm>(ResumedOnDestination(), HostQueue(Host), "Succeeded");
+            }),
         };
         int first = Array.FindIndex(steps, s => s.State == from) + 1;
         int last = Array.FindIndex(steps, s => s.State == state);

@@ -197,15 +197,18 @@ public sealed class WholeVmTests
         await Nudge(host, m.Id, settings.CutOverNudgeInterval);
         await host.Sent<FinalSync>(m.Id, StorageQueue(Source), index: 1);
 
+        // Both hosts are asked again until each answered: the source's memory, then only the destination's resume.
         await host.Publish(m.Disk.Completed());
-        await host.WaitForState(m.Id, "ContinuingMemory");
-        await Nudge(host, m.Id, settings.CutOverNudgeInterval);
-        await host.Sent<ContinueVmMigration>(m.Id, HostQueue(Host), index: 1);
-
-        await host.Publish(m.MemoryMigrated());
         await host.WaitForState(m.Id, "StartingOnDestination");
         await Nudge(host, m.Id, settings.CutOverNudgeInterval);
+        await host.Sent<ContinueVmMigration>(m.Id, HostQueue(Host), index: 1);
         await host.Sent<ResumeVm>(m.Id, HostQueue(DestinationHost), index: 1);
+
+        await host.Publish(m.MemoryMigrated());
+        await host.WaitFor(m.Id, r => r.Run.MemoryMigratedAt is not null, "memory migrated");
+        await Nudge(host, m.Id, settings.CutOverNudgeInterval);
+        await host.Sent<ResumeVm>(m.Id, HostQueue(DestinationHost), index: 2);
+        Assert.Equal(2, host.SentCount<ContinueVmMigration>(m.Id));
         host.AssertNoFaults();
     }
 

@@ -138,17 +138,62 @@ public sealed class IncomingVmOperations(HostWorkerOptions options, ConcurrentDi
         return new TcpAddress(_options.MigrationAdvertise ?? listen.Host, port).ToString();
     }
 
-    /// <summary>Before 'cont' on an incoming VM: its disk path leaves the relay for the destination storage's export.</summary>
-    internal static async Task AttachAsync(HostVm vm, CancellationToken cancellationToken)
+    /// <summary>
+    /// Before 'cont' on an incoming VM: its disk path leaves the relay for the destination storage's export while its
+    /// memory finishes arriving (the saga sends ResumeVm with the source's ContinueVmMigration: 'cont' follows the
+    /// stream's end at once, without a hop through the saga).
+    /// </summary>
+    internal static async Task AttachAsync(HostVm vm, IHypervisor hypervisor, CancellationToken cancellationToken)
     {
         if (vm.Incoming is not { Attached: false } incoming)
             return;
+        // Either failing ends both: a disk that cannot attach must not wait for the stream, nor the reverse.
+        using var both = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var attach = SwitchToStorageAsync(vm, incoming, both.Token);
+        var memory = WaitForMemoryAsync(hypervisor, incoming.Key, both.Token);
+        var first = await Task.WhenAny(attach, memory).ConfigureAwait(false);
+        if (!first.IsCompletedSuccessfully)
+        {
+            await both.CancelAsync().ConfigureAwait(false);
+            await Task.WhenAny(first == attach ? memory : attach).ConfigureAwait(false);
+            await first.ConfigureAwait(false);
+        }
+
+        await Task.WhenAll(attach, memory).ConfigureAwait(false);
+        await incoming.CloseRelayAsync().ConfigureAwait(false);
+        incoming.Attached = true;
+    }
+
+    private static async Task SwitchToStorageAsync(HostVm vm, IncomingVm incoming, CancellationToken cancellationToken)
+    {
         var switcher = vm.RequireSwitcher();
         var target = new UpstreamTarget(await incoming.Storage.ResolveAsync(cancellationToken).ConfigureAwait(false), incoming.ExportName);
         if (switcher.Current != target)
             await switcher.SwitchAsync(target, cancellationToken).ConfigureAwait(false);
-        await incoming.CloseRelayAsync().ConfigureAwait(false);
-        incoming.Attached = true;
+    }
+
+    // QEMU ends a failed incoming stream by exiting (the query then fails); a stream that never comes is bounded here
+    // (what is left after migrate-continue is at most QEMU's downtime-limit's worth of memory and the devices).
+    private static readonly TimeSpan IncomingMemoryTimeout = TimeSpan.FromMinutes(2);
+
+    private static async Task WaitForMemoryAsync(IHypervisor hypervisor, OperationKey key, CancellationToken cancellationToken)
+    {
+        if (hypervisor is not QmpHypervisor qmp)
+            throw new HostOperationException("the incoming VM is not controlled over QMP");
+        using var memory = new MemoryMigration(key, qmp.Client);
+        var state = await memory.WaitForAsync(s => s.IsOver, IncomingMemoryTimeout, cancellationToken).ConfigureAwait(false);
+        if (state.Status != "completed")
+            throw new HostOperationException($"the incoming memory stream ended '{state.Status}'{(state.Error is null ? "" : ": " + state.Error)}");
+    }
+
+    /// <summary>
+    /// An incoming VM whose resume failed (its memory stream, its disk or 'cont') is stopped before the failure is
+    /// answered: the saga rolls back to the source on that answer, so this QEMU must never run, not even on a repeated ResumeVm.
+    /// </summary>
+    internal static async Task StopUnresumedAsync(HostVm vm)
+    {
+        if (vm.NeverResumedIncoming)
+            await vm.Incoming!.Qemu.DisposeAsync().ConfigureAwait(false);
     }
 
     public async Task<object> DiscardAsync(DiscardIncomingVm command, CancellationToken cancellationToken)

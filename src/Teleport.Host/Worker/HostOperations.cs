@@ -44,6 +44,9 @@ public sealed class HostOperations
     /// <summary>Runs before 'cont' under the VM's lock (the whole-VM move's part of a resume).</summary>
     internal Func<HostVm, IHypervisor, CancellationToken, Task>? BeforeResume { get; set; }
 
+    /// <summary>Runs under the VM's lock when a resume failed, before the failure is answered (an incoming VM is stopped).</summary>
+    internal Func<HostVm, Task>? ResumeFailed { get; set; }
+
     public Task<object> PauseAsync(PauseVm command, CancellationToken cancellationToken) =>
         UnderVmLockAsync(Pause, (command.MigrationId, command.Attempt, command.HostId, command.VmId),
             (vm, key) => PauseLockedAsync(vm, key, command, cancellationToken), cancellationToken);
@@ -115,13 +118,22 @@ public sealed class HostOperations
             return new VmResumed(command.MigrationId, vm.Id, _options.HostId, last.At, command.Attempt);
         }
 
-        var hypervisor = await vm.HypervisorAsync(cancellationToken).ConfigureAwait(false);
-        // A whole-VM move: cancel this VM's outgoing memory migration, or attach an incoming VM to its storage.
-        if (BeforeResume is { } prepare)
-            await prepare(vm, hypervisor, cancellationToken).ConfigureAwait(false);
+        var took = new Stopwatch();
+        try
+        {
+            var hypervisor = await vm.HypervisorAsync(cancellationToken).ConfigureAwait(false);
+            // A whole-VM move: cancel this VM's outgoing memory migration, or attach an incoming VM to its storage.
+            if (BeforeResume is { } prepare)
+                await prepare(vm, hypervisor, cancellationToken).ConfigureAwait(false);
+            took.Start();
+            await hypervisor.ResumeAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch when (ResumeFailed is not null)
+        {
+            await ResumeFailed(vm).ConfigureAwait(false);
+            throw;
+        }
 
-        var took = Stopwatch.StartNew();
-        await hypervisor.ResumeAsync(cancellationToken).ConfigureAwait(false);
         // Counted once QEMU confirms it runs: an upper bound of the downtime.
         var at = _clock.GetUtcNow();
         vm.LastResume = (key, at);

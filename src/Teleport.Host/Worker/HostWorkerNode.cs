@@ -46,11 +46,12 @@ public sealed class HostWorkerNode : IHostedService, IAsyncDisposable
         };
         Operations.Guard.Bus = bus;
         CutOver = new LocalCutOver(Operations, _vms, bus, options.SendFinalSync, loggers.CreateLogger<LocalCutOver>());
-        Operations.BeforeResume = async (vm, _, cancellationToken) =>
+        Operations.BeforeResume = async (vm, hypervisor, cancellationToken) =>
         {
             await MemoryMigrationOperations.CancelOutgoingAsync(vm, cancellationToken).ConfigureAwait(false);
-            await IncomingVmOperations.AttachAsync(vm, cancellationToken).ConfigureAwait(false);
+            await IncomingVmOperations.AttachAsync(vm, hypervisor, cancellationToken).ConfigureAwait(false);
         };
+        Operations.ResumeFailed = IncomingVmOperations.StopUnresumedAsync;
     }
 
     public HostWorkerOptions Options { get; }
