@@ -66,7 +66,8 @@ for line in open(sys.argv[1]):
 columns = [("build_Mps", "build (M keys/s)"), ("file_B_per_entry", "on disk (B/key)"),
            ("anon_B_per_entry", "anonymous memory (B/key)"), ("file_pages_B_per_entry", "mapped file pages (B/key)"),
            ("miss_Mps", "misses (M/s per CPU s)"), ("hit_kps", "hits (k/s per CPU s)"),
-           ("verified_kps", "verified hits (k/s per CPU s)"), ("faults_per_hit_first", "page faults per first hit (minor/major)"),
+           ("verified_kps", "verified hits (k/s per CPU s)"), ("verified_index_kps", "verified hits, index path (k/s per CPU s)"),
+           ("verified_batch_kps", "verified hits, batched (k/s per CPU s)"), ("batch_reads", "batch reads"), ("faults_per_hit_first", "page faults per first hit (minor/major)"),
            ("open_s", "open (s)")]
 print(f"{int(sys.argv[2]):,} keys of 16 bytes, single thread, warm page cache\n")
 print("| engine | " + " | ".join(title for _, title in columns) + " |")
