@@ -3,7 +3,9 @@
 # uniformly spread 16-byte keys: build rate, bytes on disk, resident memory per entry and single-thread lookup rates
 # (a million misses, a million hits; per CPU second, so other jobs on a shared machine do not count), and verified
 # hits (the lookup, then the 4 KiB block read from a page-cached image and hashed with SHA-256, as a destination does),
-# and the page faults a lookup costs (from /proc/self/stat; a major fault is a read from disk).
+# and the page faults a lookup costs (from /proc/self/stat; a major fault is a read from disk). For Teleport also
+# verified hits through the index itself on the real blocks of a 256 MiB image whose fingerprints are in the table:
+# one TryReadVerified at a time, and ReadVerified in batches of 256 (io_uring, or pread where it is unavailable).
 #
 # usage: index-engines.sh [--entries N] [--engines "teleport rocksdb faster lmdb"] [--dir DIR] [--out FILE.md]
 #   --entries N   keys per engine (default 10000000; every engine writes about 35-45 B per key to DIR)

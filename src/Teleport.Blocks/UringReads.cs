@@ -21,23 +21,16 @@ internal sealed unsafe partial class UringReads : BatchReads
 
     private int _ringFd;
     private readonly int _entries;
-    private readonly byte* _ring;
-    private readonly nuint _ringBytes;
-    private readonly byte* _sqes;
-    private readonly nuint _sqeBytes;
+    private readonly Mapping _map;
     private readonly uint* _sqHead, _sqTail, _cqHead, _cqTail;
     private readonly uint _sqMask, _cqMask;
     private readonly byte* _cqes;
     private bool _broken;
 
-    private UringReads(int ringFd, int entries, byte* ring, nuint ringBytes, byte* sqes, nuint sqeBytes, ReadOnlySpan<byte> p)
+    private UringReads(int ringFd, int entries, Mapping map, ReadOnlySpan<byte> p)
     {
-        _ringFd = ringFd;
-        _entries = entries;
-        _ring = ring;
-        _ringBytes = ringBytes;
-        _sqes = sqes;
-        _sqeBytes = sqeBytes;
+        (_ringFd, _entries, _map) = (ringFd, entries, map);
+        byte* ring = map.Ring;
         _sqHead = (uint*)(ring + U32(p, 40));
         _sqTail = (uint*)(ring + U32(p, 44));
         _sqMask = *(uint*)(ring + U32(p, 48));
@@ -91,7 +84,7 @@ internal sealed unsafe partial class UringReads : BatchReads
             return null;
         }
         reason = null;
-        return new UringReads(fd, (int)sqEntries, ring, ringBytes, sqes, sqeBytes, p);
+        return new UringReads(fd, (int)sqEntries, new Mapping(ring, ringBytes, sqes, sqeBytes), p);
     }
 
     protected override void ReadAll(ReadOnlySpan<ReadOp> ops, Span<int> results)
@@ -125,7 +118,7 @@ internal sealed unsafe partial class UringReads : BatchReads
         uint tail = *_sqTail; // only this side writes the tail
         for (int i = 0; i < ops.Length; i++)
         {
-            byte* sqe = _sqes + (tail & _sqMask) * SqeSize;
+            byte* sqe = _map.Sqes + ((tail & _sqMask) * SqeSize);
             new Span<byte>(sqe, SqeSize).Clear();
             sqe[0] = OpRead;
             *(int*)(sqe + 4) = ops[i].Fd;
@@ -168,10 +161,19 @@ internal sealed unsafe partial class UringReads : BatchReads
         // A broken ring may still write into memory it was given: keep the mapping and the ring alive (leaked) then.
         if (_broken)
             return;
-        _ = MUnmap(_sqes, _sqeBytes);
-        _ = MUnmap(_ring, _ringBytes);
+        _ = MUnmap(_map.Sqes, _map.SqeBytes);
+        _ = MUnmap(_map.Ring, _map.RingBytes);
         _ = Close(_ringFd);
         _ringFd = -1;
+    }
+
+    // The rings (submission and completion, one mapping) and the submission entries.
+    private readonly struct Mapping(byte* ring, nuint ringBytes, byte* sqes, nuint sqeBytes)
+    {
+        public byte* Ring { get; } = ring;
+        public nuint RingBytes { get; } = ringBytes;
+        public byte* Sqes { get; } = sqes;
+        public nuint SqeBytes { get; } = sqeBytes;
     }
 
     private static uint U32(ReadOnlySpan<byte> p, int offset) => MemoryMarshal.Read<uint>(p[offset..]);
