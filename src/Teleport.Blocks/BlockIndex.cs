@@ -21,7 +21,7 @@ namespace Teleport.Blocks;
 /// <see cref="Remove"/> drops a deleted image, so the index follows without re-reading whole images.
 /// </para>
 /// </summary>
-public sealed class BlockIndex : IDisposable
+public sealed partial class BlockIndex : IDisposable
 {
     private readonly string _filePath;
     private readonly Func<Fingerprint, IndexKey> _keyOf;
@@ -29,6 +29,7 @@ public sealed class BlockIndex : IDisposable
     private readonly Lock _updateGate = new();
     private readonly ImageCatalog _images = new();
     private readonly IndexEntries _entries;
+    private readonly VerifiedBatch.Pool _batches;
     private long _hits, _misses, _stale;
     private bool _disposed;
 
@@ -39,6 +40,7 @@ public sealed class BlockIndex : IDisposable
         _keyOf = keyOf;
         _filePath = IndexFile.PathFor(directory, blockSize);
         _entries = new IndexEntries(_images, blockSize, keyOf, directory);
+        _batches = new VerifiedBatch.Pool(blockSize);
     }
 
     /// <summary>
@@ -278,6 +280,7 @@ public sealed class BlockIndex : IDisposable
             _disposed = true;
             _images.CloseAll();
             _entries.Dispose();
+            _batches.Dispose();
         }
     }
 

@@ -52,6 +52,19 @@ internal sealed class ImageRecord(int id, string path)
         }
     }
 
+    /// <summary>The read handle (opened on first use), or null when the image is closed or cannot be opened.</summary>
+    public SafeFileHandle? TryGetHandle()
+    {
+        try
+        {
+            return GetHandle();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Drops the handle so the next read reopens the path (the file may have been replaced).</summary>
     public void ResetHandle()
     {

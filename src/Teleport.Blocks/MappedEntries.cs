@@ -52,6 +52,9 @@ internal sealed unsafe class MappedEntries : IDisposable
         return entry;
     }
 
+    /// <summary>The working file, for batched reads of entries (after <see cref="Map"/>).</summary>
+    public SafeFileHandle Handle => _handle!;
+
     /// <summary>The mapped entries (after <see cref="Map"/>).</summary>
     public Span<IndexEntry> Span => new(_entries, (int)_count);
 

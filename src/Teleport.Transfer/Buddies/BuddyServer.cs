@@ -10,7 +10,7 @@ namespace Teleport.Transfer.Buddies;
 /// <summary>
 /// A storage worker's answer to its buddies: accepts connections (capped), authenticates each by mutual TLS (a
 /// certificate of the CA whose CN is a configured buddy id), then answers BuddyLookup frames from its index, every
-/// block read and verified by <see cref="BlockIndex.TryReadVerified(in FingerprintPrefix, Span{byte}, out Fingerprint)"/>.
+/// block read and verified by <see cref="BlockIndex.ReadVerified"/> (a lookup frame's blocks in one batch).
 /// A malformed frame gets an Error and the connection is closed; the server keeps serving.
 /// </summary>
 public sealed class BuddyServer : IAsyncDisposable
@@ -152,6 +152,8 @@ public sealed class BuddyServer : IAsyncDisposable
         int blockSize = _options.Index.BlockSize;
         int max = BuddyMessages.MaxLookup(blockSize);
         var prefixes = new FingerprintPrefix[max];
+        bool[] hits = new bool[max];
+        var found = new Fingerprint[max];
         while (true)
         {
             Frame frame;
@@ -162,23 +164,25 @@ public sealed class BuddyServer : IAsyncDisposable
             }
 
             int count = BuddyMessages.ParseLookup(frame.Payload.Span, max, prefixes);
-            int length = Fill(c.Writer.GetPayloadSpan(BuddyMessages.BlocksMaxSize(count, blockSize)), prefixes.AsSpan(0, count), blockSize);
+            int length = Fill(c.Writer.GetPayloadSpan(BuddyMessages.BlocksMaxSize(count, blockSize)), prefixes.AsSpan(0, count), blockSize,
+                hits, found);
             await c.Writer.CommitAsync(MessageType.BuddyBlocks, 0, length, ct).ConfigureAwait(false);
         }
     }
 
-    // Writes the BuddyBlocks payload straight into the frame writer's memory: flags, then each found block.
-    private int Fill(Span<byte> payload, ReadOnlySpan<FingerprintPrefix> prefixes, int blockSize)
+    // Writes the BuddyBlocks payload straight into the frame writer's memory: flags, then each found block. The
+    // lookups run as one batch into a slot per lookup; the hits then move down over the misses' slots (never up).
+    private int Fill(Span<byte> payload, ReadOnlySpan<FingerprintPrefix> prefixes, int blockSize, bool[] hits, Fingerprint[] found)
     {
         System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(payload, (ushort)prefixes.Length);
-        int at = 2 + prefixes.Length;
+        int slots = 2 + prefixes.Length, at = slots;
+        _options.Index.ReadVerified(prefixes, payload.Slice(slots, prefixes.Length * blockSize), hits, found);
         for (int i = 0; i < prefixes.Length; i++)
         {
-            var block = payload.Slice(at, blockSize);
-            bool found = _options.Index.TryReadVerified(prefixes[i], block, out _);
-            payload[2 + i] = found ? (byte)1 : (byte)0;
-            if (!found)
+            payload[2 + i] = hits[i] ? (byte)1 : (byte)0;
+            if (!hits[i])
                 continue;
+            payload.Slice(slots + (i * blockSize), blockSize).CopyTo(payload.Slice(at, blockSize)); // overlap-safe
             at += blockSize;
             Interlocked.Increment(ref _blocksServed);
         }

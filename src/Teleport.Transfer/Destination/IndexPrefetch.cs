@@ -5,11 +5,15 @@ namespace Teleport.Transfer;
 /// <summary>
 /// Index lookups of one IndexBatch, done ahead of its in-order application: the reads and hash checks of index hits
 /// are most of a batch's cost, and a miss is only known once they are done. The candidates (added in ascending block
-/// order, taken back in that order) are read in windows of 2 MiB of blocks on two pool threads, the next window while
-/// the caller writes out the current one, so the reads, the hashing and the writes overlap.
+/// order, taken back in that order) are read in windows of 2 MiB of blocks on two pool threads, in batches of 128
+/// (<see cref="BlockIndex.ReadVerified"/>: a batch's entries, then its blocks, each with one system call), the next
+/// window while the caller writes out the current one, so the reads, the hashing and the writes overlap.
 /// </summary>
 internal sealed class IndexPrefetch
 {
+    // Lookups per batched read: a window is 4 of them, taken by the two threads.
+    private const int Batch = 128;
+
     private readonly BlockIndex _index;
     private readonly int _blockSize;
     private readonly int _window;
@@ -104,6 +108,12 @@ internal sealed class IndexPrefetch
         return true;
     }
 
+    // Lookups [start, end) of the window starting at windowStart, as one batched lookup (its entries, then its blocks,
+    // each with one io_uring submission).
+    private void ReadBatch(int start, int end, byte[] buffer, int windowStart) =>
+        _index.ReadVerified(_prefixes.AsSpan(start, end - start), buffer.AsSpan((start - windowStart) * _blockSize, (end - start) * _blockSize),
+            _hits.AsSpan(start, end - start), _found.AsSpan(start, end - start));
+
     /// <summary>Starts the reads of windows up to <paramref name="window"/> not started yet (each into the buffer two windows back).</summary>
     private void StartWindow(int window)
     {
@@ -115,8 +125,8 @@ internal sealed class IndexPrefetch
             _data[slot] ??= new byte[_window * _blockSize];
             int from = _started * _window, to = Math.Min(_count, from + _window);
             byte[] buffer = _data[slot];
-            _reads[slot] = Task.Run(() => Parallel.For(from, to, new ParallelOptions { MaxDegreeOfParallelism = 2 },
-                i => _hits[i] = _index.TryReadVerified(_prefixes[i], buffer.AsSpan((i - from) * _blockSize, _blockSize), out _found[i])));
+            _reads[slot] = Task.Run(() => Parallel.For(0, (to - from + Batch - 1) / Batch, new ParallelOptions { MaxDegreeOfParallelism = 2 },
+                b => ReadBatch(from + (b * Batch), Math.Min(to, from + ((b + 1) * Batch)), buffer, from)));
             _started++;
         }
     }

@@ -8,6 +8,11 @@ internal interface IIndexEngine : IDisposable
 {
     string Name { get; }
 
+    /// <summary>Writes what the engine's own measurements need besides the keys (before the build is timed).</summary>
+    void Prepare()
+    {
+    }
+
     /// <summary>Bulk-loads the keys (ascending), each with its location, and closes what it wrote.</summary>
     void Build(IEnumerable<(ulong High, ulong Low, long Location)> entries, long count);
 

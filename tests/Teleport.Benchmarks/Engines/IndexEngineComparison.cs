@@ -52,12 +52,14 @@ internal static class IndexEngineComparison
 
     private static void Build(IIndexEngine engine, long entries, string directory)
     {
+        engine.Prepare();
         var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         var clock = Stopwatch.StartNew();
         engine.Build(Keys(entries), entries);
         double wall = clock.Elapsed.TotalSeconds;
         double used = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;
-        long bytes = new DirectoryInfo(directory).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length);
+        long bytes = new DirectoryInfo(directory).EnumerateFiles("*", SearchOption.AllDirectories)
+            .Where(f => f.Directory?.Name != OwnIndexEngine.ImageDirectory).Sum(f => f.Length);
         Console.WriteLine($"result\t{engine.Name}\tbuild_s\t{wall:F1}\tbuild_cpu_s\t{used:F1}\tbuild_Mps\t{entries / wall / 1e6:F2}" +
                           $"\tfile_B_per_entry\t{(double)bytes / entries:F2}\tpeak_MiB\t{Process.GetCurrentProcess().PeakWorkingSet64 >> 20}");
     }
@@ -80,12 +82,19 @@ internal static class IndexEngineComparison
         var (hits2, hitFaults2) = Rate(engine, present, locations);
         var after = ProcessMemory.Read();
         var (verified, verifiedFaults) = VerifiedRate(engine, present, directory);
+        string indexed = "";
+        if (engine is OwnIndexEngine own)
+        {
+            // Through the index itself on real blocks: one lookup at a time, then batches of 256 (IndexPrefetch's half window).
+            var (single, batched, method) = own.VerifiedRates(Samples, 256);
+            indexed = $"\tverified_index_kps\t{single / 1e3:F0}\tverified_batch_kps\t{batched / 1e3:F0}\tbatch_reads\t{method}";
+        }
         Console.WriteLine($"result\t{engine.Name}\topen_s\t{open:F2}\tanon_B_per_entry_open\t{(double)(opened.Anonymous - before.Anonymous) / entries:F2}" +
                           $"\tanon_B_per_entry\t{(double)(after.Anonymous - before.Anonymous) / entries:F2}" +
                           $"\tfile_pages_B_per_entry\t{(double)(after.File - before.File) / entries:F2}" +
                           $"\tmiss_Mps\t{misses / 1e6:F2}\thit_kps_first\t{hits1 / 1e3:F0}\thit_kps\t{hits2 / 1e3:F0}\tverified_kps\t{verified / 1e3:F0}" +
                           $"\tfaults_per_miss\t{Faults(missFaults, absent.Length)}\tfaults_per_hit_first\t{Faults(hitFaults1, present.Length)}" +
-                          $"\tfaults_per_hit\t{Faults(hitFaults2, present.Length)}\tfaults_per_verified\t{Faults(verifiedFaults, present.Length)}");
+                          $"\tfaults_per_hit\t{Faults(hitFaults2, present.Length)}\tfaults_per_verified\t{Faults(verifiedFaults, present.Length)}{indexed}");
     }
 
     // Page faults per lookup, minor/major.

@@ -1,22 +1,52 @@
+using System.Diagnostics;
 using Teleport.Blocks;
 
 namespace Teleport.Benchmarks.Engines;
 
-/// <summary>Teleport's own index: the sorted entry table on disk behind an in-memory key summary.</summary>
+/// <summary>
+/// Teleport's own index: the sorted entry table on disk behind an in-memory key summary. Beside the synthetic keys
+/// its table holds the real fingerprints of a 256 MiB image's blocks (the image is written at build), so verified
+/// hits can also be measured through the index itself, one at a time and in batches (<see cref="VerifiedRates"/>).
+/// </summary>
 internal sealed class OwnIndexEngine(string directory) : IIndexEngine
 {
+    private const long ImageBytes = 256L << 20;
+    private const int BlockSize = BlockSizes.Default;
     private BlockIndex? _index;
 
     public string Name => "teleport";
 
+    private string ImagePath => Path.Combine(directory, ImageDirectory, $"random-{ImageBytes}.img");
+
+    /// <summary>Where the image lives, beside the index (not counted in its bytes on disk).</summary>
+    public const string ImageDirectory = "image";
+
+    private (IndexKey Key, long Block)[] _real = [];
+
+    public void Prepare()
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(ImagePath)!);
+        BenchFiles.Random(Path.GetDirectoryName(ImagePath)!, ImageBytes, seed: 5);
+        _real = RealKeys();
+    }
+
     public void Build(IEnumerable<(ulong High, ulong Low, long Location)> entries, long count)
     {
-        using var builder = EntryTable.Build(directory, count);
+        var real = _real;
+        using var builder = EntryTable.Build(directory, count + real.Length);
+        int next = 0;
         foreach (var (high, low, location) in entries)
-            builder.Append(new IndexEntry(new IndexKey(high, low), 1, location));
+        {
+            var key = new IndexKey(high, low);
+            for (; next < real.Length && Compare(real[next].Key, key) < 0; next++)
+                builder.Append(new IndexEntry(real[next].Key, 1, real[next].Block));
+            builder.Append(new IndexEntry(key, 1, location));
+        }
+        for (; next < real.Length; next++)
+            builder.Append(new IndexEntry(real[next].Key, 1, real[next].Block));
         using var table = builder.Complete();
-        var image = new ImageRecord(1, Path.Combine(directory, "image.img")) { Blocks = count, NonZeroBlocks = count };
-        IndexFile.Write(IndexFile.PathFor(directory, BlockSizes.Default), BlockSizes.Default, [image], table.Entries);
+        var image = new ImageRecord(1, ImagePath) { Blocks = count, NonZeroBlocks = count };
+        IndexFile.Write(IndexFile.PathFor(directory, BlockSize), BlockSize, [image], table.Entries);
     }
 
     public void Open() => _index = BlockIndex.Open(directory);
@@ -26,5 +56,63 @@ internal sealed class OwnIndexEngine(string directory) : IIndexEngine
     // as scattered as the real one. Presence is what is checked here.
     public long Find(ulong high, ulong low) => _index!.MayContain(new FingerprintPrefix(high, low)) ? (long)(low >> 1) : -1;
 
+    /// <summary>
+    /// Verified hits per CPU second through the index, of <paramref name="samples"/> lookups of the image's blocks in
+    /// random order: one <see cref="BlockIndex.TryReadVerified(in FingerprintPrefix, Span{byte}, out Fingerprint)"/>
+    /// each, then <see cref="BlockIndex.ReadVerified"/> in batches of <paramref name="batch"/>. Every one must hit.
+    /// </summary>
+    public (double Single, double Batched, string Method) VerifiedRates(int samples, int batch)
+    {
+        var real = RealKeys();
+        var random = new Random(17);
+        var prefixes = new FingerprintPrefix[samples];
+        for (int i = 0; i < samples; i++)
+        {
+            var key = real[random.Next(real.Length)].Key;
+            prefixes[i] = new FingerprintPrefix(key.High, key.Low);
+        }
+        byte[] blocks = new byte[batch * BlockSize];
+        var cpu = CpuClock.Start();
+        for (int i = 0; i < samples; i++)
+            if (!_index!.TryReadVerified(prefixes[i], blocks.AsSpan(0, BlockSize), out _))
+                throw new InvalidOperationException($"teleport: verified lookup {i} missed");
+        double single = samples / cpu.Seconds();
+        bool[] hits = new bool[batch];
+        var found = new Fingerprint[batch];
+        cpu = CpuClock.Start();
+        for (int from = 0; from < samples; from += batch)
+        {
+            int n = Math.Min(batch, samples - from);
+            if (_index!.ReadVerified(prefixes.AsSpan(from, n), blocks.AsSpan(0, n * BlockSize), hits, found) != n)
+                throw new InvalidOperationException($"teleport: a batched verified lookup from {from} missed");
+        }
+        return (single, samples / cpu.Seconds(), _index!.BatchReadMethod);
+    }
+
     public void Dispose() => _index?.Dispose();
+
+    // The image's blocks' keys, ascending, with their block numbers.
+    private (IndexKey Key, long Block)[] RealKeys()
+    {
+        using var file = File.OpenHandle(ImagePath);
+        byte[] block = new byte[BlockSize];
+        var keys = new (IndexKey, long)[ImageBytes / BlockSize];
+        for (long b = 0; b < keys.Length; b++)
+        {
+            FileReads.ReadExactly(file, block, b * BlockSize);
+            keys[b] = (IndexKey.Of(Fingerprint.Compute(block)), b);
+        }
+        Array.Sort(keys, (x, y) => Compare(x.Item1, y.Item1));
+        return keys;
+    }
+
+    private static int Compare(IndexKey x, IndexKey y) => x.High != y.High ? x.High.CompareTo(y.High) : x.Low.CompareTo(y.Low);
+
+    /// <summary>CPU time of this process from a start (the machine is shared: wall time would count others' turns).</summary>
+    private readonly struct CpuClock(TimeSpan start)
+    {
+        public static CpuClock Start() => new(Process.GetCurrentProcess().TotalProcessorTime);
+
+        public double Seconds() => (Process.GetCurrentProcess().TotalProcessorTime - start).TotalSeconds;
+    }
 }

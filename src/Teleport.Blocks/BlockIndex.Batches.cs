@@ -1,0 +1,91 @@
+namespace Teleport.Blocks;
+
+// The batched verified lookup (a destination resolves its index stream a batch at a time): see VerifiedBatch.
+public sealed partial class BlockIndex
+{
+    private long _batchResolved;
+
+    /// <summary>Lookups <see cref="ReadVerified"/> resolved itself, without the one-at-a-time lookup (tests, benchmarks).</summary>
+    internal long BatchResolved => Interlocked.Read(ref _batchResolved);
+
+    /// <summary>
+    /// Looks up a batch of content known by prefix, each as <see cref="TryReadVerified(in FingerprintPrefix, Span{byte}, out Fingerprint)"/>
+    /// does, with far fewer system calls: per 128 lookups the entries are read with one io_uring submission and then
+    /// the blocks with another (one pread each where io_uring is unavailable: <see cref="BatchReadMethod"/>). Slot i of
+    /// <paramref name="blocks"/> (<see cref="BlockSize"/> bytes each) receives a hit's block and is cleared on a miss;
+    /// <paramref name="hits"/>[i] and <paramref name="fingerprints"/>[i] are the single lookup's result and content.
+    /// Returns the number of hits. Thread-safe.
+    /// </summary>
+    public int ReadVerified(ReadOnlySpan<FingerprintPrefix> prefixes, Span<byte> blocks, Span<bool> hits, Span<Fingerprint> fingerprints)
+    {
+        int n = prefixes.Length;
+        if (blocks.Length != (long)n * BlockSize || hits.Length < n || fingerprints.Length < n)
+            throw new ArgumentException($"{n} lookups need {(long)n * BlockSize} bytes of blocks and {n} results; got {blocks.Length} bytes, {hits.Length} and {fingerprints.Length}.");
+        var batch = _batches.Rent();
+        try
+        {
+            int found = 0;
+            for (int from = 0; from < n; from += batch.Capacity)
+            {
+                int count = Math.Min(batch.Capacity, n - from);
+                found += ReadChunk(batch, prefixes.Slice(from, count), blocks.Slice(from * BlockSize, count * BlockSize),
+                    hits.Slice(from, count), fingerprints.Slice(from, count));
+            }
+            return found;
+        }
+        finally
+        {
+            _batches.Return(batch);
+        }
+    }
+
+    /// <summary>How <see cref="ReadVerified"/> reads: "io_uring", or "pread" and why io_uring is not used.</summary>
+    public string BatchReadMethod =>
+        _batches.Mode == BatchReadMode.Uring && BatchReads.UringUnavailable is null ? "io_uring" : $"pread ({BatchReads.UringUnavailable ?? "chosen"})";
+
+    /// <summary>Test seam: the reads batched lookups ask for (io_uring falls back to pread where unavailable).</summary>
+    internal BatchReadMode BatchMode
+    {
+        get => _batches.Mode;
+        set => _batches.Mode = value;
+    }
+
+    // Up to one batch's worth of lookups: located under the read lock, verified outside it; the rest one at a time.
+    private int ReadChunk(VerifiedBatch batch, ReadOnlySpan<FingerprintPrefix> prefixes, Span<byte> blocks, Span<bool> hits,
+        Span<Fingerprint> fingerprints)
+    {
+        int count = prefixes.Length;
+        for (int i = 0; i < count; i++)
+            batch.Keys[i] = KeyOf(prefixes[i]);
+        ImageRecord?[] images;
+        using (LockScope.Read(_lock))
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            images = _images.ById;
+            batch.Locate(count, _entries);
+        }
+        int found = batch.Verify(count, images, _keyOf, blocks, fingerprints), batchHits = found, misses = 0;
+        for (int i = 0; i < count; i++)
+        {
+            var block = blocks.Slice(i * BlockSize, BlockSize);
+            hits[i] = batch.Outcomes[i] switch
+            {
+                VerifiedBatch.Outcome.Hit => true,
+                VerifiedBatch.Outcome.Retry => Lookup(batch.Keys[i], null, block, out fingerprints[i]), // counts itself
+                _ => false,
+            };
+            if (batch.Outcomes[i] == VerifiedBatch.Outcome.Retry && hits[i])
+                found++;
+            else if (batch.Outcomes[i] == VerifiedBatch.Outcome.Miss)
+            {
+                block.Clear();
+                fingerprints[i] = default;
+                misses++;
+            }
+        }
+        Interlocked.Add(ref _hits, batchHits);
+        Interlocked.Add(ref _misses, misses);
+        Interlocked.Add(ref _batchResolved, batchHits + misses);
+        return found;
+    }
+}

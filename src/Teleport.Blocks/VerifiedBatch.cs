@@ -1,0 +1,262 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace Teleport.Blocks;
+
+/// <summary>
+/// The working set of a batched verified lookup (<see cref="BlockIndex.ReadVerified"/>), up to <see cref="Capacity"/>
+/// lookups at a time in two steps: <see cref="Locate"/>, under the index's read lock, finds each key's entry in the
+/// summary and reads all of them with one batched read; <see cref="Verify"/>, outside it, reads the blocks they point
+/// to with one more and fingerprints them. A lookup that does not resolve cleanly (another key at its first tag
+/// match, a second candidate, a short or failed read, a block that no longer holds the content) is marked
+/// <see cref="Outcome.Retry"/> for the one-at-a-time lookup, which handles every case. Reads go to native memory,
+/// so nothing is pinned, and a read still in flight after a failure can never write into the managed heap.
+/// </summary>
+internal sealed unsafe class VerifiedBatch : IDisposable
+{
+    public enum Outcome : byte
+    {
+        Miss,
+        Located,
+        Hit,
+        Retry,
+    }
+
+    private const int MaxLookups = 128, MaxBufferBytes = 1 << 20, PageSize = 4096;
+
+    private readonly BatchReads _reads;
+    private readonly int _blockSize;
+    private readonly byte* _entryBuffer;
+    private readonly byte* _blockBuffer;
+    private readonly ReadOp[] _ops;
+    private readonly int[] _results;
+    private readonly int[] _opLookup;
+    private readonly SafeFileHandle?[] _held;
+    private readonly ulong[] _locations;
+
+    private VerifiedBatch(BatchReadMode requested, int blockSize)
+    {
+        Requested = requested;
+        _blockSize = blockSize;
+        // 128 lookups of 4 KiB blocks (fewer of larger ones): a system call spread over many reads, 512 KiB of buffer.
+        _reads = BatchReads.Create(requested, Math.Clamp(MaxBufferBytes / blockSize, 16, MaxLookups));
+        Capacity = Math.Min(_reads.Capacity, MaxLookups);
+        _entryBuffer = (byte*)NativeMemory.AlignedAlloc((nuint)(Capacity * IndexEntry.Size), PageSize);
+        _blockBuffer = (byte*)NativeMemory.AlignedAlloc((nuint)(Capacity * blockSize), PageSize);
+        _ops = new ReadOp[Capacity];
+        _results = new int[Capacity];
+        _opLookup = new int[Capacity];
+        _held = new SafeFileHandle?[Capacity];
+        _locations = new ulong[Capacity];
+        Keys = new IndexKey[Capacity];
+        Outcomes = new Outcome[Capacity];
+    }
+
+    /// <summary>Lookups per step.</summary>
+    public int Capacity { get; }
+
+    /// <summary>The mode asked for (the reads fall back to pread where io_uring is unavailable).</summary>
+    public BatchReadMode Requested { get; }
+
+    /// <summary>The mode the reads use.</summary>
+    public BatchReadMode Mode => _reads.Mode;
+
+    /// <summary>The keys to look up (the caller fills the first count).</summary>
+    public IndexKey[] Keys { get; }
+
+    public Outcome[] Outcomes { get; }
+
+    /// <summary>
+    /// Step one, under the index's read lock (the table stays open): where each of the first <paramref name="count"/>
+    /// keys' content is, by its table entry (all read at once) or its received entry. A key with no candidate is a miss.
+    /// </summary>
+    public void Locate(int count, IndexEntries entries)
+    {
+        var table = entries.Table;
+        int fd = (int)(table.EntryFile?.DangerousGetHandle() ?? -1); // the read lock keeps the table, and so its file, open
+        int ops = 0;
+        for (int i = 0; i < count; i++)
+        {
+            int at = table.FirstMatch(Keys[i]);
+            _locations[i] = entries.ReceivedLocation(Keys[i]);
+            Outcomes[i] = at < 0 && _locations[i] == 0 ? Outcome.Miss : Outcome.Located;
+            if (at < 0)
+                continue;
+            if (_locations[i] != 0)
+            {
+                Outcomes[i] = Outcome.Retry; // two candidates: the single lookup tries them in order
+                continue;
+            }
+            _ops[ops] = new ReadOp(fd, (nint)(_entryBuffer + ops * IndexEntry.Size), IndexEntry.Size, (long)at * IndexEntry.Size);
+            _opLookup[ops++] = i;
+        }
+        if (ops == 0)
+            return;
+        _reads.Read(_ops.AsSpan(0, ops), _results);
+        for (int k = 0; k < ops; k++)
+        {
+            int i = _opLookup[k];
+            var entry = *(IndexEntry*)(_entryBuffer + k * IndexEntry.Size);
+            if (_results[k] == IndexEntry.Size && entry.KeyHigh == Keys[i].High && entry.KeyLow == Keys[i].Low)
+                _locations[i] = entry.Location;
+            else
+                Outcomes[i] = Outcome.Retry;
+        }
+    }
+
+    /// <summary>
+    /// Step two, without the lock: reads the located blocks from <paramref name="images"/> at once and checks each
+    /// holds content of its key. A hit's block goes to its slot of <paramref name="blocks"/> and its fingerprint to
+    /// <paramref name="fingerprints"/>. Returns the hits.
+    /// </summary>
+    public int Verify(int count, ImageRecord?[] images, Func<Fingerprint, IndexKey> keyOf, Span<byte> blocks, Span<Fingerprint> fingerprints)
+    {
+        int ops = 0;
+        try
+        {
+            for (int i = 0; i < count; i++)
+            {
+                if (Outcomes[i] != Outcome.Located)
+                    continue;
+                if (TryQueueBlock(ops, i, images))
+                    _opLookup[ops++] = i;
+                else
+                    Outcomes[i] = Outcome.Retry;
+            }
+            if (ops > 0)
+                _reads.Read(_ops.AsSpan(0, ops), _results);
+        }
+        finally
+        {
+            // The ring holds its own reference to each file once a read is submitted: the handles may go now.
+            for (int k = 0; k < ops; k++)
+            {
+                _held[k]!.DangerousRelease();
+                _held[k] = null;
+            }
+        }
+        return Check(ops, keyOf, blocks, fingerprints);
+    }
+
+    private bool TryQueueBlock(int op, int lookup, ImageRecord?[] images)
+    {
+        ulong location = _locations[lookup];
+        int id = IndexEntry.ImageIdOf(location);
+        var handle = id < images.Length ? images[id]?.TryGetHandle() : null;
+        if (handle is null)
+            return false;
+        bool added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added); // a concurrent close (the image left the index) waits for the read
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
+        _held[op] = handle;
+        _ops[op] = new ReadOp((int)handle.DangerousGetHandle(), (nint)(_blockBuffer + (long)op * _blockSize), _blockSize,
+            IndexEntry.BlockOf(location) * _blockSize);
+        return true;
+    }
+
+    private int Check(int ops, Func<Fingerprint, IndexKey> keyOf, Span<byte> blocks, Span<Fingerprint> fingerprints)
+    {
+        int hits = 0;
+        for (int k = 0; k < ops; k++)
+        {
+            int i = _opLookup[k];
+            // A short read (the image's last, partial block, or a shrunk image) goes to the single lookup, which pads.
+            if (_results[k] != _blockSize)
+            {
+                Outcomes[i] = Outcome.Retry;
+                continue;
+            }
+            var data = new ReadOnlySpan<byte>(_blockBuffer + (long)k * _blockSize, _blockSize);
+            var content = Fingerprint.Compute(data);
+            if (keyOf(content) != Keys[i])
+            {
+                Outcomes[i] = Outcome.Retry;
+                continue;
+            }
+            data.CopyTo(blocks.Slice(i * _blockSize, _blockSize));
+            fingerprints[i] = content;
+            Outcomes[i] = Outcome.Hit;
+            hits++;
+        }
+        return hits;
+    }
+
+    public void Dispose()
+    {
+        _reads.Dispose();
+        if (_reads.Broken)
+            return; // reads may still land in the buffers: they are left allocated
+        NativeMemory.AlignedFree(_entryBuffer);
+        NativeMemory.AlignedFree(_blockBuffer);
+    }
+
+    /// <summary>Batches kept for reuse: a ring and its buffers are set up once, not per call. Thread-safe.</summary>
+    public sealed class Pool(int blockSize) : IDisposable
+    {
+        private const int MaxKept = 8;
+        private readonly Stack<VerifiedBatch> _free = new();
+        private BatchReadMode _mode = BatchReads.DefaultMode;
+        private bool _disposed;
+
+        /// <summary>The reads new batches ask for (io_uring by default on Linux); a change drops the kept ones.</summary>
+        public BatchReadMode Mode
+        {
+            get => _mode;
+            set
+            {
+                lock (_free)
+                {
+                    _mode = value;
+                    DisposeKept();
+                }
+            }
+        }
+
+        public VerifiedBatch Rent()
+        {
+            BatchReadMode mode;
+            lock (_free)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                if (_free.TryPop(out var kept))
+                    return kept;
+                mode = _mode;
+            }
+            return new VerifiedBatch(mode, blockSize);
+        }
+
+        public void Return(VerifiedBatch batch)
+        {
+            lock (_free)
+            {
+                if (!_disposed && !batch._reads.Broken && batch.Requested == _mode && _free.Count < MaxKept)
+                {
+                    _free.Push(batch);
+                    return;
+                }
+            }
+            batch.Dispose();
+        }
+
+        public void Dispose()
+        {
+            lock (_free)
+            {
+                _disposed = true;
+                DisposeKept();
+            }
+        }
+
+        private void DisposeKept()
+        {
+            while (_free.TryPop(out var batch))
+                batch.Dispose();
+        }
+    }
+}
