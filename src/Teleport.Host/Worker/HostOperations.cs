@@ -87,8 +87,10 @@ public sealed class HostOperations
             if (switcher.Current == target)
                 return;
             var took = Stopwatch.StartNew();
-            await switcher.PreconnectAsync(target, cancellationToken).ConfigureAwait(false);
-            HostWorkerLog.Preconnected(_log, vm.Id, target, took.Elapsed.TotalMilliseconds);
+            // A fenced cut-over the host carries: the destination offers the export held, so it is selected now and the
+            // switch after the pause crosses no network.
+            await switcher.PreconnectAsync(target, select: command.CutOverVolumeId is { Length: > 0 }, cancellationToken).ConfigureAwait(false);
+            HostWorkerLog.Preconnected(_log, vm.Id, target, switcher.PreconnectedSelected, took.Elapsed.TotalMilliseconds);
         }
         catch (Exception e) when (e is PathSwitchException or HostOperationException or System.Net.Sockets.SocketException or ArgumentException)
         {
