@@ -53,7 +53,9 @@ internal sealed class LocalCutOver(HostOperations operations, IReadOnlyDictionar
         var sync = sendFinalSync
             ? bus.TrySendToStorageAsync(source, new FinalSync(command.MigrationId, command.CutOverVolumeId!, source, command.Attempt))
             : Task.CompletedTask;
-        var reports = bus.PublishAsync(paused, stopping);
+        // Off this thread: a fresh worker's first publish does 100+ ms of work before its first await (its pipeline and
+        // serializer), which must not hold up the switch and the resume.
+        var reports = Task.Run(() => bus.PublishAsync(paused, stopping), CancellationToken.None);
         try
         {
             object? switched = await operations.SwitchAsync(new SwitchTarget(command.MigrationId, vm.Id, command.HostId, command.CutOverVolumeId!,
@@ -84,11 +86,12 @@ internal sealed class LocalCutOver(HostOperations operations, IReadOnlyDictionar
         return answer is HostOperationFailed && vm.LastSwitchBack?.Key != key ? Then(before, answer, stopping) : before;
     }
 
-    private async Task Then(Task before, object message, CancellationToken stopping)
+    // On the thread pool, like the first report: publishing must never delay the next step of the cut-over.
+    private Task Then(Task before, object message, CancellationToken stopping) => Task.Run(async () =>
     {
         await before.ConfigureAwait(false);
         await bus.PublishAsync(message, stopping).ConfigureAwait(false);
-    }
+    }, CancellationToken.None);
 
     public async ValueTask DisposeAsync()
     {
