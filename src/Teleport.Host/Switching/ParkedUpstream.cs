@@ -63,14 +63,7 @@ internal sealed class ParkedUpstream : IAsyncDisposable
             throw new PathSwitchException($"Cannot pre-connect to upstream {target}: {e.Message}", PathSwitchException.OfConnect(e), e);
         }
 
-        Parked? replaced;
-        lock (_lock)
-        {
-            replaced = _parked;
-            _parked = parked;
-        }
-
-        if (replaced is not null)
+        if (Exchange(parked) is { } replaced)
             await replaced.DisposeAsync().ConfigureAwait(false);
     }
 
@@ -91,13 +84,7 @@ internal sealed class ParkedUpstream : IAsyncDisposable
     /// <summary>Hands over what is parked for <paramref name="target"/> (null when nothing is); one parked for another target is closed.</summary>
     public async Task<Parked?> TakeAsync(UpstreamTarget target)
     {
-        Parked? taken;
-        lock (_lock)
-        {
-            taken = _parked;
-            _parked = null;
-        }
-
+        var taken = Exchange(null);
         if (taken is null)
             return null;
         if (taken.Target == target)
@@ -108,14 +95,17 @@ internal sealed class ParkedUpstream : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        Parked? parked;
+        if (Exchange(null) is { } parked)
+            await parked.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private Parked? Exchange(Parked? next)
+    {
         lock (_lock)
         {
-            parked = _parked;
-            _parked = null;
+            var previous = _parked;
+            _parked = next;
+            return previous;
         }
-
-        if (parked is not null)
-            await parked.DisposeAsync().ConfigureAwait(false);
     }
 }
