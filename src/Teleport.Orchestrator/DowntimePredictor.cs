@@ -49,8 +49,9 @@ public sealed class DowntimeModel
     public double CutOverRoundTrips { get; set; } = 2;
 
     /// <summary>
-    /// The same for a cut-over the host carries itself (fenced storage-only moves): its single NBD_OPT_GO, held by the
-    /// destination until the fence list that crossed half a round trip earlier armed it.
+    /// The same for a cut-over the host carries itself (fenced storage-only moves): none. The host selected the
+    /// destination's held export before the pause, so the pause is stop, a local swap and cont; the round trip the final
+    /// round's Fence list needs is paid by the guest's first I/O after the resume, not by the pause.
     /// </summary>
-    public double LocalCutOverRoundTrips { get; set; } = 1;
+    public double LocalCutOverRoundTrips { get; set; }
 }

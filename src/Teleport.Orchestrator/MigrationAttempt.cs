@@ -126,6 +126,8 @@ public sealed partial class MigrationAttempt
     {
         ThresholdSeen = true;
         DirtyBelowThresholdAt = threshold.ReachedAt;
+        if (threshold.RoundTripMilliseconds is { } roundTrip)
+            RoundTripMilliseconds = roundTrip;
         Rounds = Math.Max(Rounds, threshold.Rounds);
         (DirtyBlocks, RoundCapReached) = (threshold.DirtyBlocks, threshold.RoundCapReached);
     }

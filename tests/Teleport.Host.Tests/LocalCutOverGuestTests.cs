@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
 using MassTransit;
+using Teleport.Blocks;
 using Teleport.Contracts;
 using Teleport.Host.Switching;
 using Teleport.Host.Tests.Support;
@@ -13,10 +14,12 @@ namespace Teleport.Host.Tests;
 
 /// <summary>
 /// A fenced cut-over the host carries itself (PauseVm.CutOverVolumeId), with the real guest writing sequenced records,
-/// real NBD servers and the real broker: one PauseVm, and the host sends FinalSync to its source storage, switches on the
-/// connection opened before the pause once the destination serves the export, resumes there and reports VmPaused,
-/// TargetSwitched and VmResumed in that order. The broker cut off from the host as the source takes FinalSync does not
-/// stretch the pause; the saga's own steps arriving afterwards are answered as duplicates; no record is lost.
+/// real NBD servers and the real broker: the destination offers the export held (its commands wait for the fence), so
+/// the host selects it before the pause; one PauseVm, and the host sends FinalSync to its source storage, switches on
+/// that connection with no round trip to the destination, resumes there while the destination still holds the export,
+/// and reports VmPaused, TargetSwitched and VmResumed in that order. The broker cut off from the host as the source takes
+/// FinalSync does not stretch the pause; the saga's own steps arriving afterwards are answered as duplicates; the guest's
+/// I/O waits for the destination's fence and no record is lost.
 /// </summary>
 public sealed class LocalCutOverGuestTests(ITestOutputHelper output) : IDisposable
 {
@@ -33,27 +36,23 @@ public sealed class LocalCutOverGuestTests(ITestOutputHelper output) : IDisposab
     {
         const ulong run = 13;
         string source = $"store-{Guid.NewGuid():N}"[..20];
-        // Destination B: its server runs, the export appears only when the source took FinalSync (the fence armed).
+        // Destination B offers the export held: selectable at once, every command waiting until the test serves it.
         var registry = new NbdExportRegistry();
+        var held = FencedNbdExport.Held(HostRig.Export, new BlockFence(VolumeSize, 4096, TimeSpan.FromMinutes(2)));
+        registry.Add(held);
         await using var server = new NbdServer(registry);
         server.Listen(new UnixDomainSocketEndPoint(_dir.File("b-server.sock")));
         await using var nbdRelay = CuttableRelay.Start(new UnixDomainSocketEndPoint(_dir.File("b.sock")), new UnixDomainSocketEndPoint(_dir.File("b-server.sock")));
         await using var broker = await BrokerRelay.StartAsync();
+        var logs = new CapturedLogs();
         await using var rig = await HostRig.StartAsync(_dir, VolumeSize, o =>
         {
             o.Bus = broker.Bus;
             o.SendFinalSync = true;
             o.Vms[HostRig.VmId].StorageId = source;
-        }, disk => TestGuest.Arguments(disk, Records, run));
-        RecordingExport? b = null;
-        await using var storage = await SourceStandIn.StartAsync(source, () =>
-        {
-            // The host loses the broker now: what is left of the cut-over must not need it.
-            broker.Relay.Cut();
-            File.Copy(rig.A.FilePath, _dir.File("b.img"));
-            b = new RecordingExport(new FileNbdExport(HostRig.Export, _dir.File("b.img"), readOnly: false));
-            registry.Add(b);
-        });
+        }, disk => TestGuest.Arguments(disk, Records, run), logs: logs);
+        // The host loses the broker as the source takes FinalSync: what is left of the cut-over must not need it.
+        await using var storage = await SourceStandIn.StartAsync(source, broker.Relay.Cut);
         string host = rig.HostId;
         var id = Guid.NewGuid();
         await TestGuest.WaitForAsync(rig.Qemu, () => TestGuest.LastProgress(rig.Qemu.Output) >= 500, TimeSpan.FromSeconds(120), "the workload to reach record 500");
@@ -63,11 +62,25 @@ public sealed class LocalCutOverGuestTests(ITestOutputHelper output) : IDisposab
         await TestGuest.WaitForAsync(rig.Qemu, () => rig.Vm.LastResume?.Key.MigrationId == id, TimeSpan.FromSeconds(60), "the host to resume the VM");
         var pausedFor = rig.Vm.LastResume!.Value.At - rig.Vm.LastPause!.Value.At;
         output.WriteLine($"paused for {pausedFor.TotalMilliseconds:0.#} ms, the broker cut off during the cut-over");
-        // Resumed by the cut-over on B, not by the guard on the source.
+        // Resumed by the cut-over on B, not by the guard on the source, while B still holds the export: the pause waited
+        // for nothing of the destination's; its one connection selected the export before the pause.
         Assert.True(pausedFor < TimeSpan.FromMilliseconds(BudgetMs), $"paused for {pausedFor}");
         Assert.Equal("store-b", rig.Vm.CurrentStorageId);
         Assert.Equal(new UpstreamTarget(new UnixDomainSocketEndPoint(_dir.File("b.sock")), HostRig.Export), rig.Vm.Switcher!.Current);
+        Assert.False(held.Serving);
         Assert.Equal(1, nbdRelay.Accepted);
+        var lines = logs.Lines.ToList();
+        int selected = lines.FindIndex(l => l.Contains("opened ahead of the switch, export selected True", StringComparison.Ordinal));
+        int pausedLine = lines.FindIndex(l => l.Contains($"VM {HostRig.VmId} paused", StringComparison.Ordinal));
+        Assert.True(selected >= 0 && selected < pausedLine, "the export was not selected before the pause");
+        Assert.Contains(lines, l => l.Contains("export selected before True", StringComparison.Ordinal));
+
+        // The source's final round: the fence is armed (nothing left to fetch here: B gets A's image) and B served.
+        await TestGuest.WaitForAsync(rig.Qemu, () => !storage.Received.IsEmpty, TimeSpan.FromSeconds(60), "the host's FinalSync");
+        File.Copy(rig.A.FilePath, _dir.File("b.img"));
+        var b = new RecordingExport(new FileNbdExport(HostRig.Export, _dir.File("b.img"), readOnly: false));
+        held.Fence.Arm([]);
+        held.Serve(b);
         Assert.True(storage.Received.TryPeek(out var sync));
         Assert.Equal((id, "vol-7", source, 1), (sync.MigrationId, sync.VolumeId, sync.SourceStorageId, sync.Attempt));
 
@@ -99,7 +112,7 @@ public sealed class LocalCutOverGuestTests(ITestOutputHelper output) : IDisposab
         var destination = await WorkloadVerifier.VerifyAsync(_dir.File("b.img"), run);
         Assert.True(destination.IsIntact, $"destination: {destination}");
         Assert.Equal(Records, destination.ValidRecords);
-        Assert.NotEmpty(b!.Writes);
+        Assert.NotEmpty(b.Writes);
     }
 
     /// <summary>The source storage worker's queue on the real broker: records FinalSync and runs the stand-in's final sync.</summary>

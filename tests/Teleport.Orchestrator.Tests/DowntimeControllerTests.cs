@@ -84,6 +84,21 @@ public sealed class DowntimeControllerTests
     }
 
     [Fact]
+    public async Task A_threshold_that_overtakes_its_round_still_brings_the_round_trip()
+    {
+        await using var host = await StartAsync();
+        var m = new MigrationScript(host);
+        await CopyingAsync(host, m, maxDowntimeMs: 100, strict: false);
+
+        // Events of different types may arrive out of order: the threshold first, its round's figures never before the decision.
+        await host.Publish(Threshold(m, 1, dirty: 0) with { RoundTripMilliseconds = 50 });
+        await host.Sent<PauseVm>(m.Id, HostQueue(Host));
+        var row = await host.WaitForState(m.Id, "Pausing");
+        Assert.Equal(50, row.Run.RoundTripMilliseconds);
+        Assert.Equal(120, row.Run.PredictedDowntimeMilliseconds);
+    }
+
+    [Fact]
     public async Task Strict_MaxDowntime_fails_before_any_pause_when_the_prediction_cannot_fit()
     {
         await using var host = await StartAsync();

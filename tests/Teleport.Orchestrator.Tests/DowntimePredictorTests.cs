@@ -14,12 +14,14 @@ public sealed class DowntimePredictorTests
     }
 
     [Fact]
-    public void A_cut_over_the_host_carries_itself_waits_on_one_round_trip()
+    public void A_cut_over_the_host_carries_itself_waits_on_no_round_trip_unless_configured()
     {
+        // The export was selected before the pause: stop, a local swap and cont.
+        var figures = new CopyFigures(0, 0, 4096, 12_500_000, 50);
+        Assert.Equal(20, DowntimePredictor.Predict(figures, new DowntimeModel(), local: true).FixedMilliseconds);
         var model = new DowntimeModel { LocalMilliseconds = 20, CutOverRoundTrips = 2, LocalCutOverRoundTrips = 1 };
-        var p = DowntimePredictor.Predict(new CopyFigures(0, 0, 4096, 12_500_000, 50), model, local: true);
-        Assert.Equal(70, p.FixedMilliseconds);
-        Assert.Equal(120, DowntimePredictor.Predict(new CopyFigures(0, 0, 4096, 12_500_000, 50), model).FixedMilliseconds);
+        Assert.Equal(70, DowntimePredictor.Predict(figures, model, local: true).FixedMilliseconds);
+        Assert.Equal(120, DowntimePredictor.Predict(figures, model).FixedMilliseconds);
     }
 
     [Fact]

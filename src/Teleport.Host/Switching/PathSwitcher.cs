@@ -112,14 +112,19 @@ public sealed class PathSwitcher : IAsyncDisposable
     /// <summary>
     /// Opens a connection to <paramref name="target"/> ahead of a switch (TCP, greeting, TLS) and keeps it idle before
     /// the export is chosen, so the switch to it needs no new connection: one NBD_OPT_GO, repeated on that connection
-    /// while the export is not there yet. Call it before pausing the VM; it replaces an earlier pre-connection.
+    /// while the export is not there yet. With <paramref name="select"/> the export is selected now when the server
+    /// offers it (a fenced cut-over's destination offers it held), so the switch crosses no network. Call it before
+    /// pausing the VM; it replaces an earlier pre-connection.
     /// </summary>
     /// <exception cref="PathSwitchException">The target is unreachable (the switch would then connect by itself).</exception>
-    public Task PreconnectAsync(UpstreamTarget target, CancellationToken cancellationToken = default)
+    public Task PreconnectAsync(UpstreamTarget target, bool select = false, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(target);
-        return _parked.OpenAsync(target, _options, cancellationToken);
+        return _parked.OpenAsync(target, _options, select, cancellationToken);
     }
+
+    /// <summary>True when the connection kept for the next switch has its export selected already (see <see cref="PreconnectAsync"/>).</summary>
+    public bool PreconnectedSelected => _parked.Selected;
 
     public Task<SwitchResult> SwitchAsync(EndPoint upstreamEndPoint, string exportName, CancellationToken cancellationToken = default) =>
         SwitchAsync(new UpstreamTarget(upstreamEndPoint, exportName), cancellationToken);
@@ -201,8 +206,12 @@ public sealed class PathSwitcher : IAsyncDisposable
             _gate.Open();
             var heldFor = blocked.Elapsed;
             _ = UpstreamLink.DisposeQuietlyAsync(old.Client);
-            var result = new SwitchResult(from, target, connect, drain, flush, heldFor, total.Elapsed) { Preconnected = parked?.Selected == true };
-            SwitcherLog.Switched(_logger, ExportName, from, target, result.Total.TotalMilliseconds, result.Blocked.TotalMilliseconds);
+            var result = new SwitchResult(from, target, connect, drain, flush, heldFor, total.Elapsed)
+            {
+                Preconnected = parked is { Client: not null } || parked?.Connection?.Selected == true,
+                Preselected = ReferenceEquals(next, parked?.Client),
+            };
+            SwitcherLog.Switched(_logger, ExportName, from, target, result.Total.TotalMilliseconds, result.Blocked.TotalMilliseconds, result.Preselected);
             return result;
         }
         catch (Exception e)

@@ -15,4 +15,7 @@ public sealed record SwitchResult(
 {
     /// <summary>The switch used a connection opened before it (<see cref="PathSwitcher.PreconnectAsync"/>).</summary>
     public bool Preconnected { get; init; }
+
+    /// <summary>The export was selected on that connection before the switch: the switch crossed no network.</summary>
+    public bool Preselected { get; init; }
 }

@@ -43,25 +43,31 @@ internal sealed class UpstreamLink : IAsyncDisposable
     /// Opens a connection to <paramref name="target"/> and checks it can stand in for the current one.
     /// </summary>
     /// <exception cref="PathSwitchException">Unreachable, no such export, a different size / writability, smaller requests only.</exception>
-    public Task<NbdClient> ConnectReplacementAsync(UpstreamTarget target, NbdParkedConnection? parked, CancellationToken cancellationToken) =>
+    public Task<NbdClient> ConnectReplacementAsync(UpstreamTarget target, ParkedUpstream.Parked? parked, CancellationToken cancellationToken) =>
         ConnectAsync(target, _options, this, cancellationToken, parked);
 
     /// <summary>
     /// Opens a connection to <paramref name="target"/>; with <paramref name="replacing"/> it must match that
     /// link's volume (same size and writability, takes requests as large). With <paramref name="parked"/> (a connection
-    /// to the target opened earlier) only the export is selected on it.
+    /// to the target opened earlier) only the export is selected on it, or nothing at all when it was selected already
+    /// and the connection is still open.
     /// </summary>
     public static async Task<NbdClient> ConnectAsync(UpstreamTarget target, PathSwitcherOptions options, UpstreamLink? replacing, CancellationToken cancellationToken,
-        NbdParkedConnection? parked = null)
+        ParkedUpstream.Parked? parked = null)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(options.ConnectTimeout);
         NbdClient client;
         try
         {
-            client = parked is null
-                ? await NbdClient.ConnectAsync(target.EndPoint, target.ExportName, options.Client, timeout.Token).ConfigureAwait(false)
-                : await GoParkedAsync(parked, target, options, timeout.Token).ConfigureAwait(false);
+            if (parked?.Client is { Closed: true } lost)
+                await DisposeQuietlyAsync(lost).ConfigureAwait(false);
+            client = parked switch
+            {
+                { Client: { Closed: false } selected } => selected,
+                { Connection: { } connection } => await GoParkedAsync(connection, target, options, timeout.Token).ConfigureAwait(false),
+                _ => await NbdClient.ConnectAsync(target.EndPoint, target.ExportName, options.Client, timeout.Token).ConfigureAwait(false),
+            };
         }
         catch (NbdOptionException e) when (e.Reply == NbdOptionReplyType.ErrorUnknown)
         {
@@ -91,7 +97,7 @@ internal sealed class UpstreamLink : IAsyncDisposable
     {
         try
         {
-            return await parked.GoAsync(target.ExportName, cancellationToken).ConfigureAwait(false);
+            return await parked.GoAsync(target.ExportName, cancellationToken: cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is NbdConnectionException or NbdProtocolException or IOException)
         {

@@ -63,7 +63,9 @@ public sealed class HostOperations
         }
 
         var hypervisor = await vm.HypervisorAsync(cancellationToken).ConfigureAwait(false);
-        await PreconnectAsync(vm, command, cancellationToken).ConfigureAwait(false);
+        // Both before the pause and side by side: the path to the destination and the bus for the cut-over's reports.
+        await Task.WhenAll(PreconnectAsync(vm, command, cancellationToken),
+            command.CutOverVolumeId is { Length: > 0 } && Guard.Bus is { } bus ? bus.WarmUpAsync() : Task.CompletedTask).ConfigureAwait(false);
         // The guest may stop as soon as 'stop' is sent: the downtime is counted from here.
         var at = _clock.GetUtcNow();
         var took = Stopwatch.StartNew();
@@ -90,8 +92,10 @@ public sealed class HostOperations
             if (switcher.Current == target)
                 return;
             var took = Stopwatch.StartNew();
-            await switcher.PreconnectAsync(target, cancellationToken).ConfigureAwait(false);
-            HostWorkerLog.Preconnected(_log, vm.Id, target, took.Elapsed.TotalMilliseconds);
+            // A fenced cut-over the host carries: the destination offers the export held, so it is selected now and the
+            // switch after the pause crosses no network.
+            await switcher.PreconnectAsync(target, select: command.CutOverVolumeId is { Length: > 0 }, cancellationToken).ConfigureAwait(false);
+            HostWorkerLog.Preconnected(_log, vm.Id, target, switcher.PreconnectedSelected, took.Elapsed.TotalMilliseconds);
         }
         catch (Exception e) when (e is PathSwitchException or HostOperationException or System.Net.Sockets.SocketException or ArgumentException)
         {

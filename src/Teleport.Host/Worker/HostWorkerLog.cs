@@ -46,8 +46,8 @@ internal static partial class HostWorkerLog
     [LoggerMessage(EventId = 5114, Level = LogLevel.Information, Message = "VM {VmId}: repeated SwitchTarget of {Operation} joins the switch still pending")]
     public static partial void SwitchJoined(ILogger logger, string vmId, OperationKey operation);
 
-    [LoggerMessage(EventId = 5160, Level = LogLevel.Information, Message = "VM {VmId}: connection to {Target} opened ahead of the switch ({Milliseconds:0.###} ms)")]
-    public static partial void Preconnected(ILogger logger, string vmId, object target, double milliseconds);
+    [LoggerMessage(EventId = 5160, Level = LogLevel.Information, Message = "VM {VmId}: connection to {Target} opened ahead of the switch, export selected {Selected} ({Milliseconds:0.###} ms)")]
+    public static partial void Preconnected(ILogger logger, string vmId, object target, bool selected, double milliseconds);
 
     [LoggerMessage(EventId = 5161, Level = LogLevel.Warning, Message = "VM {VmId}: no connection to storage {StorageId} ahead of the switch ({Reason}); the switch will connect")]
     public static partial void PreconnectFailed(ILogger logger, string vmId, string storageId, string reason);
@@ -69,4 +69,7 @@ internal static partial class HostWorkerLog
 
     [LoggerMessage(EventId = 5166, Level = LogLevel.Warning, Message = "The broker did not take the host's {Command} for storage {StorageId} ({Reason}); the saga's own one starts the step")]
     public static partial void SendRefused(ILogger logger, string command, string storageId, string reason);
+
+    [LoggerMessage(EventId = 5167, Level = LogLevel.Warning, Message = "The bus could not be readied for the cut-over's reports ({Reason}); they publish without it")]
+    public static partial void WarmUpFailed(ILogger logger, string reason);
 }

@@ -7,8 +7,8 @@ namespace Teleport.Host.Worker;
 /// A fenced storage-only cut-over carried by the host where the VM is (PauseVm.CutOverVolumeId): right after the pause it
 /// sends FinalSync to the storage the disk path leads to when Host:SendFinalSync allows (by this host's configuration,
 /// never the message's; else the saga's FinalSync does), switches
-/// on the connection opened before the pause as soon as the destination serves the fenced export, and resumes the VM
-/// there. VmPaused, TargetSwitched and VmResumed are published in that order as they happen, behind the VM: no step
+/// on the connection opened before the pause, whose export it selected before the pause (the destination offers it held
+/// until its fence is armed: the switch is a local swap), and resumes the VM there. VmPaused, TargetSwitched and VmResumed are published in that order as they happen, behind the VM: no step
 /// waits on the broker, so a broker outage costs at most the pause budget (the guard then resumes on the source).
 /// The saga's own SwitchTarget, FinalSync and ResumeVm reach work already done and are answered as duplicates.
 /// </summary>
@@ -49,11 +49,13 @@ internal sealed class LocalCutOver(HostOperations operations, IReadOnlyDictionar
         string source = vm.CurrentStorageId;
         HostWorkerLog.LocalCutOver(log, vm.Id, key, sendFinalSync ? source : "(the saga's)", command.NextStorageId!);
         // Neither waits for the other nor holds up the switch; without Host:SendFinalSync the saga's FinalSync starts the
-        // final round (the destination holds the switch's NBD_OPT_GO until then).
+        // final round (the guest's I/O on the destination waits for it, not the switch).
         var sync = sendFinalSync
             ? bus.TrySendToStorageAsync(source, new FinalSync(command.MigrationId, command.CutOverVolumeId!, source, command.Attempt))
             : Task.CompletedTask;
-        var reports = bus.PublishAsync(paused, stopping);
+        // Off this thread: a fresh worker's first publish does 100+ ms of work before its first await (its pipeline and
+        // serializer), which must not hold up the switch and the resume.
+        var reports = Task.Run(() => bus.PublishAsync(paused, stopping), CancellationToken.None);
         try
         {
             object? switched = await operations.SwitchAsync(new SwitchTarget(command.MigrationId, vm.Id, command.HostId, command.CutOverVolumeId!,
@@ -84,11 +86,12 @@ internal sealed class LocalCutOver(HostOperations operations, IReadOnlyDictionar
         return answer is HostOperationFailed && vm.LastSwitchBack?.Key != key ? Then(before, answer, stopping) : before;
     }
 
-    private async Task Then(Task before, object message, CancellationToken stopping)
+    // On the thread pool, like the first report: publishing must never delay the next step of the cut-over.
+    private Task Then(Task before, object message, CancellationToken stopping) => Task.Run(async () =>
     {
         await before.ConfigureAwait(false);
         await bus.PublishAsync(message, stopping).ConfigureAwait(false);
-    }
+    }, CancellationToken.None);
 
     public async ValueTask DisposeAsync()
     {

@@ -56,6 +56,9 @@ public sealed class NbdClient : IAsyncDisposable
 
     public long Size => Export.Size;
 
+    /// <summary>True once the connection failed or was closed (by either side): no request can be sent on it.</summary>
+    public bool Closed => Volatile.Read(ref _failure) is not null;
+
     /// <summary>True when the server agreed to structured replies.</summary>
     public bool StructuredReplies { get; }
 
@@ -65,7 +68,7 @@ public sealed class NbdClient : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(exportName);
         var parked = await NbdParkedConnection.OpenAsync(endPoint, options, cancellationToken).ConfigureAwait(false);
-        return await parked.GoAsync(exportName, cancellationToken).ConfigureAwait(false);
+        return await parked.GoAsync(exportName, cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 
     internal static void CheckOptions(NbdClientOptions options)
@@ -82,13 +85,15 @@ public sealed class NbdClient : IAsyncDisposable
     }
 
     /// <summary>Selects the export on a negotiated channel; the client owns the channel from then on.</summary>
-    internal static async Task<NbdClient> GoAsync(NbdClientChannel channel, string exportName, bool structured, NbdClientOptions options, CancellationToken cancellationToken)
+    internal static async Task<NbdClient> GoAsync(NbdClientChannel channel, string exportName, bool structured, NbdClientOptions options, TimeSpan wait,
+        CancellationToken cancellationToken)
     {
-        var export = await GoWaitingAsync(channel.Handshake, exportName, options, cancellationToken).ConfigureAwait(false);
+        var export = await GoWaitingAsync(channel.Handshake, exportName, options, wait, cancellationToken).ConfigureAwait(false);
         return new NbdClient(channel, export, structured, options);
     }
 
-    private static async Task<NbdExportDetails> GoWaitingAsync(NbdClientHandshake handshake, string exportName, NbdClientOptions options, CancellationToken cancellationToken)
+    private static async Task<NbdExportDetails> GoWaitingAsync(NbdClientHandshake handshake, string exportName, NbdClientOptions options, TimeSpan wait,
+        CancellationToken cancellationToken)
     {
         long started = Stopwatch.GetTimestamp();
         while (true)
@@ -99,7 +104,7 @@ public sealed class NbdClient : IAsyncDisposable
             }
             // Only an NBD_OPT_GO refusal leaves the connection in option haggling (an NBD_OPT_EXPORT_NAME refusal closes it).
             catch (NbdOptionException e) when (e.Option == NbdOption.Go && e.Reply == NbdOptionReplyType.ErrorUnknown &&
-                                               Stopwatch.GetElapsedTime(started) + options.ExportPollInterval <= options.ExportWait)
+                                               Stopwatch.GetElapsedTime(started) + options.ExportPollInterval <= wait)
             {
                 await Task.Delay(options.ExportPollInterval, cancellationToken).ConfigureAwait(false);
             }

@@ -48,18 +48,20 @@ public sealed class NbdParkedConnection : IAsyncDisposable
     }
 
     /// <summary>
-    /// Selects <paramref name="exportName"/> (waiting for it up to <see cref="NbdClientOptions.ExportWait"/>) and hands
-    /// the connection over to the returned client. Once only: on failure the connection is closed.
+    /// Selects <paramref name="exportName"/> (waiting for it up to <see cref="NbdClientOptions.ExportWait"/>, or asking
+    /// once with <paramref name="once"/>) and hands the connection over to the returned client. Once only: on failure the
+    /// connection is closed.
     /// </summary>
     /// <exception cref="NbdOptionException">The server refused (e.g. no such export).</exception>
-    public async Task<NbdClient> GoAsync(string exportName, CancellationToken cancellationToken = default)
+    public async Task<NbdClient> GoAsync(string exportName, bool once = false, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(exportName);
         if (Interlocked.Exchange(ref _used, 1) != 0)
             throw new InvalidOperationException("This parked NBD connection was used already.");
         try
         {
-            var client = await NbdClient.GoAsync(_channel, exportName, _structured, _options, cancellationToken).ConfigureAwait(false);
+            var client = await NbdClient.GoAsync(_channel, exportName, _structured, _options, once ? TimeSpan.Zero : _options.ExportWait, cancellationToken)
+                .ConfigureAwait(false);
             Selected = true;
             return client;
         }

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
+using Teleport.Nbd.Exports;
 using Teleport.Nbd.Protocol;
 
 namespace Teleport.Nbd.Server;
@@ -24,6 +25,8 @@ internal sealed class NbdReadReply(NbdSession session, NbdReplyWriter writer, Nb
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask SendAsync(NbdRequest request)
     {
+        // A fenced export's read waits for its blocks before it takes the reply lock: other replies must not queue behind it.
+        var waited = session.Export is FencedNbdExport fenced ? await TryWaitAsync(fenced, request).ConfigureAwait(false) : null;
         // Taken before the buffer: replies waiting for the wire hold no memory.
         await writer.LockAsync().ConfigureAwait(false);
         try
@@ -33,7 +36,10 @@ internal sealed class NbdReadReply(NbdSession session, NbdReplyWriter writer, Nb
             try
             {
                 bool chunked = session.StructuredReplies && (request.Flags & NbdCommandFlags.DontFragment) == 0;
-                await SendSlicesAsync(request, buffer, chunked).ConfigureAwait(false);
+                if (waited is not null)
+                    await FailAsync(request, waited, 0, chunked, null, buffer).ConfigureAwait(false);
+                else
+                    await SendSlicesAsync(request, buffer, chunked).ConfigureAwait(false);
             }
             finally
             {
@@ -145,6 +151,19 @@ internal sealed class NbdReadReply(NbdSession session, NbdReplyWriter writer, Nb
 
         // The exception text stays in the server log: it may name local paths.
         await writer.WriteErrorLockedAsync(request.Cookie, error, $"{request.Command} failed: {error}", session.StructuredReplies).ConfigureAwait(false);
+    }
+
+    private async ValueTask<Exception?> TryWaitAsync(FencedNbdExport fenced, NbdRequest request)
+    {
+        try
+        {
+            await fenced.WaitReadableAsync((long)request.Offset, request.Length, cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+        catch (Exception e)
+        {
+            return e;
+        }
     }
 
     private async ValueTask<Exception?> TryReadAsync(ulong offset, Memory<byte> data)

@@ -27,15 +27,22 @@ internal sealed class NbdServerConnection(NbdExportRegistry exports, NbdServerOp
 
             NbdLog.Attached(logger, remote, session.Export.Name, session.StructuredReplies);
             attachments.Attach(session.Export.Name);
+            // A fenced export withdrawn (its migration rolled back) ends the connections to it.
+            using var transmission = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken,
+                (session.Export as FencedNbdExport)?.Withdrawn ?? CancellationToken.None);
             try
             {
                 var writer = new NbdReplyWriter(stream, options.ReplyTimeout, logger, remote);
                 var budget = new NbdInFlightBudget(options.MaxBytesInFlight);
-                var handler = new NbdCommandHandler(session, writer, budget, memory, logger, cancellationToken);
+                var handler = new NbdCommandHandler(session, writer, budget, memory, logger, transmission.Token);
                 var workers = new NbdWorkerPool(handler, options.MaxInFlightRequests, logger);
                 try
                 {
-                    await TransmitAsync(reader, session, writer, (workers, budget), cancellationToken).ConfigureAwait(false);
+                    await TransmitAsync(reader, session, writer, (workers, budget), transmission.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (transmission.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                {
+                    NbdLog.ConnectionAborted(logger, remote, $"export '{session.Export.Name}' withdrawn");
                 }
                 finally
                 {

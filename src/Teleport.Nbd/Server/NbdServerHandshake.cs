@@ -262,10 +262,8 @@ internal sealed class NbdServerHandshake(NbdExportRegistry exports, NbdServerOpt
             return null;
         }
 
-        // A forbidden export is answered like a missing one: its name is not confirmed to a stranger. One that is about
-        // to be added (a fenced cut-over's destination arming its fence) is waited for, so the switch costs one round trip.
-        if (!TryOpen(name, out var export)
-            && !(Allowed(name) && await exports.WaitForAsync(name, options.ExpectedExportWait, cancellationToken).ConfigureAwait(false) && TryOpen(name, out export)))
+        // A forbidden export is answered like a missing one: its name is not confirmed to a stranger.
+        if (!TryOpen(name, out var export))
         {
             await RefuseAsync(output, option, NbdOptionReplyType.ErrorUnknown, $"no export named '{name}'", cancellationToken).ConfigureAwait(false);
             return null;

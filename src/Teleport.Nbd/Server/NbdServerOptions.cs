@@ -20,13 +20,6 @@ public sealed record NbdServerOptions
     /// <summary>Time a client has to finish option haggling.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>
-    /// Longest an NBD_OPT_GO or NBD_OPT_INFO for an export the registry expects (<see cref="Exports.NbdExportRegistry.Expect"/>)
-    /// is held before it is refused as unknown: the reply goes out the moment the export is added. One option per
-    /// connection at a time, within <see cref="HandshakeTimeout"/>.
-    /// </summary>
-    public TimeSpan ExpectedExportWait { get; init; } = TimeSpan.FromSeconds(5);
-
     /// <summary>Largest option payload accepted; a longer one closes the connection.</summary>
     public int MaxOptionLength { get; init; } = 16 * 1024;
 
@@ -82,7 +75,7 @@ public sealed record NbdServerOptions
     {
         if (MaxPayloadLength is < 4096 or > 1 << 30 || MaxInFlightRequests < 1 || PreferredBlockSize < 1 || MaxOptionLength < 4096
             || MaxConnections < 1 || MaxConnectionsPerPeer < 1 || MaxBytesInFlight < 1
-            || !Positive(ReplyTimeout) || !Positive(IdleTimeout) || !Positive(HandshakeTimeout) || ExpectedExportWait < TimeSpan.Zero || !Positive(PayloadTimeout))
+            || !Positive(ReplyTimeout) || !Positive(IdleTimeout) || !Positive(HandshakeTimeout) || !Positive(PayloadTimeout))
         {
             throw new ArgumentException("NbdServerOptions out of range.");
         }

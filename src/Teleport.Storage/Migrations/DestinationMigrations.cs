@@ -103,8 +103,9 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
         var observer = new DestinationEventObserver(command.MigrationId, command.Attempt, events,
             phase => S.Journal.Update(journal with { Phase = StoragePhases.Of(phase) }), S.Resolved, _ => ServeFenced(migration!, fence!));
         var session = NewSession(command, secret, observer, fence);
+        // Offered held from now on: the VM's host selects the export before the pause, so its switch is a local swap.
         if (fence is not null)
-            S.Exports.Expect(command.VolumeId);
+            S.Exports.Hold(command.VolumeId, fence);
         IPEndPoint bound;
         try
         {
@@ -112,7 +113,8 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
         }
         catch
         {
-            S.Exports.Unexpect(command.VolumeId);
+            if (fence is not null)
+                S.Exports.Unexport(command.VolumeId);
             _ = session.DisposeAsync().AsTask();
             _ = events.DrainAsync();
             S.Journal.Remove(command.MigrationId, MigrationRole.Destination);
@@ -126,8 +128,8 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
         return migration;
     }
 
-    // The final round is announced and the fence armed (fenced cut-over): the VM's host may switch to the volume now;
-    // the blocks still in flight wait behind the fence. Called once, from the session, before any completion.
+    // The final round is announced and the fence armed (fenced cut-over): the volume is attached to its held export, whose
+    // waiting commands go on; the blocks still in flight wait behind the fence. Called once, from the session, before any completion.
     private void ServeFenced(DestinationMigration m, BlockFence fence)
     {
         m.MarkServed();
@@ -175,7 +177,6 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
         }
         finally
         {
-            S.Exports.Unexpect(m.VolumeId);
             await m.Events.DrainAsync().ConfigureAwait(false);
             await m.Session.DisposeAsync().ConfigureAwait(false);
         }
@@ -189,6 +190,11 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
         {
             S.Store.MarkComplete(m.VolumeId);
             S.Exports.Export(m.VolumeId);
+        }
+        else if (!m.Served)
+        {
+            // Never served (its fence not armed): the held export goes, the volume is not the source's.
+            S.Exports.Unexport(m.VolumeId);
         }
 
         m.MarkCompleted();
@@ -214,6 +220,7 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
             return;
         }
 
+        S.Exports.Unexport(m.VolumeId);
         RemoveFailed(m);
         S.Journal.Remove(m.MigrationId, MigrationRole.Destination);
     }
@@ -222,7 +229,8 @@ internal sealed class DestinationMigrations(MigrationServices services) : Migrat
     public async Task RetireAsync(DestinationMigration destination)
     {
         await destination.StopAsync(S.Options.StopTimeout, S.Log).ConfigureAwait(false);
-        if ((destination.Completed || destination.Served) && S.Exports.Unexport(destination.VolumeId))
+        // Also withdraws an export still held (never served): its connections close.
+        if (S.Exports.Unexport(destination.VolumeId) && (destination.Completed || destination.Served))
             S.Store.MarkIncoming(destination.VolumeId);
         S.Journal.Remove(destination.MigrationId, MigrationRole.Destination);
     }

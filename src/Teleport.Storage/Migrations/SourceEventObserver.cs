@@ -40,9 +40,15 @@ internal sealed class SourceEventObserver(
         {
             int round = Volatile.Read(ref _round);
             long dirty = Volatile.Read(ref _dirty);
-            var threshold = new DirtyBelowThreshold(migrationId, round, dirty, round >= maxRounds && dirty > thresholdBlocks, DateTimeOffset.UtcNow, attempt);
+            DirtyBelowThreshold threshold;
             lock (_latestLock)
+            {
+                // The round's own CopyRoundCompleted may reach the saga after this event: the controller needs its round trip now.
+                threshold = new DirtyBelowThreshold(migrationId, round, dirty, round >= maxRounds && dirty > thresholdBlocks, DateTimeOffset.UtcNow, attempt,
+                    _lastRound?.RoundTripMilliseconds);
                 _threshold = threshold;
+            }
+
             events.Post(threshold);
         }
     }

@@ -25,6 +25,9 @@ public sealed class NbdExportService : IHostedService, IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly Action? _indexWritten;
 
+    // Fenced cut-overs' volumes offered before their fence is armed (see Hold), until served or withdrawn.
+    private readonly Dictionary<string, FencedNbdExport> _held = new(StringComparer.Ordinal);
+
     /// <summary>
     /// With <paramref name="indexWritten"/> (the worker indexes its volumes) every export also marks an index-dirty
     /// bitmap (<see cref="VolumeEntry.IndexDirty"/>) and calls it after each write.
@@ -65,7 +68,8 @@ public sealed class NbdExportService : IHostedService, IAsyncDisposable
 
     /// <summary>
     /// Starts serving a volume of the store (a volume a migration just completed, or, with <paramref name="fence"/>, one
-    /// whose tail is still arriving: every request passes the fence first); false if it is served already.
+    /// whose tail is still arriving: every request passes the fence first); false if it is served already. A volume
+    /// offered held (<see cref="Hold"/>) is attached to its held export: the commands waiting there go on.
     /// </summary>
     public bool Export(string name, BlockFence? fence = null)
     {
@@ -73,6 +77,7 @@ public sealed class NbdExportService : IHostedService, IAsyncDisposable
         {
             if (_volumes.Contains(name))
                 return false;
+            _held.Remove(name, out var held);
             string path = _store.PathOf(name);
             long bytes = new FileInfo(path).Length;
             var tracker = DirtyTrackerFactory.Create(path, bytes,
@@ -90,7 +95,10 @@ public sealed class NbdExportService : IHostedService, IAsyncDisposable
                 throw;
             }
 
-            _registry.Add(fence is null ? export : new FencedNbdExport(export, fence));
+            if (held is not null)
+                held.Serve(export);
+            else
+                _registry.Add(fence is null ? export : new FencedNbdExport(export, fence));
             _volumes.TryAdd(new VolumeEntry(name, path, tracker, export, indexDirty));
             _log.LogInformation("Exporting volume {Volume} ({Bytes} bytes, {Tracker} dirty tracking{Fenced})", name, bytes, tracker.GetType().Name,
                 fence is null ? "" : $", {fence.FencedCount} blocks fenced");
@@ -99,21 +107,44 @@ public sealed class NbdExportService : IHostedService, IAsyncDisposable
     }
 
     /// <summary>
-    /// A fenced cut-over's volume will be served once its fence is armed: a client selecting it meanwhile (the VM's host
-    /// switching on its parked connection) is held and answered then, not refused and left to ask again across the WAN.
+    /// Offers a fenced cut-over's volume before its fence is armed (the file is not opened yet): the VM's host selects it
+    /// before the pause, so its switch is a local swap; every command waits until <see cref="Export"/> attaches the
+    /// volume (the fence armed), bounded by the fence's wait timeout. Only clients allowed the volume may open it.
     /// </summary>
-    public void Expect(string name) => _registry.Expect(name);
+    public void Hold(string name, BlockFence fence)
+    {
+        lock (_gate)
+        {
+            if (_volumes.Contains(name) || _held.ContainsKey(name))
+                throw new InvalidOperationException($"volume '{name}' is served already");
+            var held = FencedNbdExport.Held(name, fence);
+            _registry.Add(held);
+            _held.Add(name, held);
+        }
 
-    /// <summary>The expected volume will not be served (its migration ended): held clients are refused now.</summary>
-    public void Unexpect(string name) => _registry.Unexpect(name);
+        _log.LogInformation("Offering volume {Volume} held ({Bytes} bytes): its commands wait for the fence's final round", name, fence.VolumeBytes);
+    }
 
-    /// <summary>Stops serving a volume (new connections cannot open it; requests on open ones fail with an I/O error).</summary>
+    /// <summary>
+    /// Stops serving a volume (new connections cannot open it; requests on open ones fail with an I/O error). A volume
+    /// still held is withdrawn: its waiting commands fail and its connections close.
+    /// </summary>
     public bool Unexport(string name)
     {
         lock (_gate)
         {
+            if (_held.Remove(name, out var held))
+            {
+                _registry.Remove(name);
+                held.Withdraw();
+                _log.LogInformation("Withdrew held volume {Volume}", name);
+                return true;
+            }
+
             if (!_volumes.TryRemove(name, out var entry))
                 return false;
+            if (_registry.TryGet(name, out var served))
+                (served as FencedNbdExport)?.Withdraw();
             _registry.Remove(name);
             entry.Export.Dispose();
             (entry.Tracker as IDisposable)?.Dispose();
@@ -127,6 +158,9 @@ public sealed class NbdExportService : IHostedService, IAsyncDisposable
         await _server.StopAsync().ConfigureAwait(false);
         lock (_gate)
         {
+            foreach (var held in _held.Values)
+                held.Withdraw();
+            _held.Clear();
             foreach (var entry in _volumes.List())
             {
                 _registry.Remove(entry.Name);

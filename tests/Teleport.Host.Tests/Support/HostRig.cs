@@ -47,8 +47,9 @@ internal sealed class HostRig : IAsyncDisposable
     public string DiskSocket => Dir.File("disk.sock");
 
     /// <param name="upstreamServer">How upstream A serves (TLS, grants); plain NBD by default.</param>
+    /// <param name="logs">Where the host worker logs, when the test reads them.</param>
     public static async Task<HostRig> StartAsync(TempDir dir, long size = Size, Action<HostWorkerOptions>? configure = null, Func<string, string[]>? qemuArguments = null,
-        NbdServerOptions? upstreamServer = null)
+        NbdServerOptions? upstreamServer = null, Microsoft.Extensions.Logging.ILoggerProvider? logs = null)
     {
         var a = Upstream.Start(dir.File("a.sock"), dir.File("a.img"), Export, size, server: upstreamServer);
         string disk = dir.File("disk.sock");
@@ -65,7 +66,7 @@ internal sealed class HostRig : IAsyncDisposable
             foreach (var (id, name) in Storages)
                 o.AddStorage(id, $"unix:{dir.File(name + ".sock")}");
             configure?.Invoke(o);
-        });
+        }, logs);
         string[] arguments = qemuArguments?.Invoke(disk) ??
         [
             "-machine", "none", "-nodefaults", "-nographic", "-display", "none", "-S",

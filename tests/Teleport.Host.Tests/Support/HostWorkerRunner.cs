@@ -22,11 +22,11 @@ internal sealed class HostWorkerRunner : InProcessHost
     public HostVm Vm(string id) => Node.Vms[id];
 
     /// <summary>Starts a host worker with the given VMs on the test broker under a fresh host id.</summary>
-    public static async Task<HostWorkerRunner> StartAsync(Action<HostWorkerOptions> configure)
+    public static async Task<HostWorkerRunner> StartAsync(Action<HostWorkerOptions> configure, Microsoft.Extensions.Logging.ILoggerProvider? logs = null)
     {
         var options = new HostWorkerOptions { HostId = $"host-{Guid.NewGuid():N}"[..17], Bus = TestBroker.Address };
         configure(options);
-        var host = await StartHostAsync(services => services.AddTeleportHostWorker(options));
+        var host = await StartHostAsync(services => services.AddTeleportHostWorker(options), logs);
         return new HostWorkerRunner(host, options);
     }
 }

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Microsoft.Win32.SafeHandles;
 using Teleport.Blocks;
 using Teleport.Nbd.Exports;
+using Teleport.Nbd.Server;
 using Teleport.Nbd.Tests.Support;
 
 namespace Teleport.Nbd.Tests.Fencing;
@@ -9,7 +10,8 @@ namespace Teleport.Nbd.Tests.Fencing;
 /// <summary>
 /// A destination volume served through a <see cref="FencedNbdExport"/> by our NBD server, with the test playing the
 /// tail: the source's image is known, fenced blocks hold stale bytes until <see cref="Arrive"/> writes the source's copy
-/// the way the destination session does (begin, write, end).
+/// the way the destination session does (begin, write, end). A held volume is offered before its fence is armed:
+/// <see cref="Serve"/> arms it and attaches the file, as the destination does when the final round is announced.
 /// </summary>
 internal sealed class FencedVolume : IAsyncDisposable
 {
@@ -19,8 +21,9 @@ internal sealed class FencedVolume : IAsyncDisposable
     private readonly ServerHarness _harness;
     private readonly FileNbdExport _file;
     private readonly SafeFileHandle _tail;
+    private readonly IReadOnlyList<BlockRun> _fencedRuns;
 
-    public FencedVolume(int blocks, IEnumerable<long> fenced, TimeSpan? waitTimeout = null, int seed = 1, byte? pattern = null)
+    public FencedVolume(int blocks, IEnumerable<long> fenced, TimeSpan? waitTimeout = null, int seed = 1, byte? pattern = null, bool held = false)
     {
         _harness = ServerHarness.Start();
         var random = new Random(seed);
@@ -47,9 +50,12 @@ internal sealed class FencedVolume : IAsyncDisposable
 
             RequestedSignal.Release();
         });
-        Fence.Arm(fencedSet.Order().Select(b => new BlockRun(b, 1)));
+        _fencedRuns = [.. fencedSet.Order().Select(b => new BlockRun(b, 1))];
         _file = new FileNbdExport(Name, Path);
-        _harness.Registry.Add(new FencedNbdExport(_file, Fence));
+        Export = held ? FencedNbdExport.Held(Name, Fence) : new FencedNbdExport(_file, Fence);
+        if (!held)
+            Fence.Arm(_fencedRuns);
+        _harness.Registry.Add(Export);
         _tail = File.OpenHandle(Path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
     }
 
@@ -58,6 +64,17 @@ internal sealed class FencedVolume : IAsyncDisposable
     public string Path { get; }
 
     public BlockFence Fence { get; }
+
+    public FencedNbdExport Export { get; }
+
+    public NbdServer Server => _harness.Server;
+
+    /// <summary>A held volume's final round is announced: the fence is armed and the file attached.</summary>
+    public void Serve()
+    {
+        Fence.Arm(_fencedRuns);
+        Export.Serve(_file);
+    }
 
     public System.Net.IPEndPoint EndPoint => _harness.EndPoint;
 

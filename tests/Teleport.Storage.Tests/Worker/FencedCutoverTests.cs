@@ -6,8 +6,10 @@ namespace Teleport.Storage.Tests.Worker;
 
 /// <summary>
 /// The storage workers' part of a fenced cut-over, on the real broker (the test plays the saga and the VM's host): the
-/// destination serves the volume over NBD once the final round is announced, before it is verified; reads get the
-/// source's data at the pause, a write there wins over the tail, and the migration still verifies.
+/// destination offers the volume over NBD from PrepareDestination on, held (a client selects it at once, its commands
+/// wait), and serves it once the final round is announced, before it is verified; reads get the source's data at the
+/// pause, never what the destination held before, a write there wins over the tail, and the migration still verifies.
+/// A rollback withdraws the held export and closes its connections.
 /// </summary>
 public sealed class FencedCutoverTests : IDisposable
 {
@@ -37,12 +39,17 @@ public sealed class FencedCutoverTests : IDisposable
 
         await saga.Send(destination.Id, new PrepareDestination(id, "lamp", source.Id, destination.Id, options));
         var prepared = await saga.Log.WaitFor<DestinationPrepared>(e => e.MigrationId == id, Timeout);
+        // The VM's host selects the export before the pause (its switch is then a local swap); a read waits for the fence.
+        await using var vm = await NbdClient.ConnectAsync(destination.NbdEndPoint, "lamp");
+        byte[] early = new byte[256 << 10];
+        var earlyRead = vm.ReadAsync(0, early).AsTask();
         using var stopWriter = new CancellationTokenSource();
         var writer = BusMigrationTests.WriteUntilStopped(source, stopWriter.Token);
         await saga.Send(source.Id, new StartTransfer(id, "lamp", source.Id, destination.Id, prepared.DataEndpoint, prepared.Secret,
             prepared.CertificateSha256, options));
         await saga.Log.WaitFor<DirtyBelowThreshold>(e => e.MigrationId == id, Timeout);
         Assert.False(destination.Volumes.Contains("lamp"), "served before the final round was announced");
+        Assert.False(earlyRead.IsCompleted, "a read was answered before the final round was announced");
         await Task.Delay(300);
         await stopWriter.CancelAsync();
         Assert.True(await writer > 0);
@@ -50,7 +57,8 @@ public sealed class FencedCutoverTests : IDisposable
         byte[] atPause = await File.ReadAllBytesAsync(Path.Combine(src, "lamp.img"));
         await saga.Send(source.Id, new FinalSync(id, "lamp", source.Id));
 
-        await using var vm = await ConnectWhenServed(destination);
+        await earlyRead.WaitAsync(Timeout);
+        Assert.True(early.AsSpan().SequenceEqual(atPause.AsSpan(0, early.Length)), "the read held before the fence returned something else than the source at the pause");
         byte[] seen = new byte[VolumeBytes];
         for (long at = 0; at < VolumeBytes; at += 256 << 10)
             await vm.ReadAsync(at, seen.AsMemory((int)at, 256 << 10));
@@ -71,6 +79,27 @@ public sealed class FencedCutoverTests : IDisposable
     }
 
     [Fact]
+    public async Task A_rollback_withdraws_the_held_export_and_closes_its_connection()
+    {
+        await using var rig = await MigrationRig.Start();
+        var id = Guid.NewGuid();
+        await rig.Prepare(id, new MigrationOptions(BlockSize: BlockSize, VolumeBytes: VolumeBytes, FencedCutover: true));
+        await rig.Log.WaitFor<DestinationPrepared>(e => e.MigrationId == id, Timeout);
+        await using var vm = await NbdClient.ConnectAsync(rig.Destination.NbdEndPoint, "lamp");
+        var held = vm.ReadAsync(0, new byte[BlockSize]).AsTask();
+
+        await rig.Abort(id, rig.Destination.Id);
+
+        await Assert.ThrowsAnyAsync<Teleport.Nbd.Protocol.NbdException>(() => held.WaitAsync(Timeout));
+        for (int i = 0; i < 1000 && !vm.Closed; i++)
+            await Task.Delay(10);
+        Assert.True(vm.Closed, "the connection to the withdrawn export stayed open");
+        var refused = await Assert.ThrowsAsync<NbdOptionException>(() => NbdClient.ConnectAsync(rig.Destination.NbdEndPoint, "lamp"));
+        Assert.Equal(Teleport.Nbd.Protocol.NbdOptionReplyType.ErrorUnknown, refused.Reply);
+        Assert.False(rig.Destination.Volumes.Contains("lamp"));
+    }
+
+    [Fact]
     public async Task A_fenced_cutover_without_the_volume_size_is_refused_when_prepared()
     {
         await using var rig = await MigrationRig.Start();
@@ -83,22 +112,5 @@ public sealed class FencedCutoverTests : IDisposable
         Assert.Equal(MigrationPhases.Prepare, failed.Phase);
         Assert.Empty(await rig.Settled<DestinationPrepared>(id));
         Assert.False(File.Exists(rig.DestinationVolume));
-    }
-
-    // The host's switch: the export is opened as soon as the destination serves it.
-    private static async Task<NbdClient> ConnectWhenServed(WorkerHost destination)
-    {
-        var until = DateTime.UtcNow + Timeout;
-        while (true)
-        {
-            try
-            {
-                return await NbdClient.ConnectAsync(destination.NbdEndPoint, "lamp");
-            }
-            catch (NbdOptionException) when (DateTime.UtcNow < until)
-            {
-                await Task.Delay(10);
-            }
-        }
     }
 }
