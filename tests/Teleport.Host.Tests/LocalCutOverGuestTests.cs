@@ -84,12 +84,15 @@ public sealed class LocalCutOverGuestTests(ITestOutputHelper output) : IDisposab
         Assert.True(storage.Received.TryPeek(out var sync));
         Assert.Equal((id, "vol-7", source, 1), (sync.MigrationId, sync.VolumeId, sync.SourceStorageId, sync.Attempt));
 
-        // Back on the broker, the host's reports arrive in the order of the steps.
+        // Back on the broker, the host's reports arrive in the order of the steps, at least once each (a report whose
+        // confirm the cut lost is published again, equal to the first).
         broker.Relay.Restore();
-        var resumed = Assert.IsType<VmResumed>(await rig.Probe.NextAsync(id, 2));
-        var events = rig.Probe.Of(id);
+        await rig.Probe.NextAsync(e => e is VmResumed r && r.MigrationId == id, 0, "the host's VmResumed");
+        var events = rig.Probe.Of(id).Distinct().ToList();
+        Assert.Equal(3, events.Count);
         var paused = Assert.IsType<VmPaused>(events[0]);
         var switched = Assert.IsType<TargetSwitched>(events[1]);
+        var resumed = Assert.IsType<VmResumed>(events[2]);
         Assert.Equal("store-b", switched.StorageId);
         Assert.True(paused.PausedAt <= switched.SwitchedAt && switched.SwitchedAt <= resumed.ResumedAt);
 
@@ -104,7 +107,7 @@ public sealed class LocalCutOverGuestTests(ITestOutputHelper output) : IDisposab
             new ResumeVm(id, HostRig.VmId, host, StorageId: "store-b"), id)).ResumedAt);
         Assert.Equal(paused.PausedAt, Assert.IsType<VmPaused>(await rig.Probe.AskAsync(host, pause, id)).PausedAt);
         Assert.Equal(syncs, storage.Received.Count);
-        Assert.Equal(6, rig.Probe.Of(id).Count);
+        Assert.Equal(3, rig.Probe.Of(id).Distinct().Count());
 
         int writesOnA = rig.A.Export.Writes.Count;
         await TestGuest.FinishesAsync(rig.Qemu, Records);

@@ -11,6 +11,10 @@ internal sealed class PersistentBus(TimeProvider clock, ILogger log)
 {
     private static readonly TimeSpan CommandWait = TimeSpan.FromSeconds(30);
 
+    // A publish whose confirm went down with its connection may neither complete nor fail: it is given up after this and
+    // tried again (at least once: the saga answers a repeated report as the first).
+    private static readonly TimeSpan AttemptWait = TimeSpan.FromSeconds(10);
+
     /// <summary>Publishes an event (the worker's bus); null: only logged.</summary>
     public Func<object, Task>? Publish { get; set; }
 
@@ -66,7 +70,7 @@ internal sealed class PersistentBus(TimeProvider clock, ILogger log)
         {
             try
             {
-                await attempt().ConfigureAwait(false);
+                await attempt().WaitAsync(AttemptWait, clock, stopping).ConfigureAwait(false);
                 return;
             }
             catch (Exception e) when (e is not OperationCanceledException || !stopping.IsCancellationRequested)

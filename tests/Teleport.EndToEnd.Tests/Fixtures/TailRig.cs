@@ -69,8 +69,10 @@ public sealed partial class TailRig(MigrationWorld world, CuttableRelay relay, C
         await Poll.Until(() => World.Watch.Of(id).Any(e => e.Message is VmResumed or MigrationFailed),
             $"migration {id} to resume the VM on the destination", TimeSpan.FromSeconds(120));
         Assert.True(World.Watch.Last<VmResumed>(id) is not null, $"migration {id} failed before the resume: {World.Watch.Describe(id)}");
-        string? served = Logs.Lines.LastOrDefault(l => l.Contains("served before verification", StringComparison.Ordinal));
-        Assert.True(served is not null, $"migration {id} resumed without the destination serving it fenced: {World.Watch.Describe(id)}");
+        // The VM resumes on the export the destination holds; it serves it once the final round's fence list is in.
+        await Poll.Until(() => Logs.Lines.Any(l => l.Contains("served before verification", StringComparison.Ordinal)),
+            $"the destination to serve migration {id}'s volume fenced", TimeSpan.FromSeconds(60));
+        string served = Logs.Lines.Last(l => l.Contains("served before verification", StringComparison.Ordinal));
         output.WriteLine($"resumed on the destination: {served}");
         int fenced = int.Parse(FencedCount().Match(served).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
         Assert.True(fenced >= minFenced, $"only {fenced} block(s) fenced at the resume: no tail to test");
