@@ -84,8 +84,11 @@ public sealed class DemoCommandTests : IDisposable
         Assert.InRange(json.GetProperty("memoryBytes").GetInt64(), 1 * MiB, 512 * MiB);
         Assert.True(json.GetProperty("recordsIntact").GetBoolean(), context);
         Assert.True(json.GetProperty("guestContinued").GetBoolean(), context);
-        double downtime = json.GetProperty("downtimeMs").GetDouble();
-        Assert.InRange(json.GetProperty("qemuDowntimeMs").GetDouble(), 0.001, downtime);
+        // Both parts are reported. QEMU's own figure ends when the source sees its migration complete, which may now come
+        // after the destination host already ran `cont` (it resumes as soon as its incoming stream completes), so it is
+        // not bounded by the measured pause.
+        Assert.True(json.GetProperty("downtimeMs").GetDouble() > 0, context);
+        Assert.True(json.GetProperty("qemuDowntimeMs").GetDouble() > 0, context);
         Assert.Contains("pre-switchover", run.Stderr);
         AssertConsistent(json, run.Stderr, exactCount: false);
     }
