@@ -63,9 +63,7 @@ public sealed class HostOperations
         }
 
         var hypervisor = await vm.HypervisorAsync(cancellationToken).ConfigureAwait(false);
-        // Both before the pause and side by side: the path to the destination and the bus for the cut-over's reports.
-        await Task.WhenAll(PreconnectAsync(vm, command, cancellationToken),
-            command.CutOverVolumeId is { Length: > 0 } && Guard.Bus is { } bus ? bus.WarmUpAsync() : Task.CompletedTask).ConfigureAwait(false);
+        await PreconnectAsync(vm, command, cancellationToken).ConfigureAwait(false);
         // The guest may stop as soon as 'stop' is sent: the downtime is counted from here.
         var at = _clock.GetUtcNow();
         var took = Stopwatch.StartNew();

@@ -69,7 +69,4 @@ internal static partial class HostWorkerLog
 
     [LoggerMessage(EventId = 5166, Level = LogLevel.Warning, Message = "The broker did not take the host's {Command} for storage {StorageId} ({Reason}); the saga's own one starts the step")]
     public static partial void SendRefused(ILogger logger, string command, string storageId, string reason);
-
-    [LoggerMessage(EventId = 5167, Level = LogLevel.Warning, Message = "The bus could not be readied for the cut-over's reports ({Reason}); they publish without it")]
-    public static partial void WarmUpFailed(ILogger logger, string reason);
 }

@@ -43,7 +43,6 @@ public sealed class HostWorkerNode : IHostedService, IAsyncDisposable
         {
             Publish = report => _services.GetService<IBus>() is { } bus ? bus.Publish(report, report.GetType()) : Task.CompletedTask,
             SendToStorage = SendToStorageAsync,
-            WarmUp = WarmUpAsync,
         };
         Operations.Guard.Bus = bus;
         CutOver = new LocalCutOver(Operations, _vms, bus, options.SendFinalSync, loggers.CreateLogger<LocalCutOver>());
@@ -116,15 +115,6 @@ public sealed class HostWorkerNode : IHostedService, IAsyncDisposable
         var addresses = _services.GetService<CommandAddresses>() ?? CommandAddresses.Classic;
         var endpoint = await bus.GetSendEndpoint(addresses.For(WorkerQueues.Storage(storageId))).ConfigureAwait(false);
         await endpoint.Send(command, command.GetType()).ConfigureAwait(false);
-    }
-
-    // The endpoints the cut-over's reports (and the host's own FinalSync) go through, resolved before the pause.
-    private async Task WarmUpAsync()
-    {
-        if (_services.GetService<IBus>() is not { } bus)
-            return;
-        await Task.WhenAll(bus.GetPublishSendEndpoint<VmPaused>(), bus.GetPublishSendEndpoint<TargetSwitched>(), bus.GetPublishSendEndpoint<VmResumed>(),
-            bus.GetPublishSendEndpoint<HostOperationFailed>()).ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync()

@@ -21,28 +21,6 @@ internal sealed class PersistentBus(TimeProvider clock, ILogger log)
     /// <summary>Sends a command to a storage worker's own queue (by its id); null: not sent.</summary>
     public Func<string, object, Task>? SendToStorage { get; set; }
 
-    /// <summary>Makes the bus ready to publish the cut-over's reports (their endpoints resolved); null: nothing to do.</summary>
-    public Func<Task>? WarmUp { get; set; }
-
-    /// <summary>
-    /// Resolves the cut-over's report endpoints before the pause. Measured (session 11): this does NOT remove a fresh
-    /// worker's first-publish cost (~250 ms); the reports are kept off the pause by publishing on the thread pool
-    /// (LocalCutOver) instead. A failure is only logged.
-    /// </summary>
-    public async Task WarmUpAsync()
-    {
-        if (WarmUp is not { } warm)
-            return;
-        try
-        {
-            await warm().WaitAsync(CommandWait).ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            HostWorkerLog.WarmUpFailed(log, e.Message);
-        }
-    }
-
     public Task PublishAsync(object message, CancellationToken stopping) =>
         Publish is { } publish ? KeepTryingAsync(() => publish(message), stopping) : Task.CompletedTask;
 
