@@ -135,6 +135,9 @@ public sealed class DowntimeControllerTests
         Assert.Equal(0, host.SentCount<PauseVm>(m.Id));
 
         await host.Publish(Round(m, 3, dirty: 5_000, roundTripMs: 5));
+        // The row commits before the outbox hands PauseVm over: wait for the command, then count.
+        if (!strict || fenced)
+            await host.Sent<PauseVm>(m.Id, HostQueue(Host));
         var row = await host.WaitForState(m.Id, end);
         Assert.Equal(strict && !fenced ? 0 : 1, host.SentCount<PauseVm>(m.Id));
         Assert.True(row.Run.PredictedDowntimeMilliseconds > 1_000);
