@@ -126,7 +126,8 @@ public sealed class TlsPskTests : IDisposable
         var error = Assert.Throws<InvalidDataException>(() => NbdPskCredentials.ForServer(file));
 
         Assert.Contains(file, error.Message);
-        Assert.DoesNotContain("abc", error.Message);
+        // The key material is never echoed (the file's random name may hold those letters: it is left out).
+        Assert.DoesNotContain("abc", error.Message.Replace(file, "", StringComparison.Ordinal));
         Assert.False(string.IsNullOrEmpty(what));
     }
 

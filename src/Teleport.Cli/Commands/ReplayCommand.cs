@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
+using Teleport.Messaging;
 
 namespace Teleport.Cli.Commands;
 
@@ -20,26 +21,9 @@ public sealed class ReplayCommand(CliConsole console) : OperatorAsyncCommand<Rep
 
     protected override async Task<int> RunAsync(ReplaySettings settings, CancellationToken cancellationToken)
     {
-        var bus = OperatorBus.ForOperator(settings.Bus);
         string input = settings.InputQueue;
         string errorQueue = input + ErrorSuffix;
-        var factory = new ConnectionFactory
-        {
-            HostName = bus.Broker!.Host, Port = bus.Port, VirtualHost = bus.VirtualHost, UserName = bus.User, Password = bus.Password,
-            ClientProvidedName = "teleport replay",
-        };
-
-        IConnection connection;
-        try
-        {
-            connection = await factory.CreateConnectionAsync(cancellationToken);
-        }
-        catch (BrokerUnreachableException e)
-        {
-            throw new OperatorException($"cannot reach the broker at {bus}: {e.GetBaseException().Message}");
-        }
-
-        await using (connection)
+        await using (var connection = await ConnectAsync(OperatorBus.ForOperator(settings.Bus), cancellationToken))
         {
             await RequireQueueAsync(connection, errorQueue, $"there is no queue {errorQueue} (nothing has faulted on {input}, or --queue is mistyped)", cancellationToken);
             await using var channel = await connection.CreateChannelAsync(
@@ -58,37 +42,62 @@ public sealed class ReplayCommand(CliConsole console) : OperatorAsyncCommand<Rep
                 throw new UserInputException($"no message {settings.MessageId} in {errorQueue} ({taken.Count} other message(s) left there)");
             }
 
-            var targets = new HashSet<string>(StringComparer.Ordinal);
-            var results = new List<ReplayedMessage>();
-            foreach (var message in chosen)
-            {
-                string target = TargetQueue(message, input);
-                if (!settings.DryRun && targets.Add(target))
-                    await RequireQueueAsync(connection, target, $"the queue {target} that message {message.BasicProperties.MessageId} failed on does not exist", cancellationToken);
-                if (!settings.DryRun)
-                {
-                    try
-                    {
-                        await channel.BasicPublishAsync("", target, mandatory: true, CleanProperties(message.BasicProperties), message.Body, cancellationToken);
-                    }
-                    catch (PublishException e)
-                    {
-                        // Not confirmed (or returned as unroutable): it stays in Q_error, as do the ones not yet moved.
-                        throw new OperatorException(
-                            $"the broker did not take message {message.BasicProperties.MessageId} for {target} ({(e.IsReturn ? "unroutable" : "not confirmed")}); " +
-                            $"it and {chosen.Count - results.Count - 1} other(s) stay in {errorQueue}; {results.Count} moved before it");
-                    }
-
-                    await channel.BasicAckAsync(message.DeliveryTag, multiple: false, cancellationToken);
-                }
-
-                results.Add(Describe(message, target, moved: !settings.DryRun));
-            }
-
+            var results = await MoveAsync(connection, channel, chosen, settings, errorQueue, cancellationToken);
             await ReturnAllAsync(channel, settings.DryRun ? taken : taken.Except(chosen), cancellationToken);
             Print(settings, errorQueue, results);
             return ExitCodes.Success;
         }
+    }
+
+    private static async Task<IConnection> ConnectAsync(BusAddress bus, CancellationToken cancellationToken)
+    {
+        var factory = new ConnectionFactory
+        {
+            HostName = bus.Broker!.Host, Port = bus.Port, VirtualHost = bus.VirtualHost, UserName = bus.User, Password = bus.Password,
+            ClientProvidedName = "teleport replay",
+        };
+        try
+        {
+            return await factory.CreateConnectionAsync(cancellationToken);
+        }
+        catch (BrokerUnreachableException e)
+        {
+            throw new OperatorException($"cannot reach the broker at {bus}: {e.GetBaseException().Message}");
+        }
+    }
+
+    /// <summary>Moves each chosen message to the queue it failed on (a dry run only describes it), acknowledging it in Q_error once confirmed.</summary>
+    private static async Task<List<ReplayedMessage>> MoveAsync(IConnection connection, IChannel channel, List<BasicGetResult> chosen, ReplaySettings settings,
+        string errorQueue, CancellationToken cancellationToken)
+    {
+        var targets = new HashSet<string>(StringComparer.Ordinal);
+        var results = new List<ReplayedMessage>();
+        foreach (var message in chosen)
+        {
+            string target = TargetQueue(message, settings.InputQueue);
+            if (!settings.DryRun && targets.Add(target))
+                await RequireQueueAsync(connection, target, $"the queue {target} that message {message.BasicProperties.MessageId} failed on does not exist", cancellationToken);
+            if (!settings.DryRun)
+            {
+                try
+                {
+                    await channel.BasicPublishAsync("", target, mandatory: true, CleanProperties(message.BasicProperties), message.Body, cancellationToken);
+                }
+                catch (PublishException e)
+                {
+                    // Not confirmed (or returned as unroutable): it stays in Q_error, as do the ones not yet moved.
+                    throw new OperatorException(
+                        $"the broker did not take message {message.BasicProperties.MessageId} for {target} ({(e.IsReturn ? "unroutable" : "not confirmed")}); " +
+                        $"it and {chosen.Count - results.Count - 1} other(s) stay in {errorQueue}; {results.Count} moved before it");
+                }
+
+                await channel.BasicAckAsync(message.DeliveryTag, multiple: false, cancellationToken);
+            }
+
+            results.Add(Describe(message, target, moved: !settings.DryRun));
+        }
+
+        return results;
     }
 
     private void Print(ReplaySettings settings, string errorQueue, List<ReplayedMessage> results)

@@ -59,24 +59,11 @@ public static class DemoImages
 
                 if (block < windowBlocks)
                     continue; // the VM's records go here: zero until it writes
-                var volumeBlock = volumeChunk.AsSpan(i * BlockSize, BlockSize);
-                int roll = Roll(seed, NewStream, block);
-                if (roll < 55 && baseHasData)
-                {
-                    baseBlock.CopyTo(volumeBlock);
-                    fromBase++;
-                    volumeData = true;
-                }
-                else if (roll < 75)
-                {
-                    zero++; // free space, or a clone of the base's free space
-                }
-                else
-                {
-                    FillData(volumeBlock, seed ^ NewStream ^ (ulong)block);
-                    fresh++;
-                    volumeData = true;
-                }
+                var kind = FillVolumeBlock(volumeChunk.AsSpan(i * BlockSize, BlockSize), baseHasData ? baseBlock : default, seed, block);
+                fromBase += kind == VolumeBlock.FromBase ? 1 : 0;
+                fresh += kind == VolumeBlock.Fresh ? 1 : 0;
+                zero += kind == VolumeBlock.Zero ? 1 : 0;
+                volumeData |= kind != VolumeBlock.Zero;
             }
 
             // All-zero chunks stay holes, as unused space in a thin-provisioned volume.
@@ -88,6 +75,24 @@ public static class DemoImages
         }
 
         return new DemoLayout(basePath, volumePath, volumeBytes, blocks, fromBase, fresh, zero + windowBlocks, 0, windowBlocks);
+    }
+
+    private enum VolumeBlock { FromBase, Zero, Fresh }
+
+    // 55% the base's block where the base has data there, 20% zero (free space, or a clone of the base's free space), the rest new data.
+    private static VolumeBlock FillVolumeBlock(Span<byte> volumeBlock, ReadOnlySpan<byte> baseBlock, ulong seed, long block)
+    {
+        int roll = Roll(seed, NewStream, block);
+        if (roll < 55 && !baseBlock.IsEmpty)
+        {
+            baseBlock.CopyTo(volumeBlock);
+            return VolumeBlock.FromBase;
+        }
+
+        if (roll < 75)
+            return VolumeBlock.Zero;
+        FillData(volumeBlock, seed ^ NewStream ^ (ulong)block);
+        return VolumeBlock.Fresh;
     }
 
     private static SafeFileHandle CreateSparse(string path, long bytes)

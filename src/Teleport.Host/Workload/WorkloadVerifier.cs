@@ -19,70 +19,19 @@ public static class WorkloadVerifier
     {
         ArgumentNullException.ThrowIfNull(volume);
         byte[] buffer = new byte[RecordsPerRead * WorkloadRecord.Size];
-        long highest = -1;
-        long valid = 0;
-        long corruptCount = 0;
-        var corrupt = new List<long>();
-        // Runs of empty blocks; those below the highest record are gaps. Runs, not blocks: the unwritten tail
-        // of a large volume is one entry.
-        var emptyRuns = new List<(long Start, long Count)>();
+        var tally = new Tally();
         long index = 0;
         while (true)
         {
             int filled = await ReadFullAsync(volume, buffer, cancellationToken).ConfigureAwait(false);
             int records = filled / WorkloadRecord.Size;
             for (int i = 0; i < records; i++, index++)
-            {
-                switch (WorkloadRecord.Classify(buffer.AsSpan(i * WorkloadRecord.Size, WorkloadRecord.Size), index, expectedRun))
-                {
-                    case WorkloadBlockKind.Valid:
-                        valid++;
-                        highest = index;
-                        break;
-                    case WorkloadBlockKind.Corrupt:
-                        corruptCount++;
-                        if (corrupt.Count < MaxListed)
-                        {
-                            corrupt.Add(index);
-                        }
-
-                        break;
-                    default:
-                        if (emptyRuns.Count > 0 && emptyRuns[^1].Start + emptyRuns[^1].Count == index)
-                        {
-                            emptyRuns[^1] = (emptyRuns[^1].Start, emptyRuns[^1].Count + 1);
-                        }
-                        else
-                        {
-                            emptyRuns.Add((index, 1));
-                        }
-
-                        break;
-                }
-            }
-
+                tally.Add(WorkloadRecord.Classify(buffer.AsSpan(i * WorkloadRecord.Size, WorkloadRecord.Size), index, expectedRun), index);
             if (filled < buffer.Length)
-            {
                 break;
-            }
         }
 
-        long gapCount = 0;
-        var gaps = new List<long>();
-        foreach ((long start, long count) in emptyRuns)
-        {
-            long end = Math.Min(start + count, highest);
-            for (long block = start; block < end; block++)
-            {
-                gapCount++;
-                if (gaps.Count < MaxListed)
-                {
-                    gaps.Add(block);
-                }
-            }
-        }
-
-        return new WorkloadReport(highest, valid, gapCount, corruptCount, gaps, corrupt);
+        return tally.Report();
     }
 
     private static async Task<int> ReadFullAsync(Stream stream, byte[] buffer, CancellationToken cancellationToken)
@@ -100,5 +49,53 @@ public static class WorkloadVerifier
         }
 
         return filled;
+    }
+
+    /// <summary>What the blocks read so far hold.</summary>
+    private sealed class Tally
+    {
+        private readonly List<long> _corrupt = [];
+        // Runs of empty blocks; those below the highest record are gaps. Runs, not blocks: the unwritten tail
+        // of a large volume is one entry.
+        private readonly List<(long Start, long Count)> _emptyRuns = [];
+        private long _highest = -1, _valid, _corruptCount;
+
+        public void Add(WorkloadBlockKind kind, long index)
+        {
+            switch (kind)
+            {
+                case WorkloadBlockKind.Valid:
+                    _valid++;
+                    _highest = index;
+                    break;
+                case WorkloadBlockKind.Corrupt:
+                    if (_corruptCount++ < MaxListed)
+                        _corrupt.Add(index);
+                    break;
+                default:
+                    if (_emptyRuns.Count > 0 && _emptyRuns[^1].Start + _emptyRuns[^1].Count == index)
+                        _emptyRuns[^1] = (_emptyRuns[^1].Start, _emptyRuns[^1].Count + 1);
+                    else
+                        _emptyRuns.Add((index, 1));
+                    break;
+            }
+        }
+
+        public WorkloadReport Report()
+        {
+            long gapCount = 0;
+            var gaps = new List<long>();
+            foreach ((long start, long count) in _emptyRuns)
+            {
+                long end = Math.Min(start + count, _highest);
+                for (long block = start; block < end; block++)
+                {
+                    if (gapCount++ < MaxListed)
+                        gaps.Add(block);
+                }
+            }
+
+            return new WorkloadReport(_highest, _valid, gapCount, _corruptCount, gaps, _corrupt);
+        }
     }
 }

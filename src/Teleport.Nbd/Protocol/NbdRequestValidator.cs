@@ -13,82 +13,72 @@ public static class NbdRequestValidator
     public static NbdValidation Validate(in NbdRequest request, long exportSize, NbdTransmissionFlags advertised, int maxPayload)
     {
         bool readOnly = (advertised & NbdTransmissionFlags.ReadOnly) != 0;
-        switch (request.Command)
+        return request.Command switch
         {
-            case NbdCommand.Disconnect:
-                return new NbdValidation(NbdRequestDisposition.Disconnect, NbdError.None, null);
-
-            case NbdCommand.Read:
-            {
-                var allowed = NbdCommandFlags.Fua;
-                if ((advertised & NbdTransmissionFlags.SendDf) != 0)
-                {
-                    allowed |= NbdCommandFlags.DontFragment;
-                }
-
-                return CheckFlags(request, allowed)
-                    ?? CheckLength(request, maxPayload)
-                    ?? CheckRange(request, exportSize, NbdError.InvalidArgument)
-                    ?? NbdValidation.Ok;
-            }
-
-            case NbdCommand.Write:
-            {
-                if (request.Length > (uint)maxPayload)
-                {
-                    // The payload that follows cannot be skipped safely: answer and hang up.
-                    return new NbdValidation(NbdRequestDisposition.RejectAndClose, NbdError.InvalidArgument,
-                        $"write of {request.Length} bytes exceeds the {maxPayload} byte limit");
-                }
-
-                return CheckFlags(request, NbdCommandFlags.Fua)
-                    ?? CheckWritable(readOnly)
-                    ?? CheckLength(request, maxPayload)
-                    ?? CheckRange(request, exportSize, NbdError.NoSpace)
-                    ?? NbdValidation.Ok;
-            }
-
-            case NbdCommand.Flush:
-                if ((advertised & NbdTransmissionFlags.SendFlush) == 0)
-                {
-                    return NbdValidation.Reject(NbdError.InvalidArgument, "flush not advertised");
-                }
-
-                if (request.Offset != 0 || request.Length != 0)
-                {
-                    return NbdValidation.Reject(NbdError.InvalidArgument, "flush offset and length must be zero");
-                }
-
-                return CheckFlags(request, NbdCommandFlags.Fua) ?? NbdValidation.Ok;
-
-            case NbdCommand.Trim:
-                if ((advertised & NbdTransmissionFlags.SendTrim) == 0)
-                {
-                    return NbdValidation.Reject(NbdError.InvalidArgument, "trim not advertised");
-                }
-
-                return CheckFlags(request, NbdCommandFlags.Fua)
-                    ?? CheckWritable(readOnly)
-                    ?? CheckLength(request, int.MaxValue)
-                    ?? CheckRange(request, exportSize, NbdError.InvalidArgument)
-                    ?? NbdValidation.Ok;
-
-            case NbdCommand.WriteZeroes:
-                if ((advertised & NbdTransmissionFlags.SendWriteZeroes) == 0)
-                {
-                    return NbdValidation.Reject(NbdError.InvalidArgument, "write-zeroes not advertised");
-                }
-
-                return CheckFlags(request, NbdCommandFlags.Fua | NbdCommandFlags.NoHole)
-                    ?? CheckWritable(readOnly)
-                    ?? CheckLength(request, int.MaxValue)
-                    ?? CheckRange(request, exportSize, NbdError.NoSpace)
-                    ?? NbdValidation.Ok;
-
-            default:
-                return NbdValidation.Reject(NbdError.InvalidArgument, $"unsupported command {(ushort)request.Command}");
-        }
+            NbdCommand.Disconnect => new NbdValidation(NbdRequestDisposition.Disconnect, NbdError.None, null),
+            NbdCommand.Read => ValidateRead(request, exportSize, advertised, maxPayload),
+            NbdCommand.Write => ValidateWrite(request, exportSize, readOnly, maxPayload),
+            NbdCommand.Flush => ValidateFlush(request, advertised),
+            NbdCommand.Trim => Advertised(advertised, NbdTransmissionFlags.SendTrim, "trim")
+                ?? ValidateErase(request, exportSize, readOnly, NbdCommandFlags.Fua, NbdError.InvalidArgument),
+            NbdCommand.WriteZeroes => Advertised(advertised, NbdTransmissionFlags.SendWriteZeroes, "write-zeroes")
+                ?? ValidateErase(request, exportSize, readOnly, NbdCommandFlags.Fua | NbdCommandFlags.NoHole, NbdError.NoSpace),
+            _ => NbdValidation.Reject(NbdError.InvalidArgument, $"unsupported command {(ushort)request.Command}"),
+        };
     }
+
+    private static NbdValidation ValidateRead(in NbdRequest request, long exportSize, NbdTransmissionFlags advertised, int maxPayload)
+    {
+        var allowed = NbdCommandFlags.Fua;
+        if ((advertised & NbdTransmissionFlags.SendDf) != 0)
+        {
+            allowed |= NbdCommandFlags.DontFragment;
+        }
+
+        return CheckFlags(request, allowed)
+            ?? CheckLength(request, maxPayload)
+            ?? CheckRange(request, exportSize, NbdError.InvalidArgument)
+            ?? NbdValidation.Ok;
+    }
+
+    private static NbdValidation ValidateWrite(in NbdRequest request, long exportSize, bool readOnly, int maxPayload)
+    {
+        if (request.Length > (uint)maxPayload)
+        {
+            // The payload that follows cannot be skipped safely: answer and hang up.
+            return new NbdValidation(NbdRequestDisposition.RejectAndClose, NbdError.InvalidArgument,
+                $"write of {request.Length} bytes exceeds the {maxPayload} byte limit");
+        }
+
+        return CheckFlags(request, NbdCommandFlags.Fua)
+            ?? CheckWritable(readOnly)
+            ?? CheckLength(request, maxPayload)
+            ?? CheckRange(request, exportSize, NbdError.NoSpace)
+            ?? NbdValidation.Ok;
+    }
+
+    private static NbdValidation ValidateFlush(in NbdRequest request, NbdTransmissionFlags advertised)
+    {
+        if (Advertised(advertised, NbdTransmissionFlags.SendFlush, "flush") is { } notAdvertised)
+        {
+            return notAdvertised;
+        }
+
+        return request.Offset != 0 || request.Length != 0
+            ? NbdValidation.Reject(NbdError.InvalidArgument, "flush offset and length must be zero")
+            : CheckFlags(request, NbdCommandFlags.Fua) ?? NbdValidation.Ok;
+    }
+
+    // Trim and write-zeroes carry no payload, so their length is bounded by the export, not by the payload limit.
+    private static NbdValidation ValidateErase(in NbdRequest request, long exportSize, bool readOnly, NbdCommandFlags allowed, NbdError beyondEnd) =>
+        CheckFlags(request, allowed)
+            ?? CheckWritable(readOnly)
+            ?? CheckLength(request, int.MaxValue)
+            ?? CheckRange(request, exportSize, beyondEnd)
+            ?? NbdValidation.Ok;
+
+    private static NbdValidation? Advertised(NbdTransmissionFlags advertised, NbdTransmissionFlags flag, string command) =>
+        (advertised & flag) == 0 ? NbdValidation.Reject(NbdError.InvalidArgument, $"{command} not advertised") : null;
 
     private static NbdValidation? CheckFlags(in NbdRequest request, NbdCommandFlags allowed) =>
         (request.Flags & ~allowed) != 0

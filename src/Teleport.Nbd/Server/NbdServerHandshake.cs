@@ -26,6 +26,34 @@ internal sealed class NbdServerHandshake(NbdExportRegistry exports, NbdServerOpt
 
     public async Task<NbdSession?> RunAsync(PipeReader reader, Stream output, CancellationToken cancellationToken)
     {
+        if (await GreetAsync(reader, output, cancellationToken).ConfigureAwait(false) is not { } clientFlags)
+        {
+            return null;
+        }
+
+        bool noZeroes = (clientFlags & NbdHandshakeFlags.NoZeroes) != 0;
+        while (true)
+        {
+            if (await ReadOptionAsync(reader, cancellationToken).ConfigureAwait(false) is not { } request)
+            {
+                return null;
+            }
+
+            var (option, data) = request;
+
+            var step = options.Tls is not null && _identity is null && option is not (NbdOption.StartTls or NbdOption.Abort)
+                ? await RequireTlsAsync(option, output, cancellationToken).ConfigureAwait(false)
+                : await HandleAsync(option, data, noZeroes, reader, output, cancellationToken).ConfigureAwait(false);
+            if (step.Ends)
+            {
+                return step.Session;
+            }
+        }
+    }
+
+    /// <summary>Sends the greeting and reads the client's flags; null when the connection must close.</summary>
+    private async Task<NbdHandshakeFlags?> GreetAsync(PipeReader reader, Stream output, CancellationToken cancellationToken)
+    {
         byte[] greeting = new byte[18];
         BinaryPrimitives.WriteUInt64BigEndian(greeting, NbdMagic.InitPassword);
         BinaryPrimitives.WriteUInt64BigEndian(greeting.AsSpan(8), NbdMagic.OptionRequest);
@@ -45,109 +73,95 @@ internal sealed class NbdServerHandshake(NbdExportRegistry exports, NbdServerOpt
             return null;
         }
 
-        bool noZeroes = (clientFlags & NbdHandshakeFlags.NoZeroes) != 0;
-        while (true)
+        return clientFlags;
+    }
+
+    /// <summary>Reads one option request, its length bounded before its data is read; null when the connection must close.</summary>
+    private async Task<(NbdOption Option, byte[] Data)?> ReadOptionAsync(PipeReader reader, CancellationToken cancellationToken)
+    {
+        byte[]? header = await NbdPipe.ReadExactAsync(reader, NbdMagic.OptionHeaderLength, cancellationToken).ConfigureAwait(false);
+        if (header is null)
         {
-            byte[]? header = await NbdPipe.ReadExactAsync(reader, NbdMagic.OptionHeaderLength, cancellationToken).ConfigureAwait(false);
-            if (header is null)
-            {
-                return null;
-            }
+            return null;
+        }
 
-            ulong magic = BinaryPrimitives.ReadUInt64BigEndian(header);
-            if (magic != NbdMagic.OptionRequest)
-            {
-                NbdLog.HandshakeViolation(logger, remote, $"bad option magic 0x{magic:x16}");
-                return null;
-            }
+        ulong magic = BinaryPrimitives.ReadUInt64BigEndian(header);
+        if (magic != NbdMagic.OptionRequest)
+        {
+            NbdLog.HandshakeViolation(logger, remote, $"bad option magic 0x{magic:x16}");
+            return null;
+        }
 
-            var option = (NbdOption)BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(8));
-            uint length = BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(12));
-            if (length > (uint)options.MaxOptionLength)
-            {
-                NbdLog.HandshakeViolation(logger, remote, $"option {option} carries {length} bytes, limit {options.MaxOptionLength}");
-                return null;
-            }
+        var option = (NbdOption)BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(8));
+        uint length = BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(12));
+        if (length > (uint)options.MaxOptionLength)
+        {
+            NbdLog.HandshakeViolation(logger, remote, $"option {option} carries {length} bytes, limit {options.MaxOptionLength}");
+            return null;
+        }
 
-            byte[]? data = await NbdPipe.ReadExactAsync(reader, (int)length, cancellationToken).ConfigureAwait(false);
-            if (data is null)
-            {
-                return null;
-            }
+        byte[]? data = await NbdPipe.ReadExactAsync(reader, (int)length, cancellationToken).ConfigureAwait(false);
+        return data is null ? null : (option, data);
+    }
 
-            if (options.Tls is not null && _identity is null && option is not (NbdOption.StartTls or NbdOption.Abort))
-            {
-                if (!await RequireTlsAsync(option, output, cancellationToken).ConfigureAwait(false))
-                {
-                    return null;
-                }
+    /// <summary>Serves one option; the step says whether the haggling goes on, ends in a session, or closes.</summary>
+    private async Task<OptionStep> HandleAsync(NbdOption option, byte[] data, bool noZeroes, PipeReader reader, Stream output,
+        CancellationToken cancellationToken)
+    {
+        switch (option)
+        {
+            case NbdOption.StartTls when options.Tls is not null:
+                return await StartTlsAsync(data, reader, output, options.Tls, cancellationToken).ConfigureAwait(false) ? OptionStep.Continue : OptionStep.Close;
 
-                continue;
-            }
+            case NbdOption.ExportName:
+                return OptionStep.End(await ExportNameAsync(data, noZeroes, output, cancellationToken).ConfigureAwait(false));
 
-            switch (option)
-            {
-                case NbdOption.StartTls when options.Tls is not null:
-                    if (!await StartTlsAsync(data, reader, output, options.Tls, cancellationToken).ConfigureAwait(false))
-                    {
-                        return null;
-                    }
+            case NbdOption.Abort:
+                await ReplyAsync(output, option, NbdOptionReplyType.Ack, [], cancellationToken).ConfigureAwait(false);
+                return OptionStep.Close;
 
-                    break;
+            case NbdOption.List:
+                await ListAsync(data, output, cancellationToken).ConfigureAwait(false);
+                return OptionStep.Continue;
 
-                case NbdOption.ExportName:
-                    return await ExportNameAsync(data, noZeroes, output, cancellationToken).ConfigureAwait(false);
+            case NbdOption.Info or NbdOption.Go:
+                var session = await InfoAsync(option, data, output, cancellationToken).ConfigureAwait(false);
+                return session is not null && option == NbdOption.Go ? OptionStep.End(session) : OptionStep.Continue;
 
-                case NbdOption.Abort:
-                    await ReplyAsync(output, option, NbdOptionReplyType.Ack, [], cancellationToken).ConfigureAwait(false);
-                    return null;
+            case NbdOption.StructuredReply when options.AllowStructuredReplies:
+                await StructuredRepliesAsync(data, output, cancellationToken).ConfigureAwait(false);
+                return OptionStep.Continue;
 
-                case NbdOption.List:
-                    await ListAsync(data, output, cancellationToken).ConfigureAwait(false);
-                    break;
-
-                case NbdOption.Info:
-                case NbdOption.Go:
-                    var session = await InfoAsync(option, data, output, cancellationToken).ConfigureAwait(false);
-                    if (session is not null && option == NbdOption.Go)
-                    {
-                        return session;
-                    }
-
-                    break;
-
-                case NbdOption.StructuredReply when options.AllowStructuredReplies:
-                    if (data.Length != 0)
-                    {
-                        await RefuseAsync(output, option, NbdOptionReplyType.ErrorInvalid, "NBD_OPT_STRUCTURED_REPLY takes no data", cancellationToken).ConfigureAwait(false);
-                    }
-                    else
-                    {
-                        _structuredReplies = true;
-                        await ReplyAsync(output, option, NbdOptionReplyType.Ack, [], cancellationToken).ConfigureAwait(false);
-                    }
-
-                    break;
-
-                default:
-                    await RefuseAsync(output, option, NbdOptionReplyType.ErrorUnsupported, $"option {(uint)option} is not supported", cancellationToken).ConfigureAwait(false);
-                    break;
-            }
+            default:
+                await RefuseAsync(output, option, NbdOptionReplyType.ErrorUnsupported, $"option {(uint)option} is not supported", cancellationToken).ConfigureAwait(false);
+                return OptionStep.Continue;
         }
     }
 
-    /// <summary>Answers an option sent before TLS with NBD_REP_ERR_TLS_REQD; false when the connection must close instead.</summary>
-    private async Task<bool> RequireTlsAsync(NbdOption option, Stream output, CancellationToken cancellationToken)
+    private async Task StructuredRepliesAsync(byte[] data, Stream output, CancellationToken cancellationToken)
+    {
+        if (data.Length != 0)
+        {
+            await RefuseAsync(output, NbdOption.StructuredReply, NbdOptionReplyType.ErrorInvalid, "NBD_OPT_STRUCTURED_REPLY takes no data", cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        _structuredReplies = true;
+        await ReplyAsync(output, NbdOption.StructuredReply, NbdOptionReplyType.Ack, [], cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Answers an option sent before TLS with NBD_REP_ERR_TLS_REQD, or closes where the protocol allows no error.</summary>
+    private async Task<OptionStep> RequireTlsAsync(NbdOption option, Stream output, CancellationToken cancellationToken)
     {
         if (option == NbdOption.ExportName)
         {
             // NBD_OPT_EXPORT_NAME cannot carry an error: the protocol says to hang up.
             NbdLog.HandshakeViolation(logger, remote, "NBD_OPT_EXPORT_NAME without TLS");
-            return false;
+            return OptionStep.Close;
         }
 
         await RefuseAsync(output, option, NbdOptionReplyType.ErrorTlsRequired, "TLS is required: send NBD_OPT_STARTTLS first", cancellationToken).ConfigureAwait(false);
-        return true;
+        return OptionStep.Continue;
     }
 
     /// <summary>Agrees to NBD_OPT_STARTTLS and runs the TLS handshake; false when the connection must close.</summary>
@@ -331,4 +345,13 @@ internal sealed class NbdServerHandshake(NbdExportRegistry exports, NbdServerOpt
 
     private static async Task ReplyAsync(Stream output, NbdOption option, NbdOptionReplyType type, byte[] data, CancellationToken cancellationToken) =>
         await output.WriteAsync(NbdOptionCodec.BuildReply(option, type, data), cancellationToken).ConfigureAwait(false);
+
+    /// <summary>What follows an option: more haggling, or the end of the handshake with a session (null: close).</summary>
+    private readonly record struct OptionStep(bool Ends, NbdSession? Session)
+    {
+        public static readonly OptionStep Continue = new(false, null);
+        public static readonly OptionStep Close = new(true, null);
+
+        public static OptionStep End(NbdSession? session) => new(true, session);
+    }
 }
