@@ -42,7 +42,7 @@ internal sealed class EntryTable : IDisposable
         var (at, end, tag) = _summary.Range(key.High);
         while ((at = _summary.NextMatch(at, end, tag)) >= 0)
         {
-            var e = _entries.Read(at);
+            var e = _entries.At(at);
             if (e.KeyHigh == key.High && e.KeyLow == key.Low)
             {
                 location = e.Location;
@@ -52,21 +52,6 @@ internal sealed class EntryTable : IDisposable
         }
         return -1;
     }
-
-    /// <summary>
-    /// The first entry whose tag matches <paramref name="key"/>, or -1: memory only. Usually the key's entry; a reader
-    /// that finds another key there (a tag shared by chance) must look further with <see cref="Find"/>.
-    /// </summary>
-    public int FirstMatch(IndexKey key)
-    {
-        if (_entries is null)
-            return -1;
-        var (at, end, tag) = _summary.Range(key.High);
-        return _summary.NextMatch(at, end, tag);
-    }
-
-    /// <summary>The file the entries are read from (entry i at i × <see cref="IndexEntry.Size"/>), or null when empty.</summary>
-    public Microsoft.Win32.SafeHandles.SafeFileHandle? EntryFile => _entries?.Handle;
 
     /// <summary>
     /// Points the entry at <paramref name="index"/> to another block with the same content (its old block was

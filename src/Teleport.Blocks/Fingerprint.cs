@@ -28,6 +28,19 @@ public readonly struct Fingerprint : IEquatable<Fingerprint>
     }
 
     /// <summary>
+    /// As <see cref="Compute(ReadOnlySpan{byte})"/>, through a SHA-256 <paramref name="hasher"/> the caller keeps (it is
+    /// left reset): the one-shot call sets up and frees OpenSSL's context per block, about 0.15 us of a 4 KiB block's
+    /// 2.8 us, which a loop over many blocks need not pay.
+    /// </summary>
+    public static Fingerprint Compute(ReadOnlySpan<byte> block, IncrementalHash hasher)
+    {
+        Unsafe.SkipInit(out Fingerprint fingerprint);
+        hasher.AppendData(block);
+        hasher.GetHashAndReset(AsWritableBytes(ref fingerprint));
+        return fingerprint;
+    }
+
+    /// <summary>
     /// Fingerprints one block of a volume, where the volume's last block may be shorter than the block size: it is
     /// fingerprinted zero-padded to <paramref name="blockBuffer"/>'s length (the block size), as every index does.
     /// <paramref name="blockBuffer"/> is scratch space; <paramref name="data"/> may already be it.

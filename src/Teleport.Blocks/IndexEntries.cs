@@ -47,10 +47,6 @@ internal sealed class IndexEntries(ImageCatalog images, int blockSize, Func<Fing
         return count;
     }
 
-    /// <summary>The location of a received (not yet merged) entry for <paramref name="key"/>, or 0.</summary>
-    public ulong ReceivedLocation(IndexKey key) =>
-        _received.Count > 0 && _received.TryGetValue(key, out ulong location) ? location : 0;
-
     /// <summary>A lookup found that <paramref name="location"/> no longer holds <paramref name="key"/>'s content.</summary>
     public void NoteStale(IndexKey key, ulong location)
     {

@@ -1,15 +1,15 @@
 using System.Runtime.InteropServices;
+using System.Security.Cryptography;
 using Microsoft.Win32.SafeHandles;
 
 namespace Teleport.Blocks;
 
 /// <summary>
 /// The working set of a batched verified lookup (<see cref="BlockIndex.ReadVerified"/>), up to <see cref="Capacity"/>
-/// lookups at a time in two steps: <see cref="Locate"/>, under the index's read lock, finds each key's entry in the
-/// summary and reads all of them with one batched read; <see cref="Verify"/>, outside it, reads the blocks they point
-/// to with one more and fingerprints them. A lookup that does not resolve cleanly (another key at its first tag
-/// match, a second candidate, a short or failed read, a block that no longer holds the content) is marked
-/// <see cref="Outcome.Retry"/> for the one-at-a-time lookup, which handles every case. Reads go to native memory,
+/// lookups at a time in two steps: <see cref="Locate"/>, under the index's read lock, finds each key's entry through
+/// the summary and the mapped table; <see cref="Verify"/>, outside it, reads the blocks they point to with one batched
+/// read and fingerprints them. A lookup that does not resolve cleanly (a second candidate, a short or failed read, a
+/// block that no longer holds the content) is marked <see cref="Outcome.Retry"/> for the one-at-a-time lookup, which handles every case. Reads go to native memory,
 /// so nothing is pinned, and a read still in flight after a failure can never write into the managed heap.
 /// </summary>
 internal sealed unsafe class VerifiedBatch : IDisposable
@@ -26,13 +26,13 @@ internal sealed unsafe class VerifiedBatch : IDisposable
 
     private readonly BatchReads _reads;
     private readonly int _blockSize;
-    private readonly byte* _entryBuffer;
     private readonly byte* _blockBuffer;
     private readonly ReadOp[] _ops;
     private readonly int[] _results;
     private readonly int[] _opLookup;
     private readonly SafeFileHandle?[] _held;
     private readonly ulong[] _locations;
+    private readonly IncrementalHash _hasher = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
 
     private VerifiedBatch(BatchReadMode requested, int blockSize)
     {
@@ -41,7 +41,6 @@ internal sealed unsafe class VerifiedBatch : IDisposable
         // 128 lookups of 4 KiB blocks (fewer of larger ones): a system call spread over many reads, 512 KiB of buffer.
         _reads = BatchReads.Create(requested, Math.Clamp(MaxBufferBytes / blockSize, 16, MaxLookups));
         Capacity = Math.Min(_reads.Capacity, MaxLookups);
-        _entryBuffer = (byte*)NativeMemory.AlignedAlloc((nuint)(Capacity * IndexEntry.Size), PageSize);
         _blockBuffer = (byte*)NativeMemory.AlignedAlloc((nuint)(Capacity * blockSize), PageSize);
         _ops = new ReadOp[Capacity];
         _results = new int[Capacity];
@@ -67,40 +66,23 @@ internal sealed unsafe class VerifiedBatch : IDisposable
     public Outcome[] Outcomes { get; }
 
     /// <summary>
-    /// Step one, under the index's read lock (the table stays open): where each of the first <paramref name="count"/>
-    /// keys' content is, by its table entry (all read at once) or its received entry. A key with no candidate is a miss.
+    /// Step one, under the index's read lock (the table stays mapped): where each of the first <paramref name="count"/>
+    /// keys' content is, by its table entry (read from the mapping) or its received entry. A key with no candidate is
+    /// a miss; one with two (a table entry and an unsaved received block) goes to the single lookup, which tries both.
     /// </summary>
     public void Locate(int count, IndexEntries entries)
     {
-        var table = entries.Table;
-        int fd = (int)(table.EntryFile?.DangerousGetHandle() ?? -1); // the read lock keeps the table, and so its file, open
-        int ops = 0;
+        Span<ulong> found = stackalloc ulong[IndexEntries.MaxCandidates];
         for (int i = 0; i < count; i++)
         {
-            int at = table.FirstMatch(Keys[i]);
-            _locations[i] = entries.ReceivedLocation(Keys[i]);
-            Outcomes[i] = at < 0 && _locations[i] == 0 ? Outcome.Miss : Outcome.Located;
-            if (at < 0)
-                continue;
-            if (_locations[i] != 0)
+            int candidates = entries.Candidates(Keys[i], found);
+            Outcomes[i] = candidates switch
             {
-                Outcomes[i] = Outcome.Retry; // two candidates: the single lookup tries them in order
-                continue;
-            }
-            _ops[ops] = new ReadOp(fd, (nint)(_entryBuffer + ops * IndexEntry.Size), IndexEntry.Size, (long)at * IndexEntry.Size);
-            _opLookup[ops++] = i;
-        }
-        if (ops == 0)
-            return;
-        _reads.Read(_ops.AsSpan(0, ops), _results);
-        for (int k = 0; k < ops; k++)
-        {
-            int i = _opLookup[k];
-            var entry = *(IndexEntry*)(_entryBuffer + k * IndexEntry.Size);
-            if (_results[k] == IndexEntry.Size && entry.KeyHigh == Keys[i].High && entry.KeyLow == Keys[i].Low)
-                _locations[i] = entry.Location;
-            else
-                Outcomes[i] = Outcome.Retry;
+                0 => Outcome.Miss,
+                1 => Outcome.Located,
+                _ => Outcome.Retry,
+            };
+            _locations[i] = found[0];
         }
     }
 
@@ -173,7 +155,7 @@ internal sealed unsafe class VerifiedBatch : IDisposable
                 continue;
             }
             var data = new ReadOnlySpan<byte>(_blockBuffer + (long)k * _blockSize, _blockSize);
-            var content = Fingerprint.Compute(data);
+            var content = Fingerprint.Compute(data, _hasher);
             if (keyOf(content) != Keys[i])
             {
                 Outcomes[i] = Outcome.Retry;
@@ -189,10 +171,10 @@ internal sealed unsafe class VerifiedBatch : IDisposable
 
     public void Dispose()
     {
+        _hasher.Dispose();
         _reads.Dispose();
         if (_reads.Broken)
             return; // reads may still land in the buffers: they are left allocated
-        NativeMemory.AlignedFree(_entryBuffer);
         NativeMemory.AlignedFree(_blockBuffer);
     }
 

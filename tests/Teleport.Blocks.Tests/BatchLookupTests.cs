@@ -134,6 +134,35 @@ public class BatchLookupTests : IDisposable
         Assert.Equal(TestImages.FingerprintOf(1), found[0]);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Keys_sharing_their_summary_tag_are_told_apart_in_the_batch(bool uring)
+    {
+        // Every key gets the same high half, so all share one bucket and one tag: the batch must read past the
+        // entries of other keys to each one's own (and past all of them to a miss), without the single lookup.
+        const ulong High = 0x5eed_0000_0000_0000;
+        string image = TestImages.Write(_dir.File("a.img"), Enumerable.Range(1, 40).Select(s => (int?)s).ToList());
+        using var index = BlockIndex.Open(IndexDir, BlockSize, f => new IndexKey(High, f.Second64));
+        index.BatchMode = uring ? BatchReadMode.Uring : BatchReadMode.Pread;
+        index.Update([image]);
+
+        var prefixes = Enumerable.Range(1, 40).Reverse()
+            .Select(seed => new FingerprintPrefix(High, TestImages.FingerprintOf(seed).Second64)).ToList();
+        prefixes.Add(new FingerprintPrefix(High, TestImages.FingerprintOf(999).Second64)); // same tag, absent
+        var (blocks, hits, found, count) = Run(index, prefixes);
+
+        Assert.Equal(40, count);
+        for (int i = 0; i < 40; i++)
+        {
+            Assert.Equal(TestImages.Block(40 - i), blocks.AsSpan(i * BlockSize, BlockSize).ToArray());
+            Assert.Equal(TestImages.FingerprintOf(40 - i), found[i]);
+        }
+        Assert.False(hits[40]);
+        Assert.True(ZeroBlocks.IsZero(blocks.AsSpan(40 * BlockSize, BlockSize)));
+        Assert.Equal(41, index.BatchResolved);
+    }
+
     [Fact]
     public void The_rings_report_every_completion_short_reads_and_errors_included()
     {

@@ -24,6 +24,15 @@ public class IndexOnDiskTests : IDisposable
         return path;
     }
 
+    // Indexes an image of `blocks` distinct blocks (salt 1) and saves the index.
+    private void SaveIndexOf(int blocks)
+    {
+        string image = DistinctImage("a.img", blocks, salt: 1);
+        using var index = BlockIndex.Open(IndexDir, BlockSize);
+        index.Update([image]);
+        index.Save();
+    }
+
     private static Fingerprint BlockOf(int i, int salt)
     {
         byte[] block = new byte[BlockSize];
@@ -52,6 +61,29 @@ public class IndexOnDiskTests : IDisposable
             Assert.True(reopened.MayContain(FingerprintPrefix.Of(BlockOf(i, salt: 1))));
             Assert.False(reopened.MayContain(FingerprintPrefix.Of(BlockOf(i, salt: 2))));
         }
+    }
+
+    [Fact]
+    public void Every_entry_of_a_table_larger_than_a_write_chunk_is_found_through_the_mapping()
+    {
+        // 100,000 entries are 2.4 MB: the working table is written in 2 MiB chunks, so entries lie on both sides of a
+        // chunk's end and one straddles it. Every one must come back, in batches, with its own block.
+        SaveIndexOf(100_000);
+
+        using var reopened = BlockIndex.Open(IndexDir, BlockSize);
+        const int Batch = 4096;
+        byte[] blocks = new byte[Batch * BlockSize];
+        bool[] hits = new bool[Batch];
+        var found = new Fingerprint[Batch];
+        for (int from = 0; from < 100_000; from += Batch)
+        {
+            int n = Math.Min(Batch, 100_000 - from);
+            var prefixes = Enumerable.Range(from, n).Select(i => FingerprintPrefix.Of(BlockOf(i, salt: 1))).ToArray();
+            Assert.Equal(n, reopened.ReadVerified(prefixes, blocks.AsSpan(0, n * BlockSize), hits, found));
+            for (int k = 0; k < n; k++)
+                Assert.Equal(BlockOf(from + k, salt: 1), found[k]);
+        }
+        Assert.Equal(100_000, reopened.BatchResolved);
     }
 
     [Fact]
@@ -92,12 +124,7 @@ public class IndexOnDiskTests : IDisposable
     [Fact]
     public void A_temporary_file_left_by_a_crash_is_ignored_and_the_saved_index_opens()
     {
-        string image = DistinctImage("a.img", 1000, salt: 1);
-        using (var index = BlockIndex.Open(IndexDir, BlockSize))
-        {
-            index.Update([image]);
-            index.Save();
-        }
+        SaveIndexOf(1000);
         string file = IndexFile.PathFor(Path.GetFullPath(IndexDir), BlockSize);
         // What a crash before the rename leaves: a torn new file beside the intact old one.
         File.WriteAllBytes($"{file}.123.{Guid.NewGuid():N}.tmp", File.ReadAllBytes(file).AsSpan(0, 5000).ToArray());

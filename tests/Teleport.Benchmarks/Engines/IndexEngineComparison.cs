@@ -16,9 +16,10 @@ internal static class IndexEngineComparison
 
     public static int Run(string[] args)
     {
-        if (args.Length != 4 || args[0] is not ("build" or "read"))
+        if (args.Length != 4 || args[0] is not ("build" or "read" or "batched"))
         {
             Console.Error.WriteLine("usage: engine build|read teleport|rocksdb|faster|lmdb ENTRIES DIR");
+            Console.Error.WriteLine("       engine batched teleport ENTRIES DIR (batched verified hits only, five rounds: to profile)");
             return 2;
         }
 
@@ -27,6 +28,8 @@ internal static class IndexEngineComparison
         using var engine = Create(args[1], args[3], entries);
         if (args[0] == "build")
             Build(engine, entries, args[3]);
+        else if (args[0] == "batched")
+            Batched((OwnIndexEngine)engine);
         else
             Read(engine, entries, args[3]);
         return 0;
@@ -95,6 +98,15 @@ internal static class IndexEngineComparison
                           $"\tmiss_Mps\t{misses / 1e6:F2}\thit_kps_first\t{hits1 / 1e3:F0}\thit_kps\t{hits2 / 1e3:F0}\tverified_kps\t{verified / 1e3:F0}" +
                           $"\tfaults_per_miss\t{Faults(missFaults, absent.Length)}\tfaults_per_hit_first\t{Faults(hitFaults1, present.Length)}" +
                           $"\tfaults_per_hit\t{Faults(hitFaults2, present.Length)}\tfaults_per_verified\t{Faults(verifiedFaults, present.Length)}{indexed}");
+    }
+
+    // Only the batched verified hits, round after round: what a profiler is attached to.
+    private static void Batched(OwnIndexEngine engine)
+    {
+        engine.Open();
+        var prefixes = engine.RealPrefixes(Samples);
+        for (int round = 0; round < 5; round++)
+            Console.WriteLine($"result\tteleport\tround\t{round}\tverified_batch_kps\t{engine.BatchedRate(prefixes, 256) / 1e3:F0}");
     }
 
     // Page faults per lookup, minor/major.

@@ -63,6 +63,35 @@ internal sealed class OwnIndexEngine(string directory) : IIndexEngine
     /// </summary>
     public (double Single, double Batched, string Method) VerifiedRates(int samples, int batch)
     {
+        var prefixes = RealPrefixes(samples);
+        byte[] block = new byte[BlockSize];
+        var cpu = CpuClock.Start();
+        for (int i = 0; i < samples; i++)
+            if (!_index!.TryReadVerified(prefixes[i], block, out _))
+                throw new InvalidOperationException($"teleport: verified lookup {i} missed");
+        double single = samples / cpu.Seconds();
+        return (single, BatchedRate(prefixes, batch), _index!.BatchReadMethod);
+    }
+
+    /// <summary>Verified hits per CPU second of <see cref="BlockIndex.ReadVerified"/> in batches of <paramref name="batch"/>.</summary>
+    public double BatchedRate(FingerprintPrefix[] prefixes, int batch)
+    {
+        byte[] blocks = new byte[batch * BlockSize];
+        bool[] hits = new bool[batch];
+        var found = new Fingerprint[batch];
+        var cpu = CpuClock.Start();
+        for (int from = 0; from < prefixes.Length; from += batch)
+        {
+            int n = Math.Min(batch, prefixes.Length - from);
+            if (_index!.ReadVerified(prefixes.AsSpan(from, n), blocks.AsSpan(0, n * BlockSize), hits, found) != n)
+                throw new InvalidOperationException($"teleport: a batched verified lookup from {from} missed");
+        }
+        return prefixes.Length / cpu.Seconds();
+    }
+
+    /// <summary><paramref name="samples"/> prefixes of the image's blocks, in random order (every one must hit).</summary>
+    public FingerprintPrefix[] RealPrefixes(int samples)
+    {
         var real = RealKeys();
         var random = new Random(17);
         var prefixes = new FingerprintPrefix[samples];
@@ -71,22 +100,7 @@ internal sealed class OwnIndexEngine(string directory) : IIndexEngine
             var key = real[random.Next(real.Length)].Key;
             prefixes[i] = new FingerprintPrefix(key.High, key.Low);
         }
-        byte[] blocks = new byte[batch * BlockSize];
-        var cpu = CpuClock.Start();
-        for (int i = 0; i < samples; i++)
-            if (!_index!.TryReadVerified(prefixes[i], blocks.AsSpan(0, BlockSize), out _))
-                throw new InvalidOperationException($"teleport: verified lookup {i} missed");
-        double single = samples / cpu.Seconds();
-        bool[] hits = new bool[batch];
-        var found = new Fingerprint[batch];
-        cpu = CpuClock.Start();
-        for (int from = 0; from < samples; from += batch)
-        {
-            int n = Math.Min(batch, samples - from);
-            if (_index!.ReadVerified(prefixes.AsSpan(from, n), blocks.AsSpan(0, n * BlockSize), hits, found) != n)
-                throw new InvalidOperationException($"teleport: a batched verified lookup from {from} missed");
-        }
-        return (single, samples / cpu.Seconds(), _index!.BatchReadMethod);
+        return prefixes;
     }
 
     public void Dispose() => _index?.Dispose();
