@@ -157,4 +157,56 @@ public sealed class QmpHypervisorTests : IDisposable
             QmpHypervisor.ConnectAsync(fake.Path, new QmpOptions { MaxMessageLength = 4096 }).WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.Contains("limit", e.Message);
     }
+
+    [Fact]
+    public async Task StopAndCont_ConfirmedByTheirEvents_AskNoStatus()
+    {
+        await using var qemu = new ScriptedQmpServer(_dir.File("events.sock"), name => name switch
+        {
+            "stop" => ([ScriptedQmpServer.Event("STOP")], null),
+            "cont" => ([ScriptedQmpServer.Event("RESUME")], null),
+            _ => ([], ScriptedQmpServer.Status(false, "paused")),
+        });
+        await using var vm = await QmpHypervisor.ConnectAsync(qemu.Path);
+
+        await vm.PauseAsync();
+        await vm.ResumeAsync();
+
+        // The event precedes the answer on the socket: no query-status round trip inside the pause.
+        Assert.Equal(["qmp_capabilities", "stop", "cont"], qemu.Commands);
+    }
+
+    [Fact]
+    public async Task Stop_AnsweredWithoutStopping_IsRefused()
+    {
+        // No STOP event and QEMU still says it runs: the pause must not be taken for done (no switch may follow).
+        await using var qemu = new ScriptedQmpServer(_dir.File("liar.sock"), name => ([], name == "query-status" ? ScriptedQmpServer.Status(true, "running") : null));
+        await using var vm = await QmpHypervisor.ConnectAsync(qemu.Path);
+
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => vm.PauseAsync());
+
+        Assert.Contains("still reports 'running'", e.Message);
+        Assert.Equal(["qmp_capabilities", "stop", "query-status"], qemu.Commands);
+    }
+
+    [Fact]
+    public async Task Cont_WithoutResumeEvent_AsksTheStatus_AndRefusesAVmThatDoesNotRun()
+    {
+        // A RESUME of an earlier 'cont' must not confirm a later one that did not start the VM.
+        int conts = 0;
+        await using var qemu = new ScriptedQmpServer(_dir.File("stuck.sock"), name => name switch
+        {
+            "cont" => (Interlocked.Increment(ref conts) == 1 ? [ScriptedQmpServer.Event("RESUME")] : [], null),
+            "stop" => ([ScriptedQmpServer.Event("STOP")], null),
+            _ => ([], ScriptedQmpServer.Status(false, "paused")),
+        });
+        await using var vm = await QmpHypervisor.ConnectAsync(qemu.Path);
+        await vm.ResumeAsync();
+        await vm.PauseAsync();
+
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => vm.ResumeAsync());
+
+        Assert.Contains("reports 'paused'", e.Message);
+        Assert.Equal(["qmp_capabilities", "cont", "stop", "cont", "query-status"], qemu.Commands);
+    }
 }

@@ -6,7 +6,10 @@ namespace Teleport.Host.Hypervisor;
 /// <summary>
 /// <see cref="IHypervisor"/> for one QEMU process through its QMP socket (<c>-qmp unix:PATH,server=on,wait=off</c>).
 /// QEMU's <c>stop</c> drains all block I/O before it answers, so after <see cref="PauseAsync"/> no disk request
-/// of the guest is in flight: the path switcher can swap its upstream safely.
+/// of the guest is in flight: the path switcher can swap its upstream safely. <c>stop</c> and <c>cont</c> are confirmed
+/// by the STOP / RESUME event QEMU sends before its answer on the same socket (read in order, so seen first), which
+/// costs no round trip inside the pause; without that event (the VM was not running, or is an incoming VM) the state is
+/// asked with <c>query-status</c>.
 /// </summary>
 public sealed class QmpHypervisor : IHypervisor
 {
@@ -14,6 +17,10 @@ public sealed class QmpHypervisor : IHypervisor
     private static readonly TimeSpan IncomingPollInterval = TimeSpan.FromMilliseconds(10);
     private readonly QmpClient _client;
     private readonly TimeSpan _incomingCompletionTimeout;
+    // Counts of the STOP and RESUME events read so far, and which came last (written on the reader task).
+    private int _stops;
+    private int _resumes;
+    private volatile bool _lastWasResume;
 
     private QmpHypervisor(QmpClient client, QmpOptions? options)
     {
@@ -45,7 +52,13 @@ public sealed class QmpHypervisor : IHypervisor
 
     public async Task PauseAsync(CancellationToken cancellationToken = default)
     {
+        int stops = Volatile.Read(ref _stops);
         await _client.ExecuteAsync("stop", null, cancellationToken).ConfigureAwait(false);
+        if (Volatile.Read(ref _stops) != stops && !_lastWasResume)
+        {
+            return;
+        }
+
         var status = await QueryStatusAsync(cancellationToken).ConfigureAwait(false);
         if (status.Running)
         {
@@ -55,7 +68,13 @@ public sealed class QmpHypervisor : IHypervisor
 
     public async Task ResumeAsync(CancellationToken cancellationToken = default)
     {
+        int resumes = Volatile.Read(ref _resumes);
         await _client.ExecuteAsync("cont", null, cancellationToken).ConfigureAwait(false);
+        if (Volatile.Read(ref _resumes) != resumes && _lastWasResume)
+        {
+            return;
+        }
+
         var status = await QueryStatusAsync(cancellationToken).ConfigureAwait(false);
         if (status.State == IncomingState)
         {
@@ -108,9 +127,13 @@ public sealed class QmpHypervisor : IHypervisor
         switch (e.Name)
         {
             case "STOP":
+                _lastWasResume = false;
+                Interlocked.Increment(ref _stops);
                 StateChanged?.Invoke(new VmStateChange(false, e.Timestamp));
                 break;
             case "RESUME":
+                _lastWasResume = true;
+                Interlocked.Increment(ref _resumes);
                 StateChanged?.Invoke(new VmStateChange(true, e.Timestamp));
                 break;
         }

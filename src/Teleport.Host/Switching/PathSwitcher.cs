@@ -21,6 +21,7 @@ public sealed class PathSwitcher : IAsyncDisposable
     private readonly NbdServer _server;
     private readonly UpstreamLink _link;
     private readonly UpstreamGate _gate;
+    private readonly FlushTracker _flushes;
     private readonly PathSwitcherOptions _options;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _switchLock = new(1, 1);
@@ -28,11 +29,13 @@ public sealed class PathSwitcher : IAsyncDisposable
     private UpstreamTarget? _previous;
     private int _disposed;
 
-    private PathSwitcher(NbdServer server, UpstreamLink link, UpstreamGate gate, string exportName, EndPoint localEndPoint, PathSwitcherOptions options, ILogger logger)
+    private PathSwitcher(NbdServer server, UpstreamLink link, UpstreamGate gate, FlushTracker flushes, string exportName, EndPoint localEndPoint,
+        PathSwitcherOptions options, ILogger logger)
     {
         _server = server;
         _link = link;
         _gate = gate;
+        _flushes = flushes;
         ExportName = exportName;
         LocalEndPoint = localEndPoint;
         _options = options;
@@ -75,6 +78,7 @@ public sealed class PathSwitcher : IAsyncDisposable
         PathSwitcher? switcher = null;
         var client = await UpstreamLink.ConnectAsync(upstream, options, null, cancellationToken).ConfigureAwait(false);
         var gate = new UpstreamGate();
+        var flushes = new FlushTracker();
         var registry = new NbdExportRegistry();
         // Never accept a request larger than the upstream takes: it could not be forwarded whole.
         var serverOptions = options.Server;
@@ -92,9 +96,9 @@ public sealed class PathSwitcher : IAsyncDisposable
         var link = new UpstreamLink(new UpstreamConnection(client, upstream), maxPayload, options, e => switcher?.Raise(e), logger);
         try
         {
-            registry.Add(new ForwardingExport(localExportName, link, gate));
+            registry.Add(new ForwardingExport(localExportName, link, gate, flushes));
             var bound = server.Listen(listenEndPoint);
-            switcher = new PathSwitcher(server, link, gate, localExportName, bound, options, logger);
+            switcher = new PathSwitcher(server, link, gate, flushes, localExportName, bound, options, logger);
             SwitcherLog.Started(logger, localExportName, bound, upstream, link.Size);
             return switcher;
         }
@@ -189,10 +193,18 @@ public sealed class PathSwitcher : IAsyncDisposable
 
             var drain = blocked.Elapsed;
             var old = _link.Current;
+            bool flushed = false;
             try
             {
-                // Everything the old upstream acknowledged must be durable there: it is the rollback copy.
-                await old.Client.FlushAsync(cancellationToken).ConfigureAwait(false);
+                // Everything the old upstream acknowledged must be durable there: it is the rollback copy. QEMU's 'stop'
+                // flushed it already when no write was acknowledged since (the requests are drained, none can come).
+                if (!_flushes.Clean)
+                {
+                    long mark = _flushes.Starting();
+                    await old.Client.FlushAsync(cancellationToken).ConfigureAwait(false);
+                    _flushes.Flushed(mark);
+                    flushed = true;
+                }
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -210,8 +222,9 @@ public sealed class PathSwitcher : IAsyncDisposable
             {
                 Preconnected = parked is { Client: not null } || parked?.Connection?.Selected == true,
                 Preselected = ReferenceEquals(next, parked?.Client),
+                FlushedOld = flushed,
             };
-            SwitcherLog.Switched(_logger, ExportName, from, target, result.Total.TotalMilliseconds, result.Blocked.TotalMilliseconds, result.Preselected);
+            SwitcherLog.Switched(_logger, ExportName, from, target, result.Total.TotalMilliseconds, result.Blocked.TotalMilliseconds, result.Preselected, result.FlushedOld);
             return result;
         }
         catch (Exception e)

@@ -18,4 +18,7 @@ public sealed record SwitchResult(
 
     /// <summary>The export was selected on that connection before the switch: the switch crossed no network.</summary>
     public bool Preselected { get; init; }
+
+    /// <summary>The old upstream was flushed; false when nothing had been acknowledged since the last flush (QEMU's 'stop' flushes).</summary>
+    public bool FlushedOld { get; init; }
 }

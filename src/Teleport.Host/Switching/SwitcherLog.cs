@@ -7,8 +7,8 @@ internal static partial class SwitcherLog
     [LoggerMessage(EventId = 5001, Level = LogLevel.Information, Message = "Path switcher for {Export} listening on {LocalEndPoint}, upstream {Upstream}, {Size} bytes")]
     public static partial void Started(ILogger logger, string export, object localEndPoint, UpstreamTarget upstream, long size);
 
-    [LoggerMessage(EventId = 5002, Level = LogLevel.Information, Message = "Switched {Export} from {From} to {To} in {TotalMs:0.###} ms (requests held {BlockedMs:0.###} ms, export selected before {Preselected})")]
-    public static partial void Switched(ILogger logger, string export, UpstreamTarget from, UpstreamTarget to, double totalMs, double blockedMs, bool preselected);
+    [LoggerMessage(EventId = 5002, Level = LogLevel.Information, Message = "Switched {Export} from {From} to {To} in {TotalMs:0.###} ms (requests held {BlockedMs:0.###} ms, export selected before {Preselected}, old upstream flushed {FlushedOld})")]
+    public static partial void Switched(ILogger logger, string export, UpstreamTarget from, UpstreamTarget to, double totalMs, double blockedMs, bool preselected, bool flushedOld);
 
     [LoggerMessage(EventId = 5003, Level = LogLevel.Warning, Message = "Switch of {Export} to {To} refused: {Reason}")]
     public static partial void SwitchRefused(ILogger logger, string export, UpstreamTarget to, string reason);

@@ -9,12 +9,12 @@ public sealed class HostCommandConsumer(HostWorkerNode node) :
     IConsumer<DescribeVm>, IConsumer<PrepareIncomingVm>, IConsumer<MigrateVmMemory>, IConsumer<ContinueVmMigration>,
     IConsumer<DiscardIncomingVm>, IConsumer<StopSourceVm>
 {
-    // A pause that starts the host's own cut-over is reported by it, after the FinalSync it sends (LocalCutOver).
+    // A pause that carries the host's own cut-over is reported by it (LocalCutOver), unless it was a repeat or failed.
     public async Task Consume(ConsumeContext<PauseVm> context)
     {
-        object answer = await node.Operations.PauseAsync(context.Message, context.CancellationToken).ConfigureAwait(false);
-        if (answer is VmPaused paused && node.CutOver.TryStart(context.Message, paused))
-            return;
+        object? answer = node.CutOver.Carries(context.Message)
+            ? await node.CutOver.RunAsync(context.Message, context.CancellationToken).ConfigureAwait(false)
+            : await node.Operations.PauseAsync(context.Message, context.CancellationToken).ConfigureAwait(false);
         await ReplyAsync(context, answer).ConfigureAwait(false);
     }
 

@@ -51,7 +51,7 @@ public sealed class HostOperations
         UnderVmLockAsync(Pause, (command.MigrationId, command.Attempt, command.HostId, command.VmId),
             (vm, key) => PauseLockedAsync(vm, key, command, cancellationToken), cancellationToken);
 
-    private async Task<object> PauseLockedAsync(HostVm vm, OperationKey key, PauseVm command, CancellationToken cancellationToken)
+    internal async Task<object> PauseLockedAsync(HostVm vm, OperationKey key, PauseVm command, CancellationToken cancellationToken)
     {
         // A repeat is answered as the first was: while the VM is still paused, or whenever this attempt has resumed
         // it since (a late redelivery must not pause a VM whose cut-over is over).
@@ -105,7 +105,7 @@ public sealed class HostOperations
         UnderVmLockAsync(Resume, (command.MigrationId, command.Attempt, command.HostId, command.VmId),
             (vm, key) => ResumeLockedAsync(vm, key, command, cancellationToken), cancellationToken);
 
-    private async Task<object> ResumeLockedAsync(HostVm vm, OperationKey key, ResumeVm command, CancellationToken cancellationToken)
+    internal async Task<object> ResumeLockedAsync(HostVm vm, OperationKey key, ResumeVm command, CancellationToken cancellationToken)
     {
         // A forward resume names the destination: a VM this host already returned to the source (its pause budget
         // passed) must not be reported as running on the destination.
@@ -163,7 +163,14 @@ public sealed class HostOperations
     }
 
     /// <summary>Repoints the paused VM's disk; null when a SwitchBack of the same attempt stopped it first.</summary>
-    public async Task<object?> SwitchAsync(SwitchTarget command, CancellationToken cancellationToken)
+    public Task<object?> SwitchAsync(SwitchTarget command, CancellationToken cancellationToken) => SwitchAsync(command, pausedUnderLock: false, cancellationToken);
+
+    /// <summary>
+    /// <paramref name="pausedUnderLock"/>: the caller holds the VM's lock since its own confirmed 'stop' (the host's cut-over),
+    /// so the switch neither takes the lock nor asks QEMU its state again, and never joins a pending SwitchTarget (that
+    /// one waits for the lock held here; it is stopped instead and the caller's answer is the one published).
+    /// </summary>
+    internal async Task<object?> SwitchAsync(SwitchTarget command, bool pausedUnderLock, CancellationToken cancellationToken)
     {
         var key = new OperationKey(command.MigrationId, command.Attempt);
         if (Find(command.HostId, command.VmId) is { } problem)
@@ -176,7 +183,7 @@ public sealed class HostOperations
             HostWorkerLog.ConfiguredUpstream(_log, command.VmId, command.StorageId, address.Text, command.NbdEndpoint);
 
         var vm = _vms[command.VmId];
-        var pending = vm.BeginSwitch(key, command, cancellationToken, out bool joined);
+        var pending = vm.BeginSwitch(key, command, cancellationToken, out bool joined, mayJoin: !pausedUnderLock);
         if (joined)
         {
             // The saga re-sent a command whose switch still waits for the destination: restarting it would cancel its
@@ -189,7 +196,7 @@ public sealed class HostOperations
         object? answer = null;
         try
         {
-            answer = await SwitchPendingAsync(command, key, vm, address, pending.Cancellation.Token, cancellationToken).ConfigureAwait(false);
+            answer = await SwitchPendingAsync(command, key, vm, address, pausedUnderLock, pending.Cancellation.Token, cancellationToken).ConfigureAwait(false);
             return answer;
         }
         finally
@@ -198,12 +205,12 @@ public sealed class HostOperations
         }
     }
 
-    private async Task<object?> SwitchPendingAsync(SwitchTarget command, OperationKey key, HostVm vm, NbdAddress address, CancellationToken pending,
-        CancellationToken cancellationToken)
+    private async Task<object?> SwitchPendingAsync(SwitchTarget command, OperationKey key, HostVm vm, NbdAddress address, bool pausedUnderLock,
+        CancellationToken pending, CancellationToken cancellationToken)
     {
         try
         {
-            using var _ = await vm.LockAsync(pending).ConfigureAwait(false);
+            using var _ = pausedUnderLock ? null : await vm.LockAsync(pending).ConfigureAwait(false);
             if (vm.LastSwitchBack is { } back && back.Key == key)
                 throw new HostOperationException($"migration {key} was already switched back (rolled back); a late SwitchTarget is refused");
             var switcher = vm.RequireSwitcher();
@@ -216,7 +223,8 @@ public sealed class HostOperations
                 return new TargetSwitched(command.MigrationId, vm.Id, _options.HostId, command.StorageId, when, command.Attempt);
             }
 
-            await RequirePausedAsync(vm, "switched", pending).ConfigureAwait(false);
+            if (!pausedUnderLock)
+                await RequirePausedAsync(vm, "switched", pending).ConfigureAwait(false);
             var origin = (switcher.Current, vm.CurrentStorageId);
             var took = Stopwatch.StartNew();
             int attempts = await SwitchWithRetryAsync(vm, switcher, target, pending).ConfigureAwait(false);

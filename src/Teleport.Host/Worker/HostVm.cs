@@ -216,15 +216,15 @@ public sealed class HostVm(string id, HostVmOptions options, HostWorkerOptions w
     /// Registers a SwitchTarget about to run, so a SwitchBack of the same attempt can stop its retries. A duplicate of a
     /// switch still pending (the saga re-sent it) joins that one: <paramref name="joined"/> is then true and the pending
     /// switch is returned, neither cancelled nor restarted (its retry window keeps running). A different SwitchTarget of
-    /// the same attempt replaces the pending one.
+    /// the same attempt (or any, when <paramref name="mayJoin"/> is false) replaces the pending one.
     /// </summary>
-    internal PendingSwitch BeginSwitch(OperationKey key, SwitchTarget command, CancellationToken cancellationToken, out bool joined)
+    internal PendingSwitch BeginSwitch(OperationKey key, SwitchTarget command, CancellationToken cancellationToken, out bool joined, bool mayJoin = true)
     {
         lock (_pendingLock)
         {
             if (_pendingSwitches.TryGetValue(key, out var earlier))
             {
-                if (earlier.Command == command && !earlier.Cancellation.IsCancellationRequested)
+                if (mayJoin && earlier.Command == command && !earlier.Cancellation.IsCancellationRequested)
                 {
                     _joinedSwitches++;
                     joined = true;

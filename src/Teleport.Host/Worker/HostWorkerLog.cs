@@ -64,6 +64,10 @@ internal static partial class HostWorkerLog
     [LoggerMessage(EventId = 5164, Level = LogLevel.Information, Message = "VM {VmId}: cut-over of {Operation} carried by the host: FinalSync to storage {SourceStorageId}, switching to storage {NextStorageId}")]
     public static partial void LocalCutOver(ILogger logger, string vmId, OperationKey operation, string sourceStorageId, string nextStorageId);
 
+    [LoggerMessage(EventId = 5167, Level = LogLevel.Information, Message = "VM {VmId}: the host's cut-over of {Operation} from 'stop': paused +{PausedMs:0.#} ms, switched +{SwitchedMs:0.#} ms, resumed +{ResumedMs:0.#} ms; after 'stop' answered, {JitMethods} method(s) JIT-compiled ({JitMs:0.#} ms) and {Collections} collection(s) ({GcMs:0.#} ms paused) in this process")]
+    public static partial void CutOverTimeline(ILogger logger, string vmId, OperationKey operation, double pausedMs, double switchedMs, double resumedMs,
+        long jitMethods, double jitMs, int collections, double gcMs);
+
     [LoggerMessage(EventId = 5165, Level = LogLevel.Information, Message = "VM {VmId}: the host's cut-over of {Operation} stopped at {Step}: {Outcome}")]
     public static partial void LocalCutOverStopped(ILogger logger, string vmId, OperationKey operation, string step, string outcome);
 

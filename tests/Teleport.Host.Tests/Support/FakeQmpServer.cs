@@ -3,55 +3,34 @@ using System.Net.Sockets;
 namespace Teleport.Host.Tests.Support;
 
 /// <summary>A Unix socket that accepts one connection and sends fixed bytes (or nothing): a broken "QEMU".</summary>
-internal sealed class FakeQmpServer : IAsyncDisposable
+internal sealed class FakeQmpServer : QmpSocketServer
 {
-    private readonly Socket _listener;
-    private readonly Task _serve;
-    private readonly CancellationTokenSource _stop = new();
+    private readonly byte[] _send;
+    private readonly bool _hangUp;
 
     public FakeQmpServer(string path, byte[] send, bool hangUp = false)
+        : base(path)
     {
-        Path = path;
-        _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        _listener.Bind(new UnixDomainSocketEndPoint(path));
-        _listener.Listen(1);
-        _serve = ServeAsync(send, hangUp);
+        (_send, _hangUp) = (send, hangUp);
+        Start();
     }
 
-    public string Path { get; }
-
-    private async Task ServeAsync(byte[] send, bool hangUp)
+    protected override async Task ServeAsync(Socket client, CancellationToken stop)
     {
-        try
+        if (_send.Length > 0)
         {
-            using var client = await _listener.AcceptAsync(_stop.Token);
-            if (send.Length > 0)
-            {
-                await client.SendAsync(send, SocketFlags.None);
-            }
-
-            if (hangUp)
-            {
-                return;
-            }
-
-            // Hold the connection open, reading and ignoring whatever the client says.
-            byte[] buffer = new byte[4096];
-            while (await client.ReceiveAsync(buffer, SocketFlags.None, _stop.Token) > 0)
-            {
-            }
+            await client.SendAsync(_send, SocketFlags.None);
         }
-        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+
+        if (_hangUp)
+        {
+            return;
+        }
+
+        // Hold the connection open, reading and ignoring whatever the client says.
+        byte[] buffer = new byte[4096];
+        while (await client.ReceiveAsync(buffer, SocketFlags.None, stop) > 0)
         {
         }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        _listener.Dispose();
-        await _serve;
-        File.Delete(Path);
-        _stop.Dispose();
     }
 }

@@ -13,13 +13,18 @@ internal sealed class ScriptedHypervisor : IHypervisor
 
     public int Resumes { get; private set; }
 
+    /// <summary>query-status calls so far.</summary>
+    public int Queries => _queries;
+
+    private int _queries;
+
     /// <summary>When set, every call fails with it (QEMU gone, say).</summary>
     public Exception? Failure { get; set; }
 
     public bool Running => _running;
 
     public Task<VmStatus> QueryStatusAsync(CancellationToken cancellationToken = default) =>
-        Failure is { } failure ? Task.FromException<VmStatus>(failure) : Task.FromResult(new VmStatus(_running, _running ? "running" : "paused"));
+        Interlocked.Increment(ref _queries) > 0 && Failure is { } failure ? Task.FromException<VmStatus>(failure) : Task.FromResult(new VmStatus(_running, _running ? "running" : "paused"));
 
     public Task PauseAsync(CancellationToken cancellationToken = default) => Set(false);
 
