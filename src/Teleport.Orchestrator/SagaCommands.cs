@@ -55,11 +55,12 @@ public static class SagaCommands
             s.CorrelationId, s.VmId, s.DestinationHostId!, s.HostId, s.Run.Definition!, s.DestinationStorageId,
             s.Run.NbdEndpoint!, s.Run.ExportName!, s.Attempt, s.MemoryOptions));
 
+    // Fenced: the source host runs migrate-continue at pre-switchover itself (the disk's tail does not hold the pause).
     public static EventActivityBinder<MigrationState, T> SendMigrateVmMemory<T>(this EventActivityBinder<MigrationState, T> binder)
         where T : class =>
         binder.SendToHost(s => new MigrateVmMemory(
             s.CorrelationId, s.VmId, s.HostId, s.DestinationHostId!, s.Run.MigrationEndpoint!, s.OptionBandwidthBytesPerSecond,
-            s.MemoryOptions, s.Attempt));
+            s.MemoryOptions, s.Attempt, ContinueAtSwitchover: s.OptionFencedCutover));
 
     public static EventActivityBinder<MigrationState, T> SendContinueVmMigration<T>(this EventActivityBinder<MigrationState, T> binder)
         where T : class =>

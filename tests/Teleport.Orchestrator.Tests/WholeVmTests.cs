@@ -32,8 +32,9 @@ public sealed class WholeVmTests
         await m.DriveOn("Copying", "MigratingMemory");
         Assert.Equal(1, host.SentCount<MigrateVmMemory>(m.Id));
         var memory = await host.Sent<MigrateVmMemory>(m.Id, HostQueue(Host));
+        // Not fenced: migrate-continue waits for the disk's verified final sync (ContinueAtSwitchover false).
         Assert.Equal(
-            new MigrateVmMemory(m.Id, Vm, Host, DestinationHost, "10.0.0.12:49152", null, new MemoryMigrationOptions(true, 4, 300)), memory);
+            new MigrateVmMemory(m.Id, Vm, Host, DestinationHost, "10.0.0.12:49152", null, new MemoryMigrationOptions(true, 4, 300), ContinueAtSwitchover: false), memory);
         row = await host.Row(m.Id);
         Assert.Equal((MigrationPhases.Memory, "active"), (row!.Phase, row.Run.MemoryStatus));
         Assert.Equal((100_000_000L, (256L << 20) - 100_000_000, 1200L, 40L),
