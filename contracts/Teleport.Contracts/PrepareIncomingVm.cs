@@ -6,6 +6,7 @@ namespace Teleport.Contracts;
 /// and listen for its memory.
 /// </summary>
 /// <remarks>Memory: the migration's memory options; the incoming side must enable multifd too when the source uses it (null: no multifd).</remarks>
+/// <remarks>NbdEndpoint: informational, empty when the saga sends this before the destination storage is prepared; the host connects only to the endpoint its configuration gives StorageId.</remarks>
 /// <remarks>Attempt: which attempt of the migration this belongs to (a retry starts the next); workers echo the command's attempt so the saga can ignore late answers of an earlier one.</remarks>
 public sealed record PrepareIncomingVm(
     Guid MigrationId,

@@ -19,9 +19,10 @@ SEQ = re.compile(r"TPW seq=(\d+)")
 
 def read(path):
     lines = []
-    with open(path, encoding="utf-8", errors="replace") as f:
+    # Lines end at "\n" only: the console's "\r" (the BIOS's, before "TPW guest ready") is not a new, unstamped line.
+    with open(path, encoding="utf-8", errors="replace", newline="\n") as f:
         for raw in f:
-            stamp, _, text = raw.rstrip("\n").partition(" ")
+            stamp, _, text = raw.rstrip("\r\n").partition(" ")
             try:
                 lines.append((float(stamp), text))
             except ValueError:

@@ -22,7 +22,12 @@
 #
 # usage: wan-whole-vm.sh [--runs N] [--volume-mib M] [--changed-pct P] [--name NAME] [--rate 100mbit]
 #                        [--delay 25ms] [--out FILE.md] [--teleport DLL] [--only qemu|teleport]
-#                        [--migrate-args "ARGS"]   more `teleport migrate` options, e.g. "--multifd --memory-downtime-limit 100"
+#                        [--migrate-args "ARGS"]   Teleport's `teleport migrate` options (default: "--multifd --fenced --size
+#                                                  VOLUME_MIBm", QEMU's memory over zstd multifd channels and the fenced
+#                                                  cut-over; "" runs migrate's own defaults)
+#                        [--notsent-lowat BYTES]   net.ipv4.tcp_notsent_lowat in both namespaces, for both methods (an
+#                                                  operator's sysctl: it bounds the unsent data each socket queues, QEMU's
+#                                                  migration sockets included, so less is left to drain at switchover)
 # Needs root. The link, every process and the temp directory are removed on exit (the directory with the logs
 # stays after a failure, or always with TELEPORT_BENCH_KEEP=1).
 set -Eeuo pipefail
@@ -34,7 +39,7 @@ TELEPORT_ROOT=$ROOT TELEPORT_LOG_TAG='wan-whole-vm'
 # shellcheck source=infra/lib.sh
 source infra/lib.sh
 
-RUNS=1 VOLUME_MIB=64 CHANGED_PCT=10 NAME=wv RATE=100mbit DELAY=25ms OUT='' DLL='' ONLY='' MIGRATE_ARGS=''
+RUNS=1 VOLUME_MIB=64 CHANGED_PCT=10 NAME=wv RATE=100mbit DELAY=25ms OUT='' DLL='' ONLY='' MIGRATE_ARGS=- NOTSENT_LOWAT=''
 while [[ $# -gt 0 ]]; do
     case $1 in
         --runs) RUNS=${2:?}; shift 2 ;;
@@ -47,6 +52,7 @@ while [[ $# -gt 0 ]]; do
         --teleport) DLL=${2:?}; shift 2 ;;
         --only) ONLY=${2:?}; shift 2 ;;
         --migrate-args) MIGRATE_ARGS=${2?}; shift 2 ;;
+        --notsent-lowat) NOTSENT_LOWAT=${2:?}; shift 2 ;;
         --whole-vm) shift ;;
         -h | --help) print_usage "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "wan-whole-vm.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -56,6 +62,8 @@ done
 [[ $VOLUME_MIB =~ ^[1-9][0-9]{0,4}$ ]] || { echo "wan-whole-vm.sh: --volume-mib must be a whole number" >&2; exit 2; }
 [[ $CHANGED_PCT =~ ^([0-9]|[1-9][0-9]|100)$ ]] || { echo "wan-whole-vm.sh: --changed-pct must be 0-100" >&2; exit 2; }
 [[ $ONLY =~ ^(|qemu|teleport)$ ]] || { echo "wan-whole-vm.sh: --only must be qemu or teleport" >&2; exit 2; }
+[[ $NOTSENT_LOWAT =~ ^([1-9][0-9]{3,9})?$ ]] || { echo "wan-whole-vm.sh: --notsent-lowat must be a byte count of 1000 or more" >&2; exit 2; }
+[[ $MIGRATE_ARGS != - ]] || MIGRATE_ARGS="--multifd --fenced --size ${VOLUME_MIB}m"
 ((EUID == 0)) || { echo "wan-whole-vm.sh: needs root (network namespaces)" >&2; exit 2; }
 
 WORK=$(mktemp -d /tmp/teleport-wan-whole-vm.XXXXXX)
@@ -111,6 +119,11 @@ log "link: rtt ${WAN_CHECK_RTT_AVG_MS:-?} ms, ${WAN_CHECK_S2D_MBIT:-?} / ${WAN_C
 SRC=(ip netns exec "$WAN_SRC_NS")
 # shellcheck disable=SC2034  # used by name (start_guest SRC|DST)
 DST=(ip netns exec "$WAN_DST_NS")
+if [[ -n $NOTSENT_LOWAT ]]; then
+    "${SRC[@]}" sysctl -qw "net.ipv4.tcp_notsent_lowat=$NOTSENT_LOWAT" || die "could not set net.ipv4.tcp_notsent_lowat in $WAN_SRC_NS"
+    "${DST[@]}" sysctl -qw "net.ipv4.tcp_notsent_lowat=$NOTSENT_LOWAT" || die "could not set net.ipv4.tcp_notsent_lowat in $WAN_DST_NS"
+    log "net.ipv4.tcp_notsent_lowat=$NOTSENT_LOWAT in both namespaces"
+fi
 
 # ---- the guest ---------------------------------------------------------------------------------------------------
 
@@ -223,7 +236,8 @@ done
     echo "Whole-VM moves over the emulated WAN ($RATE, $DELAY each way; link check: rtt ${WAN_CHECK_RTT_AVG_MS:-?} ms," \
         "${WAN_CHECK_S2D_MBIT:-?} / ${WAN_CHECK_D2S_MBIT:-?} Mbit/s), ${VOLUME_MIB} MiB volume (${CHANGED_PCT}% changed from" \
         "the destination's base image), 256 MiB guest writing a record every ${DELAY_US} µs or slower; $START; commit $COMMIT;" \
-        "load average $(cut -d' ' -f1-3 /proc/loadavg); teleport migrate ${MIGRATE_ARGS:-(default options)}; anchor: mirror copy-mode write-blocking."
+        "load average $(cut -d' ' -f1-3 /proc/loadavg); teleport migrate ${MIGRATE_ARGS:-(default options)}; anchor: mirror copy-mode write-blocking;" \
+        "tcp_notsent_lowat ${NOTSENT_LOWAT:-kernel default}."
     echo
     echo "| method | run | total | downtime the guest saw (longest gap) | QEMU's downtime | bytes on the link | memory | disk and control | guest's records: source's last → destination's first: continued | destination disk |"
     echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"

@@ -50,6 +50,8 @@ public static partial class MigrationChecks
             : string.IsNullOrWhiteSpace(prepared.Secret) && !prepared.MutualTls ? "no secret"
             : string.IsNullOrWhiteSpace(prepared.NbdEndpoint) ? "no NBD endpoint for the switch"
             : string.IsNullOrWhiteSpace(prepared.ExportName) ? "no export name for the switch"
+            : saga.Run.IncomingRequested && prepared.ExportName != saga.VolumeId
+                ? $"it exports the volume as '{prepared.ExportName}', but the incoming VM was prepared for export '{saga.VolumeId}'"
             : null;
 
     // The destination host starts QEMU from this definition: it must name the disk and say how large it is.

@@ -108,7 +108,8 @@ public sealed partial class MigrationStateMachine : MassTransitStateMachine<Migr
             // A whole-VM move also waits for the source host's VmDescribed, which answers a duplicate DescribeVm again.
             WhenNudged().Renudge()
                 .If(c => !c.Saga.Run.DestinationReady, resend => resend.SendPrepare())
-                .If(c => c.Saga.WholeVm && !c.Saga.Run.VmDescribedSeen, resend => resend.SendDescribeVm()));
+                .If(c => c.Saga.WholeVm && !c.Saga.Run.VmDescribedSeen, resend => resend.SendDescribeVm())
+                .If(c => c.Saga.Run.IncomingRequested && !c.Saga.Run.IncomingReady, resend => resend.SendPrepareIncomingVm()));
     }
 
     // Index -> Request -> Copy -> Pausing. The index events of both sides, the rounds and the threshold may arrive in

@@ -30,12 +30,18 @@ public sealed partial class MigrationStateMachine
     // -> SyncingDisk -> StartingOnDestination (+ ContinueVmMigration and ResumeVm at once) -> Succeeded (+ StopSourceVm).
     private void MoveVm(MigrationSettings settings)
     {
+        // The incoming QEMU starts as soon as the VM is described, beside the destination storage's prepare: its start is
+        // on the way to the memory pre-copy, the move's longest step. The memory waits for the disk's transfer to start.
         During(Preparing,
             When(VmDescribed, c => DescribedProblem(c.Saga, c.Message) is null)
                 .Then(c => c.Saga.Run.Record(c.Message, Schedule.Now()))
+                .SendIncomingOnce()
                 .StartTransferWhenPrepared(),
             When(VmDescribed, c => DescribedProblem(c.Saga, c.Message) is not null)
-                .StartRollback(c => $"unusable VmDescribed: {DescribedProblem(c.Saga, c.Message)}"));
+                .StartRollback(c => $"unusable VmDescribed: {DescribedProblem(c.Saga, c.Message)}"),
+            When(IncomingVmPrepared, c => IncomingProblem(c.Saga, c.Message) is null).Then(c => c.Saga.Run.Record(c.Message)),
+            When(IncomingVmPrepared, c => IncomingProblem(c.Saga, c.Message) is not null)
+                .StartRollback(c => $"unusable IncomingVmPrepared: {IncomingProblem(c.Saga, c.Message)}"));
 
         // The incoming VM starts while the disk is copied, and QEMU's memory pre-copy starts beside the disk's copy as soon
         // as it is ready: the disk's index phase leaves the link mostly idle. The memory may reach pre-switchover before the

@@ -49,17 +49,21 @@ public static class SagaCommands
         where T : class =>
         binder.SendToHost(s => new DescribeVm(s.CorrelationId, s.VmId, s.HostId, s.Attempt));
 
+    // Sent as soon as the VM is described, usually before the destination storage is prepared: its export is then named
+    // after the volume (as storage workers export it; a DestinationPrepared naming another rolls back), and the endpoint
+    // is left empty (the host connects only where its configuration puts the storage).
     public static EventActivityBinder<MigrationState, T> SendPrepareIncomingVm<T>(this EventActivityBinder<MigrationState, T> binder)
         where T : class =>
         binder.Then(c => c.Saga.Run.IncomingRequested = true).SendToHost(s => s.DestinationHostId!, s => new PrepareIncomingVm(
             s.CorrelationId, s.VmId, s.DestinationHostId!, s.HostId, s.Run.Definition!, s.DestinationStorageId,
-            s.Run.NbdEndpoint!, s.Run.ExportName!, s.Attempt, s.MemoryOptions));
+            s.Run.NbdEndpoint ?? "", s.Run.ExportName ?? s.VolumeId, s.Attempt, s.MemoryOptions));
 
+    // Fenced: the source host runs migrate-continue at pre-switchover itself (the disk's tail does not hold the pause).
     public static EventActivityBinder<MigrationState, T> SendMigrateVmMemory<T>(this EventActivityBinder<MigrationState, T> binder)
         where T : class =>
         binder.SendToHost(s => new MigrateVmMemory(
             s.CorrelationId, s.VmId, s.HostId, s.DestinationHostId!, s.Run.MigrationEndpoint!, s.OptionBandwidthBytesPerSecond,
-            s.MemoryOptions, s.Attempt));
+            s.MemoryOptions, s.Attempt, ContinueAtSwitchover: s.OptionFencedCutover));
 
     public static EventActivityBinder<MigrationState, T> SendContinueVmMigration<T>(this EventActivityBinder<MigrationState, T> binder)
         where T : class =>

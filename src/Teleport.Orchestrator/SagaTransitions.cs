@@ -31,7 +31,7 @@ public static class SagaTransitions
         where T : class =>
         binder.If(c => !c.Saga.WholeVm || (c.Saga.Run.DestinationReady && c.Saga.Run.VmDescribedSeen),
             start => start.SendStartTransfer()
-                .If(c => c.Saga.WholeVm, incoming => incoming.SendPrepareIncomingVm())
+                .If(c => c.Saga.WholeVm, incoming => incoming.SendIncomingOnce().StartMemoryMigration())
                 .TransitionTo(Machine(binder).Indexing));
 
     /// <summary>Copying starts when both index events are in; a threshold the source reported meanwhile starts the cut-over straight away.</summary>
@@ -55,6 +55,11 @@ public static class SagaTransitions
                 memory => memory.TransitionTo(machine.MigratingMemory),
                 wait => wait.TransitionTo(machine.Copying)));
     }
+
+    /// <summary>The incoming VM is asked for once per attempt: as soon as the VM is described (its nudges re-send it).</summary>
+    public static EventActivityBinder<MigrationState, T> SendIncomingOnce<T>(this EventActivityBinder<MigrationState, T> binder)
+        where T : class =>
+        binder.If(c => !c.Saga.Run.IncomingRequested, incoming => incoming.SendPrepareIncomingVm());
 
     /// <summary>A whole-VM move's memory pre-copy starts (once) as soon as the incoming VM is ready, beside the disk's copy.</summary>
     public static EventActivityBinder<MigrationState, T> StartMemoryMigration<T>(this EventActivityBinder<MigrationState, T> binder)

@@ -32,8 +32,9 @@ public sealed class WholeVmTests
         await m.DriveOn("Copying", "MigratingMemory");
         Assert.Equal(1, host.SentCount<MigrateVmMemory>(m.Id));
         var memory = await host.Sent<MigrateVmMemory>(m.Id, HostQueue(Host));
+        // Not fenced: migrate-continue waits for the disk's verified final sync (ContinueAtSwitchover false).
         Assert.Equal(
-            new MigrateVmMemory(m.Id, Vm, Host, DestinationHost, "10.0.0.12:49152", null, new MemoryMigrationOptions(true, 4, 300)), memory);
+            new MigrateVmMemory(m.Id, Vm, Host, DestinationHost, "10.0.0.12:49152", null, new MemoryMigrationOptions(true, 4, 300), ContinueAtSwitchover: false), memory);
         row = await host.Row(m.Id);
         Assert.Equal((MigrationPhases.Memory, "active"), (row!.Phase, row.Run.MemoryStatus));
         Assert.Equal((100_000_000L, (256L << 20) - 100_000_000, 1200L, 40L),
@@ -64,20 +65,45 @@ public sealed class WholeVmTests
     }
 
     [Fact]
-    public async Task The_incoming_vm_starts_only_once_the_destination_is_prepared_and_the_vm_described_in_either_order()
+    public async Task The_incoming_vm_starts_as_soon_as_the_vm_is_described_and_its_memory_once_the_disk_transfer_starts()
     {
         await using var host = await StartAsync();
+        var (m, incoming) = await DescribedBeforeThePrepare(host);
+        Assert.Equal(new PrepareIncomingVm(m.Id, Vm, DestinationHost, Host, Definition, Destination, "", Volume, Memory: new MemoryMigrationOptions(true, 4, 300)), incoming);
+        await host.PublishAndSettle(m.IncomingPrepared());
+        var row = await host.Row(m.Id);
+        Assert.Equal(("Preparing", true), (row!.CurrentState, row.Run.IncomingReady));
+        Assert.Equal((0, 0), (host.SentCount<StartTransfer>(m.Id), host.SentCount<MigrateVmMemory>(m.Id)));
+
+        // The disk's transfer and the memory's pre-copy start together once the destination storage is ready.
+        await host.Publish(m.Disk.Prepared() with { ExportName = Volume });
+        await host.Sent<StartTransfer>(m.Id, StorageQueue(Source));
+        await host.Sent<MigrateVmMemory>(m.Id, HostQueue(Host));
+        await host.WaitForState(m.Id, "Indexing");
+        Assert.Equal(1, host.SentCount<PrepareIncomingVm>(m.Id));
+        host.AssertNoFaults();
+    }
+
+    // Described before the destination storage is prepared: the incoming VM goes at once, for the volume's export.
+    private static async Task<(WholeVmScript Move, PrepareIncomingVm Incoming)> DescribedBeforeThePrepare(SagaTestHost host)
+    {
         var m = new WholeVmScript(host);
         await m.DriveTo("Preparing");
+        await host.Publish(m.Described());
+        return (m, await host.Sent<PrepareIncomingVm>(m.Id, HostQueue(DestinationHost)));
+    }
 
-        await host.PublishAndSettle(m.Described());
-        Assert.Equal("Preparing", (await host.Row(m.Id))!.CurrentState);
-        Assert.Equal((0, 0), (host.SentCount<StartTransfer>(m.Id), host.SentCount<PrepareIncomingVm>(m.Id)));
+    [Fact]
+    public async Task A_destination_exporting_the_volume_under_another_name_than_the_incoming_vm_expects_rolls_back()
+    {
+        await using var host = await StartAsync();
+        var (m, _) = await DescribedBeforeThePrepare(host);
 
         await host.Publish(m.Disk.Prepared());
-        await host.Sent<PrepareIncomingVm>(m.Id, HostQueue(DestinationHost));
-        await host.Sent<StartTransfer>(m.Id, StorageQueue(Source));
-        await host.WaitForState(m.Id, "Indexing");
+        var failed = await host.Published<MigrationFailed>(m.Id);
+        Assert.Contains($"exports the volume as '{DestinationExport}', but the incoming VM was prepared for export '{Volume}'", failed.Reason);
+        Assert.Equal(new DiscardIncomingVm(m.Id, Vm, DestinationHost), await host.Sent<DiscardIncomingVm>(m.Id, HostQueue(DestinationHost)));
+        Assert.Equal((0, 0), (host.SentCount<StartTransfer>(m.Id), host.SentCount<MigrateVmMemory>(m.Id)));
         host.AssertNoFaults();
     }
 

@@ -29,6 +29,9 @@ internal sealed class MemoryMigration : IDisposable
     /// <summary>A ResumeVm cancelled it (rollback): its end is not a failure to report.</summary>
     public bool CancelRequested { get; set; }
 
+    /// <summary>migrate-continue was sent (by ContinueVmMigration, or at pre-switchover when the command asked for it).</summary>
+    public bool Continued { get; set; }
+
     /// <summary>The answer to ContinueVmMigration once QEMU completed.</summary>
     public object? Completed { get; set; }
 

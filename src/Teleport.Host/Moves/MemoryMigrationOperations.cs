@@ -52,19 +52,24 @@ public sealed class MemoryMigrationOperations(HostWorkerOptions options, IReadOn
         MemoryMigration migration;
         using (await vm.LockAsync(cancellationToken).ConfigureAwait(false))
         {
-            // A redelivered command joins the migration it started.
+            // A redelivered command joins the migration it started (outside the lock: its continue at pre-switchover takes it).
             if (vm.Outgoing is { } earlier && earlier.Key == key)
-                return await earlier.Outcome.ConfigureAwait(false);
-            try
             {
-                migration = await StartAsync(vm, key, command, cancellationToken).ConfigureAwait(false);
+                migration = earlier;
             }
-            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+            else
             {
-                return await _host.FailedAsync(vm, command.MigrationId, operation, e, command.Attempt).ConfigureAwait(false);
-            }
+                try
+                {
+                    migration = await StartAsync(vm, key, command, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+                {
+                    return await _host.FailedAsync(vm, command.MigrationId, operation, e, command.Attempt).ConfigureAwait(false);
+                }
 
-            migration.Outcome = FollowAsync(vm, migration, command, progress, cancellationToken);
+                migration.Outcome = FollowAsync(vm, migration, command, progress, cancellationToken);
+            }
         }
 
         return await migration.Outcome.ConfigureAwait(false);
@@ -117,6 +122,8 @@ public sealed class MemoryMigrationOperations(HostWorkerOptions options, IReadOn
                     case "pre-switchover":
                         var pausedAt = _clock.GetUtcNow();
                         await DrainAsync(vm, cancellationToken).ConfigureAwait(false);
+                        if (command.ContinueAtSwitchover)
+                            await ContinueAtSwitchoverAsync(vm, migration, cancellationToken).ConfigureAwait(false);
                         return new MemoryPreSwitchover(command.MigrationId, vm.Id, _options.HostId, pausedAt, state.Transferred, command.Attempt);
                     case "cancelling" or "cancelled" when migration.CancelRequested:
                         return null;
@@ -139,6 +146,17 @@ public sealed class MemoryMigrationOperations(HostWorkerOptions options, IReadOn
         {
             return await _host.FailedAsync(vm, command.MigrationId, operation, e, command.Attempt).ConfigureAwait(false);
         }
+    }
+
+    // A fenced cut-over does not wait for the disk with the vCPUs stopped, so the host goes on at once instead of waiting
+    // for the saga's ContinueVmMigration (a broker round trip inside the pause). Under the VM's lock, as ContinueAsync.
+    private static async Task ContinueAtSwitchoverAsync(HostVm vm, MemoryMigration migration, CancellationToken cancellationToken)
+    {
+        using var _ = await vm.LockAsync(cancellationToken).ConfigureAwait(false);
+        if (migration.CancelRequested || migration.Continued)
+            return;
+        await migration.Qmp.ExecuteAsync("migrate-continue", new Dictionary<string, object?> { ["state"] = "pre-switchover" }, cancellationToken).ConfigureAwait(false);
+        migration.Continued = true;
     }
 
     // QEMU stopped the vCPUs and drained its block layer; the path switcher must hold nothing in flight either.
@@ -166,14 +184,20 @@ public sealed class MemoryMigrationOperations(HostWorkerOptions options, IReadOn
             return _host.Failed(command.MigrationId, vm.Id, operation, $"VM '{vm.Id}' has no memory migration of attempt {key}", command.Attempt);
         if (migration.Completed is { } answered)
             return answered;
+        if (migration.CancelRequested)
+            return _host.Failed(command.MigrationId, vm.Id, operation, $"VM '{vm.Id}' runs here again: its memory migration of attempt {key} was rolled back", command.Attempt);
         try
         {
             var state = await QmpMigration.QueryAsync(migration.Qmp, cancellationToken).ConfigureAwait(false);
-            if (state.Status == "pre-switchover")
+            if (state.Status == "pre-switchover" && !migration.Continued)
             {
                 await migration.Qmp.ExecuteAsync("migrate-continue", new Dictionary<string, object?> { ["state"] = "pre-switchover" }, cancellationToken).ConfigureAwait(false);
-                state = await migration.WaitForAsync(s => s.IsOver, ContinueTimeout, cancellationToken).ConfigureAwait(false);
+                migration.Continued = true;
             }
+
+            // Continued here or at pre-switchover already (ContinueAtSwitchover): either way, its end is the answer.
+            if (migration.Continued && !state.IsOver)
+                state = await migration.WaitForAsync(s => s.IsOver, ContinueTimeout, cancellationToken).ConfigureAwait(false);
 
             if (state.Status != "completed")
                 throw new HostOperationException($"QEMU's memory migration is '{state.Status}', not completed{(state.Error is null ? "" : ": " + state.Error)}");
@@ -196,9 +220,12 @@ public sealed class MemoryMigrationOperations(HostWorkerOptions options, IReadOn
         if (vm.Outgoing is not { } migration)
             return;
         var state = await QmpMigration.QueryAsync(migration.Qmp, cancellationToken).ConfigureAwait(false);
-        if (state.IsOver || state.Status == "none")
+        if (state.Status == "none")
             return;
+        // The source runs again: even a completed migration (continued at pre-switchover) is undone, never reported as moved.
         migration.CancelRequested = true;
+        if (state.IsOver)
+            return;
         await migration.Qmp.ExecuteAsync("migrate_cancel", null, cancellationToken).ConfigureAwait(false);
         await migration.WaitForAsync(s => s.IsOver, CancelTimeout, cancellationToken).ConfigureAwait(false);
     }

@@ -94,8 +94,10 @@ internal sealed class WholeVmRig : IAsyncDisposable
         Destination.Node.Incoming.PrepareAsync(new PrepareIncomingVm(migration, VmId, Destination.HostId, Source.HostId, definition,
             "store-b", $"unix:{storageSocket}", Export, Memory: memory), CancellationToken.None);
 
-    public Task<object?> MigrateAsync(Guid migration, string endpoint, long? bandwidth, List<MemoryMigrationProgress> progress, MemoryMigrationOptions? memory = null) =>
-        Source.Node.Memory.MigrateAsync(new MigrateVmMemory(migration, VmId, Source.HostId, Destination.HostId, endpoint, bandwidth, memory ?? new MemoryMigrationOptions()),
+    public Task<object?> MigrateAsync(Guid migration, string endpoint, long? bandwidth, List<MemoryMigrationProgress> progress, MemoryMigrationOptions? memory = null,
+        bool continueAtSwitchover = false) =>
+        Source.Node.Memory.MigrateAsync(new MigrateVmMemory(migration, VmId, Source.HostId, Destination.HostId, endpoint, bandwidth, memory ?? new MemoryMigrationOptions(),
+            ContinueAtSwitchover: continueAtSwitchover),
             p =>
             {
                 lock (progress)
