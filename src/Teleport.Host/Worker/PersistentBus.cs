@@ -1,19 +1,16 @@
 using Microsoft.Extensions.Logging;
+using Teleport.Messaging;
 
 namespace Teleport.Host.Worker;
 
 /// <summary>
 /// Hands the host's own reports and commands to the broker, which may be the very thing that is down: each report is
-/// tried again with a growing delay until the broker takes it or the worker stops; a command is tried once. Nothing
-/// here ever waits on the VM.
+/// tried again (<see cref="PublishRetry"/>) until the broker takes it or the worker stops; a command is tried once.
+/// Nothing here ever waits on the VM.
 /// </summary>
 internal sealed class PersistentBus(TimeProvider clock, ILogger log)
 {
     private static readonly TimeSpan CommandWait = TimeSpan.FromSeconds(30);
-
-    // A publish whose confirm went down with its connection may neither complete nor fail: it is given up after this and
-    // tried again (at least once: the saga answers a repeated report as the first).
-    private static readonly TimeSpan AttemptWait = TimeSpan.FromSeconds(10);
 
     /// <summary>Publishes an event (the worker's bus); null: only logged.</summary>
     public Func<object, Task>? Publish { get; set; }
@@ -43,20 +40,6 @@ internal sealed class PersistentBus(TimeProvider clock, ILogger log)
         }
     }
 
-    private async Task KeepTryingAsync(Func<Task> attempt, CancellationToken stopping)
-    {
-        for (var delay = TimeSpan.FromMilliseconds(200); ; delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks)))
-        {
-            try
-            {
-                await attempt().WaitAsync(AttemptWait, clock, stopping).ConfigureAwait(false);
-                return;
-            }
-            catch (Exception e) when (e is not OperationCanceledException || !stopping.IsCancellationRequested)
-            {
-                HostWorkerLog.BusRetry(log, e.Message, delay.TotalMilliseconds);
-                await Task.Delay(delay, clock, stopping).ConfigureAwait(false);
-            }
-        }
-    }
+    private Task KeepTryingAsync(Func<Task> attempt, CancellationToken stopping) =>
+        PublishRetry.UntilTakenAsync(attempt, Timeout.InfiniteTimeSpan, clock, (e, delay) => HostWorkerLog.BusRetry(log, e.Message, delay.TotalMilliseconds), stopping);
 }
