@@ -90,6 +90,7 @@ internal sealed class EntryTable : IDisposable
             return this;
         }
         // Two passes over the same merge: the first counts the keys (the summary is sized up front), the second writes.
+        using var walk = Borrow();
         long count = MergePass(sources, null, null);
         var builder = Build(_directory, count);
         MergePass(sources, builder, sharedByImage);
@@ -127,6 +128,7 @@ internal sealed class EntryTable : IDisposable
 
     private EntryTable Filtered(Func<IndexEntry, bool> keep, out long removed)
     {
+        using var walk = Borrow();
         var entries = Entries;
         long kept = 0;
         foreach (ref readonly var e in entries)

@@ -20,10 +20,14 @@ internal sealed unsafe class MappedEntries : IDisposable
     private MemoryMappedFile? _map;
     private MemoryMappedViewAccessor? _view;
     private IndexEntry* _entries;
+    private byte* _mapped; // the mapping's page-aligned start, for read advice
+    private ulong _mappedBytes;
+    private int _walkers; // passes over the whole table under way (saves, merges), which read ahead
     private long _count;
     // Entries are gathered and written 16 Ki at a time: one write per entry would cost more than the merge itself.
     private IndexEntry[]? _pending = new IndexEntry[PendingEntries];
     private int _pendingCount;
+    private readonly Lock _adviceLock = new();
 
     private MappedEntries(FileStream file) => _file = file;
 
@@ -74,6 +78,9 @@ internal sealed unsafe class MappedEntries : IDisposable
         byte* pointer = null;
         _view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
         _entries = (IndexEntry*)(pointer + _view.PointerOffset);
+        _mapped = pointer;
+        _mappedBytes = _view.SafeMemoryMappedViewHandle.ByteLength;
+        NativeFile.AdviseReads(_mapped, (nuint)_mappedBytes, inOrder: false);
     }
 
     private void WritePending()
@@ -82,12 +89,29 @@ internal sealed unsafe class MappedEntries : IDisposable
         _pendingCount = 0;
     }
 
-    /// <summary>Keeps the mapping alive while <see cref="Span"/> is used outside the index's lock (a save).</summary>
+    /// <summary>
+    /// Keeps the mapping alive while <see cref="Span"/> is walked, outside the index's lock (a save) or under it (a
+    /// merge): until the lease is returned, faults read ahead in order instead of one page at a time.
+    /// </summary>
     public Lease Borrow()
     {
         bool added = false;
         _view?.SafeMemoryMappedViewHandle.DangerousAddRef(ref added);
-        return new Lease(added ? _view : null);
+        if (!added)
+            return default;
+        Walking(+1);
+        return new Lease(this);
+    }
+
+    // The first walker asks for read-ahead, the last one back for none (lookups' random reads).
+    private void Walking(int change)
+    {
+        lock (_adviceLock)
+        {
+            _walkers += change;
+            if (_walkers == (change > 0 ? 1 : 0))
+                NativeFile.AdviseReads(_mapped, (nuint)_mappedBytes, inOrder: _walkers > 0);
+        }
     }
 
     public void Dispose()
@@ -101,8 +125,14 @@ internal sealed unsafe class MappedEntries : IDisposable
     }
 
     /// <summary>A reference on the mapping: it is unmapped only once every lease is returned.</summary>
-    public readonly struct Lease(MemoryMappedViewAccessor? view) : IDisposable
+    public readonly struct Lease(MappedEntries? entries) : IDisposable
     {
-        public void Dispose() => view?.SafeMemoryMappedViewHandle.DangerousRelease();
+        public void Dispose()
+        {
+            if (entries is null)
+                return;
+            entries.Walking(-1);
+            entries._view!.SafeMemoryMappedViewHandle.DangerousRelease();
+        }
     }
 }

@@ -8,7 +8,7 @@ namespace Teleport.Blocks;
 internal static unsafe partial class NativeFile
 {
     private const int SeekEnd = 2, SeekData = 3, SeekHole = 4;
-    private const int MadvHugePage = 14, FadvDontNeed = 4;
+    private const int MadvRandom = 1, MadvSequential = 2, MadvHugePage = 14, FadvDontNeed = 4;
     private const int Enxio = 6;
     private const int AtFdCwd = -100;
     private const uint StatxBasicStats = 0x7ff;
@@ -60,6 +60,18 @@ internal static unsafe partial class NativeFile
     {
         if (OperatingSystem.IsLinux())
             _ = MAdvise(address, length, MadvHugePage);
+    }
+
+    /// <summary>
+    /// How a mapped file's pages will be read, for the kernel's read-ahead on a fault: <paramref name="inOrder"/>
+    /// false, one page where it was touched and no read-around (the mapping's entries are read at random, and a
+    /// device's read-ahead, 8 MiB here, per faulted entry thrashes a table that is not resident); true, read ahead
+    /// (a pass over the whole table). Only advice: the kernel may ignore it.
+    /// </summary>
+    public static void AdviseReads(void* address, nuint length, bool inOrder)
+    {
+        if (OperatingSystem.IsLinux())
+            _ = MAdvise(address, length, inOrder ? MadvSequential : MadvRandom);
     }
 
     /// <summary>

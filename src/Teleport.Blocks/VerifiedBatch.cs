@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using System.Security.Cryptography;
 using Microsoft.Win32.SafeHandles;
 
 namespace Teleport.Blocks;
@@ -32,7 +31,7 @@ internal sealed unsafe class VerifiedBatch : IDisposable
     private readonly int[] _opLookup;
     private readonly SafeFileHandle?[] _held;
     private readonly ulong[] _locations;
-    private readonly IncrementalHash _hasher = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private readonly BlockHasher _hasher = new();
 
     private VerifiedBatch(BatchReadMode requested, int blockSize)
     {
@@ -155,7 +154,7 @@ internal sealed unsafe class VerifiedBatch : IDisposable
                 continue;
             }
             var data = new ReadOnlySpan<byte>(_blockBuffer + (long)k * _blockSize, _blockSize);
-            var content = Fingerprint.Compute(data, _hasher);
+            var content = _hasher.Compute(data);
             if (keyOf(content) != Keys[i])
             {
                 Outcomes[i] = Outcome.Retry;

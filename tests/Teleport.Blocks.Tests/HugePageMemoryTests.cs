@@ -41,23 +41,7 @@ public class HugePageMemoryTests
         Assert.Throws<ArgumentOutOfRangeException>(() => HugePageMemory.Allocate(-1));
     }
 
-    // The AnonHugePages of the mapping that holds `address`, from /proc/self/smaps.
-    private static long AnonHugePagesKb(long address)
-    {
-        bool inside = false;
-        foreach (string line in File.ReadLines("/proc/self/smaps"))
-        {
-            int dash = line.IndexOf('-');
-            if (dash > 0 && line.IndexOf(' ') > dash && ulong.TryParse(line.AsSpan(0, dash), NumberStyles.HexNumber, null, out ulong start))
-            {
-                ulong end = ulong.Parse(line.AsSpan(dash + 1, line.IndexOf(' ') - dash - 1), NumberStyles.HexNumber);
-                inside = (ulong)address >= start && (ulong)address < end;
-            }
-            else if (inside && line.StartsWith("AnonHugePages:", StringComparison.Ordinal))
-            {
-                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
-            }
-        }
-        throw new InvalidOperationException($"No mapping holds 0x{address:x}.");
-    }
+    // The AnonHugePages of the mapping that holds `address`, in KiB.
+    private static long AnonHugePagesKb(long address) =>
+        long.Parse(Smaps.Field(address, "AnonHugePages").Split(' ')[0], CultureInfo.InvariantCulture);
 }
