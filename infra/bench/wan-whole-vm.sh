@@ -12,7 +12,8 @@
 #             host hv1 (running the source QEMU, its definition in a file) in the source namespace; storage dst (its
 #             content index built over base.img) and host hv2 (which starts the incoming QEMU) in the destination's.
 #
-# Per run: total time, the downtime the guest saw (its longest gap between two records, over both consoles),
+# Per run: total time, the downtime the guest saw (its longest gap between two records, over both consoles, with the
+# record that ended it) and the part of it across the switch (the source's last record to the destination's first),
 # QEMU's own downtime, bytes on the link (both directions) split into memory (QEMU's ram.transferred) and the rest
 # (disk and control), whether the guest continued (its record sequence goes on in the destination QEMU from the
 # last one the source printed; it did not reboot), and every record it wrote checked on the destination disk.
@@ -175,7 +176,7 @@ run_qemu() {
         --nbd-port 10809 --migrate-port 4444 2>"$d/anchor.log") || rc=$?
     after=$(link_bytes)
     if ((rc != 0)); then
-        ROWS+=("| qemu | $r | **failed: $(tr '\n' ' ' <"$d/anchor.log")** | | | | | | | |")
+        ROWS+=("| qemu | $r | **failed: $(tr '\n' ' ' <"$d/anchor.log")** | | | | | | | | |")
         FAILED=1
     else
         # The guest goes on writing in the destination QEMU for a moment, then both QEMUs stop (the source is paused).
@@ -218,7 +219,7 @@ row_of() {
         rest_cell=$(mb $((link - memory)))
     fi
     log "$method run $r: $json; guest $console; link $link bytes; $check"
-    ROWS+=("| $method | $r | $(jq -r .seconds <<<"$json") s | $(jq -r .longestGapMs <<<"$console") ms | $(jq -r '.qemuDowntimeMs // "?"' <<<"$json") ms | $(mb "$link") | $memory_cell | $rest_cell | $(jq -r '"\(.lastSourceSeq) → \(.firstDestinationSeq): \(.continued)"' <<<"$console") | $check |")
+    ROWS+=("| $method | $r | $(jq -r .seconds <<<"$json") s | $(jq -r '"\(.longestGapMs) ms (record \(.longestGapSeq))"' <<<"$console") | $(jq -r .switchGapMs <<<"$console") ms | $(jq -r '.qemuDowntimeMs // "?"' <<<"$json") ms | $(mb "$link") | $memory_cell | $rest_cell | $(jq -r '"\(.lastSourceSeq) → \(.firstDestinationSeq): \(.continued)"' <<<"$console") | $check |")
 }
 
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
@@ -239,8 +240,8 @@ done
         "load average $(cut -d' ' -f1-3 /proc/loadavg); teleport migrate ${MIGRATE_ARGS:-(default options)}; anchor: mirror copy-mode write-blocking;" \
         "tcp_notsent_lowat ${NOTSENT_LOWAT:-kernel default}."
     echo
-    echo "| method | run | total | downtime the guest saw (longest gap) | QEMU's downtime | bytes on the link | memory | disk and control | guest's records: source's last → destination's first: continued | destination disk |"
-    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"
+    echo "| method | run | total | downtime the guest saw (longest gap) | of it the switch (source's last record → destination's first) | QEMU's downtime | bytes on the link | memory | disk and control | guest's records: source's last → destination's first: continued | destination disk |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"
     printf '%s\n' "${ROWS[@]}"
 } | tee "${OUT:-/dev/null}"
 exit "$FAILED"
