@@ -24,8 +24,10 @@
 # usage: wan-whole-vm.sh [--runs N] [--volume-mib M] [--changed-pct P] [--name NAME] [--rate 100mbit]
 #                        [--delay 25ms] [--out FILE.md] [--teleport DLL] [--only qemu|teleport]
 #                        [--migrate-args "ARGS"]   Teleport's `teleport migrate` options (default: "--multifd --fenced --size
-#                                                  VOLUME_MIBm", QEMU's memory over zstd multifd channels and the fenced
-#                                                  cut-over; "" runs migrate's own defaults)
+#                                                  VOLUME_MIBm --bandwidth 2xRATE --memory-downtime-limit 100", QEMU's
+#                                                  memory over zstd multifd channels capped at twice the link's rate as
+#                                                  QEMU counts it, before compression, and the fenced cut-over; "" runs
+#                                                  migrate's own defaults)
 #                        [--notsent-lowat BYTES]   net.ipv4.tcp_notsent_lowat in both namespaces, for both methods (an
 #                                                  operator's sysctl: it bounds the unsent data each socket queues, QEMU's
 #                                                  migration sockets included, so less is left to drain at switchover)
@@ -64,7 +66,13 @@ done
 [[ $CHANGED_PCT =~ ^([0-9]|[1-9][0-9]|100)$ ]] || { echo "wan-whole-vm.sh: --changed-pct must be 0-100" >&2; exit 2; }
 [[ $ONLY =~ ^(|qemu|teleport)$ ]] || { echo "wan-whole-vm.sh: --only must be qemu or teleport" >&2; exit 2; }
 [[ $NOTSENT_LOWAT =~ ^([1-9][0-9]{3,9})?$ ]] || { echo "wan-whole-vm.sh: --notsent-lowat must be a byte count of 1000 or more" >&2; exit 2; }
-[[ $MIGRATE_ARGS != - ]] || MIGRATE_ARGS="--multifd --fenced --size ${VOLUME_MIB}m"
+if [[ $MIGRATE_ARGS == - ]]; then
+    MIGRATE_ARGS="--multifd --fenced --size ${VOLUME_MIB}m"
+    # QEMU 7.2 counts multifd's pages against max-bandwidth before zstd (the guest's memory compresses ~2.3x here):
+    # twice the link's rate keeps what QEMU queues in its sockets and the link short, so the stop-and-copy does not
+    # wait behind a backlog (docs/performance.md, issue 14).
+    [[ ! $RATE =~ ^([1-9][0-9]*)mbit$ ]] || MIGRATE_ARGS+=" --bandwidth $((2 * BASH_REMATCH[1]))mbit --memory-downtime-limit 100"
+fi
 ((EUID == 0)) || { echo "wan-whole-vm.sh: needs root (network namespaces)" >&2; exit 2; }
 
 WORK=$(mktemp -d /tmp/teleport-wan-whole-vm.XXXXXX)
