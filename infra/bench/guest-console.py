@@ -6,6 +6,10 @@
   continued     the destination's console goes on from the source's last record (N+1), the writer never restarted
                 ("TPW guest ready" appears once, on the source) and never failed: the guest's memory moved
   longestGapMs  the longest time between two consecutive records across both consoles: the downtime the guest saw
+  longestGapSeq the record that ended that gap (a gap before firstDestinationSeq lies in the pre-copy, not the switch)
+  switchGapMs   the time from the source's last record to the destination's first: the part of the guest's downtime
+                the switchover itself caused (the longest gap can lie elsewhere on a loaded machine, e.g. a starved
+                TCG vCPU during the pre-copy)
   errors        any "TPW error" / I/O error line
 
 usage: guest-console.py SOURCE.log DESTINATION.log
@@ -41,7 +45,10 @@ def main():
     src_seqs = [s for _, s, side in records if side == "src"]
     dst_seqs = [s for _, s, side in records if side == "dst"]
     ordered = all(b[1] == a[1] + 1 for a, b in zip(records, records[1:])) if records else False
-    gap = max((b[0] - a[0] for a, b in zip(records, records[1:])), default=0.0)
+    gap, gap_seq = max(((b[0] - a[0], b[1]) for a, b in zip(records, records[1:])), default=(0.0, None))
+    src_last = max((t for t, _, side in records if side == "src"), default=None)
+    dst_first = min((t for t, _, side in records if side == "dst"), default=None)
+    switch = dst_first - src_last if src_last is not None and dst_first is not None else None
     ready = sum("TPW guest ready" in text for _, text in source + destination)
     errors = [text for _, text in source + destination
               if "TPW error" in text or "I/O error" in text or (text.startswith("TPW exit") and text.strip() != "TPW exit 0")]
@@ -52,6 +59,8 @@ def main():
         "lastSeq": records[-1][1] if records else None,
         "continued": continued,
         "longestGapMs": round(gap * 1000, 1),
+        "longestGapSeq": gap_seq,
+        "switchGapMs": round(switch * 1000, 1) if switch is not None else None,
         "errors": errors[:3],
     }))
 

@@ -81,7 +81,7 @@ run_teleport() {
     after=$(link_bytes)
     echo "$out" >"$d/migrate.json"
     if ((rc != 0)) || [[ $(jq -r '.state' <<<"$out" 2>/dev/null) != Succeeded ]]; then
-        ROWS+=("| teleport | $r | **failed: $(jq -r '.failure // .reason // empty' <<<"$out" 2>/dev/null) $(tail -n 2 "$d/migrate.log" | tr '\n' ' ')** | | | | | | | |")
+        ROWS+=("| teleport | $r | **failed: $(jq -r '.failure // .reason // empty' <<<"$out" 2>/dev/null) $(tail -n 2 "$d/migrate.log" | tr '\n' ' ')** | | | | | | | | |")
         FAILED=1
     else
         local last json

@@ -12,7 +12,8 @@
 #             host hv1 (running the source QEMU, its definition in a file) in the source namespace; storage dst (its
 #             content index built over base.img) and host hv2 (which starts the incoming QEMU) in the destination's.
 #
-# Per run: total time, the downtime the guest saw (its longest gap between two records, over both consoles),
+# Per run: total time, the downtime the guest saw (its longest gap between two records, over both consoles, with the
+# record that ended it) and the part of it across the switch (the source's last record to the destination's first),
 # QEMU's own downtime, bytes on the link (both directions) split into memory (QEMU's ram.transferred) and the rest
 # (disk and control), whether the guest continued (its record sequence goes on in the destination QEMU from the
 # last one the source printed; it did not reboot), and every record it wrote checked on the destination disk.
@@ -23,8 +24,10 @@
 # usage: wan-whole-vm.sh [--runs N] [--volume-mib M] [--changed-pct P] [--name NAME] [--rate 100mbit]
 #                        [--delay 25ms] [--out FILE.md] [--teleport DLL] [--only qemu|teleport]
 #                        [--migrate-args "ARGS"]   Teleport's `teleport migrate` options (default: "--multifd --fenced --size
-#                                                  VOLUME_MIBm", QEMU's memory over zstd multifd channels and the fenced
-#                                                  cut-over; "" runs migrate's own defaults)
+#                                                  VOLUME_MIBm --bandwidth 2xRATE --memory-downtime-limit 100", QEMU's
+#                                                  memory over zstd multifd channels capped at twice the link's rate as
+#                                                  QEMU counts it, before compression, and the fenced cut-over; "" runs
+#                                                  migrate's own defaults)
 #                        [--notsent-lowat BYTES]   net.ipv4.tcp_notsent_lowat in both namespaces, for both methods (an
 #                                                  operator's sysctl: it bounds the unsent data each socket queues, QEMU's
 #                                                  migration sockets included, so less is left to drain at switchover)
@@ -63,7 +66,13 @@ done
 [[ $CHANGED_PCT =~ ^([0-9]|[1-9][0-9]|100)$ ]] || { echo "wan-whole-vm.sh: --changed-pct must be 0-100" >&2; exit 2; }
 [[ $ONLY =~ ^(|qemu|teleport)$ ]] || { echo "wan-whole-vm.sh: --only must be qemu or teleport" >&2; exit 2; }
 [[ $NOTSENT_LOWAT =~ ^([1-9][0-9]{3,9})?$ ]] || { echo "wan-whole-vm.sh: --notsent-lowat must be a byte count of 1000 or more" >&2; exit 2; }
-[[ $MIGRATE_ARGS != - ]] || MIGRATE_ARGS="--multifd --fenced --size ${VOLUME_MIB}m"
+if [[ $MIGRATE_ARGS == - ]]; then
+    MIGRATE_ARGS="--multifd --fenced --size ${VOLUME_MIB}m"
+    # QEMU 7.2 counts multifd's pages against max-bandwidth before zstd (the guest's memory compresses ~2.3x here):
+    # twice the link's rate keeps what QEMU queues in its sockets and the link short, so the stop-and-copy does not
+    # wait behind a backlog (docs/performance.md, issue 14).
+    [[ ! $RATE =~ ^([1-9][0-9]*)mbit$ ]] || MIGRATE_ARGS+=" --bandwidth $((2 * BASH_REMATCH[1]))mbit --memory-downtime-limit 100"
+fi
 ((EUID == 0)) || { echo "wan-whole-vm.sh: needs root (network namespaces)" >&2; exit 2; }
 
 WORK=$(mktemp -d /tmp/teleport-wan-whole-vm.XXXXXX)
@@ -175,7 +184,7 @@ run_qemu() {
         --nbd-port 10809 --migrate-port 4444 2>"$d/anchor.log") || rc=$?
     after=$(link_bytes)
     if ((rc != 0)); then
-        ROWS+=("| qemu | $r | **failed: $(tr '\n' ' ' <"$d/anchor.log")** | | | | | | | |")
+        ROWS+=("| qemu | $r | **failed: $(tr '\n' ' ' <"$d/anchor.log")** | | | | | | | | |")
         FAILED=1
     else
         # The guest goes on writing in the destination QEMU for a moment, then both QEMUs stop (the source is paused).
@@ -218,7 +227,7 @@ row_of() {
         rest_cell=$(mb $((link - memory)))
     fi
     log "$method run $r: $json; guest $console; link $link bytes; $check"
-    ROWS+=("| $method | $r | $(jq -r .seconds <<<"$json") s | $(jq -r .longestGapMs <<<"$console") ms | $(jq -r '.qemuDowntimeMs // "?"' <<<"$json") ms | $(mb "$link") | $memory_cell | $rest_cell | $(jq -r '"\(.lastSourceSeq) → \(.firstDestinationSeq): \(.continued)"' <<<"$console") | $check |")
+    ROWS+=("| $method | $r | $(jq -r .seconds <<<"$json") s | $(jq -r '"\(.longestGapMs) ms (record \(.longestGapSeq))"' <<<"$console") | $(jq -r .switchGapMs <<<"$console") ms | $(jq -r '.qemuDowntimeMs // "?"' <<<"$json") ms | $(mb "$link") | $memory_cell | $rest_cell | $(jq -r '"\(.lastSourceSeq) → \(.firstDestinationSeq): \(.continued)"' <<<"$console") | $check |")
 }
 
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
@@ -239,8 +248,8 @@ done
         "load average $(cut -d' ' -f1-3 /proc/loadavg); teleport migrate ${MIGRATE_ARGS:-(default options)}; anchor: mirror copy-mode write-blocking;" \
         "tcp_notsent_lowat ${NOTSENT_LOWAT:-kernel default}."
     echo
-    echo "| method | run | total | downtime the guest saw (longest gap) | QEMU's downtime | bytes on the link | memory | disk and control | guest's records: source's last → destination's first: continued | destination disk |"
-    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"
+    echo "| method | run | total | downtime the guest saw (longest gap) | of it the switch (source's last record → destination's first) | QEMU's downtime | bytes on the link | memory | disk and control | guest's records: source's last → destination's first: continued | destination disk |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"
     printf '%s\n' "${ROWS[@]}"
 } | tee "${OUT:-/dev/null}"
 exit "$FAILED"

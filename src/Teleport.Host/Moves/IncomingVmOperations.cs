@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Teleport.Contracts;
@@ -143,14 +144,16 @@ public sealed class IncomingVmOperations(HostWorkerOptions options, ConcurrentDi
     /// memory finishes arriving (the saga sends ResumeVm with the source's ContinueVmMigration: 'cont' follows the
     /// stream's end at once, without a hop through the saga).
     /// </summary>
-    internal static async Task AttachAsync(HostVm vm, IHypervisor hypervisor, CancellationToken cancellationToken)
+    internal static async Task AttachAsync(HostVm vm, IHypervisor hypervisor, ILogger log, CancellationToken cancellationToken)
     {
         if (vm.Incoming is not { Attached: false } incoming)
             return;
         // Either failing ends both: a disk that cannot attach must not wait for the stream, nor the reverse.
         using var both = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var attach = SwitchToStorageAsync(vm, incoming, both.Token);
-        var memory = WaitForMemoryAsync(hypervisor, incoming.Key, both.Token);
+        // Which of the two 'cont' waits for is what the guest's downtime is made of: each is logged as it is ready.
+        long began = Stopwatch.GetTimestamp();
+        var attach = Timed(SwitchToStorageAsync(vm, incoming, both.Token), vm.Id, "disk", began, log);
+        var memory = Timed(WaitForMemoryAsync(hypervisor, incoming.Key, both.Token), vm.Id, "memory", began, log);
         var first = await Task.WhenAny(attach, memory).ConfigureAwait(false);
         if (!first.IsCompletedSuccessfully)
         {
@@ -162,6 +165,12 @@ public sealed class IncomingVmOperations(HostWorkerOptions options, ConcurrentDi
         await Task.WhenAll(attach, memory).ConfigureAwait(false);
         await incoming.CloseRelayAsync().ConfigureAwait(false);
         incoming.Attached = true;
+    }
+
+    private static async Task Timed(Task part, string vmId, string name, long began, ILogger log)
+    {
+        await part.ConfigureAwait(false);
+        HostWorkerLog.IncomingPartReady(log, vmId, name, Stopwatch.GetElapsedTime(began).TotalMilliseconds);
     }
 
     private static async Task SwitchToStorageAsync(HostVm vm, IncomingVm incoming, CancellationToken cancellationToken)

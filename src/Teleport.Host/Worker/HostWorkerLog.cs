@@ -22,6 +22,9 @@ internal static partial class HostWorkerLog
     [LoggerMessage(EventId = 5106, Level = LogLevel.Information, Message = "VM {VmId} resumed for {Operation} ({Milliseconds:0.###} ms)")]
     public static partial void Resumed(ILogger logger, string vmId, OperationKey operation, double milliseconds);
 
+    [LoggerMessage(EventId = 5115, Level = LogLevel.Information, Message = "VM {VmId}: incoming {Part} ready {Milliseconds:0.###} ms after the resume began")]
+    public static partial void IncomingPartReady(ILogger logger, string vmId, string part, double milliseconds);
+
     [LoggerMessage(EventId = 5107, Level = LogLevel.Information, Message = "VM {VmId}: repeated {Command} of {Operation} answered again")]
     public static partial void Repeated(ILogger logger, string vmId, string command, OperationKey operation);
 

@@ -49,7 +49,7 @@ public sealed class HostWorkerNode : IHostedService, IAsyncDisposable
         Operations.BeforeResume = async (vm, hypervisor, cancellationToken) =>
         {
             await MemoryMigrationOperations.CancelOutgoingAsync(vm, cancellationToken).ConfigureAwait(false);
-            await IncomingVmOperations.AttachAsync(vm, hypervisor, cancellationToken).ConfigureAwait(false);
+            await IncomingVmOperations.AttachAsync(vm, hypervisor, _log, cancellationToken).ConfigureAwait(false);
         };
         Operations.ResumeFailed = IncomingVmOperations.StopUnresumedAsync;
     }
