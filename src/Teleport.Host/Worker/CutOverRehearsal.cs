@@ -54,6 +54,7 @@ internal static class CutOverRehearsal
     // Null when the cut-over ran through: paused, switched to the second export and resumed.
     private static async Task<string?> RehearseInAsync(string dir, HostWorkerOptions real, ILoggerFactory loggers, RehearsalScript script, CancellationToken cancellationToken)
     {
+        HostWorkerMetrics.MuteThisFlow();
         var registry = new NbdExportRegistry();
         foreach (string name in (string[])["a", "b"])
         {
