@@ -26,10 +26,11 @@ public sealed class BrokerOutageCutOverTests(ITestOutputHelper output)
         await using var relay = CuttableRelay.Start(new IPEndPoint(IPAddress.Loopback, 0), new IPEndPoint(address, broker.Port));
         var logs = new CapturedLogs();
         var cut = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        // On the host's own thread, as it logs the pause: nothing after the pause can reach the broker.
+        // On the host's own thread, as it logs the pause of the VM (not of the cut-over's rehearsal at start): nothing after
+        // the pause can reach the broker.
         logs.Written += line =>
         {
-            if (!cut.Task.IsCompleted && line.Contains(" paused for ", StringComparison.Ordinal))
+            if (!cut.Task.IsCompleted && line.Contains($"VM {MigrationWorld.VmId} paused for ", StringComparison.Ordinal))
             {
                 relay.Cut();
                 cut.TrySetResult();

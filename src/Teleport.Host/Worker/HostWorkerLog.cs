@@ -76,4 +76,10 @@ internal static partial class HostWorkerLog
 
     [LoggerMessage(EventId = 5166, Level = LogLevel.Warning, Message = "The broker did not take the host's {Command} for storage {StorageId} ({Reason}); the saga's own one starts the step")]
     public static partial void SendRefused(ILogger logger, string command, string storageId, string reason);
+
+    [LoggerMessage(EventId = 5168, Level = LogLevel.Information, Message = "Rehearsed the cut-over on private parts (no VM, export or bus touched): {JitMethods} method(s) JIT-compiled in {TookMs:0.#} ms, no longer in a VM's first pause")]
+    public static partial void Rehearsed(ILogger logger, long jitMethods, double tookMs);
+
+    [LoggerMessage(EventId = 5169, Level = LogLevel.Warning, Message = "The cut-over's rehearsal on private parts failed after {TookMs:0.#} ms ({Reason}); nothing else is affected, the first real cut-over compiles what it needs")]
+    public static partial void RehearsalFailed(ILogger logger, string reason, double tookMs);
 }

@@ -22,14 +22,29 @@ public static class HostWorkerMetrics
         "teleport.host.qmp.command.duration", "s", "Time from a QMP command sent to QEMU's answer, by command",
         advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
 
-    internal static void Paused() => Pauses.Add(1);
+    // Set in the cut-over's rehearsal's own flow (it flows into the tasks it starts): its pause, switch and QMP commands
+    // are no VM's and are not counted.
+    private static readonly AsyncLocal<bool> Rehearsing = new();
 
-    internal static void Switched(bool back) => Switches.Add(1, new KeyValuePair<string, object?>("teleport.switch.direction", back ? "back" : "target"));
+    /// <summary>Stops counting in the calling flow (an async method's setting ends with it).</summary>
+    internal static void MuteThisFlow() => Rehearsing.Value = true;
+
+    internal static void Paused()
+    {
+        if (!Rehearsing.Value)
+            Pauses.Add(1);
+    }
+
+    internal static void Switched(bool back)
+    {
+        if (!Rehearsing.Value)
+            Switches.Add(1, new KeyValuePair<string, object?>("teleport.switch.direction", back ? "back" : "target"));
+    }
 
     /// <summary>Records a QMP command's round trip; <paramref name="error"/> names the exception type of one that failed.</summary>
     internal static void QmpCommand(string command, long startedTimestamp, string? error)
     {
-        if (!QmpDuration.Enabled)
+        if (!QmpDuration.Enabled || Rehearsing.Value)
             return;
         double seconds = Stopwatch.GetElapsedTime(startedTimestamp).TotalSeconds;
         if (error is null)

@@ -24,6 +24,8 @@ public sealed class HostWorkerNode : IHostedService, IAsyncDisposable
     private readonly ConcurrentDictionary<string, HostVm> _vms;
     private readonly TimeProvider _clock;
     private readonly ILogger _log;
+    private readonly ILoggerFactory _loggers;
+    private readonly CancellationTokenSource _stopping = new();
     private int _disposed;
 
     public HostWorkerNode(HostWorkerOptions options, IServiceProvider services, ILoggerFactory loggers, TimeProvider clock)
@@ -33,6 +35,7 @@ public sealed class HostWorkerNode : IHostedService, IAsyncDisposable
         _services = services;
         _clock = clock;
         _log = loggers.CreateLogger<HostWorkerNode>();
+        _loggers = loggers;
         _vms = new(options.Vms.Select(v => KeyValuePair.Create(v.Key, new HostVm(v.Key, v.Value, options, loggers))), StringComparer.Ordinal);
         foreach (var vm in _vms.Values)
             vm.UpstreamChanged += OnUpstreamChanged;
@@ -71,9 +74,22 @@ public sealed class HostWorkerNode : IHostedService, IAsyncDisposable
     /// <summary>The source side of whole-VM moves (describe, memory migration, stop).</summary>
     public MemoryMigrationOperations Memory { get; }
 
-    /// <summary>Starts every VM's path switcher (one whose upstream is down keeps trying in the background).</summary>
-    public Task StartAsync(CancellationToken cancellationToken) =>
-        Task.WhenAll(_vms.Values.Select(vm => vm.StartAsync(cancellationToken)));
+    /// <summary>The cut-over's rehearsal started with the node (<see cref="HostWorkerOptions.Rehearse"/>), or null.</summary>
+    internal Task<RehearsalOutcome>? Rehearsal { get; private set; }
+
+    /// <summary>For tests: how the rehearsal's QMP peer behaves.</summary>
+    internal RehearsalScript RehearsalScript { get; set; } = RehearsalScript.Faithful;
+
+    /// <summary>
+    /// Starts every VM's path switcher (one whose upstream is down keeps trying in the background), then the cut-over's
+    /// rehearsal in the background: nothing waits for it.
+    /// </summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await Task.WhenAll(_vms.Values.Select(vm => vm.StartAsync(cancellationToken))).ConfigureAwait(false);
+        if (Options.Rehearse && _vms.Count > 0)
+            Rehearsal = Task.Run(() => CutOverRehearsal.RunAsync(Options, _loggers, RehearsalScript, _stopping.Token), CancellationToken.None);
+    }
 
     public Task StopAsync(CancellationToken cancellationToken) => DisposeAsync().AsTask();
 
@@ -121,9 +137,13 @@ public sealed class HostWorkerNode : IHostedService, IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (Rehearsal is { } rehearsal)
+            await rehearsal.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
         await CutOver.DisposeAsync().ConfigureAwait(false);
         await Operations.Guard.DisposeAsync().ConfigureAwait(false);
         foreach (var vm in _vms.Values)
             await vm.DisposeAsync().ConfigureAwait(false);
+        _stopping.Dispose();
     }
 }

@@ -39,6 +39,12 @@ public sealed partial class HostWorkerOptions
     /// </summary>
     public bool SendFinalSync { get; set; }
 
+    /// <summary>
+    /// At start, run the cut-over once on private parts (<see cref="CutOverRehearsal"/>) so that a VM's first pause does
+    /// not JIT-compile the cut-over's code. On by default.
+    /// </summary>
+    public bool Rehearse { get; set; } = true;
+
     /// <summary>Pause between those attempts.</summary>
     public TimeSpan SwitchRetryInterval { get; set; } = TimeSpan.FromMilliseconds(10);
 
