@@ -28,7 +28,8 @@ public sealed class ClusterFailoverTests(ITestOutputHelper output)
         await TestCluster.WaitUntilFormedAsync(TimeSpan.FromMinutes(5));
         // The watch (the test's eyes, not a role) starts on node 2, so that it sees the events across the kill.
         var bus = new RigBus(Role("storage"), Role("host"), Role("orchestrator"), Role("operator", first: 2));
-        await using var rig = await VolumeMoveRig.StartAsync(VolumeBytes, bus);
+        string logFile = Path.Combine(Path.GetTempPath(), $"teleport-cluster-failover-{Guid.NewGuid():N}.log");
+        await using var rig = await VolumeMoveRig.StartAsync(VolumeBytes, bus, new FileLogs(logFile));
         string[] queues = [rig.Orchestrator.Options.QueueName, $"teleport-storage-{rig.Source.Id}", $"teleport-storage-{rig.Destination.Id}", $"teleport-host-{rig.Host.Id}"];
         await AssertOnNodeOneAsync(queues);
 
@@ -41,7 +42,8 @@ public sealed class ClusterFailoverTests(ITestOutputHelper output)
         output.WriteLine($"killed node 1 with the saga in Copying; events so far: {rig.Watch.Describe(id)}");
         Assert.DoesNotContain(rig.Watch.Of(id), e => e.Message is MigrationSucceeded or MigrationFailed);
 
-        object outcome = await rig.Watch.OutcomeAsync(id, TimeSpan.FromSeconds(180));
+        object outcome = await OutcomeOrDiagnosisAsync(rig, id, logFile);
+        File.Delete(logFile);
         var after = rig.Watch.Of(id).Skip(seenAtKill).ToList();
         Assert.True(outcome is MigrationSucceeded, $"{outcome}; events: {rig.Watch.Describe(id)}");
         // The copy ended after the kill: its last rounds' events crossed the failover.
@@ -55,6 +57,24 @@ public sealed class ClusterFailoverTests(ITestOutputHelper output)
         Assert.NotNull(saga.Run.SucceededAt);
         Assert.Null(saga.Run.RollbackStartedAt);
         await AssertNothingLeftAsync(queues);
+    }
+
+    // The outcome; on a timeout the saga row's state and the roles' last log lines go to the test's output (this
+    // test has failed rarely in CI with the saga silent after the kill, and its logs are what tells where it hung).
+    private async Task<object> OutcomeOrDiagnosisAsync(VolumeMoveRig rig, Guid id, string logFile)
+    {
+        try
+        {
+            return await rig.Watch.OutcomeAsync(id, TimeSpan.FromSeconds(180));
+        }
+        catch (TimeoutException)
+        {
+            var saga = await rig.Orchestrator.SagaAsync(id);
+            output.WriteLine($"saga row: {saga?.CurrentState ?? "(none)"}, nudges {saga?.Run.Nudges}; log {logFile}, its last lines:");
+            foreach (string line in File.ReadLines(logFile).TakeLast(400))
+                output.WriteLine(line);
+            throw;
+        }
     }
 
     // The cluster as the role's user, all three nodes listed, and the queue type under test.

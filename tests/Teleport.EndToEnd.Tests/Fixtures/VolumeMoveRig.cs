@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Teleport.Contracts;
 using Teleport.Host.Worker;
 using Teleport.Messaging;
@@ -37,7 +38,8 @@ public sealed class VolumeMoveRig : WorldParts
     /// <summary>Where the operator sends a command (by exchange when the rig's queues are quorum queues).</summary>
     public CommandAddresses Commands { get; private init; } = CommandAddresses.Classic;
 
-    public static async Task<VolumeMoveRig> StartAsync(long volumeBytes, RigBus? bus = null)
+    /// <summary>Starts the rig; <paramref name="logs"/>, when given, gets every role's log lines.</summary>
+    public static async Task<VolumeMoveRig> StartAsync(long volumeBytes, RigBus? bus = null, ILoggerProvider? logs = null)
     {
         bus ??= RigBus.TestBroker;
         var rig = new VolumeMoveRig(Directory.CreateTempSubdirectory("tpv").FullName)
@@ -58,14 +60,14 @@ public sealed class VolumeMoveRig : WorldParts
                 volume.SetLength(volumeBytes);
             }
 
-            rig.Source = rig.Add(await StorageNode.StartAsync($"src-{run}", sourceDir, configure: o => o.Bus = bus.Storage));
-            rig.Destination = rig.Add(await StorageNode.StartAsync($"dst-{run}", destinationDir, configure: o => o.Bus = bus.Storage));
+            rig.Source = rig.Add(await StorageNode.StartAsync($"src-{run}", sourceDir, logs, o => o.Bus = bus.Storage));
+            rig.Destination = rig.Add(await StorageNode.StartAsync($"dst-{run}", destinationDir, logs, o => o.Bus = bus.Storage));
             var hostOptions = new HostWorkerOptions { HostId = $"host-{run}" }.AddStorage(rig.Destination.Id, rig.Destination.NbdEndpoint).AddVm(VmId, new HostVmOptions
             {
                 DiskListen = $"unix:{Path.Combine(rig.Root, "disk.sock")}", StorageId = rig.Source.Id, Upstream = rig.Source.NbdEndpoint, Export = Volume,
             }.UseHypervisor(rig.Vm));
-            rig.Host = rig.Add(await HostNode.StartAsync(hostOptions, bus: bus.Host));
-            rig.Orchestrator = rig.Add(await OrchestratorNode.StartAsync(rig.Root, bus: bus.Orchestrator));
+            rig.Host = rig.Add(await HostNode.StartAsync(hostOptions, logs, bus.Host));
+            rig.Orchestrator = rig.Add(await OrchestratorNode.StartAsync(rig.Root, logs, bus: bus.Orchestrator));
             rig.Watch = rig.Add(await EventWatch.StartAsync(bus.Operator));
             return rig;
         }
