@@ -272,7 +272,9 @@ run_teleport() { # PAIR BASE_NAME TARGET LABEL INDEX(0|1) METHOD [SEND_OPTS...]
     measure_start
     # The link's source-side counters every 20 ms: how busy the link was in each phase (link-timeline.py).
     local sampler
-    in_src python3 "$script_dir/link-timeline.py" sample --dev "$WAN_SRC_DEV" --out "$work/logs/$label.samples" &
+    # Not through in_src: a function in the background is a subshell, and killing it left the sampler running, still
+    # writing into this label's file when the next repeat truncated it (NUL bytes, no phase table).
+    ip netns exec "$WAN_SRC_NS" python3 "$script_dir/link-timeline.py" sample --dev "$WAN_SRC_DEV" --out "$work/logs/$label.samples" &
     sampler=$!
     track_pid "$sampler"
     t0=$(now)
