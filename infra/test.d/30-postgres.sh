@@ -49,10 +49,20 @@ runuser -u postgres -- "$_pg_bin/initdb" -D "$_pg_dir/data" -U "$_pg_user" --pwf
     { tail -n 20 "$_pg_dir/initdb.log" | sed 's/^/    | /' >&2; die "initdb failed"; }
 rm -f "$_pg_dir/pwfile"
 
-log "starting PostgreSQL on 127.0.0.1:$_pg_port"
-runuser -u postgres -- "$_pg_bin/pg_ctl" -D "$_pg_dir/data" -l "$_pg_dir/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $_pg_port -k $_pg_dir -c fsync=off -c max_connections=200" start >/dev/null ||
-    { tail -n 30 "$_pg_dir/server.log" | sed 's/^/    | /' >&2; die "PostgreSQL did not start"; }
+# The port was free when chosen, but another run on this machine may take it before the server binds: then the
+# next free port, a few times.
+for _pg_try in 1 2 3; do
+    log "starting PostgreSQL on 127.0.0.1:$_pg_port"
+    runuser -u postgres -- "$_pg_bin/pg_ctl" -D "$_pg_dir/data" -l "$_pg_dir/server.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -p $_pg_port -k $_pg_dir -c fsync=off -c max_connections=200" start >/dev/null &&
+        break
+    tail -n 30 "$_pg_dir/server.log" | sed 's/^/    | /' >&2
+    if ((_pg_try == 3)) || ! grep -q 'Address already in use' "$_pg_dir/server.log"; then
+        die "PostgreSQL did not start"
+    fi
+    log "port $_pg_port was taken meanwhile; trying the next free one"
+    free_port _pg_port $((_pg_port + 1))
+done
 
 _pg_psql() {
     PGPASSWORD=$_pg_password "$_pg_bin/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$_pg_port" -U "$_pg_user" "$@"
