@@ -15,7 +15,8 @@ internal static class ColdLookups
 {
     private const int Batch = 256, Rounds = 3, Misses = 1 << 20;
 
-    public static void Run(OwnIndexEngine engine, long entries)
+    /// <summary>Rounds of each path in <paramref name="paths"/> (false: through the mapping, true: direct), alternating.</summary>
+    public static void Run(OwnIndexEngine engine, long entries, bool[] paths)
     {
         engine.Open();
         var index = engine.Index;
@@ -26,13 +27,13 @@ internal static class ColdLookups
             absent[i] = new FingerprintPrefix((ulong)random.NextInt64(), (ulong)random.NextInt64());
         Console.Error.WriteLine($"cold: direct reads {(index.TableReadsDirect ? "available" : "REFUSED")}, batch reads {index.BatchReadMethod}");
         // Warm-up (JIT tiers) on the first 64 Ki lookups of each path, not timed.
-        foreach (bool direct in new[] { false, true })
+        foreach (bool direct in paths)
         {
             index.ReadEntriesDirect = direct;
             engine.BatchedRate(prefixes[..Math.Min(prefixes.Length, 1 << 14)], Batch);
         }
         for (int round = 0; round < Rounds; round++)
-            foreach (bool direct in new[] { false, true })
+            foreach (bool direct in paths)
                 Round(engine, index, prefixes, absent, direct, round, entries);
     }
 
