@@ -10,8 +10,9 @@ public sealed partial class BlockIndex
 
     /// <summary>
     /// Looks up a batch of content known by prefix, each as <see cref="TryReadVerified(in FingerprintPrefix, Span{byte}, out Fingerprint)"/>
-    /// does, with far fewer system calls: per 128 lookups the entries are read with one io_uring submission and then
-    /// the blocks with another (one pread each where io_uring is unavailable: <see cref="BatchReadMethod"/>). Slot i of
+    /// does, with far fewer system calls: per 128 lookups the entries are found through the table's mapping (or read
+    /// with one io_uring submission: <see cref="ReadEntriesDirect"/>) and then the blocks read with one submission (one
+    /// pread each where io_uring is unavailable: <see cref="BatchReadMethod"/>). Slot i of
     /// <paramref name="blocks"/> (<see cref="BlockSize"/> bytes each) receives a hit's block and is cleared on a miss;
     /// <paramref name="hits"/>[i] and <paramref name="fingerprints"/>[i] are the single lookup's result and content.
     /// Returns the number of hits. Thread-safe.
