@@ -47,9 +47,9 @@ internal sealed unsafe class DirectEntryReads : IDisposable
 
     /// <summary>
     /// Reads the entries of <paramref name="keys"/> from <paramref name="file"/>, <paramref name="table"/>'s working
-    /// file; the caller holds the index's read lock, so neither is replaced or closed meanwhile.
+    /// file; the caller holds the index's read lock, so neither is replaced or closed meanwhile. Returns how many
+    /// entries were found so; <paramref name="fault"/> (a test seam) may spoil the reads' results.
     /// </summary>
-    /// Returns how many entries were found so; <paramref name="fault"/> (a test seam) may spoil the reads' results.
     public int Read(EntryTable table, SafeFileHandle file, ReadOnlySpan<IndexKey> keys, Action<Span<int>>? fault)
     {
         _fault = fault;
