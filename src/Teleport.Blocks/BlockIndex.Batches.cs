@@ -3,15 +3,16 @@ namespace Teleport.Blocks;
 // The batched verified lookup (a destination resolves its index stream a batch at a time): see VerifiedBatch.
 public sealed partial class BlockIndex
 {
-    private long _batchResolved;
+    private long _batchResolved, _readDirect;
 
     /// <summary>Lookups <see cref="ReadVerified"/> resolved itself, without the one-at-a-time lookup (tests, benchmarks).</summary>
     internal long BatchResolved => Interlocked.Read(ref _batchResolved);
 
     /// <summary>
     /// Looks up a batch of content known by prefix, each as <see cref="TryReadVerified(in FingerprintPrefix, Span{byte}, out Fingerprint)"/>
-    /// does, with far fewer system calls: per 128 lookups the entries are read with one io_uring submission and then
-    /// the blocks with another (one pread each where io_uring is unavailable: <see cref="BatchReadMethod"/>). Slot i of
+    /// does, with far fewer system calls: per 128 lookups the entries are found through the table's mapping (or read
+    /// with one io_uring submission: <see cref="ReadEntriesDirect"/>) and then the blocks read with one submission (one
+    /// pread each where io_uring is unavailable: <see cref="BatchReadMethod"/>). Slot i of
     /// <paramref name="blocks"/> (<see cref="BlockSize"/> bytes each) receives a hit's block and is cleared on a miss;
     /// <paramref name="hits"/>[i] and <paramref name="fingerprints"/>[i] are the single lookup's result and content.
     /// Returns the number of hits. Thread-safe.
@@ -39,6 +40,38 @@ public sealed partial class BlockIndex
         }
     }
 
+    /// <summary>
+    /// Whether <see cref="ReadVerified"/> reads the table entries it needs with O_DIRECT, a batch's at once, instead of
+    /// through the table's mapping: for a table the page cache cannot hold (a memory limit that binds), where each
+    /// lookup would otherwise take a major fault and the page cache's reclaim; a resident table is faster mapped. Where
+    /// direct I/O is refused the mapping serves. The single lookups always use the mapping. Thread-safe.
+    /// </summary>
+    public bool ReadEntriesDirect { get; set; }
+
+    /// <summary>Table entries <see cref="ReadVerified"/> found by direct reads (tests, benchmarks).</summary>
+    internal long EntriesReadDirect => Interlocked.Read(ref _readDirect);
+
+    /// <summary>Test seam: spoils the results of the direct entry reads (a failed or short read).</summary>
+    internal Action<Span<int>>? DirectReadFault { get; set; }
+
+    /// <summary>Test and benchmark seam: writes the table's pages back and evicts them (a table not resident).</summary>
+    internal void DropTablePages()
+    {
+        using var locked = LockScope.Write(_lock);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _entries.Table.DropResidentPages();
+    }
+
+    /// <summary>True when the table can be read directly (<see cref="ReadEntriesDirect"/>): it has entries and direct I/O works on its file.</summary>
+    internal bool TableReadsDirect
+    {
+        get
+        {
+            using var locked = LockScope.Read(_lock);
+            return _entries.Table.DirectHandle is not null;
+        }
+    }
+
     /// <summary>How <see cref="ReadVerified"/> reads: "io_uring", or "pread" and why io_uring is not used.</summary>
     public string BatchReadMethod =>
         _batches.Mode == BatchReadMode.Uring && BatchReads.UringUnavailable is null ? "io_uring" : $"pread ({BatchReads.UringUnavailable ?? "chosen"})";
@@ -62,7 +95,7 @@ public sealed partial class BlockIndex
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             images = _images.ById;
-            batch.Locate(count, _entries);
+            Interlocked.Add(ref _readDirect, batch.Locate(count, _entries, ReadEntriesDirect, DirectReadFault));
         }
         int found = batch.Verify(count, images, _keyOf, blocks, fingerprints), batchHits = found, misses = 0;
         for (int i = 0; i < count; i++)

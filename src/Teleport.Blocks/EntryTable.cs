@@ -53,6 +53,34 @@ internal sealed class EntryTable : IDisposable
         return -1;
     }
 
+    /// <summary>The location of <paramref name="key"/>'s entry, read through the mapping; 0 (no location is) when none.</summary>
+    public ulong LocationOf(IndexKey key) => Find(key, out ulong location) >= 0 ? location : 0;
+
+    /// <summary>
+    /// The indexes of the entries whose summary tag matches <paramref name="key"/> (its entry is one of them, if any),
+    /// at most <paramref name="indexes"/>' length; -1 when there are more. Reads no entry.
+    /// </summary>
+    public int TagMatches(IndexKey key, Span<int> indexes)
+    {
+        if (_entries is null)
+            return 0;
+        var (at, end, tag) = _summary.Range(key.High);
+        int count = 0;
+        while ((at = _summary.NextMatch(at, end, tag)) >= 0)
+        {
+            if (count == indexes.Length)
+                return -1;
+            indexes[count++] = at++;
+        }
+        return count;
+    }
+
+    /// <summary>The working file for direct reads of entries, or null (no entries, or no direct I/O here).</summary>
+    public Microsoft.Win32.SafeHandles.SafeFileHandle? DirectHandle => _entries?.DirectHandle;
+
+    /// <summary>Test and benchmark seam: writes the table's pages back and drops them from memory.</summary>
+    public void DropResidentPages() => _entries?.DropResidentPages();
+
     /// <summary>
     /// Points the entry at <paramref name="index"/> to another block with the same content (its old block was
     /// rewritten). The key, and so the order, is unchanged; the 8-byte write is atomic, so a concurrent reader sees

@@ -6,7 +6,7 @@ namespace Teleport.Blocks;
 /// <summary>
 /// The index's entries: the sorted <see cref="EntryTable"/>, the received entries not merged into it yet (a
 /// dictionary, so a block received during a migration does not rebuild the table), and the entries lookups found
-/// stale. Changes are made under the index's write lock and <see cref="Candidates"/> under its read lock;
+/// stale. Changes are made under the index's write lock and <see cref="Candidates(IndexKey, Span{ulong})"/> under its read lock;
 /// <see cref="NoteStale"/> may run at any time. A replaced table is released at once: readers use it only under the
 /// read lock, a save only under <see cref="EntryTable.Borrow"/>.
 /// </summary>
@@ -37,11 +37,14 @@ internal sealed class IndexEntries(ImageCatalog images, int blockSize, Func<Fing
     public void Dispose() => Table.Dispose();
 
     /// <summary>The locations that may hold <paramref name="key"/>'s block: the table's entry first, then a received one.</summary>
-    public int Candidates(IndexKey key, Span<ulong> locations)
+    public int Candidates(IndexKey key, Span<ulong> locations) => Candidates(key, Table.LocationOf(key), locations);
+
+    /// <summary>As the overload without it, with the table's location already read (0: none).</summary>
+    public int Candidates(IndexKey key, ulong tableLocation, Span<ulong> locations)
     {
         int count = 0;
-        if (Table.Find(key, out ulong location) >= 0)
-            locations[count++] = location;
+        if (tableLocation != 0)
+            locations[count++] = tableLocation;
         if (_received.Count > 0 && _received.TryGetValue(key, out ulong received))
             locations[count++] = received;
         return count;

@@ -1,5 +1,6 @@
 using System.IO.MemoryMappedFiles;
 using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 
 namespace Teleport.Blocks;
 
@@ -17,6 +18,7 @@ internal sealed unsafe class MappedEntries : IDisposable
     private const int PendingEntries = 1 << 14;
 
     private readonly FileStream _file;
+    private SafeFileHandle? _direct;
     private MemoryMappedFile? _map;
     private MemoryMappedViewAccessor? _view;
     private IndexEntry* _entries;
@@ -41,6 +43,13 @@ internal sealed unsafe class MappedEntries : IDisposable
     }
 
     public long Count => _count;
+
+    /// <summary>
+    /// The file opened for direct reads (after <see cref="Map"/>; null where direct I/O is refused): a batch reads the
+    /// entries it needs through it when the table is not resident, so they neither fault the mapping nor fill the page
+    /// cache (<see cref="DirectEntryReads"/>). Valid until <see cref="Dispose"/>, which runs under the index's write lock.
+    /// </summary>
+    public SafeFileHandle? DirectHandle => _direct;
 
     /// <summary>
     /// Entry <paramref name="index"/> (after <see cref="Map"/>), read through the mapping: a load from the page cache,
@@ -81,12 +90,23 @@ internal sealed unsafe class MappedEntries : IDisposable
         _mapped = pointer;
         _mappedBytes = _view.SafeMemoryMappedViewHandle.ByteLength;
         NativeFile.AdviseReads(_mapped, (nuint)_mappedBytes, inOrder: false);
+        _direct = NativeFile.OpenDirect(_file.SafeFileHandle);
     }
 
     private void WritePending()
     {
         _file.Write(MemoryMarshal.AsBytes(_pending.AsSpan(0, _pendingCount)));
         _pendingCount = 0;
+    }
+
+    /// <summary>Writes the table's pages back and drops them from this mapping and the page cache (benchmarks, tests).</summary>
+    public void DropResidentPages()
+    {
+        if (_mapped is null)
+            return;
+        NativeFile.Unmap(_mapped, (nuint)_mappedBytes);
+        _file.Flush(flushToDisk: true);
+        NativeFile.DropCache(_file.SafeFileHandle);
     }
 
     /// <summary>
@@ -121,6 +141,7 @@ internal sealed unsafe class MappedEntries : IDisposable
             _view.SafeMemoryMappedViewHandle.ReleasePointer();
         _view?.Dispose();
         _map?.Dispose();
+        _direct?.Dispose();
         _file.Dispose();
     }
 

@@ -4,11 +4,12 @@ using Microsoft.Win32.SafeHandles;
 
 namespace Teleport.Blocks;
 
-/// <summary>The few Linux calls .NET does not expose: lseek with SEEK_DATA/SEEK_HOLE/SEEK_END, statx, madvise and posix_fadvise.</summary>
+/// <summary>The few Linux calls .NET does not expose: lseek with SEEK_DATA/SEEK_HOLE/SEEK_END, statx, madvise,
+/// posix_fadvise and an O_DIRECT reopen.</summary>
 internal static unsafe partial class NativeFile
 {
     private const int SeekEnd = 2, SeekData = 3, SeekHole = 4;
-    private const int MadvRandom = 1, MadvSequential = 2, MadvHugePage = 14, FadvDontNeed = 4;
+    private const int MadvRandom = 1, MadvSequential = 2, MadvHugePage = 14, MadvDontNeed = 4, FadvDontNeed = 4;
     private const int Enxio = 6;
     private const int AtFdCwd = -100;
     private const uint StatxBasicStats = 0x7ff;
@@ -22,6 +23,9 @@ internal static unsafe partial class NativeFile
 
     [LibraryImport("libc", EntryPoint = "posix_fadvise")]
     private static partial int FAdvise(int fd, long offset, long length, int advice);
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Open(string path, int flags);
 
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Statx(int dirFd, string path, int flags, uint mask, Span<byte> buffer);
@@ -75,6 +79,16 @@ internal static unsafe partial class NativeFile
     }
 
     /// <summary>
+    /// Drops the pages of a shared file mapping from this process's page tables (their dirty state goes to the page
+    /// cache; nothing is lost), so <see cref="DropCache"/> can then evict them.
+    /// </summary>
+    public static void Unmap(void* address, nuint length)
+    {
+        if (OperatingSystem.IsLinux())
+            _ = MAdvise(address, length, MadvDontNeed);
+    }
+
+    /// <summary>
     /// Tells the kernel this file's cached pages will not be read again (the saved index once streamed into its
     /// working table), so they go before pages still in use. Only advice: dirty pages stay until written back.
     /// </summary>
@@ -83,6 +97,21 @@ internal static unsafe partial class NativeFile
         // No reference taken: the caller holds the handle open across the call.
         if (OperatingSystem.IsLinux())
             _ = FAdvise((int)handle.DangerousGetHandle(), 0, 0, FadvDontNeed);
+    }
+
+    /// <summary>
+    /// A second, read-only descriptor on <paramref name="handle"/>'s file that bypasses the page cache (O_DIRECT: reads
+    /// of whole, aligned blocks into aligned buffers), reopened through /proc so it works on an unlinked file; null
+    /// where that is refused (no /proc, a file system without direct I/O, not Linux).
+    /// </summary>
+    public static SafeFileHandle? OpenDirect(SafeFileHandle handle)
+    {
+        if (!OperatingSystem.IsLinux())
+            return null;
+        // O_DIRECT is 0x4000 on x86-64 and 0x10000 on arm64; O_CLOEXEC is 0x80000 on both.
+        int direct = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 0x10000 : 0x4000;
+        int fd = Open($"/proc/self/fd/{handle.DangerousGetHandle()}", direct | 0x80000);
+        return fd < 0 ? null : new SafeFileHandle(fd, ownsHandle: true);
     }
 
     /// <summary>Size in bytes of a regular file or a block device (whose st_size is 0).</summary>

@@ -32,6 +32,7 @@ internal sealed unsafe class VerifiedBatch : IDisposable
     private readonly SafeFileHandle?[] _held;
     private readonly ulong[] _locations;
     private readonly BlockHasher _hasher = new();
+    private DirectEntryReads? _direct; // set up on the first batch that reads its entries directly
 
     private VerifiedBatch(BatchReadMode requested, int blockSize)
     {
@@ -66,15 +67,21 @@ internal sealed unsafe class VerifiedBatch : IDisposable
 
     /// <summary>
     /// Step one, under the index's read lock (the table stays mapped): where each of the first <paramref name="count"/>
-    /// keys' content is, by its table entry (read from the mapping) or its received entry. A key with no candidate is
+    /// keys' content is, by its table entry (read from the mapping, or when <paramref name="direct"/> all at once with
+    /// O_DIRECT: <see cref="DirectEntryReads"/>) or its received entry. Returns the entries found by direct reads. A key with no candidate is
     /// a miss; one with two (a table entry and an unsaved received block) goes to the single lookup, which tries both.
     /// </summary>
-    public void Locate(int count, IndexEntries entries)
+    public int Locate(int count, IndexEntries entries, bool direct, Action<Span<int>>? directFault)
     {
         Span<ulong> found = stackalloc ulong[IndexEntries.MaxCandidates];
+        var table = entries.Table;
+        var file = direct ? table.DirectHandle : null;
+        int readDirect = file is null ? 0
+            : (_direct ??= new DirectEntryReads(_reads, Capacity)).Read(table, file, Keys.AsSpan(0, count), directFault);
         for (int i = 0; i < count; i++)
         {
-            int candidates = entries.Candidates(Keys[i], found);
+            ulong inTable = file is null ? table.LocationOf(Keys[i]) : _direct!.Location(i, table, Keys[i]);
+            int candidates = entries.Candidates(Keys[i], inTable, found);
             Outcomes[i] = candidates switch
             {
                 0 => Outcome.Miss,
@@ -83,6 +90,7 @@ internal sealed unsafe class VerifiedBatch : IDisposable
             };
             _locations[i] = found[0];
         }
+        return readDirect;
     }
 
     /// <summary>
@@ -172,6 +180,7 @@ internal sealed unsafe class VerifiedBatch : IDisposable
     {
         _hasher.Dispose();
         _reads.Dispose();
+        _direct?.Dispose();
         if (_reads.Broken)
             return; // reads may still land in the buffers: they are left allocated
         NativeMemory.AlignedFree(_blockBuffer);

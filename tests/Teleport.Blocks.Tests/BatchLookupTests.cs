@@ -3,7 +3,8 @@ namespace Teleport.Blocks.Tests;
 /// <summary>
 /// <see cref="BlockIndex.ReadVerified"/> on real image files, through io_uring and through the pread fallback: the
 /// same answers as one <see cref="BlockIndex.TryReadVerified(in FingerprintPrefix, Span{byte}, out Fingerprint)"/>
-/// per lookup, in every case the batch hands to that lookup (stale, truncated, partial, received, colliding).
+/// per lookup, in every case the batch hands to that lookup (stale, truncated, partial, received, colliding), with the
+/// table's entries read through its mapping and with O_DIRECT.
 /// </summary>
 public class BatchLookupTests : IDisposable
 {
@@ -15,13 +16,15 @@ public class BatchLookupTests : IDisposable
     public void Dispose() => _dir.Dispose();
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void Hits_come_back_with_their_blocks_and_misses_cleared_across_several_submissions(bool uring)
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    [InlineData(false, true)]
+    public void Hits_come_back_with_their_blocks_and_misses_cleared_across_several_submissions(bool uring, bool direct)
     {
         // 300 blocks: more than one batch of 128, so the entries and blocks go in three submissions each.
         string image = TestImages.Write(_dir.File("a.img"), Enumerable.Range(1, 300).Select(s => (int?)s).ToList());
-        using var index = Open(uring);
+        using var index = Open(uring, direct);
         index.Update([image]);
 
         var prefixes = new List<FingerprintPrefix>();
@@ -52,16 +55,19 @@ public class BatchLookupTests : IDisposable
         Assert.Equal(300, index.Stats.LookupHits);
         Assert.Equal(100, index.Stats.LookupMisses);
         Assert.Equal(400, index.BatchResolved); // every one in the batch, none handed to the single lookup
+        Assert.Equal(direct ? 300 : 0, index.EntriesReadDirect); // every hit's entry by a direct read, none mapped
         Assert.Equal(uring ? "io_uring" : "pread (chosen)", index.BatchReadMethod);
     }
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void A_block_changed_since_indexing_is_not_a_hit_and_its_neighbours_still_are(bool uring)
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    [InlineData(false, true)]
+    public void A_block_changed_since_indexing_is_not_a_hit_and_its_neighbours_still_are(bool uring, bool direct)
     {
         string image = TestImages.Write(_dir.File("a.img"), [1, 2, 3, 4]);
-        using var index = Open(uring);
+        using var index = Open(uring, direct);
         index.Update([image]);
         TestImages.Overwrite(image, 1, TestImages.Block(50));
 
@@ -75,15 +81,17 @@ public class BatchLookupTests : IDisposable
     }
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void A_truncated_volume_and_a_partial_last_block_give_what_the_single_lookup_gives(bool uring)
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    [InlineData(false, true)]
+    public void A_truncated_volume_and_a_partial_last_block_give_what_the_single_lookup_gives(bool uring, bool direct)
     {
         string image = TestImages.Write(_dir.File("a.img"), [1, 2, 3, 4, 5, 6]);
         // The last block of a second image is 1,000 bytes: indexed zero-padded, read back short.
         string odd = _dir.File("odd.img");
         File.WriteAllBytes(odd, [.. TestImages.Block(7), .. TestImages.Block(8).AsSpan(0, 1000)]);
-        using var index = Open(uring);
+        using var index = Open(uring, direct);
         index.Update([image, odd]);
         using (var stream = new FileStream(image, FileMode.Open))
             stream.SetLength(3 * BlockSize + 100); // blocks 0-2 whole, block 3 short, 4-5 gone
@@ -103,9 +111,11 @@ public class BatchLookupTests : IDisposable
     }
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void Received_blocks_and_keys_with_two_candidates_are_found(bool uring)
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    [InlineData(false, true)]
+    public void Received_blocks_and_keys_with_two_candidates_are_found(bool uring, bool direct)
     {
         // Blocks 1 and 2 share the key (7, 7): a table entry (local.img) and a received one (received.img).
         var shared = new IndexKey(7, 7);
@@ -115,6 +125,7 @@ public class BatchLookupTests : IDisposable
         using var index = BlockIndex.Open(IndexDir, BlockSize,
             f => f == TestImages.FingerprintOf(1) || f == TestImages.FingerprintOf(2) ? shared : IndexKey.Of(f));
         index.BatchMode = uring ? BatchReadMode.Uring : BatchReadMode.Pread;
+        index.ReadEntriesDirect = direct;
         index.Add(TestImages.FingerprintOf(1), received, 1);
         index.Update([local]);
         index.Add(TestImages.FingerprintOf(4), fourth, 0); // a received entry alone
@@ -135,9 +146,11 @@ public class BatchLookupTests : IDisposable
     }
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void Keys_sharing_their_summary_tag_are_told_apart_in_the_batch(bool uring)
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    [InlineData(false, true)]
+    public void Keys_sharing_their_summary_tag_are_told_apart_in_the_batch(bool uring, bool direct)
     {
         // Every key gets the same high half, so all share one bucket and one tag: the batch must read past the
         // entries of other keys to each one's own (and past all of them to a miss), without the single lookup.
@@ -145,6 +158,7 @@ public class BatchLookupTests : IDisposable
         string image = TestImages.Write(_dir.File("a.img"), Enumerable.Range(1, 40).Select(s => (int?)s).ToList());
         using var index = BlockIndex.Open(IndexDir, BlockSize, f => new IndexKey(High, f.Second64));
         index.BatchMode = uring ? BatchReadMode.Uring : BatchReadMode.Pread;
+        index.ReadEntriesDirect = direct;
         index.Update([image]);
 
         var prefixes = Enumerable.Range(1, 40).Reverse()
@@ -206,10 +220,11 @@ public class BatchLookupTests : IDisposable
         Assert.Throws<ArgumentException>(() => index.ReadVerified(prefixes, new byte[2 * BlockSize], new bool[1], new Fingerprint[2]));
     }
 
-    private BlockIndex Open(bool uring)
+    private BlockIndex Open(bool uring, bool direct)
     {
         var index = BlockIndex.Open(IndexDir);
         index.BatchMode = uring ? BatchReadMode.Uring : BatchReadMode.Pread;
+        index.ReadEntriesDirect = direct;
         return index;
     }
 

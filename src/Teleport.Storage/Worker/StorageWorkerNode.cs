@@ -42,6 +42,8 @@ public sealed class StorageWorkerNode : IHostedService, IAsyncDisposable
         Store = new VolumeStore(options.VolumeDirectory);
         Volumes = new VolumeTrackers();
         Index = options.IndexDirectory is null ? null : BlockIndex.Open(options.IndexDirectory, options.BlockSize);
+        if (Index is not null)
+            Index.ReadEntriesDirect = options.IndexReadsDirect;
         Indexer = Index is not null && options.IndexVolumes
             ? new VolumeIndexer(options, Index, Volumes, loggers.CreateLogger<VolumeIndexer>())
             : null;

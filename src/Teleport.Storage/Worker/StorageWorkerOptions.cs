@@ -24,6 +24,12 @@ public sealed class StorageWorkerOptions
     /// <summary>Content index the destination side rebuilds blocks from (optional).</summary>
     public string? IndexDirectory { get; set; }
 
+    /// <summary>
+    /// Batched index lookups read the table entries they need with O_DIRECT instead of through the table's mapping: for
+    /// an index whose table the worker's memory limit cannot keep cached (docs/storage.md "The index on disk").
+    /// </summary>
+    public bool IndexReadsDirect { get; set; }
+
     /// <summary>Where VM hosts reach the NBD exports (ADDR:PORT).</summary>
     public string NbdListen { get; set; } = "0.0.0.0:10809";
 

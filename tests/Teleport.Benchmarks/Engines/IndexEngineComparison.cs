@@ -16,10 +16,11 @@ internal static class IndexEngineComparison
 
     public static int Run(string[] args)
     {
-        if (args.Length != 4 || args[0] is not ("build" or "read" or "batched"))
+        if (args.Length != 4 && !(args.Length == 5 && args[0] == "cold") || args[0] is not ("build" or "read" or "batched" or "cold"))
         {
             Console.Error.WriteLine("usage: engine build|read teleport|rocksdb|faster|lmdb ENTRIES DIR");
             Console.Error.WriteLine("       engine batched teleport ENTRIES DIR (batched verified hits only, five rounds: to profile)");
+            Console.Error.WriteLine("       engine cold teleport ENTRIES DIR [mapped|direct] (misses and batched verified hits with the table evicted; both paths by default)");
             return 2;
         }
 
@@ -30,6 +31,8 @@ internal static class IndexEngineComparison
             Build(engine, entries, args[3]);
         else if (args[0] == "batched")
             Batched((OwnIndexEngine)engine);
+        else if (args[0] == "cold")
+            ColdLookups.Run((OwnIndexEngine)engine, entries, args.Length == 5 ? [args[4] == "direct"] : [false, true]);
         else
             Read(engine, entries, args[3]);
         return 0;

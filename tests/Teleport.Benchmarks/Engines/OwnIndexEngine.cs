@@ -110,6 +110,17 @@ internal sealed class OwnIndexEngine(string directory) : IIndexEngine
         return prefixes;
     }
 
+    /// <summary>Every block of the image once, in random order (each entry read once, as from a table not resident).</summary>
+    public FingerprintPrefix[] EachRealPrefix()
+    {
+        var prefixes = RealKeys().Select(r => new FingerprintPrefix(r.Key.High, r.Key.Low)).ToArray();
+        new Random(19).Shuffle(prefixes);
+        return prefixes;
+    }
+
+    /// <summary>The index itself, for the cold-table measurement (<see cref="ColdLookups"/>).</summary>
+    public BlockIndex Index => _index ?? throw new InvalidOperationException("Open the index first.");
+
     public void Dispose() => _index?.Dispose();
 
     // The image's blocks' keys, ascending, with their block numbers.

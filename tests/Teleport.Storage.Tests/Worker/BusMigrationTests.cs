@@ -21,8 +21,10 @@ public sealed class BusMigrationTests(ITestOutputHelper output) : IDisposable
 
     public void Dispose() => Directory.Delete(_root, recursive: true);
 
-    [Fact]
-    public async Task Migrates_a_volume_that_is_written_meanwhile_and_ends_byte_for_byte_equal()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // the destination's index reads its table entries with O_DIRECT (Storage:IndexReadsDirect)
+    public async Task Migrates_a_volume_that_is_written_meanwhile_and_ends_byte_for_byte_equal(bool indexReadsDirect)
     {
         var (srcDir, dstDir, indexDir) = Layout();
         string basePath = Path.Combine(_root, "base.img");
@@ -38,7 +40,8 @@ public sealed class BusMigrationTests(ITestOutputHelper output) : IDisposable
         var sourceLogs = new CapturedLogs();
         var destinationLogs = new CapturedLogs();
         await using var source = await WorkerHost.Start($"src-{run}", srcDir, logs: sourceLogs);
-        await using var destination = await WorkerHost.Start($"dst-{run}", dstDir, indexDir, logs: destinationLogs);
+        await using var destination = await WorkerHost.Start($"dst-{run}", dstDir, indexDir, logs: destinationLogs,
+            configure: o => o.IndexReadsDirect = indexReadsDirect);
         var id = Guid.NewGuid();
         var options = new MigrationOptions(BlockSize: BlockSize);
         const int Attempt = 2; // every event answers with the attempt of its command
@@ -82,6 +85,8 @@ public sealed class BusMigrationTests(ITestOutputHelper output) : IDisposable
         Assert.Single(requested);
         // A quarter of the volume (1024 blocks) is in the base image; the writer may overwrite a few before they are indexed.
         Assert.True(requested[0].BlocksFromIndex >= 768, $"only {requested[0].BlocksFromIndex} blocks came from the destination's index");
+        // With direct reads every entry the batches found came from the device, none through the mapping.
+        Assert.Equal(indexReadsDirect, destination.Node.Index!.EntriesReadDirect >= requested[0].BlocksFromIndex);
         Assert.NotEmpty(rounds);
         // Consumed concurrently on the test side, so compare as a set: one event per round, none missing.
         Assert.Equal(Enumerable.Range(1, rounds.Count), rounds.Select(r => r.Round).Order());
@@ -102,7 +107,8 @@ public sealed class BusMigrationTests(ITestOutputHelper output) : IDisposable
 
         output.WriteLine($"writes during migration: {writes}; converged after {converged.Rounds} rounds with {converged.DirtyBlocks} dirty blocks");
         output.WriteLine($"rounds: {completed.Rounds}; bytes on the wire: {completed.BytesOnWire}; blocks sent: {completed.BlocksSent}; " +
-                         $"from index: {requested[0].BlocksFromIndex}; requested: {requested[0].BlocksRequestedFromSource}; index bytes: {indexed[0].IndexBytes}");
+                         $"from index: {requested[0].BlocksFromIndex} ({destination.Node.Index!.EntriesReadDirect} entries read directly); " +
+                         $"requested: {requested[0].BlocksRequestedFromSource}; index bytes: {indexed[0].IndexBytes}");
         foreach (var r in rounds)
             output.WriteLine($"  round {r.Round}: {r.BlocksSent} blocks, {r.BytesOnWire} bytes on the wire, {r.DirtyBlocksRemaining} dirty after");
     }
