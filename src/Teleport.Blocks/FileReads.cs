@@ -31,4 +31,12 @@ public static class FileReads
         if (got < buffer.Length)
             throw new EndOfStreamException($"Unexpected end of file at offset {offset + got} ({buffer.Length - got} bytes short).");
     }
+
+    /// <summary>
+    /// The data extent at or after <paramref name="position"/> of a file <paramref name="length"/> bytes long:
+    /// [DataStart, DataEnd); the bytes from position to DataStart are a hole (read as zeros). Where the file system
+    /// or device cannot report holes (SEEK_DATA), everything is data.
+    /// </summary>
+    public static (long DataStart, long DataEnd) FindData(SafeFileHandle handle, long position, long length) =>
+        NativeFile.FindData(handle, position, length);
 }

@@ -47,8 +47,12 @@ public sealed class DestinationSession : IAsyncDisposable
     /// <summary>The bound endpoint once <see cref="Start"/> ran (port 0 in the options picks a free port).</summary>
     public IPEndPoint? LocalEndPoint => _listener.LocalEndPoint;
 
-    /// <summary>Binds the listener; returns the endpoint the source must reach.</summary>
-    public IPEndPoint Start() => _listener.Start();
+    /// <summary>Binds the listener (and warms the handshake's code for the first connection); returns the endpoint the source must reach.</summary>
+    public IPEndPoint Start()
+    {
+        _ = HandshakeRehearsal.WarmOnce(_log);
+        return _listener.Start();
+    }
 
     /// <summary>
     /// Serves connections until the migration is complete and verified (then returns the totals) or fails: a

@@ -79,6 +79,8 @@ public sealed class SourceSession : IAsyncDisposable
     {
         if (_volume is not null)
             throw new InvalidOperationException("RunAsync was already called on this session");
+        // Beside opening the volume and connecting: the handshake's first run in this process is then not on the link's clock.
+        _ = HandshakeRehearsal.WarmOnce(_log);
         var volume = Open();
         _clock.Start();
         try

@@ -67,6 +67,9 @@ internal sealed partial class VolumeFile : IDisposable
             throw new IOException($"{Path}: unexpected end of volume at offset {offset + got}");
     }
 
+    /// <summary>The data extent at or after <paramref name="offset"/> (<see cref="FileReads.FindData"/>).</summary>
+    public (long DataStart, long DataEnd) FindData(long offset, long length) => FileReads.FindData(_handle, offset, length);
+
     public void Write(ReadOnlySpan<byte> data, long offset) => RandomAccess.Write(_handle, data, offset);
 
     public void WriteZeros(long offset, long length)

@@ -109,6 +109,69 @@ public sealed class SourceReadingTests : IDisposable
         Assert.Equal(Prefixes(bytes, geometry).Skip(1000), resumed.Blocks.Skip(1000));
     }
 
+    /// <summary>A file of <paramref name="size"/> bytes that is a hole except where <paramref name="writes"/> put bytes.</summary>
+    private string Sparse(long size, params (long Offset, byte[] Bytes)[] writes)
+    {
+        string path = _dir.File(Guid.NewGuid().ToString("n"));
+        using var handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite);
+        RandomAccess.SetLength(handle, size);
+        foreach (var (offset, bytes) in writes)
+            RandomAccess.Write(handle, bytes, offset);
+        return path;
+    }
+
+    private static byte[] Random(int length, int seed)
+    {
+        byte[] bytes = new byte[length];
+        new Random(seed).NextBytes(bytes);
+        return bytes;
+    }
+
+    [Theory]
+    [InlineData(4096)]
+    [InlineData(65536)]
+    public async Task Holes_are_zero_runs_without_being_read_and_the_stream_equals_that_of_the_written_zeros(int blockSize)
+    {
+        // 32 MiB and a partial last block, mostly hole: data at the start, in the middle of a block (the block is
+        // partly hole: still read), zeros written (allocated, read and found zero), and data ending in the last block.
+        long size = (32 << 20) + 1000;
+        string sparse = Sparse(size, (0, Random(3 * 4096, 1)), ((9 << 20) + 8192, Random(5000, 2)),
+            (17 << 20, new byte[1 << 20]), (size - 3000, Random(3000, 3)));
+        byte[] bytes = File.ReadAllBytes(sparse);
+        using var holes = SourceVolume.Open(sparse, blockSize);
+        using var dense = Volume(bytes, blockSize);
+        var geometry = holes.Geometry;
+
+        var scanned = await ScanAsync(new IndexScanner(holes), geometry);
+        var written = await ScanAsync(new IndexScanner(dense), geometry);
+
+        var prints = Prints(bytes, geometry);
+        var expected = prints.Select((p, b) => ZeroBlocks.IsZero(bytes.AsSpan((int)geometry.Offset(b), geometry.BlockLength(b))) ? null : (FingerprintPrefix?)FingerprintPrefix.Of(p));
+        Assert.Equal(expected, scanned.Blocks);
+        Assert.Equal(written.Blocks, scanned.Blocks);
+        Assert.Equal(written.ZeroBlocks, scanned.ZeroBlocks);
+        Assert.Equal(VolumeDigest.Compute(geometry, prints), holes.Digest());
+        Assert.Equal(size, dense.BytesRead);
+        // The data extents (file system blocks of 4 KiB, rounded out to whole volume blocks) and the written zeros only.
+        Assert.InRange(holes.BytesRead, (1 << 20) + 3 * 4096, (1 << 20) + 8 * (long)blockSize);
+    }
+
+    [Fact]
+    public async Task A_volume_that_is_one_hole_is_one_zero_run_and_nothing_is_read()
+    {
+        string path = Sparse((8 << 20) + 512);
+        using var volume = SourceVolume.Open(path, VolumeBuilder.BlockSize);
+        var geometry = volume.Geometry;
+
+        var (blocks, batches, zeros) = await ScanAsync(new IndexScanner(volume), geometry);
+
+        Assert.All(blocks, Assert.Null);
+        Assert.Equal((1, geometry.BlockCount), (batches, zeros));
+        // The partial last block lies past the last whole file-system block of hole: at most it is read.
+        Assert.InRange(volume.BytesRead, 0, 512);
+        Assert.Equal(VolumeDigest.Compute(geometry, Prints(new byte[geometry.Size], geometry)), volume.Digest());
+    }
+
     [Fact]
     public void The_frame_builder_packs_data_runs_and_leaves_zero_runs_empty()
     {

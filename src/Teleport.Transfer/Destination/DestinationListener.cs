@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Teleport.Blocks;
 using Teleport.Transfer.Protocol;
@@ -169,7 +168,7 @@ internal sealed class DestinationListener
             try
             {
                 connection = await TransferConnection.OpenServerAsync(new NetworkStream(socket, ownsSocket: false), _options.Tls, handshakeTimeout.Token).ConfigureAwait(false);
-                var hello = await AuthenticateAsync(connection, handshakeTimeout.Token).ConfigureAwait(false);
+                var hello = await DestinationHandshake.AuthenticateAsync(connection, _options, _log, handshakeTimeout.Token).ConfigureAwait(false);
                 connection.Reader.Authenticated();
                 return (connection, hello);
             }
@@ -212,37 +211,5 @@ internal sealed class DestinationListener
         {
             return "?";
         }
-    }
-
-    private async Task<HelloMessage> AuthenticateAsync(TransferConnection c, CancellationToken ct)
-    {
-        var helloFrame = await c.ExpectAsync(MessageType.Hello, ct).ConfigureAwait(false);
-        byte[] helloBytes = helloFrame.Payload.ToArray();
-        var hello = HelloMessage.Parse(helloBytes);
-        ushort version = Math.Min(hello.MaxVersion, ProtocolConstants.MaxVersion);
-        if (version < Math.Max(hello.MinVersion, ProtocolConstants.MinVersion))
-            throw new TransferException(TransferErrorCode.UnsupportedVersion,
-                $"destination speaks protocol versions {ProtocolConstants.MinVersion}..{ProtocolConstants.MaxVersion}, source offers {hello.MinVersion}..{hello.MaxVersion}");
-        if (hello.MigrationId != _options.MigrationId)
-        {
-            // The peer is not authenticated yet: it learns no migration id, our log has both.
-            _log.LogWarning("Migration {MigrationId}: a source asked for migration {Asked}", _options.MigrationId, hello.MigrationId);
-            throw new TransferException(TransferErrorCode.WrongMigration, "this endpoint serves another migration");
-        }
-
-        var challenge = new ChallengeMessage(version, RandomNumberGenerator.GetBytes(ProtocolConstants.NonceSize));
-        byte[] challengeBytes = new byte[ChallengeMessage.Size];
-        challenge.Write(challengeBytes);
-        await c.SendAsync(MessageType.Challenge, challengeBytes, ct).ConfigureAwait(false);
-        if (_options.Tls is { Mutual: true })
-            return hello; // TLS authenticated both ends by their certificates: there is no secret to prove.
-
-        byte[] transcript = Handshake.TranscriptHash(helloBytes, challengeBytes);
-        var proofFrame = await c.ExpectAsync(MessageType.SourceProof, ct).ConfigureAwait(false);
-        var proof = ProofMessage.Parse(proofFrame.Payload.Span, MessageType.SourceProof);
-        if (!Handshake.Check(Handshake.Proof(_options.Secret, source: true, transcript), proof.Mac))
-            throw new TransferException(TransferErrorCode.AuthenticationFailed, "the source could not prove the migration secret");
-        await c.SendAsync(new ProofMessage(MessageType.DestinationProof, Handshake.Proof(_options.Secret, source: false, transcript)), ct).ConfigureAwait(false);
-        return hello;
     }
 }
