@@ -242,6 +242,9 @@ public sealed class MemoryMigrationOperations(HostWorkerOptions options, IReadOn
         var state = await QmpMigration.QueryAsync(migration.Qmp, cancellationToken).ConfigureAwait(false);
         if (state.Status == "none")
             return;
+        // Post-copy continued: the destination may run with pages only this QEMU holds; running both would fork the VM.
+        if (migration.PostCopyStarted && migration.Continued)
+            throw new HostOperationException($"VM '{vm.Id}''s memory went post-copy (attempt {migration.Key}): it runs on the destination now and cannot resume here");
         // The source runs again: even a completed migration (continued at pre-switchover) is undone, never reported as moved.
         migration.CancelRequested = true;
         if (state.IsOver)
