@@ -4,8 +4,10 @@ namespace Teleport.Host.Moves;
 
 /// <summary>
 /// Whether QEMU's memory pre-copy has stopped converging, so the source host should start post-copy: the last
-/// <see cref="Rounds"/> passes over memory (QEMU's dirty-sync-count) did not bring the dirty memory below its smallest
-/// so far, or the pre-copy has run <see cref="Budget"/>. The same policy as the disk's post-copy (docs/saga.md).
+/// <see cref="Rounds"/> passes over memory (QEMU's dirty-sync-count) did not bring the dirty memory below nine tenths of
+/// its smallest so far, or the pre-copy has run <see cref="Budget"/>. The disk's post-copy policy (docs/saga.md), with a
+/// margin: a dirty set that hovers (a guest dirtying at about the link's rate) sets a new smallest now and then by a
+/// few pages, which must not keep post-copy off.
 /// </summary>
 internal sealed class PreCopyConvergence
 {
@@ -44,11 +46,13 @@ internal sealed class PreCopyConvergence
         if (state.DirtySyncCount < 2 || state.DirtySyncCount == _round)
             return null;
         _round = state.DirtySyncCount;
-        if (state.Remaining < _smallest)
+        if (state.Remaining < _smallest - (_smallest / 10))
         {
             (_smallest, _roundsWithoutProgress) = (state.Remaining, 0);
             return null;
         }
+
+        _smallest = Math.Min(_smallest, state.Remaining);
 
         return ++_roundsWithoutProgress >= Rounds
             ? $"{Rounds} passes over memory left at least {_smallest} dirty bytes each"
