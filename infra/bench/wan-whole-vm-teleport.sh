@@ -29,7 +29,7 @@ run_teleport() {
     # shellcheck disable=SC2054  # the commas are QEMU's, inside one argument
     local args=(-machine q35 -m 262136k -smp 1 -nodefaults -nographic -no-reboot -serial stdio -accel tcg -cpu max
         -kernel "$TELEPORT_GUEST_KERNEL" -initrd "$TELEPORT_GUEST_INITRD"
-        -append "console=ttyS0 panic=-1 no_timer_check quiet loglevel=4 guest.count=$COUNT guest.every=1 guest.run=$runid guest.delay=$DELAY_US guest.hold=3600"
+        -append "console=ttyS0 panic=-1 no_timer_check quiet loglevel=4 guest.count=$COUNT guest.every=1 guest.run=$runid guest.delay=$DELAY_US guest.hold=3600 guest.dirty=$GUEST_DIRTY"
         -device virtio-blk-pci,drive=disk0)
     printf '%s\n' "${args[@]}" | jq -R . | jq -s '{arguments: ., diskNodeName: "disk0"}' >"$d/vm1.json"
     jq -n --arg ip "$WAN_DST_IP" --arg dst "$WAN_DST_IP:$dport" \
@@ -75,7 +75,7 @@ run_teleport() {
     t0=$EPOCHREALTIME
     local extra=()
     read -r -a extra <<<"$MIGRATE_ARGS"
-    out=$("${SRC[@]}" "${TP[@]}" migrate --vm vm1 --volume vm1 --from src --to dst --host hv1 --to-host hv2 --wait --timeout 900 --json \
+    out=$("${SRC[@]}" "${TP[@]}" migrate --vm vm1 --volume vm1 --from src --to dst --host hv1 --to-host hv2 --wait --timeout "$MIGRATE_TIMEOUT" --json \
         "${extra[@]}" --bus "$BUS" 2>"$d/migrate.log") || rc=$?
     t1=$EPOCHREALTIME
     after=$(link_bytes)
@@ -88,7 +88,7 @@ run_teleport() {
         last=$(grep -o 'TPW seq=[0-9]*' "$d/src-console.log" | tail -n1 | cut -d= -f2)
         wait_for "records from the destination QEMU" 60 grep -qs "TPW seq=$((last + 50))" "$d/dst-console.log" || true
         json=$(jq -c --arg s "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')" \
-            '{seconds: ($s | tonumber), memoryBytes, diskBytes: .bytesOnWire, qemuDowntimeMs, downtimeMs, state}' <<<"$out")
+            '{seconds: ($s | tonumber), memoryBytes, diskBytes: .bytesOnWire, qemuDowntimeMs, downtimeMs, state, postCopy}' <<<"$out")
         # The QEMU hv2 started is stopped first (stopping hv2 first would close the guest's disk path under it: an I/O
         # error); the source QEMU quit after the move.
         local dst_qemu

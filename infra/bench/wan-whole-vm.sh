@@ -21,8 +21,14 @@
 # The volume: VOLUME_MIB of incompressible data (a stand-in for an OS image: base.img) with --changed-pct of its
 # 64 KiB chunks rewritten; the destination holds base.img.
 #
+# Modes: writing (the default: records at a steady rate); storm (the same, and the guest rewrites --dirty-mib MiB of
+# random bytes in its memory over and over, far faster than the link carries them, so QEMU's memory pre-copy never
+# converges: Teleport goes post-copy, issue 19 item 6; Teleport only, the anchor would never finish; default migrate
+# options without multifd, which post-copy excludes, and the memory capped at the link's rate).
+#
 # usage: wan-whole-vm.sh [--runs N] [--volume-mib M] [--changed-pct P] [--name NAME] [--rate 100mbit]
 #                        [--delay 25ms] [--out FILE.md] [--teleport DLL] [--only qemu|teleport]
+#                        [--mode writing|storm] [--dirty-mib 64] [--migrate-timeout 900]
 #                        [--migrate-args "ARGS"]   Teleport's `teleport migrate` options (default: "--multifd --fenced --size
 #                                                  VOLUME_MIBm --bandwidth 2xRATE --memory-downtime-limit 100", QEMU's
 #                                                  memory over zstd multifd channels capped at twice the link's rate as
@@ -43,6 +49,7 @@ TELEPORT_ROOT=$ROOT TELEPORT_LOG_TAG='wan-whole-vm'
 source infra/lib.sh
 
 RUNS=1 VOLUME_MIB=64 CHANGED_PCT=10 NAME=wv RATE=100mbit DELAY=25ms OUT='' DLL='' ONLY='' MIGRATE_ARGS=- NOTSENT_LOWAT=''
+MODE=writing DIRTY_MIB=64 MIGRATE_TIMEOUT=900
 while [[ $# -gt 0 ]]; do
     case $1 in
         --runs) RUNS=${2:?}; shift 2 ;;
@@ -56,6 +63,9 @@ while [[ $# -gt 0 ]]; do
         --only) ONLY=${2:?}; shift 2 ;;
         --migrate-args) MIGRATE_ARGS=${2?}; shift 2 ;;
         --notsent-lowat) NOTSENT_LOWAT=${2:?}; shift 2 ;;
+        --mode) MODE=${2:?}; shift 2 ;;
+        --dirty-mib) DIRTY_MIB=${2:?}; shift 2 ;;
+        --migrate-timeout) MIGRATE_TIMEOUT=${2:?}; shift 2 ;;
         --whole-vm) shift ;;
         -h | --help) print_usage "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "wan-whole-vm.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -66,6 +76,15 @@ done
 [[ $CHANGED_PCT =~ ^([0-9]|[1-9][0-9]|100)$ ]] || { echo "wan-whole-vm.sh: --changed-pct must be 0-100" >&2; exit 2; }
 [[ $ONLY =~ ^(|qemu|teleport)$ ]] || { echo "wan-whole-vm.sh: --only must be qemu or teleport" >&2; exit 2; }
 [[ $NOTSENT_LOWAT =~ ^([1-9][0-9]{3,9})?$ ]] || { echo "wan-whole-vm.sh: --notsent-lowat must be a byte count of 1000 or more" >&2; exit 2; }
+[[ $MODE =~ ^(writing|storm)$ ]] || { echo "wan-whole-vm.sh: --mode must be writing or storm" >&2; exit 2; }
+[[ $DIRTY_MIB =~ ^[1-9][0-9]{0,2}$ ]] || { echo "wan-whole-vm.sh: --dirty-mib must be 1-999" >&2; exit 2; }
+[[ $MIGRATE_TIMEOUT =~ ^[1-9][0-9]{1,4}$ ]] || { echo "wan-whole-vm.sh: --migrate-timeout must be 10-99999 seconds" >&2; exit 2; }
+GUEST_DIRTY=0
+if [[ $MODE == storm ]]; then
+    [[ $ONLY != qemu ]] || { echo "wan-whole-vm.sh: --mode storm runs Teleport only" >&2; exit 2; }
+    ONLY=teleport GUEST_DIRTY=$DIRTY_MIB
+    [[ $MIGRATE_ARGS != - ]] || MIGRATE_ARGS="--fenced --size ${VOLUME_MIB}m --bandwidth $RATE --memory-downtime-limit 100"
+fi
 if [[ $MIGRATE_ARGS == - ]]; then
     MIGRATE_ARGS="--multifd --fenced --size ${VOLUME_MIB}m"
     # QEMU 7.2 counts multifd's pages against max-bandwidth before zstd (the guest's memory compresses ~2.3x here):
@@ -153,7 +172,7 @@ start_guest() {
     shift 5
     "${ns[@]}" qemu-system-x86_64 -machine q35 -m 262136k -smp 1 -nodefaults -nographic -no-reboot -serial stdio \
         -accel tcg -cpu max -kernel "$TELEPORT_GUEST_KERNEL" -initrd "$TELEPORT_GUEST_INITRD" \
-        -append "console=ttyS0 panic=-1 no_timer_check quiet loglevel=4 guest.count=$COUNT guest.every=1 guest.run=$runid guest.delay=$DELAY_US guest.hold=3600" \
+        -append "console=ttyS0 panic=-1 no_timer_check quiet loglevel=4 guest.count=$COUNT guest.every=1 guest.run=$runid guest.delay=$DELAY_US guest.hold=3600 guest.dirty=$GUEST_DIRTY" \
         -blockdev "driver=file,filename=$disk,node-name=file0,cache.direct=off" -blockdev "driver=raw,file=file0,node-name=disk0" \
         -device virtio-blk-pci,drive=disk0,id=vda -qmp "unix:$qmp,server=on,wait=off" "$@" \
         </dev/null > >(stamp >"$console") 2>&1 &
@@ -244,7 +263,8 @@ done
 {
     echo "Whole-VM moves over the emulated WAN ($RATE, $DELAY each way; link check: rtt ${WAN_CHECK_RTT_AVG_MS:-?} ms," \
         "${WAN_CHECK_S2D_MBIT:-?} / ${WAN_CHECK_D2S_MBIT:-?} Mbit/s), ${VOLUME_MIB} MiB volume (${CHANGED_PCT}% changed from" \
-        "the destination's base image), 256 MiB guest writing a record every ${DELAY_US} µs or slower; $START; commit $COMMIT;" \
+        "the destination's base image), 256 MiB guest writing a record every ${DELAY_US} µs or slower" \
+        "$([[ $MODE == storm ]] && echo "and rewriting $DIRTY_MIB MiB of its memory in a loop (storm)"); $START; commit $COMMIT;" \
         "load average $(cut -d' ' -f1-3 /proc/loadavg); teleport migrate ${MIGRATE_ARGS:-(default options)}; anchor: mirror copy-mode write-blocking;" \
         "tcp_notsent_lowat ${NOTSENT_LOWAT:-kernel default}."
     echo

@@ -36,6 +36,14 @@ public sealed partial class MigrationAttempt
     /// <summary>What QEMU's memory migration sent in all.</summary>
     public long MemoryBytes { get; set; }
 
+    /// <summary>What of it QEMU sent in post-copy, after the destination started running (PostCopy: the move went post-copy).</summary>
+    public long MemoryPostCopyBytes { get; set; }
+
+    /// <summary>How long the memory's post-copy streamed behind the resumed VM (null: no post-copy, or not over).</summary>
+    public double? MemoryPostCopyMilliseconds => PostCopy && ResumedAt is { } resumed && MemoryMigratedAt is { } completed
+        ? Math.Max(0, (completed - resumed).TotalMilliseconds)
+        : null;
+
     /// <summary>The downtime's two parts: QEMU's own (as it reports it) and the disk's final sync and verification.</summary>
     public double? QemuDowntimeMilliseconds { get; set; }
     public double? StorageDowntimeMilliseconds { get; set; }
@@ -71,16 +79,18 @@ public sealed partial class MigrationAttempt
         (MemoryDirtyPagesRate, MemoryExpectedDowntimeMilliseconds) = (progress.DirtyPagesRate, progress.ExpectedDowntimeMilliseconds);
     }
 
-    // QEMU stopped the source's vCPUs: the downtime starts, as VmPaused starts it for a storage-only move.
+    // QEMU stopped the source's vCPUs: the downtime starts, as VmPaused starts it for a storage-only move. In post-copy,
+    // migrate-continue is the point of no return (docs/saga.md).
     public void Record(MemoryPreSwitchover preSwitchover)
     {
-        (PausedAt, MemoryStatus) = (preSwitchover.PausedAt, "pre-switchover");
+        (PausedAt, MemoryStatus, PostCopy) = (preSwitchover.PausedAt, "pre-switchover", preSwitchover.PostCopy);
         MemoryTransferredBytes = Math.Max(MemoryTransferredBytes, preSwitchover.MemoryBytes);
     }
 
     public void Record(VmMemoryMigrated migrated)
     {
         (MemoryBytes, MemoryTransferredBytes, MemoryRemainingBytes) = (migrated.MemoryBytes, migrated.MemoryBytes, 0);
+        (PostCopy, MemoryPostCopyBytes) = (PostCopy || migrated.PostCopy, migrated.PostCopyBytes);
         (QemuDowntimeMilliseconds, MemoryMigratedAt, MemoryStatus) = (migrated.QemuDowntimeMilliseconds, migrated.CompletedAt, "completed");
     }
 

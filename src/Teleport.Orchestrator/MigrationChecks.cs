@@ -39,8 +39,17 @@ public static partial class MigrationChecks
             return $"source and destination are the same storage '{saga.SourceStorageId}'";
         }
 
-        return null;
+        return MemoryOptionsProblem(saga.MemoryOptions);
     }
+
+    // QEMU 7.2 accepts post-copy with multifd, then its incoming side aborts when post-copy starts.
+    private static string? MemoryOptionsProblem(MemoryMigrationOptions memory) => memory switch
+    {
+        { PostCopy: true, Multifd: true } => "Memory.PostCopy cannot be combined with Memory.Multifd (QEMU's incoming side aborts)",
+        { PostCopyAfterRounds: < 1 or > 1000 } => $"Memory.PostCopyAfterRounds {memory.PostCopyAfterRounds} must be 1-1000",
+        { PostCopyAfterSeconds: < 1 or > 86_400 } => $"Memory.PostCopyAfterSeconds {memory.PostCopyAfterSeconds} must be 1-86400",
+        _ => null,
+    };
 
     // The source would be sent to connect with these: an answer without them (or from another storage) is useless.
     public static string? PreparedProblem(MigrationState saga, DestinationPrepared prepared) =>

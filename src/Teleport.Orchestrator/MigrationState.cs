@@ -47,6 +47,9 @@ public class MigrationState : SagaStateMachineInstance
     public bool? OptionMemoryMultifd { get; set; }
     public int? OptionMemoryMultifdChannels { get; set; }
     public int? OptionMemoryDowntimeLimitMilliseconds { get; set; }
+    public bool? OptionMemoryPostCopy { get; set; }
+    public int? OptionMemoryPostCopyAfterRounds { get; set; }
+    public int? OptionMemoryPostCopyAfterSeconds { get; set; }
     public int? OptionMaxDowntimeMilliseconds { get; set; }
     public bool OptionStrictMaxDowntime { get; set; }
 
@@ -88,6 +91,7 @@ public class MigrationState : SagaStateMachineInstance
         (RequestedAt, Attempt, DestinationHostId) = (request.RequestedAt, 1, request.DestinationHostId);
         var memory = options.Memory ?? new MemoryMigrationOptions();
         (OptionMemoryMultifd, OptionMemoryMultifdChannels, OptionMemoryDowntimeLimitMilliseconds) = (memory.Multifd, memory.MultifdChannels, memory.DowntimeLimitMilliseconds);
+        (OptionMemoryPostCopy, OptionMemoryPostCopyAfterRounds, OptionMemoryPostCopyAfterSeconds) = (memory.PostCopy, memory.PostCopyAfterRounds, memory.PostCopyAfterSeconds);
         (OptionMaxDowntimeMilliseconds, OptionStrictMaxDowntime, OptionVolumeBytes) = (options.MaxDowntimeMilliseconds, options.StrictMaxDowntime, options.VolumeBytes);
         OptionFencedCutover = options.FencedCutover;
     }
@@ -115,5 +119,6 @@ public class MigrationState : SagaStateMachineInstance
         StrictMaxDowntime: OptionStrictMaxDowntime, FencedCutover: OptionFencedCutover);
 
     /// <summary>How QEMU migrates the memory of a whole-VM move.</summary>
-    public MemoryMigrationOptions MemoryOptions => new(OptionMemoryMultifd, OptionMemoryMultifdChannels, OptionMemoryDowntimeLimitMilliseconds);
+    public MemoryMigrationOptions MemoryOptions => new(OptionMemoryMultifd, OptionMemoryMultifdChannels, OptionMemoryDowntimeLimitMilliseconds,
+        OptionMemoryPostCopy, OptionMemoryPostCopyAfterRounds, OptionMemoryPostCopyAfterSeconds);
 }

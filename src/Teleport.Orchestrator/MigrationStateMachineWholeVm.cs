@@ -90,7 +90,10 @@ public sealed partial class MigrationStateMachine
         // all before the guest runs, and it stops that QEMU before it answers); a failed migrate-continue on the source is
         // not enough (the destination may have all of the stream), nor is a cancel, a deadline or a late fault of an earlier
         // step: the deadline re-arms and both commands are asked again, which the hosts answer again. Success needs the
-        // destination's VmResumed and the source's VmMemoryMigrated (its figures), in either order.
+        // destination's VmResumed and the source's VmMemoryMigrated (its figures), in either order. Once the memory went
+        // post-copy (MemoryPreSwitchover.PostCopy) not even the destination's own failure rolls back: the destination may run
+        // with pages still on the source, which can never resume then (FailInPostCopy; docs/saga.md).
+        // In post-copy VmMemoryMigrated comes when the last page reached the destination: only then may the source QEMU quit.
         During(StartingOnDestination,
             When(VmResumed, c => ResumedVerified(c.Saga, c.Message) && c.Saga.Run.MemoryMigratedAt is not null)
                 .Then(c => c.Saga.Run.RecordSucceededOnDestination(c.Message, Schedule.Now(), c.Saga.OptionFencedCutover))
@@ -102,8 +105,10 @@ public sealed partial class MigrationStateMachine
                 .If(c => c.Saga.Run.ResumedAt is not null && c.Saga.Run.DestinationVerified, resumed => resumed
                     .Then(c => c.Saga.Run.RecordSucceededOnDestination(Schedule.Now(), c.Saga.OptionFencedCutover))
                     .SucceedOnDestination()),
-            When(HostOperationFailed, c => c.Message.HostId == c.Saga.DestinationHostId && c.Message.Operation == HostOperationNames.Resume)
+            When(HostOperationFailed, c => DestinationNotResumed(c.Saga, c.Message) && !c.Saga.Run.PostCopy)
                 .StartRollback(c => Reason(c.Message)),
+            When(HostOperationFailed, c => DestinationNotResumed(c.Saga, c.Message) && c.Saga.Run.PostCopy)
+                .FailInPostCopy(c => Reason(c.Message)),
             When(CancelMigration).Then(c => MigrationStateLogger.CancelRefused(_logger, c.Saga.CorrelationId, c.Message.Reason)),
             WhenDue(DeadlineExpired)
                 .Then(c => MigrationStateLogger.DestinationStartOverdue(_logger, c.Saga.CorrelationId, settings.CutOverTimeout))
@@ -150,6 +155,9 @@ public sealed partial class MigrationStateMachine
                     unverified => unverified.FailAfterResume(_ => "the destination could not verify that its volume equals the source at pre-switchover"),
                     tail => tail.TransitionTo(CompletingTail)));
     }
+
+    private static bool DestinationNotResumed(MigrationState saga, HostOperationFailed failed) =>
+        failed.HostId == saga.DestinationHostId && failed.Operation == HostOperationNames.Resume;
 
     private static bool ResumedVerified(MigrationState saga, VmResumed resumed) =>
         resumed.HostId == saga.DestinationHostId && saga.Run.DestinationVerified;

@@ -18,6 +18,24 @@ public static class WholeVmTransitions
         where T : class =>
         binder.If(c => c.Saga.Run.MemoryMigratedAt is null, memory => memory.SendContinueVmMigration()).SendResumeOnDestination();
 
+    /// <summary>
+    /// A failure once the memory went post-copy (migrate-continue sent with post-copy started): the destination may run
+    /// with pages still on the source, so the source never resumes. Failed, not rolled back: both QEMUs and the source
+    /// volume are left for an operator (docs/saga.md, "Post-copy of a whole VM's memory").
+    /// </summary>
+    public static EventActivityBinder<MigrationState, T> FailInPostCopy<T>(this EventActivityBinder<MigrationState, T> binder,
+        Func<BehaviorContext<MigrationState, T>, string> reason)
+        where T : class =>
+        binder.Then(c =>
+            {
+                c.Saga.BeginFailure($"{reason(c)}; the memory had gone post-copy, so the source VM cannot resume: not rolled back, the source VM " +
+                                    $"stays paused on host {c.Saga.HostId} and the source volume on storage {c.Saga.SourceStorageId} is kept",
+                    SagaTransitions.Machine(binder).Schedule.Now());
+                c.Saga.Run.RollbackIncomplete = true;
+            })
+            .AbortSource()
+            .FinishFailed();
+
     /// <summary>The VM runs on the destination on a verified volume: success, and the stale source QEMU quits.</summary>
     public static EventActivityBinder<MigrationState, T> SucceedOnDestination<T>(this EventActivityBinder<MigrationState, T> binder)
         where T : class =>

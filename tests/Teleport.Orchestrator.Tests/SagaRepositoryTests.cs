@@ -18,7 +18,7 @@ public sealed class SagaRepositoryTests
 
         await using (var context = test.Open().CreateContext())
         {
-            Assert.Equal([1, 2, 3, 4, 5, 6, 7, 8, 9], await new SchemaMigrator(context, test.Open().Provider).MigrateAsync(CancellationToken.None));
+            Assert.Equal([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], await new SchemaMigrator(context, test.Open().Provider).MigrateAsync(CancellationToken.None));
         }
 
         await using (var context = test.Open().CreateContext())
@@ -47,7 +47,7 @@ public sealed class SagaRepositoryTests
 
         await using var context = first.CreateContext();
         var versions = await context.Database.SqlQueryRaw<int>($"SELECT \"version\" AS \"Value\" FROM \"{SchemaMigrator.VersionsTable}\"").ToListAsync();
-        Assert.Equal([1, 2, 3, 4, 5, 6, 7, 8, 9], versions);
+        Assert.Equal([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], versions);
     }
 
     [Theory]

@@ -29,6 +29,12 @@ public sealed class WholeVmScript(SagaTestHost host, Guid? id = null)
     public static MigrationRequested WholeVmRequest(Guid id) =>
         Request(id) with { DestinationHostId = DestinationHost, Options = Request(id).Options with { Memory = new MemoryMigrationOptions(true, 4, 300) } };
 
+    /// <summary>The source host's memory pre-copy does not converge: it goes post-copy (no multifd, post-copy after 3 passes).</summary>
+    public bool PostCopy { get; init; }
+
+    public static MigrationRequested PostCopyRequest(Guid id) =>
+        WholeVmRequest(id) with { Options = Request(id).Options with { Memory = new MemoryMigrationOptions(DowntimeLimitMilliseconds: 300, PostCopyAfterRounds: 3) } };
+
     public VmDescribed Described() => new(Id, Vm, Host, Definition, Attempt);
 
     public IncomingVmPrepared IncomingPrepared() => new(Id, Vm, DestinationHost, "10.0.0.12:49152", T0.AddSeconds(25), Attempt);
@@ -36,9 +42,12 @@ public sealed class WholeVmScript(SagaTestHost host, Guid? id = null)
     public MemoryMigrationProgress Progress(long transferred) =>
         new(Id, Vm, Host, "active", transferred, (256L << 20) - transferred, 256L << 20, 1200, 40, T0.AddSeconds(42), Attempt);
 
-    public MemoryPreSwitchover PreSwitchover() => new(Id, Vm, Host, T0.AddSeconds(50), 270_000_000, Attempt);
+    public MemoryPreSwitchover PreSwitchover() => new(Id, Vm, Host, T0.AddSeconds(50), 270_000_000, Attempt, PostCopy);
 
-    public VmMemoryMigrated MemoryMigrated() => new(Id, Vm, Host, 270_500_000, 85.5, T0.AddSeconds(50.3), Attempt);
+    // In post-copy the last page arrives well after the destination resumed (T0 + 50.4 s).
+    public VmMemoryMigrated MemoryMigrated() => PostCopy
+        ? new(Id, Vm, Host, 300_000_000, 85.5, T0.AddSeconds(57.9), Attempt, PostCopy: true, PostCopyBytes: 30_000_000)
+        : new(Id, Vm, Host, 270_500_000, 85.5, T0.AddSeconds(50.3), Attempt);
 
     public VmResumed ResumedOnDestination() => new(Id, Vm, DestinationHost, T0.AddSeconds(50.4), Attempt);
 
@@ -51,7 +60,7 @@ public sealed class WholeVmScript(SagaTestHost host, Guid? id = null)
     public async Task DriveTo(string state, object? start = null)
     {
         var sent = Counts();
-        object first = start ?? WholeVmRequest(Id);
+        object first = start ?? (PostCopy ? PostCopyRequest(Id) : WholeVmRequest(Id));
         await host.Harness.Bus.Publish(first, first.GetType());
         await host.Sent<PrepareDestination>(Id, StorageQueue(Destination), sent.Prepare);
         await host.Sent<DescribeVm>(Id, HostQueue(Host), sent.Describe);

@@ -18,4 +18,5 @@ public sealed record MigrateOutcome(
     long MemoryBytes = 0,
     double? QemuDowntimeMs = null,
     double? StorageDowntimeMs = null,
-    double? PredictedDowntimeMs = null);
+    double? PredictedDowntimeMs = null,
+    bool PostCopy = false);

@@ -89,7 +89,7 @@ public sealed class MigrateProgress
         id, Succeeded is not null ? "Succeeded" : Failed is not null ? "Failed" : "Running", Failed?.Phase, Failed?.Reason,
         VolumeBytes, BytesOnWire, Blocks, BlocksFromIndex, Rounds, DowntimeMs, PausedToVerifiedMs, PausedToSwitchedMs,
         Succeeded?.DestinationHostId, Succeeded?.MemoryBytes ?? 0, WholeVmMs(Succeeded?.QemuDowntimeMilliseconds), WholeVmMs(Succeeded?.StorageDowntimeMilliseconds),
-        Succeeded?.PredictedDowntimeMilliseconds);
+        Succeeded?.PredictedDowntimeMilliseconds, Succeeded?.PostCopy ?? Failed?.PostCopy ?? false);
 
     // The split is published only for whole-VM moves.
     private double? WholeVmMs(double? value) => Succeeded?.DestinationHostId is null ? null : value;

@@ -74,6 +74,10 @@ public static class OperatorTables
             Add("memory", $"{Operator.Bytes(Math.Max(row.Run.MemoryBytes, row.Run.MemoryTransferredBytes))} sent, {Operator.Bytes(row.Run.MemoryRemainingBytes)} left " +
                           $"({row.Run.MemoryStatus ?? "not started"}), {row.Run.MemoryDirtyPagesRate} dirty pages/s");
             Add("downtime split", Operator.DowntimeSplit(row.Run.QemuDowntimeMilliseconds, row.Run.StorageDowntimeMilliseconds));
+            if (row.Run.PostCopy)
+                Add("memory post-copy", $"pre-copy did not converge: the VM ran on the destination while {Operator.Bytes(row.Run.MemoryPostCopyBytes)} " +
+                                        $"streamed behind it for {(row.Run.MemoryPostCopyMilliseconds is { } tail ? Operator.Millis(tail) : "(not over)")}; " +
+                                        "the source could not resume from its start");
         }
 
         Add("verified", row.Run.Verified ? "yes" : "no");

@@ -73,6 +73,8 @@ public sealed class IncomingVmOperations(HostWorkerOptions options, ConcurrentDi
             return $"export name '{command.ExportName}' must be 1-256 characters without commas or control characters";
         if (VmDefinitionValidator.Check(command.Definition, _options) is { } problem)
             return $"the VM definition is refused: {problem}";
+        if (QmpMigration.OptionsProblem(command.Memory) is { } memory)
+            return memory;
         // The disk leads only where this host's configuration says the storage is, never to the message's endpoint.
         return _host.Upstreams.TryResolve(command.StorageId, command.NbdEndpoint, out _, out string unknown) ? null : unknown;
     }
@@ -128,7 +130,7 @@ public sealed class IncomingVmOperations(HostWorkerOptions options, ConcurrentDi
     private async Task<string> ListenAsync(HostVm vm, MemoryMigrationOptions? memory, CancellationToken cancellationToken)
     {
         var qmp = ((QmpHypervisor)await vm.HypervisorAsync(cancellationToken).ConfigureAwait(false)).Client;
-        await QmpMigration.SetCapabilitiesAsync(qmp, source: false, memory?.Multifd == true, cancellationToken).ConfigureAwait(false);
+        await QmpMigration.SetCapabilitiesAsync(qmp, source: false, memory, cancellationToken).ConfigureAwait(false);
         await QmpMigration.SetStreamParametersAsync(qmp, source: false, memory, _options.MigrationTlsDirectory, cancellationToken).ConfigureAwait(false);
         TcpAddress.TryParse(_options.MigrationListen, out var listen);
         await qmp.ExecuteAsync("migrate-incoming", new Dictionary<string, object?> { ["uri"] = $"tcp:{listen}" }, cancellationToken).ConfigureAwait(false);
@@ -182,7 +184,8 @@ public sealed class IncomingVmOperations(HostWorkerOptions options, ConcurrentDi
     }
 
     // QEMU ends a failed incoming stream by exiting (the query then fails); a stream that never comes is bounded here
-    // (what is left after migrate-continue is at most QEMU's downtime-limit's worth of memory and the devices).
+    // (what is left after migrate-continue is at most QEMU's downtime-limit's worth of memory and the devices). In
+    // post-copy the VM may run before the rest of its memory is here: 'cont' then starts it as soon as QEMU has the devices.
     private static readonly TimeSpan IncomingMemoryTimeout = TimeSpan.FromMinutes(2);
 
     private static async Task WaitForMemoryAsync(IHypervisor hypervisor, OperationKey key, CancellationToken cancellationToken)
@@ -190,8 +193,8 @@ public sealed class IncomingVmOperations(HostWorkerOptions options, ConcurrentDi
         if (hypervisor is not QmpHypervisor qmp)
             throw new HostOperationException("the incoming VM is not controlled over QMP");
         using var memory = new MemoryMigration(key, qmp.Client);
-        var state = await memory.WaitForAsync(s => s.IsOver, IncomingMemoryTimeout, cancellationToken).ConfigureAwait(false);
-        if (state.Status != "completed")
+        var state = await memory.WaitForAsync(s => s.IsOver || s.IsPostCopy, IncomingMemoryTimeout, cancellationToken).ConfigureAwait(false);
+        if (state.Status != "completed" && !state.IsPostCopy)
             throw new HostOperationException($"the incoming memory stream ended '{state.Status}'{(state.Error is null ? "" : ": " + state.Error)}");
     }
 

@@ -32,6 +32,12 @@ internal sealed class MemoryMigration : IDisposable
     /// <summary>migrate-continue was sent (by ContinueVmMigration, or at pre-switchover when the command asked for it).</summary>
     public bool Continued { get; set; }
 
+    /// <summary>When pre-copy stops converging (null: post-copy not allowed for this migration).</summary>
+    public PreCopyConvergence? Convergence { get; init; }
+
+    /// <summary>migrate-start-postcopy was sent: from migrate-continue on, the source can no longer resume.</summary>
+    public bool PostCopyStarted { get; set; }
+
     /// <summary>The answer to ContinueVmMigration once QEMU completed.</summary>
     public object? Completed { get; set; }
 

@@ -45,7 +45,7 @@ public sealed class MemoryMigrationOperations(HostWorkerOptions options, IReadOn
     public async Task<object?> MigrateAsync(MigrateVmMemory command, Func<MemoryMigrationProgress, Task> progress, CancellationToken cancellationToken)
     {
         const string operation = HostOperationNames.MigrateMemory;
-        if ((_host.Find(command.HostId, command.VmId) ?? Destination(command)) is { } problem)
+        if ((_host.Find(command.HostId, command.VmId) ?? Destination(command) ?? QmpMigration.OptionsProblem(command.Options)) is { } problem)
             return _host.Failed(command.MigrationId, command.VmId, operation, problem, command.Attempt);
         var vm = _vms[command.VmId];
         var key = new OperationKey(command.MigrationId, command.Attempt);
@@ -95,12 +95,14 @@ public sealed class MemoryMigrationOperations(HostWorkerOptions options, IReadOn
         var state = await QmpMigration.QueryAsync(qmp, cancellationToken).ConfigureAwait(false);
         if (state.Status is "setup" or "active" or "pre-switchover" or "device" or "cancelling")
             throw new HostOperationException($"VM '{vm.Id}' already has a memory migration in state '{state.Status}'");
-        bool multifd = command.Options?.Multifd == true;
-        await QmpMigration.SetCapabilitiesAsync(qmp, source: true, multifd, cancellationToken).ConfigureAwait(false);
+        await QmpMigration.SetCapabilitiesAsync(qmp, source: true, command.Options, cancellationToken).ConfigureAwait(false);
         await QmpMigration.SetStreamParametersAsync(qmp, source: true, command.Options, _options.MigrationTlsDirectory, cancellationToken).ConfigureAwait(false);
         await QmpMigration.SetLimitsAsync(qmp, command.BandwidthBytesPerSecond, command.Options?.DowntimeLimitMilliseconds, cancellationToken).ConfigureAwait(false);
         vm.Outgoing?.Dispose();
-        var migration = new MemoryMigration(key, qmp);
+        var migration = new MemoryMigration(key, qmp)
+        {
+            Convergence = QmpMigration.PostCopyAllowed(command.Options) ? new PreCopyConvergence(command.Options, _clock.GetUtcNow()) : null,
+        };
         vm.Outgoing = migration;
         await qmp.ExecuteAsync("migrate", new Dictionary<string, object?> { ["uri"] = $"tcp:{command.MigrationEndpoint}" }, cancellationToken).ConfigureAwait(false);
         return migration;
@@ -124,7 +126,8 @@ public sealed class MemoryMigrationOperations(HostWorkerOptions options, IReadOn
                         await DrainAsync(vm, cancellationToken).ConfigureAwait(false);
                         if (command.ContinueAtSwitchover)
                             await ContinueAtSwitchoverAsync(vm, migration, cancellationToken).ConfigureAwait(false);
-                        return new MemoryPreSwitchover(command.MigrationId, vm.Id, _options.HostId, pausedAt, state.Transferred, command.Attempt);
+                        return new MemoryPreSwitchover(command.MigrationId, vm.Id, _options.HostId, pausedAt, state.Transferred, command.Attempt,
+                            migration.PostCopyStarted);
                     case "cancelling" or "cancelled" when migration.CancelRequested:
                         return null;
                     case "failed" or "cancelled" or "completed" or "none":
@@ -132,6 +135,7 @@ public sealed class MemoryMigrationOperations(HostWorkerOptions options, IReadOn
                             $"QEMU's memory migration ended '{state.Status}' before pre-switchover{(state.Error is null ? "" : ": " + state.Error)}", command.Attempt);
                 }
 
+                await StartPostCopyWhenDueAsync(vm, migration, state, cancellationToken).ConfigureAwait(false);
                 if (state.Status == "active" && sinceProgress.Elapsed >= _options.MemoryProgressInterval)
                 {
                     sinceProgress.Restart();
@@ -146,6 +150,17 @@ public sealed class MemoryMigrationOperations(HostWorkerOptions options, IReadOn
         {
             return await _host.FailedAsync(vm, command.MigrationId, operation, e, command.Attempt).ConfigureAwait(false);
         }
+    }
+
+    // Pre-copy that stopped converging turns into post-copy: QEMU still stops at pre-switchover first (the disk's final
+    // sync and a rollback stay possible there); after migrate-continue the destination runs and the source cannot.
+    private async Task StartPostCopyWhenDueAsync(HostVm vm, MemoryMigration migration, MigrationState state, CancellationToken cancellationToken)
+    {
+        if (migration.PostCopyStarted || migration.Convergence?.Observe(state, _clock.GetUtcNow()) is not { } why)
+            return;
+        await migration.Qmp.ExecuteAsync("migrate-start-postcopy", null, cancellationToken).ConfigureAwait(false);
+        migration.PostCopyStarted = true;
+        HostWorkerLog.PostCopyStarted(_host.Log, vm.Id, migration.Key, why, state.Remaining);
     }
 
     // A fenced cut-over does not wait for the disk with the vCPUs stopped, so the host goes on at once instead of waiting
@@ -196,13 +211,18 @@ public sealed class MemoryMigrationOperations(HostWorkerOptions options, IReadOn
             }
 
             // Continued here or at pre-switchover already (ContinueAtSwitchover): either way, its end is the answer.
+            // Post-copy ends when the last page reached the destination; a broken link pauses it (QEMU keeps both sides).
             if (migration.Continued && !state.IsOver)
-                state = await migration.WaitForAsync(s => s.IsOver, ContinueTimeout, cancellationToken).ConfigureAwait(false);
+                state = await migration.WaitForAsync(s => s.IsOver || s.Status == "postcopy-paused", ContinueTimeout, cancellationToken).ConfigureAwait(false);
 
+            if (state.Status == "postcopy-paused")
+                throw new HostOperationException("QEMU's memory post-copy is paused: the link to the destination broke; the VM runs there and waits for " +
+                                                 $"{state.Remaining} bytes of memory still here (this host's QEMU keeps them)");
             if (state.Status != "completed")
                 throw new HostOperationException($"QEMU's memory migration is '{state.Status}', not completed{(state.Error is null ? "" : ": " + state.Error)}");
             state = await migration.CompletedFiguresAsync(state, cancellationToken).ConfigureAwait(false);
-            migration.Completed = new VmMemoryMigrated(command.MigrationId, vm.Id, _options.HostId, state.Transferred, state.Downtime ?? 0, _clock.GetUtcNow(), command.Attempt);
+            migration.Completed = new VmMemoryMigrated(command.MigrationId, vm.Id, _options.HostId, state.Transferred, state.Downtime ?? 0, _clock.GetUtcNow(), command.Attempt,
+                migration.PostCopyStarted, state.PostCopyBytes);
             return migration.Completed;
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
@@ -222,6 +242,9 @@ public sealed class MemoryMigrationOperations(HostWorkerOptions options, IReadOn
         var state = await QmpMigration.QueryAsync(migration.Qmp, cancellationToken).ConfigureAwait(false);
         if (state.Status == "none")
             return;
+        // Post-copy continued: the destination may run with pages only this QEMU holds; running both would fork the VM.
+        if (migration.PostCopyStarted && migration.Continued)
+            throw new HostOperationException($"VM '{vm.Id}''s memory went post-copy (attempt {migration.Key}): it runs on the destination now and cannot resume here");
         // The source runs again: even a completed migration (continued at pre-switchover) is undone, never reported as moved.
         migration.CancelRequested = true;
         if (state.IsOver)

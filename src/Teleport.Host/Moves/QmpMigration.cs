@@ -9,13 +9,24 @@ internal static class QmpMigration
 {
     public const string TlsObjectId = "teleport-migration-tls";
 
-    /// <summary>Sets the capabilities both ends must agree on (multifd), plus the source's when <paramref name="source"/>.</summary>
-    public static Task SetCapabilitiesAsync(QmpClient qmp, bool source, bool multifd, CancellationToken cancellationToken)
+    /// <summary>
+    /// Whether post-copy may end this migration: on unless asked off, and never with multifd (QEMU 7.2 accepts both
+    /// capabilities, but its incoming side then aborts when post-copy starts).
+    /// </summary>
+    public static bool PostCopyAllowed(MemoryMigrationOptions? options) => options?.PostCopy ?? options?.Multifd != true;
+
+    /// <summary>What the options ask that no QEMU here can do (null: nothing).</summary>
+    public static string? OptionsProblem(MemoryMigrationOptions? options) =>
+        options is { PostCopy: true, Multifd: true } ? "post-copy and multifd cannot be combined (QEMU's incoming side aborts)" : null;
+
+    /// <summary>Sets the capabilities both ends must agree on (multifd, postcopy-ram), plus the source's when <paramref name="source"/>.</summary>
+    public static Task SetCapabilitiesAsync(QmpClient qmp, bool source, MemoryMigrationOptions? options, CancellationToken cancellationToken)
     {
         var capabilities = new List<Dictionary<string, object?>>
         {
             new() { ["capability"] = "events", ["state"] = true },
-            new() { ["capability"] = "multifd", ["state"] = multifd },
+            new() { ["capability"] = "multifd", ["state"] = options?.Multifd == true },
+            new() { ["capability"] = "postcopy-ram", ["state"] = PostCopyAllowed(options) },
         };
         if (source)
             capabilities.Add(new() { ["capability"] = "pause-before-switchover", ["state"] = true });
@@ -60,11 +71,12 @@ internal static class QmpMigration
         await qmp.ExecuteAsync("migrate-set-parameters", parameters, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>The source's bandwidth cap (none: unlimited in practice) and downtime limit.</summary>
+    /// <summary>The source's bandwidth cap (none: unlimited in practice; post-copy's too) and downtime limit.</summary>
     public static Task SetLimitsAsync(QmpClient qmp, long? bandwidth, int? downtimeLimitMilliseconds, CancellationToken cancellationToken) =>
         qmp.ExecuteAsync("migrate-set-parameters", new Dictionary<string, object?>
         {
             ["max-bandwidth"] = bandwidth is > 0 ? bandwidth.Value : 1L << 40,
+            ["max-postcopy-bandwidth"] = bandwidth is > 0 ? bandwidth.Value : 0L,
             ["downtime-limit"] = downtimeLimitMilliseconds is > 0 ? downtimeLimitMilliseconds.Value : 300,
         }, cancellationToken);
 
@@ -74,9 +86,12 @@ internal static class QmpMigration
 
 /// <summary>The figures of one query-migrate.</summary>
 internal sealed record MigrationState(string Status, long Transferred, long Remaining, long Total, long DirtyPagesRate,
-    long ExpectedDowntime, long? Downtime, string? Error, int? Port)
+    long ExpectedDowntime, long? Downtime, string? Error, int? Port, long DirtySyncCount = 0, long PostCopyBytes = 0)
 {
     public bool IsOver => Status is "completed" or "failed" or "cancelled";
+
+    /// <summary>QEMU's post-copy runs (or waits for a broken link): the destination holds the VM, the source the rest of its memory.</summary>
+    public bool IsPostCopy => Status is "postcopy-active" or "postcopy-paused" or "postcopy-recover";
 
     public static MigrationState From(JsonElement reply)
     {
@@ -88,7 +103,7 @@ internal sealed record MigrationState(string Status, long Transferred, long Rema
             Number(ram, "dirty-pages-rate"), Number(reply, "expected-downtime"),
             reply.TryGetProperty("downtime", out var d) && d.TryGetInt64(out long downtime) ? downtime : null,
             reply.TryGetProperty("error-desc", out var e) && e.ValueKind == JsonValueKind.String ? e.GetString() : null,
-            ListenPort(reply));
+            ListenPort(reply), Number(ram, "dirty-sync-count"), Number(ram, "postcopy-bytes"));
     }
 
     private static long Number(JsonElement parent, string name) =>

@@ -28,6 +28,9 @@ public sealed class HostOperations
     /// <summary>Where each storage id's NBD endpoint is, by this host's configuration.</summary>
     internal UpstreamResolver Upstreams => _upstreams;
 
+    /// <summary>The host worker's log, for the operations that share this frame.</summary>
+    internal ILogger Log => _log;
+
     public HostOperations(HostWorkerOptions options, IReadOnlyDictionary<string, HostVm> vms, TimeProvider clock, ILogger log)
     {
         _options = options;

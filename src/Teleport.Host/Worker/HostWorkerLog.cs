@@ -82,4 +82,7 @@ internal static partial class HostWorkerLog
 
     [LoggerMessage(EventId = 5169, Level = LogLevel.Warning, Message = "The cut-over's rehearsal on private parts failed after {TookMs:0.#} ms ({Reason}); nothing else is affected, the first real cut-over compiles what it needs")]
     public static partial void RehearsalFailed(ILogger logger, string reason, double tookMs);
+
+    [LoggerMessage(EventId = 5170, Level = LogLevel.Warning, Message = "VM {VmId}: memory post-copy started for attempt {Key} ({Reason}; {RemainingBytes} bytes dirty): from migrate-continue on, the source cannot resume")]
+    public static partial void PostCopyStarted(ILogger logger, string vmId, OperationKey key, string reason, long remainingBytes);
 }

@@ -49,6 +49,8 @@ public static class SchemaScripts
             BoolColumn(DatabaseProvider.Sqlite, "OptionFencedCutover"), BoolColumn(DatabaseProvider.Postgres, "OptionFencedCutover")),
         new(9, "post-copy: the cut-over fenced a dirty set pre-copy could not bring down (rows already in the table never did)",
             BoolColumn(DatabaseProvider.Sqlite, "PostCopy"), BoolColumn(DatabaseProvider.Postgres, "PostCopy")),
+        new(10, "whole-VM memory post-copy: its options, and the bytes QEMU sent after the destination started running",
+            MemoryPostCopyColumns(DatabaseProvider.Sqlite), MemoryPostCopyColumns(DatabaseProvider.Postgres)),
     ];
 
     public static int Latest => All[^1].Version;
@@ -102,6 +104,11 @@ public static class SchemaScripts
     }
 
     // A NOT NULL flag that rows already in the table read as false.
+    // Rows already in the table asked nothing (the host's defaults) and never went post-copy: null / 0.
+    private static string MemoryPostCopyColumns(DatabaseProvider provider) =>
+        AddColumns(provider, ("OptionMemoryPostCopy", "bool"), ("OptionMemoryPostCopyAfterRounds", "int"), ("OptionMemoryPostCopyAfterSeconds", "int")) +
+        $"ALTER TABLE \"{OrchestratorDbContext.MigrationsTable}\" ADD COLUMN {Column(provider, "MemoryPostCopyBytes", "long!")} DEFAULT 0;\n";
+
     private static string BoolColumn(DatabaseProvider provider, string name) =>
         $"ALTER TABLE \"{OrchestratorDbContext.MigrationsTable}\" ADD COLUMN {Column(provider, name, "bool!")} DEFAULT {(provider == DatabaseProvider.Postgres ? "FALSE" : "0")};\n";
 

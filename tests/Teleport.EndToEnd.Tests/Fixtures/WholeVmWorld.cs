@@ -159,7 +159,7 @@ public sealed partial class WholeVmWorld : WorldParts
         "-machine", "q35", "-m", "262136k", "-smp", "1", "-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio",
         "-accel", "tcg", "-cpu", "max", "-kernel", TestEnvironment.GuestKernel, "-initrd", TestEnvironment.GuestInitrd,
         "-append", $"console=ttyS0 panic=-1 quiet loglevel=4 guest.count={workload.Records} guest.every={workload.ProgressEvery} " +
-            $"guest.run={workload.Run} guest.delay={workload.DelayMicroseconds} guest.hold={workload.HoldSeconds}",
+            $"guest.run={workload.Run} guest.delay={workload.DelayMicroseconds} guest.hold={workload.HoldSeconds} guest.dirty={workload.DirtyMiB}",
         "-device", $"virtio-blk-pci,drive={DiskNode}",
     ];
 
