@@ -9,7 +9,7 @@ namespace Teleport.Blocks;
 /// </summary>
 internal struct Locality(bool predicts)
 {
-    private const int FirstWindow = 8, MaxWindow = 1 << 16;
+    private const int FirstWindow = 2, MaxWindow = 1 << 16;
 
     /// <summary>Where the previous key's content is (an index location), 0 when unknown.</summary>
     public ulong Anchor;

@@ -23,8 +23,8 @@ public class LocalityPredictionTests : IDisposable
         var (entries, predicted) = Compare(index, Seeds(1, 300));
 
         Assert.Equal(300, entries.Count);
-        Assert.Equal(292, predicted.Predicted); // all but the first round's 8: no table entry read for them
-        Assert.Equal(direct ? 8 : 0, predicted.ReadDirect);
+        Assert.Equal(298, predicted.Predicted); // all but the first round's 2: no table entry read for them
+        Assert.Equal(direct ? 2 : 0, predicted.ReadDirect);
     }
 
     [Theory]
@@ -60,8 +60,8 @@ public class LocalityPredictionTests : IDisposable
         var (entries, predicted) = Compare(index, [.. seeds]);
 
         Assert.Equal(300, entries.Count);
-        // Each run's first hits from their entries (the first run's 8; later, after three misses, the entry rounds take
-        // two keys, then eight: seven hits; more where a batch's end cuts a round), the rest predicted.
+        // Each run's first hits from their entries (the first run's 2; later, after three misses, the entry rounds take
+        // two keys, then eight: seven hits; fewer where a batch's end cuts a round), the rest predicted.
         Assert.InRange(predicted.Predicted, 150, 300 - 15);
     }
 
@@ -75,7 +75,7 @@ public class LocalityPredictionTests : IDisposable
         var (entries, predicted) = Compare(index, Seeds(1, 200));
 
         Assert.Equal(200, entries.Count);
-        Assert.Equal(92 + 98, predicted.Predicted); // a.img's first 8 blocks and b.img's first 2 from their entries
+        Assert.Equal(98 + 98, predicted.Predicted); // a.img's first 2 blocks and b.img's first 2 from their entries
     }
 
     [Theory]
@@ -98,9 +98,9 @@ public class LocalityPredictionTests : IDisposable
         Assert.Equal(21, entries.Count);
         Assert.True(entries.Hits[10]); // the partial block, padded by the single lookup
         Assert.Equal(padded, entries.Blocks.AsSpan(10 * BlockSize, BlockSize).ToArray());
-        // a.img's 2 after its first 8; the partial block's short read sends it and seed 21 to the entry path, then
+        // a.img's 8 after its first 2; the partial block's short read sends it and seed 21 to the entry path, then
         // b.img's next 8 (no locality shown: the window widened), then its last.
-        Assert.Equal(2 + 1, predicted.Predicted);
+        Assert.Equal(8 + 1, predicted.Predicted);
     }
 
     [Theory]
