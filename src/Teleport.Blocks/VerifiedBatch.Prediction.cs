@@ -26,7 +26,9 @@ internal sealed unsafe partial class VerifiedBatch
         for (int run = FirstRun; i < end; run *= 2)
         {
             int n = (int)Math.Min(Math.Min(run, end - i), IndexEntry.MaxBlock + 1 - next);
-            int whole = n > 0 ? ReadRun(images, id, next, i, n) : 0;
+            if (n <= 0)
+                break; // the anchor is the last block a location can name
+            int whole = ReadRun(images, id, next, i, n);
             int matched = 0;
             while (matched < whole && Accept(i + matched, i + matched, keyOf, blocks, fingerprints))
                 matched++;
