@@ -2,11 +2,13 @@
 # Teleport's index with its table NOT resident (issue 18): N keys (plus the real blocks of a 256 MiB image, as in
 # index-engines.sh) are built into a table outside any limit, then the lookups run in a cgroup-v1 memory cgroup whose
 # limit binds (the table's working file is several times the limit), after the page cache is dropped. Before each
-# round the table's pages are also evicted, then every image block is looked up once through ReadVerified in batches
-# of 256 (each hit needs its entry from disk) and a million absent keys are looked up: rounds alternate the entries
-# read through the mapping (major faults) and with O_DIRECT. Rates per CPU second and per wall second, major faults
-# per hit, the resident set split into anonymous and file pages (the process's, and the cgroup's memory.stat after each
-# round), and whether the limit bound (the cgroup's max usage and failcnt).
+# round the table's and the image's pages are also evicted, then every image block is looked up once through
+# ReadVerified in batches of 256, in random order (each hit needs its entry from disk) and in the image's block order
+# (a volume looked up as a destination does: prediction from the previous hit serves), each with the entry path alone
+# and with prediction (PredictsLocality), and a million absent keys are looked up: rounds alternate the entries read
+# through the mapping (major faults) and with O_DIRECT. Rates per CPU second and per wall second, the share of hits
+# predicted, major faults per hit, the resident set split into anonymous and file pages (the process's, and the
+# cgroup's memory.stat after each round), and whether the limit bound (the cgroup's max usage and failcnt).
 #
 # usage: index-cold.sh [--entries N] [--limit BYTES] [--dir DIR] [--keep]
 #   --entries N     keys in the table (default 200000000: about 24 B each on disk in DIR, twice while opened)

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
@@ -11,7 +12,7 @@ namespace Teleport.Blocks;
 /// block that no longer holds the content) is marked <see cref="Outcome.Retry"/> for the one-at-a-time lookup, which handles every case. Reads go to native memory,
 /// so nothing is pinned, and a read still in flight after a failure can never write into the managed heap.
 /// </summary>
-internal sealed unsafe class VerifiedBatch : IDisposable
+internal sealed unsafe partial class VerifiedBatch : IDisposable
 {
     public enum Outcome : byte
     {
@@ -65,22 +66,25 @@ internal sealed unsafe class VerifiedBatch : IDisposable
 
     public Outcome[] Outcomes { get; }
 
+    /// <summary>Where <see cref="Locate"/> found key <paramref name="i"/>'s content (valid when it is a hit).</summary>
+    public ulong LocationOf(int i) => _locations[i];
+
     /// <summary>
-    /// Step one, under the index's read lock (the table stays mapped): where each of the first <paramref name="count"/>
-    /// keys' content is, by its table entry (read from the mapping, or when <paramref name="direct"/> all at once with
+    /// Step one, under the index's read lock (the table stays mapped): where each of the <paramref name="count"/> keys
+    /// from <paramref name="start"/> has its content, by its table entry (read from the mapping, or when <paramref name="direct"/> all at once with
     /// O_DIRECT: <see cref="DirectEntryReads"/>) or its received entry. Returns the entries found by direct reads. A key with no candidate is
     /// a miss; one with two (a table entry and an unsaved received block) goes to the single lookup, which tries both.
     /// </summary>
-    public int Locate(int count, IndexEntries entries, bool direct, Action<Span<int>>? directFault)
+    public int Locate(int start, int count, IndexEntries entries, bool direct, Action<Span<int>>? directFault)
     {
         Span<ulong> found = stackalloc ulong[IndexEntries.MaxCandidates];
         var table = entries.Table;
         var file = direct ? table.DirectHandle : null;
         int readDirect = file is null ? 0
-            : (_direct ??= new DirectEntryReads(_reads, Capacity)).Read(table, file, Keys.AsSpan(0, count), directFault);
-        for (int i = 0; i < count; i++)
+            : (_direct ??= new DirectEntryReads(_reads, Capacity)).Read(table, file, Keys.AsSpan(start, count), directFault);
+        for (int i = start; i < start + count; i++)
         {
-            ulong inTable = file is null ? table.LocationOf(Keys[i]) : _direct!.Location(i, table, Keys[i]);
+            ulong inTable = file is null ? table.LocationOf(Keys[i]) : _direct!.Location(i - start, table, Keys[i]);
             int candidates = entries.Candidates(Keys[i], inTable, found);
             Outcomes[i] = candidates switch
             {
@@ -94,16 +98,17 @@ internal sealed unsafe class VerifiedBatch : IDisposable
     }
 
     /// <summary>
-    /// Step two, without the lock: reads the located blocks from <paramref name="images"/> at once and checks each
-    /// holds content of its key. A hit's block goes to its slot of <paramref name="blocks"/> and its fingerprint to
+    /// Step two, without the lock: reads the located blocks of the <paramref name="count"/> keys from
+    /// <paramref name="start"/> from <paramref name="images"/> at once and checks each holds content of its key. A hit's block goes to its slot of <paramref name="blocks"/> and its fingerprint to
     /// <paramref name="fingerprints"/>. Returns the hits.
     /// </summary>
-    public int Verify(int count, ImageRecord?[] images, Func<Fingerprint, IndexKey> keyOf, Span<byte> blocks, Span<Fingerprint> fingerprints)
+    public int Verify(int start, int count, ImageRecord?[] images, Func<Fingerprint, IndexKey> keyOf, Span<byte> blocks,
+        Span<Fingerprint> fingerprints)
     {
         int ops = 0;
         try
         {
-            for (int i = 0; i < count; i++)
+            for (int i = start; i < start + count; i++)
             {
                 if (Outcomes[i] != Outcome.Located)
                     continue;
@@ -130,23 +135,31 @@ internal sealed unsafe class VerifiedBatch : IDisposable
     private bool TryQueueBlock(int op, int lookup, ImageRecord?[] images)
     {
         ulong location = _locations[lookup];
-        int id = IndexEntry.ImageIdOf(location);
-        var handle = id < images.Length ? images[id]?.TryGetHandle() : null;
+        if (!TryHold(images, IndexEntry.ImageIdOf(location), out var handle))
+            return false;
+        _held[op] = handle;
+        _ops[op] = new ReadOp((int)handle.DangerousGetHandle(), (nint)(_blockBuffer + (long)op * _blockSize), _blockSize,
+            IndexEntry.BlockOf(location) * _blockSize);
+        return true;
+    }
+
+    // The open file of image `id` (one of the index's images only), referenced until the caller releases it: a
+    // concurrent close (the image left the index) waits for the read.
+    private static bool TryHold(ImageRecord?[] images, int id, [NotNullWhen(true)] out SafeFileHandle? handle)
+    {
+        handle = id < images.Length ? images[id]?.TryGetHandle() : null;
         if (handle is null)
             return false;
         bool added = false;
         try
         {
-            handle.DangerousAddRef(ref added); // a concurrent close (the image left the index) waits for the read
+            handle.DangerousAddRef(ref added);
         }
         catch (ObjectDisposedException)
         {
-            return false;
+            handle = null;
         }
-        _held[op] = handle;
-        _ops[op] = new ReadOp((int)handle.DangerousGetHandle(), (nint)(_blockBuffer + (long)op * _blockSize), _blockSize,
-            IndexEntry.BlockOf(location) * _blockSize);
-        return true;
+        return added;
     }
 
     private int Check(int ops, Func<Fingerprint, IndexKey> keyOf, Span<byte> blocks, Span<Fingerprint> fingerprints)
@@ -156,24 +169,26 @@ internal sealed unsafe class VerifiedBatch : IDisposable
         {
             int i = _opLookup[k];
             // A short read (the image's last, partial block, or a shrunk image) goes to the single lookup, which pads.
-            if (_results[k] != _blockSize)
-            {
+            if (_results[k] == _blockSize && Accept(i, k, keyOf, blocks, fingerprints))
+                hits++;
+            else
                 Outcomes[i] = Outcome.Retry;
-                continue;
-            }
-            var data = new ReadOnlySpan<byte>(_blockBuffer + (long)k * _blockSize, _blockSize);
-            var content = _hasher.Compute(data);
-            if (keyOf(content) != Keys[i])
-            {
-                Outcomes[i] = Outcome.Retry;
-                continue;
-            }
-            data.CopyTo(blocks.Slice(i * _blockSize, _blockSize));
-            fingerprints[i] = content;
-            Outcomes[i] = Outcome.Hit;
-            hits++;
         }
         return hits;
+    }
+
+    // Whether the block in buffer slot `slot` holds content of key `i`: then it is key i's hit, stored in its slot of
+    // `blocks` with its fingerprint. The one check of a block however it was found (entry or prediction).
+    private bool Accept(int i, int slot, Func<Fingerprint, IndexKey> keyOf, Span<byte> blocks, Span<Fingerprint> fingerprints)
+    {
+        var data = new ReadOnlySpan<byte>(_blockBuffer + (long)slot * _blockSize, _blockSize);
+        var content = _hasher.Compute(data);
+        if (keyOf(content) != Keys[i])
+            return false;
+        data.CopyTo(blocks.Slice(i * _blockSize, _blockSize));
+        fingerprints[i] = content;
+        Outcomes[i] = Outcome.Hit;
+        return true;
     }
 
     public void Dispose()

@@ -13,13 +13,13 @@ public class BatchLookupTests : IDisposable
 
     private string IndexDir => _dir.File("index");
 
+    /// <summary>(io_uring, entries read directly): the batched lookup's four ways of reading.</summary>
+    public static TheoryData<bool, bool> ReadPaths => new() { { true, false }, { false, false }, { true, true }, { false, true } };
+
     public void Dispose() => _dir.Dispose();
 
     [Theory]
-    [InlineData(true, false)]
-    [InlineData(false, false)]
-    [InlineData(true, true)]
-    [InlineData(false, true)]
+    [MemberData(nameof(ReadPaths))]
     public void Hits_come_back_with_their_blocks_and_misses_cleared_across_several_submissions(bool uring, bool direct)
     {
         // 300 blocks: more than one batch of 128, so the entries and blocks go in three submissions each.
@@ -60,10 +60,7 @@ public class BatchLookupTests : IDisposable
     }
 
     [Theory]
-    [InlineData(true, false)]
-    [InlineData(false, false)]
-    [InlineData(true, true)]
-    [InlineData(false, true)]
+    [MemberData(nameof(ReadPaths))]
     public void A_block_changed_since_indexing_is_not_a_hit_and_its_neighbours_still_are(bool uring, bool direct)
     {
         string image = TestImages.Write(_dir.File("a.img"), [1, 2, 3, 4]);
@@ -81,10 +78,7 @@ public class BatchLookupTests : IDisposable
     }
 
     [Theory]
-    [InlineData(true, false)]
-    [InlineData(false, false)]
-    [InlineData(true, true)]
-    [InlineData(false, true)]
+    [MemberData(nameof(ReadPaths))]
     public void A_truncated_volume_and_a_partial_last_block_give_what_the_single_lookup_gives(bool uring, bool direct)
     {
         string image = TestImages.Write(_dir.File("a.img"), [1, 2, 3, 4, 5, 6]);
@@ -111,10 +105,7 @@ public class BatchLookupTests : IDisposable
     }
 
     [Theory]
-    [InlineData(true, false)]
-    [InlineData(false, false)]
-    [InlineData(true, true)]
-    [InlineData(false, true)]
+    [MemberData(nameof(ReadPaths))]
     public void Received_blocks_and_keys_with_two_candidates_are_found(bool uring, bool direct)
     {
         // Blocks 1 and 2 share the key (7, 7): a table entry (local.img) and a received one (received.img).
@@ -146,10 +137,7 @@ public class BatchLookupTests : IDisposable
     }
 
     [Theory]
-    [InlineData(true, false)]
-    [InlineData(false, false)]
-    [InlineData(true, true)]
-    [InlineData(false, true)]
+    [MemberData(nameof(ReadPaths))]
     public void Keys_sharing_their_summary_tag_are_told_apart_in_the_batch(bool uring, bool direct)
     {
         // Every key gets the same high half, so all share one bucket and one tag: the batch must read past the
@@ -225,10 +213,11 @@ public class BatchLookupTests : IDisposable
         var index = BlockIndex.Open(IndexDir);
         index.BatchMode = uring ? BatchReadMode.Uring : BatchReadMode.Pread;
         index.ReadEntriesDirect = direct;
+        index.PredictsLocality = false; // the entry path's cases; prediction's in LocalityPredictionTests
         return index;
     }
 
-    private static (byte[] Blocks, bool[] Hits, Fingerprint[] Found, int Count) Run(BlockIndex index, IReadOnlyList<FingerprintPrefix> prefixes)
+    internal static (byte[] Blocks, bool[] Hits, Fingerprint[] Found, int Count) Run(BlockIndex index, IReadOnlyList<FingerprintPrefix> prefixes)
     {
         byte[] blocks = new byte[prefixes.Count * BlockSize];
         blocks.AsSpan().Fill(0xAA); // a miss must clear its slot

@@ -5,11 +5,14 @@ namespace Teleport.Benchmarks.Engines;
 
 /// <summary>
 /// Lookups with the table NOT resident (<c>engine cold teleport N DIR</c>, run by infra/bench/index-cold.sh inside a
-/// memory cgroup): before each round the table's pages are written back and evicted, then every real block of the
-/// image is looked up once through <see cref="BlockIndex.ReadVerified"/> in batches of 256, so each hit needs its entry
-/// from disk. Rounds alternate the entries read through the mapping (page faults) and with O_DIRECT
+/// memory cgroup): before each round the table's and the image's pages are written back and evicted, then every real
+/// block of the image is looked up once through <see cref="BlockIndex.ReadVerified"/> in batches of 256, in random
+/// order (each hit needs its entry from disk) and in the image's block order (where prediction from the previous hit,
+/// <see cref="BlockIndex.PredictsLocality"/>, serves), each with the entry path alone and with prediction. Rounds
+/// alternate the entries read through the mapping (page faults) and with O_DIRECT
 /// (<see cref="BlockIndex.ReadEntriesDirect"/>); a million misses are timed in the same cold state. Per CPU second
-/// and per wall second, with major faults and the resident set split into anonymous and file pages.
+/// and per wall second, with the share of hits predicted, major faults and the resident set split into anonymous and
+/// file pages.
 /// </summary>
 internal static class ColdLookups
 {
@@ -21,6 +24,7 @@ internal static class ColdLookups
         engine.Open();
         var index = engine.Index;
         var prefixes = engine.EachRealPrefix();
+        var inOrder = engine.EachRealPrefixInBlockOrder();
         var absent = new FingerprintPrefix[Misses];
         var random = new Random(23);
         for (int i = 0; i < absent.Length; i++)
@@ -30,32 +34,65 @@ internal static class ColdLookups
         foreach (bool direct in paths)
         {
             index.ReadEntriesDirect = direct;
-            engine.BatchedRate(prefixes[..Math.Min(prefixes.Length, 1 << 14)], Batch);
+            foreach (bool predict in new[] { false, true })
+            {
+                index.PredictsLocality = predict;
+                engine.BatchedRate(prefixes[..Math.Min(prefixes.Length, 1 << 14)], Batch);
+                engine.BatchedRate(inOrder[..Math.Min(inOrder.Length, 1 << 14)], Batch);
+            }
         }
         for (int round = 0; round < Rounds; round++)
             foreach (bool direct in paths)
-                Round(engine, index, prefixes, absent, direct, round, entries);
+                foreach (var (order, keys) in new[] { ("random", prefixes), ("block-order", inOrder) })
+                    foreach (bool predict in new[] { false, true })
+                        Round(engine, index, keys, absent, new RoundKind(direct, order, predict), round, entries);
+    }
+
+    // The entry path (mapped or direct), the keys' order and whether prediction is on.
+    private readonly record struct RoundKind(bool Direct, string Order, bool Predict)
+    {
+        public override string ToString() => $"teleport-{(Direct ? "direct" : "mapped")}-{Order}-{(Predict ? "predicted" : "entries")}";
     }
 
     private static void Round(OwnIndexEngine engine, BlockIndex index, FingerprintPrefix[] prefixes, FingerprintPrefix[] absent,
-        bool direct, int round, long entries)
+        RoundKind kind, int round, long entries)
     {
-        index.ReadEntriesDirect = direct;
+        index.ReadEntriesDirect = kind.Direct;
+        index.PredictsLocality = kind.Predict;
         index.DropTablePages();
+        engine.DropImagePages();
         var (missCpu, _, _) = Measure(() =>
         {
             foreach (var prefix in absent)
                 if (index.MayContain(prefix))
                     throw new InvalidOperationException("an absent key was found");
         });
+        // Absent keys through the batched lookup too (a quarter of them): what prediction costs where nothing hits.
+        var (batchedMissCpu, _, _) = Measure(() => BatchedMisses(index, absent.AsSpan(0, absent.Length / 4)));
+        long predicted = index.PredictedHits;
         var (cpu, wall, faults) = Measure(() => engine.BatchedRate(prefixes, Batch));
+        predicted = index.PredictedHits - predicted;
         var memory = ProcessMemory.Read();
-        Console.WriteLine($"result\tteleport-{(direct ? "direct" : "mapped")}\tround\t{round}" +
-                          $"\tmiss_Mps\t{absent.Length / missCpu / 1e6:F2}" +
+        Console.WriteLine($"result\t{kind}\tround\t{round}" +
+                          $"\tmiss_Mps\t{absent.Length / missCpu / 1e6:F2}\tbatched_miss_Mps\t{absent.Length / 4 / batchedMissCpu / 1e6:F2}" +
+                          $"\tpredicted_share\t{(double)predicted / prefixes.Length:F3}" +
                           $"\tcold_verified_kps_cpu\t{prefixes.Length / cpu / 1e3:F0}\tcold_verified_kps_wall\t{prefixes.Length / wall / 1e3:F0}" +
                           $"\tmajor_faults_per_hit\t{(double)faults.Major / prefixes.Length:F3}" +
                           $"\trss_anon_B_per_entry\t{(double)memory.Anonymous / entries:F2}\trss_file_B_per_entry\t{(double)memory.File / entries:F2}" +
                           CgroupMemory());
+    }
+
+    private static void BatchedMisses(BlockIndex index, ReadOnlySpan<FingerprintPrefix> absent)
+    {
+        byte[] blocks = new byte[Batch * index.BlockSize];
+        bool[] hits = new bool[Batch];
+        var found = new Fingerprint[Batch];
+        for (int from = 0; from < absent.Length; from += Batch)
+        {
+            int n = Math.Min(Batch, absent.Length - from);
+            if (index.ReadVerified(absent.Slice(from, n), blocks.AsSpan(0, n * index.BlockSize), hits, found) != 0)
+                throw new InvalidOperationException("an absent key was found");
+        }
     }
 
     // The memory cgroup's own split (cgroup v1 memory.stat: rss, page cache, mapped file pages), in MB; empty outside one.

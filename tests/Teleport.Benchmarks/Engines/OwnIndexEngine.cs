@@ -118,6 +118,20 @@ internal sealed class OwnIndexEngine(string directory) : IIndexEngine
         return prefixes;
     }
 
+    /// <summary>
+    /// Every block of the image once, in its block order: a destination's lookups of a volume whose content the index
+    /// holds in the same order (where <see cref="BlockIndex.PredictsLocality"/> serves).
+    /// </summary>
+    public FingerprintPrefix[] EachRealPrefixInBlockOrder() =>
+        RealKeys().OrderBy(r => r.Block).Select(r => new FingerprintPrefix(r.Key.High, r.Key.Low)).ToArray();
+
+    /// <summary>Evicts the image's pages from the page cache (a volume not read lately).</summary>
+    public void DropImagePages()
+    {
+        using var file = File.OpenHandle(ImagePath);
+        NativeFile.DropCache(file);
+    }
+
     /// <summary>The index itself, for the cold-table measurement (<see cref="ColdLookups"/>).</summary>
     public BlockIndex Index => _index ?? throw new InvalidOperationException("Open the index first.");
 
