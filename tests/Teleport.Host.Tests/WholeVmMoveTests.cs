@@ -68,7 +68,8 @@ public sealed partial class WholeVmMoveTests(ITestOutputHelper output) : IDispos
         var progress = new List<MemoryMigrationProgress>();
         var clock = Stopwatch.StartNew();
         object? migrated = await rig.MigrateAsync(migration, prepared.MigrationEndpoint, bandwidth, progress, memory, continueAtSwitchover);
-        var preSwitchover = migrated as MemoryPreSwitchover ?? throw new Xunit.Sdk.XunitException($"expected MemoryPreSwitchover, got {migrated}");
+        var preSwitchover = migrated as MemoryPreSwitchover ?? throw new Xunit.Sdk.XunitException(
+            $"expected MemoryPreSwitchover, got {migrated}; the source QEMU's output (exited: {rig.Qemu.HasExited}):\n{rig.Qemu.Output}");
         var memoryPhase = clock.Elapsed;
         Assert.Equal(postCopy, preSwitchover.PostCopy);
         Assert.False((await QueryRunningAsync(rig)), "the source runs at pre-switchover");

@@ -21,7 +21,8 @@ public sealed class MigrationRetryTests
         nameof(MigrationState.DestinationHostId), nameof(MigrationState.OptionMemoryMultifd),
         nameof(MigrationState.OptionMemoryMultifdChannels), nameof(MigrationState.OptionMemoryDowntimeLimitMilliseconds),
         nameof(MigrationState.OptionMaxDowntimeMilliseconds), nameof(MigrationState.OptionStrictMaxDowntime), nameof(MigrationState.OptionVolumeBytes),
-        nameof(MigrationState.OptionFencedCutover),
+        nameof(MigrationState.OptionFencedCutover), nameof(MigrationState.OptionMemoryPostCopy),
+        nameof(MigrationState.OptionMemoryPostCopyAfterRounds), nameof(MigrationState.OptionMemoryPostCopyAfterSeconds),
     ];
 
     [Fact]
