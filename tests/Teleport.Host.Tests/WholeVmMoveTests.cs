@@ -69,7 +69,8 @@ public sealed partial class WholeVmMoveTests(ITestOutputHelper output) : IDispos
         var clock = Stopwatch.StartNew();
         object? migrated = await rig.MigrateAsync(migration, prepared.MigrationEndpoint, bandwidth, progress, memory, continueAtSwitchover);
         var preSwitchover = migrated as MemoryPreSwitchover ?? throw new Xunit.Sdk.XunitException(
-            $"expected MemoryPreSwitchover, got {migrated}; the source QEMU's output (exited: {rig.Qemu.HasExited}):\n{rig.Qemu.Output}");
+            $"expected MemoryPreSwitchover, got {migrated}; the source QEMU's last output (exited: {rig.Qemu.HasExited}):\n" +
+            string.Join('\n', rig.Qemu.Output.Split('\n').TakeLast(40)));
         var memoryPhase = clock.Elapsed;
         Assert.Equal(postCopy, preSwitchover.PostCopy);
         Assert.False((await QueryRunningAsync(rig)), "the source runs at pre-switchover");
