@@ -26,9 +26,11 @@ public sealed class WholeVmMoveTests(ITestOutputHelper output)
     public async Task GuestDirtyingMemoryFasterThanTheLink_MovesWholeThroughPostCopy_WriterCarriesOn_EveryRecordOnTheDestination()
     {
         // 4 MiB/s for memory and disk against a guest rewriting 24 MiB of memory in a loop: pre-copy never converges, and
-        // after two passes without the dirty memory shrinking the source host starts post-copy.
+        // after two passes without the dirty memory shrinking the source host starts post-copy. The writer is paced (20 ms a
+        // record: at least 80 s) so that it is still writing when the VM moves however fast the machine runs it (unpaced, an
+        // idle machine's guest finished its records before the pre-copy gave up, and powered off).
         var options = new MigrationOptions(BandwidthBytesPerSecond: 4 << 20, Memory: new MemoryMigrationOptions(PostCopyAfterRounds: 2));
-        var succeeded = await MoveWholeAndCarryOnAsync(new GuestWorkload(7000, 0, Run + 7, ProgressEvery: 100, DirtyMiB: 24), options);
+        var succeeded = await MoveWholeAndCarryOnAsync(new GuestWorkload(4000, 20_000, Run + 7, ProgressEvery: 100, DirtyMiB: 24), options);
         Assert.True(succeeded.PostCopy, "the move went post-copy");
     }
 

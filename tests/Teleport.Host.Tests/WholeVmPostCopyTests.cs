@@ -13,8 +13,10 @@ public sealed partial class WholeVmMoveTests
     [Fact]
     public async Task GuestDirtyingMemoryFasterThanTheLink_MovesWhole_ThroughPostCopy_WriterCarriesOn()
     {
-        const int records = 6000;
-        await using var rig = await WholeVmRig.StartAsync(_dir, records, Run, dirtyMiB: 24);
+        const int records = 4000;
+        // Paced, 20 ms a record (at least 80 s): still writing when the VM moves however fast the machine runs the guest
+        // (unpaced, an idle machine's guest wrote its 6,000 records before the pre-copy gave up, and powered off).
+        await using var rig = await WholeVmRig.StartAsync(_dir, records, Run, dirtyMiB: 24, delayMicroseconds: 20_000);
         // 4 MiB/s against a guest rewriting 24 MiB in a loop: every pass leaves the whole 24 MiB dirty.
         await MoveWholeAsync(rig, new MemoryMigrationOptions(PostCopyAfterRounds: 2), bandwidth: 4L << 20, postCopy: true, records: records);
     }

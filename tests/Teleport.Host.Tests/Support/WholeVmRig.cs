@@ -40,24 +40,27 @@ internal sealed class WholeVmRig : IAsyncDisposable
 
     /// <summary>The test guest's machine and devices: what a definition file holds. no_timer_check: on a loaded host TCG's timer
     /// runs late enough for the kernel's boot-time IO-APIC timer check to panic.</summary>
-    public static List<string> GuestArguments(int records, ulong run, int dirtyMiB = 0) =>
+    public static List<string> GuestArguments(int records, ulong run, int dirtyMiB = 0, int delayMicroseconds = 0) =>
     [
         // 256 MiB less 8 KiB: QEMU 7.2 under TCG loses guest stores during a memory migration when the RAM's size is a
         // multiple of 256 KiB (its fast dirty-bitmap path leaves TCG's TLB stale; fixed in QEMU 9.0); any other size takes
         // the per-page path, which is correct. See docs/host.md.
         "-machine", "q35", "-m", "262136k", "-smp", "1", "-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio",
         "-accel", "tcg", "-cpu", "max", "-kernel", Tools.GuestKernel, "-initrd", Tools.GuestInitrd,
-        "-append", $"console=ttyS0 panic=-1 no_timer_check quiet loglevel=4 guest.count={records} guest.every=50 guest.run={run} guest.dirty={dirtyMiB}",
+        "-append", $"console=ttyS0 panic=-1 no_timer_check quiet loglevel=4 guest.count={records} guest.every=50 guest.run={run} guest.dirty={dirtyMiB} " +
+            $"guest.delay={delayMicroseconds}",
         "-device", $"virtio-blk-pci,drive={DiskNode}",
     ];
 
     /// <summary>Starts both hosts and the source QEMU; <paramref name="configure"/> adds settings to both hosts; the guest
-    /// rewrites <paramref name="dirtyMiB"/> MiB of its memory over and over while it writes.</summary>
-    public static async Task<WholeVmRig> StartAsync(TempDir dir, int records, ulong run, Action<HostWorkerOptions>? configure = null, int dirtyMiB = 0)
+    /// rewrites <paramref name="dirtyMiB"/> MiB of its memory over and over while it writes, and pauses
+    /// <paramref name="delayMicroseconds"/> between records.</summary>
+    public static async Task<WholeVmRig> StartAsync(TempDir dir, int records, ulong run, Action<HostWorkerOptions>? configure = null, int dirtyMiB = 0,
+        int delayMicroseconds = 0)
     {
         var a = Upstream.Start(dir.File("a.sock"), dir.File("a.img"), Export, DiskSize);
         string definition = dir.File("vm1.json");
-        var arguments = GuestArguments(records, run, dirtyMiB);
+        var arguments = GuestArguments(records, run, dirtyMiB, delayMicroseconds);
         await File.WriteAllTextAsync(definition, JsonSerializer.Serialize(new { arguments, diskNodeName = DiskNode }));
         var destination = await HostWorkerRunner.StartAsync(o =>
         {
