@@ -7,8 +7,9 @@ namespace Teleport.Transfer.Source;
 
 /// <summary>
 /// Reads and hashes the volume from a block on and writes one index entry per block: runs of zero blocks as one
-/// entry (the file's holes among them, found with SEEK_DATA/SEEK_HOLE and not read), content already listed on this connection as a back-reference, any other block as its fingerprint. The
-/// entries go out as IndexBatch payloads in pooled buffers; every fingerprint is recorded in the volume.
+/// entry (the file's holes among them, found with SEEK_DATA/SEEK_HOLE and not read), content already listed on this
+/// connection as a back-reference, any other block as its fingerprint. The entries go out as IndexBatch payloads in
+/// pooled buffers; every fingerprint is recorded in the volume.
 /// </summary>
 internal sealed class IndexScanner
 {
