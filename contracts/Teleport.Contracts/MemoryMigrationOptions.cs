@@ -16,4 +16,8 @@ public sealed record MemoryMigrationOptions(
     int? DowntimeLimitMilliseconds = null,
     bool? PostCopy = null,
     int? PostCopyAfterRounds = null,
-    int? PostCopyAfterSeconds = null);
+    int? PostCopyAfterSeconds = null)
+{
+    /// <summary>The largest PostCopyAfterRounds and PostCopyAfterSeconds (a day) the saga accepts and a host honours.</summary>
+    public const int MaxPostCopyAfterRounds = 1000, MaxPostCopyAfterSeconds = 86_400;
+}

@@ -46,8 +46,10 @@ public static partial class MigrationChecks
     private static string? MemoryOptionsProblem(MemoryMigrationOptions memory) => memory switch
     {
         { PostCopy: true, Multifd: true } => "Memory.PostCopy cannot be combined with Memory.Multifd (QEMU's incoming side aborts)",
-        { PostCopyAfterRounds: < 1 or > 1000 } => $"Memory.PostCopyAfterRounds {memory.PostCopyAfterRounds} must be 1-1000",
-        { PostCopyAfterSeconds: < 1 or > 86_400 } => $"Memory.PostCopyAfterSeconds {memory.PostCopyAfterSeconds} must be 1-86400",
+        { PostCopyAfterRounds: < 1 or > MemoryMigrationOptions.MaxPostCopyAfterRounds } =>
+            $"Memory.PostCopyAfterRounds {memory.PostCopyAfterRounds} must be 1-{MemoryMigrationOptions.MaxPostCopyAfterRounds}",
+        { PostCopyAfterSeconds: < 1 or > MemoryMigrationOptions.MaxPostCopyAfterSeconds } =>
+            $"Memory.PostCopyAfterSeconds {memory.PostCopyAfterSeconds} must be 1-{MemoryMigrationOptions.MaxPostCopyAfterSeconds}",
         _ => null,
     };
 

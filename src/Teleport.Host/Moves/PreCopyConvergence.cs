@@ -13,8 +13,6 @@ internal sealed class PreCopyConvergence
 {
     public const int DefaultRounds = 5;
     public static readonly TimeSpan DefaultBudget = TimeSpan.FromMinutes(10);
-    private const int MaxRounds = 1000;
-    private static readonly TimeSpan MaxBudget = TimeSpan.FromDays(1);
 
     private readonly DateTimeOffset _started;
     private long _round = -1;
@@ -24,8 +22,8 @@ internal sealed class PreCopyConvergence
     public PreCopyConvergence(MemoryMigrationOptions? options, DateTimeOffset started)
     {
         // The bus is not trusted: out-of-range values fall back to the defaults rather than disabling the policy.
-        Rounds = options?.PostCopyAfterRounds is int rounds and >= 1 and <= MaxRounds ? rounds : DefaultRounds;
-        Budget = options?.PostCopyAfterSeconds is int seconds and >= 1 && TimeSpan.FromSeconds(seconds) <= MaxBudget
+        Rounds = options?.PostCopyAfterRounds is int rounds and >= 1 and <= MemoryMigrationOptions.MaxPostCopyAfterRounds ? rounds : DefaultRounds;
+        Budget = options?.PostCopyAfterSeconds is int seconds and >= 1 and <= MemoryMigrationOptions.MaxPostCopyAfterSeconds
             ? TimeSpan.FromSeconds(seconds)
             : DefaultBudget;
         _started = started;
