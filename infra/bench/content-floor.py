@@ -15,19 +15,14 @@ import subprocess
 import sys
 import tempfile
 
+from image_blocks import image_blocks
 
-def blocks(path, block):
+
+def nonzero_blocks(path, block):
     zero = bytes(block)
-    with open(path, "rb", buffering=0) as f:
-        while True:
-            buf = f.read(block * 256)
-            if not buf:
-                return
-            view = memoryview(buf)
-            for i in range(0, len(buf), block):
-                piece = view[i:i + block]
-                if piece != zero[:len(piece)]:
-                    yield bytes(piece)
+    for piece in image_blocks(path, block):
+        if piece != zero[:len(piece)]:
+            yield bytes(piece)
 
 
 def compressed_size(command, source, work):
@@ -49,13 +44,13 @@ def main():
         base_content = os.path.join(work, "base")
         held = set()
         with open(base_content, "wb") as out:
-            for piece in blocks(base, block):
+            for piece in nonzero_blocks(base, block):
                 held.add(hashlib.sha256(piece).digest())
                 out.write(piece)
         novel = os.path.join(work, "novel")
         nonzero = novel_blocks = 0
         with open(novel, "wb") as out:
-            for piece in blocks(target, block):
+            for piece in nonzero_blocks(target, block):
                 nonzero += 1
                 digest = hashlib.sha256(piece).digest()
                 if digest not in held:

@@ -7,6 +7,8 @@ Prints JSON: blocks, zeroBlocks, nonZeroBlocks, nonZeroBytes (a short last block
 import json
 import sys
 
+from image_blocks import image_blocks
+
 
 def main():
     if len(sys.argv) not in (2, 3):
@@ -14,20 +16,12 @@ def main():
     block = int(sys.argv[2]) if len(sys.argv) == 3 else 4096
     zero = bytes(block)
     blocks = zero_blocks = nonzero_bytes = 0
-    with open(sys.argv[1], "rb", buffering=0) as f:
-        while True:
-            # Reading many blocks at once keeps the loop cheap; slicing per block is still exact.
-            buf = f.read(block * 256)
-            if not buf:
-                break
-            view = memoryview(buf)
-            for i in range(0, len(buf), block):
-                piece = view[i:i + block]
-                blocks += 1
-                if piece == zero[:len(piece)]:
-                    zero_blocks += 1
-                else:
-                    nonzero_bytes += len(piece)
+    for piece in image_blocks(sys.argv[1], block):
+        blocks += 1
+        if piece == zero[:len(piece)]:
+            zero_blocks += 1
+        else:
+            nonzero_bytes += len(piece)
     print(json.dumps({"blocks": blocks, "zeroBlocks": zero_blocks,
                       "nonZeroBlocks": blocks - zero_blocks, "nonZeroBytes": nonzero_bytes}))
 
