@@ -82,6 +82,7 @@ public sealed class SourceSession : IAsyncDisposable
         // Beside opening the volume and connecting: the handshake's first run in this process is then not on the link's clock.
         _ = HandshakeRehearsal.WarmOnce(_log);
         var volume = Open();
+        _index.StartEarly();
         _clock.Start();
         try
         {
@@ -189,7 +190,7 @@ public sealed class SourceSession : IAsyncDisposable
         }
 
         _data.BeginConnection(socket);
-        _index.BeginConnection();
+        await _index.BeginConnectionAsync(streamsIndex: _phase == SourcePhase.Index).ConfigureAwait(false);
         _pending.BeginConnection();
         using var connectionStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var replies = new DestinationReplies(c, _window, _pending, _volume!.Geometry, _options.ResponseTimeout);
@@ -404,11 +405,12 @@ public sealed class SourceSession : IAsyncDisposable
     }
 
     /// <summary>Releases the volume handle; call after <see cref="RunAsync"/> has returned.</summary>
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
+        if (_index is not null)
+            await _index.DiscardEarlyAsync().ConfigureAwait(false);
         _volume?.Dispose();
         _data?.Dispose();
         _window.Dispose();
-        return ValueTask.CompletedTask;
     }
 }

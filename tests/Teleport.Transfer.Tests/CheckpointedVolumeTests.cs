@@ -79,10 +79,42 @@ public sealed class CheckpointedVolumeTests : IDisposable
         Assert.Equal([(0L, 3 * BlockSize), (4L * BlockSize, BlockSize), (4L * BlockSize, BlockSize)], writes);
     }
 
-    private CheckpointedVolume Open(long size, out DestinationOptions options, Action<long, int>? afterWrite = null)
+    [Fact]
+    public void Verify_flushes_only_what_was_written_since_the_last_checkpoint_and_still_reads_it_back()
+    {
+        int flushes = 0;
+        using var volume = Open(3 * BlockSize, out _, afterFlush: () => flushes++);
+        byte[][] blocks = Enumerable.Range(0, 3).Select(_ => RandomNumberGenerator.GetBytes(BlockSize)).ToArray();
+        var prints = blocks.Select(b => Fingerprint.Compute(b)).ToArray();
+        for (int b = 0; b < 2; b++)
+            volume.WriteBlock(b, blocks[b], prints[b]);
+        volume.Checkpoint(force: true);
+        Assert.Equal(1, flushes);
+
+        // The round's checkpoint flushed everything: the final Verify has nothing to flush.
+        volume.MarkZeroRun(2, 1);
+        byte[] digest = VolumeDigest.Compute(volume.Geometry, [prints[0], prints[1], volume.Zero]);
+        Assert.Equal(digest, volume.Verify(digest));
+        Assert.Equal(1, flushes);
+
+        // Written since: flushed, and read back against what was written there before the digest.
+        volume.WriteBlock(2, blocks[2], prints[0]);
+        var e = Assert.Throws<TransferException>(() => volume.Verify(digest));
+        Assert.Equal(TransferErrorCode.VerificationFailed, e.Code);
+        Assert.Equal(2, flushes);
+    }
+
+    private CheckpointedVolume Open(long size, out DestinationOptions options, Action<long, int>? afterWrite = null, Action? afterFlush = null)
     {
         var geometry = new VolumeGeometry(size, BlockSize);
-        options = new DestinationOptions { MigrationId = Guid.NewGuid(), Secret = new byte[32], VolumePath = _dir.File("dst.img"), AfterBlockWrite = afterWrite };
+        options = new DestinationOptions
+        {
+            MigrationId = Guid.NewGuid(),
+            Secret = new byte[32],
+            VolumePath = _dir.File("dst.img"),
+            AfterBlockWrite = afterWrite,
+            AfterFlush = afterFlush,
+        };
         var state = new DestinationState(options.MigrationId, Guid.NewGuid(), geometry, fresh: true);
         return new CheckpointedVolume(VolumeFile.OpenDestination(options.VolumePath, size), state, options, lastSeq: 0, lastCheckpointTicks: 0);
     }
