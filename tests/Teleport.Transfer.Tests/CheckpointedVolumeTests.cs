@@ -30,10 +30,7 @@ public sealed class CheckpointedVolumeTests : IDisposable
     [Fact]
     public void A_block_that_reads_back_differently_fails_the_checkpoint()
     {
-        using var volume = Open(2 * BlockSize, out _);
-        byte[] written = RandomNumberGenerator.GetBytes(BlockSize);
-        byte[] claimed = RandomNumberGenerator.GetBytes(BlockSize);
-        volume.WriteBlock(0, written, Fingerprint.Compute(claimed));
+        using var volume = OpenWithWrongFingerprint(hashed: false, out _);
 
         var e = Assert.Throws<TransferException>(() => volume.Checkpoint(force: true));
         Assert.Equal(TransferErrorCode.VerificationFailed, e.Code);
@@ -102,6 +99,53 @@ public sealed class CheckpointedVolumeTests : IDisposable
         var e = Assert.Throws<TransferException>(() => volume.Verify(digest));
         Assert.Equal(TransferErrorCode.VerificationFailed, e.Code);
         Assert.Equal(2, flushes);
+    }
+
+    [Fact]
+    public void A_block_hashed_before_it_was_written_is_compared_with_its_copy_and_the_digest_still_catches_a_wrong_fingerprint()
+    {
+        using var volume = OpenWithWrongFingerprint(hashed: true, out byte[] written);
+        volume.MarkZeroRun(1, 1);
+
+        // The caller vouches for the fingerprint: the read-back compares bytes (equal), it does not hash them again...
+        volume.Checkpoint(force: true);
+        // ...and the source's digest, over the content it has there, differs from the one the wrong fingerprint gives.
+        byte[] sourceDigest = VolumeDigest.Compute(volume.Geometry, [Fingerprint.Compute(written), volume.Zero]);
+        var e = Assert.Throws<TransferException>(() => volume.Verify(sourceDigest));
+        Assert.Equal(TransferErrorCode.VerificationFailed, e.Code);
+    }
+
+    [Fact]
+    public void A_hashed_block_that_reads_back_differently_from_what_was_written_fails_the_checkpoint()
+    {
+        string path = _dir.File("dst.img");
+        byte[] other = RandomNumberGenerator.GetBytes(BlockSize);
+        // A failing disk: what reaches the file is not what was written.
+        using var volume = Open(3 * BlockSize, out _, (offset, length) =>
+        {
+            using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Write);
+            RandomAccess.Write(file, other, offset + BlockSize);
+        });
+        byte[][] blocks = Enumerable.Range(0, 3).Select(_ => RandomNumberGenerator.GetBytes(BlockSize)).ToArray();
+        for (int b = 0; b < 3; b++)
+            volume.WriteHashedBlock(b, blocks[b], Fingerprint.Compute(blocks[b]));
+
+        var e = Assert.Throws<TransferException>(() => volume.Checkpoint(force: true));
+        Assert.Equal(TransferErrorCode.VerificationFailed, e.Code);
+        Assert.Contains("block 1 ", e.Message);
+    }
+
+    /// <summary>A volume of two blocks whose block 0 was written with the fingerprint of other bytes.</summary>
+    private CheckpointedVolume OpenWithWrongFingerprint(bool hashed, out byte[] written)
+    {
+        var volume = Open(2 * BlockSize, out _);
+        written = RandomNumberGenerator.GetBytes(BlockSize);
+        var claimed = Fingerprint.Compute(RandomNumberGenerator.GetBytes(BlockSize));
+        if (hashed)
+            volume.WriteHashedBlock(0, written, claimed);
+        else
+            volume.WriteBlock(0, written, claimed);
+        return volume;
     }
 
     private CheckpointedVolume Open(long size, out DestinationOptions options, Action<long, int>? afterWrite = null, Action? afterFlush = null)
