@@ -25,12 +25,14 @@ public sealed class WrittenCopiesTests
     [Fact]
     public void Runs_past_the_budget_are_not_kept_and_a_rewritten_block_disables_every_copy()
     {
-        using var copies = new WrittenCopies(2 * 4096);
-        copies.Keep(new byte[2 * 4096], 0);
-        copies.Keep(new byte[4096], 5 * 4096); // over the budget
+        using var copies = new WrittenCopies(WrittenCopies.SlabBytes);
+        copies.Keep(new byte[WrittenCopies.SlabBytes - 4096], 0);
+        copies.Keep(new byte[2 * 4096], 1000 * 4096); // would need a second slab: over the budget
+        copies.Keep(new byte[4096], 300 * 4096); // still fits the first
         copies.Seal();
         Assert.True(copies.TryGet(0, 4096, out _));
-        Assert.False(copies.TryGet(5 * 4096, 4096, out _));
+        Assert.False(copies.TryGet(1000 * 4096, 4096, out _));
+        Assert.True(copies.TryGet(300 * 4096, 4096, out _));
 
         copies.Clear();
         copies.Keep(new byte[4096], 4096);

@@ -1,17 +1,21 @@
-using System.Buffers;
-
 namespace Teleport.Transfer;
 
 /// <summary>
 /// Copies of the runs of blocks written since the last checkpoint, kept so that the checkpoint's read-back can compare
 /// a block this side hashed before writing it (an index hit, a local copy) with the bytes it wrote, instead of hashing
 /// it a second time: equal bytes hold the content of the fingerprint those bytes hashed to. Bounded: runs past the
-/// budget are not kept (their blocks are hashed at the read-back, as are blocks of overlapping runs).
+/// budget are not kept (their blocks are hashed at the read-back, as are blocks of overlapping runs). Runs are packed
+/// into slabs of 1 MiB allocated once and reused from checkpoint to checkpoint (a pooled array per run would come back
+/// as a large-object allocation whenever the pool runs dry).
 /// </summary>
 internal sealed class WrittenCopies(long budgetBytes) : IDisposable
 {
-    private readonly List<(long Offset, byte[] Bytes, int Length)> _runs = [];
-    private long _kept;
+    /// <summary>Slab size: a run (one gathered write) is at most this long.</summary>
+    public const int SlabBytes = 1 << 20;
+
+    private readonly List<(long Offset, int Slab, int At, int Length)> _runs = [];
+    private readonly List<byte[]> _slabs = [];
+    private int _slab, _used;
     private long _end;
     private bool _unordered;
     private bool _overlap;
@@ -19,8 +23,21 @@ internal sealed class WrittenCopies(long budgetBytes) : IDisposable
     /// <summary>Keeps a copy of <paramref name="data"/>, written at <paramref name="offset"/>, if the budget allows.</summary>
     public void Keep(ReadOnlySpan<byte> data, long offset)
     {
-        if (_overlap || _kept + data.Length > budgetBytes)
+        if (_overlap || data.Length > SlabBytes)
             return;
+        if (_used + data.Length > SlabBytes)
+        {
+            // The next slab, if the budget has room for it.
+            if ((long)(_slab + 2) * SlabBytes > budgetBytes)
+                return;
+            _slab++;
+            _used = 0;
+        }
+        else if ((long)(_slab + 1) * SlabBytes > budgetBytes)
+        {
+            return;
+        }
+
         if (offset < _end)
         {
             // Written again or out of order: overlapping copies could answer with an older write, so none answers.
@@ -31,10 +48,11 @@ internal sealed class WrittenCopies(long budgetBytes) : IDisposable
                 return;
         }
 
-        byte[] bytes = ArrayPool<byte>.Shared.Rent(data.Length);
-        data.CopyTo(bytes);
-        _runs.Add((offset, bytes, data.Length));
-        _kept += data.Length;
+        if (_slab == _slabs.Count)
+            _slabs.Add(new byte[SlabBytes]);
+        data.CopyTo(_slabs[_slab].AsSpan(_used));
+        _runs.Add((offset, _slab, _used, data.Length));
+        _used += data.Length;
         _end = Math.Max(_end, offset + data.Length);
     }
 
@@ -64,7 +82,7 @@ internal sealed class WrittenCopies(long budgetBytes) : IDisposable
                 lo = mid + 1;
             else if (offset + length <= run.Offset + run.Length)
             {
-                bytes = run.Bytes.AsSpan((int)(offset - run.Offset), length);
+                bytes = _slabs[run.Slab].AsSpan(run.At + (int)(offset - run.Offset), length);
                 return true;
             }
             else
@@ -74,16 +92,18 @@ internal sealed class WrittenCopies(long budgetBytes) : IDisposable
         return false;
     }
 
-    /// <summary>Forgets every copy (after the read-back).</summary>
+    /// <summary>Forgets every copy (after the read-back); the slabs stay for the next checkpoint's copies.</summary>
     public void Clear()
     {
-        foreach (var run in _runs)
-            ArrayPool<byte>.Shared.Return(run.Bytes);
         _runs.Clear();
-        _kept = 0;
+        _slab = _used = 0;
         _end = 0;
         _unordered = _overlap = false;
     }
 
-    public void Dispose() => Clear();
+    public void Dispose()
+    {
+        Clear();
+        _slabs.Clear();
+    }
 }
