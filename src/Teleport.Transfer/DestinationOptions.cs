@@ -58,4 +58,7 @@ public sealed record DestinationOptions : TransferSessionOptions
 
     /// <summary>Fault injection for tests: called after each block write with its offset and length (a failing disk).</summary>
     internal Action<long, int>? AfterBlockWrite { get; init; }
+
+    /// <summary>Test seam: called after each flush of the volume.</summary>
+    internal Action? AfterFlush { get; init; }
 }

@@ -44,6 +44,12 @@ public sealed class DestinationSession : IAsyncDisposable
         _buddies = options.Buddies is { Peers.Count: > 0 } buddies ? new Buddies.BuddySet(buddies, _log) : null;
     }
 
+    /// <summary>
+    /// Completes once the volume is verified and Complete was sent, before the source's Goodbye ends
+    /// <see cref="RunAsync"/>: work that only needs the verified volume can overlap that round trip.
+    /// </summary>
+    public Task Verified => _completed.Task;
+
     /// <summary>The bound endpoint once <see cref="Start"/> ran (port 0 in the options picks a free port).</summary>
     public IPEndPoint? LocalEndPoint => _listener.LocalEndPoint;
 

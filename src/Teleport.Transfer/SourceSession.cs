@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net.Sockets;
-using System.Runtime.ExceptionServices;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -36,7 +35,8 @@ public sealed class SourceSession : IAsyncDisposable
     private IndexStreamer _index = null!;
     private DataFramePipeline _data = null!;
 
-    private SourcePhase _phase = SourcePhase.Index;
+    // Volatile: the reading task looks at it when a RequestEnd arrives.
+    private volatile SourcePhase _phase = SourcePhase.Index;
     private int _round;
     private byte[]? _finalDigest;
     private IndexReport? _indexReport;
@@ -82,6 +82,7 @@ public sealed class SourceSession : IAsyncDisposable
         // Beside opening the volume and connecting: the handshake's first run in this process is then not on the link's clock.
         _ = HandshakeRehearsal.WarmOnce(_log);
         var volume = Open();
+        _index.StartEarly();
         _clock.Start();
         try
         {
@@ -189,10 +190,17 @@ public sealed class SourceSession : IAsyncDisposable
         }
 
         _data.BeginConnection(socket);
-        _index.BeginConnection();
+        await _index.BeginConnectionAsync(streamsIndex: _phase == SourcePhase.Index).ConfigureAwait(false);
         _pending.BeginConnection();
         using var connectionStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var replies = new DestinationReplies(c, _window, _pending, _volume!.Geometry, _options.ResponseTimeout);
+        var replies = new DestinationReplies(c, _window, _pending, _volume!.Geometry, _options.ResponseTimeout)
+        {
+            RequestEndArrived = end =>
+            {
+                if (_phase == SourcePhase.AwaitRequests)
+                    ReportIndex(end);
+            },
+        };
         if (resume.Phase == DestinationPhase.Copy)
             replies.ExpectResumeList();
         var reader = replies.ReadAsync(connectionStop.Token);
@@ -209,27 +217,7 @@ public sealed class SourceSession : IAsyncDisposable
             // All three outcomes are inspected below.
         }
 
-        return Outcome(reader, sender, watchdog, ct);
-    }
-
-    /// <summary>The connection's result, or the error that best explains its end.</summary>
-    private static TransferResult Outcome(Task reader, Task<TransferResult> sender, Task watchdog, CancellationToken ct)
-    {
-        if (sender.IsCompletedSuccessfully)
-            return sender.Result;
-        if (watchdog.Exception?.InnerException is { } silence)
-            ExceptionDispatchInfo.Throw(silence);
-        // Prefer what the peer reported (or a protocol error) over the lost connection or cancellation it caused.
-        var readerError = reader.Exception?.InnerException;
-        var senderError = sender.Exception?.InnerException;
-        if (readerError is TransferException { Code: not TransferErrorCode.ConnectionLost })
-            ExceptionDispatchInfo.Throw(readerError);
-        if (senderError is not null and not OperationCanceledException)
-            ExceptionDispatchInfo.Throw(senderError);
-        if (readerError is not null and not OperationCanceledException)
-            ExceptionDispatchInfo.Throw(readerError);
-        ct.ThrowIfCancellationRequested();
-        throw TransferException.Lost("connection ended");
+        return ConnectionOutcome.Of(reader, sender, watchdog, ct);
     }
 
     private void ApplyResume(ResumeMessage resume)
@@ -258,15 +246,15 @@ public sealed class SourceSession : IAsyncDisposable
         {
             _observer.OnPhase(TransferPhase.Index);
             await _index.StreamAsync(c, ct).ConfigureAwait(false);
-            _phase = SourcePhase.AwaitRequests;
             _observer.OnPhase(TransferPhase.Request);
+            // After the Request phase was announced: a RequestEnd that arrives from now on reports the index at once.
+            _phase = SourcePhase.AwaitRequests;
         }
 
         var totals = await SendRequestedAsync(c, replies, ct).ConfigureAwait(false);
         if (_phase == SourcePhase.AwaitRequests)
         {
-            _indexReport ??= new IndexReport(_volume!.Geometry.BlockCount, totals.Zero, totals.FromIndex, totals.FromVolume, totals.Requested, _index.Bytes);
-            _observer.OnIndexResolved(_indexReport);
+            ReportIndex(totals);
             _phase = SourcePhase.Copy;
         }
 
@@ -279,6 +267,17 @@ public sealed class SourceSession : IAsyncDisposable
 
         _observer.OnPhase(TransferPhase.Final);
         return await FinalRoundAsync(c, replies, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Reports the index once per migration, when the destination's first RequestEnd arrives (on the reading task, not
+    /// after the blocks requested before it were sent: under a rate limit that is seconds later).
+    /// </summary>
+    private void ReportIndex(RequestEndMessage totals)
+    {
+        var report = new IndexReport(_volume!.Geometry.BlockCount, totals.Zero, totals.FromIndex, totals.FromVolume, totals.Requested, _index.Bytes);
+        if (Interlocked.CompareExchange(ref _indexReport, report, null) is null)
+            _observer.OnIndexResolved(report);
     }
 
     /// <summary>
@@ -404,11 +403,12 @@ public sealed class SourceSession : IAsyncDisposable
     }
 
     /// <summary>Releases the volume handle; call after <see cref="RunAsync"/> has returned.</summary>
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
+        if (_index is not null)
+            await _index.DiscardEarlyAsync().ConfigureAwait(false);
         _volume?.Dispose();
         _data?.Dispose();
         _window.Dispose();
-        return ValueTask.CompletedTask;
     }
 }

@@ -30,10 +30,7 @@ public sealed class CheckpointedVolumeTests : IDisposable
     [Fact]
     public void A_block_that_reads_back_differently_fails_the_checkpoint()
     {
-        using var volume = Open(2 * BlockSize, out _);
-        byte[] written = RandomNumberGenerator.GetBytes(BlockSize);
-        byte[] claimed = RandomNumberGenerator.GetBytes(BlockSize);
-        volume.WriteBlock(0, written, Fingerprint.Compute(claimed));
+        using var volume = OpenWithWrongFingerprint(hashed: false, out _);
 
         var e = Assert.Throws<TransferException>(() => volume.Checkpoint(force: true));
         Assert.Equal(TransferErrorCode.VerificationFailed, e.Code);
@@ -79,10 +76,89 @@ public sealed class CheckpointedVolumeTests : IDisposable
         Assert.Equal([(0L, 3 * BlockSize), (4L * BlockSize, BlockSize), (4L * BlockSize, BlockSize)], writes);
     }
 
-    private CheckpointedVolume Open(long size, out DestinationOptions options, Action<long, int>? afterWrite = null)
+    [Fact]
+    public void Verify_flushes_only_what_was_written_since_the_last_checkpoint_and_still_reads_it_back()
+    {
+        int flushes = 0;
+        using var volume = Open(3 * BlockSize, out _, afterFlush: () => flushes++);
+        byte[][] blocks = Enumerable.Range(0, 3).Select(_ => RandomNumberGenerator.GetBytes(BlockSize)).ToArray();
+        var prints = blocks.Select(b => Fingerprint.Compute(b)).ToArray();
+        for (int b = 0; b < 2; b++)
+            volume.WriteBlock(b, blocks[b], prints[b]);
+        volume.Checkpoint(force: true);
+        Assert.Equal(1, flushes);
+
+        // The round's checkpoint flushed everything: the final Verify has nothing to flush.
+        volume.MarkZeroRun(2, 1);
+        byte[] digest = VolumeDigest.Compute(volume.Geometry, [prints[0], prints[1], volume.Zero]);
+        Assert.Equal(digest, volume.Verify(digest));
+        Assert.Equal(1, flushes);
+
+        // Written since: flushed, and read back against what was written there before the digest.
+        volume.WriteBlock(2, blocks[2], prints[0]);
+        var e = Assert.Throws<TransferException>(() => volume.Verify(digest));
+        Assert.Equal(TransferErrorCode.VerificationFailed, e.Code);
+        Assert.Equal(2, flushes);
+    }
+
+    [Fact]
+    public void A_block_hashed_before_it_was_written_is_compared_with_its_copy_and_the_digest_still_catches_a_wrong_fingerprint()
+    {
+        using var volume = OpenWithWrongFingerprint(hashed: true, out byte[] written);
+        volume.MarkZeroRun(1, 1);
+
+        // The caller vouches for the fingerprint: the read-back compares bytes (equal), it does not hash them again...
+        volume.Checkpoint(force: true);
+        // ...and the source's digest, over the content it has there, differs from the one the wrong fingerprint gives.
+        byte[] sourceDigest = VolumeDigest.Compute(volume.Geometry, [Fingerprint.Compute(written), volume.Zero]);
+        var e = Assert.Throws<TransferException>(() => volume.Verify(sourceDigest));
+        Assert.Equal(TransferErrorCode.VerificationFailed, e.Code);
+    }
+
+    [Fact]
+    public void A_hashed_block_that_reads_back_differently_from_what_was_written_fails_the_checkpoint()
+    {
+        string path = _dir.File("dst.img");
+        byte[] other = RandomNumberGenerator.GetBytes(BlockSize);
+        // A failing disk: what reaches the file is not what was written.
+        using var volume = Open(3 * BlockSize, out _, (offset, length) =>
+        {
+            using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Write);
+            RandomAccess.Write(file, other, offset + BlockSize);
+        });
+        byte[][] blocks = Enumerable.Range(0, 3).Select(_ => RandomNumberGenerator.GetBytes(BlockSize)).ToArray();
+        for (int b = 0; b < 3; b++)
+            volume.WriteHashedBlock(b, blocks[b], Fingerprint.Compute(blocks[b]));
+
+        var e = Assert.Throws<TransferException>(() => volume.Checkpoint(force: true));
+        Assert.Equal(TransferErrorCode.VerificationFailed, e.Code);
+        Assert.Contains("block 1 ", e.Message);
+    }
+
+    /// <summary>A volume of two blocks whose block 0 was written with the fingerprint of other bytes.</summary>
+    private CheckpointedVolume OpenWithWrongFingerprint(bool hashed, out byte[] written)
+    {
+        var volume = Open(2 * BlockSize, out _);
+        written = RandomNumberGenerator.GetBytes(BlockSize);
+        var claimed = Fingerprint.Compute(RandomNumberGenerator.GetBytes(BlockSize));
+        if (hashed)
+            volume.WriteHashedBlock(0, written, claimed);
+        else
+            volume.WriteBlock(0, written, claimed);
+        return volume;
+    }
+
+    private CheckpointedVolume Open(long size, out DestinationOptions options, Action<long, int>? afterWrite = null, Action? afterFlush = null)
     {
         var geometry = new VolumeGeometry(size, BlockSize);
-        options = new DestinationOptions { MigrationId = Guid.NewGuid(), Secret = new byte[32], VolumePath = _dir.File("dst.img"), AfterBlockWrite = afterWrite };
+        options = new DestinationOptions
+        {
+            MigrationId = Guid.NewGuid(),
+            Secret = new byte[32],
+            VolumePath = _dir.File("dst.img"),
+            AfterBlockWrite = afterWrite,
+            AfterFlush = afterFlush,
+        };
         var state = new DestinationState(options.MigrationId, Guid.NewGuid(), geometry, fresh: true);
         return new CheckpointedVolume(VolumeFile.OpenDestination(options.VolumePath, size), state, options, lastSeq: 0, lastCheckpointTicks: 0);
     }

@@ -43,8 +43,11 @@ public sealed class ReceiveCommand(CliConsole console) : TransferCommand<Receive
         if (certificate is not null)
             Log.Information("TLS certificate SHA-256 (the sender's --tls-pin): {Pin}", Convert.ToHexStringLower(TransferTls.Sha256Of(certificate)));
 
+        // Saved while the source's Goodbye is still a round trip away: the blocks received are in the index by then.
+        var indexSaved = index is null ? Task.CompletedTask : session.Verified.ContinueWith(_ => index.Save(), CancellationToken.None,
+            TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
         var result = await ShowAsync(start, () => session.RunAsync(cancellationToken));
-        index?.Save();
+        await indexSaved;
         if (result.Verified)
             File.Delete(statePath);
         return (result, new FileInfo(settings.Volume).Length);

@@ -20,6 +20,12 @@ internal sealed class CheckpointedVolume : IDisposable
     // Blocks written since the last checkpoint: read back after the flush, so the final digest is over what the
     // volume holds on disk, not over what this session believes it wrote.
     private readonly BlockBitmap _readBack;
+
+    // Blocks of _readBack whose bytes were hashed here before being written (WriteHashedBlock): with a copy of what was
+    // written they are compared at the read-back instead of being hashed again.
+    private readonly BlockBitmap _hashed;
+    private readonly WrittenCopies _copies;
+    private const long MaxCopyBytes = 64 << 20;
     private readonly byte[] _chunk = new byte[ProtocolConstants.MaxBatchBytes];
     private readonly byte[] _block;
     private long _lastCheckpointTicks;
@@ -33,6 +39,10 @@ internal sealed class CheckpointedVolume : IDisposable
     private const long WritebackBytes = 8 << 20;
     private long _writtenSinceWriteback;
     private Task _writeback = Task.CompletedTask;
+
+    // Nothing written through this handle since the last flush: the final Verify right after a round's checkpoint
+    // skips its flush (an fsync of an unchanged file still commits the journal: ~10 ms on the cut-over's clock).
+    private bool _flushed;
 
     /// <summary>
     /// <paramref name="lastSeq"/> is the highest Data sequence number already applied (durable when resuming);
@@ -50,6 +60,8 @@ internal sealed class CheckpointedVolume : IDisposable
         _fingerprints = new Fingerprint[Geometry.BlockCount];
         _fingerprintKnown = new BlockBitmap(Geometry.BlockCount);
         _readBack = new BlockBitmap(Geometry.BlockCount);
+        _hashed = new BlockBitmap(Geometry.BlockCount);
+        _copies = new WrittenCopies(Math.Min(options.CheckpointBytes, MaxCopyBytes));
     }
 
     public DestinationState State { get; }
@@ -85,10 +97,10 @@ internal sealed class CheckpointedVolume : IDisposable
             return;
         }
 
-        for (long at = 0; NextArrival(fence, offset, data.Length, ref at, out long start, out long length);)
+        for (long at = 0; fence.NextArrival(Geometry, offset, data.Length, ref at, out long start, out long length);)
         {
             WriteFile(data.Slice((int)start, (int)length), offset + start);
-            fence.EndArrival((offset + start) / Geometry.BlockSize, BlocksIn(length));
+            fence.EndArrival((offset + start) / Geometry.BlockSize, FenceArrivals.BlocksIn(Geometry, length));
         }
     }
 
@@ -98,14 +110,14 @@ internal sealed class CheckpointedVolume : IDisposable
         WriteGathered();
         if (_options.Fence is not { Armed: true } fence)
         {
-            _file.WriteZeros(offset, length);
+            ZeroFile(offset, length);
             return;
         }
 
-        for (long at = 0; NextArrival(fence, offset, length, ref at, out long start, out long run);)
+        for (long at = 0; fence.NextArrival(Geometry, offset, length, ref at, out long start, out long run);)
         {
-            _file.WriteZeros(offset + start, run);
-            fence.EndArrival((offset + start) / Geometry.BlockSize, BlocksIn(run));
+            ZeroFile(offset + start, run);
+            fence.EndArrival((offset + start) / Geometry.BlockSize, FenceArrivals.BlocksIn(Geometry, run));
         }
     }
 
@@ -121,6 +133,17 @@ internal sealed class CheckpointedVolume : IDisposable
             Gather(data, Geometry.Offset(block));
         BytesSinceCheckpoint += data.Length;
         MarkPresent(block, fingerprint);
+    }
+
+    /// <summary>
+    /// As <see cref="WriteBlock"/>, for bytes this side has just hashed to <paramref name="fingerprint"/> (an index hit, a
+    /// copy of a block read back): the read-back compares them with a copy instead of hashing them again.
+    /// </summary>
+    public void WriteHashedBlock(long block, ReadOnlySpan<byte> data, in Fingerprint fingerprint)
+    {
+        WriteBlock(block, data, fingerprint);
+        if (_readBack.Test(block))
+            _hashed.Set(block);
     }
 
     /// <summary>Adds a block's bytes to the gathered run, writing the run out first if this one does not continue it.</summary>
@@ -141,6 +164,7 @@ internal sealed class CheckpointedVolume : IDisposable
             return;
         int length = _gatheredLength;
         _gatheredLength = 0;
+        _copies.Keep(_gathered.AsSpan(0, length), _gatheredOffset);
         WriteFile(_gathered.AsSpan(0, length), _gatheredOffset);
     }
 
@@ -152,6 +176,7 @@ internal sealed class CheckpointedVolume : IDisposable
     {
         Presence.Set(block);
         _fingerprints[block] = fingerprint;
+        _hashed.Clear(block);
         if (IsGuestBlock(block))
         {
             _fingerprintKnown.Set(block);
@@ -187,7 +212,7 @@ internal sealed class CheckpointedVolume : IDisposable
         if (!force && !CheckpointDue)
             return;
         WriteGathered();
-        _file.Flush();
+        Flush();
         ReadBackWritten();
         State.DurableSeq = LastSeq;
         State.Save(_options.EffectiveStatePath);
@@ -203,7 +228,9 @@ internal sealed class CheckpointedVolume : IDisposable
     public byte[] Verify(byte[] sourceDigest)
     {
         WriteGathered();
-        _file.Flush();
+        // A fenced volume is also written by the guest through another handle: always flushed.
+        if (!_flushed || _options.Fence is not null)
+            Flush();
         byte[] digest = ComputeDigest();
         State.DurableSeq = LastSeq;
         if (!CryptographicOperations.FixedTimeEquals(digest, sourceDigest))
@@ -219,6 +246,19 @@ internal sealed class CheckpointedVolume : IDisposable
         return digest;
     }
 
+    private void ZeroFile(long offset, long length)
+    {
+        _flushed = false;
+        _file.WriteZeros(offset, length);
+    }
+
+    private void Flush()
+    {
+        _file.Flush();
+        _flushed = true;
+        _options.AfterFlush?.Invoke();
+    }
+
     // Makes blocks zero on a volume that may hold old data: reads first, writes only what is not zero already.
     private void ZeroFill(long start, long count)
     {
@@ -228,7 +268,7 @@ internal sealed class CheckpointedVolume : IDisposable
             var chunk = ReadChunk(b, n);
             if (!ZeroBlocks.IsZero(chunk))
             {
-                _file.WriteZeros(Geometry.Offset(b), chunk.Length);
+                ZeroFile(Geometry.Offset(b), chunk.Length);
                 BytesSinceCheckpoint += chunk.Length;
             }
         }
@@ -240,6 +280,7 @@ internal sealed class CheckpointedVolume : IDisposable
     /// </summary>
     private void ReadBackWritten()
     {
+        _copies.Seal();
         for (long b = _readBack.NextSet(0); b >= 0 && b < Geometry.BlockCount; b = _readBack.NextSet(b))
         {
             long end = _readBack.NextClear(b);
@@ -256,8 +297,11 @@ internal sealed class CheckpointedVolume : IDisposable
             }
 
             _readBack.ClearRange(b, end - b);
+            _hashed.ClearRange(b, end - b);
             b = end;
         }
+
+        _copies.Clear();
     }
 
     /// <summary>A block of the chunk just read that differs from what was written there, or null; hashed on two threads.</summary>
@@ -272,6 +316,14 @@ internal sealed class CheckpointedVolume : IDisposable
             if (IsGuestBlock(block))
                 return;
             var data = _chunk.AsSpan(i * Geometry.BlockSize, Geometry.BlockLength(block));
+            if (_hashed.Test(block) && _copies.TryGet(Geometry.Offset(block), data.Length, out var written))
+            {
+                // Hashed before it was written: the same bytes hold the same content.
+                if (!data.SequenceEqual(written))
+                    Interlocked.Exchange(ref mismatch, block);
+                return;
+            }
+
             var read = data.Length == Geometry.BlockSize ? Fingerprint.Compute(data) : Fingerprint.ComputePadded(data, new byte[Geometry.BlockSize]);
             if (read != _fingerprints[block])
                 Interlocked.Exchange(ref mismatch, block);
@@ -311,10 +363,10 @@ internal sealed class CheckpointedVolume : IDisposable
 
     private bool IsGuestBlock(long block) => _options.Fence is { Armed: true } fence && fence.IsGuestBlock(block);
 
-    private long BlocksIn(long bytes) => (bytes + Geometry.BlockSize - 1) / Geometry.BlockSize;
 
     private void WriteFile(ReadOnlySpan<byte> data, long offset)
     {
+        _flushed = false;
         _file.Write(data, offset);
         _options.AfterBlockWrite?.Invoke(offset, data.Length);
         // The disk starts on what was written while this side goes on: a checkpoint's flush then waits only for the
@@ -326,21 +378,6 @@ internal sealed class CheckpointedVolume : IDisposable
             _writeback = Task.Run(_file.StartWriteback);
             _writtenSinceWriteback = 0;
         }
-    }
-
-    /// <summary>
-    /// The next run of blocks in [offset + at, offset + total) the tail may write (begun on the fence: end it after the
-    /// write), relative to <paramref name="offset"/>; the guest's blocks in between are skipped.
-    /// </summary>
-    private bool NextArrival(BlockFence fence, long offset, long total, ref long at, out long start, out long length)
-    {
-        while (at < total && !fence.BeginArrival((offset + at) / Geometry.BlockSize))
-            at += Geometry.BlockLength((offset + at) / Geometry.BlockSize);
-        start = at;
-        while (at < total && (at == start || fence.BeginArrival((offset + at) / Geometry.BlockSize)))
-            at += Geometry.BlockLength((offset + at) / Geometry.BlockSize);
-        length = at - start;
-        return length > 0;
     }
 
     private int BlocksPerChunk => _chunk.Length / Geometry.BlockSize;
@@ -362,5 +399,6 @@ internal sealed class CheckpointedVolume : IDisposable
     {
         _writeback.Wait(); // a hint only (it never throws), but on this handle
         _file.Dispose();
+        _copies.Dispose();
     }
 }

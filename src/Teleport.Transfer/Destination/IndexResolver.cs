@@ -317,7 +317,8 @@ internal sealed class IndexResolver
 
     private void WriteBlock(long block, ReadOnlySpan<byte> data, in Fingerprint fingerprint)
     {
-        _volume.WriteBlock(block, data, fingerprint);
+        // Every caller hashed these bytes to the fingerprint (the index's verified read, a block read back here).
+        _volume.WriteHashedBlock(block, data, fingerprint);
         _waiting.Clear(block);
     }
 

@@ -37,6 +37,12 @@ internal sealed class DestinationReplies
         _responseTimeout = responseTimeout;
     }
 
+    /// <summary>
+    /// Called on the reading task as soon as a RequestEnd arrives: the index totals are known then, while the blocks
+    /// requested before it may still be queued behind a rate limit for a while.
+    /// </summary>
+    public Action<RequestEndMessage>? RequestEndArrived { get; init; }
+
     /// <summary>The destination resumed in its copy phase: it opens with the list of what it lacks (up to RequestEnd).</summary>
     public void ExpectResumeList() => _inResumeList = true;
 
@@ -76,7 +82,9 @@ internal sealed class DestinationReplies
                 break;
             case MessageType.RequestEnd:
                 _inResumeList = false;
-                _events.Writer.TryWrite(new ControlEvent(RequestEndMessage.Parse(payload), null));
+                var end = RequestEndMessage.Parse(payload);
+                RequestEndArrived?.Invoke(end);
+                _events.Writer.TryWrite(new ControlEvent(end, null));
                 break;
             case MessageType.Complete:
                 _events.Writer.TryWrite(new ControlEvent(null, CompleteMessage.Parse(payload).Digest));

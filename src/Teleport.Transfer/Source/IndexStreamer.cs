@@ -17,6 +17,9 @@ internal sealed class IndexStreamer(IndexScanner scanner, DataFramePipeline data
 
     private bool _initialDirtyDropped;
 
+    // The scan started before the first connection (from block 0), taken by the first StreamAsync that starts there.
+    private Scan? _early;
+
     /// <summary>The first block the destination has not received an entry for (it tells us on reconnect).</summary>
     public long Next { get; set; }
 
@@ -26,31 +29,55 @@ internal sealed class IndexStreamer(IndexScanner scanner, DataFramePipeline data
     /// <summary>Zero blocks the index listed.</summary>
     public long ZeroBlocks { get; private set; }
 
-    /// <summary>A new connection: the scanner's repeat references start over.</summary>
-    public void BeginConnection() => scanner.BeginConnection();
+    /// <summary>
+    /// Starts hashing the volume from block 0 before the first connection is up, so the first batches are ready when
+    /// the handshake ends instead of one scan's start-up later. A fresh source session always starts the index at 0.
+    /// </summary>
+    public void StartEarly()
+    {
+        if (_initialDirtyDropped)
+            return;
+        scanner.BeginConnection();
+        _early = StartScan(0, CancellationToken.None);
+    }
+
+    /// <summary>
+    /// A new connection (its Resume applied): the scanner's repeat references start over, unless the early scan is
+    /// what this connection streams (it began with none listed).
+    /// </summary>
+    public async Task BeginConnectionAsync(bool streamsIndex)
+    {
+        if (_early is not null && streamsIndex && Next == 0)
+            return;
+        await DiscardEarlyAsync().ConfigureAwait(false);
+        scanner.BeginConnection();
+    }
+
+    /// <summary>Stops the early scan if no connection took it.</summary>
+    public async Task DiscardEarlyAsync()
+    {
+        if (_early is { } early)
+        {
+            _early = null;
+            await early.StopAsync().ConfigureAwait(false);
+        }
+    }
 
     /// <summary>Streams the index from <see cref="Next"/> to the end of the volume, then IndexEnd.</summary>
     public async Task StreamAsync(TransferConnection c, CancellationToken ct)
     {
-        if (!_initialDirtyDropped)
-        {
-            // Writes before this point are covered by reading the volume now; track only what changes from here on.
-            pending.DropDirty();
-            _initialDirtyDropped = true;
-        }
-
-        var batches = Channel.CreateBounded<ScannedBatch>(new BoundedChannelOptions(BatchesAhead) { SingleReader = true, SingleWriter = true });
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        long from = Next;
-        var scan = Task.Run(() => scanner.ScanAsync(from, batches.Writer, stop.Token), CancellationToken.None);
+        var scan = _early ?? StartScan(Next, ct);
+        _early = null;
+        var stopWithConnection = ct.Register(scan.Cancel);
         try
         {
-            await SendBatchesAsync(c, batches.Reader, ct).ConfigureAwait(false);
-            await scan.ConfigureAwait(false);
+            await SendBatchesAsync(c, scan.Batches.Reader, ct).ConfigureAwait(false);
+            await scan.Task.ConfigureAwait(false);
         }
         finally
         {
-            await StopScanAsync(stop, scan, batches.Reader).ConfigureAwait(false);
+            await stopWithConnection.DisposeAsync().ConfigureAwait(false);
+            await scan.StopAsync().ConfigureAwait(false);
         }
 
         long before = c.Writer.BytesWritten;
@@ -99,19 +126,41 @@ internal sealed class IndexStreamer(IndexScanner scanner, DataFramePipeline data
         }
     }
 
-    private static async Task StopScanAsync(CancellationTokenSource stop, Task scan, ChannelReader<ScannedBatch> batches)
+    private Scan StartScan(long from, CancellationToken ct)
     {
-        await stop.CancelAsync().ConfigureAwait(false);
-        try
+        if (!_initialDirtyDropped)
         {
-            await scan.ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is OperationCanceledException or IOException or ChannelClosedException)
-        {
-            // Stopped with the connection; an I/O error was already thrown by the loop above.
+            // Writes before this point are covered by reading the volume now; track only what changes from here on.
+            pending.DropDirty();
+            _initialDirtyDropped = true;
         }
 
-        while (batches.TryRead(out var unsent))
-            ArrayPool<byte>.Shared.Return(unsent.Buffer);
+        var batches = Channel.CreateBounded<ScannedBatch>(new BoundedChannelOptions(BatchesAhead) { SingleReader = true, SingleWriter = true });
+        var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var task = Task.Run(() => scanner.ScanAsync(from, batches.Writer, stop.Token), CancellationToken.None);
+        return new Scan(batches, stop, task);
+    }
+
+    /// <summary>One run of the scanner: its queue of batches, its stop and its task.</summary>
+    private sealed record Scan(Channel<ScannedBatch> Batches, CancellationTokenSource Stop, Task Task)
+    {
+        public void Cancel() => Stop.Cancel();
+
+        public async Task StopAsync()
+        {
+            await Stop.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await Task.ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or IOException or ChannelClosedException)
+            {
+                // Stopped with the connection; an I/O error was already thrown by the loop above.
+            }
+
+            while (Batches.Reader.TryRead(out var unsent))
+                ArrayPool<byte>.Shared.Return(unsent.Buffer);
+            Stop.Dispose();
+        }
     }
 }
