@@ -62,7 +62,7 @@ internal static class QmpMigration
 
 /// <summary>The figures of one query-migrate.</summary>
 internal sealed record MigrationState(string Status, long Transferred, long Remaining, long Total, long DirtyPagesRate,
-    long ExpectedDowntime, long? Downtime, string? Error, int? Port, long DirtySyncCount = 0, long PostCopyBytes = 0)
+    long ExpectedDowntime, long? Downtime, string? Error, long DirtySyncCount = 0, long PostCopyBytes = 0)
 {
     public bool IsOver => Status is "completed" or "failed" or "cancelled";
 
@@ -72,30 +72,16 @@ internal sealed record MigrationState(string Status, long Transferred, long Rema
     public static MigrationState From(JsonElement reply)
     {
         if (reply.ValueKind != JsonValueKind.Object)
-            return new MigrationState("none", 0, 0, 0, 0, 0, null, null, null);
+            return new MigrationState("none", 0, 0, 0, 0, 0, null, null);
         string status = reply.TryGetProperty("status", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString()! : "none";
         var ram = reply.TryGetProperty("ram", out var r) && r.ValueKind == JsonValueKind.Object ? r : default;
         return new MigrationState(status, Number(ram, "transferred"), Number(ram, "remaining"), Number(ram, "total"),
             Number(ram, "dirty-pages-rate"), Number(reply, "expected-downtime"),
             reply.TryGetProperty("downtime", out var d) && d.TryGetInt64(out long downtime) ? downtime : null,
             reply.TryGetProperty("error-desc", out var e) && e.ValueKind == JsonValueKind.String ? e.GetString() : null,
-            ListenPort(reply), Number(ram, "dirty-sync-count"), Number(ram, "postcopy-bytes"));
+            Number(ram, "dirty-sync-count"), Number(ram, "postcopy-bytes"));
     }
 
     private static long Number(JsonElement parent, string name) =>
         parent.ValueKind == JsonValueKind.Object && parent.TryGetProperty(name, out var value) && value.TryGetInt64(out long number) ? number : 0;
-
-    // The incoming side reports where it listens (with the real port when it was asked for port 0).
-    private static int? ListenPort(JsonElement reply)
-    {
-        if (!reply.TryGetProperty("socket-address", out var addresses) || addresses.ValueKind != JsonValueKind.Array)
-            return null;
-        foreach (var address in addresses.EnumerateArray())
-        {
-            if (address.TryGetProperty("port", out var port) && port.ValueKind == JsonValueKind.String && int.TryParse(port.GetString(), out int value))
-                return value;
-        }
-
-        return null;
-    }
 }
