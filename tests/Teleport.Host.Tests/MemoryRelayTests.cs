@@ -61,6 +61,8 @@ public sealed class MemoryRelayTests : IDisposable
         await using var rig = RelayRig.Start(_dir, TimeSpan.FromSeconds(60), retainBytes: bound);
         using var source = await rig.ConnectSourceAsync();
         using var destination = await rig.AcceptDestinationAsync();
+        // The source side registers its channel once the destination's answer is in, just after the destination connected.
+        await Poll.Until(() => rig.Outgoing.Channels.Count == 1, "the source relay's channel");
         var channel = Assert.Single(rig.Outgoing.Channels);
         rig.Link.Cut();
 

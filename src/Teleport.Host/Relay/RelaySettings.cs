@@ -10,7 +10,9 @@ namespace Teleport.Host.Relay;
 /// </summary>
 internal sealed record RelaySettings(string VmId, TimeSpan RecoveryWindow, NbdTlsCredentials? Tls, ILogger Log)
 {
-    public const int DefaultRetainBytes = 4 << 20;
+    // Enough for the bandwidth-delay product of 100 Mbit/s at 80 ms, and no more: it is also a queue a post-copy page
+    // fault waits behind (4 MiB doubled the storm benchmark's stall after the switch, docs/performance.md).
+    public const int DefaultRetainBytes = 1 << 20;
 
     public int RetainBytes { get; init; } = DefaultRetainBytes;
 
