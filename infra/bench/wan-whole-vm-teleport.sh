@@ -32,8 +32,9 @@ run_teleport() {
         -append "console=ttyS0 panic=-1 no_timer_check quiet loglevel=4 guest.count=$COUNT guest.every=1 guest.run=$runid guest.delay=$DELAY_US guest.hold=3600 guest.dirty=$GUEST_DIRTY"
         -device virtio-blk-pci,drive=disk0)
     printf '%s\n' "${args[@]}" | jq -R . | jq -s '{arguments: ., diskNodeName: "disk0"}' >"$d/vm1.json"
-    jq -n --arg ip "$WAN_DST_IP" --arg dst "$WAN_DST_IP:$dport" \
-        '{Host: {Peers: {hv2: $ip}, Storages: {dst: {Nbd: $dst}}}}' >"$d/hv1.json"
+    # Each host its own state directory: the source's memory relay socket is there, not in a shared /tmp.
+    jq -n --arg ip "$WAN_DST_IP" --arg dst "$WAN_DST_IP:$dport" --arg state "$d/hv1" \
+        '{Host: {StateDirectory: $state, Peers: {hv2: $ip}, Storages: {dst: {Nbd: $dst}}}}' >"$d/hv1.json"
     jq -n --arg listen "$WAN_DST_IP:0" --arg state "$d/hv2" --arg qemu "$(command -v qemu-system-x86_64)" --arg dst "$WAN_DST_IP:$dport" \
         --arg kernel "$(dirname "$TELEPORT_GUEST_KERNEL")" --arg initrd "$(dirname "$TELEPORT_GUEST_INITRD")" \
         '{Host: {StateDirectory: $state, QemuBinary: $qemu, MigrationListen: $listen, MigrationInsecure: true,

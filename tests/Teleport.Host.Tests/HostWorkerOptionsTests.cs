@@ -54,6 +54,8 @@ public sealed class HostWorkerOptionsTests
         { "Host:Storages:fra-2:Nbd", o => o.AddStorage("fra-2", "") },
         { "storage id 'a b'", o => o.AddStorage("a b", "fra-2.example:10809") },
         { "SwitchRetryInterval", o => o.SwitchRetryInterval = TimeSpan.Zero },
+        { "Host:MigrationRecoveryWindow", o => o.MigrationRecoveryWindow = TimeSpan.Zero },
+        { "Host:MigrationRecoveryWindow", o => o.MigrationRecoveryWindow = TimeSpan.FromHours(2) },
     };
 
     [Theory]

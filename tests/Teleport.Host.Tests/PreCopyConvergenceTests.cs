@@ -9,7 +9,7 @@ public sealed class PreCopyConvergenceTests
     private static readonly DateTimeOffset T0 = new(2026, 12, 7, 9, 0, 0, TimeSpan.Zero);
 
     private static MigrationState Pass(long pass, long remaining, string status = "active") =>
-        new(status, 0, remaining, 256L << 20, 0, 0, null, null, null, DirtySyncCount: pass);
+        new(status, 0, remaining, 256L << 20, 0, 0, null, null, DirtySyncCount: pass);
 
     [Fact]
     public void A_dirty_set_that_stops_shrinking_is_due_after_the_rounds_and_not_before()

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Teleport.Contracts;
 using Teleport.Host.Hypervisor;
+using Teleport.Host.Relay;
 using Teleport.Host.Switching;
 using Teleport.Host.Worker;
 using Teleport.Nbd.Exports;
@@ -83,8 +84,8 @@ public sealed class IncomingVmOperations(HostWorkerOptions options, ConcurrentDi
     {
         Directory.CreateDirectory(_options.StateDirectory);
         string state = Path.Combine(_options.StateDirectory, command.VmId);
-        string qmp = state + ".qmp", disk = state + ".disk", relaySocket = state + ".relay";
-        foreach (string stale in new[] { qmp, disk, relaySocket })
+        string qmp = state + ".qmp", disk = state + ".disk", relaySocket = state + ".relay", memorySocket = MemoryRelays.SocketPath(_options, command.VmId);
+        foreach (string stale in new[] { qmp, disk, relaySocket, memorySocket })
             File.Delete(stale);
         if (!_host.Upstreams.TryResolve(command.StorageId, command.NbdEndpoint, out var storage, out string unknown))
             throw new InvalidOperationException(unknown);
@@ -99,14 +100,17 @@ public sealed class IncomingVmOperations(HostWorkerOptions options, ConcurrentDi
             Upstream = $"unix:{relaySocket}", Export = command.ExportName, Definition = definition,
         }, _options, _loggers);
         QemuLauncher? qemu = null;
+        IncomingMemoryRelay? memory = null;
         try
         {
             await vm.StartAsync(cancellationToken).ConfigureAwait(false);
             _ = vm.RequireSwitcher();
             qemu = await QemuLauncher.StartAsync(_options.QemuBinary, Arguments(definition, qmp, disk, command.ExportName), qmp,
                 state + ".console.log", QemuStartTimeout, cancellationToken).ConfigureAwait(false);
-            string endpoint = await ListenAsync(vm, command.Memory, cancellationToken).ConfigureAwait(false);
-            vm.Incoming = new IncomingVm(key, qemu, relay, storage, command.ExportName, endpoint, _clock.GetUtcNow());
+            await ListenAsync(vm, command.Memory, memorySocket, cancellationToken).ConfigureAwait(false);
+            memory = MemoryRelays.StartIncoming(_options, command.VmId, memorySocket, _host.Log);
+            string endpoint = new TcpAddress(_options.MigrationAdvertise ?? ListenHost(), memory.Port).ToString();
+            vm.Incoming = new IncomingVm(key, qemu, relay, memory, storage, command.ExportName, endpoint, _clock.GetUtcNow());
             return vm;
         }
         catch
@@ -114,6 +118,8 @@ public sealed class IncomingVmOperations(HostWorkerOptions options, ConcurrentDi
             await vm.DisposeAsync().ConfigureAwait(false);
             if (qemu is not null)
                 await qemu.DisposeAsync().ConfigureAwait(false);
+            if (memory is not null)
+                await memory.DisposeAsync().ConfigureAwait(false);
             await relay.DisposeAsync().ConfigureAwait(false);
             throw;
         }
@@ -127,18 +133,21 @@ public sealed class IncomingVmOperations(HostWorkerOptions options, ConcurrentDi
         "-S", "-incoming", "defer", "-qmp", $"unix:{qmp},server=on,wait=off",
     ];
 
-    private async Task<string> ListenAsync(HostVm vm, MemoryMigrationOptions? memory, CancellationToken cancellationToken)
+    // QEMU listens on a Unix socket of this host only; the memory relay takes the WAN side (Host:MigrationListen).
+    private static async Task ListenAsync(HostVm vm, MemoryMigrationOptions? memory, string socket, CancellationToken cancellationToken)
     {
         var qmp = ((QmpHypervisor)await vm.HypervisorAsync(cancellationToken).ConfigureAwait(false)).Client;
         await QmpMigration.SetCapabilitiesAsync(qmp, source: false, memory, cancellationToken).ConfigureAwait(false);
-        await QmpMigration.SetStreamParametersAsync(qmp, source: false, memory, _options.MigrationTlsDirectory, cancellationToken).ConfigureAwait(false);
+        await QmpMigration.SetStreamParametersAsync(qmp, memory, cancellationToken).ConfigureAwait(false);
+        await qmp.ExecuteAsync("migrate-incoming", new Dictionary<string, object?> { ["uri"] = $"unix:{socket}" }, cancellationToken).ConfigureAwait(false);
+        if (!OperatingSystem.IsWindows())
+            File.SetUnixFileMode(socket, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+    }
+
+    private string ListenHost()
+    {
         TcpAddress.TryParse(_options.MigrationListen, out var listen);
-        await qmp.ExecuteAsync("migrate-incoming", new Dictionary<string, object?> { ["uri"] = $"tcp:{listen}" }, cancellationToken).ConfigureAwait(false);
-        var state = await QmpMigration.QueryAsync(qmp, cancellationToken).ConfigureAwait(false);
-        int port = state.Port ?? listen.Port;
-        if (port == 0)
-            throw new InvalidOperationException("QEMU did not report the port it listens on for memory");
-        return new TcpAddress(_options.MigrationAdvertise ?? listen.Host, port).ToString();
+        return listen.Host;
     }
 
     /// <summary>

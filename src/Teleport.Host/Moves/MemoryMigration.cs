@@ -7,7 +7,7 @@ namespace Teleport.Host.Moves;
 /// One outgoing memory migration of a VM (one migration attempt): its QMP connection, a wake-up on each MIGRATION
 /// event, and what it answered so far, so repeated commands are answered the same way.
 /// </summary>
-internal sealed class MemoryMigration : IDisposable
+internal sealed class MemoryMigration : IDisposable, IAsyncDisposable
 {
     private readonly Lock _lock = new();
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -37,6 +37,9 @@ internal sealed class MemoryMigration : IDisposable
 
     /// <summary>migrate-start-postcopy was sent: from migrate-continue on, the source can no longer resume.</summary>
     public bool PostCopyStarted { get; set; }
+
+    /// <summary>The relay carrying the outgoing stream (null: an incoming side's watcher).</summary>
+    public Relay.OutgoingMemoryRelay? Relay { get; init; }
 
     /// <summary>The answer to ContinueVmMigration once QEMU completed.</summary>
     public object? Completed { get; set; }
@@ -97,4 +100,12 @@ internal sealed class MemoryMigration : IDisposable
     }
 
     public void Dispose() => Qmp.EventReceived -= OnEvent;
+
+    /// <summary>Also closes the relay (its QEMU sockets, its links).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        Dispose();
+        if (Relay is not null)
+            await Relay.DisposeAsync().ConfigureAwait(false);
+    }
 }

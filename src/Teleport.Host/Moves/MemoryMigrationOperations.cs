@@ -96,15 +96,19 @@ public sealed class MemoryMigrationOperations(HostWorkerOptions options, IReadOn
         if (state.Status is "setup" or "active" or "pre-switchover" or "device" or "cancelling")
             throw new HostOperationException($"VM '{vm.Id}' already has a memory migration in state '{state.Status}'");
         await QmpMigration.SetCapabilitiesAsync(qmp, source: true, command.Options, cancellationToken).ConfigureAwait(false);
-        await QmpMigration.SetStreamParametersAsync(qmp, source: true, command.Options, _options.MigrationTlsDirectory, cancellationToken).ConfigureAwait(false);
+        await QmpMigration.SetStreamParametersAsync(qmp, command.Options, cancellationToken).ConfigureAwait(false);
         await QmpMigration.SetLimitsAsync(qmp, command.BandwidthBytesPerSecond, command.Options?.DowntimeLimitMilliseconds, cancellationToken).ConfigureAwait(false);
-        vm.Outgoing?.Dispose();
+        if (vm.Outgoing is { } earlier)
+            await earlier.DisposeAsync().ConfigureAwait(false);
+        var relay = MemoryRelays.StartOutgoing(_options, vm.Id, command.MigrationEndpoint!, _host.Log);
         var migration = new MemoryMigration(key, qmp)
         {
             Convergence = QmpMigration.PostCopyAllowed(command.Options) ? new PreCopyConvergence(command.Options, _clock.GetUtcNow()) : null,
+            Relay = relay,
         };
         vm.Outgoing = migration;
-        await qmp.ExecuteAsync("migrate", new Dictionary<string, object?> { ["uri"] = $"tcp:{command.MigrationEndpoint}" }, cancellationToken).ConfigureAwait(false);
+        // QEMU migrates to this host's relay, which carries the stream to the destination and rides out a broken link.
+        await qmp.ExecuteAsync("migrate", new Dictionary<string, object?> { ["uri"] = $"unix:{relay.SocketPath}" }, cancellationToken).ConfigureAwait(false);
         return migration;
     }
 
@@ -216,8 +220,8 @@ public sealed class MemoryMigrationOperations(HostWorkerOptions options, IReadOn
                 state = await migration.WaitForAsync(s => s.IsOver || s.Status == "postcopy-paused", ContinueTimeout, cancellationToken).ConfigureAwait(false);
 
             if (state.Status == "postcopy-paused")
-                throw new HostOperationException("QEMU's memory post-copy is paused: the link to the destination broke; the VM runs there and waits for " +
-                                                 $"{state.Remaining} bytes of memory still here (this host's QEMU keeps them)");
+                throw new HostOperationException($"QEMU's memory post-copy is paused: the link to the destination stayed broken past the recovery window ({_options.MigrationRecoveryWindow.TotalSeconds:0.#} s); " +
+                                                 $"the VM runs there and waits for {state.Remaining} bytes of memory still here (this host's QEMU keeps them)");
             if (state.Status != "completed")
                 throw new HostOperationException($"QEMU's memory migration is '{state.Status}', not completed{(state.Error is null ? "" : ": " + state.Error)}");
             state = await migration.CompletedFiguresAsync(state, cancellationToken).ConfigureAwait(false);

@@ -7,8 +7,6 @@ namespace Teleport.Host.Moves;
 /// <summary>QEMU's migration commands over QMP, as both ends of a whole-VM move use them (qapi/migration.json).</summary>
 internal static class QmpMigration
 {
-    public const string TlsObjectId = "teleport-migration-tls";
-
     /// <summary>
     /// Whether post-copy may end this migration: on unless asked off, and never with multifd (QEMU 7.2 accepts both
     /// capabilities, but its incoming side then aborts when post-copy starts).
@@ -33,42 +31,20 @@ internal static class QmpMigration
         return qmp.ExecuteAsync("migrate-set-capabilities", new Dictionary<string, object?> { ["capabilities"] = capabilities }, cancellationToken);
     }
 
-    /// <summary>Multifd channels and zstd (both ends), and TLS credentials from <paramref name="tlsDirectory"/> when set.</summary>
-    public static async Task SetStreamParametersAsync(QmpClient qmp, bool source, MemoryMigrationOptions? options, string? tlsDirectory,
-        CancellationToken cancellationToken)
+    /// <summary>
+    /// Multifd channels and zstd (both ends). QEMU's own TLS stays off: its stream only crosses this host's Unix socket
+    /// to the memory relay, which carries it over the WAN (with TLS when configured; never encrypted twice).
+    /// </summary>
+    public static Task SetStreamParametersAsync(QmpClient qmp, MemoryMigrationOptions? options, CancellationToken cancellationToken)
     {
-        var parameters = new Dictionary<string, object?>();
+        var parameters = new Dictionary<string, object?> { ["tls-creds"] = "" };
         if (options?.Multifd == true)
         {
             parameters["multifd-channels"] = options.MultifdChannels ?? 4;
             parameters["multifd-compression"] = "zstd";
         }
 
-        if (tlsDirectory is not null)
-        {
-            // A repeated prepare finds the object from the first: replace it.
-            try
-            {
-                await qmp.ExecuteAsync("object-del", new Dictionary<string, object?> { ["id"] = TlsObjectId }, cancellationToken).ConfigureAwait(false);
-            }
-            catch (QmpException)
-            {
-                // There was none.
-            }
-
-            await qmp.ExecuteAsync("object-add", new Dictionary<string, object?>
-            {
-                ["qom-type"] = "tls-creds-x509", ["id"] = TlsObjectId, ["dir"] = tlsDirectory,
-                ["endpoint"] = source ? "client" : "server", ["verify-peer"] = true,
-            }, cancellationToken).ConfigureAwait(false);
-            parameters["tls-creds"] = TlsObjectId;
-        }
-        else
-        {
-            parameters["tls-creds"] = "";
-        }
-
-        await qmp.ExecuteAsync("migrate-set-parameters", parameters, cancellationToken).ConfigureAwait(false);
+        return qmp.ExecuteAsync("migrate-set-parameters", parameters, cancellationToken);
     }
 
     /// <summary>The source's bandwidth cap (none: unlimited in practice; post-copy's too) and downtime limit.</summary>
@@ -86,7 +62,7 @@ internal static class QmpMigration
 
 /// <summary>The figures of one query-migrate.</summary>
 internal sealed record MigrationState(string Status, long Transferred, long Remaining, long Total, long DirtyPagesRate,
-    long ExpectedDowntime, long? Downtime, string? Error, int? Port, long DirtySyncCount = 0, long PostCopyBytes = 0)
+    long ExpectedDowntime, long? Downtime, string? Error, long DirtySyncCount = 0, long PostCopyBytes = 0)
 {
     public bool IsOver => Status is "completed" or "failed" or "cancelled";
 
@@ -96,30 +72,16 @@ internal sealed record MigrationState(string Status, long Transferred, long Rema
     public static MigrationState From(JsonElement reply)
     {
         if (reply.ValueKind != JsonValueKind.Object)
-            return new MigrationState("none", 0, 0, 0, 0, 0, null, null, null);
+            return new MigrationState("none", 0, 0, 0, 0, 0, null, null);
         string status = reply.TryGetProperty("status", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString()! : "none";
         var ram = reply.TryGetProperty("ram", out var r) && r.ValueKind == JsonValueKind.Object ? r : default;
         return new MigrationState(status, Number(ram, "transferred"), Number(ram, "remaining"), Number(ram, "total"),
             Number(ram, "dirty-pages-rate"), Number(reply, "expected-downtime"),
             reply.TryGetProperty("downtime", out var d) && d.TryGetInt64(out long downtime) ? downtime : null,
             reply.TryGetProperty("error-desc", out var e) && e.ValueKind == JsonValueKind.String ? e.GetString() : null,
-            ListenPort(reply), Number(ram, "dirty-sync-count"), Number(ram, "postcopy-bytes"));
+            Number(ram, "dirty-sync-count"), Number(ram, "postcopy-bytes"));
     }
 
     private static long Number(JsonElement parent, string name) =>
         parent.ValueKind == JsonValueKind.Object && parent.TryGetProperty(name, out var value) && value.TryGetInt64(out long number) ? number : 0;
-
-    // The incoming side reports where it listens (with the real port when it was asked for port 0).
-    private static int? ListenPort(JsonElement reply)
-    {
-        if (!reply.TryGetProperty("socket-address", out var addresses) || addresses.ValueKind != JsonValueKind.Array)
-            return null;
-        foreach (var address in addresses.EnumerateArray())
-        {
-            if (address.TryGetProperty("port", out var port) && port.ValueKind == JsonValueKind.String && int.TryParse(port.GetString(), out int value))
-                return value;
-        }
-
-        return null;
-    }
 }

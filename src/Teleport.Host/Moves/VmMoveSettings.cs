@@ -5,6 +5,9 @@ namespace Teleport.Host.Moves;
 /// <summary>Checks the whole-VM move settings of <see cref="HostWorkerOptions"/> (kept apart so that class stays small).</summary>
 internal static class VmMoveSettings
 {
+    // A VM in post-copy waits on its missing pages for as long as this: an hour is already more than any guest tolerates.
+    private static readonly TimeSpan MaxRecoveryWindow = TimeSpan.FromHours(1);
+
     private static bool IsLoopback(string host) =>
         host == "localhost" || (System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var ip) && System.Net.IPAddress.IsLoopback(ip));
 
@@ -25,7 +28,7 @@ internal static class VmMoveSettings
             throw new ArgumentException($"Host:MigrationTlsDirectory '{tls}' must be an absolute path");
         if (options.MigrationTlsDirectory is null && !options.MigrationInsecure && !IsLoopback(listen.Host))
             throw new ArgumentException($"Host:MigrationListen '{options.MigrationListen}' is reachable from the network: set " +
-                "Host:MigrationTlsDirectory (QEMU authenticates the source's certificate), or Host:MigrationInsecure to accept plain streams");
+                "Host:MigrationTlsDirectory (the relay authenticates the source's certificate), or Host:MigrationInsecure to accept plain streams");
         foreach (var (peer, address) in options.Peers)
         {
             if (!HostWorkerOptions.IsSafeId(peer) || !TcpAddress.IsHostName(address))
@@ -38,6 +41,8 @@ internal static class VmMoveSettings
                 throw new ArgumentException($"Host:BootFileDirectories entry '{directory}' must be an absolute path");
         }
 
+        if (options.MigrationRecoveryWindow <= TimeSpan.Zero || options.MigrationRecoveryWindow > MaxRecoveryWindow)
+            throw new ArgumentException($"Host:MigrationRecoveryWindow '{options.MigrationRecoveryWindow}' must be positive and at most {MaxRecoveryWindow.TotalMinutes:0} minutes");
         if (options.MemoryProgressInterval <= TimeSpan.Zero)
             throw new ArgumentException("Host:MemoryProgressInterval must be positive");
     }

@@ -297,6 +297,8 @@ public sealed class HostVm(string id, HostVmOptions options, HostWorkerOptions w
         await ForgetHypervisorAsync().ConfigureAwait(false);
         if (Incoming is { } incoming)
             await incoming.DisposeAsync().ConfigureAwait(false);
+        if (Outgoing is { } outgoing)
+            await outgoing.DisposeAsync().ConfigureAwait(false);
     }
 
     private sealed class Releaser(SemaphoreSlim semaphore) : IDisposable

@@ -85,4 +85,25 @@ internal static partial class HostWorkerLog
 
     [LoggerMessage(EventId = 5170, Level = LogLevel.Warning, Message = "VM {VmId}: memory post-copy started for attempt {Key} ({Reason}; {RemainingBytes} bytes dirty): from migrate-continue on, the source cannot resume")]
     public static partial void PostCopyStarted(ILogger logger, string vmId, OperationKey key, string reason, long remainingBytes);
+
+    [LoggerMessage(EventId = 5171, Level = LogLevel.Information, Message = "VM {VmId}: memory relay channel {Channel} open to {Peer}")]
+    public static partial void RelayChannelOpened(ILogger logger, string vmId, int channel, string peer);
+
+    [LoggerMessage(EventId = 5172, Level = LogLevel.Warning, Message = "VM {VmId}: memory relay channel {Channel}'s link broke ({Reason}); QEMU's connection stays open, {HeldBytes} unacknowledged bytes held; resuming within {WindowSeconds:0.#} s")]
+    public static partial void RelayLinkBroke(ILogger logger, string vmId, int channel, string reason, long heldBytes, double windowSeconds);
+
+    [LoggerMessage(EventId = 5173, Level = LogLevel.Warning, Message = "VM {VmId}: memory relay channel {Channel} resumed after {AfterMs:0} ms: {ResentBytes} bytes sent again, {ReceivedBytes} received so far")]
+    public static partial void RelayLinkResumed(ILogger logger, string vmId, int channel, double afterMs, long resentBytes, long receivedBytes);
+
+    [LoggerMessage(EventId = 5174, Level = LogLevel.Error, Message = "VM {VmId}: memory relay channel {Channel}'s link did not come back within {WindowSeconds:0.#} s: QEMU's connection is closed ({HeldBytes} bytes undelivered)")]
+    public static partial void RelayRecoveryExpired(ILogger logger, string vmId, int channel, double windowSeconds, long heldBytes);
+
+    [LoggerMessage(EventId = 5175, Level = LogLevel.Warning, Message = "VM {VmId}: memory relay refused a connection from {Remote}: {Reason} (nothing forwarded to QEMU)")]
+    public static partial void RelayRefused(ILogger logger, string vmId, string remote, string reason);
+
+    [LoggerMessage(EventId = 5176, Level = LogLevel.Error, Message = "VM {VmId}: memory relay channel {Channel} failed: {Reason}; QEMU's connection is closed")]
+    public static partial void RelayChannelFailed(ILogger logger, string vmId, int channel, string reason);
+
+    [LoggerMessage(EventId = 5177, Level = LogLevel.Debug, Message = "VM {VmId}: memory relay could not reconnect yet: {Reason}")]
+    public static partial void RelayReconnectFailed(ILogger logger, string vmId, string reason);
 }

@@ -22,6 +22,9 @@ public static class HostWorkerMetrics
         "teleport.host.qmp.command.duration", "s", "Time from a QMP command sent to QEMU's answer, by command",
         advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
 
+    private static readonly Counter<long> RelayLinks = Meter.CreateCounter<long>(
+        "teleport.host.memory_relay.links", "{event}", "Memory relay links that broke, resumed, or stayed broken past the recovery window, by event");
+
     // Set in the cut-over's rehearsal's own flow (it flows into the tasks it starts): its pause, switch and QMP commands
     // are no VM's and are not counted.
     private static readonly AsyncLocal<bool> Rehearsing = new();
@@ -52,4 +55,10 @@ public static class HostWorkerMetrics
         else
             QmpDuration.Record(seconds, new KeyValuePair<string, object?>("qmp.command", command), new KeyValuePair<string, object?>("error.type", error));
     }
+
+    internal static void RelayBroke() => RelayLinks.Add(1, new KeyValuePair<string, object?>("teleport.relay.event", "broke"));
+
+    internal static void RelayResumed() => RelayLinks.Add(1, new KeyValuePair<string, object?>("teleport.relay.event", "resumed"));
+
+    internal static void RelayExpired() => RelayLinks.Add(1, new KeyValuePair<string, object?>("teleport.relay.event", "expired"));
 }

@@ -87,11 +87,14 @@ public sealed partial class HostWorkerOptions
     /// <summary>The address the source host connects to (IncomingVmPrepared); default the listen address (required when that is a wildcard).</summary>
     public string? MigrationAdvertise { get; set; }
 
-    /// <summary>Certificates for TLS on the memory stream (QEMU's tls-creds-x509 layout: ca-cert.pem, server-/client-cert.pem, -key.pem); none: plain TCP.</summary>
+    /// <summary>Certificates for mutual TLS on the memory relay's links (QEMU's tls-creds-x509 layout: ca-cert.pem, server-/client-cert.pem, -key.pem); none: plain TCP.</summary>
     public string? MigrationTlsDirectory { get; set; }
 
     /// <summary>Let an incoming QEMU take plain memory streams on a non-loopback <see cref="MigrationListen"/> (refused otherwise: anyone reaching the port could feed the VM's memory).</summary>
     public bool MigrationInsecure { get; set; }
+
+    /// <summary>How long a broken memory relay link may stay broken before the relay closes QEMU's migration sockets (the migration then fails as today).</summary>
+    public TimeSpan MigrationRecoveryWindow { get; set; } = TimeSpan.FromMinutes(3);
 
     /// <summary>Peer host id → its address: the only hosts this host sends VM memory to.</summary>
     public Dictionary<string, string> Peers { get; set; } = new(StringComparer.Ordinal);

@@ -129,7 +129,8 @@ public sealed partial class WholeVmWorld : WorldParts
             string definition = Path.Combine(root, "vm1.json");
             await File.WriteAllTextAsync(definition, JsonSerializer.Serialize(new { arguments, diskNodeName = DiskNode }));
             string qmp = Path.Combine(root, "qmp.sock"), disk = Path.Combine(root, "disk.sock");
-            var source = new HostWorkerOptions { HostId = $"hosta-{run}" }.AddVm(MigrationWorld.VmId, new HostVmOptions
+            // Its own state directory: the memory relay's socket is there, not in a /tmp shared with other runs.
+            var source = new HostWorkerOptions { HostId = $"hosta-{run}", StateDirectory = Path.Combine(root, "hosta") }.AddVm(MigrationWorld.VmId, new HostVmOptions
             {
                 QmpSocket = qmp, DiskListen = $"unix:{disk}", StorageId = world.Source.Id, Upstream = world.Source.NbdEndpoint,
                 Export = MigrationWorld.Volume, DefinitionFile = definition,

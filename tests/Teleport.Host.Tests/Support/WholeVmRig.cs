@@ -54,9 +54,9 @@ internal sealed class WholeVmRig : IAsyncDisposable
 
     /// <summary>Starts both hosts and the source QEMU; <paramref name="configure"/> adds settings to both hosts; the guest
     /// rewrites <paramref name="dirtyMiB"/> MiB of its memory over and over while it writes, and pauses
-    /// <paramref name="delayMicroseconds"/> between records.</summary>
+    /// <paramref name="delayMicroseconds"/> between records; both hosts log to <paramref name="logs"/> when given.</summary>
     public static async Task<WholeVmRig> StartAsync(TempDir dir, int records, ulong run, Action<HostWorkerOptions>? configure = null, int dirtyMiB = 0,
-        int delayMicroseconds = 0)
+        int delayMicroseconds = 0, CapturedLogs? logs = null)
     {
         var a = Upstream.Start(dir.File("a.sock"), dir.File("a.img"), Export, DiskSize);
         string definition = dir.File("vm1.json");
@@ -71,10 +71,11 @@ internal sealed class WholeVmRig : IAsyncDisposable
             o.BootFileDirectories.Add(Path.GetDirectoryName(Tools.GuestKernel)!);
             o.BootFileDirectories.Add(Path.GetDirectoryName(Tools.GuestInitrd)!);
             configure?.Invoke(o);
-        });
+        }, logs);
         string disk = dir.File("src-disk.sock");
         var source = await HostWorkerRunner.StartAsync(o =>
         {
+            o.StateDirectory = dir.File("src-state");
             o.Peers[destination.HostId] = "127.0.0.1";
             o.AddVm(VmId, new HostVmOptions
             {
@@ -82,7 +83,7 @@ internal sealed class WholeVmRig : IAsyncDisposable
                 Upstream = $"unix:{a.SocketPath}", Export = Export, DefinitionFile = definition,
             });
             configure?.Invoke(o);
-        });
+        }, logs);
         var qemu = await QemuProcess.StartAsync(dir.File("src-qmp.sock"),
         [
             .. arguments,
