@@ -100,7 +100,7 @@ public sealed class MemoryMigrationOperations(HostWorkerOptions options, IReadOn
         await QmpMigration.SetLimitsAsync(qmp, command.BandwidthBytesPerSecond, command.Options?.DowntimeLimitMilliseconds, cancellationToken).ConfigureAwait(false);
         if (vm.Outgoing is { } earlier)
             await earlier.DisposeAsync().ConfigureAwait(false);
-        var relay = MemoryRelays.StartOutgoing(_options, vm.Id, command.MigrationEndpoint!, _host.Log);
+        var relay = MemoryRelays.StartOutgoing(_options, vm.Id, command.MigrationEndpoint!, command.BandwidthBytesPerSecond, _host.Log);
         var migration = new MemoryMigration(key, qmp)
         {
             Convergence = QmpMigration.PostCopyAllowed(command.Options) ? new PreCopyConvergence(command.Options, _clock.GetUtcNow()) : null,

@@ -9,13 +9,16 @@ namespace Teleport.Host.Moves;
 /// <summary>Starts a VM's memory relay from the host's settings: its socket in the state directory, its TLS, its recovery window.</summary>
 internal static class MemoryRelays
 {
-    /// <summary>The source's relay to <paramref name="endpoint"/> (a configured peer's, checked by the caller).</summary>
-    public static OutgoingMemoryRelay StartOutgoing(HostWorkerOptions options, string vmId, string endpoint, ILogger log)
+    /// <summary>
+    /// The source's relay to <paramref name="endpoint"/> (a configured peer's, checked by the caller), retaining what
+    /// the move's bandwidth cap needs in flight (<see cref="RelaySettings.RetainBytesFor"/>).
+    /// </summary>
+    public static OutgoingMemoryRelay StartOutgoing(HostWorkerOptions options, string vmId, string endpoint, long? bandwidthBytesPerSecond, ILogger log)
     {
         if (!TcpAddress.TryParse(endpoint, out var destination))
             throw new HostOperationException($"migration endpoint '{endpoint}' is not HOST:PORT");
         Directory.CreateDirectory(options.StateDirectory);
-        var settings = Settings(options, vmId, log, NbdTlsCredentials.ForClient);
+        var settings = Settings(options, vmId, log, NbdTlsCredentials.ForClient) with { RetainBytes = RelaySettings.RetainBytesFor(bandwidthBytesPerSecond) };
         return OutgoingMemoryRelay.Start(SocketPath(options, vmId), destination.Host.Trim('[', ']'), destination.Port, settings);
     }
 

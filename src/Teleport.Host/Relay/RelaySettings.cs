@@ -10,11 +10,27 @@ namespace Teleport.Host.Relay;
 /// </summary>
 internal sealed record RelaySettings(string VmId, TimeSpan RecoveryWindow, NbdTlsCredentials? Tls, ILogger Log)
 {
-    // Enough for the bandwidth-delay product of 100 Mbit/s at 80 ms, and no more: it is also a queue a post-copy page
-    // fault waits behind (4 MiB doubled the storm benchmark's stall after the switch, docs/performance.md).
+    /// <summary>
+    /// What a channel retains when nothing better is known (the destination's return path: page requests, a few bytes).
+    /// Also a queue a post-copy page fault waits behind: 4 MiB on the source doubled the storm benchmark's stall after
+    /// the switch (docs/performance.md), so the source's is sized to its bandwidth cap instead (<see cref="RetainBytesFor"/>).
+    /// </summary>
     public const int DefaultRetainBytes = 1 << 20;
 
+    private const int MinRetainBytes = 256 << 10;
+    private const int MaxRetainBytes = 64 << 20;
+    private const int UncappedRetainBytes = 16 << 20;
+
     public int RetainBytes { get; init; } = DefaultRetainBytes;
+
+    /// <summary>
+    /// The source's retention for a move capped at <paramref name="bandwidthBytesPerSecond"/>: a quarter second of the
+    /// cap, which covers its bandwidth-delay product up to a 250 ms round trip and is at most a quarter second of queue
+    /// for a faulted page when the link carries the cap. Uncapped, 16 MiB: 1 Gbit/s over a 130 ms round trip.
+    /// </summary>
+    public static int RetainBytesFor(long? bandwidthBytesPerSecond) => bandwidthBytesPerSecond is > 0 and var cap
+        ? (int)Math.Clamp(cap / 4, MinRetainBytes, MaxRetainBytes)
+        : UncappedRetainBytes;
 
     public TimeSpan Heartbeat { get; init; } = TimeSpan.FromSeconds(1);
 
