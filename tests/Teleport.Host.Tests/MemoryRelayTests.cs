@@ -55,6 +55,42 @@ public sealed class MemoryRelayTests : IDisposable
     }
 
     [Fact]
+    public async Task AfterEveryChannelEnded_ALateResumeLearnsItWasDelivered_ThenTheRelayStopsListening_SoAFixedPortIsFree()
+    {
+        await using var rig = RelayRig.Start(_dir, TimeSpan.FromSeconds(60), finishedGrace: TimeSpan.FromSeconds(3));
+        using (var source = await rig.ConnectSourceAsync())
+        using (var destination = await rig.AcceptDestinationAsync())
+        {
+            Assert.True(rig.Incoming.Listening, "the relay listens while its channel is open (a resume comes there)");
+            long[] received = await Task.WhenAll(Flow(source, destination, seed: 5, bytes: 1L << 20), Flow(destination, source, seed: 6, bytes: 64L << 10));
+            Assert.Equal([1L << 20, 64L << 10], received);
+        }
+
+        // A source whose link broke before the last ack reached it resumes: the answer says the channel is done.
+        var channel = Assert.Single(rig.Incoming.Channels);
+        for (int i = 0; i < 100 && !channel.Delivered; i++)
+            await Task.Delay(50);
+        using (var late = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            await late.ConnectAsync(rig.IncomingEndPoint);
+            await late.SendAsync(new RelayHello(RelayHello.Resume, channel.Token, 1L << 20).Encode());
+            byte[] reply = new byte[RelayHello.ReplySize];
+            using var stream = new NetworkStream(late);
+            await stream.ReadExactlyAsync(reply);
+            Assert.Equal(RelayHello.Finished, RelayHello.DecodeReply(reply).Status);
+        }
+
+        for (int i = 0; i < 100 && rig.Incoming.Listening; i++)
+            await Task.Delay(100);
+        Assert.False(rig.Incoming.Listening, string.Join('\n', rig.Logs.Lines));
+        Assert.Single(rig.LinesWith("stopped listening"));
+        Assert.Empty(rig.LinesWith("failed"));
+        await using var next = IncomingMemoryRelay.Start(rig.IncomingEndPoint, _dir.File("next.sock"),
+            new RelaySettings("vm-next", TimeSpan.FromSeconds(60), null, rig.Logs.CreateLogger("next")));
+        Assert.Equal(rig.Incoming.Port, next.Port);
+    }
+
+    [Fact]
     public async Task WhileTheLinkIsCut_HeldBytesStopAtTheBound_TheWriterWaits_NothingIsLost()
     {
         const int bound = 1 << 20;

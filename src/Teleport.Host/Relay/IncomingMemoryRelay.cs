@@ -11,6 +11,8 @@ namespace Teleport.Host.Relay;
 /// The destination host's end of a VM's memory relay: it listens on the host's migration address and, for each
 /// connection that authenticates (mutual TLS when configured) and opens a channel, connects to the incoming QEMU's Unix
 /// socket. Nothing reaches QEMU before that. A resume names its channel's session token; an unknown token is refused.
+/// Once every channel it opened has ended (the stream delivered, or given up) it stops listening: the VM's migration is
+/// over, and a fixed Host:MigrationListen port is free for the next incoming VM.
 /// </summary>
 internal sealed class IncomingMemoryRelay : IAsyncDisposable
 {
@@ -19,12 +21,16 @@ internal sealed class IncomingMemoryRelay : IAsyncDisposable
     private readonly RelaySettings _settings;
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<UInt128, ResumeMailbox> _sessions = new();
+    private readonly ConcurrentDictionary<UInt128, bool> _delivered = new();
     private readonly RelayChannels _channels = new();
     private readonly Task _accepting;
+    private int _active;
+    private volatile bool _stoppedListening;
 
     private IncomingMemoryRelay(Socket listener, string qemuSocket, RelaySettings settings)
     {
         _listener = listener;
+        Port = ((IPEndPoint)listener.LocalEndPoint!).Port;
         _qemuSocket = qemuSocket;
         _settings = settings;
         _accepting = RelaySockets.AcceptEachAsync(listener, client =>
@@ -35,7 +41,10 @@ internal sealed class IncomingMemoryRelay : IAsyncDisposable
     }
 
     /// <summary>The port it listens on (the one picked when asked for port 0).</summary>
-    public int Port => ((IPEndPoint)_listener.LocalEndPoint!).Port;
+    public int Port { get; }
+
+    /// <summary>False once every channel has ended and the listener is closed.</summary>
+    public bool Listening => !_stoppedListening;
 
     public IReadOnlyList<RelayChannel> Channels => _channels.All;
 
@@ -106,6 +115,7 @@ internal sealed class IncomingMemoryRelay : IAsyncDisposable
         var channel = new RelayChannel(qemu, token, number, _settings, mailbox.NextAsync);
         mailbox.Channel = channel;
         _sessions[token] = mailbox;
+        Interlocked.Increment(ref _active);
         HostWorkerLog.RelayChannelOpened(_settings.Log, _settings.VmId, number, "the source");
         var running = RunAsync(channel, stream, token);
         _channels.Add(channel, running);
@@ -124,11 +134,42 @@ internal sealed class IncomingMemoryRelay : IAsyncDisposable
         }
 
         await channel.RunAsync(new RelayLink(stream, 0)).ConfigureAwait(false);
+        if (channel.Delivered)
+            _delivered[token] = true;
         _sessions.TryRemove(token, out _);
+        if (Interlocked.Decrement(ref _active) == 0)
+            await StopListeningAfterGraceAsync().ConfigureAwait(false);
+    }
+
+    // Every channel ended: after the grace (a late resume learns its channel was delivered), the port is let go. A
+    // channel QEMU would open after that finds no listener and fails its migration, which is over anyway.
+    private async Task StopListeningAfterGraceAsync()
+    {
+        try
+        {
+            await Task.Delay(_settings.FinishedGrace, _stopping.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        if (Volatile.Read(ref _active) != 0)
+            return;
+        _stoppedListening = true;
+        _listener.Dispose();
+        HostWorkerLog.RelayStoppedListening(_settings.Log, _settings.VmId, Port, _channels.Count);
     }
 
     private async Task<string?> ResumeAsync(Stream stream, RelayHello hello, CancellationToken cancellationToken)
     {
+        if (_delivered.ContainsKey(hello.Token))
+        {
+            await RefuseAsync(stream, RelayHello.Finished, cancellationToken).ConfigureAwait(false);
+            await stream.DisposeAsync().ConfigureAwait(false);
+            return null;
+        }
+
         if (!_sessions.TryGetValue(hello.Token, out var mailbox))
             return await RefuseAsync(stream, RelayHello.UnknownSession, cancellationToken).ConfigureAwait(false);
         mailbox.Offer(new RelayLink(stream, hello.Received));

@@ -81,7 +81,7 @@ internal sealed class OutgoingMemoryRelay : IAsyncDisposable
                 return (await _connector.OpenAsync(new RelayHello(RelayHello.Resume, token, received), cancellationToken).ConfigureAwait(false)).Link;
             }
             catch (Exception e) when (e is IOException or SocketException or TimeoutException or System.Security.Authentication.AuthenticationException &&
-                                      e is not RelayRefusedException { Status: RelayHello.UnknownSession or RelayHello.BadHello })
+                                      e is not RelayRefusedException { Status: RelayHello.UnknownSession or RelayHello.BadHello or RelayHello.Finished })
             {
                 HostWorkerLog.RelayReconnectFailed(_settings.Log, _settings.VmId, e.Message);
             }

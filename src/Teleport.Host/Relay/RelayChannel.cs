@@ -52,6 +52,9 @@ internal sealed class RelayChannel : IAsyncDisposable
     /// <summary>Bytes from QEMU held for a resend right now (at most the retention bound).</summary>
     public long Held => _out.Held;
 
+    /// <summary>True once both streams were delivered and acknowledged (the channel ended well).</summary>
+    public bool Delivered { get; private set; }
+
     /// <summary>Bytes from the peer written to QEMU so far.</summary>
     public long Received => Interlocked.Read(ref _received);
 
@@ -83,6 +86,14 @@ internal sealed class RelayChannel : IAsyncDisposable
                 HostWorkerLog.RelayLinkResumed(_settings.Log, _settings.VmId, Number, Stopwatch.GetElapsedTime(brokeAt).TotalMilliseconds, resent, Received);
                 HostWorkerMetrics.RelayResumed();
             }
+
+            Delivered = true;
+        }
+        catch (RelayRefusedException e) when (e.Status == RelayHello.Finished)
+        {
+            // The destination ended this channel delivered: it had our end, and we had acked its end, so nothing is missing.
+            Delivered = true;
+            HostWorkerLog.RelayFoundDelivered(_settings.Log, _settings.VmId, Number);
         }
         catch (IOException e) when (e is RelayProtocolException or RelayRefusedException)
         {

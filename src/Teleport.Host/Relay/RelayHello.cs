@@ -20,6 +20,9 @@ internal readonly record struct RelayHello(byte Kind, UInt128 Token, long Receiv
     public const byte UnknownSession = 2;
     public const byte QemuUnavailable = 3;
 
+    /// <summary>A resume of a channel that ended delivered both ways: only the last ack missed the source.</summary>
+    public const byte Finished = 4;
+
     private static ReadOnlySpan<byte> Magic => "TPMRLY01"u8;
 
     public static UInt128 NewToken()
@@ -66,6 +69,7 @@ internal readonly record struct RelayHello(byte Kind, UInt128 Token, long Receiv
         BadHello => "not a relay hello",
         UnknownSession => "unknown session token",
         QemuUnavailable => "the incoming QEMU is not listening",
+        Finished => "the channel was delivered both ways and has ended",
         _ => $"status {status}",
     };
 }

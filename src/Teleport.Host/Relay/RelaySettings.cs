@@ -37,6 +37,12 @@ internal sealed record RelaySettings(string VmId, TimeSpan RecoveryWindow, NbdTl
     /// <summary>Silence for this long (no frame, not even a heartbeat) ends a link: a cut cable closes no socket.</summary>
     public TimeSpan LinkTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How long the destination still answers a resume of a delivered channel (and keeps listening once all have
+    /// ended): the link may break between its last ack and the source, which then resumes only to learn it is done.
+    /// </summary>
+    public TimeSpan FinishedGrace { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>A connection's TLS handshake and hello must be done within this (nothing is held for a slow stranger).</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
 }

@@ -14,6 +14,9 @@ internal static class RelaySockets
             : new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
+            // A fixed port must be free again for the next VM even while the last one's connections sit in TIME_WAIT.
+            if (endPoint is not UnixDomainSocketEndPoint)
+                listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
             listener.Bind(endPoint);
             afterBind?.Invoke(endPoint);
             listener.Listen(16);

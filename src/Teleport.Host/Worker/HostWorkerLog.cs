@@ -106,4 +106,10 @@ internal static partial class HostWorkerLog
 
     [LoggerMessage(EventId = 5177, Level = LogLevel.Debug, Message = "VM {VmId}: memory relay could not reconnect yet: {Reason}")]
     public static partial void RelayReconnectFailed(ILogger logger, string vmId, string reason);
+
+    [LoggerMessage(EventId = 5178, Level = LogLevel.Information, Message = "VM {VmId}: memory relay stopped listening on port {Port}: its {Channels} channel(s) ended")]
+    public static partial void RelayStoppedListening(ILogger logger, string vmId, int port, int channels);
+
+    [LoggerMessage(EventId = 5179, Level = LogLevel.Information, Message = "VM {VmId}: memory relay channel {Channel} resumed to find it delivered both ways (the link broke after the last byte)")]
+    public static partial void RelayFoundDelivered(ILogger logger, string vmId, int channel);
 }

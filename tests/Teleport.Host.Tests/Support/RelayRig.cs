@@ -40,7 +40,7 @@ internal sealed class RelayRig : IAsyncDisposable
 
     /// <summary>Starts both ends; <paramref name="tls"/> gives the incoming (server) and outgoing (client) credentials.</summary>
     public static RelayRig Start(TempDir dir, TimeSpan recoveryWindow, int retainBytes = RelaySettings.DefaultRetainBytes,
-        (NbdTlsCredentials Server, NbdTlsCredentials Client)? tls = null)
+        (NbdTlsCredentials Server, NbdTlsCredentials Client)? tls = null, TimeSpan? finishedGrace = null)
     {
         var logs = new CapturedLogs();
         var log = logs.CreateLogger("relay");
@@ -48,8 +48,10 @@ internal sealed class RelayRig : IAsyncDisposable
         var destinationQemu = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         destinationQemu.Bind(new UnixDomainSocketEndPoint(qemuSocket));
         destinationQemu.Listen(16);
-        var incoming = IncomingMemoryRelay.Start(new IPEndPoint(IPAddress.Loopback, 0), qemuSocket,
-            new RelaySettings("vm-in", recoveryWindow, tls?.Server, log) { RetainBytes = retainBytes });
+        var incomingSettings = new RelaySettings("vm-in", recoveryWindow, tls?.Server, log) { RetainBytes = retainBytes };
+        if (finishedGrace is { } grace)
+            incomingSettings = incomingSettings with { FinishedGrace = grace };
+        var incoming = IncomingMemoryRelay.Start(new IPEndPoint(IPAddress.Loopback, 0), qemuSocket, incomingSettings);
         var link = CuttableRelay.Start(new IPEndPoint(IPAddress.Loopback, 0), new IPEndPoint(IPAddress.Loopback, incoming.Port));
         var outgoing = OutgoingMemoryRelay.Start(dir.File("outgoing.sock"), "127.0.0.1", ((IPEndPoint)link.EndPoint).Port,
             new RelaySettings("vm-out", recoveryWindow, tls?.Client, log) { RetainBytes = retainBytes });
