@@ -49,9 +49,8 @@ public sealed partial class WholeVmMoveTests(ITestOutputHelper output) : IDispos
         });
     }
 
-    // postCopy: the guest dirties memory faster than `bandwidth` carries it, so the move must end in post-copy (else it must not).
-    private async Task MoveWholeAsync(WholeVmRig rig, MemoryMigrationOptions? memory, Func<Task>? atPreSwitchover = null, bool continueAtSwitchover = false,
-        long? bandwidth = null, bool postCopy = false, int records = Records)
+    // A move that converges: it must not go post-copy (WholeVmPostCopyLinkCutTests moves a guest that cannot converge).
+    private async Task MoveWholeAsync(WholeVmRig rig, MemoryMigrationOptions? memory, Func<Task>? atPreSwitchover = null, bool continueAtSwitchover = false)
     {
         await WaitForAsync(() => TestGuest.LastProgress(rig.Qemu.Output) >= 300, TimeSpan.FromSeconds(120), "the workload to reach record 300", rig);
         var migration = Guid.NewGuid();
@@ -71,12 +70,12 @@ public sealed partial class WholeVmMoveTests(ITestOutputHelper output) : IDispos
 
         var progress = new List<MemoryMigrationProgress>();
         var clock = Stopwatch.StartNew();
-        object? migrated = await rig.MigrateAsync(migration, prepared.MigrationEndpoint, bandwidth, progress, memory, continueAtSwitchover);
+        object? migrated = await rig.MigrateAsync(migration, prepared.MigrationEndpoint, null, progress, memory, continueAtSwitchover);
         var preSwitchover = migrated as MemoryPreSwitchover ?? throw new Xunit.Sdk.XunitException(
             $"expected MemoryPreSwitchover, got {migrated}; the source QEMU's last output (exited: {rig.Qemu.HasExited}):\n" +
             string.Join('\n', rig.Qemu.Output.Split('\n').TakeLast(40)));
         var memoryPhase = clock.Elapsed;
-        Assert.Equal(postCopy, preSwitchover.PostCopy);
+        Assert.False(preSwitchover.PostCopy, "a converging move went post-copy");
         Assert.False((await QueryRunningAsync(rig)), "the source runs at pre-switchover");
         if (continueAtSwitchover)
             Assert.Equal("completed", await SourceStatusAsync(rig, s => s is "completed" or "failed" or "cancelled"));
@@ -86,7 +85,7 @@ public sealed partial class WholeVmMoveTests(ITestOutputHelper output) : IDispos
         // The final sync's stand-in: the source volume, paused, becomes the destination's export.
         var atPause = await WorkloadVerifier.VerifyAsync(rig.A.FilePath, Run);
         Assert.True(atPause.IsIntact, $"source at pre-switchover: {atPause}");
-        Assert.InRange(atPause.HighestSequence, 299, records - 2);
+        Assert.InRange(atPause.HighestSequence, 299, Records - 2);
         File.Copy(rig.A.FilePath, _dir.File("b.img"));
         await early.DisposeAsync();
         await using var b = Upstream.Start(bSocket, _dir.File("b.img"), WholeVmRig.Export, WholeVmRig.DiskSize);
@@ -99,12 +98,8 @@ public sealed partial class WholeVmMoveTests(ITestOutputHelper output) : IDispos
             new ContinueVmMigration(migration, WholeVmRig.VmId, rig.Source.HostId), CancellationToken.None));
         Assert.True(continued.MemoryBytes >= preSwitchover.MemoryBytes);
         var resumed = Assert.IsType<VmResumed>(await resuming);
-        Assert.Equal(postCopy, continued.PostCopy);
-        // Post-copy: the destination ran while the rest of the memory still streamed (the source completed later).
-        if (postCopy)
-            Assert.True(resumed.ResumedAt < continued.CompletedAt && continued.PostCopyBytes > 0, $"resumed {resumed.ResumedAt:O}, memory completed {continued.CompletedAt:O}");
-        else
-            Assert.True(resumed.ResumedAt >= continued.CompletedAt.AddSeconds(-1), "resumed after the source completed");
+        Assert.False(continued.PostCopy);
+        Assert.True(resumed.ResumedAt >= continued.CompletedAt.AddSeconds(-1), "resumed after the source completed");
         output.WriteLine($"memory pre-copy {memoryPhase.TotalMilliseconds:0} ms, {progress.Count} progress event(s), {continued.MemoryBytes} bytes " +
             $"({continued.PostCopyBytes} post-copy, {(continued.CompletedAt - resumed.ResumedAt).TotalMilliseconds:0} ms behind the resumed VM), " +
             $"QEMU downtime {continued.QemuDowntimeMilliseconds} ms, record {atPause.HighestSequence} at pre-switchover");
@@ -117,13 +112,13 @@ public sealed partial class WholeVmMoveTests(ITestOutputHelper output) : IDispos
         // The writer kept counting in the destination QEMU (no second 'TPW start': the guest was not rebooted).
         await WaitForAsync(() => rig.DestinationConsole.Contains("TPW exit", StringComparison.Ordinal), TimeSpan.FromSeconds(240), "the guest to finish on the destination", rig);
         string console = rig.DestinationConsole;
-        Assert.Contains($"TPW done last={records - 1}", console);
+        Assert.Contains($"TPW done last={Records - 1}", console);
         Assert.Contains("TPW exit 0", console);
         Assert.DoesNotContain("TPW start", console);
         Assert.DoesNotContain("I/O error", console);
         var destination = await WorkloadVerifier.VerifyAsync(b.FilePath, Run);
         Assert.True(destination.IsIntact, $"destination: {destination}");
-        Assert.Equal(records, destination.ValidRecords);
+        Assert.Equal(Records, destination.ValidRecords);
         Assert.All(b.Export.Writes, offset => Assert.True(offset > atPause.HighestSequence * WorkloadRecord.Size, $"write at {offset} went to B"));
     }
 

@@ -4,23 +4,12 @@ using Teleport.Host.Tests.Support;
 namespace Teleport.Host.Tests;
 
 /// <summary>
-/// QEMU's postcopy-ram for a whole-VM move whose memory pre-copy cannot converge: the guest rewrites memory faster than
-/// the migration's bandwidth cap carries it, so the source host starts post-copy, the destination runs before the rest
-/// of its memory arrived, and the guest's writer carries on there with every record intact.
+/// QEMU's postcopy-ram for a whole-VM move whose memory pre-copy cannot converge: refused with multifd. A move through
+/// post-copy, with its link cut, is WholeVmPostCopyLinkCutTests (the destination runs before the rest of its memory
+/// arrived, the writer carries on with every record intact); through the saga, the EndToEnd WholeVmMoveTests.
 /// </summary>
 public sealed partial class WholeVmMoveTests
 {
-    [Fact]
-    public async Task GuestDirtyingMemoryFasterThanTheLink_MovesWhole_ThroughPostCopy_WriterCarriesOn()
-    {
-        const int records = 4000;
-        // Paced, 20 ms a record (at least 80 s): still writing when the VM moves however fast the machine runs the guest
-        // (unpaced, an idle machine's guest wrote its 6,000 records before the pre-copy gave up, and powered off).
-        await using var rig = await WholeVmRig.StartAsync(_dir, records, Run, dirtyMiB: 24, delayMicroseconds: 20_000);
-        // 4 MiB/s against a guest rewriting 24 MiB in a loop: every pass leaves the whole 24 MiB dirty.
-        await MoveWholeAsync(rig, new MemoryMigrationOptions(PostCopyAfterRounds: 2), bandwidth: 4L << 20, postCopy: true, records: records);
-    }
-
     [Fact]
     public async Task PostCopyWithMultifd_IsRefused_OnBothHosts()
     {
