@@ -91,6 +91,34 @@ public sealed class MemoryRelayTests : IDisposable
     }
 
     [Fact]
+    public async Task ConnectionsStillInTheirHandshake_AreBoundedPerAddress_TheNextIsClosedAtOnce()
+    {
+        await using var rig = RelayRig.Start(_dir, TimeSpan.FromSeconds(60));
+        var silent = new List<Socket>();
+        try
+        {
+            for (int i = 0; i < RelaySettings.MaxHandshakesPerPeer; i++)
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                await socket.ConnectAsync(rig.IncomingEndPoint);
+                silent.Add(socket);
+            }
+
+            using var extra = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            await extra.ConnectAsync(rig.IncomingEndPoint);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            // Closed by the relay long before its 10 s handshake timeout: nothing read, the end of the stream.
+            Assert.Equal(0, await extra.ReceiveAsync(new byte[1], SocketFlags.None, timeout.Token));
+            Assert.Single(rig.LinesWith("connections from this address are open"));
+            Assert.Equal(0, rig.DestinationConnections);
+        }
+        finally
+        {
+            silent.ForEach(s => s.Dispose());
+        }
+    }
+
+    [Fact]
     public async Task WhileTheLinkIsCut_HeldBytesStopAtTheBound_TheWriterWaits_NothingIsLost()
     {
         const int bound = 1 << 20;

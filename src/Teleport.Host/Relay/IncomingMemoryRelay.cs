@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
+using Teleport.Blocks;
 using Teleport.Host.Worker;
 
 namespace Teleport.Host.Relay;
@@ -23,6 +24,8 @@ internal sealed class IncomingMemoryRelay : IAsyncDisposable
     private readonly ConcurrentDictionary<UInt128, ResumeMailbox> _sessions = new();
     private readonly ConcurrentDictionary<UInt128, bool> _delivered = new();
     private readonly RelayChannels _channels = new();
+    // Connections still in their TLS handshake and hello: bounded, so strangers cannot pile up sockets and TLS state.
+    private readonly ConnectionCaps _handshakes = new(RelaySettings.MaxHandshakes, RelaySettings.MaxHandshakesPerPeer);
     private readonly Task _accepting;
     private int _active;
     private volatile bool _stoppedListening;
@@ -55,6 +58,26 @@ internal sealed class IncomingMemoryRelay : IAsyncDisposable
     }
 
     private async Task HandleAsync(Socket client)
+    {
+        var peer = (client.RemoteEndPoint as IPEndPoint)?.Address;
+        if (_handshakes.TryAdmit(peer) is { } refusal)
+        {
+            HostWorkerLog.RelayRefused(_settings.Log, _settings.VmId, client.RemoteEndPoint?.ToString() ?? "?", refusal);
+            client.Dispose();
+            return;
+        }
+
+        try
+        {
+            await HandshakeAsync(client).ConfigureAwait(false);
+        }
+        finally
+        {
+            _handshakes.Leave(peer);
+        }
+    }
+
+    private async Task HandshakeAsync(Socket client)
     {
         client.NoDelay = true;
         string remote = client.RemoteEndPoint?.ToString() ?? "?";

@@ -17,6 +17,11 @@ internal sealed record RelaySettings(string VmId, TimeSpan RecoveryWindow, NbdTl
     /// </summary>
     public const int DefaultRetainBytes = 1 << 20;
 
+    /// <summary>Connections one incoming relay lets handshake at once, in all and from one address (a VM has a few channels).</summary>
+    public const int MaxHandshakes = 64;
+
+    public const int MaxHandshakesPerPeer = 16;
+
     private const int MinRetainBytes = 256 << 10;
     private const int MaxRetainBytes = 64 << 20;
     private const int UncappedRetainBytes = 16 << 20;
